@@ -1,0 +1,10 @@
+"""Policy between the enterprise and consumer realms.
+
+Each rule is a pure function returning a `Verdict`; the server asks, the
+bridge decides. It receives store records, never sockets.
+"""
+
+from .direct import may_message_directly
+from .verdict import Verdict
+
+__all__ = ["Verdict", "may_message_directly"]

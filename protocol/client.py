@@ -1,0 +1,189 @@
+"""Client-side session logic, sans-IO: what a well-behaved client does.
+
+Feed it each WebSocket message payload from the server with `receive()`;
+it returns the events the application should see, and queues the payloads
+to send (collect them with `data_to_send()`). It never does I/O itself, so
+the terminal client, the load tester and the tests share it.
+
+The rules it implements (docs/protocol.md, "Sync and resume"):
+
+* After `welcome` it sends `sync` from its sync token (or adopts the
+  server's current token on a first connection), and follows `more` pages.
+* Every stored message has a server-wide position `pos`, and the server
+  sends a connection its messages and acks in increasing `pos`. The token
+  is the last position processed, so a message at or below it is a
+  duplicate (from a sync page overlapping live delivery) and is dropped.
+* While a sync is running, live `msg` and `ack` frames are held and
+  replayed after the last page, so the token never skips a message.
+* Unacknowledged sends are re-sent with the same `client_msg_id` after a
+  reconnect; the server answers a repeat with the original ack.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from dataclasses import dataclass
+
+from .codec import decode_server_frame, encode
+from .errors import CloseCode, ErrorCode, ProtocolError
+from .frames import Ack, Error, Frame, Hello, History, Msg, Ping, Send, Sync, SyncPage, Welcome
+
+# Close codes after which a client should reconnect (after a back-off).
+RECONNECT_CODES = frozenset({
+    CloseCode.GOING_AWAY, CloseCode.RESYNC_REQUIRED, CloseCode.TIMEOUT,
+    CloseCode.INTERNAL_ERROR, CloseCode.KICKED,
+})
+
+
+@dataclass(frozen=True, slots=True)
+class SyncComplete:
+    """Not a wire frame: the client has caught up; `sync` is its token."""
+
+    sync: str
+
+
+def should_reconnect(close_code: int | None) -> bool:
+    """Whether a connection closed with this code should be re-opened.
+
+    None means the transport broke without a close frame.
+    """
+    return close_code is None or close_code in RECONNECT_CODES
+
+
+class ClientSession:
+    """Protocol state of one client device across its connections."""
+
+    def __init__(self, token: str, *, device: str | None = None,
+                 sync_token: str | None = None) -> None:
+        self.token = token
+        self.device = device
+        self.sync_token = sync_token
+        self.user: str | None = None
+        self.session_id: str | None = None
+        self._ids = itertools.count(1)
+        self._outbox: list[bytes] = []
+        self._unacked: dict[str, Send] = {}  # client_msg_id -> request, in send order
+        self._syncing = False
+        self._held: list[Frame] = []
+        self.ready = False
+
+    # ----- outgoing -----
+
+    def connect(self) -> int:
+        """Start a (re)connection: queue `hello`. Returns its request id."""
+        self._outbox.clear()
+        self._held.clear()
+        self._syncing = False
+        self.ready = False
+        rid = next(self._ids)
+        self._queue(Hello(id=rid, token=self.token, device=self.device, client="corpchat-py"))
+        return rid
+
+    def send_text(self, text: str, *, to: str | None = None, conv: int | None = None,
+                  client_msg_id: str | None = None) -> str:
+        """Queue a message; returns its client_msg_id. Re-sent until acked."""
+        cmid = client_msg_id or secrets.token_hex(8)
+        request = Send(id=next(self._ids), client_msg_id=cmid, text=text, to=to, conv=conv)
+        self._unacked[cmid] = request
+        if self.ready:
+            self._queue(request)
+        return cmid
+
+    def history(self, conv: int, *, before: int | None = None, limit: int | None = None) -> int:
+        rid = next(self._ids)
+        self._queue(History(id=rid, conv=conv, before=before, limit=limit))
+        return rid
+
+    def ping(self) -> int:
+        rid = next(self._ids)
+        self._queue(Ping(id=rid))
+        return rid
+
+    def data_to_send(self) -> list[bytes]:
+        """Payloads to send, each as one binary WebSocket message, in order."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    @property
+    def unacked(self) -> int:
+        return len(self._unacked)
+
+    def _queue(self, frame: Frame) -> None:
+        self._outbox.append(encode(frame))
+
+    def _start_sync(self) -> None:
+        assert self.sync_token is not None
+        self._syncing = True
+        self._queue(Sync(id=next(self._ids), since=self.sync_token))
+
+    # ----- incoming -----
+
+    def receive(self, payload: bytes) -> list[Frame | SyncComplete]:
+        """Process one server payload; return what the application sees."""
+        frame = decode_server_frame(payload)
+        match frame:
+            case Welcome():
+                return self._on_welcome(frame)
+            case SyncPage():
+                return self._on_sync_page(frame)
+            case Msg() | Ack() if self._syncing:
+                self._held.append(frame)
+                return []
+            case Msg():
+                return self._on_msg(frame)
+            case Ack():
+                return self._on_ack(frame)
+            case Error() if frame.code == ErrorCode.BAD_SYNC_TOKEN:
+                raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN, frame.message, remote=False)
+            case _:
+                return [frame]
+
+    def _on_welcome(self, frame: Welcome) -> list[Frame | SyncComplete]:
+        self.user, self.session_id = frame.user, frame.session
+        if self.sync_token is None:
+            self.sync_token = frame.sync
+        self.ready = True
+        self._start_sync()
+        for request in self._unacked.values():
+            self._queue(request)
+        return [frame]
+
+    def _on_sync_page(self, page: SyncPage) -> list[Frame | SyncComplete]:
+        events: list[Frame | SyncComplete] = []
+        for msg in page.msgs:
+            events.extend(self._on_msg(msg))
+        if _pos(page.sync) > _pos(self.sync_token):
+            self.sync_token = page.sync
+        if page.more:
+            self._queue(Sync(id=next(self._ids), since=self.sync_token or page.sync))
+            return events
+        self._syncing = False
+        held, self._held = self._held, []
+        for frame in held:
+            events.extend(self._on_msg(frame) if isinstance(frame, Msg) else self._on_ack(frame))
+        events.append(SyncComplete(self.sync_token or page.sync))
+        return events
+
+    def _on_msg(self, msg: Msg) -> list[Frame | SyncComplete]:
+        if msg.pos <= _pos(self.sync_token):
+            return []
+        self.sync_token = str(msg.pos)
+        return [msg]
+
+    def _on_ack(self, ack: Ack) -> list[Frame | SyncComplete]:
+        self._unacked.pop(ack.client_msg_id, None)
+        if ack.pos > _pos(self.sync_token):
+            self.sync_token = str(ack.pos)
+        return [ack]
+
+
+def _pos(token: str | None) -> int:
+    """The stream position a version-1 sync token names."""
+    if token is None:
+        return 0
+    try:
+        return int(token)
+    except ValueError:
+        raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN, f"not a v1 sync token: {token!r}",
+                            remote=False) from None

@@ -1,0 +1,300 @@
+"""Typed frames: one frozen dataclass per wire message.
+
+Every frame travels as one msgpack map with a string key `type`. A frame
+class lists its fields as dataclass fields; a field's wire key is its name
+unless `wire(...)` renames it (`sender` travels as `from`). A field without
+a default is required. Unknown keys are ignored, so later minor versions can
+add fields. Validation is by exact type: an int field takes no bool and no
+float, a str field no bytes.
+
+Requests (client to server) carry `id`, a client-chosen unsigned integer;
+the reply to a request carries the same number as `re`. Events the server
+sends on its own carry neither.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
+
+from .errors import ErrorCode, ProtocolError
+
+MAX_UINT = 2**63 - 1
+
+
+def wire(name: str, default: Any = dataclasses.MISSING) -> Any:
+    """A field whose wire key differs from its Python name."""
+    if default is dataclasses.MISSING:
+        return field(metadata={"wire": name})
+    return field(default=default, metadata={"wire": name})
+
+
+class Frame:
+    """Base of every frame. Subclasses set TYPE and are frozen dataclasses."""
+
+    __slots__ = ()
+    TYPE: ClassVar[str] = ""
+    _spec: ClassVar[tuple[tuple[str, str, Callable[[Any], Any], bool], ...]] = ()
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE}
+        for attr, key, _check, _required in self._spec:
+            value = getattr(self, attr)
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                value = [v.to_wire() if isinstance(v, Frame) else v for v in value]
+            out[key] = value
+        return out
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> "Frame":
+        kwargs = {}
+        for attr, key, check, required in cls._spec:
+            value = data.get(key)
+            if value is None:
+                if required:
+                    raise _bad(f"{cls.TYPE}: field {key!r} is required")
+                continue
+            kwargs[attr] = check(value)
+        return cls(**kwargs)
+
+
+def _bad(message: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.BAD_REQUEST, message)
+
+
+def _check_uint(v: Any) -> int:
+    if type(v) is not int or v < 0 or v > MAX_UINT:
+        raise _bad(f"expected an unsigned integer, got {type(v).__name__}")
+    return v
+
+
+def _check_str(v: Any) -> str:
+    if type(v) is not str:
+        raise _bad(f"expected a string, got {type(v).__name__}")
+    return v
+
+
+def _check_bool(v: Any) -> bool:
+    if type(v) is not bool:
+        raise _bad(f"expected a boolean, got {type(v).__name__}")
+    return v
+
+
+def _check_int_map(v: Any) -> dict[str, int]:
+    if type(v) is not dict or not all(type(x) is int for x in v.values()):
+        raise _bad("expected a map of integers")
+    return v
+
+
+def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
+    def check(v: Any) -> tuple[Any, ...]:
+        if type(v) is not list:
+            raise _bad(f"expected an array, got {type(v).__name__}")
+        return tuple(item(x) for x in v)
+
+    return check
+
+
+def _frame_of(cls: type[Frame]) -> Callable[[Any], Frame]:
+    def check(v: Any) -> Frame:
+        if type(v) is not dict:
+            raise _bad(f"expected a map for {cls.TYPE}")
+        return cls.from_wire(v)
+
+    return check
+
+
+_SCALAR_CHECKS: dict[Any, Callable[[Any], Any]] = {
+    int: _check_uint,
+    str: _check_str,
+    bool: _check_bool,
+    dict[str, int]: _check_int_map,
+}
+
+
+def _checker(hint: Any) -> Callable[[Any], Any]:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _checker(inner)
+    if origin is tuple:
+        inner = typing.get_args(hint)[0]
+        if isinstance(inner, type) and issubclass(inner, Frame):
+            return _list_of(_frame_of(inner))
+        return _list_of(_checker(inner))
+    if hint in _SCALAR_CHECKS:
+        return _SCALAR_CHECKS[hint]
+    raise TypeError(f"no wire check for {hint!r}")
+
+
+CLIENT_FRAMES: dict[str, type[Frame]] = {}
+SERVER_FRAMES: dict[str, type[Frame]] = {}
+
+
+def _register(table: dict[str, type[Frame]]) -> Callable[[type[Frame]], type[Frame]]:
+    def register(cls: type[Frame]) -> type[Frame]:
+        hints = typing.get_type_hints(cls)
+        spec = []
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            required = f.default is dataclasses.MISSING
+            spec.append((f.name, f.metadata.get("wire", f.name), _checker(hints[f.name]), required))
+        cls._spec = tuple(spec)
+        table[cls.TYPE] = cls
+        return cls
+
+    return register
+
+
+client_frame = _register(CLIENT_FRAMES)
+server_frame = _register(SERVER_FRAMES)
+
+
+# ----- requests: client to server -------------------------------------------
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class Hello(Frame):
+    """Authenticate. Must be the first frame on a connection."""
+
+    TYPE: ClassVar[str] = "hello"
+    id: int
+    token: str
+    device: str | None = None
+    client: str | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class Send(Frame):
+    """Send a text message: `to` a user (a direct chat) or into `conv`."""
+
+    TYPE: ClassVar[str] = "send"
+    id: int
+    client_msg_id: str
+    text: str
+    to: str | None = None
+    conv: int | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class Sync(Frame):
+    """Fetch every message after a sync token, in pages."""
+
+    TYPE: ClassVar[str] = "sync"
+    id: int
+    since: str
+    limit: int | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class History(Frame):
+    """Page backwards through one conversation."""
+
+    TYPE: ClassVar[str] = "history"
+    id: int
+    conv: int
+    before: int | None = None
+    limit: int | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class Ping(Frame):
+    TYPE: ClassVar[str] = "ping"
+    id: int
+
+
+# ----- replies and events: server to client ---------------------------------
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Welcome(Frame):
+    TYPE: ClassVar[str] = "welcome"
+    re: int
+    user: str
+    session: str
+    server_time: int
+    sync: str
+    limits: dict[str, int]
+    protocol: int = 1
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Msg(Frame):
+    """One stored message, live or inside a sync or history page."""
+
+    TYPE: ClassVar[str] = "msg"
+    conv: int
+    seq: int
+    pos: int
+    sender: str = wire("from")
+    time: int = 0
+    text: str = ""
+    client_msg_id: str | None = None
+    to: str | None = None
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Ack(Frame):
+    """The message is committed to storage: it is safe."""
+
+    TYPE: ClassVar[str] = "ack"
+    re: int
+    conv: int
+    seq: int
+    pos: int
+    time: int
+    client_msg_id: str
+    duplicate: bool = False
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class SyncPage(Frame):
+    TYPE: ClassVar[str] = "sync.page"
+    re: int
+    msgs: tuple[Msg, ...]
+    sync: str
+    more: bool
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class HistoryPage(Frame):
+    TYPE: ClassVar[str] = "history.page"
+    re: int
+    conv: int
+    msgs: tuple[Msg, ...]
+    more: bool
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Pong(Frame):
+    TYPE: ClassVar[str] = "pong"
+    re: int
+    server_time: int
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Error(Frame):
+    """A refused request (`re` set) or a connection-level problem."""
+
+    TYPE: ClassVar[str] = "error"
+    code: str
+    message: str
+    re: int | None = None
+    retry_after_ms: int | None = None

@@ -1,0 +1,140 @@
+"""The admin socket: a Unix socket in the data directory, like prosodyctl's.
+
+Framing: the client sends one msgpack map {"cmd": NAME, "args": {...}} and
+reads one map back, {"ok": true, "result": ...} or {"ok": false, "error":
+CODE, "message": TEXT}; then the connection closes. The socket is created
+with mode 0600 inside the 0700 data directory, and each caller's uid is
+checked with SO_PEERCRED as well. Commands are registered by name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+import trio
+
+from . import admin_commands
+
+if TYPE_CHECKING:
+    from .app import App
+
+log = logging.getLogger("corpchat.admin")
+SOCKET_NAME = "admin.sock"
+MAX_REQUEST_BYTES = 1024 * 1024
+Command = Callable[["App", dict[str, Any]], Awaitable[Any]]
+
+
+class AdminError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def socket_path(data_dir: str) -> str:
+    return os.path.join(data_dir, SOCKET_NAME)
+
+
+class AdminServer:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.path = socket_path(app.config.data_dir)
+        self.commands: dict[str, Command] = dict(admin_commands.COMMANDS)
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+        if os.path.exists(self.path):
+            os.unlink(self.path)  # stale: the data-dir lock says no server owns it
+        old_umask = os.umask(0o177)
+        try:
+            await sock.bind(self.path)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+        sock.listen(64)
+        try:
+            async with trio.open_nursery() as nursery:
+                task_status.started()
+                while True:
+                    conn, _ = await sock.accept()
+                    nursery.start_soon(self._handle, conn)
+        finally:
+            sock.close()
+            if os.path.exists(self.path):
+                os.unlink(self.path)
+
+    async def _handle(self, conn: trio.socket.SocketType) -> None:
+        with conn:
+            try:
+                with trio.fail_after(30):
+                    reply = await self._answer(conn)
+                    await conn.send(msgpack.packb(reply, use_bin_type=True))
+            except (trio.TooSlowError, OSError) as exc:
+                log.warning("admin connection failed: %s", exc)
+
+    async def _answer(self, conn: trio.socket.SocketType) -> dict[str, Any]:
+        if not _peer_allowed(conn):
+            return _error("forbidden", "this uid may not use the admin socket")
+        try:
+            request = await _read_request(conn)
+            name, args = request.get("cmd"), request.get("args") or {}
+            command = self.commands.get(name) if isinstance(name, str) else None
+            if command is None or not isinstance(args, dict):
+                return _error("unknown_command", f"unknown command {name!r}; try 'help'")
+            return {"ok": True, "result": await command(self.app, args)}
+        except AdminError as exc:
+            return _error(exc.code, exc.message)
+        except Exception as exc:
+            log.exception("admin command failed")
+            return _error("internal_error", str(exc))
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": code, "message": message}
+
+
+def _peer_allowed(conn: trio.socket.SocketType) -> bool:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid in (os.getuid(), 0)
+
+
+async def _read_request(conn: trio.socket.SocketType) -> dict[str, Any]:
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_REQUEST_BYTES)
+    while True:
+        data = await conn.recv(65536)
+        if not data:
+            raise AdminError("bad_request", "connection closed before a request")
+        try:
+            unpacker.feed(data)
+            for request in unpacker:
+                if not isinstance(request, dict):
+                    raise AdminError("bad_request", "a request is a map")
+                return request
+        except (ValueError, msgpack.UnpackException, msgpack.BufferFull) as exc:
+            raise AdminError("bad_request", f"unreadable request: {exc}") from None
+
+
+def call(path: str, cmd: str, args: dict[str, Any] | None = None,
+         timeout_s: float = 30.0) -> Any:
+    """Run one admin command (blocking); raises AdminError on refusal."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        sock.connect(path)
+        sock.sendall(msgpack.packb({"cmd": cmd, "args": args or {}}, use_bin_type=True))
+        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 * 1024 * 1024)
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                raise AdminError("disconnected", "the server closed the admin connection")
+            unpacker.feed(data)
+            for reply in unpacker:
+                if reply.get("ok"):
+                    return reply.get("result")
+                raise AdminError(reply.get("error", "error"), reply.get("message", ""))

@@ -1,0 +1,175 @@
+"""The admin commands, registered by name in COMMANDS."""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from corpchat.store import Refused, StorageError
+
+if TYPE_CHECKING:
+    from .app import App
+
+COMMANDS: dict[str, Any] = {}
+
+
+def command(name: str):  # noqa: ANN201 - a registering decorator
+    def register(fn):  # noqa: ANN001, ANN202
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def _arg(args: dict[str, Any], name: str, kind: type = str) -> Any:
+    from .admin import AdminError
+
+    value = args.get(name)
+    if not isinstance(value, kind):
+        raise AdminError("bad_request", f"argument {name!r} must be a {kind.__name__}")
+    return value
+
+
+async def _write(app: App, op: Any) -> Any:
+    from .admin import AdminError
+
+    result = await app.write(op)
+    if isinstance(result, Refused):
+        raise AdminError(result.code, result.message)
+    if isinstance(result, StorageError):
+        raise AdminError("storage_unavailable", str(result))
+    if isinstance(result, BaseException):
+        raise AdminError("internal_error", str(result))
+    return result
+
+
+def _user(app: App, handle: str):  # noqa: ANN202
+    from .admin import AdminError
+
+    user = app.store.user_by_handle(handle)
+    if user is None:
+        raise AdminError("not_found", f"no user {handle!r}")
+    return user
+
+
+@command("help")
+async def help_(app: App, args: dict[str, Any]) -> list[str]:
+    return sorted(COMMANDS)
+
+
+@command("corp.add")
+async def corp_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    name = _arg(args, "name")
+    now = app.clock.now_ms()
+    corp = await _write(app, lambda w: w.create_corp(name, now))
+    return {"corp_id": corp.corp_id, "name": corp.name}
+
+
+@command("user.add")
+async def user_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """An enterprise user (args.corp) or a consumer (args.consumer), with a first token."""
+    from .admin import AdminError
+
+    handle = _arg(args, "handle")
+    corp_id = None
+    if not args.get("consumer"):
+        corp = app.store.corp_by_name(_arg(args, "corp"))
+        if corp is None:
+            raise AdminError("not_found", f"no corp {args['corp']!r}")
+        corp_id = corp.corp_id
+    now = app.clock.now_ms()
+
+    def op(w):  # noqa: ANN001, ANN202
+        user = w.create_user(handle, corp_id, now)
+        if isinstance(user, Refused):
+            return user
+        return user, w.issue_token(user.uid, now)
+
+    user, (token_id, token) = await _write(app, op)
+    return {"handle": user.handle, "realm": user.realm, "uid": user.uid,
+            "token": token, "token_id": token_id}
+
+
+@command("user.list")
+async def user_list(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
+    corps: dict[int, str] = {}
+    rows = []
+    for user in app.store.users():
+        if user.corp_id and user.corp_id not in corps:
+            corp = app.store.corp(user.corp_id)
+            corps[user.corp_id] = corp.name if corp else "?"
+        rows.append({"handle": user.handle, "realm": user.realm,
+                     "corp": corps.get(user.corp_id), "disabled": user.disabled,
+                     "sessions": len(app.hub.sessions_of(user.uid))})
+    return rows
+
+
+@command("token.issue")
+async def token_issue(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    user = _user(app, _arg(args, "user"))
+    now = app.clock.now_ms()
+    token_id, token = await _write(app, lambda w: w.issue_token(user.uid, now))
+    return {"user": user.handle, "token": token, "token_id": token_id}
+
+
+@command("token.revoke")
+async def token_revoke(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """Delete a token and close the sessions that logged in with it."""
+    token_id = _arg(args, "token_id")
+    uid = await _write(app, lambda w: w.revoke_token(token_id))
+    closed = 0
+    for session in list(app.hub.sessions_of(uid)):
+        if session.token_id == token_id:
+            session.begin_close(4001, "token revoked")
+            closed += 1
+    return {"token_id": token_id, "sessions_closed": closed}
+
+
+@command("stats")
+async def stats(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    hub, writer = app.hub, app.writer
+    online = Counter(sessions[0].user.realm for sessions in hub.sessions.values() if sessions)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    commits = sorted(writer.stats.commit_seconds)
+    buffered = [s.session.buffered_bytes for s in app.connections]
+    return {
+        "pid": os.getpid(),
+        "uptime_s": round(app.clock.monotonic() - app.started_at, 3),
+        "connections": len(app.connections),
+        "users_online": sum(online.values()),
+        "users_online_by_realm": dict(online),
+        "messages": hub.stats.messages,
+        "deliveries": hub.stats.deliveries,
+        "slow_consumer_closes": hub.stats.slow_closes,
+        "buffered_bytes_total": sum(buffered),
+        "buffered_bytes_max": max(buffered, default=0),
+        "writer_batches": writer.stats.batches,
+        "writer_ops": writer.stats.ops,
+        "writer_batch_mean": round(writer.stats.ops / writer.stats.batches, 2)
+        if writer.stats.batches else 0,
+        "writer_batch_max": writer.stats.max_batch,
+        "writer_queued": writer.queued,
+        "commit_p50_ms": _percentile_ms(commits, 0.50),
+        "commit_p99_ms": _percentile_ms(commits, 0.99),
+        "map_grows": writer.stats.map_grows,
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 6),
+        "rss_bytes": _rss_bytes(),
+        **app.store.stats(),
+    }
+
+
+def _percentile_ms(sorted_seconds: list[float], q: float) -> float:
+    if not sorted_seconds:
+        return 0.0
+    return round(sorted_seconds[min(len(sorted_seconds) - 1, int(q * len(sorted_seconds)))]
+                 * 1000, 3)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0

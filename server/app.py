@@ -1,0 +1,178 @@
+"""The server process: store, writer, hub, listeners and admin socket.
+
+Task tree: `serve` → the admin socket and the accept loop → one task per
+connection (server/connection.py). The writer thread reports committed
+batches through the trio token, so fan-out runs on the event loop.
+
+Shutdown (SIGINT/SIGTERM, or `request_shutdown`) goes in order: stop
+accepting; stop reading requests; let the writer commit everything already
+submitted and the hub answer it; close every session with "going away";
+give them `shutdown_timeout_s` to drain; close LMDB.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+
+import trio
+
+from corpchat.protocol.clock import Clock, SystemClock
+from corpchat.store import GroupCommitWriter, Pending, StorageError, Store
+
+from .config import ServerConfig
+from .connection import Connection
+from .handlers import RequestHandler
+from .hub import Hub, Waiter
+
+log = logging.getLogger("corpchat.server")
+
+
+class App:
+    def __init__(self, config: ServerConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        os.makedirs(config.data_dir, mode=0o700, exist_ok=True)
+        self._lock_file = _lock_data_dir(config.data_dir)
+        self.store = Store(config.data_dir, map_bytes=config.map_initial_bytes,
+                           durable=config.durable)
+        self.hub = Hub(self.store)
+        self.writer = GroupCommitWriter(self.store, self._on_commit,
+                                        max_batch=config.max_batch_ops,
+                                        run_exclusive=self._run_exclusive)
+        self.handlers = RequestHandler(self)
+        self.connections: set[Connection] = set()
+        self.started_at = self.clock.monotonic()
+        self.port: int | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._shutdown = trio.Event()
+
+    # ----- the writer thread's doors into the event loop -----
+
+    def _on_commit(self, batch: list[Pending]) -> None:
+        assert self._token is not None
+        self._token.run_sync_soon(self._fan_out, batch)
+
+    def _fan_out(self, batch: list[Pending]) -> None:
+        try:
+            self.hub.on_batch(batch)
+        except Exception:
+            log.exception("fan-out of a batch of %d failed", len(batch))
+
+    def _run_exclusive(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the event-loop thread, between tasks, and wait for it.
+
+        Read transactions only live inside synchronous code on that thread,
+        so none is open there: the map can be resized safely.
+        """
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                fn()
+            finally:
+                done.set()
+
+        assert self._token is not None
+        self._token.run_sync_soon(call)
+        done.wait()
+
+    async def write(self, op) -> object:  # noqa: ANN001 - a store WriteOp
+        """Submit one write operation and wait for its committed result."""
+        waiter = Waiter()
+        self.writer.submit(op, waiter)
+        return await waiter.wait()
+
+    # ----- serving -----
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Run until shutdown is requested; reports the bound port when ready."""
+        from .admin import AdminServer
+
+        self._token = trio.lowlevel.current_trio_token()
+        self.writer.start()
+        try:
+            listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+            self.port = listeners[0].socket.getsockname()[1]
+            admin = AdminServer(self)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(admin.serve)
+                async with trio.open_nursery() as connections:
+                    accept_scope = trio.CancelScope()
+                    for listener in listeners:
+                        nursery.start_soon(self._accept_loop, listener, connections, accept_scope)
+                    log.info("serving on %s:%d, data in %s", self.config.host, self.port,
+                             self.config.data_dir)
+                    task_status.started(self.port)
+                    await self._shutdown.wait()
+                    accept_scope.cancel()
+                    await self._drain(connections)
+                nursery.cancel_scope.cancel()
+        finally:
+            await trio.to_thread.run_sync(self.writer.stop)
+            self.store.close()
+            self._lock_file.close()
+            log.info("stopped")
+
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery,
+                           scope: trio.CancelScope) -> None:
+        with scope:
+            async with listener:
+                while True:
+                    try:
+                        stream = await listener.accept()
+                    except OSError as exc:  # EMFILE and friends: back off, keep serving
+                        log.error("accept failed: %s", exc)
+                        await trio.sleep(0.1)
+                        continue
+                    if len(self.connections) >= self.config.max_connections:
+                        await trio.aclose_forcefully(stream)
+                        continue
+                    nursery.start_soon(self._serve_connection, stream)
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+        connection = Connection(self, stream)
+        self.connections.add(connection)
+        try:
+            await connection.run()
+        finally:
+            self.connections.discard(connection)
+
+    async def _drain(self, connections: trio.Nursery) -> None:
+        for connection in list(self.connections):
+            connection.stop_reading()
+        try:
+            await trio.to_thread.run_sync(self.writer.stop)
+        except StorageError:
+            pass
+        for connection in list(self.connections):
+            connection.session.begin_close(1001, "server going away")
+        with trio.move_on_after(self.config.shutdown_timeout_s):
+            while self.connections:
+                await trio.sleep(0.01)
+        connections.cancel_scope.cancel()
+
+    def request_shutdown(self) -> None:
+        self._shutdown.set()
+
+    async def watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("signal %d: shutting down", signum)
+                self.request_shutdown()
+                return
+
+
+def _lock_data_dir(path: str):  # noqa: ANN202 - an open file kept for its lock
+    """Refuse a second server on the same data directory."""
+    lock = open(os.path.join(path, "corpchat.lock"), "a+")  # noqa: SIM115
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise SystemExit(f"another corpchat server is using {path}") from None
+    return lock

@@ -1,0 +1,153 @@
+"""The `corpchat` command: serve, admin, client, loadtest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+import trio
+
+from .admin import AdminError, call, socket_path
+from .config import ServerConfig
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="corpchat", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_serve(sub)
+    _add_admin(sub)
+    _add_client(sub)
+    _add_loadtest(sub)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+# ----- serve -----
+
+def _add_serve(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the server")
+    p.add_argument("--data", default="./data", help="data directory (default ./data)")
+    p.add_argument("--listen", type=_listen, default=("127.0.0.1", 8765),
+                   help="HOST:PORT to listen on (default 127.0.0.1:8765)")
+    p.add_argument("--no-fsync", action="store_true",
+                   help="do not fsync commits (benchmarks only: acked data may be lost)")
+    p.add_argument("--map-mb", type=int, default=256, help="initial LMDB map size in MiB")
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .app import App
+
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host, port = args.listen
+    config = ServerConfig(data_dir=args.data, host=host, port=port, durable=not args.no_fsync,
+                          map_initial_bytes=args.map_mb * 1024 * 1024)
+    app = App(config)
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(app.watch_signals)
+            await app.serve()
+            nursery.cancel_scope.cancel()
+
+    trio.run(run)
+    return 0
+
+
+# ----- admin -----
+
+def _add_admin(sub: Any) -> None:
+    p = sub.add_parser("admin", help="operate a running server through its admin socket")
+    p.add_argument("--data", default="./data", help="the server's data directory")
+    p.add_argument("--socket", help="admin socket path (default DATA/admin.sock)")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    asub = p.add_subparsers(dest="admin_command", required=True)
+
+    corp = asub.add_parser("corp", help="corps").add_subparsers(dest="verb", required=True)
+    c = corp.add_parser("add", help="create a corp")
+    c.add_argument("name")
+    c.set_defaults(cmd="corp.add", build=lambda a: {"name": a.name})
+
+    user = asub.add_parser("user", help="users").add_subparsers(dest="verb", required=True)
+    u = user.add_parser("add", help="create a user and print its first token")
+    realm = u.add_mutually_exclusive_group(required=True)
+    realm.add_argument("--corp", help="an employee of this corp")
+    realm.add_argument("--consumer", action="store_true", help="a consumer account")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.add", build=lambda a: {"handle": a.handle, "corp": a.corp,
+                                                     "consumer": a.consumer})
+    u = user.add_parser("list", help="list users")
+    u.set_defaults(cmd="user.list", build=lambda a: {})
+
+    token = asub.add_parser("token", help="tokens").add_subparsers(dest="verb", required=True)
+    t = token.add_parser("issue", help="issue another token for a user")
+    t.add_argument("user")
+    t.set_defaults(cmd="token.issue", build=lambda a: {"user": a.user})
+    t = token.add_parser("revoke", help="revoke a token and close its sessions")
+    t.add_argument("token_id")
+    t.set_defaults(cmd="token.revoke", build=lambda a: {"token_id": a.token_id})
+
+    s = asub.add_parser("stats", help="live server statistics")
+    s.set_defaults(cmd="stats", build=lambda a: {})
+    p.set_defaults(run=_admin)
+
+
+def _admin(args: argparse.Namespace) -> int:
+    path = args.socket or socket_path(args.data)
+    try:
+        result = call(path, args.cmd, args.build(args))
+    except AdminError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot reach the admin socket {path}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2) if args.json else _human(result))
+    return 0
+
+
+def _human(result: Any) -> str:
+    if isinstance(result, dict):
+        width = max((len(k) for k in result), default=0)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in result.items())
+    if isinstance(result, list):
+        return "\n".join(_human_row(r) for r in result)
+    return str(result)
+
+
+def _human_row(row: Any) -> str:
+    if isinstance(row, dict):
+        return "  ".join(f"{k}={v}" for k, v in row.items())
+    return str(row)
+
+
+# ----- client and loadtest live in their own modules -----
+
+def _add_client(sub: Any) -> None:
+    from . import client_cli
+
+    client_cli.add_parser(sub)
+
+
+def _add_loadtest(sub: Any) -> None:
+    try:
+        from corpchat.loadtest import cli as loadtest_cli
+    except ImportError:
+        return
+    loadtest_cli.add_parser(sub)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Server settings: one frozen dataclass, units in the names, ranges checked."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from corpchat.protocol import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    data_dir: str = "./data"
+    host: str = "127.0.0.1"
+    port: int = 8765
+    limits: Limits = field(default_factory=Limits)
+    durable: bool = True  # fsync every commit; off only for throwaway benchmarks
+    map_initial_bytes: int = 256 * 1024 * 1024
+    max_batch_ops: int = 4096
+    outbound_buffer_bytes: int = 1024 * 1024  # a session past this is closed: resync
+    max_page_bytes: int = 256 * 1024
+    handshake_timeout_s: float = 10.0
+    ping_interval_s: float = 30.0  # WebSocket ping after this much silence
+    idle_timeout_s: float = 75.0  # closed after this much silence
+    close_timeout_s: float = 5.0  # how long a closing session may take to drain
+    shutdown_timeout_s: float = 10.0
+    max_inflight_per_session: int = 256  # unacked sends before we stop reading
+    requests_per_s: float = 200.0  # per connection, sustained
+    request_burst: int = 400
+    max_rate_violations: int = 100  # rate-limited requests in a row before a 1008 close
+    max_sessions_per_user: int = 32
+    max_connections: int = 100_000
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be 0-65535")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if f.name != "port" and value <= 0:
+                    raise ValueError(f"setting {f.name} must be positive")

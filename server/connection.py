@@ -1,0 +1,202 @@
+"""One client connection: WebSocket handshake, reading, timeouts, closing.
+
+Task tree per connection: this handler runs the reader in a nursery and
+waits in the session's writer (server/session.py) until the session
+decides to close; then it sends the WebSocket close frame, gives the
+client `close_timeout_s` to take the rest, and closes the socket. Any
+exception in the reader closes this connection with 1011 and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection, BytesMessage, CloseConnection, Event, Ping, RejectConnection, RejectData,
+    Request, TextMessage,
+)
+from wsproto.utilities import RemoteProtocolError
+
+from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode
+
+from .hub import error_frame
+from .ratelimit import TokenBucket
+from .session import Session
+
+if TYPE_CHECKING:
+    from .app import App
+
+log = logging.getLogger("corpchat.server")
+RECEIVE_BYTES = 65536
+
+
+class Connection:
+    def __init__(self, app: App, stream: trio.SocketStream) -> None:
+        self.app = app
+        self.stream = stream
+        self.ws = WSConnection(ConnectionType.SERVER)
+        config = app.config
+        self.session = Session(stream.socket.fileno(), _peer(stream),
+                               config.outbound_buffer_bytes, app.clock.now_ms())
+        self.bucket = TokenBucket(config.requests_per_s, config.request_burst, app.clock)
+        self._message = bytearray()
+        self._violations = 0
+        self._pinged = False
+        self.reader_scope = trio.CancelScope()
+
+    async def run(self) -> None:
+        """Serve the connection to its end. Cancel-safe; never raises."""
+        session = self.session
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._reader)
+                await session.writer()
+                nursery.cancel_scope.cancel()
+            await self._close()
+        except Exception:
+            log.exception("connection %s failed", session.id)
+        finally:
+            self.app.hub.unregister(session)
+            session.mark_dead()
+            await trio.aclose_forcefully(self.stream)
+            if session.close_code == CloseCode.RESYNC_REQUIRED:
+                log.warning("slow consumer %s closed: resync", session.id)
+
+    def stop_reading(self) -> None:
+        self.reader_scope.cancel()
+
+    async def _reader(self) -> None:
+        session = self.session
+        try:
+            with self.reader_scope:
+                with trio.fail_after(self.app.config.handshake_timeout_s):
+                    while session.user is None and not session.closing:
+                        await self._receive(idle_timeout=None)
+                while not session.closing:
+                    if session.inflight >= self.app.config.max_inflight_per_session:
+                        session.room = trio.Event()
+                        await session.room.wait()
+                        continue
+                    await self._receive(idle_timeout=self._idle_budget())
+        except trio.TooSlowError:
+            session.begin_close(CloseCode.TIMEOUT, "handshake timeout")
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            session.mark_dead()
+        except Exception:
+            log.exception("reader of %s failed", session.id)
+            session.begin_close(CloseCode.INTERNAL_ERROR, "internal error")
+        finally:
+            if not self.reader_scope.cancel_called:  # a server drain closes later, itself
+                session.begin_close(CloseCode.NORMAL, "")
+
+    def _idle_budget(self) -> float:
+        config = self.app.config
+        return config.idle_timeout_s - config.ping_interval_s if self._pinged \
+            else config.ping_interval_s
+
+    async def _receive(self, idle_timeout: float | None) -> None:
+        with trio.move_on_after(idle_timeout if idle_timeout is not None else float("inf")):
+            data = await self.stream.receive_some(RECEIVE_BYTES)
+            self._pinged = False
+            if not data:
+                self.session.mark_dead()
+                return
+            try:
+                self.ws.receive_data(data)
+                for event in self.ws.events():
+                    self._on_event(event)
+                    if self.session.closing:
+                        return
+            except RemoteProtocolError as exc:
+                self._reject(exc)
+            return
+        self._on_idle()
+
+    def _on_idle(self) -> None:
+        if self._pinged:
+            self.session.begin_close(CloseCode.TIMEOUT, "idle timeout")
+        else:
+            self._pinged = True
+            self.session.push(self.ws.send(Ping(b"corpchat")))
+
+    def _reject(self, exc: RemoteProtocolError) -> None:
+        if self.ws.state is ConnectionState.CONNECTING and exc.event_hint is not None:
+            self.session.push(self.ws.send(exc.event_hint))
+        self.session.begin_close(CloseCode.PROTOCOL_ERROR, str(exc))
+
+    def _on_event(self, event: Event) -> None:
+        session = self.session
+        match event:
+            case BytesMessage():
+                self._on_bytes(event)
+            case Request():
+                self._accept(event)
+            case Ping():
+                session.push(self.ws.send(event.response()))
+            case TextMessage():
+                session.push(error_frame(ErrorCode.BAD_FRAME, "text messages are refused"))
+                session.begin_close(CloseCode.UNSUPPORTED_DATA, "binary msgpack frames only")
+            case CloseConnection():
+                session.begin_close(event.code, "closed by the client")
+
+    def _accept(self, request: Request) -> None:
+        if SUBPROTOCOL not in request.subprotocols:
+            body = f"use the WebSocket subprotocol {SUBPROTOCOL}\n".encode()
+            self.session.push(self.ws.send(RejectConnection(
+                status_code=400, headers=[(b"content-type", b"text/plain")], has_body=True)))
+            self.session.push(self.ws.send(RejectData(data=body)))
+            self.session.begin_close(CloseCode.PROTOCOL_ERROR, "no subprotocol")
+            return
+        self.session.push(self.ws.send(AcceptConnection(subprotocol=SUBPROTOCOL)))
+
+    def _on_bytes(self, event: BytesMessage) -> None:
+        limit = self.app.config.limits.max_frame_bytes
+        if event.message_finished and not self._message:
+            payload = event.data
+        else:
+            self._message += event.data
+            if len(self._message) > limit:
+                self.session.push(error_frame(ErrorCode.FRAME_TOO_LARGE,
+                                              f"a frame is at most {limit} bytes"))
+                self.session.begin_close(CloseCode.MESSAGE_TOO_BIG, "frame too large")
+                return
+            if not event.message_finished:
+                return
+            payload = bytes(self._message)
+            self._message.clear()
+        self._on_payload(payload)
+
+    def _on_payload(self, payload: bytes) -> None:
+        if not self.bucket.take():
+            self._violations += 1
+            self.session.push(error_frame(ErrorCode.RATE_LIMITED, "too many requests",
+                                          retry_after_ms=self.bucket.retry_after_ms()))
+            if self._violations > self.app.config.max_rate_violations:
+                self.session.begin_close(CloseCode.POLICY_VIOLATION, "request flood")
+            return
+        self._violations = 0
+        self.app.handlers.handle(self.session, payload)
+
+    async def _close(self) -> None:
+        session = self.session
+        if session.dead:
+            return
+        code = session.close_code or CloseCode.NORMAL
+        if self.ws.state is ConnectionState.OPEN:
+            session.queue_close_frame(self.ws.send(CloseConnection(code, session.close_reason)))
+        elif self.ws.state is ConnectionState.REMOTE_CLOSING:
+            session.queue_close_frame(self.ws.send(CloseConnection(code)))
+        with trio.move_on_after(self.app.config.close_timeout_s):
+            await session.flush_all()
+
+
+def _peer(stream: trio.SocketStream) -> str:
+    try:
+        host, port = stream.socket.getpeername()[:2]
+        return f"{host}:{port}"
+    except OSError:
+        return "?"

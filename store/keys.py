@@ -1,0 +1,67 @@
+"""Every LMDB key layout, in one place.
+
+Integers are 8-byte big-endian so that keys sort numerically and a prefix
+scan walks a conversation or a user in order. Sub-databases:
+
+  meta          name (ascii)                -> value (msgpack)
+  corps         corp u64                    -> Corp record
+  corp_names    name (utf-8)                -> corp u64
+  users         uid u64                     -> User record
+  handles       handle (utf-8)              -> uid u64
+  tokens        sha256(token) 32 bytes      -> Token record
+  token_ids     token id (ascii)            -> sha256(token)
+  convs         conv u64                    -> Conversation record
+  directs       uid u64 | uid u64 (sorted)  -> conv u64
+  members       uid u64 | conv u64          -> Membership record
+  conv_members  conv u64 | uid u64          -> Membership record
+  msgs          conv u64 | seq u64          -> Message record
+  conv_pos      conv u64 | pos u64          -> seq u64
+  idem          uid u64 | client_msg_id     -> conv u64 | seq u64
+"""
+
+from __future__ import annotations
+
+import struct
+
+_U64 = struct.Struct(">Q")
+_U64X2 = struct.Struct(">QQ")
+
+DATABASES = (
+    "meta", "corps", "corp_names", "users", "handles", "tokens", "token_ids",
+    "convs", "directs", "members", "conv_members", "msgs", "conv_pos", "idem",
+)
+
+MAX_KEY_BYTES = 511  # LMDB's default key size limit
+
+
+def u64(n: int) -> bytes:
+    return _U64.pack(n)
+
+
+def read_u64(b: bytes, offset: int = 0) -> int:
+    return _U64.unpack_from(b, offset)[0]
+
+
+def pair(a: int, b: int) -> bytes:
+    return _U64X2.pack(a, b)
+
+
+def read_pair(b: bytes) -> tuple[int, int]:
+    a, b2 = _U64X2.unpack_from(b)
+    return a, b2
+
+
+def direct_key(uid_a: int, uid_b: int) -> bytes:
+    """The key of the direct conversation between two users, either order."""
+    return pair(min(uid_a, uid_b), max(uid_a, uid_b))
+
+
+def idem_key(uid: int, client_msg_id: str) -> bytes:
+    return u64(uid) + client_msg_id.encode()
+
+
+def text_key(name: str) -> bytes:
+    key = name.encode()
+    if not key or len(key) > MAX_KEY_BYTES:
+        raise ValueError("name does not fit in a key")
+    return key

@@ -1,0 +1,447 @@
+"""The LMDB environment and every named operation on it.
+
+Reads are synchronous functions that each run one short read transaction
+(never held across an await). Writes are methods of `WriteTxn`, which the
+group-commit writer (store/writer.py) creates once per batch: many
+operations share one transaction and one fsync.
+
+The writer thread assigns sequence numbers and stream positions, so it
+caches the last `seq` of each conversation and the stream head; the caches
+are thrown away whenever a transaction aborts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import lmdb
+
+from . import keys
+from .records import (
+    CONSUMER, DIRECT, ENTERPRISE, Conversation, Corp, Membership, Message, Token, User, pack,
+    unpack,
+)
+
+SCHEMA_VERSION = 1
+DEFAULT_MAP_BYTES = 256 * 1024 * 1024
+HANDLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+MAX_HANDLE_CHARS = 64
+
+
+class StorageError(Exception):
+    """The database refused a write or a read (disk full, I/O error)."""
+
+
+class MapFull(StorageError):
+    """The memory map is full; the caller grows it and tries again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An operation that was checked and refused; nothing was written."""
+
+    code: str
+    message: str
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def valid_handle(handle: str) -> bool:
+    return 0 < len(handle) <= MAX_HANDLE_CHARS and set(handle) <= HANDLE_CHARS
+
+
+class Store:
+    """One LMDB environment in a data directory."""
+
+    def __init__(self, path: str, *, map_bytes: int = DEFAULT_MAP_BYTES,
+                 durable: bool = True) -> None:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        self.path = path
+        try:
+            self.env = lmdb.open(path, map_size=map_bytes, max_dbs=len(keys.DATABASES) + 2,
+                                 sync=durable, metasync=durable, writemap=False,
+                                 max_readers=256)
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot open the database in {path}: {exc}") from exc
+        self.env.reader_check()
+        with self.env.begin(write=True) as txn:
+            self.db = {name: self.env.open_db(name.encode(), txn=txn) for name in keys.DATABASES}
+            self._check_schema(txn)
+        self.last_seq: dict[int, int] = {}  # writer thread only
+        self.head: int | None = None  # writer thread only
+
+    def _check_schema(self, txn: lmdb.Transaction) -> None:
+        raw = txn.get(b"schema", db=self.db["meta"])
+        if raw is None:
+            txn.put(b"schema", pack(SCHEMA_VERSION), db=self.db["meta"])
+        elif unpack(raw) != SCHEMA_VERSION:
+            raise StorageError(f"database schema {unpack(raw)} is not {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.env.close()
+
+    # ----- map size -----
+
+    @property
+    def map_bytes(self) -> int:
+        return int(self.env.info()["map_size"])
+
+    def grow_map(self) -> int:
+        """Double the map. Only call with no transaction open in the process."""
+        new_size = self.map_bytes * 2
+        self.env.set_mapsize(new_size)
+        return new_size
+
+    def forget_write_caches(self) -> None:
+        self.last_seq.clear()
+        self.head = None
+
+    # ----- reads -----
+
+    @contextmanager
+    def _read(self) -> Iterator[lmdb.Transaction]:
+        try:
+            with self.env.begin(buffers=False) as txn:
+                yield txn
+        except lmdb.Error as exc:
+            raise StorageError(str(exc)) from exc
+
+    def authenticate(self, token: str) -> tuple[User, str] | None:
+        """The enabled user a bearer token belongs to, with the token's id; or None."""
+        with self._read() as txn:
+            raw = txn.get(token_digest(token), db=self.db["tokens"])
+            if raw is None:
+                return None
+            record = Token.decode(raw)
+            user = _get_user(txn, self.db, record.uid)
+        return None if user is None or user.disabled else (user, record.token_id)
+
+    def user_by_handle(self, handle: str) -> User | None:
+        if not valid_handle(handle):
+            return None
+        with self._read() as txn:
+            raw = txn.get(handle.encode(), db=self.db["handles"])
+            return None if raw is None else _get_user(txn, self.db, keys.read_u64(raw))
+
+    def user(self, uid: int) -> User | None:
+        with self._read() as txn:
+            return _get_user(txn, self.db, uid)
+
+    def users(self) -> list[User]:
+        with self._read() as txn:
+            return [User.decode(keys.read_u64(k), v)
+                    for k, v in txn.cursor(db=self.db["users"]).iternext()]
+
+    def corp_by_name(self, name: str) -> Corp | None:
+        with self._read() as txn:
+            raw = txn.get(name.encode(), db=self.db["corp_names"])
+            if raw is None:
+                return None
+            corp_id = keys.read_u64(raw)
+            return Corp.decode(corp_id, txn.get(keys.u64(corp_id), db=self.db["corps"]))
+
+    def corp(self, corp_id: int) -> Corp | None:
+        with self._read() as txn:
+            raw = txn.get(keys.u64(corp_id), db=self.db["corps"])
+            return None if raw is None else Corp.decode(corp_id, raw)
+
+    def head_pos(self) -> int:
+        """The stream position of the last committed message."""
+        with self._read() as txn:
+            return _head(txn, self.db)
+
+    def direct_peer(self, uid: int, conv: int) -> User | None:
+        """The other member of a direct conversation `uid` belongs to (or uid itself)."""
+        with self._read() as txn:
+            if txn.get(keys.pair(uid, conv), db=self.db["members"]) is None:
+                return None
+            raw = txn.get(keys.u64(conv), db=self.db["convs"])
+            if raw is None or Conversation.decode(conv, raw).kind != DIRECT:
+                return None
+            others = [m for m, _ in _conv_members(txn, self.db, conv) if m != uid]
+            return _get_user(txn, self.db, others[0] if others else uid)
+
+    def membership(self, uid: int, conv: int) -> Membership | None:
+        with self._read() as txn:
+            raw = txn.get(keys.pair(uid, conv), db=self.db["members"])
+            return None if raw is None else Membership.decode(raw)
+
+    def conversation_members(self, conv: int) -> list[int]:
+        """The uids of a conversation's current members."""
+        with self._read() as txn:
+            return [uid for uid, m in _conv_members(txn, self.db, conv) if m.active]
+
+    def sync_page(self, uid: int, since: int, limit: int,
+                  max_bytes: int) -> tuple[list[Message], int, bool]:
+        """Messages after stream position `since` that `uid` may see.
+
+        Returns (messages in position order, the token position, more). With
+        more=False the token is the stream head, as every visible message up
+        to it has been returned.
+        """
+        with self._read() as txn:
+            head = _head(txn, self.db)
+            streams = [_conv_stream(txn, self.db, conv, m, since)
+                       for conv, m in _user_convs(txn, self.db, uid)]
+            out: list[Message] = []
+            size = 0
+            msgs_db = self.db["msgs"]
+            for conv, pos, seq in heapq.merge(*streams, key=lambda e: e[1]):
+                if len(out) >= limit or size >= max_bytes:
+                    return out, out[-1].pos, True
+                raw = txn.get(keys.pair(conv, seq), db=msgs_db)
+                out.append(Message.decode(conv, seq, raw))
+                size += len(raw)
+            return out, max(head, since), False
+
+    def history_page(self, uid: int, conv: int, before: int | None, limit: int,
+                     max_bytes: int) -> tuple[list[Message], bool] | None:
+        """Messages of `conv` before seq `before`, newest first; None if not a member."""
+        with self._read() as txn:
+            raw = txn.get(keys.pair(uid, conv), db=self.db["members"])
+            if raw is None:
+                return None
+            membership = Membership.decode(raw)
+            end = keys.pair(conv, before) if before is not None else keys.u64(conv + 1)
+            cursor = _cursor_before(txn.cursor(db=self.db["msgs"]), end)
+            out: list[Message] = []
+            size = 0
+            for key, value in _walk_back(cursor, conv):
+                msg = Message.decode(conv, keys.read_pair(key)[1], value)
+                if not membership.sees(msg.pos):
+                    if msg.pos < membership.joined_pos:
+                        return out, False
+                    continue
+                if len(out) >= limit or size >= max_bytes:
+                    return out, True
+                out.append(msg)
+                size += len(value)
+            return out, False
+
+    def stats(self) -> dict[str, Any]:
+        info = self.env.info()
+        stat = self.env.stat()
+        with self._read() as txn:
+            messages = txn.stat(self.db["msgs"])["entries"]
+            users = txn.stat(self.db["users"])["entries"]
+        data_file = os.path.join(self.path, "data.mdb")
+        used = (info["last_pgno"] + 1) * stat["psize"]
+        return {
+            "messages_stored": messages,
+            "users": users,
+            "lmdb_file_bytes": os.path.getsize(data_file),
+            "lmdb_map_bytes": info["map_size"],
+            "lmdb_used_bytes": used,
+            "lmdb_map_use": round(used / info["map_size"], 4),
+        }
+
+    # ----- writes -----
+
+    def begin_write(self) -> "WriteTxn":
+        return WriteTxn(self, self.env.begin(write=True))
+
+
+class WriteTxn:
+    """One write transaction shared by every operation of a batch."""
+
+    def __init__(self, store: Store, txn: lmdb.Transaction) -> None:
+        self.store = store
+        self.txn = txn
+        self.db = store.db
+        if store.head is None:
+            store.head = _head(txn, self.db)
+
+    def commit(self) -> None:
+        self.txn.put(b"head", pack(self.store.head), db=self.db["meta"])
+        self.txn.commit()
+
+    def abort(self) -> None:
+        self.txn.abort()
+        self.store.forget_write_caches()
+
+    def _next_id(self, name: bytes) -> int:
+        raw = self.txn.get(name, db=self.db["meta"])
+        value = (unpack(raw) if raw else 0) + 1
+        self.txn.put(name, pack(value), db=self.db["meta"])
+        return value
+
+    def create_corp(self, name: str, now_ms: int) -> Corp | Refused:
+        if not 0 < len(name) <= MAX_HANDLE_CHARS:
+            return Refused("bad_request", "a corp name has 1 to 64 characters")
+        if self.txn.get(name.encode(), db=self.db["corp_names"]) is not None:
+            return Refused("exists", f"corp {name!r} exists")
+        corp = Corp(self._next_id(b"next_corp"), name, now_ms)
+        self.txn.put(keys.u64(corp.corp_id), corp.encode(), db=self.db["corps"])
+        self.txn.put(name.encode(), keys.u64(corp.corp_id), db=self.db["corp_names"])
+        return corp
+
+    def create_user(self, handle: str, corp_id: int | None, now_ms: int) -> User | Refused:
+        """An enterprise user of `corp_id`, or a consumer when it is None."""
+        if not valid_handle(handle):
+            return Refused("bad_request", "a handle is 1-64 of a-z 0-9 . _ -")
+        if self.txn.get(handle.encode(), db=self.db["handles"]) is not None:
+            return Refused("exists", f"user {handle!r} exists")
+        if corp_id is not None and self.txn.get(keys.u64(corp_id), db=self.db["corps"]) is None:
+            return Refused("not_found", f"no corp {corp_id}")
+        realm = CONSUMER if corp_id is None else ENTERPRISE
+        user = User(self._next_id(b"next_uid"), handle, realm, corp_id or 0, now_ms)
+        self.txn.put(keys.u64(user.uid), user.encode(), db=self.db["users"])
+        self.txn.put(handle.encode(), keys.u64(user.uid), db=self.db["handles"])
+        return user
+
+    def issue_token(self, uid: int, now_ms: int) -> tuple[str, str] | Refused:
+        """A new bearer token for `uid`: (token id, token). Only its hash is kept."""
+        if _get_user(self.txn, self.db, uid) is None:
+            return Refused("not_found", f"no user {uid}")
+        token = secrets.token_urlsafe(32)
+        token_id = secrets.token_hex(6)
+        digest = token_digest(token)
+        self.txn.put(digest, Token(token_id, uid, now_ms).encode(), db=self.db["tokens"])
+        self.txn.put(token_id.encode(), digest, db=self.db["token_ids"])
+        return token_id, token
+
+    def revoke_token(self, token_id: str) -> int | Refused:
+        """Delete a token; returns the uid it belonged to."""
+        digest = self.txn.get(token_id.encode(), db=self.db["token_ids"])
+        if digest is None:
+            return Refused("not_found", f"no token {token_id!r}")
+        uid = Token.decode(self.txn.get(digest, db=self.db["tokens"])).uid
+        self.txn.delete(digest, db=self.db["tokens"])
+        self.txn.delete(token_id.encode(), db=self.db["token_ids"])
+        return uid
+
+    def open_direct(self, uid_a: int, uid_b: int, now_ms: int) -> int:
+        """The direct conversation of two users, created on first use."""
+        key = keys.direct_key(uid_a, uid_b)
+        raw = self.txn.get(key, db=self.db["directs"])
+        if raw is not None:
+            return keys.read_u64(raw)
+        conv = self._next_id(b"next_conv")
+        self.txn.put(keys.u64(conv), Conversation(conv, DIRECT, now_ms).encode(),
+                     db=self.db["convs"])
+        self.txn.put(key, keys.u64(conv), db=self.db["directs"])
+        for uid in {uid_a, uid_b}:
+            self._join(uid, conv, Membership(joined_pos=0))
+        return conv
+
+    def _join(self, uid: int, conv: int, membership: Membership) -> None:
+        value = membership.encode()
+        self.txn.put(keys.pair(uid, conv), value, db=self.db["members"])
+        self.txn.put(keys.pair(conv, uid), value, db=self.db["conv_members"])
+
+    def send_direct(self, sender: User, recipient: User, client_msg_id: str, text: str,
+                    now_ms: int) -> tuple[Message, bool]:
+        """Store a direct message once per client_msg_id: (message, was it a repeat)."""
+        old = self.find_sent(sender.uid, client_msg_id)
+        if old is not None:
+            return old, True
+        conv = self.open_direct(sender.uid, recipient.uid, now_ms)
+        return self.append_message(conv, sender.uid, sender.handle, client_msg_id, text,
+                                   now_ms, to=recipient.handle), False
+
+    def find_sent(self, uid: int, client_msg_id: str) -> Message | None:
+        """The message `uid` already stored under this client_msg_id, if any."""
+        raw = self.txn.get(keys.idem_key(uid, client_msg_id), db=self.db["idem"])
+        if raw is None:
+            return None
+        conv, seq = keys.read_pair(raw)
+        return Message.decode(conv, seq, self.txn.get(raw, db=self.db["msgs"]))
+
+    def append_message(self, conv: int, sender_uid: int, sender: str, client_msg_id: str,
+                       text: str, now_ms: int, to: str | None = None) -> Message:
+        """Store a message at the next seq of `conv` and the next stream position."""
+        seq = self._last_seq(conv) + 1
+        pos = self.store.head + 1  # type: ignore[operator]
+        msg = Message(conv, seq, pos, sender, now_ms, text, client_msg_id, to)
+        key = keys.pair(conv, seq)
+        self.txn.put(key, msg.encode(), db=self.db["msgs"], append=False)
+        self.txn.put(keys.pair(conv, pos), keys.u64(seq), db=self.db["conv_pos"])
+        self.txn.put(keys.idem_key(sender_uid, client_msg_id), key, db=self.db["idem"])
+        self.store.last_seq[conv] = seq
+        self.store.head = pos
+        return msg
+
+    def _last_seq(self, conv: int) -> int:
+        seq = self.store.last_seq.get(conv)
+        if seq is None:
+            cursor = self.txn.cursor(db=self.db["msgs"])
+            seq = 0
+            for key, _ in _walk_back(_cursor_before(cursor, keys.u64(conv + 1)), conv):
+                seq = keys.read_pair(key)[1]
+                break
+        return seq
+
+
+# ----- helpers composed inside transactions -----
+
+
+def _get_user(txn: lmdb.Transaction, db: dict, uid: int) -> User | None:
+    raw = txn.get(keys.u64(uid), db=db["users"])
+    return None if raw is None else User.decode(uid, raw)
+
+
+def _head(txn: lmdb.Transaction, db: dict) -> int:
+    raw = txn.get(b"head", db=db["meta"])
+    return 0 if raw is None else unpack(raw)
+
+
+def _prefix_items(txn: lmdb.Transaction, db: Any, prefix: bytes,
+                  start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """Items whose key starts with `prefix`, from `start` (default: the prefix) on."""
+    cursor = txn.cursor(db=db)
+    if not cursor.set_range(start or prefix):
+        return
+    for key, value in cursor.iternext():
+        if not key.startswith(prefix):
+            return
+        yield key, value
+
+
+def _user_convs(txn: lmdb.Transaction, db: dict, uid: int) -> Iterator[tuple[int, Membership]]:
+    for key, value in _prefix_items(txn, db["members"], keys.u64(uid)):
+        yield keys.read_u64(key, 8), Membership.decode(value)
+
+
+def _conv_members(txn: lmdb.Transaction, db: dict,
+                  conv: int) -> Iterator[tuple[int, Membership]]:
+    for key, value in _prefix_items(txn, db["conv_members"], keys.u64(conv)):
+        yield keys.read_u64(key, 8), Membership.decode(value)
+
+
+def _conv_stream(txn: lmdb.Transaction, db: dict, conv: int, membership: Membership,
+                 since: int) -> Iterator[tuple[int, int, int]]:
+    """(conv, pos, seq) of the messages of `conv` after `since` the member sees."""
+    start = max(since + 1, membership.joined_pos)
+    for key, value in _prefix_items(txn, db["conv_pos"], keys.u64(conv), keys.pair(conv, start)):
+        pos = keys.read_u64(key, 8)
+        if membership.left_pos and pos > membership.left_pos:
+            return
+        yield conv, pos, keys.read_u64(value)
+
+
+def _cursor_before(cursor: lmdb.Cursor, key: bytes) -> lmdb.Cursor:
+    """Place a cursor on the last key below `key` (unpositioned if none)."""
+    if cursor.set_range(key):
+        cursor.prev()
+    else:
+        cursor.last()
+    return cursor
+
+
+def _walk_back(cursor: lmdb.Cursor, conv: int) -> Iterator[tuple[bytes, bytes]]:
+    prefix = keys.u64(conv)
+    if not cursor.key():
+        return
+    for key, value in cursor.iterprev():
+        if not key.startswith(prefix):
+            return
+        yield key, value

@@ -1,0 +1,185 @@
+"""The group-commit writer: one thread, one transaction per batch.
+
+Callers on the event loop `submit()` write operations; the writer thread
+takes everything pending (up to `max_batch`), runs the operations in order
+inside one LMDB write transaction, commits (one fsync for the whole batch),
+and only then hands the batch with its results to `on_commit`, called on
+the writer thread (the server forwards it to the event loop). Nothing is
+reported before its commit returns, which is what makes an ack safe.
+
+An operation is a callable taking the batch's `WriteTxn`. It checks before
+it writes and returns a `Refused` result rather than raising. If one raises
+anyway, the whole transaction is aborted and the batch runs again without
+it (that operation's result is the exception). When the map is full the
+transaction is aborted, the map grown through `run_exclusive` (which must
+run its function while no other transaction is open in the process, e.g. on
+the event-loop thread between tasks), and the batch runs again. Any other
+storage failure refuses the whole batch with StorageError; later batches
+are tried afresh, so service resumes when space returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import lmdb
+
+from .store import MapFull, StorageError, Store, WriteTxn
+
+log = logging.getLogger("corpchat.store.writer")
+
+WriteOp = Callable[[WriteTxn], Any]
+
+
+@dataclass(slots=True)
+class Pending:
+    """A submitted operation, its caller's context and, after commit, its result."""
+
+    op: WriteOp
+    context: Any = None
+    result: Any = None
+
+
+@dataclass(slots=True)
+class WriterStats:
+    batches: int = 0
+    ops: int = 0
+    max_batch: int = 0
+    commit_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=1024))
+    map_grows: int = 0
+    failures: int = 0
+
+
+def _inline(fn: Callable[[], None]) -> None:
+    fn()
+
+
+class GroupCommitWriter:
+    """Gathers pending writes and commits them in batches on its own thread."""
+
+    def __init__(self, store: Store, on_commit: Callable[[list[Pending]], None], *,
+                 max_batch: int = 4096,
+                 run_exclusive: Callable[[Callable[[], None]], None] = _inline) -> None:
+        self.store = store
+        self.on_commit = on_commit
+        self.max_batch = max_batch
+        self.run_exclusive = run_exclusive
+        self.stats = WriterStats()
+        self._pending: deque[Pending] = deque()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="corpchat-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, op: WriteOp, context: Any = None) -> None:
+        """Queue an operation (thread-safe, never blocks on I/O)."""
+        with self._wake:
+            if self._stopping:
+                raise StorageError("the writer is stopped")
+            self._pending.append(Pending(op, context))
+            self._wake.notify()
+
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
+
+    def stop(self) -> None:
+        """Commit everything already submitted, then end the thread."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _take(self) -> list[Pending] | None:
+        with self._wake:
+            while not self._pending and not self._stopping:
+                self._wake.wait()
+            if not self._pending:
+                return None
+            n = min(len(self._pending), self.max_batch)
+            return [self._pending.popleft() for _ in range(n)]
+
+    def _run(self) -> None:
+        while (batch := self._take()) is not None:
+            self._commit(batch)
+            try:
+                self.on_commit(batch)
+            except Exception:  # the consumer's bug must not stop durable writes
+                log.exception("on_commit failed")
+
+    def _commit(self, batch: list[Pending]) -> None:
+        failed: set[int] = set()
+        while True:
+            started = time.perf_counter()
+            try:
+                self._apply(batch, failed)
+            except MapFull:
+                self.run_exclusive(self._grow)
+                continue
+            except _OpFailed as exc:
+                failed.add(exc.index)
+                batch[exc.index].result = exc.error
+                continue
+            except (StorageError, lmdb.Error) as exc:
+                log.error("batch of %d refused: %s", len(batch), exc)
+                self.stats.failures += 1
+                error = exc if isinstance(exc, StorageError) else StorageError(str(exc))
+                for p in batch:
+                    p.result = error
+                return
+            self._record(len(batch), time.perf_counter() - started)
+            return
+
+    def _apply(self, batch: list[Pending], failed: set[int]) -> None:
+        try:
+            wtxn = self.store.begin_write()
+        except lmdb.Error as exc:
+            raise StorageError(str(exc)) from exc
+        try:
+            for i, p in enumerate(batch):
+                if i not in failed:
+                    p.result = _run_op(p.op, wtxn, i)
+            wtxn.commit()
+        except lmdb.MapFullError:
+            wtxn.abort()
+            raise MapFull() from None
+        except BaseException:
+            wtxn.abort()
+            raise
+
+    def _grow(self) -> None:
+        size = self.store.grow_map()
+        self.stats.map_grows += 1
+        log.info("LMDB map grown to %d bytes", size)
+
+    def _record(self, n: int, seconds: float) -> None:
+        s = self.stats
+        s.batches += 1
+        s.ops += n
+        s.max_batch = max(s.max_batch, n)
+        s.commit_seconds.append(seconds)
+
+
+class _OpFailed(Exception):
+    def __init__(self, index: int, error: BaseException) -> None:
+        self.index = index
+        self.error = error
+
+
+def _run_op(op: WriteOp, wtxn: WriteTxn, index: int) -> Any:
+    try:
+        return op(wtxn)
+    except lmdb.Error:
+        raise
+    except Exception as exc:
+        log.exception("write operation failed")
+        raise _OpFailed(index, exc) from exc
