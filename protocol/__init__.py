@@ -7,14 +7,19 @@ from .client import ClientSession, SyncComplete, should_reconnect
 from .codec import SERVER_FRAME_LIMITS, decode_client_frame, decode_map, decode_server_frame, encode
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .frames import (
-    CLIENT_FRAMES, SERVER_FRAMES, Ack, Error, Frame, Hello, History, HistoryPage, Msg, Ping,
-    Pong, Send, Sync, SyncPage, Welcome,
+    CLIENT_FRAMES, SERVER_FRAMES, Ack, Error, Frame, GroupAdd, GroupCreate, GroupDissolve,
+    GroupInfo, GroupInfoReply, GroupLeave, GroupList, GroupListReply, GroupRemove, GroupRename,
+    GroupSetRole, GroupSummary, GroupTransfer, Hello, History, HistoryPage, Member, Msg, Ok, Ping,
+    Pong, Recall, Removed, Send, Sync, SyncPage, Typing, TypingEvent, Welcome,
 )
 from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUBPROTOCOL, Limits
 
 __all__ = [
     "CLIENT_FRAMES", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "SERVER_FRAMES", "SERVER_FRAME_LIMITS",
-    "SUBPROTOCOL", "Ack", "ClientSession", "CloseCode", "Error", "ErrorCode", "Frame", "Hello",
+    "SUBPROTOCOL", "GroupAdd", "GroupCreate", "GroupDissolve", "GroupInfo", "GroupInfoReply",
+    "GroupLeave", "GroupList", "GroupListReply", "GroupRemove", "GroupRename", "GroupSetRole",
+    "GroupSummary", "GroupTransfer", "Member", "Ok", "Recall", "Removed", "Typing", "TypingEvent",
+    "Ack", "ClientSession", "CloseCode", "Error", "ErrorCode", "Frame", "Hello",
     "History", "HistoryPage", "Limits", "Msg", "Ping", "Pong", "ProtocolError", "Send", "Sync",
     "SyncComplete", "SyncPage", "Welcome", "decode_client_frame", "decode_map",
     "decode_server_frame", "encode", "should_reconnect",

@@ -16,7 +16,10 @@ The rules it implements (docs/protocol.md, "Sync and resume"):
 * While a sync is running, live `msg` and `ack` frames are held and
   replayed after the last page, so the token never skips a message.
 * Unacknowledged sends are re-sent with the same `client_msg_id` after a
-  reconnect; the server answers a repeat with the original ack.
+  reconnect; the server answers a repeat with the original ack. A send
+  refused with an error is dropped, unless the error is a storage or
+  internal failure (RETRY_CODES).
+* Frame types it does not know (from a later minor version) are ignored.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ RECONNECT_CODES = frozenset({
     CloseCode.GOING_AWAY, CloseCode.RESYNC_REQUIRED, CloseCode.TIMEOUT,
     CloseCode.INTERNAL_ERROR, CloseCode.KICKED,
 })
+
+# Errors answering a `send` after which it stays queued and is re-sent on the
+# next connection; any other error answering a send ends it.
+RETRY_CODES = frozenset({ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.INTERNAL_ERROR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +107,13 @@ class ClientSession:
         self._queue(Ping(id=rid))
         return rid
 
+    def next_request_id(self) -> int:
+        return next(self._ids)
+
+    def queue(self, frame: Frame) -> None:
+        """Queue any request frame (its `id` from next_request_id())."""
+        self._queue(frame)
+
     def data_to_send(self) -> list[bytes]:
         """Payloads to send, each as one binary WebSocket message, in order."""
         out, self._outbox = self._outbox, []
@@ -121,7 +135,12 @@ class ClientSession:
 
     def receive(self, payload: bytes) -> list[Frame | SyncComplete]:
         """Process one server payload; return what the application sees."""
-        frame = decode_server_frame(payload)
+        try:
+            frame = decode_server_frame(payload)
+        except ProtocolError as exc:
+            if exc.code == ErrorCode.UNKNOWN_TYPE:
+                return []  # a frame type from a later minor version: ignore it
+            raise
         match frame:
             case Welcome():
                 return self._on_welcome(frame)
@@ -136,6 +155,9 @@ class ClientSession:
                 return self._on_ack(frame)
             case Error() if frame.code == ErrorCode.BAD_SYNC_TOKEN:
                 raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN, frame.message, remote=False)
+            case Error() if frame.re is not None:
+                self._on_refused(frame)
+                return [frame]
             case _:
                 return [frame]
 
@@ -170,6 +192,15 @@ class ClientSession:
             return []
         self.sync_token = str(msg.pos)
         return [msg]
+
+    def _on_refused(self, error: Error) -> None:
+        """A send refused for good is not re-sent; a storage failure is, on reconnect."""
+        if error.code in RETRY_CODES:
+            return
+        for cmid, request in self._unacked.items():
+            if request.id == error.re:
+                del self._unacked[cmid]
+                return
 
     def _on_ack(self, ack: Ack) -> list[Frame | SyncComplete]:
         self._unacked.pop(ack.client_msg_id, None)

@@ -153,6 +153,7 @@ def _register(table: dict[str, type[Frame]]) -> Callable[[type[Frame]], type[Fra
 
 client_frame = _register(CLIENT_FRAMES)
 server_frame = _register(SERVER_FRAMES)
+nested_frame = _register({})  # maps that only travel inside other frames
 
 
 # ----- requests: client to server -------------------------------------------
@@ -213,6 +214,119 @@ class Ping(Frame):
     id: int
 
 
+@client_frame
+@dataclass(frozen=True, slots=True)
+class GroupCreate(Frame):
+    """Create a group; the caller becomes its owner."""
+
+    TYPE: ClassVar[str] = "group.create"
+    id: int
+    name: str
+    members: tuple[str, ...] = ()
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class GroupAdd(Frame):
+    TYPE: ClassVar[str] = "group.add"
+    id: int
+    conv: int
+    members: tuple[str, ...]
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class GroupRemove(Frame):
+    TYPE: ClassVar[str] = "group.remove"
+    id: int
+    conv: int
+    members: tuple[str, ...]
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class GroupLeave(Frame):
+    TYPE: ClassVar[str] = "group.leave"
+    id: int
+    conv: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class GroupRename(Frame):
+    TYPE: ClassVar[str] = "group.rename"
+    id: int
+    conv: int
+    name: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class GroupTransfer(Frame):
+    """Make another member the owner; the old owner becomes an admin."""
+
+    TYPE: ClassVar[str] = "group.transfer"
+    id: int
+    conv: int
+    to: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class GroupSetRole(Frame):
+    """The owner makes a member an admin, or an admin a member."""
+
+    TYPE: ClassVar[str] = "group.role"
+    id: int
+    conv: int
+    user: str
+    role: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class GroupDissolve(Frame):
+    TYPE: ClassVar[str] = "group.dissolve"
+    id: int
+    conv: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class GroupInfo(Frame):
+    TYPE: ClassVar[str] = "group.info"
+    id: int
+    conv: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class GroupList(Frame):
+    TYPE: ClassVar[str] = "group.list"
+    id: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class Typing(Frame):
+    """The user is typing in a conversation (not stored, rate-limited)."""
+
+    TYPE: ClassVar[str] = "typing"
+    id: int
+    conv: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class Recall(Frame):
+    """Withdraw a message: everyone sees a tombstone in its place."""
+
+    TYPE: ClassVar[str] = "recall"
+    id: int
+    conv: int
+    seq: int
+
+
 # ----- replies and events: server to client ---------------------------------
 
 
@@ -243,6 +357,12 @@ class Msg(Frame):
     text: str = ""
     client_msg_id: str | None = None
     to: str | None = None
+    kind: str | None = None  # absent for text; "system" for membership events
+    event: str | None = None
+    users: tuple[str, ...] | None = None
+    name: str | None = None
+    ref: int | None = None
+    recalled: bool | None = None
 
 
 @server_frame
@@ -298,3 +418,71 @@ class Error(Frame):
     message: str
     re: int | None = None
     retry_after_ms: int | None = None
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Ok(Frame):
+    """A request succeeded; `conv`/`seq`/`pos` name the system message it produced."""
+
+    TYPE: ClassVar[str] = "ok"
+    re: int
+    conv: int | None = None
+    seq: int | None = None
+    pos: int | None = None
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
+class Member(Frame):
+    TYPE: ClassVar[str] = "member"
+    user: str
+    role: str
+    external: bool = False
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class GroupInfoReply(Frame):
+    TYPE: ClassVar[str] = "group.info"
+    re: int
+    conv: int
+    name: str
+    created: int
+    members: tuple[Member, ...]
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
+class GroupSummary(Frame):
+    TYPE: ClassVar[str] = "group"
+    conv: int
+    name: str
+    role: str
+    members: int
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class GroupListReply(Frame):
+    TYPE: ClassVar[str] = "group.list"
+    re: int
+    groups: tuple[GroupSummary, ...]
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Removed(Frame):
+    """You were removed from a group (or it was dissolved): it stops here."""
+
+    TYPE: ClassVar[str] = "removed"
+    conv: int
+    by: str
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class TypingEvent(Frame):
+    TYPE: ClassVar[str] = "typing"
+    conv: int
+    user: str

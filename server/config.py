@@ -29,6 +29,10 @@ class ServerConfig:
     request_burst: int = 400
     max_rate_violations: int = 100  # rate-limited requests in a row before a 1008 close
     max_sessions_per_user: int = 32
+    max_group_members: int = 2000
+    max_group_consumers: int = 100  # the project brief's cap on external members
+    recall_window_s: int = 24 * 3600
+    typing_per_s: float = 1.0  # per user, burst of 3
     max_connections: int = 100_000
 
     def __post_init__(self) -> None:

@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING
 
 from corpchat.bridge import may_message_directly
 from corpchat.protocol import (
-    CloseCode, ErrorCode, Frame, Hello, History, HistoryPage, Ping, Pong, ProtocolError, Send,
-    Sync, SyncPage, Welcome, decode_client_frame,
+    CloseCode, ErrorCode, Frame, GroupAdd, GroupCreate, GroupDissolve, GroupInfo, GroupInfoReply,
+    GroupLeave, GroupList, GroupListReply, GroupRemove, GroupRename, GroupSetRole, GroupSummary,
+    GroupTransfer, Hello, History, HistoryPage, Member, Ping, Pong, ProtocolError, Recall, Send,
+    Sync, SyncPage, Typing, Welcome, decode_client_frame,
 )
-from corpchat.store import StorageError, User
+from corpchat.store import CONSUMER, GROUP, StorageError, User
 
-from .hub import SendContext, error_frame, message_event
+from . import groups
+from .hub import ChangeContext, SendContext, error_frame, message_event
+from .ratelimit import TokenBucket
 from .session import Session
 from .wsframes import event_frame
 
@@ -32,6 +36,10 @@ class RequestHandler:
     def __init__(self, app: App) -> None:
         self.app = app
         self.limits = app.config.limits
+        config = app.config
+        self.caps = groups.Caps(config.max_group_members, config.max_group_consumers,
+                                config.recall_window_s * 1000)
+        self._typing: dict[int, TokenBucket] = {}
 
     def handle(self, session: Session, payload: bytes) -> None:
         """Decode one client payload and act on it."""
@@ -71,6 +79,16 @@ class RequestHandler:
                 self._history(session, frame)
             case Ping():
                 session.push(event_frame(Pong(re=frame.id, server_time=self.app.clock.now_ms())))
+            case GroupInfo():
+                self._group_info(session, frame)
+            case GroupList():
+                self._group_list(session, frame)
+            case Typing():
+                self._typing_event(session, frame)
+            case GroupCreate() | GroupAdd() | GroupRemove() | GroupLeave() | GroupRename() \
+                    | GroupSetRole() | GroupTransfer() | GroupDissolve() | Recall():
+                self._submit(session, self._change_op(session.user, frame),
+                             ChangeContext(session, frame.id))
             case Hello():
                 raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
             case _:
@@ -97,6 +115,15 @@ class RequestHandler:
             server_time=app.clock.now_ms(), sync=str(app.hub.head),
             limits=self.limits.to_wire())))
 
+    def _submit(self, session: Session, op, context: object) -> None:  # noqa: ANN001
+        """Hand a write to the group-commit writer; the hub answers it after commit."""
+        session.inflight += 1
+        try:
+            self.app.writer.submit(op, context)
+        except StorageError:
+            session.inflight -= 1
+            raise
+
     def _send(self, session: Session, frame: Send) -> None:
         limits = self.limits
         if not 0 < len(frame.client_msg_id) <= limits.max_client_msg_id_chars:
@@ -106,28 +133,36 @@ class RequestHandler:
         if len(frame.text) > limits.max_text_chars:
             raise ProtocolError(ErrorCode.TEXT_TOO_LONG,
                                 f"text is longer than {limits.max_text_chars} characters")
+        if (frame.to is None) == (frame.conv is None):
+            raise _bad("give exactly one of 'to' and 'conv'")
         sender: User = session.user  # type: ignore[assignment]
-        recipient = self._recipient(sender, frame)
-        verdict = may_message_directly(sender, recipient)
-        if not verdict.allowed:
-            raise ProtocolError(ErrorCode(verdict.code), verdict.reason)
         now = self.app.clock.now_ms()
         cmid, text = frame.client_msg_id, frame.text
+        if frame.conv is not None and self._conv_kind(sender, frame.conv) == GROUP:
+            conv = frame.conv
 
-        def op(w):  # runs on the writer thread, inside the batch transaction
-            return w.send_direct(sender, recipient, cmid, text, now)
+            def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
+                return groups.send(w, sender, conv, cmid, text, now)
+        else:
+            recipient = self._recipient(sender, frame)
+            verdict = may_message_directly(sender, recipient)
+            if not verdict.allowed:
+                raise ProtocolError(ErrorCode(verdict.code), verdict.reason)
 
-        session.inflight += 1
-        try:
-            self.app.writer.submit(op, SendContext(session, frame.id, (sender.uid, recipient.uid)))
-        except StorageError:
-            session.inflight -= 1
-            raise
+            def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
+                return w.send_direct(sender, recipient, cmid, text, now)
+        self._submit(session, op, SendContext(session, frame.id))
+
+    def _conv_kind(self, user: User, conv: int) -> str:
+        """The kind of a conversation the user is a current member of."""
+        state = self.app.hub.conversation(conv)
+        membership = state.members.get(user.uid) if state else None
+        if state is None or membership is None or not membership.active:
+            raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {conv}")
+        return state.kind
 
     def _recipient(self, sender: User, frame: Send) -> User:
         store = self.app.store
-        if (frame.to is None) == (frame.conv is None):
-            raise _bad("give exactly one of 'to' and 'conv'")
         if frame.to is not None:
             recipient = store.user_by_handle(frame.to)
             if recipient is None:
@@ -137,6 +172,84 @@ class RequestHandler:
         if peer is None:
             raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
         return peer
+
+    def _users(self, handles: tuple[str, ...]) -> list[User]:
+        if len(handles) > self.app.config.max_group_members:
+            raise _bad(f"at most {self.app.config.max_group_members} users per request")
+        users = []
+        for handle in handles:
+            user = self.app.store.user_by_handle(handle)
+            if user is None or user.disabled:
+                raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user {handle!r}")
+            users.append(user)
+        return users
+
+    def _change_op(self, actor: User, frame: Frame):  # noqa: ANN202 - a store WriteOp
+        """The writer operation for a group change or a recall (checked again in the txn)."""
+        now, caps = self.app.clock.now_ms(), self.caps
+        match frame:
+            case GroupCreate(name=name, members=members):
+                self._same_corp(actor, users := self._users(members))
+                return lambda w: groups.create(w, actor, name, users, now, caps)
+            case GroupAdd(conv=conv, members=members):
+                self._same_corp(actor, users := self._users(members))
+                return lambda w: groups.add(w, actor, conv, users, now, caps)
+            case GroupRemove(conv=conv, members=members):
+                users = self._users(members)
+                return lambda w: groups.remove(w, actor, conv, users, now)
+            case GroupLeave(conv=conv):
+                return lambda w: groups.leave(w, actor, conv, now)
+            case GroupRename(conv=conv, name=name):
+                return lambda w: groups.rename(w, actor, conv, name, now)
+            case GroupSetRole(conv=conv, user=handle, role=role):
+                (target,) = self._users((handle,))
+                return lambda w: groups.set_role(w, actor, conv, target, role, now)
+            case GroupTransfer(conv=conv, to=handle):
+                (target,) = self._users((handle,))
+                return lambda w: groups.transfer(w, actor, conv, target, now)
+            case GroupDissolve(conv=conv):
+                return lambda w: groups.dissolve(w, actor, conv, now)
+            case Recall(conv=conv, seq=seq):
+                return lambda w: groups.recall(w, actor, conv, seq, now, caps)
+        raise AssertionError(frame)
+
+    def _same_corp(self, actor: User, users: list[User]) -> None:
+        """Employees of one corp group together; consumers join by an employee's invite."""
+        for user in users:
+            if user.realm == CONSUMER:
+                if actor.realm == CONSUMER:
+                    raise ProtocolError(ErrorCode.FORBIDDEN, "only employees invite consumers")
+            elif user.corp_id != actor.corp_id:
+                raise ProtocolError(ErrorCode.FORBIDDEN, f"{user.handle!r} is in another corp")
+
+    def _group_info(self, session: Session, frame: GroupInfo) -> None:
+        user: User = session.user  # type: ignore[assignment]
+        if self._conv_kind(user, frame.conv) != GROUP:
+            raise ProtocolError(ErrorCode.NOT_MEMBER, f"{frame.conv} is not a group")
+        state = self.app.store.conversation_state(frame.conv)
+        members = self.app.store.group_members(frame.conv)
+        conversation = state[0]  # type: ignore[index]
+        session.push(event_frame(GroupInfoReply(
+            re=frame.id, conv=frame.conv, name=conversation.name, created=conversation.created_ms,
+            members=tuple(Member(user=u.handle, role=m.role, external=m.consumer)
+                          for u, m in members))))
+
+    def _group_list(self, session: Session, frame: GroupList) -> None:
+        found = self.app.store.user_groups(session.user.uid)  # type: ignore[union-attr]
+        session.push(event_frame(GroupListReply(re=frame.id, groups=tuple(
+            GroupSummary(conv=c.conv, name=c.name, role=m.role, members=c.members)
+            for c, m in found))))
+
+    def _typing_event(self, session: Session, frame: Typing) -> None:
+        uid = session.user.uid  # type: ignore[union-attr]
+        bucket = self._typing.get(uid)
+        if bucket is None:
+            rate = self.app.config.typing_per_s
+            bucket = self._typing[uid] = TokenBucket(rate, 3, self.app.clock)
+        if not bucket.take():
+            return  # typing is a hint: extra ones are dropped quietly
+        if not self.app.hub.typing(session, frame.conv):
+            raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
 
     def _sync(self, session: Session, frame: Sync) -> None:
         if not frame.since.isdigit() or int(frame.since) > self.app.hub.head:

@@ -16,8 +16,9 @@ from typing import Any
 
 import trio
 
-from corpchat.protocol import Ack, CloseCode, Error, ErrorCode, Msg
-from corpchat.store import Message, Pending, Refused, StorageError, Store
+from corpchat.protocol import Ack, CloseCode, Error, ErrorCode, Msg, Ok, Removed, TypingEvent
+from corpchat.store import Membership, Message, Pending, Refused, StorageError, Store
+from corpchat.store.records import TEXT
 
 from .session import Session
 from .wsframes import event_frame
@@ -25,11 +26,26 @@ from .wsframes import event_frame
 
 @dataclass(slots=True)
 class SendContext:
-    """What fan-out needs to know about a submitted send."""
+    """A submitted `send`: answered with an ack, fanned out to the others."""
 
     session: Session
     request_id: int
-    members: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class ChangeContext:
+    """A submitted group change or recall: answered with `ok`, fanned out to all."""
+
+    session: Session
+    request_id: int
+
+
+@dataclass(slots=True)
+class ConvState:
+    """What fan-out knows of a conversation: every membership it has had."""
+
+    kind: str
+    members: dict[int, Membership]
 
 
 class Waiter:
@@ -59,7 +75,10 @@ class HubStats:
 
 def message_event(msg: Message) -> Msg:
     return Msg(conv=msg.conv, seq=msg.seq, pos=msg.pos, sender=msg.sender, time=msg.time_ms,
-               text=msg.text, client_msg_id=msg.client_msg_id, to=msg.to)
+               text=msg.text, client_msg_id=msg.client_msg_id or None, to=msg.to,
+               kind=None if msg.kind == TEXT else msg.kind, event=msg.event,
+               users=msg.users or None, name=msg.name, ref=msg.ref,
+               recalled=msg.recalled or None)
 
 
 def error_frame(code: str, message: str, request_id: int | None = None,
@@ -82,10 +101,15 @@ def failure_frame(result: object, request_id: int | None) -> bytes | None:
 
 class Hub:
     def __init__(self, store: Store) -> None:
+        self.store = store
         self.sessions: dict[int, list[Session]] = defaultdict(list)
-        self.connections = 0
         self.head = store.head_pos()  # the last position fanned out
         self.stats = HubStats()
+        # Membership for fan-out, from memory: loaded once per conversation,
+        # then kept in step with the store by applying each committed change
+        # in commit order. Past memberships stay, so a message committed
+        # before a removal still reaches the removed member.
+        self.convs: dict[int, ConvState] = {}
 
     def register(self, session: Session) -> None:
         self.sessions[session.user.uid].append(session)  # type: ignore[union-attr]
@@ -102,6 +126,15 @@ class Hub:
     def sessions_of(self, uid: int) -> list[Session]:
         return self.sessions.get(uid, [])
 
+    def conversation(self, conv: int) -> ConvState | None:
+        state = self.convs.get(conv)
+        if state is None:
+            found = self.store.conversation_state(conv)
+            if found is None:
+                return None
+            state = self.convs[conv] = ConvState(found[0].kind, found[1])
+        return state
+
     def on_batch(self, batch: list[Pending]) -> None:
         """Answer and fan out one committed batch (event-loop thread, no await)."""
         out: dict[Session, list[bytes]] = defaultdict(list)
@@ -109,6 +142,8 @@ class Hub:
             context = pending.context
             if isinstance(context, SendContext):
                 self._on_send(context, pending.result, out)
+            elif isinstance(context, ChangeContext):
+                self._on_change(context, pending.result, out)
             elif isinstance(context, Waiter):
                 context.set(pending.result)
         for session, frames in out.items():
@@ -128,15 +163,57 @@ class Hub:
         out[origin].append(event_frame(Ack(
             re=ctx.request_id, conv=msg.conv, seq=msg.seq, pos=msg.pos, time=msg.time_ms,
             client_msg_id=msg.client_msg_id, duplicate=duplicate)))
-        if duplicate:
+        if not duplicate:
+            self._fan_out(msg, out, skip=origin)
+
+    def _on_change(self, ctx: ChangeContext, result: Any,
+                   out: dict[Session, list[bytes]]) -> None:
+        ctx.session.sent_one()
+        failure = failure_frame(result, ctx.request_id)
+        if failure is not None:
+            out[ctx.session].append(failure)
             return
+        msg = result.message
+        state = self.conversation(msg.conv)
+        if state is not None:
+            state.members.update(result.changes)
+        self._fan_out(msg, out, skip=None)
+        out[ctx.session].append(event_frame(Ok(re=ctx.request_id, conv=msg.conv, seq=msg.seq,
+                                                pos=msg.pos)))
+        if result.removed:
+            gone = event_frame(Removed(conv=msg.conv, by=msg.sender))
+            for uid in result.removed:
+                for session in self.sessions.get(uid, ()):
+                    out[session].append(gone)
+
+    def _fan_out(self, msg: Message, out: dict[Session, list[bytes]],
+                 skip: Session | None) -> None:
+        """Hand one message's frame, built once, to every session that may see it."""
         self.stats.messages += 1
         self.head = msg.pos
+        state = self.conversation(msg.conv)
+        if state is None:
+            return
         frame = event_frame(message_event(msg))
+        pos = msg.pos
         delivered = 0
-        for uid in ctx.members:
-            for session in self.sessions.get(uid, ()):
-                if session is not origin:
-                    out[session].append(frame)
-                    delivered += 1
+        for uid, membership in state.members.items():
+            if membership.sees(pos):
+                for session in self.sessions.get(uid, ()):
+                    if session is not skip:
+                        out[session].append(frame)
+                        delivered += 1
         self.stats.deliveries += delivered
+
+    def typing(self, session: Session, conv: int) -> bool:
+        """Tell the other members' sessions; False if the user is not a member."""
+        state = self.conversation(conv)
+        me = session.user.uid  # type: ignore[union-attr]
+        if state is None or me not in state.members or not state.members[me].active:
+            return False
+        frame = event_frame(TypingEvent(conv=conv, user=session.user.handle))  # type: ignore[union-attr]
+        for uid, membership in state.members.items():
+            if uid != me and membership.active:
+                for peer in self.sessions.get(uid, ()):
+                    peer.push(frame)
+        return True

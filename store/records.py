@@ -72,19 +72,31 @@ class Token:
         return cls(token_id, uid, created)
 
 
+OWNER = "owner"
+ADMIN = "admin"
+MEMBER = "member"
+
+
 @dataclass(frozen=True, slots=True)
 class Conversation:
+    """A direct or group conversation; groups keep their name and member counts."""
+
     conv: int
     kind: str
     created_ms: int
+    name: str = ""
+    members: int = 0  # current members
+    consumers: int = 0  # current members from the consumer realm
+    dissolved: bool = False
 
     def encode(self) -> bytes:
-        return pack([self.kind, self.created_ms])
+        return pack([self.kind, self.created_ms, self.name, self.members, self.consumers,
+                     self.dissolved])
 
     @classmethod
     def decode(cls, conv: int, data: bytes) -> "Conversation":
-        kind, created = unpack(data)[:2]
-        return cls(conv, kind, created)
+        kind, created, *rest = unpack(data)
+        return cls(conv, kind, created, *rest[:5])
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +105,8 @@ class Membership:
 
     joined_pos: int
     left_pos: int = 0  # 0 while still a member
+    role: str = MEMBER
+    consumer: bool = False
 
     @property
     def active(self) -> bool:
@@ -102,16 +116,27 @@ class Membership:
         return pos >= self.joined_pos and (self.left_pos == 0 or pos <= self.left_pos)
 
     def encode(self) -> bytes:
-        return pack([self.joined_pos, self.left_pos])
+        return pack([self.joined_pos, self.left_pos, self.role, self.consumer])
 
     @classmethod
     def decode(cls, data: bytes) -> "Membership":
-        joined, left = unpack(data)[:2]
-        return cls(joined, left)
+        return cls(*unpack(data)[:4])
+
+
+TEXT = "text"
+SYSTEM = "system"
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """A stored message: a user's text, or a system event such as a member joining.
+
+    System messages have kind "system", `event` (create, add, remove, leave,
+    rename, transfer, role, dissolve, recall), the `users` it concerns and, for
+    renames and recalls, `name` / `ref` (the recalled seq). A recalled text
+    message keeps its place with `recalled` set and its text emptied.
+    """
+
     conv: int
     seq: int
     pos: int
@@ -120,11 +145,21 @@ class Message:
     text: str
     client_msg_id: str
     to: str | None = None  # the recipient's handle, in direct conversations
+    kind: str = TEXT
+    event: str | None = None
+    users: tuple[str, ...] = ()
+    name: str | None = None
+    ref: int | None = None
+    recalled: bool = False
 
     def encode(self) -> bytes:
-        return pack([self.pos, self.sender, self.time_ms, self.text, self.client_msg_id, self.to])
+        return pack([self.pos, self.sender, self.time_ms, self.text, self.client_msg_id, self.to,
+                     self.kind, self.event, list(self.users), self.name, self.ref,
+                     self.recalled])
 
     @classmethod
     def decode(cls, conv: int, seq: int, data: bytes) -> "Message":
-        pos, sender, time_ms, text, cmid, to = unpack(data)[:6]
-        return cls(conv, seq, pos, sender, time_ms, text, cmid, to)
+        pos, sender, time_ms, text, cmid, to, *rest = unpack(data)
+        if rest:
+            rest[2] = tuple(rest[2])
+        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:6])

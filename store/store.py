@@ -25,8 +25,8 @@ import lmdb
 
 from . import keys
 from .records import (
-    CONSUMER, DIRECT, ENTERPRISE, Conversation, Corp, Membership, Message, Token, User, pack,
-    unpack,
+    CONSUMER, DIRECT, ENTERPRISE, GROUP, TEXT, Conversation, Corp, Membership, Message, Token,
+    User, pack, unpack,
 )
 
 SCHEMA_VERSION = 1
@@ -175,10 +175,30 @@ class Store:
             raw = txn.get(keys.pair(uid, conv), db=self.db["members"])
             return None if raw is None else Membership.decode(raw)
 
-    def conversation_members(self, conv: int) -> list[int]:
-        """The uids of a conversation's current members."""
+    def conversation_state(self, conv: int) -> tuple[Conversation, dict[int, Membership]] | None:
+        """A conversation and every membership it has had (current and past)."""
         with self._read() as txn:
-            return [uid for uid, m in _conv_members(txn, self.db, conv) if m.active]
+            raw = txn.get(keys.u64(conv), db=self.db["convs"])
+            if raw is None:
+                return None
+            return Conversation.decode(conv, raw), dict(_conv_members(txn, self.db, conv))
+
+    def group_members(self, conv: int) -> list[tuple[User, Membership]]:
+        """A group's current members with their roles, in uid order."""
+        with self._read() as txn:
+            return [(_get_user(txn, self.db, uid), m)  # type: ignore[misc]
+                    for uid, m in _conv_members(txn, self.db, conv) if m.active]
+
+    def user_groups(self, uid: int) -> list[tuple[Conversation, Membership]]:
+        """The groups a user is currently a member of."""
+        with self._read() as txn:
+            out = []
+            for conv, membership in _user_convs(txn, self.db, uid):
+                raw = txn.get(keys.u64(conv), db=self.db["convs"])
+                conversation = Conversation.decode(conv, raw)
+                if membership.active and conversation.kind == GROUP:
+                    out.append((conversation, membership))
+            return out
 
     def sync_page(self, uid: int, since: int, limit: int,
                   max_bytes: int) -> tuple[list[Message], int, bool]:
@@ -325,9 +345,7 @@ class WriteTxn:
         raw = self.txn.get(key, db=self.db["directs"])
         if raw is not None:
             return keys.read_u64(raw)
-        conv = self._next_id(b"next_conv")
-        self.txn.put(keys.u64(conv), Conversation(conv, DIRECT, now_ms).encode(),
-                     db=self.db["convs"])
+        conv = self.create_conversation(DIRECT, "", now_ms).conv
         self.txn.put(key, keys.u64(conv), db=self.db["directs"])
         for uid in {uid_a, uid_b}:
             self._join(uid, conv, Membership(joined_pos=0))
@@ -345,8 +363,8 @@ class WriteTxn:
         if old is not None:
             return old, True
         conv = self.open_direct(sender.uid, recipient.uid, now_ms)
-        return self.append_message(conv, sender.uid, sender.handle, client_msg_id, text,
-                                   now_ms, to=recipient.handle), False
+        return self.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
+                           client_msg_id=client_msg_id, to=recipient.handle), False
 
     def find_sent(self, uid: int, client_msg_id: str) -> Message | None:
         """The message `uid` already stored under this client_msg_id, if any."""
@@ -356,19 +374,60 @@ class WriteTxn:
         conv, seq = keys.read_pair(raw)
         return Message.decode(conv, seq, self.txn.get(raw, db=self.db["msgs"]))
 
-    def append_message(self, conv: int, sender_uid: int, sender: str, client_msg_id: str,
-                       text: str, now_ms: int, to: str | None = None) -> Message:
-        """Store a message at the next seq of `conv` and the next stream position."""
+    def append(self, conv: int, sender: str, now_ms: int, *, sender_uid: int | None = None,
+               text: str = "", client_msg_id: str = "", to: str | None = None,
+               kind: str = TEXT, event: str | None = None, users: tuple[str, ...] = (),
+               name: str | None = None, ref: int | None = None) -> Message:
+        """Store a message at the next seq of `conv` and the next stream position.
+
+        A user's message (with sender_uid and client_msg_id) is also indexed
+        for idempotent retries.
+        """
         seq = self._last_seq(conv) + 1
         pos = self.store.head + 1  # type: ignore[operator]
-        msg = Message(conv, seq, pos, sender, now_ms, text, client_msg_id, to)
+        msg = Message(conv, seq, pos, sender, now_ms, text, client_msg_id, to, kind, event,
+                      users, name, ref)
         key = keys.pair(conv, seq)
-        self.txn.put(key, msg.encode(), db=self.db["msgs"], append=False)
+        self.txn.put(key, msg.encode(), db=self.db["msgs"])
         self.txn.put(keys.pair(conv, pos), keys.u64(seq), db=self.db["conv_pos"])
-        self.txn.put(keys.idem_key(sender_uid, client_msg_id), key, db=self.db["idem"])
+        if sender_uid is not None and client_msg_id:
+            self.txn.put(keys.idem_key(sender_uid, client_msg_id), key, db=self.db["idem"])
         self.store.last_seq[conv] = seq
         self.store.head = pos
         return msg
+
+    def message(self, conv: int, seq: int) -> Message | None:
+        raw = self.txn.get(keys.pair(conv, seq), db=self.db["msgs"])
+        return None if raw is None else Message.decode(conv, seq, raw)
+
+    def rewrite_message(self, msg: Message) -> None:
+        """Replace a stored message in place (a recall's tombstone)."""
+        self.txn.put(keys.pair(msg.conv, msg.seq), msg.encode(), db=self.db["msgs"])
+
+    def user(self, uid: int) -> User | None:
+        return _get_user(self.txn, self.db, uid)
+
+    def conversation(self, conv: int) -> Conversation | None:
+        raw = self.txn.get(keys.u64(conv), db=self.db["convs"])
+        return None if raw is None else Conversation.decode(conv, raw)
+
+    def put_conversation(self, conversation: Conversation) -> None:
+        self.txn.put(keys.u64(conversation.conv), conversation.encode(), db=self.db["convs"])
+
+    def create_conversation(self, kind: str, name: str, now_ms: int) -> Conversation:
+        conversation = Conversation(self._next_id(b"next_conv"), kind, now_ms, name)
+        self.put_conversation(conversation)
+        return conversation
+
+    def membership(self, conv: int, uid: int) -> Membership | None:
+        raw = self.txn.get(keys.pair(uid, conv), db=self.db["members"])
+        return None if raw is None else Membership.decode(raw)
+
+    def set_membership(self, conv: int, uid: int, membership: Membership) -> None:
+        self._join(uid, conv, membership)
+
+    def memberships(self, conv: int) -> Iterator[tuple[int, Membership]]:
+        return _conv_members(self.txn, self.db, conv)
 
     def _last_seq(self, conv: int) -> int:
         seq = self.store.last_seq.get(conv)

@@ -1,0 +1,16 @@
+"""External groups: how many consumers a group may hold.
+
+Rule (the project brief; WeCom's customer groups): a group holds at most
+100 members from the consumer realm, whatever its total size. Adding past
+the cap fails as a whole — nobody from that request is added.
+"""
+
+from __future__ import annotations
+
+from .verdict import ALLOW, Verdict, refuse
+
+
+def admit_consumers(current: int, adding: int, cap: int) -> Verdict:
+    if current + adding > cap:
+        return refuse("group_full", f"a group holds at most {cap} consumer (external) members")
+    return ALLOW

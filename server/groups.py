@@ -1,0 +1,286 @@
+"""Group conversations: the rules of roles and the write operations.
+
+Roles and rights:
+
+  owner   add, remove (anyone), rename, set roles, transfer, dissolve
+  admin   add, remove members (not admins or the owner), rename
+  member  send, read, leave
+
+The owner cannot leave: they transfer ownership first (or dissolve).
+Every change appends a system message to the group's log in the same
+transaction, so history and sync show it to every member in order with the
+chat; a member sees the log from their join message on, and a removed
+member up to and including their removal.
+
+The operations below run on the writer thread, inside the batch's
+transaction, and check everything against the state in that transaction:
+a refusal is returned before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from corpchat.bridge import admit_consumers
+from corpchat.store import CONSUMER, GROUP, Membership, Message, Refused, User, WriteTxn
+from corpchat.store.records import ADMIN, MEMBER, OWNER, SYSTEM, Conversation
+
+MANAGERS = frozenset({OWNER, ADMIN})
+MAX_NAME_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    max_members: int = 2000
+    max_consumers: int = 100
+    recall_window_ms: int = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class GroupChange:
+    """A committed change: its system message and the memberships it changed."""
+
+    message: Message
+    changes: dict[int, Membership] = field(default_factory=dict)
+    removed: tuple[int, ...] = ()  # uids that lost the group (removed or dissolved)
+
+
+def may_remove(actor_role: str, target_role: str) -> bool:
+    if actor_role == OWNER:
+        return target_role != OWNER
+    return actor_role == ADMIN and target_role == MEMBER
+
+
+def _name_problem(name: str) -> Refused | None:
+    if not 0 < len(name) <= MAX_NAME_CHARS:
+        return Refused("bad_request", f"a group name has 1 to {MAX_NAME_CHARS} characters")
+    return None
+
+
+def _active_group(w: WriteTxn, conv: int, uid: int) -> tuple[Conversation, Membership] | Refused:
+    """The group and the caller's membership, if the caller is a current member."""
+    conversation = w.conversation(conv)
+    membership = w.membership(conv, uid)
+    if conversation is None or conversation.kind != GROUP or membership is None \
+            or not membership.active:
+        return Refused("not_member", f"not a member of group {conv}")
+    return conversation, membership
+
+
+def _system(w: WriteTxn, conv: int, actor: User, now_ms: int, event: str,
+            users: tuple[str, ...] = (), name: str | None = None,
+            ref: int | None = None) -> Message:
+    return w.append(conv, actor.handle, now_ms, kind=SYSTEM, event=event, users=users,
+                    name=name, ref=ref)
+
+
+def _admit(conversation: Conversation, users: list[User], caps: Caps) -> Refused | None:
+    if conversation.members + len(users) > caps.max_members:
+        return Refused("group_full", f"a group holds at most {caps.max_members} members")
+    consumers = sum(u.realm == CONSUMER for u in users)
+    verdict = admit_consumers(conversation.consumers, consumers, caps.max_consumers)
+    return None if verdict.allowed else Refused(verdict.code, verdict.reason)
+
+
+def _join_all(w: WriteTxn, conversation: Conversation, users: list[User], pos: int,
+              owner: User | None = None) -> dict[int, Membership]:
+    changes = {}
+    for user in users:
+        role = OWNER if owner is not None and user.uid == owner.uid else MEMBER
+        changes[user.uid] = Membership(pos, 0, role, user.realm == CONSUMER)
+        w.set_membership(conversation.conv, user.uid, changes[user.uid])
+    w.put_conversation(replace(
+        conversation, members=conversation.members + len(users),
+        consumers=conversation.consumers + sum(u.realm == CONSUMER for u in users)))
+    return changes
+
+
+def _leave_all(w: WriteTxn, conversation: Conversation, leaving: dict[int, Membership],
+               pos: int) -> dict[int, Membership]:
+    changes = {}
+    for uid, membership in leaving.items():
+        changes[uid] = replace(membership, left_pos=pos)
+        w.set_membership(conversation.conv, uid, changes[uid])
+    w.put_conversation(replace(
+        conversation, members=conversation.members - len(leaving),
+        consumers=conversation.consumers - sum(m.consumer for m in leaving.values())))
+    return changes
+
+
+def create(w: WriteTxn, actor: User, name: str, members: list[User], now_ms: int,
+           caps: Caps) -> GroupChange | Refused:
+    problem = _name_problem(name)
+    if problem:
+        return problem
+    everyone = [actor] + [u for u in _unique(members) if u.uid != actor.uid]
+    problem = _admit(Conversation(0, GROUP, now_ms), everyone, caps)
+    if problem:
+        return problem
+    conversation = w.create_conversation(GROUP, name, now_ms)
+    msg = _system(w, conversation.conv, actor, now_ms, "create",
+                  tuple(u.handle for u in everyone), name=name)
+    return GroupChange(msg, _join_all(w, conversation, everyone, msg.pos, owner=actor))
+
+
+def add(w: WriteTxn, actor: User, conv: int, members: list[User], now_ms: int,
+        caps: Caps) -> GroupChange | Refused:
+    found = _active_group(w, conv, actor.uid)
+    if isinstance(found, Refused):
+        return found
+    conversation, mine = found
+    if mine.role not in MANAGERS:
+        return Refused("forbidden", "only the owner and admins add members")
+    new = [u for u in _unique(members) if not _is_member(w, conv, u.uid)]
+    if not new:
+        return Refused("bad_request", "everyone named is already a member")
+    problem = _admit(conversation, new, caps)
+    if problem:
+        return problem
+    msg = _system(w, conv, actor, now_ms, "add", tuple(u.handle for u in new))
+    return GroupChange(msg, _join_all(w, conversation, new, msg.pos))
+
+
+def remove(w: WriteTxn, actor: User, conv: int, members: list[User],
+           now_ms: int) -> GroupChange | Refused:
+    found = _active_group(w, conv, actor.uid)
+    if isinstance(found, Refused):
+        return found
+    conversation, mine = found
+    leaving: dict[int, Membership] = {}
+    for user in _unique(members):
+        theirs = w.membership(conv, user.uid)
+        if theirs is None or not theirs.active:
+            return Refused("not_member", f"{user.handle!r} is not a member")
+        if user.uid == actor.uid or not may_remove(mine.role, theirs.role):
+            return Refused("forbidden", f"you may not remove {user.handle!r}")
+        leaving[user.uid] = theirs
+    if not leaving:
+        return Refused("bad_request", "name at least one member")
+    msg = _system(w, conv, actor, now_ms, "remove",
+                  tuple(u.handle for u in _unique(members)))
+    return GroupChange(msg, _leave_all(w, conversation, leaving, msg.pos), tuple(leaving))
+
+
+def leave(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | Refused:
+    found = _active_group(w, conv, actor.uid)
+    if isinstance(found, Refused):
+        return found
+    conversation, mine = found
+    if mine.role == OWNER:
+        return Refused("forbidden", "the owner transfers ownership (or dissolves) first")
+    msg = _system(w, conv, actor, now_ms, "leave", (actor.handle,))
+    return GroupChange(msg, _leave_all(w, conversation, {actor.uid: mine}, msg.pos))
+
+
+def rename(w: WriteTxn, actor: User, conv: int, name: str, now_ms: int) -> GroupChange | Refused:
+    found = _active_group(w, conv, actor.uid)
+    if isinstance(found, Refused):
+        return found
+    conversation, mine = found
+    problem = _name_problem(name)
+    if problem:
+        return problem
+    if mine.role not in MANAGERS:
+        return Refused("forbidden", "only the owner and admins rename the group")
+    w.put_conversation(replace(conversation, name=name))
+    return GroupChange(_system(w, conv, actor, now_ms, "rename", name=name))
+
+
+def set_role(w: WriteTxn, actor: User, conv: int, target: User, role: str,
+             now_ms: int) -> GroupChange | Refused:
+    found = _active_group(w, conv, actor.uid)
+    if isinstance(found, Refused):
+        return found
+    _, mine = found
+    if role not in (ADMIN, MEMBER):
+        return Refused("bad_request", "role is 'admin' or 'member' (use group.transfer)")
+    if mine.role != OWNER:
+        return Refused("forbidden", "only the owner sets roles")
+    theirs = w.membership(conv, target.uid)
+    if theirs is None or not theirs.active or theirs.role == OWNER:
+        return Refused("not_member" if theirs is None or not theirs.active else "forbidden",
+                       f"cannot set the role of {target.handle!r}")
+    changed = replace(theirs, role=role)
+    w.set_membership(conv, target.uid, changed)
+    msg = _system(w, conv, actor, now_ms, "role", (target.handle,), name=role)
+    return GroupChange(msg, {target.uid: changed})
+
+
+def transfer(w: WriteTxn, actor: User, conv: int, target: User,
+             now_ms: int) -> GroupChange | Refused:
+    found = _active_group(w, conv, actor.uid)
+    if isinstance(found, Refused):
+        return found
+    _, mine = found
+    if mine.role != OWNER:
+        return Refused("forbidden", "only the owner transfers ownership")
+    theirs = w.membership(conv, target.uid)
+    if theirs is None or not theirs.active or target.uid == actor.uid:
+        return Refused("not_member", f"{target.handle!r} is not another member")
+    changes = {actor.uid: replace(mine, role=ADMIN), target.uid: replace(theirs, role=OWNER)}
+    for uid, membership in changes.items():
+        w.set_membership(conv, uid, membership)
+    msg = _system(w, conv, actor, now_ms, "transfer", (target.handle,))
+    return GroupChange(msg, changes)
+
+
+def dissolve(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | Refused:
+    found = _active_group(w, conv, actor.uid)
+    if isinstance(found, Refused):
+        return found
+    conversation, mine = found
+    if mine.role != OWNER:
+        return Refused("forbidden", "only the owner dissolves the group")
+    everyone = {uid: m for uid, m in w.memberships(conv) if m.active}
+    msg = _system(w, conv, actor, now_ms, "dissolve")
+    changes = _leave_all(w, conversation, everyone, msg.pos)
+    w.put_conversation(replace(w.conversation(conv), dissolved=True))  # type: ignore[arg-type]
+    return GroupChange(msg, changes, tuple(everyone))
+
+
+def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
+         now_ms: int) -> tuple[Message, bool] | Refused:
+    """A text message into a group, once per client_msg_id."""
+    old = w.find_sent(sender.uid, client_msg_id)
+    if old is not None:
+        return old, True
+    found = _active_group(w, conv, sender.uid)
+    if isinstance(found, Refused):
+        return found
+    return w.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
+                    client_msg_id=client_msg_id), False
+
+
+def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
+           caps: Caps) -> GroupChange | Refused:
+    """Replace a text message with a tombstone and log the recall in order.
+
+    The sender may recall within the recall window; in a group the owner
+    and admins may recall any message at any time.
+    """
+    mine = w.membership(conv, actor.uid)
+    if mine is None or not mine.active:
+        return Refused("not_member", f"not a member of conversation {conv}")
+    msg = w.message(conv, seq)
+    if msg is None or msg.kind != "text" or msg.recalled or not mine.sees(msg.pos):
+        return Refused("not_found", f"no message {seq} to recall")
+    moderator = w.conversation(conv).kind == GROUP and mine.role in MANAGERS  # type: ignore[union-attr]
+    if not moderator:
+        if msg.sender != actor.handle:
+            return Refused("forbidden", "only the sender or a group admin recalls a message")
+        if now_ms - msg.time_ms > caps.recall_window_ms:
+            return Refused("recall_expired", "the recall window has passed")
+    w.rewrite_message(replace(msg, text="", recalled=True))
+    return GroupChange(_system(w, conv, actor, now_ms, "recall", (msg.sender,), ref=seq))
+
+
+def _is_member(w: WriteTxn, conv: int, uid: int) -> bool:
+    membership = w.membership(conv, uid)
+    return membership is not None and membership.active
+
+
+def _unique(users: list[User]) -> list[User]:
+    seen: dict[int, User] = {}
+    for user in users:
+        seen.setdefault(user.uid, user)
+    return list(seen.values())

@@ -1,0 +1,59 @@
+"""Shared fixtures: a real server on port 0 with a real LMDB in tmp_path."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import trio
+
+from corpchat.protocol.clock import ManualClock
+from corpchat.server import App, ServerConfig
+from corpchat.server.admin import call, socket_path
+
+from .client import TestServer
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def server_config(tmp_path) -> ServerConfig:
+    return ServerConfig(data_dir=os.fspath(tmp_path / "data"), port=0,
+                        map_initial_bytes=4 * 1024 * 1024)
+
+
+@pytest.fixture
+async def server(nursery, server_config, clock):
+    """A running server; stopped (gracefully) at the end of the test."""
+    async with running_server(nursery, server_config, clock) as srv:
+        yield srv
+
+
+class running_server:
+    """Start an App in `nursery`; on exit request shutdown and wait for it."""
+
+    def __init__(self, nursery: trio.Nursery, config: ServerConfig, clock=None) -> None:
+        self.nursery, self.config, self.clock = nursery, config, clock
+
+    async def __aenter__(self) -> TestServer:
+        self.app = App(self.config, clock=self.clock)
+        self.done = trio.Event()
+
+        async def run(task_status=trio.TASK_STATUS_IGNORED):
+            try:
+                await self.app.serve(task_status=task_status)
+            finally:
+                self.done.set()
+
+        port = await self.nursery.start(run)
+        admin = socket_path(self.config.data_dir)
+        return TestServer(self.app, f"ws://127.0.0.1:{port}/",
+                          lambda cmd, **args: trio.to_thread.run_sync(call, admin, cmd, args))
+
+    async def __aexit__(self, *exc) -> None:
+        self.app.request_shutdown()
+        with trio.fail_after(15):
+            await self.done.wait()
