@@ -7,7 +7,7 @@ from .client import ClientSession, SyncComplete, should_reconnect
 from .codec import SERVER_FRAME_LIMITS, decode_client_frame, decode_map, decode_server_frame, encode
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .frames import (
-    CLIENT_FRAMES, SERVER_FRAMES, Ack, Error, Frame, GroupAdd, GroupCreate, GroupDissolve,
+    CLIENT_FRAMES, SERVER_FRAMES, Ack, Announce, Error, Frame, GroupAdd, GroupCreate, GroupDissolve,
     GroupInfo, GroupInfoReply, GroupLeave, GroupList, GroupListReply, GroupRemove, GroupRename,
     GroupSetRole, GroupSummary, GroupTransfer, Hello, History, HistoryPage, Member, Msg, Ok, Ping,
     Pong, Recall, Removed, Send, Sync, SyncPage, Typing, TypingEvent, Welcome,
@@ -19,7 +19,7 @@ __all__ = [
     "SUBPROTOCOL", "GroupAdd", "GroupCreate", "GroupDissolve", "GroupInfo", "GroupInfoReply",
     "GroupLeave", "GroupList", "GroupListReply", "GroupRemove", "GroupRename", "GroupSetRole",
     "GroupSummary", "GroupTransfer", "Member", "Ok", "Recall", "Removed", "Typing", "TypingEvent",
-    "Ack", "ClientSession", "CloseCode", "Error", "ErrorCode", "Frame", "Hello",
+    "Ack", "Announce", "ClientSession", "CloseCode", "Error", "ErrorCode", "Frame", "Hello",
     "History", "HistoryPage", "Limits", "Msg", "Ping", "Pong", "ProtocolError", "Send", "Sync",
     "SyncComplete", "SyncPage", "Welcome", "decode_client_frame", "decode_map",
     "decode_server_frame", "encode", "should_reconnect",

@@ -63,11 +63,18 @@ def decode_map(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     return value
 
 
-def _check_depth(value: dict[str, Any] | list[Any], budget: int) -> None:
+def _check_depth(value: dict[Any, Any] | list[Any], budget: int) -> None:
     if budget <= 0:
         raise ProtocolError(ErrorCode.BAD_FRAME, "frame nests too deeply",
                             close=CloseCode.PROTOCOL_ERROR)
-    items = value.values() if type(value) is dict else value
+    if type(value) is dict:
+        # strict_map_key lets bin keys through; the protocol allows only str keys.
+        if not all(type(key) is str for key in value):
+            raise ProtocolError(ErrorCode.BAD_FRAME, "map keys must be strings",
+                                close=CloseCode.PROTOCOL_ERROR)
+        items = value.values()
+    else:
+        items = value
     for item in items:
         kind = type(item)
         if kind is dict or kind is list:

@@ -186,6 +186,17 @@ class Send(Frame):
 
 @client_frame
 @dataclass(frozen=True, slots=True)
+class Announce(Frame):
+    """A corp admin posts to the corp's notice board (every employee gets it)."""
+
+    TYPE: ClassVar[str] = "announce"
+    id: int
+    client_msg_id: str
+    text: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
 class Sync(Frame):
     """Fetch every message after a sync token, in pages."""
 
@@ -341,6 +352,7 @@ class Welcome(Frame):
     sync: str
     limits: dict[str, int]
     protocol: int = 1
+    announce_conv: int | None = None  # the corp's notice board, for employees
 
 
 @server_frame

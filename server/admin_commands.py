@@ -88,8 +88,31 @@ async def user_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
         return user, w.issue_token(user.uid, now)
 
     user, (token_id, token) = await _write(app, op)
+    if corp_id is not None:  # the new employee joined the corp's notice board
+        app.hub.forget(app.store.corp(corp_id).announce_conv)  # type: ignore[union-attr]
     return {"handle": user.handle, "realm": user.realm, "uid": user.uid,
             "token": token, "token_id": token_id}
+
+
+@command("user.set")
+async def user_set(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """Change a user's flags: corp_admin (may post announcements)."""
+    from dataclasses import replace
+
+    user = _user(app, _arg(args, "handle"))
+    corp_admin = _arg(args, "corp_admin", bool)
+    if corp_admin and not user.corp_id:
+        from .admin import AdminError
+
+        raise AdminError("bad_request", "only employees can be corp admins")
+
+    def op(w):  # noqa: ANN001, ANN202
+        current = w.user(user.uid)
+        w.put_user(replace(current, corp_admin=corp_admin))
+        return current
+
+    await _write(app, op)
+    return {"handle": user.handle, "corp_admin": corp_admin}
 
 
 @command("user.list")
@@ -101,7 +124,8 @@ async def user_list(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
             corp = app.store.corp(user.corp_id)
             corps[user.corp_id] = corp.name if corp else "?"
         rows.append({"handle": user.handle, "realm": user.realm,
-                     "corp": corps.get(user.corp_id), "disabled": user.disabled,
+                     "corp": corps.get(user.corp_id), "corp_admin": user.corp_admin,
+                     "disabled": user.disabled,
                      "sessions": len(app.hub.sessions_of(user.uid))})
     return rows
 

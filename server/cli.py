@@ -88,6 +88,12 @@ def _add_admin(sub: Any) -> None:
     u.add_argument("handle")
     u.set_defaults(cmd="user.add", build=lambda a: {"handle": a.handle, "corp": a.corp,
                                                      "consumer": a.consumer})
+    u = user.add_parser("set", help="change a user's flags")
+    u.add_argument("handle")
+    u.add_argument("--corp-admin", choices=["yes", "no"], required=True,
+                   help="may post corp announcements")
+    u.set_defaults(cmd="user.set", build=lambda a: {"handle": a.handle,
+                                                     "corp_admin": a.corp_admin == "yes"})
     u = user.add_parser("list", help="list users")
     u.set_defaults(cmd="user.list", build=lambda a: {})
 

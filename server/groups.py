@@ -251,6 +251,19 @@ def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
                     client_msg_id=client_msg_id), False
 
 
+def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
+             now_ms: int) -> tuple[Message, bool] | Refused:
+    """A notice on the corp's board: only the corp's admins post there."""
+    old = w.find_sent(sender.uid, client_msg_id)
+    if old is not None:
+        return old, True
+    current = w.user(sender.uid)
+    if current is None or not current.corp_admin:
+        return Refused("forbidden", "only corp admins post announcements")
+    return w.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
+                    client_msg_id=client_msg_id), False
+
+
 def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
            caps: Caps) -> GroupChange | Refused:
     """Replace a text message with a tombstone and log the recall in order.

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 from corpchat.bridge import may_message_directly
 from corpchat.protocol import (
-    CloseCode, ErrorCode, Frame, GroupAdd, GroupCreate, GroupDissolve, GroupInfo, GroupInfoReply,
+    Announce, CloseCode, ErrorCode, Frame, GroupAdd, GroupCreate, GroupDissolve, GroupInfo, GroupInfoReply,
     GroupLeave, GroupList, GroupListReply, GroupRemove, GroupRename, GroupSetRole, GroupSummary,
     GroupTransfer, Hello, History, HistoryPage, Member, Ping, Pong, ProtocolError, Recall, Send,
     Sync, SyncPage, Typing, Welcome, decode_client_frame,
 )
-from corpchat.store import CONSUMER, GROUP, StorageError, User
+from corpchat.store import ANNOUNCE, CONSUMER, GROUP, StorageError, User
 
 from . import groups
 from .hub import ChangeContext, SendContext, error_frame, message_event
@@ -71,7 +71,7 @@ class RequestHandler:
             self._hello(session, frame)
             return
         match frame:
-            case Send():
+            case Send() | Announce():
                 self._send(session, frame)
             case Sync():
                 self._sync(session, frame)
@@ -113,7 +113,8 @@ class RequestHandler:
         session.push(event_frame(Welcome(
             re=frame.id, user=user.handle, session=session.id,
             server_time=app.clock.now_ms(), sync=str(app.hub.head),
-            limits=self.limits.to_wire())))
+            limits=self.limits.to_wire(),
+            announce_conv=self._announce_conv(user) if user.corp_id else None)))
 
     def _submit(self, session: Session, op, context: object) -> None:  # noqa: ANN001
         """Hand a write to the group-commit writer; the hub answers it after commit."""
@@ -124,7 +125,7 @@ class RequestHandler:
             session.inflight -= 1
             raise
 
-    def _send(self, session: Session, frame: Send) -> None:
+    def _send(self, session: Session, frame: Send | Announce) -> None:
         limits = self.limits
         if not 0 < len(frame.client_msg_id) <= limits.max_client_msg_id_chars:
             raise _bad(f"client_msg_id must have 1 to {limits.max_client_msg_id_chars} characters")
@@ -133,12 +134,22 @@ class RequestHandler:
         if len(frame.text) > limits.max_text_chars:
             raise ProtocolError(ErrorCode.TEXT_TOO_LONG,
                                 f"text is longer than {limits.max_text_chars} characters")
-        if (frame.to is None) == (frame.conv is None):
-            raise _bad("give exactly one of 'to' and 'conv'")
         sender: User = session.user  # type: ignore[assignment]
         now = self.app.clock.now_ms()
         cmid, text = frame.client_msg_id, frame.text
-        if frame.conv is not None and self._conv_kind(sender, frame.conv) == GROUP:
+        if isinstance(frame, Announce):
+            board = self._announce_conv(sender)
+
+            def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
+                return groups.announce(w, sender, board, cmid, text, now)
+            self._submit(session, op, SendContext(session, frame.id))
+            return
+        if (frame.to is None) == (frame.conv is None):
+            raise _bad("give exactly one of 'to' and 'conv'")
+        kind = self._conv_kind(sender, frame.conv) if frame.conv is not None else None
+        if kind == ANNOUNCE:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "the notice board is read-only: use announce")
+        if kind == GROUP:
             conv = frame.conv
 
             def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
@@ -152,6 +163,12 @@ class RequestHandler:
             def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
                 return w.send_direct(sender, recipient, cmid, text, now)
         self._submit(session, op, SendContext(session, frame.id))
+
+    def _announce_conv(self, user: User) -> int:
+        corp = self.app.store.corp(user.corp_id) if user.corp_id else None
+        if corp is None:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only corp admins post announcements")
+        return corp.announce_conv
 
     def _conv_kind(self, user: User, conv: int) -> str:
         """The kind of a conversation the user is a current member of."""

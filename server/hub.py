@@ -135,6 +135,10 @@ class Hub:
             state = self.convs[conv] = ConvState(found[0].kind, found[1])
         return state
 
+    def forget(self, conv: int) -> None:
+        """Drop a conversation's cached membership; it reloads on next use."""
+        self.convs.pop(conv, None)
+
     def on_batch(self, batch: list[Pending]) -> None:
         """Answer and fan out one committed batch (event-loop thread, no await)."""
         out: dict[Session, list[bytes]] = defaultdict(list)

@@ -1,11 +1,11 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
-from .records import CONSUMER, DIRECT, ENTERPRISE, GROUP, Corp, Membership, Message, User
+from .records import ANNOUNCE, CONSUMER, DIRECT, ENTERPRISE, GROUP, Corp, Membership, Message, User
 from .store import MapFull, Refused, StorageError, Store, WriteTxn, token_digest, valid_handle
 from .writer import GroupCommitWriter, Pending, WriteOp
 
 __all__ = [
-    "CONSUMER", "DIRECT", "ENTERPRISE", "GROUP", "Corp", "GroupCommitWriter", "MapFull",
+    "ANNOUNCE", "CONSUMER", "DIRECT", "ENTERPRISE", "GROUP", "Corp", "GroupCommitWriter", "MapFull",
     "Membership", "Message", "Pending", "Refused", "StorageError", "Store", "User", "WriteOp",
     "WriteTxn", "token_digest", "valid_handle",
 ]

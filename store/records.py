@@ -14,6 +14,7 @@ ENTERPRISE = "enterprise"
 CONSUMER = "consumer"
 DIRECT = "direct"
 GROUP = "group"
+ANNOUNCE = "announce"  # a corp's notice board: every employee, read-only for non-admins
 
 
 def pack(value: object) -> bytes:
@@ -29,14 +30,14 @@ class Corp:
     corp_id: int
     name: str
     created_ms: int
+    announce_conv: int = 0  # the corp's notice board conversation
 
     def encode(self) -> bytes:
-        return pack([self.name, self.created_ms])
+        return pack([self.name, self.created_ms, self.announce_conv])
 
     @classmethod
     def decode(cls, corp_id: int, data: bytes) -> "Corp":
-        name, created = unpack(data)[:2]
-        return cls(corp_id, name, created)
+        return cls(corp_id, *unpack(data)[:3])
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +48,15 @@ class User:
     corp_id: int  # 0 for consumers
     created_ms: int
     disabled: bool = False
+    corp_admin: bool = False  # may post announcements for the corp
 
     def encode(self) -> bytes:
-        return pack([self.handle, self.realm, self.corp_id, self.created_ms, self.disabled])
+        return pack([self.handle, self.realm, self.corp_id, self.created_ms, self.disabled,
+                     self.corp_admin])
 
     @classmethod
     def decode(cls, uid: int, data: bytes) -> "User":
-        handle, realm, corp_id, created, disabled = unpack(data)[:5]
-        return cls(uid, handle, realm, corp_id, created, disabled)
+        return cls(uid, *unpack(data)[:6])
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ import lmdb
 
 from . import keys
 from .records import (
-    CONSUMER, DIRECT, ENTERPRISE, GROUP, TEXT, Conversation, Corp, Membership, Message, Token,
+    ANNOUNCE, CONSUMER, DIRECT, ENTERPRISE, GROUP, TEXT, Conversation, Corp, Membership, Message, Token,
     User, pack, unpack,
 )
 
@@ -299,7 +299,8 @@ class WriteTxn:
             return Refused("bad_request", "a corp name has 1 to 64 characters")
         if self.txn.get(name.encode(), db=self.db["corp_names"]) is not None:
             return Refused("exists", f"corp {name!r} exists")
-        corp = Corp(self._next_id(b"next_corp"), name, now_ms)
+        board = self.create_conversation(ANNOUNCE, name, now_ms)
+        corp = Corp(self._next_id(b"next_corp"), name, now_ms, board.conv)
         self.txn.put(keys.u64(corp.corp_id), corp.encode(), db=self.db["corps"])
         self.txn.put(name.encode(), keys.u64(corp.corp_id), db=self.db["corp_names"])
         return corp
@@ -310,13 +311,22 @@ class WriteTxn:
             return Refused("bad_request", "a handle is 1-64 of a-z 0-9 . _ -")
         if self.txn.get(handle.encode(), db=self.db["handles"]) is not None:
             return Refused("exists", f"user {handle!r} exists")
-        if corp_id is not None and self.txn.get(keys.u64(corp_id), db=self.db["corps"]) is None:
-            return Refused("not_found", f"no corp {corp_id}")
-        realm = CONSUMER if corp_id is None else ENTERPRISE
+        corp = None
+        if corp_id is not None:
+            raw = self.txn.get(keys.u64(corp_id), db=self.db["corps"])
+            if raw is None:
+                return Refused("not_found", f"no corp {corp_id}")
+            corp = Corp.decode(corp_id, raw)
+        realm = CONSUMER if corp is None else ENTERPRISE
         user = User(self._next_id(b"next_uid"), handle, realm, corp_id or 0, now_ms)
-        self.txn.put(keys.u64(user.uid), user.encode(), db=self.db["users"])
+        self.put_user(user)
         self.txn.put(handle.encode(), keys.u64(user.uid), db=self.db["handles"])
+        if corp is not None:  # employees read the corp's notices from now on
+            self._join(user.uid, corp.announce_conv, Membership(self.store.head + 1))  # type: ignore[operator]
         return user
+
+    def put_user(self, user: User) -> None:
+        self.txn.put(keys.u64(user.uid), user.encode(), db=self.db["users"])
 
     def issue_token(self, uid: int, now_ms: int) -> tuple[str, str] | Refused:
         """A new bearer token for `uid`: (token id, token). Only its hash is kept."""

@@ -187,3 +187,29 @@ async def test_group_cap_and_consumer_cap_refuse_atomically(server, nursery):
     info = await request(c["ann"], GroupInfo, reply=(GroupInfoReply, Error), conv=conv)
     assert sorted(m.user for m in info.members) == ["ann", "m1", "x1", "x2"]
     assert sorted(m.user for m in info.members if m.external) == ["x1", "x2"]
+
+
+async def test_announcement_reaches_every_employee_and_board_is_read_only(server, nursery):
+    from corpchat.protocol import Announce
+
+    c = await people(server, nursery, "boss", "ann", "ben")
+    outsider = (await people(server, nursery, "zed", corp="other"))["zed"]
+    rid = c["ann"].session.next_request_id()
+    c["ann"].session.queue(Announce(id=rid, client_msg_id="n0", text="not allowed"))
+    await c["ann"].flush()
+    assert (await c["ann"].expect(Error)).code == "forbidden"
+    await server.admin("user.set", handle="boss", corp_admin=True)
+    late = (await people(server, nursery, "newbie"))["newbie"]  # joins after the flag
+    rid = c["boss"].session.next_request_id()
+    c["boss"].session.queue(Announce(id=rid, client_msg_id="n1", text="office closed friday"))
+    await c["boss"].flush()
+    ack = await c["boss"].expect(Ack)
+    for who in (c["ann"], c["ben"], late):
+        notice = await who.expect(Msg)
+        assert (notice.conv, notice.text, notice.sender) == (ack.conv, "office closed friday",
+                                                             "boss")
+    await c["ann"].send("reply on the board", conv=ack.conv)
+    assert (await c["ann"].expect(Error)).code == "forbidden"
+    with trio.move_on_after(0.2):
+        await outsider.expect(Msg)
+        raise AssertionError("another corp's employee got the notice")
