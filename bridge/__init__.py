@@ -6,6 +6,7 @@ bridge decides. It receives store records, never sockets.
 
 from .direct import may_message_directly
 from .groups import admit_consumers
+from .receipts import read_state_visible
 from .verdict import Verdict
 
-__all__ = ["Verdict", "admit_consumers", "may_message_directly"]
+__all__ = ["Verdict", "admit_consumers", "may_message_directly", "read_state_visible"]

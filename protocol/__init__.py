@@ -10,7 +10,8 @@ from .frames import (
     CLIENT_FRAMES, SERVER_FRAMES, Ack, Announce, Error, Frame, GroupAdd, GroupCreate, GroupDissolve,
     GroupInfo, GroupInfoReply, GroupLeave, GroupList, GroupListReply, GroupRemove, GroupRename,
     GroupSetRole, GroupSummary, GroupTransfer, Hello, History, HistoryPage, Member, Msg, Ok, Ping,
-    Pong, Recall, Removed, Send, Sync, SyncPage, Typing, TypingEvent, Welcome,
+    Pong, Read, ReadEvent, Reader, ReceiptEvent, Receipts, ReceiptsReply, Recall, Remind, Reminder,
+    Removed, Send, Sync, SyncPage, Typing, TypingEvent, Unread, Welcome,
 )
 from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUBPROTOCOL, Limits
 
@@ -18,7 +19,8 @@ __all__ = [
     "CLIENT_FRAMES", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "SERVER_FRAMES", "SERVER_FRAME_LIMITS",
     "SUBPROTOCOL", "GroupAdd", "GroupCreate", "GroupDissolve", "GroupInfo", "GroupInfoReply",
     "GroupLeave", "GroupList", "GroupListReply", "GroupRemove", "GroupRename", "GroupSetRole",
-    "GroupSummary", "GroupTransfer", "Member", "Ok", "Recall", "Removed", "Typing", "TypingEvent",
+    "GroupSummary", "GroupTransfer", "Member", "Ok", "Read", "ReadEvent", "Reader", "ReceiptEvent", "Receipts",
+    "ReceiptsReply", "Remind", "Reminder", "Unread", "Recall", "Removed", "Typing", "TypingEvent",
     "Ack", "Announce", "ClientSession", "CloseCode", "Error", "ErrorCode", "Frame", "Hello",
     "History", "HistoryPage", "Limits", "Msg", "Ping", "Pong", "ProtocolError", "Send", "Sync",
     "SyncComplete", "SyncPage", "Welcome", "decode_client_frame", "decode_map",

@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     NOT_CONTACT = "not_contact"
     GROUP_FULL = "group_full"
     RECALL_EXPIRED = "recall_expired"
+    REMIND_TOO_SOON = "remind_too_soon"
     TEXT_TOO_LONG = "text_too_long"
     BAD_SYNC_TOKEN = "bad_sync_token"
     RATE_LIMITED = "rate_limited"

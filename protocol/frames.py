@@ -182,6 +182,7 @@ class Send(Frame):
     text: str
     to: str | None = None
     conv: int | None = None
+    receipt: bool | None = None  # ask who reads it (see `receipts`)
 
 
 @client_frame
@@ -193,6 +194,42 @@ class Announce(Frame):
     id: int
     client_msg_id: str
     text: str
+    receipt: bool | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class Read(Frame):
+    """The user has read `conv` up to and including `seq` (the cursor only moves forward)."""
+
+    TYPE: ClassVar[str] = "read"
+    id: int
+    conv: int
+    seq: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class Receipts(Frame):
+    """Who has and has not read a receipt-requested message (paged)."""
+
+    TYPE: ClassVar[str] = "receipts"
+    id: int
+    conv: int
+    seq: int
+    offset: int | None = None
+    limit: int | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class Remind(Frame):
+    """Re-notify the members who have not read a receipt-requested message."""
+
+    TYPE: ClassVar[str] = "remind"
+    id: int
+    conv: int
+    seq: int
 
 
 @client_frame
@@ -341,6 +378,25 @@ class Recall(Frame):
 # ----- replies and events: server to client ---------------------------------
 
 
+@nested_frame
+@dataclass(frozen=True, slots=True)
+class Unread(Frame):
+    """A conversation with unread messages: the read cursor and the count after it."""
+
+    TYPE: ClassVar[str] = "unread"
+    conv: int
+    read: int
+    unread: int
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
+class Reader(Frame):
+    TYPE: ClassVar[str] = "reader"
+    user: str
+    time: int
+
+
 @server_frame
 @dataclass(frozen=True, slots=True)
 class Welcome(Frame):
@@ -353,6 +409,7 @@ class Welcome(Frame):
     limits: dict[str, int]
     protocol: int = 1
     announce_conv: int | None = None  # the corp's notice board, for employees
+    unread: tuple[Unread, ...] | None = None
 
 
 @server_frame
@@ -375,6 +432,7 @@ class Msg(Frame):
     name: str | None = None
     ref: int | None = None
     recalled: bool | None = None
+    receipt: bool | None = None
 
 
 @server_frame
@@ -400,6 +458,7 @@ class SyncPage(Frame):
     msgs: tuple[Msg, ...]
     sync: str
     more: bool
+    unread: tuple[Unread, ...] | None = None  # on the last page
 
 
 @server_frame
@@ -498,3 +557,49 @@ class TypingEvent(Frame):
     TYPE: ClassVar[str] = "typing"
     conv: int
     user: str
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class ReadEvent(Frame):
+    """Your read cursor moved on another device."""
+
+    TYPE: ClassVar[str] = "read"
+    conv: int
+    seq: int
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class ReceiptEvent(Frame):
+    """Members read your receipt-requested message (coalesced: many readers per event)."""
+
+    TYPE: ClassVar[str] = "receipt"
+    conv: int
+    seq: int
+    readers: tuple[Reader, ...]
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class ReceiptsReply(Frame):
+    TYPE: ClassVar[str] = "receipts"
+    re: int
+    conv: int
+    seq: int
+    read: tuple[Reader, ...]
+    unread: tuple[str, ...]
+    read_count: int
+    unread_count: int
+    more: bool
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Reminder(Frame):
+    """The sender reminds you to read a message."""
+
+    TYPE: ClassVar[str] = "reminder"
+    conv: int
+    seq: int
+    sender: str = wire("from")

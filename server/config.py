@@ -33,6 +33,8 @@ class ServerConfig:
     max_group_consumers: int = 100  # the project brief's cap on external members
     recall_window_s: int = 24 * 3600
     typing_per_s: float = 1.0  # per user, burst of 3
+    remind_interval_s: int = 300  # per receipt-requested message
+    unread_count_cap: int = 999  # unread counts stop counting here
     max_connections: int = 100_000
 
     def __post_init__(self) -> None:

@@ -239,7 +239,7 @@ def dissolve(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | 
 
 
 def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
-         now_ms: int) -> tuple[Message, bool] | Refused:
+         now_ms: int, receipt: bool = False) -> tuple[Message, bool] | Refused:
     """A text message into a group, once per client_msg_id."""
     old = w.find_sent(sender.uid, client_msg_id)
     if old is not None:
@@ -248,11 +248,11 @@ def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
     if isinstance(found, Refused):
         return found
     return w.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
-                    client_msg_id=client_msg_id), False
+                    client_msg_id=client_msg_id, receipt=receipt), False
 
 
 def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
-             now_ms: int) -> tuple[Message, bool] | Refused:
+             now_ms: int, receipt: bool = False) -> tuple[Message, bool] | Refused:
     """A notice on the corp's board: only the corp's admins post there."""
     old = w.find_sent(sender.uid, client_msg_id)
     if old is not None:
@@ -261,7 +261,7 @@ def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str
     if current is None or not current.corp_admin:
         return Refused("forbidden", "only corp admins post announcements")
     return w.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
-                    client_msg_id=client_msg_id), False
+                    client_msg_id=client_msg_id, receipt=receipt), False
 
 
 def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,

@@ -15,13 +15,16 @@ from corpchat.bridge import may_message_directly
 from corpchat.protocol import (
     Announce, CloseCode, ErrorCode, Frame, GroupAdd, GroupCreate, GroupDissolve, GroupInfo, GroupInfoReply,
     GroupLeave, GroupList, GroupListReply, GroupRemove, GroupRename, GroupSetRole, GroupSummary,
-    GroupTransfer, Hello, History, HistoryPage, Member, Ping, Pong, ProtocolError, Recall, Send,
-    Sync, SyncPage, Typing, Welcome, decode_client_frame,
+    GroupTransfer, Hello, History, HistoryPage, Member, Ping, Pong, ProtocolError, Read, Reader,
+    Receipts, ReceiptsReply, Recall, Remind, Send, Sync, SyncPage, Typing, Unread, Welcome,
+    decode_client_frame,
 )
 from corpchat.store import ANNOUNCE, CONSUMER, GROUP, StorageError, User
 
-from . import groups
-from .hub import ChangeContext, SendContext, error_frame, message_event
+from corpchat.bridge import read_state_visible
+
+from . import groups, receipts
+from .hub import ChangeContext, ReadContext, SendContext, error_frame, message_event
 from .ratelimit import TokenBucket
 from .session import Session
 from .wsframes import event_frame
@@ -85,6 +88,18 @@ class RequestHandler:
                 self._group_list(session, frame)
             case Typing():
                 self._typing_event(session, frame)
+            case Read(conv=conv, seq=seq):
+                reader, now = session.user, self.app.clock.now_ms()
+                self._submit(session, lambda w: receipts.mark_read(w, reader, conv, seq, now),
+                             ReadContext(session, frame.id))
+            case Remind(conv=conv, seq=seq):
+                actor, now = session.user, self.app.clock.now_ms()
+                interval = self.app.config.remind_interval_s * 1000
+                self._submit(session,
+                             lambda w: receipts.remind(w, actor, conv, seq, now, interval),
+                             ReadContext(session, frame.id))
+            case Receipts():
+                self._receipts(session, frame)
             case GroupCreate() | GroupAdd() | GroupRemove() | GroupLeave() | GroupRename() \
                     | GroupSetRole() | GroupTransfer() | GroupDissolve() | Recall():
                 self._submit(session, self._change_op(session.user, frame),
@@ -114,7 +129,37 @@ class RequestHandler:
             re=frame.id, user=user.handle, session=session.id,
             server_time=app.clock.now_ms(), sync=str(app.hub.head),
             limits=self.limits.to_wire(),
-            announce_conv=self._announce_conv(user) if user.corp_id else None)))
+            announce_conv=self._announce_conv(user) if user.corp_id else None,
+            unread=self._unread(user))))
+
+    def _unread(self, user: User) -> tuple[Unread, ...]:
+        counts = self.app.store.unread_counts(user.uid, self.app.config.unread_count_cap)
+        return tuple(Unread(conv=c, read=r, unread=n) for c, r, n in counts)
+
+    def _receipts(self, session: Session, frame: Receipts) -> None:
+        """Who has and has not read a receipt-requested message, paged."""
+        viewer: User = session.user  # type: ignore[assignment]
+        state = self.app.store.receipt_state(frame.conv, frame.seq)
+        mine = self.app.store.membership(viewer.uid, frame.conv)
+        if state is None or mine is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no receipt-requested message {frame.seq}")
+        msg, readers, members = state
+        conv_kind = self.app.hub.conversation(frame.conv).kind  # type: ignore[union-attr]
+        if not receipts.may_view_receipts(viewer, msg.sender, conv_kind, mine.role):
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only the sender and group admins see this")
+        users = {uid: self.app.store.user(uid) for uid, m in members.items()
+                 if m.sees(msg.pos) and (uid in readers or m.active)}
+        shown = {uid: u for uid, u in users.items() if u is not None and u.handle != msg.sender
+                 and read_state_visible(u, viewer).allowed}
+        read = sorted((readers[uid], shown[uid].handle) for uid in shown if uid in readers)
+        unread = sorted(u.handle for uid, u in shown.items() if uid not in readers)
+        start = frame.offset or 0
+        limit = self._page_limit(frame.limit)
+        session.push(event_frame(ReceiptsReply(
+            re=frame.id, conv=frame.conv, seq=frame.seq,
+            read=tuple(Reader(user=h, time=t) for t, h in read[start:start + limit]),
+            unread=tuple(unread[start:start + limit]), read_count=len(read),
+            unread_count=len(unread), more=start + limit < max(len(read), len(unread)))))
 
     def _submit(self, session: Session, op, context: object) -> None:  # noqa: ANN001
         """Hand a write to the group-commit writer; the hub answers it after commit."""
@@ -136,12 +181,12 @@ class RequestHandler:
                                 f"text is longer than {limits.max_text_chars} characters")
         sender: User = session.user  # type: ignore[assignment]
         now = self.app.clock.now_ms()
-        cmid, text = frame.client_msg_id, frame.text
+        cmid, text, receipt = frame.client_msg_id, frame.text, bool(frame.receipt)
         if isinstance(frame, Announce):
             board = self._announce_conv(sender)
 
             def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
-                return groups.announce(w, sender, board, cmid, text, now)
+                return groups.announce(w, sender, board, cmid, text, now, receipt)
             self._submit(session, op, SendContext(session, frame.id))
             return
         if (frame.to is None) == (frame.conv is None):
@@ -153,7 +198,7 @@ class RequestHandler:
             conv = frame.conv
 
             def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
-                return groups.send(w, sender, conv, cmid, text, now)
+                return groups.send(w, sender, conv, cmid, text, now, receipt)
         else:
             recipient = self._recipient(sender, frame)
             verdict = may_message_directly(sender, recipient)
@@ -161,7 +206,7 @@ class RequestHandler:
                 raise ProtocolError(ErrorCode(verdict.code), verdict.reason)
 
             def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
-                return w.send_direct(sender, recipient, cmid, text, now)
+                return w.send_direct(sender, recipient, cmid, text, now, receipt)
         self._submit(session, op, SendContext(session, frame.id))
 
     def _announce_conv(self, user: User) -> int:
@@ -275,7 +320,8 @@ class RequestHandler:
         msgs, token, more = self.app.store.sync_page(
             session.user.uid, int(frame.since), limit, self.app.config.max_page_bytes)  # type: ignore[union-attr]
         session.push(event_frame(SyncPage(
-            re=frame.id, msgs=tuple(map(message_event, msgs)), sync=str(token), more=more)))
+            re=frame.id, msgs=tuple(map(message_event, msgs)), sync=str(token), more=more,
+            unread=None if more else self._unread(session.user))))  # type: ignore[arg-type]
 
     def _history(self, session: Session, frame: History) -> None:
         page = self.app.store.history_page(

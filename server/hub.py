@@ -16,7 +16,11 @@ from typing import Any
 
 import trio
 
-from corpchat.protocol import Ack, CloseCode, Error, ErrorCode, Msg, Ok, Removed, TypingEvent
+from corpchat.bridge import read_state_visible
+from corpchat.protocol import (
+    Ack, CloseCode, Error, ErrorCode, Msg, Ok, ReadEvent, Reader, ReceiptEvent, Reminder, Removed,
+    TypingEvent,
+)
 from corpchat.store import Membership, Message, Pending, Refused, StorageError, Store
 from corpchat.store.records import TEXT
 
@@ -35,6 +39,14 @@ class SendContext:
 @dataclass(slots=True)
 class ChangeContext:
     """A submitted group change or recall: answered with `ok`, fanned out to all."""
+
+    session: Session
+    request_id: int
+
+
+@dataclass(slots=True)
+class ReadContext:
+    """A submitted `read` or `remind`: answered with `ok`, then its events."""
 
     session: Session
     request_id: int
@@ -78,7 +90,7 @@ def message_event(msg: Message) -> Msg:
                text=msg.text, client_msg_id=msg.client_msg_id or None, to=msg.to,
                kind=None if msg.kind == TEXT else msg.kind, event=msg.event,
                users=msg.users or None, name=msg.name, ref=msg.ref,
-               recalled=msg.recalled or None)
+               recalled=msg.recalled or None, receipt=msg.receipt or None)
 
 
 def error_frame(code: str, message: str, request_id: int | None = None,
@@ -90,7 +102,7 @@ def error_frame(code: str, message: str, request_id: int | None = None,
 def failure_frame(result: object, request_id: int | None) -> bytes | None:
     """The error frame answering a failed write, or None if it succeeded."""
     if isinstance(result, Refused):
-        return error_frame(result.code, result.message, request_id)
+        return error_frame(result.code, result.message, request_id, result.retry_after_ms)
     if isinstance(result, StorageError):
         return error_frame(ErrorCode.STORAGE_UNAVAILABLE, "the write could not be stored",
                            request_id)
@@ -142,14 +154,18 @@ class Hub:
     def on_batch(self, batch: list[Pending]) -> None:
         """Answer and fan out one committed batch (event-loop thread, no await)."""
         out: dict[Session, list[bytes]] = defaultdict(list)
+        receipts: dict[tuple[int, int, int], list[Reader]] = defaultdict(list)
         for pending in batch:
             context = pending.context
             if isinstance(context, SendContext):
                 self._on_send(context, pending.result, out)
             elif isinstance(context, ChangeContext):
                 self._on_change(context, pending.result, out)
+            elif isinstance(context, ReadContext):
+                self._on_read(context, pending.result, out, receipts)
             elif isinstance(context, Waiter):
                 context.set(pending.result)
+        self._emit_receipts(receipts, out)
         for session, frames in out.items():
             was_open = session.close_code is None
             session.push_many(frames)
@@ -189,6 +205,50 @@ class Hub:
             for uid in result.removed:
                 for session in self.sessions.get(uid, ()):
                     out[session].append(gone)
+
+    def _on_read(self, ctx: ReadContext, result: Any, out: dict[Session, list[bytes]],
+                 receipts: dict[tuple[int, int, int], list[Reader]]) -> None:
+        """A read moved a cursor (or a reminder went out)."""
+        origin = ctx.session
+        origin.sent_one()
+        failure = failure_frame(result, ctx.request_id)
+        if failure is not None:
+            out[origin].append(failure)
+            return
+        out[origin].append(event_frame(Ok(re=ctx.request_id, conv=result.conv, seq=result.seq)))
+        if hasattr(result, "targets"):  # a reminder
+            frame = event_frame(Reminder(conv=result.conv, seq=result.seq,
+                                         sender=origin.user.handle))  # type: ignore[union-attr]
+            for uid in result.targets:
+                for session in self.sessions.get(uid, ()):
+                    out[session].append(frame)
+            return
+        if result.moved:
+            frame = event_frame(ReadEvent(conv=result.conv, seq=result.seq))
+            for session in self.sessions.get(origin.user.uid, ()):  # type: ignore[union-attr]
+                if session is not origin:
+                    out[session].append(frame)
+        for seq, sender_uid in result.receipts:
+            receipts[(sender_uid, result.conv, seq)].append(
+                Reader(user=origin.user.handle, time=result.time_ms))  # type: ignore[union-attr]
+
+    def _emit_receipts(self, receipts: dict[tuple[int, int, int], list[Reader]],
+                       out: dict[Session, list[bytes]]) -> None:
+        """One `receipt` event per message per batch, however many read it."""
+        for (sender_uid, conv, seq), readers in receipts.items():
+            sessions = self.sessions.get(sender_uid)
+            if not sessions:
+                continue
+            viewer = sessions[0].user
+            shown = [r for r in readers if self._read_visible(r.user, viewer)]
+            if shown:
+                frame = event_frame(ReceiptEvent(conv=conv, seq=seq, readers=tuple(shown)))
+                for session in sessions:
+                    out[session].append(frame)
+
+    def _read_visible(self, reader_handle: str, viewer: Any) -> bool:
+        reader = self.store.user_by_handle(reader_handle)
+        return reader is not None and read_state_visible(reader, viewer).allowed
 
     def _fan_out(self, msg: Message, out: dict[Session, list[bytes]],
                  skip: Session | None) -> None:

@@ -17,6 +17,10 @@ scan walks a conversation or a user in order. Sub-databases:
   msgs          conv u64 | seq u64          -> Message record
   conv_pos      conv u64 | pos u64          -> seq u64
   idem          uid u64 | client_msg_id     -> conv u64 | seq u64
+  read_cursors  uid u64 | conv u64          -> seq u64 (read up to and including)
+  receipt_msgs  conv u64 | seq u64          -> sender uid u64 (receipt requested)
+  receipts      conv u64 | seq u64 | uid u64 -> time ms u64 (first read)
+  reminders     conv u64 | seq u64          -> time ms u64 (last reminder)
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ _U64X2 = struct.Struct(">QQ")
 DATABASES = (
     "meta", "corps", "corp_names", "users", "handles", "tokens", "token_ids",
     "convs", "directs", "members", "conv_members", "msgs", "conv_pos", "idem",
+    "read_cursors", "receipt_msgs", "receipts", "reminders",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit
@@ -49,6 +54,10 @@ def pair(a: int, b: int) -> bytes:
 def read_pair(b: bytes) -> tuple[int, int]:
     a, b2 = _U64X2.unpack_from(b)
     return a, b2
+
+
+def triple(a: int, b: int, c: int) -> bytes:
+    return _U64X2.pack(a, b) + _U64.pack(c)
 
 
 def direct_key(uid_a: int, uid_b: int) -> bytes:

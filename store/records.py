@@ -153,15 +153,16 @@ class Message:
     name: str | None = None
     ref: int | None = None
     recalled: bool = False
+    receipt: bool = False  # the sender asked who reads it
 
     def encode(self) -> bytes:
         return pack([self.pos, self.sender, self.time_ms, self.text, self.client_msg_id, self.to,
                      self.kind, self.event, list(self.users), self.name, self.ref,
-                     self.recalled])
+                     self.recalled, self.receipt])
 
     @classmethod
     def decode(cls, conv: int, seq: int, data: bytes) -> "Message":
         pos, sender, time_ms, text, cmid, to, *rest = unpack(data)
         if rest:
             rest[2] = tuple(rest[2])
-        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:6])
+        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:7])

@@ -49,6 +49,7 @@ class Refused:
 
     code: str
     message: str
+    retry_after_ms: int | None = None
 
 
 def token_digest(token: str) -> bytes:
@@ -199,6 +200,36 @@ class Store:
                 if membership.active and conversation.kind == GROUP:
                     out.append((conversation, membership))
             return out
+
+    def unread_counts(self, uid: int, cap: int) -> list[tuple[int, int, int]]:
+        """(conv, read seq, unread) for the user's conversations with something unread.
+
+        Unread counts text messages from others after the read cursor that the
+        user may see, counted up to `cap`.
+        """
+        out = []
+        with self._read() as txn:
+            handle = _get_user(txn, self.db, uid).handle  # type: ignore[union-attr]
+            for conv, membership in _user_convs(txn, self.db, uid):
+                raw = txn.get(keys.pair(uid, conv), db=self.db["read_cursors"])
+                read = 0 if raw is None else keys.read_u64(raw)
+                unread = _count_unread(txn, self.db, conv, read, membership, cap, handle)
+                if unread:
+                    out.append((conv, read, unread))
+        return out
+
+    def receipt_state(self, conv: int, seq: int) -> tuple[Message, dict[int, int],
+                                                           dict[int, Membership]] | None:
+        """A receipt-requested message, who read it when, and the conversation's members."""
+        with self._read() as txn:
+            raw = txn.get(keys.pair(conv, seq), db=self.db["msgs"])
+            if raw is None:
+                return None
+            msg = Message.decode(conv, seq, raw)
+            if not msg.receipt:
+                return None
+            return (msg, _receipt_readers(txn, self.db, conv, seq),
+                    dict(_conv_members(txn, self.db, conv)))
 
     def sync_page(self, uid: int, since: int, limit: int,
                   max_bytes: int) -> tuple[list[Message], int, bool]:
@@ -367,14 +398,15 @@ class WriteTxn:
         self.txn.put(keys.pair(conv, uid), value, db=self.db["conv_members"])
 
     def send_direct(self, sender: User, recipient: User, client_msg_id: str, text: str,
-                    now_ms: int) -> tuple[Message, bool]:
+                    now_ms: int, receipt: bool = False) -> tuple[Message, bool]:
         """Store a direct message once per client_msg_id: (message, was it a repeat)."""
         old = self.find_sent(sender.uid, client_msg_id)
         if old is not None:
             return old, True
         conv = self.open_direct(sender.uid, recipient.uid, now_ms)
         return self.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
-                           client_msg_id=client_msg_id, to=recipient.handle), False
+                           client_msg_id=client_msg_id, to=recipient.handle,
+                           receipt=receipt), False
 
     def find_sent(self, uid: int, client_msg_id: str) -> Message | None:
         """The message `uid` already stored under this client_msg_id, if any."""
@@ -387,7 +419,8 @@ class WriteTxn:
     def append(self, conv: int, sender: str, now_ms: int, *, sender_uid: int | None = None,
                text: str = "", client_msg_id: str = "", to: str | None = None,
                kind: str = TEXT, event: str | None = None, users: tuple[str, ...] = (),
-               name: str | None = None, ref: int | None = None) -> Message:
+               name: str | None = None, ref: int | None = None,
+               receipt: bool = False) -> Message:
         """Store a message at the next seq of `conv` and the next stream position.
 
         A user's message (with sender_uid and client_msg_id) is also indexed
@@ -396,9 +429,11 @@ class WriteTxn:
         seq = self._last_seq(conv) + 1
         pos = self.store.head + 1  # type: ignore[operator]
         msg = Message(conv, seq, pos, sender, now_ms, text, client_msg_id, to, kind, event,
-                      users, name, ref)
+                      users, name, ref, receipt=receipt)
         key = keys.pair(conv, seq)
         self.txn.put(key, msg.encode(), db=self.db["msgs"])
+        if receipt and sender_uid is not None:
+            self.txn.put(key, keys.u64(sender_uid), db=self.db["receipt_msgs"])
         self.txn.put(keys.pair(conv, pos), keys.u64(seq), db=self.db["conv_pos"])
         if sender_uid is not None and client_msg_id:
             self.txn.put(keys.idem_key(sender_uid, client_msg_id), key, db=self.db["idem"])
@@ -438,6 +473,42 @@ class WriteTxn:
 
     def memberships(self, conv: int) -> Iterator[tuple[int, Membership]]:
         return _conv_members(self.txn, self.db, conv)
+
+    def read_cursor(self, uid: int, conv: int) -> int:
+        raw = self.txn.get(keys.pair(uid, conv), db=self.db["read_cursors"])
+        return 0 if raw is None else keys.read_u64(raw)
+
+    def set_read_cursor(self, uid: int, conv: int, seq: int) -> None:
+        self.txn.put(keys.pair(uid, conv), keys.u64(seq), db=self.db["read_cursors"])
+
+    def last_seq(self, conv: int) -> int:
+        return self._last_seq(conv)
+
+    def receipt_messages(self, conv: int, after: int, upto: int) -> list[tuple[int, int]]:
+        """(seq, sender uid) of receipt-requested messages with after < seq <= upto."""
+        out = []
+        for key, value in _prefix_items(self.txn, self.db["receipt_msgs"], keys.u64(conv),
+                                        keys.pair(conv, after + 1)):
+            seq = keys.read_u64(key, 8)
+            if seq > upto:
+                break
+            out.append((seq, keys.read_u64(value)))
+        return out
+
+    def record_receipt(self, conv: int, seq: int, uid: int, now_ms: int) -> bool:
+        """Record the first read of a message by a user; False if already recorded."""
+        return self.txn.put(keys.triple(conv, seq, uid), keys.u64(now_ms),
+                            db=self.db["receipts"], overwrite=False)
+
+    def last_reminder(self, conv: int, seq: int) -> int | None:
+        raw = self.txn.get(keys.pair(conv, seq), db=self.db["reminders"])
+        return None if raw is None else keys.read_u64(raw)
+
+    def set_last_reminder(self, conv: int, seq: int, now_ms: int) -> None:
+        self.txn.put(keys.pair(conv, seq), keys.u64(now_ms), db=self.db["reminders"])
+
+    def receipt_readers(self, conv: int, seq: int) -> dict[int, int]:
+        return _receipt_readers(self.txn, self.db, conv, seq)
 
     def _last_seq(self, conv: int) -> int:
         seq = self.store.last_seq.get(conv)
@@ -484,6 +555,28 @@ def _conv_members(txn: lmdb.Transaction, db: dict,
                   conv: int) -> Iterator[tuple[int, Membership]]:
     for key, value in _prefix_items(txn, db["conv_members"], keys.u64(conv)):
         yield keys.read_u64(key, 8), Membership.decode(value)
+
+
+def _count_unread(txn: lmdb.Transaction, db: dict, conv: int, read: int,
+                  membership: Membership, cap: int, handle: str) -> int:
+    count = 0
+    for key, value in _prefix_items(txn, db["msgs"], keys.u64(conv), keys.pair(conv, read + 1)):
+        msg = Message.decode(conv, keys.read_u64(key, 8), value)
+        if not membership.sees(msg.pos):
+            if msg.pos > membership.joined_pos:
+                break
+            continue
+        if msg.kind == TEXT and msg.sender != handle and not msg.recalled:
+            count += 1
+            if count >= cap:
+                break
+    return count
+
+
+def _receipt_readers(txn: lmdb.Transaction, db: dict, conv: int, seq: int) -> dict[int, int]:
+    """uid -> first read time of one receipt-requested message."""
+    return {keys.read_u64(key, 16): keys.read_u64(value)
+            for key, value in _prefix_items(txn, db["receipts"], keys.pair(conv, seq))}
 
 
 def _conv_stream(txn: lmdb.Transaction, db: dict, conv: int, membership: Membership,

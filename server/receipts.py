@@ -1,0 +1,77 @@
+"""Read cursors, receipts and reminders: the write operations and their rules.
+
+Matrix's sense of a read receipt: `read {conv, seq}` means "read up to and
+including seq"; the cursor only moves forward. When a member's cursor
+passes a receipt-requested message (not their own), the first read is
+recorded with its time, once. The sender may `remind` the members who have
+not read it, at most once per `remind_interval_ms` per message.
+
+These operations run on the writer thread inside the batch transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from corpchat.store import GROUP, Refused, User, WriteTxn
+
+from .groups import MANAGERS
+
+
+@dataclass(frozen=True, slots=True)
+class ReadChange:
+    conv: int
+    seq: int  # the cursor after this request
+    moved: bool
+    receipts: tuple[tuple[int, int], ...] = ()  # (seq, sender uid) newly read
+    time_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderSent:
+    conv: int
+    seq: int
+    targets: tuple[int, ...]
+
+
+def mark_read(w: WriteTxn, reader: User, conv: int, seq: int, now_ms: int) -> ReadChange | Refused:
+    membership = w.membership(conv, reader.uid)
+    if membership is None:
+        return Refused("not_member", f"not a member of conversation {conv}")
+    seq = min(seq, w.last_seq(conv))
+    current = w.read_cursor(reader.uid, conv)
+    if seq <= current:
+        return ReadChange(conv, current, False)
+    w.set_read_cursor(reader.uid, conv, seq)
+    recorded = []
+    for msg_seq, sender_uid in w.receipt_messages(conv, current, seq):
+        if sender_uid == reader.uid:
+            continue
+        msg = w.message(conv, msg_seq)
+        if msg is not None and membership.sees(msg.pos) \
+                and w.record_receipt(conv, msg_seq, reader.uid, now_ms):
+            recorded.append((msg_seq, sender_uid))
+    return ReadChange(conv, seq, True, tuple(recorded), now_ms)
+
+
+def remind(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
+           interval_ms: int) -> ReminderSent | Refused:
+    msg = w.message(conv, seq)
+    if msg is None or not msg.receipt or w.membership(conv, actor.uid) is None:
+        return Refused("not_found", f"no receipt-requested message {seq}")
+    if msg.sender != actor.handle:
+        return Refused("forbidden", "only the sender reminds")
+    last = w.last_reminder(conv, seq)
+    if last is not None and now_ms - last < interval_ms:
+        return Refused("remind_too_soon", "reminded too recently",
+                       retry_after_ms=interval_ms - (now_ms - last))
+    w.set_last_reminder(conv, seq, now_ms)
+    readers = w.receipt_readers(conv, seq)
+    targets = tuple(uid for uid, m in w.memberships(conv)
+                    if uid != actor.uid and m.active and m.sees(msg.pos) and uid not in readers)
+    return ReminderSent(conv, seq, targets)
+
+
+def may_view_receipts(viewer: User, sender_handle: str, kind: str, role: str | None) -> bool:
+    """The sender sees who read their message; so do a group's owner and admins."""
+    return viewer.handle == sender_handle or (kind == GROUP and role in MANAGERS)
