@@ -166,6 +166,7 @@ async def stats(app: App, args: dict[str, Any]) -> dict[str, Any]:
         "users_online_by_realm": dict(online),
         "messages": hub.stats.messages,
         "deliveries": hub.stats.deliveries,
+        **app.rates.snapshot(),
         "slow_consumer_closes": hub.stats.slow_closes,
         "buffered_bytes_total": sum(buffered),
         "buffered_bytes_max": max(buffered, default=0),
@@ -197,3 +198,80 @@ def _rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return 0
+
+
+def _session_row(session) -> dict[str, Any]:  # noqa: ANN001
+    return {"user": session.user.handle if session.user else None, "session": session.id,
+            "device": session.device, "peer": session.peer,
+            "connected_ms": session.connected_ms, "buffered_bytes": session.buffered_bytes}
+
+
+@command("sessions")
+async def sessions(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Live sessions, of one user (args.user) or all."""
+    if args.get("user"):
+        found = app.hub.sessions_of(_user(app, _arg(args, "user")).uid)
+    else:
+        found = [c.session for c in app.connections if c.session.user is not None]
+    return [_session_row(s) for s in found]
+
+
+@command("kick")
+async def kick(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """Close a user's sessions (or one device's) with the kicked code; they may reconnect."""
+    user = _user(app, _arg(args, "user"))
+    device = args.get("device")
+    closed = 0
+    for session in list(app.hub.sessions_of(user.uid)):
+        if device is None or session.device == device:
+            session.begin_close(4003, "kicked by an operator")
+            closed += 1
+    return {"user": user.handle, "sessions_closed": closed}
+
+
+@command("user.disable")
+async def user_disable(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """Revoke every token, refuse new logins and close every session at once."""
+    from dataclasses import replace
+
+    user = _user(app, _arg(args, "handle"))
+
+    def op(w):  # noqa: ANN001, ANN202
+        w.put_user(replace(w.user(user.uid), disabled=True))
+        return w.revoke_user_tokens(user.uid)
+
+    revoked = await _write(app, op)
+    closed = 0
+    for session in list(app.hub.sessions_of(user.uid)):
+        session.begin_close(4001, "account disabled")
+        closed += 1
+    return {"handle": user.handle, "tokens_revoked": revoked, "sessions_closed": closed}
+
+
+@command("backup")
+async def backup(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """A consistent, compacted copy of the live database, taken while serving."""
+    import trio
+
+    from .admin import AdminError
+
+    path = os.path.abspath(_arg(args, "path"))
+    if os.path.exists(path):
+        raise AdminError("exists", f"{path} exists; give a new directory")
+    try:
+        size = await trio.to_thread.run_sync(app.store.backup, path)
+    except (OSError, StorageError) as exc:
+        raise AdminError("backup_failed", str(exc)) from exc
+    return {"path": path, "bytes": size}
+
+
+@command("drain")
+async def drain(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """Stop accepting, send every client 'going away', commit what is pending, exit."""
+    timeout = args.get("timeout_s")
+    if timeout is not None and not isinstance(timeout, (int, float)):
+        from .admin import AdminError
+
+        raise AdminError("bad_request", "timeout_s must be a number")
+    app.request_shutdown(timeout)
+    return {"draining": True, "connections": len(app.connections)}

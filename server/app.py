@@ -12,6 +12,7 @@ give them `shutdown_timeout_s` to drain; close LMDB.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -28,6 +29,7 @@ from .config import ServerConfig
 from .connection import Connection
 from .handlers import RequestHandler
 from .hub import Hub, Waiter
+from .rates import Rates
 
 log = logging.getLogger("corpchat.server")
 
@@ -37,7 +39,7 @@ class App:
         self.config = config
         self.clock = clock or SystemClock()
         os.makedirs(config.data_dir, mode=0o700, exist_ok=True)
-        self._lock_file = _lock_data_dir(config.data_dir)
+        self._lock_file = lock_data_dir(config.data_dir)
         self.store = Store(config.data_dir, map_bytes=config.map_initial_bytes,
                            durable=config.durable)
         self.hub = Hub(self.store)
@@ -50,6 +52,8 @@ class App:
         self.port: int | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._shutdown = trio.Event()
+        self.draining = False
+        self.rates = Rates(self.clock, self.hub.stats)
 
     # ----- the writer thread's doors into the event loop -----
 
@@ -101,6 +105,7 @@ class App:
             admin = AdminServer(self)
             async with trio.open_nursery() as nursery:
                 await nursery.start(admin.serve)
+                nursery.start_soon(self.rates.run)
                 async with trio.open_nursery() as connections:
                     accept_scope = trio.CancelScope()
                     for listener in listeners:
@@ -143,6 +148,7 @@ class App:
             self.connections.discard(connection)
 
     async def _drain(self, connections: trio.Nursery) -> None:
+        self.draining = True
         for connection in list(self.connections):
             connection.stop_reading()
         try:
@@ -156,7 +162,10 @@ class App:
                 await trio.sleep(0.01)
         connections.cancel_scope.cancel()
 
-    def request_shutdown(self) -> None:
+    def request_shutdown(self, timeout_s: float | None = None) -> None:
+        """Drain and stop; open connections get `timeout_s` to take their last bytes."""
+        if timeout_s is not None:
+            self.config = dataclasses.replace(self.config, shutdown_timeout_s=timeout_s)
         self._shutdown.set()
 
     async def watch_signals(self) -> None:
@@ -167,7 +176,7 @@ class App:
                 return
 
 
-def _lock_data_dir(path: str):  # noqa: ANN202 - an open file kept for its lock
+def lock_data_dir(path: str):  # noqa: ANN202 - an open file kept for its lock
     """Refuse a second server on the same data directory."""
     lock = open(os.path.join(path, "corpchat.lock"), "a+")  # noqa: SIM115
     try:

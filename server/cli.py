@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import time
 from typing import Any
 
 import trio
@@ -26,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
     _add_admin(sub)
+    _add_restore(sub)
     _add_client(sub)
     _add_loadtest(sub)
     args = parser.parse_args(argv)
@@ -105,12 +108,72 @@ def _add_admin(sub: Any) -> None:
     t.add_argument("token_id")
     t.set_defaults(cmd="token.revoke", build=lambda a: {"token_id": a.token_id})
 
+    u = user.add_parser("disable", help="revoke every token and close every session")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.disable", build=lambda a: {"handle": a.handle})
+
     s = asub.add_parser("stats", help="live server statistics")
+    s.add_argument("--watch", type=float, metavar="SECONDS", help="refresh like top")
     s.set_defaults(cmd="stats", build=lambda a: {})
+    s = asub.add_parser("sessions", help="live sessions, of one user or all")
+    s.add_argument("user", nargs="?")
+    s.set_defaults(cmd="sessions", build=lambda a: {"user": a.user})
+    s = asub.add_parser("kick", help="close a user's sessions (they may reconnect)")
+    s.add_argument("user")
+    s.add_argument("--device")
+    s.set_defaults(cmd="kick", build=lambda a: {"user": a.user, "device": a.device})
+    s = asub.add_parser("backup", help="a consistent compacted copy of the live database")
+    s.add_argument("path", help="a new directory")
+    s.set_defaults(cmd="backup", build=lambda a: {"path": os.path.abspath(a.path)})
+    s = asub.add_parser("drain", help="stop accepting, close clients with 'going away', exit")
+    s.add_argument("--timeout", type=float, help="seconds clients get to take their last bytes")
+    s.set_defaults(cmd="drain", build=lambda a: {"timeout_s": a.timeout})
     p.set_defaults(run=_admin)
 
 
+def _add_restore(sub: Any) -> None:
+    p = sub.add_parser("restore", help="put a backup in place (server stopped)")
+    p.add_argument("path", help="the backup directory")
+    p.add_argument("--data", default="./data", help="the data directory to restore into")
+    p.set_defaults(run=_restore)
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from corpchat.store import StorageError, restore_backup
+
+    from .app import lock_data_dir
+
+    os.makedirs(args.data, mode=0o700, exist_ok=True)
+    lock = lock_data_dir(args.data)  # refuses while a server runs on it
+    try:
+        size = restore_backup(args.path, args.data)
+    except (OSError, StorageError) as exc:
+        print(f"error: restore failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        lock.close()
+    print(f"restored {size} bytes into {args.data}")
+    return 0
+
+
 def _admin(args: argparse.Namespace) -> int:
+    if getattr(args, "watch", None):
+        return _watch(args)
+    return _admin_once(args)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    try:
+        while True:
+            sys.stdout.write("\x1b[H\x1b[2J")
+            if _admin_once(args):
+                return 1
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _admin_once(args: argparse.Namespace) -> int:
     path = args.socket or socket_path(args.data)
     try:
         result = call(path, args.cmd, args.build(args))

@@ -1,11 +1,13 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
 from .records import ANNOUNCE, CONSUMER, DIRECT, ENTERPRISE, GROUP, Corp, Membership, Message, User
-from .store import MapFull, Refused, StorageError, Store, WriteTxn, token_digest, valid_handle
+from .store import (
+    MapFull, Refused, StorageError, Store, WriteTxn, restore_backup, token_digest, valid_handle,
+)
 from .writer import GroupCommitWriter, Pending, WriteOp
 
 __all__ = [
     "ANNOUNCE", "CONSUMER", "DIRECT", "ENTERPRISE", "GROUP", "Corp", "GroupCommitWriter", "MapFull",
     "Membership", "Message", "Pending", "Refused", "StorageError", "Store", "User", "WriteOp",
-    "WriteTxn", "token_digest", "valid_handle",
+    "WriteTxn", "restore_backup", "token_digest", "valid_handle",
 ]

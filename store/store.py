@@ -16,6 +16,7 @@ import hashlib
 import heapq
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +53,28 @@ class Refused:
     retry_after_ms: int | None = None
 
 
+def restore_backup(backup_dir: str, data_dir: str) -> int:
+    """Put a backup (a directory made by Store.backup) in place of a stopped
+    server's database; returns its size. The old database is kept beside it."""
+    source = os.path.join(backup_dir, "data.mdb")
+    Store(backup_dir, map_bytes=DEFAULT_MAP_BYTES).close()  # opens cleanly, right schema
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    target = os.path.join(data_dir, "data.mdb")
+    staging = target + ".restoring"
+    with open(source, "rb") as src, open(staging, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+        dst.flush()
+        os.fsync(dst.fileno())
+    if os.path.exists(target):
+        os.replace(target, target + ".before-restore")
+    os.replace(staging, target)
+    lock = os.path.join(data_dir, "lock.mdb")
+    if os.path.exists(lock):
+        os.unlink(lock)
+    return os.path.getsize(target)
+
+
 def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -79,6 +102,9 @@ class Store:
             self._check_schema(txn)
         self.last_seq: dict[int, int] = {}  # writer thread only
         self.head: int | None = None  # writer thread only
+        # Held by anything that reads from another thread (backup) and by a map
+        # resize, which needs no transaction open anywhere in the process.
+        self.resize_lock = threading.Lock()
 
     def _check_schema(self, txn: lmdb.Transaction) -> None:
         raw = txn.get(b"schema", db=self.db["meta"])
@@ -101,6 +127,17 @@ class Store:
         new_size = self.map_bytes * 2
         self.env.set_mapsize(new_size)
         return new_size
+
+    def backup(self, path: str) -> int:
+        """A consistent, compacted copy of the live database in `path` (a new,
+        empty directory); returns its size. Blocking: run it in a thread."""
+        os.makedirs(path, mode=0o700, exist_ok=False)
+        with self.resize_lock:
+            try:
+                self.env.copy(path, compact=True)
+            except lmdb.Error as exc:
+                raise StorageError(f"backup failed: {exc}") from exc
+        return os.path.getsize(os.path.join(path, "data.mdb"))
 
     def forget_write_caches(self) -> None:
         self.last_seq.clear()
@@ -369,6 +406,16 @@ class WriteTxn:
         self.txn.put(digest, Token(token_id, uid, now_ms).encode(), db=self.db["tokens"])
         self.txn.put(token_id.encode(), digest, db=self.db["token_ids"])
         return token_id, token
+
+    def revoke_user_tokens(self, uid: int) -> int:
+        """Delete every token of a user; returns how many there were."""
+        doomed = [(digest, Token.decode(raw).token_id)
+                  for digest, raw in self.txn.cursor(db=self.db["tokens"]).iternext()
+                  if Token.decode(raw).uid == uid]
+        for digest, token_id in doomed:
+            self.txn.delete(digest, db=self.db["tokens"])
+            self.txn.delete(token_id.encode(), db=self.db["token_ids"])
+        return len(doomed)
 
     def revoke_token(self, token_id: str) -> int | Refused:
         """Delete a token; returns the uid it belonged to."""

@@ -123,7 +123,8 @@ class GroupCommitWriter:
             try:
                 self._apply(batch, failed)
             except MapFull:
-                self.run_exclusive(self._grow)
+                with self.store.resize_lock:
+                    self.run_exclusive(self._grow)
                 continue
             except _OpFailed as exc:
                 failed.add(exc.index)

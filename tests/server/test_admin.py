@@ -1,0 +1,121 @@
+"""Operator commands through the real admin socket against a live server."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+import trio
+
+from corpchat.protocol import Ack, Msg
+from corpchat.server.admin import AdminError
+from corpchat.store import restore_backup
+
+from ..client import TestClient
+from ..conftest import running_server
+from .test_groups import people
+
+
+async def test_unknown_command_is_refused_explicitly(server):
+    with pytest.raises(AdminError) as refused:
+        await server.admin("no.such.thing")
+    assert refused.value.code == "unknown_command"
+
+
+async def test_socket_is_private(server):
+    path = os.path.join(server.app.config.data_dir, "admin.sock")
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert os.stat(server.app.config.data_dir).st_mode & 0o777 == 0o700
+
+
+async def test_stats_reflect_a_scripted_workload(server, nursery):
+    c = await people(server, nursery, "ann", "ben")
+    ben_desk = await TestClient(nursery, server.url, c["ben"].session.token).connect()
+    for i in range(4):
+        await c["ann"].send(f"m{i}", to="ben")
+        await c["ann"].expect(Ack)
+    for device in (c["ben"], ben_desk):
+        for _ in range(4):
+            await device.expect(Msg)
+    stats = await server.admin("stats")
+    assert (stats["connections"], stats["users_online"]) == (3, 2)
+    assert (stats["messages"], stats["deliveries"], stats["messages_stored"]) == (4, 8, 4)
+    assert stats["writer_ops"] >= 4 and stats["lmdb_map_use"] > 0
+
+
+async def test_kick_and_disable_close_sessions_with_their_codes(server, nursery):
+    c = await people(server, nursery, "ann", "ben")
+    phone = await TestClient(nursery, server.url, c["ann"].session.token, device="phone").connect()
+    sessions = await server.admin("sessions", user="ann")
+    assert sorted(s["device"] or "" for s in sessions) == ["", "phone"]
+    assert (await server.admin("kick", user="ann", device="phone"))["sessions_closed"] == 1
+    with trio.fail_after(5):
+        while phone.closed_code is None:
+            await trio.sleep(0.01)
+    assert phone.closed_code == 4003
+    assert (await server.admin("user.disable", handle="ben"))["sessions_closed"] == 1
+    with trio.fail_after(5):
+        while c["ben"].closed_code is None:
+            await trio.sleep(0.01)
+    assert c["ben"].closed_code == 4001
+    again = TestClient(nursery, server.url, c["ben"].session.token)
+    await again.connect(wait_sync=False)
+    with trio.fail_after(5):
+        while again.closed_code is None:
+            await trio.sleep(0.01)
+    assert again.closed_code == 4001
+
+
+async def test_backup_while_sending_then_restore_keeps_every_earlier_ack(
+        nursery, server_config, clock, tmp_path):
+    async with running_server(nursery, server_config, clock) as srv:
+        c = await people(srv, nursery, "ann", "ben")
+        acked_before: list[int] = []
+        for i in range(30):
+            await c["ann"].send(f"before {i}", to="ben")
+            acked_before.append((await c["ann"].expect(Ack)).seq)
+
+        async def keep_sending() -> None:
+            for i in range(200):
+                await c["ben"].send(f"during {i}", to="ann")
+                await trio.sleep(0)
+
+        async with trio.open_nursery() as senders:
+            senders.start_soon(keep_sending)
+            result = await srv.admin("backup", path=os.fspath(tmp_path / "backup"))
+            senders.cancel_scope.cancel()
+        assert result["bytes"] > 0
+    fresh = dataclasses.replace(server_config, data_dir=os.fspath(tmp_path / "restored"))
+    restore_backup(os.fspath(tmp_path / "backup"), fresh.data_dir)
+    async with running_server(nursery, fresh, clock) as srv:
+        ben = await TestClient(nursery, srv.url, c["ben"].session.token, sync_token="0").connect()
+        texts = [m.text for m in ben.taken(Msg) if m.sender == "ann"]
+        assert texts == [f"before {i}" for i in range(30)]
+
+
+async def test_drain_loses_no_acked_message_and_clients_resume(nursery, server_config, clock):
+    async with running_server(nursery, server_config, clock) as srv:
+        c = await people(srv, nursery, "ann", "ben")
+        for i in range(20):
+            await c["ann"].send(f"m{i}", to="ben")
+        await srv.admin("drain", timeout_s=2)
+        with trio.fail_after(10):
+            while c["ben"].closed_code is None or c["ann"].closed_code is None:
+                await trio.sleep(0.01)
+        assert c["ann"].closed_code == 1001
+        acked = {a.client_msg_id for a in c["ann"].taken(Ack)}
+        ben_token, ben_sync = c["ben"].session.token, c["ben"].session.sync_token
+        ann_session = c["ann"].session
+        seen = [m.text for m in c["ben"].taken(Msg)]
+    async with running_server(nursery, server_config, clock) as srv:
+        ann = TestClient(nursery, srv.url, ann_session.token)
+        ann.session = ann_session  # the same device: its unacked sends go again
+        await ann.connect()
+        with trio.fail_after(5):
+            while ann.session.unacked:
+                await ann.expect(Ack)
+        ben = await TestClient(nursery, srv.url, ben_token, sync_token=ben_sync).connect()
+        seen += [m.text for m in ben.taken(Msg)]
+        assert sorted(seen, key=lambda t: int(t[1:])) == [f"m{i}" for i in range(20)]
+        assert len(acked) <= 20
