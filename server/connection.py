@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import h11
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
@@ -23,6 +24,7 @@ from wsproto.utilities import RemoteProtocolError
 
 from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode
 
+from .http import MAX_HEAD_BYTES, answer, is_upgrade
 from .hub import error_frame
 from .ratelimit import TokenBucket
 from .session import Session
@@ -44,6 +46,8 @@ class Connection:
                                config.outbound_buffer_bytes, app.clock.now_ms())
         self.bucket = TokenBucket(config.requests_per_s, config.request_burst, app.clock)
         self._message = bytearray()
+        self._http: h11.Connection | None = h11.Connection(h11.SERVER)  # until the upgrade
+        self._head = bytearray()
         self._violations = 0
         self._pinged = False
         self.reader_scope = trio.CancelScope()
@@ -104,17 +108,46 @@ class Connection:
             self._pinged = False
             if not data:
                 self.session.mark_dead()
-                return
-            try:
-                self.ws.receive_data(data)
-                for event in self.ws.events():
-                    self._on_event(event)
-                    if self.session.closing:
-                        return
-            except RemoteProtocolError as exc:
-                self._reject(exc)
+            elif self._http is not None:
+                self._on_request_head(data)
+            else:
+                self._on_websocket_data(data)
             return
         self._on_idle()
+
+    def _on_request_head(self, data: bytes) -> None:
+        """Until the first request is parsed: a WebSocket upgrade, or plain HTTP."""
+        http = self._http
+        assert http is not None
+        self._head += data
+        try:
+            http.receive_data(data)
+            event = http.next_event()
+        except h11.RemoteProtocolError as exc:
+            self.session.begin_close(CloseCode.PROTOCOL_ERROR, f"bad HTTP: {exc}")
+            return
+        if event is h11.NEED_DATA:
+            if len(self._head) > MAX_HEAD_BYTES:
+                self.session.begin_close(CloseCode.PROTOCOL_ERROR, "request head too large")
+            return
+        if isinstance(event, h11.Request) and is_upgrade(event):
+            head, self._head, self._http = bytes(self._head), bytearray(), None
+            self._on_websocket_data(head)
+        elif isinstance(event, h11.Request):
+            self.session.push(answer(self.app, http, event))
+            self.session.begin_close(CloseCode.NORMAL)
+        else:
+            self.session.begin_close(CloseCode.PROTOCOL_ERROR, "not an HTTP request")
+
+    def _on_websocket_data(self, data: bytes) -> None:
+        try:
+            self.ws.receive_data(data)
+            for event in self.ws.events():
+                self._on_event(event)
+                if self.session.closing:
+                    return
+        except RemoteProtocolError as exc:
+            self._reject(exc)
 
     def _on_idle(self) -> None:
         if self._pinged:

@@ -20,6 +20,7 @@ are tried afresh, so service resumes when space returns.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
@@ -54,6 +55,11 @@ class WriterStats:
     commit_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=1024))
     map_grows: int = 0
     failures: int = 0
+    # Cumulative commit-time histogram; the last bucket is "+Inf".
+    commit_bounds_s: tuple[float, ...] = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
+                                          0.25, 1.0)
+    commit_buckets: list[int] = field(default_factory=lambda: [0] * 11)
+    commit_total_s: float = 0.0
 
 
 def _inline(fn: Callable[[], None]) -> None:
@@ -168,6 +174,8 @@ class GroupCommitWriter:
         s.ops += n
         s.max_batch = max(s.max_batch, n)
         s.commit_seconds.append(seconds)
+        s.commit_total_s += seconds
+        s.commit_buckets[bisect.bisect_left(s.commit_bounds_s, seconds)] += 1
 
 
 class _OpFailed(Exception):

@@ -119,3 +119,39 @@ async def test_drain_loses_no_acked_message_and_clients_resume(nursery, server_c
         seen += [m.text for m in ben.taken(Msg)]
         assert sorted(seen, key=lambda t: int(t[1:])) == [f"m{i}" for i in range(20)]
         assert len(acked) <= 20
+
+
+async def _http_get(port: int, path: str) -> tuple[int, bytes]:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        await stream.send_all(f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+        data = b""
+        with trio.fail_after(5):
+            while chunk := await stream.receive_some(65536):
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+async def test_metrics_parse_with_prometheus_own_parser_and_match_stats(server, nursery):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    c = await people(server, nursery, "ann", "ben")
+    await c["ann"].send("hello", to="ben")
+    await c["ann"].expect(Ack)
+    await c["ben"].expect(Msg)
+    status, body = await _http_get(server.app.port, "/metrics")
+    assert status == 200
+    samples = {s.name: s.value for family in text_string_to_metric_families(body.decode())
+               for s in family.samples}
+    stats = await server.admin("stats")
+    assert samples["corpchat_messages_total"] == stats["messages"] == 1
+    assert samples["corpchat_deliveries_total"] == stats["deliveries"] == 1
+    assert samples["corpchat_connections"] == 3  # two clients and this request
+    assert samples["corpchat_commit_seconds_count"] == stats["writer_batches"]
+
+
+async def test_healthz_is_200_while_serving(server):
+    assert await _http_get(server.app.port, "/healthz") == (200, b"ok\n")
+    status, _ = await _http_get(server.app.port, "/nowhere")
+    assert status == 404
