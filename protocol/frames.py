@@ -52,7 +52,7 @@ class Frame:
         return out
 
     @classmethod
-    def from_wire(cls, data: dict[str, Any]) -> "Frame":
+    def from_wire(cls, data: dict[str, Any]) -> Frame:
         kwargs = {}
         for attr, key, check, required in cls._spec:
             value = data.get(key)

@@ -275,3 +275,14 @@ async def drain(app: App, args: dict[str, Any]) -> dict[str, Any]:
         raise AdminError("bad_request", "timeout_s must be a number")
     app.request_shutdown(timeout)
     return {"draining": True, "connections": len(app.connections)}
+
+
+@command("log-level")
+async def log_level(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    from .admin import AdminError
+    from .logs import set_level
+
+    try:
+        return {"level": set_level(_arg(args, "level"))}
+    except ValueError as exc:
+        raise AdminError("bad_request", str(exc)) from None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import logging
 import os
 import sys
 import time
@@ -39,24 +39,44 @@ def main(argv: list[str] | None = None) -> int:
 
 def _add_serve(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the server")
-    p.add_argument("--data", default="./data", help="data directory (default ./data)")
-    p.add_argument("--listen", type=_listen, default=("127.0.0.1", 8765),
-                   help="HOST:PORT to listen on (default 127.0.0.1:8765)")
+    p.add_argument("--config", help="a TOML file with any setting (flags override it)")
+    p.add_argument("--data", help="data directory (default ./data)")
+    p.add_argument("--listen", type=_listen, help="HOST:PORT (default 127.0.0.1:8765)")
     p.add_argument("--no-fsync", action="store_true",
                    help="do not fsync commits (benchmarks only: acked data may be lost)")
-    p.add_argument("--map-mb", type=int, default=256, help="initial LMDB map size in MiB")
+    p.add_argument("--map-mb", type=int, help="initial LMDB map size in MiB (default 256)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-format", choices=["plain", "json"], default="plain")
     p.set_defaults(run=_serve)
+
+
+def _serve_config(args: argparse.Namespace) -> ServerConfig:
+    from .config import load_config
+
+    config = load_config(args.config) if args.config else ServerConfig()
+    flags: dict[str, Any] = {}
+    if args.data:
+        flags["data_dir"] = args.data
+    if args.listen:
+        flags["host"], flags["port"] = args.listen
+    if args.no_fsync:
+        flags["durable"] = False
+    if args.map_mb:
+        flags["map_initial_bytes"] = args.map_mb * 1024 * 1024
+    return dataclasses.replace(config, **flags)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from .app import App
+    from .config import ConfigError
+    from .logs import configure
 
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    host, port = args.listen
-    config = ServerConfig(data_dir=args.data, host=host, port=port, durable=not args.no_fsync,
-                          map_initial_bytes=args.map_mb * 1024 * 1024)
+    configure(args.log_level, args.log_format)
+    try:
+        config = _serve_config(args)
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     app = App(config)
 
     async def run() -> None:
@@ -125,6 +145,9 @@ def _add_admin(sub: Any) -> None:
     s = asub.add_parser("backup", help="a consistent compacted copy of the live database")
     s.add_argument("path", help="a new directory")
     s.set_defaults(cmd="backup", build=lambda a: {"path": os.path.abspath(a.path)})
+    s = asub.add_parser("log-level", help="change the server's log level")
+    s.add_argument("level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    s.set_defaults(cmd="log-level", build=lambda a: {"level": a.level})
     s = asub.add_parser("drain", help="stop accepting, close clients with 'going away', exit")
     s.add_argument("--timeout", type=float, help="seconds clients get to take their last bytes")
     s.set_defaults(cmd="drain", build=lambda a: {"timeout_s": a.timeout})

@@ -1,12 +1,378 @@
-"""`corpchat client`: placeholder until the terminal client lands."""
+"""`corpchat client`: a line-based terminal client.
+
+All protocol logic lives in `ClientSession` (sans-IO); this module only
+moves payloads between it, one WebSocket and a terminal. `TerminalClient`
+takes an async line source and an output callback, so the tests drive the
+very loop the command runs.
+
+Two tasks share one `ClientSession`: the line task turns typed lines into
+requests, the connection task keeps a WebSocket open, feeds it what the
+session queues and shows what the session returns. When the connection
+drops with a code `should_reconnect()` accepts, the connection task opens
+a new one after a jittered back-off; the session survives, so unacked
+sends are re-sent and sync resumes from its token. `--state FILE` keeps
+that token (and the conversation ids learned so far) across runs.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+import trio
+from corpchat.protocol import (
+    SUBPROTOCOL,
+    Ack,
+    ClientSession,
+    CloseCode,
+    Error,
+    ErrorCode,
+    Frame,
+    HistoryPage,
+    Msg,
+    ProtocolError,
+    SyncComplete,
+    Welcome,
+    should_reconnect,
+)
+from trio_websocket import (
+    ConnectionClosed,
+    HandshakeError,
+    WebSocketConnection,
+    open_websocket_url,
+)
+
+LineSource = Callable[[], Awaitable[str | None]]  # the next line, or None at end of input
+Output = Callable[[str], None]
+HELP = "/to USER or /to #GROUP picks the peer, /history [N] shows its last N messages, /quit"
+DEFAULT_HISTORY = 20
+
+
+# ----- pure helpers -----
+
+@dataclass
+class Backoff:
+    """Delays between reconnects: doubling from first_s to max_s, with jitter."""
+
+    first_s: float = 0.5
+    max_s: float = 10.0
+    _next_s: float = 0.0
+
+    def next_delay(self) -> float:
+        base = self._next_s or self.first_s
+        self._next_s = min(base * 2, self.max_s)
+        return random.uniform(base / 2, base)  # "equal jitter": never zero, never above base
+
+    def reset(self) -> None:
+        self._next_s = 0.0
+
+
+@dataclass
+class State:
+    """What `--state FILE` keeps: the sync token and known conversations."""
+
+    sync: str | None = None
+    convs: dict[str, int] = field(default_factory=dict)  # peer handle -> conversation id
+
+
+def load_state(path: str) -> State:
+    """The saved state, or an empty one if the file does not exist yet."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return State()
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a corpchat client state file")
+    sync, convs = data.get("sync"), data.get("convs", {})
+    if not (sync is None or (isinstance(sync, str) and sync.isdigit())):
+        raise ValueError(f"{path}: 'sync' is not a sync token")
+    if not isinstance(convs, dict) or not all(isinstance(v, int) for v in convs.values()):
+        raise ValueError(f"{path}: 'convs' must map handles to conversation ids")
+    return State(sync, dict(convs))
+
+
+def save_state(path: str, state: State) -> None:
+    """Replace the file atomically: a reader sees the old state or the new one."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"sync": state.sync, "convs": state.convs}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def format_msg(msg: Msg) -> str:
+    """`[HH:MM:SS] alice -> bob: text` in local time; a group is `#CONV`."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(msg.time / 1000))
+    if msg.kind == "system":  # a group event: create, add, remove, rename, recall...
+        detail = " ".join([*(msg.users or ()), *([msg.name] if msg.name else [])])
+        return f"[{stamp}] #{msg.conv} * {msg.sender} {msg.event} {detail}".rstrip()
+    text = "(recalled)" if msg.recalled else msg.text
+    return f"[{stamp}] {msg.sender} -> {msg.to or f'#{msg.conv}'}: {text}"
+
+
+# ----- the client -----
+
+class TerminalClient:
+    def __init__(self, url: str, token: str, out: Output, *, device: str | None = None,
+                 state_path: str | None = None, backoff: Backoff | None = None,
+                 drain_s: float = 5.0) -> None:
+        self.url = url
+        self.out = out
+        self.state_path = state_path
+        self.state = load_state(state_path) if state_path else State()
+        self.session = ClientSession(token, device=device, sync_token=self.state.sync)
+        self.backoff = backoff or Backoff()
+        self.drain_s = drain_s
+        self.peer: str | None = None
+        self.exit_code = 0
+        self._sent_to: dict[str, str] = {}  # client_msg_id -> peer, until its ack names a conv
+        self._ws: WebSocketConnection | None = None
+        self._send_lock = trio.Lock()
+        self._stopping = False
+        self._welcomed = False  # ever connected
+        self._online = False  # connected, as far as we know
+        self._max_page = DEFAULT_HISTORY  # the server's page limit, from welcome
+        self._saved = (self.state.sync, dict(self.state.convs))
+
+    async def run(self, lines: LineSource) -> int:
+        """Chat until /quit, end of input or a fatal close; returns an exit status."""
+        async with trio.open_nursery() as nursery:
+            async def then_stop(fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+                await fn(*args)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(then_stop, self._stay_connected)
+            nursery.start_soon(then_stop, self._read_lines, lines)
+        return self.exit_code
+
+    # ----- the connection task -----
+
+    async def _stay_connected(self) -> None:
+        while True:
+            code, reason = await self._connect_once()
+            if self._stopping or self.exit_code:
+                return
+            if code == CloseCode.AUTH_FAILED:
+                return self._fatal(1, "-- closed: authentication failed (4001); check --token")
+            if not should_reconnect(code):
+                return self._fatal(1, f"-- closed by the server ({reason}); not reconnecting")
+            delay = self.backoff.next_delay()
+            what = "connection lost" if self._online else "cannot connect"
+            self._online = False
+            self.out(f"-- {what} ({reason}); reconnecting in {delay:.1f}s")
+            await trio.sleep(delay)
+
+    async def _connect_once(self) -> tuple[int | None, str]:
+        """One connection, to its end: (close code or None, why)."""
+        try:
+            async with open_websocket_url(self.url, subprotocols=[SUBPROTOCOL]) as ws:
+                self._ws = ws
+                self.session.connect()
+                await self._flush()
+                while True:
+                    message = await ws.get_message()
+                    if isinstance(message, bytes):  # the protocol has no text messages
+                        await self._on_payload(message)
+        except ConnectionClosed as exc:
+            closed = exc.reason
+            if closed is None or closed.code is None:
+                return None, "connection broken"
+            why = f": {closed.reason}" if closed.reason else ""
+            return closed.code, f"close {closed.code}{why}"
+        except (HandshakeError, OSError) as exc:
+            return None, str(exc.__cause__ or exc) or type(exc).__name__
+        except ProtocolError as exc:  # fatal: _on_payload has set the exit code
+            return None, exc.message
+        finally:
+            self._ws = None
+
+    async def _on_payload(self, payload: bytes) -> None:
+        try:
+            events = self.session.receive(payload)
+        except ProtocolError as exc:
+            if exc.code != ErrorCode.BAD_SYNC_TOKEN:
+                self.out(f"! ignored a server frame: {exc.code}: {exc.message}")
+                return
+            hint = f"; delete {self.state_path} to start from now" if self.state_path else ""
+            self._fatal(2, f"! {exc.code}: the server does not know this sync position{hint}")
+            raise
+        for event in events:
+            self._show(event)
+        self._save()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Send what the session queued, in order (from either task)."""
+        async with self._send_lock:
+            if self._ws is not None:
+                for payload in self.session.data_to_send():
+                    await self._ws.send_message(payload)
+
+    # ----- what the user sees -----
+
+    def _show(self, event: Frame | SyncComplete) -> None:
+        match event:
+            case Welcome():
+                self._on_welcome(event)
+            case Msg():
+                self._learn(self._peer_of(event), event.conv)
+                self.out(format_msg(event))
+            case Ack():
+                self._learn(self._sent_to.pop(event.client_msg_id, None), event.conv)
+                if event.duplicate:
+                    self.out(f"-- already delivered earlier (message {event.client_msg_id})")
+            case HistoryPage():
+                self._show_history(event)
+            case Error():
+                self.out(f"! {event.code}: {event.message}")
+
+    def _on_welcome(self, welcome: Welcome) -> None:
+        self.backoff.reset()
+        self._max_page = welcome.limits.get("max_page", self._max_page)
+        if not self._welcomed:
+            self.out(f"-- connected as {welcome.user} ({HELP})")
+        else:
+            self.out("-- reconnected")
+        self._welcomed = self._online = True
+
+    def _show_history(self, page: HistoryPage) -> None:
+        peer = next((p for p, c in self.state.convs.items() if c == page.conv), f"#{page.conv}")
+        if not page.msgs:
+            self.out(f"-- no messages with {peer} yet")
+            return
+        self.out(f"-- last {len(page.msgs)} messages with {peer}")
+        for msg in reversed(page.msgs):  # the page is newest first
+            self.out(format_msg(msg))
+
+    def _peer_of(self, msg: Msg) -> str:
+        """Whom this message is a conversation with, as `/to` would name it."""
+        if msg.to is None:
+            return f"#{msg.conv}"
+        return msg.to if msg.sender == self.session.user else msg.sender
+
+    def _learn(self, peer: str | None, conv: int) -> None:
+        if peer is not None:
+            self.state.convs[peer] = conv
+
+    def _save(self) -> None:
+        """Write the state file if the token or a conversation id moved."""
+        self.state.sync = self.session.sync_token
+        snapshot = (self.state.sync, dict(self.state.convs))
+        if self.state_path is not None and snapshot != self._saved:
+            save_state(self.state_path, self.state)
+            self._saved = snapshot
+
+    def _fatal(self, code: int, message: str) -> None:
+        self.exit_code = code
+        self.out(message)
+
+    # ----- the line task -----
+
+    async def _read_lines(self, lines: LineSource) -> None:
+        while (line := await lines()) is not None:
+            line = line.strip()
+            if line == "/quit":
+                break
+            if line:
+                self._on_line(line)
+                try:
+                    await self._flush()
+                except ConnectionClosed:
+                    pass  # the connection task sees it too, and reconnects
+        await self._finish()
+
+    def _on_line(self, line: str) -> None:
+        command, _, arg = line.partition(" ")
+        match command:
+            case "/to" if arg.strip():
+                self.peer = arg.strip()
+                self.out(f"-- talking to {self.peer}")
+            case "/to":
+                self.out("! usage: /to USER")
+            case "/history":
+                self._ask_history(arg.strip())
+            case _ if command.startswith("/"):
+                self.out(f"! unknown command {command}: {HELP}")
+            case _ if self.peer is None:
+                self.out("! no peer yet: type /to USER first")
+            case _:
+                cmid = self.session.send_text(line, **_target(self.peer))
+                self._sent_to[cmid] = self.peer
+                if self._ws is None and self._welcomed:
+                    self.out("-- offline: it will be sent on reconnect")
+
+    def _ask_history(self, arg: str) -> None:
+        conv = self.peer and (self.state.convs.get(self.peer) or _target(self.peer).get("conv"))
+        if not (arg == "" or (arg.isdigit() and int(arg) > 0)):
+            self.out("! usage: /history [N]")
+        elif self.peer is None:
+            self.out("! no peer yet: type /to USER first")
+        elif not conv:
+            self.out(f"! no conversation with {self.peer} known yet: send a message first")
+        elif self._ws is None:
+            self.out("! offline: try again once reconnected")
+        else:
+            self.session.history(conv, limit=min(int(arg or DEFAULT_HISTORY), self._max_page))
+
+    async def _finish(self) -> None:
+        """Give unacked sends a moment to be confirmed, then close politely."""
+        with trio.move_on_after(self.drain_s):
+            while self.session.unacked:
+                await trio.sleep(0.02)
+        if self.session.unacked:
+            self.out(f"! {self.session.unacked} message(s) not confirmed by the server")
+        self._stopping = True
+        if self._ws is not None:
+            with trio.move_on_after(2):
+                await self._ws.aclose()
+
+
+def _target(peer: str) -> dict[str, Any]:
+    """`/to bob` sends to a user; `/to #12` into conversation 12 (a group)."""
+    if peer.startswith("#") and peer[1:].isdigit():
+        return {"conv": int(peer[1:])}
+    return {"to": peer}
+
+
+# ----- the command -----
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("client", help="a line-based terminal client")
-    p.add_argument("--url", default="ws://127.0.0.1:8765/")
-    p.add_argument("--token", required=True)
-    p.set_defaults(run=lambda a: 1)
+    p.add_argument("--url", default="ws://127.0.0.1:8765/", help="the server's WebSocket URL")
+    p.add_argument("--token", required=True, help="a token from 'corpchat admin user add'")
+    p.add_argument("--device", help="a name for this device (shown to operators)")
+    p.add_argument("--state", help="keep the sync position in this file across runs")
+    p.set_defaults(run=_run)
+
+
+async def stdin_lines() -> str | None:
+    """The next line typed, without blocking trio; None at end of input."""
+    line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+    return line.rstrip("\n") if line else None
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        client = TerminalClient(args.url, args.token, _print, device=args.device,
+                                state_path=args.state)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read the state file: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return trio.run(client.run, stdin_lines)
+    except* KeyboardInterrupt:  # Ctrl-C; the state file is already up to date
+        print()
+    return 130

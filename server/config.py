@@ -45,3 +45,64 @@ class ServerConfig:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 if f.name != "port" and value <= 0:
                     raise ValueError(f"setting {f.name} must be positive")
+
+
+class ConfigError(ValueError):
+    """A setting that is unknown, of the wrong type or out of range (names the key)."""
+
+
+def _coerce(key: str, value: object, default: object) -> object:
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value  # type: ignore[arg-type]
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(f"setting {key!r} must be a {type(default).__name__}")
+    return value
+
+
+def _apply(cls: type, base: object, table: dict[str, object], prefix: str) -> object:
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls)}
+    changes = {}
+    for key, value in table.items():
+        if key not in fields or key == "limits":
+            raise ConfigError(f"unknown setting {prefix + key!r}")
+        changes[key] = _coerce(prefix + key, value, fields[key])
+    try:
+        return dataclasses.replace(base, **changes)  # type: ignore[type-var]
+    except ValueError as exc:
+        raise ConfigError(f"{prefix or 'server'}: {exc}") from None
+
+
+def config_from_mapping(data: dict[str, object], base: ServerConfig | None = None) -> ServerConfig:
+    """Build a config from a parsed TOML document: top-level keys are ServerConfig
+    fields (plus `listen = "HOST:PORT"`), the [limits] table is Limits."""
+    data = dict(data)
+    base = base or ServerConfig()
+    limits = data.pop("limits", {})
+    if not isinstance(limits, dict):
+        raise ConfigError("[limits] must be a table")
+    listen = data.pop("listen", None)
+    if listen is not None:
+        host, _, port = str(listen).rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError("setting 'listen' must be HOST:PORT")
+        data.update(host=host.strip("[]"), port=int(port))
+    config = _apply(ServerConfig, base, data, "")
+    new_limits = _apply(Limits, base.limits, limits, "limits.")
+    return dataclasses.replace(config, limits=new_limits)  # type: ignore[type-var]
+
+
+def load_config(path: str) -> ServerConfig:
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            return config_from_mapping(tomllib.load(f))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None

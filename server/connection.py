@@ -14,15 +14,21 @@ from typing import TYPE_CHECKING
 
 import h11
 import trio
+from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
-    AcceptConnection, BytesMessage, CloseConnection, Event, Ping, RejectConnection, RejectData,
-    Request, TextMessage,
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
 )
 from wsproto.utilities import RemoteProtocolError
-
-from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode
 
 from .http import MAX_HEAD_BYTES, answer, is_upgrade
 from .hub import error_frame

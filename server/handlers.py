@@ -11,17 +11,47 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from corpchat.bridge import may_message_directly
+from corpchat.bridge import may_message_directly, read_state_visible
 from corpchat.protocol import (
-    Announce, CloseCode, ErrorCode, Frame, GroupAdd, GroupCreate, GroupDissolve, GroupInfo, GroupInfoReply,
-    GroupLeave, GroupList, GroupListReply, GroupRemove, GroupRename, GroupSetRole, GroupSummary,
-    GroupTransfer, Hello, History, HistoryPage, Member, Ping, Pong, ProtocolError, Read, Reader,
-    Receipts, ReceiptsReply, Recall, Remind, Send, Sync, SyncPage, Typing, Unread, Welcome,
+    Announce,
+    CloseCode,
+    ErrorCode,
+    Frame,
+    GroupAdd,
+    GroupCreate,
+    GroupDissolve,
+    GroupInfo,
+    GroupInfoReply,
+    GroupLeave,
+    GroupList,
+    GroupListReply,
+    GroupRemove,
+    GroupRename,
+    GroupSetRole,
+    GroupSummary,
+    GroupTransfer,
+    Hello,
+    History,
+    HistoryPage,
+    Member,
+    Ping,
+    Pong,
+    ProtocolError,
+    Read,
+    Reader,
+    Recall,
+    Receipts,
+    ReceiptsReply,
+    Remind,
+    Send,
+    Sync,
+    SyncPage,
+    Typing,
+    Unread,
+    Welcome,
     decode_client_frame,
 )
 from corpchat.store import ANNOUNCE, CONSUMER, GROUP, StorageError, User
-
-from corpchat.bridge import read_state_visible
 
 from . import groups, receipts
 from .hub import ChangeContext, ReadContext, SendContext, error_frame, message_event
@@ -315,7 +345,8 @@ class RequestHandler:
 
     def _sync(self, session: Session, frame: Sync) -> None:
         if not frame.since.isdigit() or int(frame.since) > self.app.hub.head:
-            raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN, f"not a valid sync token: {frame.since!r}")
+            raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN,
+                                f"not a valid sync token: {frame.since!r}")
         limit = self._page_limit(frame.limit)
         msgs, token, more = self.app.store.sync_page(
             session.user.uid, int(frame.since), limit, self.app.config.max_page_bytes)  # type: ignore[union-attr]

@@ -15,10 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
-
 from corpchat.bridge import read_state_visible
 from corpchat.protocol import (
-    Ack, CloseCode, Error, ErrorCode, Msg, Ok, ReadEvent, Reader, ReceiptEvent, Reminder, Removed,
+    Ack,
+    CloseCode,
+    Error,
+    ErrorCode,
+    Msg,
+    Ok,
+    Reader,
+    ReadEvent,
+    ReceiptEvent,
+    Reminder,
+    Removed,
     TypingEvent,
 )
 from corpchat.store import Membership, Message, Pending, Refused, StorageError, Store

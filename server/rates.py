@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import deque
 
 import trio
-
 from corpchat.protocol.clock import Clock
 
 from .hub import HubStats

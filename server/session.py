@@ -16,7 +16,6 @@ import os
 from collections import deque
 
 import trio
-
 from corpchat.protocol import CloseCode
 
 _IOV_MAX = 512

@@ -2,7 +2,14 @@
 
 from .records import ANNOUNCE, CONSUMER, DIRECT, ENTERPRISE, GROUP, Corp, Membership, Message, User
 from .store import (
-    MapFull, Refused, StorageError, Store, WriteTxn, restore_backup, token_digest, valid_handle,
+    MapFull,
+    Refused,
+    StorageError,
+    Store,
+    WriteTxn,
+    restore_backup,
+    token_digest,
+    valid_handle,
 )
 from .writer import GroupCommitWriter, Pending, WriteOp
 

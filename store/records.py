@@ -36,7 +36,7 @@ class Corp:
         return pack([self.name, self.created_ms, self.announce_conv])
 
     @classmethod
-    def decode(cls, corp_id: int, data: bytes) -> "Corp":
+    def decode(cls, corp_id: int, data: bytes) -> Corp:
         return cls(corp_id, *unpack(data)[:3])
 
 
@@ -55,7 +55,7 @@ class User:
                      self.corp_admin])
 
     @classmethod
-    def decode(cls, uid: int, data: bytes) -> "User":
+    def decode(cls, uid: int, data: bytes) -> User:
         return cls(uid, *unpack(data)[:6])
 
 
@@ -69,7 +69,7 @@ class Token:
         return pack([self.token_id, self.uid, self.created_ms])
 
     @classmethod
-    def decode(cls, data: bytes) -> "Token":
+    def decode(cls, data: bytes) -> Token:
         token_id, uid, created = unpack(data)[:3]
         return cls(token_id, uid, created)
 
@@ -96,7 +96,7 @@ class Conversation:
                      self.dissolved])
 
     @classmethod
-    def decode(cls, conv: int, data: bytes) -> "Conversation":
+    def decode(cls, conv: int, data: bytes) -> Conversation:
         kind, created, *rest = unpack(data)
         return cls(conv, kind, created, *rest[:5])
 
@@ -121,7 +121,7 @@ class Membership:
         return pack([self.joined_pos, self.left_pos, self.role, self.consumer])
 
     @classmethod
-    def decode(cls, data: bytes) -> "Membership":
+    def decode(cls, data: bytes) -> Membership:
         return cls(*unpack(data)[:4])
 
 
@@ -161,7 +161,7 @@ class Message:
                      self.recalled, self.receipt])
 
     @classmethod
-    def decode(cls, conv: int, seq: int, data: bytes) -> "Message":
+    def decode(cls, conv: int, seq: int, data: bytes) -> Message:
         pos, sender, time_ms, text, cmid, to, *rest = unpack(data)
         if rest:
             rest[2] = tuple(rest[2])

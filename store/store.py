@@ -26,8 +26,20 @@ import lmdb
 
 from . import keys
 from .records import (
-    ANNOUNCE, CONSUMER, DIRECT, ENTERPRISE, GROUP, TEXT, Conversation, Corp, Membership, Message, Token,
-    User, pack, unpack,
+    ANNOUNCE,
+    CONSUMER,
+    DIRECT,
+    ENTERPRISE,
+    GROUP,
+    TEXT,
+    Conversation,
+    Corp,
+    Membership,
+    Message,
+    Token,
+    User,
+    pack,
+    unpack,
 )
 
 SCHEMA_VERSION = 1
@@ -283,7 +295,7 @@ class Store:
             out: list[Message] = []
             size = 0
             msgs_db = self.db["msgs"]
-            for conv, pos, seq in heapq.merge(*streams, key=lambda e: e[1]):
+            for conv, _pos, seq in heapq.merge(*streams, key=lambda e: e[1]):
                 if len(out) >= limit or size >= max_bytes:
                     return out, out[-1].pos, True
                 raw = txn.get(keys.pair(conv, seq), db=msgs_db)
@@ -334,7 +346,7 @@ class Store:
 
     # ----- writes -----
 
-    def begin_write(self) -> "WriteTxn":
+    def begin_write(self) -> WriteTxn:
         return WriteTxn(self, self.env.begin(write=True))
 
 
