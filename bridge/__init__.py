@@ -1,12 +1,25 @@
 """Policy between the enterprise and consumer realms.
 
-Each rule is a pure function returning a `Verdict`; the server asks, the
-bridge decides. It receives store records, never sockets.
+Each rule is a pure function returning a `Verdict` (or a decoration); the
+server asks, the bridge decides. It receives store records, never sockets.
 """
 
-from .direct import may_message_directly
+from .badge import Badge, seen_by_consumers, seen_by_employees
+from .contacts import (
+    BridgeCaps,
+    day_number,
+    may_accept_contact,
+    may_befriend,
+    may_request_contact,
+    until_next_day_ms,
+)
+from .direct import archive_corp, may_message_directly
 from .groups import admit_consumers
 from .receipts import read_state_visible
 from .verdict import Verdict
 
-__all__ = ["Verdict", "admit_consumers", "may_message_directly", "read_state_visible"]
+__all__ = [
+    "Badge", "BridgeCaps", "Verdict", "admit_consumers", "archive_corp", "day_number",
+    "may_accept_contact", "may_befriend", "may_message_directly", "may_request_contact",
+    "read_state_visible", "seen_by_consumers", "seen_by_employees", "until_next_day_ms",
+]

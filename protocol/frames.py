@@ -48,6 +48,8 @@ class Frame:
                 continue
             if isinstance(value, tuple):
                 value = [v.to_wire() if isinstance(v, Frame) else v for v in value]
+            elif isinstance(value, Frame):
+                value = value.to_wire()
             out[key] = value
         return out
 
@@ -128,6 +130,8 @@ def _checker(hint: Any) -> Callable[[Any], Any]:
         if isinstance(inner, type) and issubclass(inner, Frame):
             return _list_of(_frame_of(inner))
         return _list_of(_checker(inner))
+    if isinstance(hint, type) and issubclass(hint, Frame):
+        return _frame_of(hint)
     if hint in _SCALAR_CHECKS:
         return _SCALAR_CHECKS[hint]
     raise TypeError(f"no wire check for {hint!r}")
@@ -230,6 +234,109 @@ class Remind(Frame):
     id: int
     conv: int
     seq: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class Register(Frame):
+    """Create a consumer account (only when the server allows open sign-up)."""
+
+    TYPE: ClassVar[str] = "register"
+    id: int
+    handle: str
+    name: str | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class DirectorySearch(Frame):
+    """Employees of the caller's corp whose display name starts with `prefix`."""
+
+    TYPE: ClassVar[str] = "directory.search"
+    id: int
+    prefix: str
+    limit: int | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class DirectoryDepartment(Frame):
+    """A department's members and sub-departments (0 or absent: the top)."""
+
+    TYPE: ClassVar[str] = "directory.department"
+    id: int
+    dept: int | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class ContactRequest(Frame):
+    """An employee asks a consumer to become an external contact."""
+
+    TYPE: ClassVar[str] = "contact.request"
+    id: int
+    to: str
+    note: str | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class ContactAccept(Frame):
+    TYPE: ClassVar[str] = "contact.accept"
+    id: int
+    employee: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class ContactDecline(Frame):
+    TYPE: ClassVar[str] = "contact.decline"
+    id: int
+    employee: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class ContactRemove(Frame):
+    """Either side ends an external contact."""
+
+    TYPE: ClassVar[str] = "contact.remove"
+    id: int
+    user: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class ContactRemark(Frame):
+    """An employee's own note on a customer (shown only to them)."""
+
+    TYPE: ClassVar[str] = "contact.remark"
+    id: int
+    user: str
+    remark: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class ContactList(Frame):
+    TYPE: ClassVar[str] = "contact.list"
+    id: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class FriendRequest(Frame):
+    TYPE: ClassVar[str] = "friend.request"
+    id: int
+    to: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class FriendAccept(Frame):
+    TYPE: ClassVar[str] = "friend.accept"
+    id: int
+    user: str
 
 
 @client_frame
@@ -391,6 +498,32 @@ class Unread(Frame):
 
 @nested_frame
 @dataclass(frozen=True, slots=True)
+class Profile(Frame):
+    """A person as the receiver may see them (consumers never get directory fields)."""
+
+    TYPE: ClassVar[str] = "profile"
+    user: str
+    display: str
+    title: str | None = None
+    corp: str | None = None  # the corp's full name, beside the @badge
+    dept: int | None = None
+    phone: str | None = None
+    email: str | None = None
+    external: bool | None = None
+    remark: str | None = None
+    note: str | None = None  # on a contact request
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
+class Department(Frame):
+    TYPE: ClassVar[str] = "department"
+    dept: int
+    name: str
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
 class Reader(Frame):
     TYPE: ClassVar[str] = "reader"
     user: str
@@ -433,6 +566,10 @@ class Msg(Frame):
     ref: int | None = None
     recalled: bool | None = None
     receipt: bool | None = None
+    display: str | None = None  # how to show the sender (consumers see "Name @Corp")
+    title: str | None = None
+    corp: str | None = None
+    external: bool | None = None  # the sender is a consumer (shown to employees)
 
 
 @server_frame
@@ -510,6 +647,7 @@ class Member(Frame):
     user: str
     role: str
     external: bool = False
+    display: str | None = None  # as the viewer may see them (consumers: "Name @Corp")
 
 
 @server_frame
@@ -603,3 +741,47 @@ class Reminder(Frame):
     conv: int
     seq: int
     sender: str = wire("from")
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Registered(Frame):
+    TYPE: ClassVar[str] = "registered"
+    re: int
+    user: str
+    token: str
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class People(Frame):
+    """A list of people: directory search results or the contact list."""
+
+    TYPE: ClassVar[str] = "people"
+    re: int
+    people: tuple[Profile, ...]
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class DepartmentReply(Frame):
+    TYPE: ClassVar[str] = "directory.department"
+    re: int
+    dept: int
+    name: str
+    members: tuple[Profile, ...]
+    departments: tuple[Department, ...]
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class ContactEvent(Frame):
+    """Something happened to a contact or friendship of yours.
+
+    `event` is one of: request (someone asks; `profile.note` holds the note),
+    added, declined, removed, friend_request, friend_added.
+    """
+
+    TYPE: ClassVar[str] = "contact"
+    event: str
+    profile: Profile

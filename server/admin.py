@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -35,6 +35,20 @@ class AdminError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class Stream:
+    """A command's answer given row by row (e.g. an archive export)."""
+
+    def __init__(self, rows: AsyncIterator[Any]) -> None:
+        self.rows = rows
+
+
+async def _send_all(conn: trio.socket.SocketType, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        sent = await conn.send(view)
+        view = view[sent:]
 
 
 def socket_path(data_dir: str) -> str:
@@ -74,11 +88,23 @@ class AdminServer:
             try:
                 with trio.fail_after(30):
                     reply = await self._answer(conn)
-                    await conn.send(msgpack.packb(reply, use_bin_type=True))
+                if isinstance(reply, Stream):
+                    await self._stream(conn, reply)
+                else:
+                    await _send_all(conn, msgpack.packb(reply, use_bin_type=True))
             except (trio.TooSlowError, OSError) as exc:
                 log.warning("admin connection failed: %s", exc)
 
-    async def _answer(self, conn: trio.socket.SocketType) -> dict[str, Any]:
+    async def _stream(self, conn: trio.socket.SocketType, stream: Stream) -> None:
+        """A long answer, one row per msgpack map; the peer's reading paces us."""
+        await _send_all(conn, msgpack.packb({"ok": True, "stream": True}))
+        count = 0
+        async for row in stream.rows:
+            await _send_all(conn, msgpack.packb({"row": row}, use_bin_type=True))
+            count += 1
+        await _send_all(conn, msgpack.packb({"end": True, "count": count}))
+
+    async def _answer(self, conn: trio.socket.SocketType) -> dict[str, Any] | Stream:
         if not _peer_allowed(conn):
             return _error("forbidden", "this uid may not use the admin socket")
         try:
@@ -87,7 +113,8 @@ class AdminServer:
             command = self.commands.get(name) if isinstance(name, str) else None
             if command is None or not isinstance(args, dict):
                 return _error("unknown_command", f"unknown command {name!r}; try 'help'")
-            return {"ok": True, "result": await command(self.app, args)}
+            result = await command(self.app, args)
+            return result if isinstance(result, Stream) else {"ok": True, "result": result}
         except AdminError as exc:
             return _error(exc.code, exc.message)
         except Exception as exc:
@@ -138,3 +165,23 @@ def call(path: str, cmd: str, args: dict[str, Any] | None = None,
                 if reply.get("ok"):
                     return reply.get("result")
                 raise AdminError(reply.get("error", "error"), reply.get("message", ""))
+
+
+def call_stream(path: str, cmd: str, args: dict[str, Any] | None = None,
+                timeout_s: float = 60.0) -> Iterator[Any]:
+    """Run a streaming admin command (blocking); yields its rows as they come."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        sock.connect(path)
+        sock.sendall(msgpack.packb({"cmd": cmd, "args": args or {}}, use_bin_type=True))
+        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 * 1024 * 1024)
+        while data := sock.recv(65536):
+            unpacker.feed(data)
+            for reply in unpacker:
+                if reply.get("end"):
+                    return
+                if "row" in reply:
+                    yield reply["row"]
+                elif not reply.get("ok"):
+                    raise AdminError(reply.get("error", "error"), reply.get("message", ""))
+        raise AdminError("disconnected", "the server closed the admin connection")

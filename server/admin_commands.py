@@ -62,9 +62,10 @@ async def help_(app: App, args: dict[str, Any]) -> list[str]:
 @command("corp.add")
 async def corp_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
     name = _arg(args, "name")
+    full_name = args.get("full_name") or ""
     now = app.clock.now_ms()
-    corp = await _write(app, lambda w: w.create_corp(name, now))
-    return {"corp_id": corp.corp_id, "name": corp.name}
+    corp = await _write(app, lambda w: w.create_corp(name, now, str(full_name)))
+    return {"corp_id": corp.corp_id, "name": corp.name, "full_name": corp.full_name}
 
 
 @command("user.add")
@@ -94,25 +95,138 @@ async def user_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
             "token": token, "token_id": token_id}
 
 
+PROFILE_FIELDS = {"name": str, "title": str, "phone": str, "email": str, "dept": int,
+                  "corp_admin": bool}
+
+
 @command("user.set")
 async def user_set(app: App, args: dict[str, Any]) -> dict[str, Any]:
-    """Change a user's flags: corp_admin (may post announcements)."""
+    """Change a user's profile (name, title, dept, phone, email) or corp_admin flag."""
     from dataclasses import replace
 
-    user = _user(app, _arg(args, "handle"))
-    corp_admin = _arg(args, "corp_admin", bool)
-    if corp_admin and not user.corp_id:
-        from .admin import AdminError
+    from corpchat.store import contacts as tables
 
-        raise AdminError("bad_request", "only employees can be corp admins")
+    from .admin import AdminError
+
+    user = _user(app, _arg(args, "handle"))
+    changes = {k: _arg(args, k, kind) for k, kind in PROFILE_FIELDS.items()
+               if args.get(k) is not None}
+    if not user.corp_id and (changes.get("corp_admin") or changes.get("dept")):
+        raise AdminError("bad_request", "only employees have corp roles and departments")
+    if any(len(str(v)) > 200 for v in changes.values()):
+        raise AdminError("bad_request", "profile fields are at most 200 characters")
+    if changes.get("dept") and app.store.read(tables.department, changes["dept"]) is None:
+        raise AdminError("not_found", f"no department {changes['dept']}")
 
     def op(w):  # noqa: ANN001, ANN202
         current = w.user(user.uid)
-        w.put_user(replace(current, corp_admin=corp_admin))
-        return current
+        updated = replace(current, **changes)
+        w.put_user(updated)
+        w.do(tables.index_name, updated, current)
+        return updated
 
-    await _write(app, op)
-    return {"handle": user.handle, "corp_admin": corp_admin}
+    updated = await _write(app, op)
+    return {"handle": updated.handle, **{k: getattr(updated, k) for k in PROFILE_FIELDS}}
+
+
+@command("dept.add")
+async def dept_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """A department in a corp, under `parent` (0 or absent: at the top)."""
+    from corpchat.store import contacts as tables
+    from corpchat.store.records import Department
+
+    from .admin import AdminError
+
+    corp = app.store.corp_by_name(_arg(args, "corp"))
+    if corp is None:
+        raise AdminError("not_found", f"no corp {args['corp']!r}")
+    name, parent = _arg(args, "name"), int(args.get("parent") or 0)
+    _check_parent(app, corp.corp_id, parent)
+
+    def op(w):  # noqa: ANN001, ANN202
+        dept = Department(w.new_id("dept"), corp.corp_id, name, parent)
+        w.do(tables.put_department, dept)
+        return dept
+
+    dept = await _write(app, op)
+    return {"dept": dept.dept_id, "name": dept.name, "parent": dept.parent}
+
+
+@command("dept.move")
+async def dept_move(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from corpchat.store import contacts as tables
+
+    from .admin import AdminError
+
+    dept = app.store.read(tables.department, _arg(args, "dept", int))
+    if dept is None:
+        raise AdminError("not_found", f"no department {args['dept']}")
+    parent = int(args.get("parent") or 0)
+    _check_parent(app, dept.corp_id, parent)
+    if _is_under(app, parent, dept.dept_id):
+        raise AdminError("bad_request", "a department cannot move under itself")
+    moved = replace(dept, parent=parent)
+    await _write(app, lambda w: w.do(tables.put_department, moved))
+    return {"dept": moved.dept_id, "name": moved.name, "parent": moved.parent}
+
+
+def _check_parent(app: App, corp_id: int, parent: int) -> None:
+    from corpchat.store import contacts as tables
+
+    from .admin import AdminError
+
+    if parent:
+        found = app.store.read(tables.department, parent)
+        if found is None or found.corp_id != corp_id:
+            raise AdminError("not_found", f"no department {parent} in this corp")
+
+
+def _is_under(app: App, dept_id: int, ancestor: int) -> bool:
+    from corpchat.store import contacts as tables
+
+    seen = set()
+    while dept_id and dept_id not in seen:
+        if dept_id == ancestor:
+            return True
+        seen.add(dept_id)
+        found = app.store.read(tables.department, dept_id)
+        dept_id = found.parent if found else 0
+    return False
+
+
+@command("archive.export")
+async def archive_export(app: App, args: dict[str, Any]):  # noqa: ANN201 - a Stream
+    """The corp's archive of cross-realm messages as rows, a short read per page."""
+    from corpchat.store import contacts as tables
+    from corpchat.store import keys
+
+    from .admin import AdminError, Stream
+
+    corp = app.store.corp_by_name(_arg(args, "corp"))
+    if corp is None:
+        raise AdminError("not_found", f"no corp {args['corp']!r}")
+    since, until = int(args.get("since") or 0), int(args.get("until") or 2**62)
+    employee = args.get("employee")
+
+    async def rows():  # noqa: ANN202
+        start: bytes | None = keys.pair(corp.corp_id, since)
+        while start is not None:
+            page, start = app.store.read(tables.archive_page, corp.corp_id, start, until, 1000)
+            for entry in page:
+                if employee and entry.sender != employee and not _involves(app, entry, employee):
+                    continue
+                yield {"time": entry.time_ms, "conv": entry.conv, "seq": entry.seq,
+                       "sender": entry.sender, "realm": entry.realm, "text": entry.text,
+                       "kind": entry.kind}
+
+    return Stream(rows())
+
+
+def _involves(app: App, entry, handle: str) -> bool:  # noqa: ANN001
+    user = app.store.user_by_handle(handle)
+    return user is not None and app.store.membership(user.uid, entry.conv) is not None
 
 
 @command("user.list")

@@ -24,6 +24,7 @@ import trio
 from corpchat.protocol.clock import Clock, SystemClock
 from corpchat.store import GroupCommitWriter, Pending, StorageError, Store
 
+from .bridge_handlers import BridgeHandler
 from .config import ServerConfig
 from .connection import Connection
 from .handlers import RequestHandler
@@ -45,6 +46,7 @@ class App:
         self.writer = GroupCommitWriter(self.store, self._on_commit,
                                         max_batch=config.max_batch_ops,
                                         run_exclusive=self._run_exclusive)
+        self.bridge = BridgeHandler(self)
         self.handlers = RequestHandler(self)
         self.connections: set[Connection] = set()
         self.started_at = self.clock.monotonic()

@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from .admin import AdminError, call, socket_path
+from .admin import AdminError, call, call_stream, socket_path
 from .config import ServerConfig
 
 
@@ -47,6 +47,8 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--map-mb", type=int, help="initial LMDB map size in MiB (default 256)")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--log-format", choices=["plain", "json"], default="plain")
+    p.add_argument("--open-signup", action="store_true",
+                   help="let consumers create accounts with 'register' (rate-limited)")
     p.set_defaults(run=_serve)
 
 
@@ -63,6 +65,8 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         flags["durable"] = False
     if args.map_mb:
         flags["map_initial_bytes"] = args.map_mb * 1024 * 1024
+    if getattr(args, "open_signup", False):
+        flags["open_signup"] = True
     return dataclasses.replace(config, **flags)
 
 
@@ -100,8 +104,9 @@ def _add_admin(sub: Any) -> None:
 
     corp = asub.add_parser("corp", help="corps").add_subparsers(dest="verb", required=True)
     c = corp.add_parser("add", help="create a corp")
-    c.add_argument("name")
-    c.set_defaults(cmd="corp.add", build=lambda a: {"name": a.name})
+    c.add_argument("name", help="the short name, shown to consumers as the @badge")
+    c.add_argument("--full-name", help="the corp's full name")
+    c.set_defaults(cmd="corp.add", build=lambda a: {"name": a.name, "full_name": a.full_name})
 
     user = asub.add_parser("user", help="users").add_subparsers(dest="verb", required=True)
     u = user.add_parser("add", help="create a user and print its first token")
@@ -111,12 +116,39 @@ def _add_admin(sub: Any) -> None:
     u.add_argument("handle")
     u.set_defaults(cmd="user.add", build=lambda a: {"handle": a.handle, "corp": a.corp,
                                                      "consumer": a.consumer})
-    u = user.add_parser("set", help="change a user's flags")
+    u = user.add_parser("set", help="change a user's profile or flags")
     u.add_argument("handle")
-    u.add_argument("--corp-admin", choices=["yes", "no"], required=True,
-                   help="may post corp announcements")
-    u.set_defaults(cmd="user.set", build=lambda a: {"handle": a.handle,
-                                                     "corp_admin": a.corp_admin == "yes"})
+    u.add_argument("--corp-admin", choices=["yes", "no"], help="may post corp announcements")
+    for name in ("name", "title", "phone", "email"):
+        u.add_argument(f"--{name}")
+    u.add_argument("--dept", type=int, help="department id")
+    u.set_defaults(cmd="user.set", build=lambda a: {
+        "handle": a.handle, "name": a.name, "title": a.title, "phone": a.phone,
+        "email": a.email, "dept": a.dept,
+        "corp_admin": None if a.corp_admin is None else a.corp_admin == "yes"})
+
+    dept = asub.add_parser("dept", help="departments").add_subparsers(dest="verb", required=True)
+    d = dept.add_parser("add", help="add a department")
+    d.add_argument("--corp", required=True)
+    d.add_argument("--parent", type=int, default=0)
+    d.add_argument("name")
+    d.set_defaults(cmd="dept.add", build=lambda a: {"corp": a.corp, "name": a.name,
+                                                     "parent": a.parent})
+    d = dept.add_parser("move", help="move a department under another (0: the top)")
+    d.add_argument("dept", type=int)
+    d.add_argument("--parent", type=int, required=True)
+    d.set_defaults(cmd="dept.move", build=lambda a: {"dept": a.dept, "parent": a.parent})
+
+    arch = asub.add_parser("archive", help="the corp archive of cross-realm messages")
+    a_sub = arch.add_subparsers(dest="verb", required=True)
+    x = a_sub.add_parser("export", help="stream the archive as JSON lines")
+    x.add_argument("--corp", required=True)
+    x.add_argument("--since", type=int, help="ms since the epoch")
+    x.add_argument("--until", type=int, help="ms since the epoch")
+    x.add_argument("--employee", help="only conversations this employee is in")
+    x.add_argument("--output", help="a file (default: stdout)")
+    x.set_defaults(cmd="archive.export", stream=True, build=lambda a: {
+        "corp": a.corp, "since": a.since, "until": a.until, "employee": a.employee})
     u = user.add_parser("list", help="list users")
     u.set_defaults(cmd="user.list", build=lambda a: {})
 
@@ -198,6 +230,8 @@ def _watch(args: argparse.Namespace) -> int:
 
 def _admin_once(args: argparse.Namespace) -> int:
     path = args.socket or socket_path(args.data)
+    if getattr(args, "stream", False):
+        return _admin_stream(args, path)
     try:
         result = call(path, args.cmd, args.build(args))
     except AdminError as exc:
@@ -207,6 +241,23 @@ def _admin_once(args: argparse.Namespace) -> int:
         print(f"error: cannot reach the admin socket {path}: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2) if args.json else _human(result))
+    return 0
+
+
+def _admin_stream(args: argparse.Namespace, path: str) -> int:
+    out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        for row in call_stream(path, args.cmd, args.build(args)):
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except AdminError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot reach the admin socket {path}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if out is not sys.stdout:
+            out.close()
     return 0
 
 

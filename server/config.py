@@ -35,6 +35,8 @@ class ServerConfig:
     typing_per_s: float = 1.0  # per user, burst of 3
     remind_interval_s: int = 300  # per receipt-requested message
     unread_count_cap: int = 999  # unread counts stop counting here
+    open_signup: bool = False  # consumers may `register` themselves
+    signups_per_s: float = 2.0  # server-wide, burst of 10
     max_connections: int = 100_000
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from corpchat.bridge import admit_consumers
 from corpchat.store import CONSUMER, GROUP, Membership, Message, Refused, User, WriteTxn
-from corpchat.store.records import ADMIN, MEMBER, OWNER, SYSTEM, Conversation
+from corpchat.store.records import ADMIN, MEMBER, OWNER, SYSTEM, ArchiveEntry, Conversation
 
 MANAGERS = frozenset({OWNER, ADMIN})
 MAX_NAME_CHARS = 64
@@ -116,7 +116,7 @@ def create(w: WriteTxn, actor: User, name: str, members: list[User], now_ms: int
     problem = _admit(Conversation(0, GROUP, now_ms), everyone, caps)
     if problem:
         return problem
-    conversation = w.create_conversation(GROUP, name, now_ms)
+    conversation = w.create_conversation(GROUP, name, now_ms, corp_id=actor.corp_id)
     msg = _system(w, conversation.conv, actor, now_ms, "create",
                   tuple(u.handle for u in everyone), name=name)
     return GroupChange(msg, _join_all(w, conversation, everyone, msg.pos, owner=actor))
@@ -247,8 +247,18 @@ def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
     found = _active_group(w, conv, sender.uid)
     if isinstance(found, Refused):
         return found
-    return w.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
-                    client_msg_id=client_msg_id, receipt=receipt), False
+    msg = w.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
+                   client_msg_id=client_msg_id, receipt=receipt)
+    _archive(w, found[0], msg, sender.realm, text)
+    return msg, False
+
+
+def _archive(w: WriteTxn, conversation: Conversation, msg: Message, realm: str, text: str,
+             kind: str = "text") -> None:
+    """External groups (with consumer members) are archived for the owning corp."""
+    if conversation.consumers and conversation.corp_id:
+        w.archive(ArchiveEntry(conversation.corp_id, msg.time_ms, msg.pos, conversation.conv,
+                               msg.seq, msg.sender, realm, text, kind))
 
 
 def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
@@ -284,7 +294,24 @@ def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
         if now_ms - msg.time_ms > caps.recall_window_ms:
             return Refused("recall_expired", "the recall window has passed")
     w.rewrite_message(replace(msg, text="", recalled=True))
-    return GroupChange(_system(w, conv, actor, now_ms, "recall", (msg.sender,), ref=seq))
+    notice = _system(w, conv, actor, now_ms, "recall", (msg.sender,), ref=seq)
+    conversation = w.conversation(conv)
+    if conversation is not None and conversation.kind == GROUP:
+        _archive(w, conversation, notice, actor.realm, f"recalled seq {seq}", "recall")
+    elif conversation is not None:  # a direct chat across realms keeps a revoke record too
+        _archive_direct_recall(w, conversation, notice, actor, seq)
+    return GroupChange(notice)
+
+
+def _archive_direct_recall(w: WriteTxn, conversation: Conversation, notice: Message,
+                           actor: User, seq: int) -> None:
+    members = [w.user(uid) for uid, _ in w.memberships(conversation.conv)]
+    realms = {u.realm for u in members if u is not None}
+    corps = [u.corp_id for u in members if u is not None and u.corp_id]
+    if len(realms) > 1 and corps:
+        w.archive(ArchiveEntry(corps[0], notice.time_ms, notice.pos, conversation.conv,
+                               notice.seq, actor.handle, actor.realm, f"recalled seq {seq}",
+                               "recall"))
 
 
 def _is_member(w: WriteTxn, conv: int, uid: int) -> bool:

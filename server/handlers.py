@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from corpchat.bridge import may_message_directly, read_state_visible
+from corpchat.bridge import archive_corp, may_message_directly, read_state_visible
 from corpchat.protocol import (
     Announce,
     CloseCode,
@@ -42,6 +42,7 @@ from corpchat.protocol import (
     Recall,
     Receipts,
     ReceiptsReply,
+    Register,
     Remind,
     Send,
     Sync,
@@ -51,10 +52,13 @@ from corpchat.protocol import (
     Welcome,
     decode_client_frame,
 )
-from corpchat.store import ANNOUNCE, CONSUMER, GROUP, StorageError, User
+from corpchat.store import ANNOUNCE, CONSUMER, ENTERPRISE, GROUP, StorageError, User
+from corpchat.store import contacts as tables
 
 from . import groups, receipts
+from .bridge_handlers import BRIDGE_FRAMES, BridgeHandler
 from .hub import ChangeContext, ReadContext, SendContext, error_frame, message_event
+from .people import People
 from .ratelimit import TokenBucket
 from .session import Session
 from .wsframes import event_frame
@@ -73,6 +77,10 @@ class RequestHandler:
         self.caps = groups.Caps(config.max_group_members, config.max_group_consumers,
                                 config.recall_window_s * 1000)
         self._typing: dict[int, TokenBucket] = {}
+
+    @property
+    def bridge(self) -> BridgeHandler:
+        return self.app.bridge
 
     def handle(self, session: Session, payload: bytes) -> None:
         """Decode one client payload and act on it."""
@@ -98,10 +106,16 @@ class RequestHandler:
 
     def _dispatch(self, session: Session, frame: Frame) -> None:
         if session.user is None:
+            if isinstance(frame, Register):
+                self.bridge.register(session, frame, self._submit_for(session))
+                return
             if not isinstance(frame, Hello):
                 raise ProtocolError(ErrorCode.NOT_AUTHENTICATED, "send hello first",
                                     close=CloseCode.AUTH_FAILED)
             self._hello(session, frame)
+            return
+        if isinstance(frame, BRIDGE_FRAMES):
+            self.bridge.handle(session, frame, self._submit_for(session))
             return
         match frame:
             case Send() | Announce():
@@ -134,7 +148,7 @@ class RequestHandler:
                     | GroupSetRole() | GroupTransfer() | GroupDissolve() | Recall():
                 self._submit(session, self._change_op(session.user, frame),
                              ChangeContext(session, frame.id))
-            case Hello():
+            case Hello() | Register():
                 raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
             case _:
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{frame.TYPE} is not served")
@@ -191,6 +205,9 @@ class RequestHandler:
             unread=tuple(unread[start:start + limit]), read_count=len(read),
             unread_count=len(unread), more=start + limit < max(len(read), len(unread)))))
 
+    def _submit_for(self, session: Session):  # noqa: ANN202
+        return lambda op, context: self._submit(session, op, context)
+
     def _submit(self, session: Session, op, context: object) -> None:  # noqa: ANN001
         """Hand a write to the group-commit writer; the hub answers it after commit."""
         session.inflight += 1
@@ -231,13 +248,23 @@ class RequestHandler:
                 return groups.send(w, sender, conv, cmid, text, now, receipt)
         else:
             recipient = self._recipient(sender, frame)
-            verdict = may_message_directly(sender, recipient)
-            if not verdict.allowed:
-                raise ProtocolError(ErrorCode(verdict.code), verdict.reason)
+            self._may_message(sender, recipient)
+            archive = archive_corp(sender, recipient)
 
             def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
-                return w.send_direct(sender, recipient, cmid, text, now, receipt)
+                return w.send_direct(sender, recipient, cmid, text, now, receipt, archive)
         self._submit(session, op, SendContext(session, frame.id))
+
+    def _may_message(self, sender: User, recipient: User) -> None:
+        store = self.app.store
+        employee, consumer = (sender, recipient) if sender.realm == ENTERPRISE \
+            else (recipient, sender)
+        verdict = may_message_directly(
+            sender, recipient,
+            contacts=store.read(tables.contact, employee.uid, consumer.uid) is not None,
+            friends=store.read(tables.are_friends, sender.uid, recipient.uid))
+        if not verdict.allowed:
+            raise ProtocolError(ErrorCode(verdict.code), verdict.reason)
 
     def _announce_conv(self, user: User) -> int:
         corp = self.app.store.corp(user.corp_id) if user.corp_id else None
@@ -306,11 +333,15 @@ class RequestHandler:
         raise AssertionError(frame)
 
     def _same_corp(self, actor: User, users: list[User]) -> None:
-        """Employees of one corp group together; consumers join by an employee's invite."""
+        """Employees of one corp group together; consumers join only by the invite of an
+        employee whose external contact they are."""
         for user in users:
             if user.realm == CONSUMER:
                 if actor.realm == CONSUMER:
                     raise ProtocolError(ErrorCode.FORBIDDEN, "only employees invite consumers")
+                if self.app.store.read(tables.contact, actor.uid, user.uid) is None:
+                    raise ProtocolError(ErrorCode.NOT_CONTACT,
+                                        f"{user.handle!r} is not your external contact")
             elif user.corp_id != actor.corp_id:
                 raise ProtocolError(ErrorCode.FORBIDDEN, f"{user.handle!r} is in another corp")
 
@@ -321,10 +352,24 @@ class RequestHandler:
         state = self.app.store.conversation_state(frame.conv)
         members = self.app.store.group_members(frame.conv)
         conversation = state[0]  # type: ignore[index]
+        looker = People(self.app.store)
         session.push(event_frame(GroupInfoReply(
             re=frame.id, conv=frame.conv, name=conversation.name, created=conversation.created_ms,
-            members=tuple(Member(user=u.handle, role=m.role, external=m.consumer)
+            members=tuple(Member(user=u.handle, role=m.role, external=m.consumer,
+                                 display=looker.badge(u, user.realm).display)
                           for u, m in members))))
+
+    def _shown(self, viewer: User, msgs: list) -> tuple:  # noqa: ANN001 - store Messages
+        """Messages as this viewer sees their senders (badges across realms)."""
+        looker = People(self.app.store)
+        out = []
+        for msg in msgs:
+            event = message_event(msg)
+            sender = looker.user(msg.sender)
+            if sender is not None and sender.realm != viewer.realm:
+                event = looker.decorate(event, viewer.realm)
+            out.append(event)
+        return tuple(out)
 
     def _group_list(self, session: Session, frame: GroupList) -> None:
         found = self.app.store.user_groups(session.user.uid)  # type: ignore[union-attr]
@@ -351,7 +396,7 @@ class RequestHandler:
         msgs, token, more = self.app.store.sync_page(
             session.user.uid, int(frame.since), limit, self.app.config.max_page_bytes)  # type: ignore[union-attr]
         session.push(event_frame(SyncPage(
-            re=frame.id, msgs=tuple(map(message_event, msgs)), sync=str(token), more=more,
+            re=frame.id, msgs=self._shown(session.user, msgs), sync=str(token), more=more,
             unread=None if more else self._unread(session.user))))  # type: ignore[arg-type]
 
     def _history(self, session: Session, frame: History) -> None:
@@ -362,7 +407,7 @@ class RequestHandler:
             raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
         msgs, more = page
         session.push(event_frame(HistoryPage(
-            re=frame.id, conv=frame.conv, msgs=tuple(map(message_event, msgs)), more=more)))
+            re=frame.id, conv=frame.conv, msgs=self._shown(session.user, msgs), more=more)))
 
     def _page_limit(self, asked: int | None) -> int:
         if asked == 0:

@@ -30,9 +30,19 @@ from corpchat.protocol import (
     Removed,
     TypingEvent,
 )
-from corpchat.store import Membership, Message, Pending, Refused, StorageError, Store
+from corpchat.store import (
+    CONSUMER,
+    ENTERPRISE,
+    Membership,
+    Message,
+    Pending,
+    Refused,
+    StorageError,
+    Store,
+)
 from corpchat.store.records import TEXT
 
+from .people import People
 from .session import Session
 from .wsframes import event_frame
 
@@ -62,11 +72,27 @@ class ReadContext:
 
 
 @dataclass(slots=True)
+class NoticeContext:
+    """A submitted bridge change: its reply (or `ok`) and events to users' sessions."""
+
+    session: Session
+    request_id: int
+
+
+@dataclass(slots=True)
 class ConvState:
     """What fan-out knows of a conversation: every membership it has had."""
 
     kind: str
     members: dict[int, Membership]
+    mixed: bool = False  # has had members of both realms: messages get badges
+
+    def __post_init__(self) -> None:
+        self.apply({})
+
+    def apply(self, changes: dict[int, Membership]) -> None:
+        self.members.update(changes)
+        self.mixed = len({m.consumer for m in self.members.values()}) > 1
 
 
 class Waiter:
@@ -172,6 +198,8 @@ class Hub:
                 self._on_change(context, pending.result, out)
             elif isinstance(context, ReadContext):
                 self._on_read(context, pending.result, out, receipts)
+            elif isinstance(context, NoticeContext):
+                self._on_notices(context, pending.result, out)
             elif isinstance(context, Waiter):
                 context.set(pending.result)
         self._emit_receipts(receipts, out)
@@ -205,7 +233,7 @@ class Hub:
         msg = result.message
         state = self.conversation(msg.conv)
         if state is not None:
-            state.members.update(result.changes)
+            state.apply(result.changes)
         self._fan_out(msg, out, skip=None)
         out[ctx.session].append(event_frame(Ok(re=ctx.request_id, conv=msg.conv, seq=msg.seq,
                                                 pos=msg.pos)))
@@ -241,6 +269,22 @@ class Hub:
             receipts[(sender_uid, result.conv, seq)].append(
                 Reader(user=origin.user.handle, time=result.time_ms))  # type: ignore[union-attr]
 
+    def _on_notices(self, ctx: NoticeContext, result: Any,
+                    out: dict[Session, list[bytes]]) -> None:
+        origin = ctx.session
+        origin.sent_one()
+        failure = failure_frame(result, ctx.request_id)
+        if failure is not None:
+            out[origin].append(failure)
+            return
+        reply = result.reply or Ok(re=ctx.request_id)
+        out[origin].append(event_frame(reply))
+        for uid, frame in result.events:
+            data = event_frame(frame)
+            for session in self.sessions.get(uid, ()):
+                if session is not origin:
+                    out[session].append(data)
+
     def _emit_receipts(self, receipts: dict[tuple[int, int, int], list[Reader]],
                        out: dict[Session, list[bytes]]) -> None:
         """One `receipt` event per message per batch, however many read it."""
@@ -267,14 +311,21 @@ class Hub:
         state = self.conversation(msg.conv)
         if state is None:
             return
-        frame = event_frame(message_event(msg))
+        event = message_event(msg)
+        frame = event_frame(event)
+        frames = {False: frame, True: frame}  # by "the receiver is a consumer"
+        if state.mixed:  # across realms: each side sees the sender its own way, built once
+            people = People(self.store)
+            frames = {False: event_frame(people.decorate(event, ENTERPRISE)),
+                      True: event_frame(people.decorate(event, CONSUMER))}
         pos = msg.pos
         delivered = 0
         for uid, membership in state.members.items():
             if membership.sees(pos):
+                data = frames[membership.consumer]
                 for session in self.sessions.get(uid, ()):
                     if session is not skip:
-                        out[session].append(frame)
+                        out[session].append(data)
                         delivered += 1
         self.stats.deliveries += delivered
 

@@ -1,6 +1,18 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
-from .records import ANNOUNCE, CONSUMER, DIRECT, ENTERPRISE, GROUP, Corp, Membership, Message, User
+from . import contacts
+from .records import (
+    ANNOUNCE,
+    CONSUMER,
+    DIRECT,
+    ENTERPRISE,
+    GROUP,
+    Contact,
+    Corp,
+    Membership,
+    Message,
+    User,
+)
 from .store import (
     MapFull,
     Refused,
@@ -14,7 +26,8 @@ from .store import (
 from .writer import GroupCommitWriter, Pending, WriteOp
 
 __all__ = [
-    "ANNOUNCE", "CONSUMER", "DIRECT", "ENTERPRISE", "GROUP", "Corp", "GroupCommitWriter", "MapFull",
-    "Membership", "Message", "Pending", "Refused", "StorageError", "Store", "User", "WriteOp",
-    "WriteTxn", "restore_backup", "token_digest", "valid_handle",
+    "ANNOUNCE", "CONSUMER", "DIRECT", "ENTERPRISE", "GROUP", "Contact", "Corp",
+    "GroupCommitWriter", "MapFull", "Membership", "Message", "Pending", "Refused",
+    "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "restore_backup",
+    "token_digest", "valid_handle",
 ]

@@ -21,6 +21,16 @@ scan walks a conversation or a user in order. Sub-databases:
   receipt_msgs  conv u64 | seq u64          -> sender uid u64 (receipt requested)
   receipts      conv u64 | seq u64 | uid u64 -> time ms u64 (first read)
   reminders     conv u64 | seq u64          -> time ms u64 (last reminder)
+  depts         dept u64                    -> Department record
+  dir_names     corp u64 | casefold name | 0x00 | uid u64 -> b"" (name-prefix search)
+  contacts      employee u64 | consumer u64 -> Contact record
+  contacts_of   consumer u64 | employee u64 -> corp u64
+  requests      consumer u64 | employee u64 -> [note, time ms] (pending contact request)
+  friends       uid u64 | uid u64           -> time ms (both directions)
+  friend_reqs   to uid u64 | from uid u64   -> time ms
+  counters      name (ascii) | id u64       -> count u64 (contacts per employee/corp, friends)
+  quotas        name (ascii) | id u64 | day u64 -> count u64
+  archive       corp u64 | time ms u64 | pos u64 -> ArchiveEntry record
 """
 
 from __future__ import annotations
@@ -34,6 +44,8 @@ DATABASES = (
     "meta", "corps", "corp_names", "users", "handles", "tokens", "token_ids",
     "convs", "directs", "members", "conv_members", "msgs", "conv_pos", "idem",
     "read_cursors", "receipt_msgs", "receipts", "reminders",
+    "depts", "dir_names", "contacts", "contacts_of", "requests", "friends", "friend_reqs",
+    "counters", "quotas", "archive",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit
@@ -74,3 +86,15 @@ def text_key(name: str) -> bytes:
     if not key or len(key) > MAX_KEY_BYTES:
         raise ValueError("name does not fit in a key")
     return key
+
+
+def dir_name_key(corp_id: int, name: str, uid: int) -> bytes:
+    return u64(corp_id) + name.casefold().encode()[:400] + b"\x00" + u64(uid)
+
+
+def counter_key(name: str, ident: int) -> bytes:
+    return name.encode() + u64(ident)
+
+
+def quota_key(name: str, ident: int, day: int) -> bytes:
+    return name.encode() + pair(ident, day)

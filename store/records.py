@@ -31,13 +31,14 @@ class Corp:
     name: str
     created_ms: int
     announce_conv: int = 0  # the corp's notice board conversation
+    full_name: str = ""  # shown to consumers beside the badge (the short name)
 
     def encode(self) -> bytes:
-        return pack([self.name, self.created_ms, self.announce_conv])
+        return pack([self.name, self.created_ms, self.announce_conv, self.full_name])
 
     @classmethod
     def decode(cls, corp_id: int, data: bytes) -> Corp:
-        return cls(corp_id, *unpack(data)[:3])
+        return cls(corp_id, *unpack(data)[:4])
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +50,23 @@ class User:
     created_ms: int
     disabled: bool = False
     corp_admin: bool = False  # may post announcements for the corp
+    name: str = ""  # display name (the handle when empty)
+    title: str = ""
+    dept: int = 0  # department id within the corp, 0 for none
+    phone: str = ""
+    email: str = ""
+
+    @property
+    def display(self) -> str:
+        return self.name or self.handle
 
     def encode(self) -> bytes:
         return pack([self.handle, self.realm, self.corp_id, self.created_ms, self.disabled,
-                     self.corp_admin])
+                     self.corp_admin, self.name, self.title, self.dept, self.phone, self.email])
 
     @classmethod
     def decode(cls, uid: int, data: bytes) -> User:
-        return cls(uid, *unpack(data)[:6])
+        return cls(uid, *unpack(data)[:11])
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +100,16 @@ class Conversation:
     members: int = 0  # current members
     consumers: int = 0  # current members from the consumer realm
     dissolved: bool = False
+    corp_id: int = 0  # the corp that owns it (groups: the creator's; archives go there)
 
     def encode(self) -> bytes:
         return pack([self.kind, self.created_ms, self.name, self.members, self.consumers,
-                     self.dissolved])
+                     self.dissolved, self.corp_id])
 
     @classmethod
     def decode(cls, conv: int, data: bytes) -> Conversation:
         kind, created, *rest = unpack(data)
-        return cls(conv, kind, created, *rest[:5])
+        return cls(conv, kind, created, *rest[:6])
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,3 +177,60 @@ class Message:
         if rest:
             rest[2] = tuple(rest[2])
         return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:7])
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """An external contact: owned by the corp, served by one employee."""
+
+    corp_id: int
+    employee: int
+    consumer: int
+    added_ms: int
+    remark: str = ""
+
+    def encode(self) -> bytes:
+        return pack([self.corp_id, self.added_ms, self.remark])
+
+    @classmethod
+    def decode(cls, employee: int, consumer: int, data: bytes) -> Contact:
+        corp_id, added, remark = unpack(data)[:3]
+        return cls(corp_id, employee, consumer, added, remark)
+
+
+@dataclass(frozen=True, slots=True)
+class Department:
+    dept_id: int
+    corp_id: int
+    name: str
+    parent: int = 0  # 0 at the top of the tree
+
+    def encode(self) -> bytes:
+        return pack([self.corp_id, self.name, self.parent])
+
+    @classmethod
+    def decode(cls, dept_id: int, data: bytes) -> Department:
+        return cls(dept_id, *unpack(data)[:3])
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveEntry:
+    """A cross-realm message (or a recall of one) kept for the corp."""
+
+    corp_id: int
+    time_ms: int
+    pos: int
+    conv: int
+    seq: int
+    sender: str
+    realm: str  # the sender's
+    text: str
+    kind: str = TEXT  # or "recall"
+
+    def encode(self) -> bytes:
+        return pack([self.conv, self.seq, self.sender, self.realm, self.text, self.kind])
+
+    @classmethod
+    def decode(cls, corp_id: int, time_ms: int, pos: int, data: bytes) -> ArchiveEntry:
+        conv, seq, sender, realm, text, kind = unpack(data)[:6]
+        return cls(corp_id, time_ms, pos, conv, seq, sender, realm, text, kind)

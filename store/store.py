@@ -17,14 +17,14 @@ import heapq
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import lmdb
 
-from . import keys
+from . import contacts, keys
 from .records import (
     ANNOUNCE,
     CONSUMER,
@@ -32,6 +32,7 @@ from .records import (
     ENTERPRISE,
     GROUP,
     TEXT,
+    ArchiveEntry,
     Conversation,
     Corp,
     Membership,
@@ -42,6 +43,7 @@ from .records import (
     unpack,
 )
 
+T = TypeVar("T")
 SCHEMA_VERSION = 1
 DEFAULT_MAP_BYTES = 256 * 1024 * 1024
 HANDLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -164,6 +166,11 @@ class Store:
                 yield txn
         except lmdb.Error as exc:
             raise StorageError(str(exc)) from exc
+
+    def read(self, op: Callable[..., T], *args: Any) -> T:
+        """Run a named read operation (e.g. from store.contacts) in one short read txn."""
+        with self._read() as txn:
+            return op(txn, self.db, *args)
 
     def authenticate(self, token: str) -> tuple[User, str] | None:
         """The enabled user a bearer token belongs to, with the token's id; or None."""
@@ -360,6 +367,13 @@ class WriteTxn:
         if store.head is None:
             store.head = _head(txn, self.db)
 
+    def do(self, op: Callable[..., T], *args: Any) -> T:
+        """Run a named operation (e.g. from store.contacts) inside this transaction."""
+        return op(self.txn, self.db, *args)
+
+    def archive(self, entry: ArchiveEntry) -> None:
+        contacts.archive(self.txn, self.db, entry)
+
     def commit(self) -> None:
         self.txn.put(b"head", pack(self.store.head), db=self.db["meta"])
         self.txn.commit()
@@ -368,19 +382,23 @@ class WriteTxn:
         self.txn.abort()
         self.store.forget_write_caches()
 
+    def new_id(self, kind: str) -> int:
+        """The next id of a kind of record (ids are never reused)."""
+        return self._next_id(f"next_{kind}".encode())
+
     def _next_id(self, name: bytes) -> int:
         raw = self.txn.get(name, db=self.db["meta"])
         value = (unpack(raw) if raw else 0) + 1
         self.txn.put(name, pack(value), db=self.db["meta"])
         return value
 
-    def create_corp(self, name: str, now_ms: int) -> Corp | Refused:
+    def create_corp(self, name: str, now_ms: int, full_name: str = "") -> Corp | Refused:
         if not 0 < len(name) <= MAX_HANDLE_CHARS:
             return Refused("bad_request", "a corp name has 1 to 64 characters")
         if self.txn.get(name.encode(), db=self.db["corp_names"]) is not None:
             return Refused("exists", f"corp {name!r} exists")
         board = self.create_conversation(ANNOUNCE, name, now_ms)
-        corp = Corp(self._next_id(b"next_corp"), name, now_ms, board.conv)
+        corp = Corp(self._next_id(b"next_corp"), name, now_ms, board.conv, full_name)
         self.txn.put(keys.u64(corp.corp_id), corp.encode(), db=self.db["corps"])
         self.txn.put(name.encode(), keys.u64(corp.corp_id), db=self.db["corp_names"])
         return corp
@@ -400,6 +418,7 @@ class WriteTxn:
         realm = CONSUMER if corp is None else ENTERPRISE
         user = User(self._next_id(b"next_uid"), handle, realm, corp_id or 0, now_ms)
         self.put_user(user)
+        contacts.index_name(self.txn, self.db, user)
         self.txn.put(handle.encode(), keys.u64(user.uid), db=self.db["handles"])
         if corp is not None:  # employees read the corp's notices from now on
             self._join(user.uid, corp.announce_conv, Membership(self.store.head + 1))  # type: ignore[operator]
@@ -439,16 +458,16 @@ class WriteTxn:
         self.txn.delete(token_id.encode(), db=self.db["token_ids"])
         return uid
 
-    def open_direct(self, uid_a: int, uid_b: int, now_ms: int) -> int:
+    def open_direct(self, a: User, b: User, now_ms: int) -> int:
         """The direct conversation of two users, created on first use."""
-        key = keys.direct_key(uid_a, uid_b)
+        key = keys.direct_key(a.uid, b.uid)
         raw = self.txn.get(key, db=self.db["directs"])
         if raw is not None:
             return keys.read_u64(raw)
         conv = self.create_conversation(DIRECT, "", now_ms).conv
         self.txn.put(key, keys.u64(conv), db=self.db["directs"])
-        for uid in {uid_a, uid_b}:
-            self._join(uid, conv, Membership(joined_pos=0))
+        for user in {a.uid: a, b.uid: b}.values():
+            self._join(user.uid, conv, Membership(0, consumer=user.realm == CONSUMER))
         return conv
 
     def _join(self, uid: int, conv: int, membership: Membership) -> None:
@@ -457,15 +476,23 @@ class WriteTxn:
         self.txn.put(keys.pair(conv, uid), value, db=self.db["conv_members"])
 
     def send_direct(self, sender: User, recipient: User, client_msg_id: str, text: str,
-                    now_ms: int, receipt: bool = False) -> tuple[Message, bool]:
-        """Store a direct message once per client_msg_id: (message, was it a repeat)."""
+                    now_ms: int, receipt: bool = False,
+                    archive_corp: int | None = None) -> tuple[Message, bool]:
+        """Store a direct message once per client_msg_id: (message, was it a repeat).
+
+        With `archive_corp`, the message also goes to that corp's archive, in
+        the same transaction.
+        """
         old = self.find_sent(sender.uid, client_msg_id)
         if old is not None:
             return old, True
-        conv = self.open_direct(sender.uid, recipient.uid, now_ms)
-        return self.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
-                           client_msg_id=client_msg_id, to=recipient.handle,
-                           receipt=receipt), False
+        conv = self.open_direct(sender, recipient, now_ms)
+        msg = self.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
+                          client_msg_id=client_msg_id, to=recipient.handle, receipt=receipt)
+        if archive_corp:
+            self.archive(ArchiveEntry(archive_corp, now_ms, msg.pos, conv, msg.seq,
+                                      sender.handle, sender.realm, text))
+        return msg, False
 
     def find_sent(self, uid: int, client_msg_id: str) -> Message | None:
         """The message `uid` already stored under this client_msg_id, if any."""
@@ -518,8 +545,10 @@ class WriteTxn:
     def put_conversation(self, conversation: Conversation) -> None:
         self.txn.put(keys.u64(conversation.conv), conversation.encode(), db=self.db["convs"])
 
-    def create_conversation(self, kind: str, name: str, now_ms: int) -> Conversation:
-        conversation = Conversation(self._next_id(b"next_conv"), kind, now_ms, name)
+    def create_conversation(self, kind: str, name: str, now_ms: int,
+                            corp_id: int = 0) -> Conversation:
+        conversation = Conversation(self._next_id(b"next_conv"), kind, now_ms, name,
+                                    corp_id=corp_id)
         self.put_conversation(conversation)
         return conversation
 

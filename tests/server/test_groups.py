@@ -37,6 +37,16 @@ async def people(server, nursery, *handles, corp="acme"):
     return clients
 
 
+async def make_contact(employee: TestClient, consumer: TestClient) -> None:
+    """An accepted external contact, through the protocol."""
+    from corpchat.protocol import ContactAccept, ContactRequest
+
+    asked = await request(employee, ContactRequest, to=consumer.session.user)
+    assert isinstance(asked, Ok), asked
+    accepted = await request(consumer, ContactAccept, employee=employee.session.user)
+    assert isinstance(accepted, Ok), accepted
+
+
 async def make_group(owner: TestClient, *members: str, name="team") -> int:
     ok = await request(owner, GroupCreate, name=name, members=members)
     assert isinstance(ok, Ok), ok
@@ -176,8 +186,9 @@ async def test_group_cap_and_consumer_cap_refuse_atomically(server, nursery):
     c = await people(server, nursery, "ann")
     for handle in ("m1", "m2", "m3", "m4", "m5"):
         await server.user(handle)
-    for handle in ("x1", "x2", "x3"):
-        await server.user(handle, corp=None)
+    consumers = await people(server, nursery, "x1", "x2", "x3", corp=None)
+    for consumer in consumers.values():
+        await make_contact(c["ann"], consumer)
     conv = await make_group(c["ann"], "m1")
     over = await request(c["ann"], GroupAdd, conv=conv, members=("m2", "m3", "m4", "m5", "x1"))
     assert isinstance(over, Error) and over.code == "group_full"

@@ -10,7 +10,7 @@ from corpchat.protocol import (
 )
 
 from ..client import TestClient
-from .test_groups import make_group, people, request
+from .test_groups import make_contact, make_group, people, request
 
 
 async def read(client: TestClient, conv: int, seq: int):
@@ -133,6 +133,7 @@ async def test_receipts_survive_a_restart(nursery, server_config, clock):
 async def test_read_state_across_realms_follows_the_bridge_rule(server, nursery):
     c = await people(server, nursery, "emp", "emp2")
     c.update(await people(server, nursery, "cons", corp=None))
+    await make_contact(c["emp"], c["cons"])
     conv = await make_group(c["emp"], "emp2", "cons")
     await c["emp"].send("employee asks", conv=conv, receipt=True)
     emp_seq = (await c["emp"].expect(Ack)).seq

@@ -1,0 +1,55 @@
+"""How people and their messages are shown to a viewer, by realm.
+
+The bridge decides what a consumer or an employee may see (bridge/badge.py);
+this module turns those decisions into frames, with a small cache so a
+page or a fan-out looks each sender up once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from corpchat.bridge import Badge, seen_by_consumers, seen_by_employees
+from corpchat.protocol import Msg, Profile
+from corpchat.store import CONSUMER, Contact, Store, User
+
+
+class People:
+    """Looks up senders and their corps, remembering them for one page or batch."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._users: dict[str, User | None] = {}
+
+    def user(self, handle: str) -> User | None:
+        if handle not in self._users:
+            self._users[handle] = self.store.user_by_handle(handle)
+        return self._users[handle]
+
+    def badge(self, person: User, viewer_realm: str) -> Badge:
+        if viewer_realm == CONSUMER:
+            corp = self.store.corp(person.corp_id) if person.corp_id else None
+            return seen_by_consumers(person, corp)
+        return seen_by_employees(person)
+
+    def decorate(self, msg: Msg, viewer_realm: str) -> Msg:
+        """The message as a viewer of this realm sees its sender."""
+        sender = self.user(msg.sender)
+        if sender is None:
+            return msg
+        badge = self.badge(sender, viewer_realm)
+        return replace(msg, display=badge.display, title=badge.title, corp=badge.corp,
+                       external=badge.external or None)
+
+    def profile(self, person: User, viewer: User, *, contact: Contact | None = None,
+                note: str | None = None) -> Profile:
+        """A person as `viewer` may see them: directory fields only inside one corp."""
+        badge = self.badge(person, viewer.realm)
+        colleague = viewer.realm == person.realm != CONSUMER and viewer.corp_id == person.corp_id
+        return Profile(
+            user=person.handle, display=badge.display, title=badge.title, corp=badge.corp,
+            dept=person.dept or None if colleague else None,
+            phone=person.phone or None if colleague else None,
+            email=person.email or None if colleague else None,
+            external=badge.external or None,
+            remark=contact.remark or None if contact is not None else None, note=note)

@@ -1,0 +1,119 @@
+"""The bridge between the realms: contacts, badges, cross-realm chat, archive."""
+
+from __future__ import annotations
+
+import json
+
+import trio
+
+from corpchat.protocol import (
+    Ack, ContactEvent, ContactList, ContactRequest, DirectorySearch, Error, GroupInfo,
+    GroupInfoReply, History, HistoryPage, Msg, Ok, People,
+)
+from corpchat.server.admin import call_stream, socket_path
+
+from ..client import TestClient
+from .test_groups import make_contact, make_group, people, request
+
+
+async def employee_and_customer(server, nursery):
+    await server.admin("corp.add", name="acme", full_name="Acme Trading Ltd")
+    c = await people(server, nursery, "alice", "bob")
+    await server.admin("user.set", handle="alice", name="Alice Wang", title="Account manager")
+    c.update(await people(server, nursery, "carol", corp=None))
+    return c
+
+
+async def test_no_direct_message_across_realms_without_a_contact(server, nursery):
+    c = await employee_and_customer(server, nursery)
+    await c["alice"].send("hello customer", to="carol")
+    assert (await c["alice"].expect(Error)).code == "not_contact"
+    await c["carol"].send("hello shop", to="alice")
+    assert (await c["carol"].expect(Error)).code == "not_contact"
+
+
+async def test_contact_flow_then_badged_chat_and_archive(server, nursery):
+    c = await employee_and_customer(server, nursery)
+    asked = await request(c["alice"], ContactRequest, to="carol", note="from the fair")
+    assert isinstance(asked, Ok)
+    event = await c["carol"].expect(ContactEvent)
+    assert (event.event, event.profile.display, event.profile.corp, event.profile.note) == (
+        "request", "Alice Wang @acme", "Acme Trading Ltd", "from the fair")
+    assert event.profile.phone is None and event.profile.dept is None
+    from corpchat.protocol import ContactAccept
+
+    assert isinstance(await request(c["carol"], ContactAccept, employee="alice"), Ok)
+    added = await c["alice"].expect(ContactEvent)
+    assert (added.event, added.profile.user, added.profile.external) == ("added", "carol", True)
+    await c["alice"].send("your order shipped", to="carol")
+    await c["alice"].expect(Ack)
+    seen = await c["carol"].expect(Msg)
+    assert (seen.display, seen.corp, seen.title) == ("Alice Wang @acme", "Acme Trading Ltd",
+                                                     "Account manager")
+    await c["carol"].send("thanks!", to="alice")
+    await c["carol"].expect(Ack)
+    reply = await c["alice"].expect(Msg)
+    assert reply.external is True
+    page = await request(c["carol"], History, reply=(HistoryPage, Error), conv=seen.conv)
+    assert {m.display for m in page.msgs if m.sender == "alice"} == {"Alice Wang @acme"}
+    listed = await request(c["carol"], ContactList, reply=(People, Error))
+    assert [p.display for p in listed.people] == ["Alice Wang @acme"]
+    await c["bob"].send("internal note", to="alice")
+    await c["bob"].expect(Ack)
+    path = socket_path(server.app.config.data_dir)
+    rows = await trio.to_thread.run_sync(
+        lambda: list(call_stream(path, "archive.export", {"corp": "acme"})))
+    assert [(r["sender"], r["text"]) for r in rows] == [("alice", "your order shipped"),
+                                                       ("carol", "thanks!")]
+    json.dumps(rows)
+
+
+async def test_consumers_get_no_directory_and_see_badges_in_groups(server, nursery):
+    c = await employee_and_customer(server, nursery)
+    refused = await request(c["carol"], DirectorySearch, reply=(People, Error), prefix="a")
+    assert isinstance(refused, Error) and refused.code == "forbidden"
+    found = await request(c["bob"], DirectorySearch, reply=(People, Error), prefix="ali")
+    assert [(p.user, p.title) for p in found.people] == [("alice", "Account manager")]
+    assert isinstance(await request(c["alice"], ContactRequest, to="carol"), Ok)
+    from corpchat.protocol import ContactAccept, GroupCreate
+
+    refused = await request(c["bob"], GroupCreate, name="vip", members=("carol",))
+    assert isinstance(refused, Error) and refused.code == "not_contact"
+    await request(c["carol"], ContactAccept, employee="alice")
+    conv = await make_group(c["alice"], "bob", "carol", name="vip")
+    info = await request(c["carol"], GroupInfo, reply=(GroupInfoReply, Error), conv=conv)
+    assert {m.user: m.display for m in info.members} == {
+        "alice": "Alice Wang @acme", "bob": "bob @acme", "carol": "carol"}
+    await c["bob"].send("welcome to the vip group", conv=conv)
+    await c["bob"].expect(Ack)
+    msgs = [m for m in c["carol"].taken(Msg) if m.conv == conv] or [await c["carol"].expect(Msg)]
+    while not any(m.text for m in msgs):
+        msgs.append(await c["carol"].expect(Msg))
+    assert [m.display for m in msgs if m.text] == ["bob @acme"]
+
+
+async def test_open_signup_and_friends(server, nursery):
+    import dataclasses
+
+    from corpchat.protocol import FriendAccept, FriendRequest, Register, Registered
+
+    from trio_websocket import open_websocket_url
+
+    from corpchat.protocol import SUBPROTOCOL, decode_server_frame, encode
+
+    server.app.config = dataclasses.replace(server.app.config, open_signup=True)
+    async with open_websocket_url(server.url, subprotocols=[SUBPROTOCOL]) as ws:
+        await ws.send_message(encode(Register(id=1, handle="dora", name="Dora")))
+        with trio.fail_after(5):
+            registered = decode_server_frame(await ws.get_message())
+    assert isinstance(registered, Registered) and registered.user == "dora"
+    dora = await TestClient(nursery, server.url, registered.token).connect()
+    eve = (await people(server, nursery, "eve", corp=None))["eve"]
+    await dora.send("hi eve", to="eve")
+    assert (await dora.expect(Error)).code == "not_contact"
+    assert isinstance(await request(dora, FriendRequest, to="eve"), Ok)
+    assert (await eve.expect(ContactEvent)).event == "friend_request"
+    assert isinstance(await request(eve, FriendAccept, user="dora"), Ok)
+    await dora.send("hi eve", to="eve")
+    await dora.expect(Ack)
+    assert (await eve.expect(Msg)).text == "hi eve"
