@@ -1,0 +1,99 @@
+"""docs/protocol.md against the code: its tables name every code, its examples are exact."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import msgpack
+import pytest
+from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode
+
+SPEC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+
+CORE_FRAMES = ["hello", "send", "sync", "history", "ping", "welcome", "msg", "ack",
+               "sync.page", "history.page", "pong", "error"]
+
+
+def _section(title: str) -> str:
+    start = SPEC.index(f"\n## {title}")
+    end = SPEC.find("\n## ", start + 1)
+    return SPEC[start:end if end != -1 else None]
+
+
+@pytest.mark.parametrize("code", list(ErrorCode), ids=str)
+def test_every_error_code_is_in_the_table(code: ErrorCode) -> None:
+    assert f"| `{code.value}` |" in _section("11. Error codes")
+
+
+@pytest.mark.parametrize("code", list(CloseCode), ids=lambda c: str(int(c)))
+def test_every_close_code_is_in_the_table(code: CloseCode) -> None:
+    assert f"\n| {int(code)} |" in _section("12. Close codes")
+
+
+@pytest.mark.parametrize("kind", CORE_FRAMES)
+def test_every_core_frame_has_a_table(kind: str) -> None:
+    assert f"\n#### `{kind}`\n" in _section("6. Frame catalogue")
+
+
+def test_subprotocol_name() -> None:
+    assert f"`{SUBPROTOCOL}`" in _section("2. Transport")
+
+
+_ANNOTATED = re.compile(r"^((?:[0-9a-f]{2,})(?: [0-9a-f]+)*)\s{2,}\S")
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+def _examples() -> list[tuple[str, str]]:
+    """(JSON text, hex) of every frame shown in the worked example."""
+    out = []
+    blocks = re.findall(r"```\n(.*?)```", _section("16. Worked example"), flags=re.S)
+    for block in blocks:
+        pending = ""  # a JSON paragraph whose hex is the next paragraph
+        for para in block.strip().split("\n\n"):
+            text, hexes = _split(para)
+            if text.startswith("{"):
+                pending = text
+            if pending and hexes:
+                out.append((pending, hexes))
+                pending = ""
+    return out
+
+
+def _split(para: str) -> tuple[str, str]:
+    """A paragraph's JSON lines and its hex (plain, or annotated byte by byte)."""
+    text, hexes = [], []
+    for line in para.splitlines():
+        annotated = _ANNOTATED.match(line)
+        if _HEX.match(line):
+            hexes.append(line)
+        elif annotated and not line.startswith(("{", " ")):
+            hexes.append(annotated.group(1).replace(" ", ""))
+        else:
+            text.append(line)
+    return "\n".join(text), "".join(hexes)
+
+
+EXAMPLES = _examples()
+
+
+def test_the_worked_example_has_its_frames() -> None:
+    assert len(EXAMPLES) == 11
+
+
+@pytest.mark.parametrize(("text", "hexes"), EXAMPLES, ids=[t[:30] for t, _ in EXAMPLES])
+def test_worked_example_hex_is_the_canonical_encoding(text: str, hexes: str) -> None:
+    frame = json.loads(text)
+    assert msgpack.packb(frame, use_bin_type=True).hex() == hexes
+
+
+def test_worked_example_websocket_frame_of_the_hello() -> None:
+    section = _section("16. Worked example")
+    wire = "".join(re.search(r"```\n(82bf[0-9a-f]+\n[0-9a-f]+)\n```", section).group(1).split())
+    data = bytes.fromhex(wire)
+    assert data[0] == 0x82 and data[1] == 0x80 | 63
+    mask, masked = data[2:6], data[6:]
+    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
+    assert msgpack.unpackb(payload) == {"type": "hello", "id": 1, "token": "tok_3xQ9",
+                                        "device": "phone", "client": "corpchat-py"}
