@@ -39,6 +39,11 @@ class ServerConfig:
     signups_per_s: float = 2.0  # server-wide, burst of 10
     max_connections: int = 100_000
 
+    @property
+    def page_bytes(self) -> int:
+        """Sync and history pages stay well inside a session's outbound bound."""
+        return min(self.max_page_bytes, self.outbound_buffer_bytes // 2)
+
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be 0-65535")

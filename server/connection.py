@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import h11
 import trio
-from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode
+from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode, ProtocolError, decode_map
+from corpchat.protocol.codec import request_id
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
@@ -213,7 +214,7 @@ class Connection:
         if not self.bucket.take():
             self._violations += 1
             self.session.push(error_frame(ErrorCode.RATE_LIMITED, "too many requests",
-                                          retry_after_ms=self.bucket.retry_after_ms()))
+                                          _request_id(payload), self.bucket.retry_after_ms()))
             if self._violations > self.app.config.max_rate_violations:
                 self.session.begin_close(CloseCode.POLICY_VIOLATION, "request flood")
             return
@@ -231,6 +232,14 @@ class Connection:
             session.queue_close_frame(self.ws.send(CloseConnection(code)))
         with trio.move_on_after(self.app.config.close_timeout_s):
             await session.flush_all()
+
+
+def _request_id(payload: bytes) -> int | None:
+    """The `id` of a refused request, so the client knows which one it was."""
+    try:
+        return request_id(decode_map(payload))
+    except ProtocolError:
+        return None
 
 
 def _peer(stream: trio.SocketStream) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from corpchat.bridge import archive_corp, may_message_directly, read_state_visible
 from corpchat.protocol import (
+    Ack,
     Announce,
     CloseCode,
     ErrorCode,
@@ -227,6 +228,8 @@ class RequestHandler:
             raise ProtocolError(ErrorCode.TEXT_TOO_LONG,
                                 f"text is longer than {limits.max_text_chars} characters")
         sender: User = session.user  # type: ignore[assignment]
+        if self._answer_repeat(session, frame):
+            return
         now = self.app.clock.now_ms()
         cmid, text, receipt = frame.client_msg_id, frame.text, bool(frame.receipt)
         if isinstance(frame, Announce):
@@ -254,6 +257,20 @@ class RequestHandler:
             def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
                 return w.send_direct(sender, recipient, cmid, text, now, receipt, archive)
         self._submit(session, op, SendContext(session, frame.id))
+
+    def _answer_repeat(self, session: Session, frame: Send | Announce) -> bool:
+        """A retry of a stored send gets its original ack, whatever changed since.
+
+        The writer checks again inside its transaction, so a retry racing
+        the first attempt is still stored once.
+        """
+        old = self.app.store.sent_message(session.user.uid, frame.client_msg_id)  # type: ignore[union-attr]
+        if old is None:
+            return False
+        session.push(event_frame(Ack(re=frame.id, conv=old.conv, seq=old.seq, pos=old.pos,
+                                     time=old.time_ms, client_msg_id=old.client_msg_id,
+                                     duplicate=True)))
+        return True
 
     def _may_message(self, sender: User, recipient: User) -> None:
         store = self.app.store
@@ -389,12 +406,13 @@ class RequestHandler:
             raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
 
     def _sync(self, session: Session, frame: Sync) -> None:
-        if not frame.since.isdigit() or int(frame.since) > self.app.hub.head:
+        since = frame.since
+        if not (since.isascii() and since.isdigit()) or int(since) > self.app.store.head_pos():
             raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN,
                                 f"not a valid sync token: {frame.since!r}")
         limit = self._page_limit(frame.limit)
         msgs, token, more = self.app.store.sync_page(
-            session.user.uid, int(frame.since), limit, self.app.config.max_page_bytes)  # type: ignore[union-attr]
+            session.user.uid, int(frame.since), limit, self.app.config.page_bytes)  # type: ignore[union-attr]
         session.push(event_frame(SyncPage(
             re=frame.id, msgs=self._shown(session.user, msgs), sync=str(token), more=more,
             unread=None if more else self._unread(session.user))))  # type: ignore[arg-type]
@@ -402,7 +420,7 @@ class RequestHandler:
     def _history(self, session: Session, frame: History) -> None:
         page = self.app.store.history_page(
             session.user.uid, frame.conv, frame.before,  # type: ignore[union-attr]
-            self._page_limit(frame.limit), self.app.config.max_page_bytes)
+            self._page_limit(frame.limit), self.app.config.page_bytes)
         if page is None:
             raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
         msgs, more = page

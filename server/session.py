@@ -28,7 +28,7 @@ class Session:
     __slots__ = (
         "id", "fd", "peer", "bound", "user", "device", "connected_ms", "inflight",
         "_out", "_out_bytes", "_head_sent", "_blocked", "_wake", "close_code", "close_reason",
-        "dead", "room", "token_id",
+        "dead", "room", "token_id", "_waiting",
     )
 
     def __init__(self, fd: int, peer: str, bound: int, connected_ms: int) -> None:
@@ -50,6 +50,7 @@ class Session:
         self.close_reason = ""
         self.dead = False  # the socket failed or is closed: drop everything
         self.room: trio.Event | None = None  # set when inflight sends drop below the cap
+        self._waiting: trio.CancelScope | None = None  # the writer's wait for the socket
 
     @property
     def buffered_bytes(self) -> int:
@@ -76,10 +77,11 @@ class Session:
         self._after_queue()
 
     def _after_queue(self) -> None:
+        # Only what the kernel did not take counts against the bound.
+        if not self._blocked:
+            self._flush()
         if self.buffered_bytes > self.bound:
             self._overflow()
-        elif not self._blocked:
-            self._flush()
 
     def _overflow(self) -> None:
         """Too slow: keep only a partly written frame; the connection will close."""
@@ -91,7 +93,7 @@ class Session:
             self._out_bytes = len(keep)
         self.close_code = CloseCode.RESYNC_REQUIRED
         self.close_reason = "outbound buffer full: resync"
-        self._wake.set()
+        self._interrupt()
 
     def queue_close_frame(self, frame: bytes) -> None:
         """The last frame (a WebSocket close), queued even while closing."""
@@ -144,14 +146,20 @@ class Session:
         self._out.clear()
         self._out_bytes = 0
         self._head_sent = 0
-        self._wake.set()
+        self._interrupt()
 
     def begin_close(self, code: int, reason: str = "") -> None:
         """Decide to close (the first decision wins); wakes the writer task."""
         if self.close_code is None:
             self.close_code = code
             self.close_reason = reason
+        self._interrupt()
+
+    def _interrupt(self) -> None:
+        """Wake the writer task, even out of a wait for a socket that never drains."""
         self._wake.set()
+        if self._waiting is not None:
+            self._waiting.cancel()
 
     def sent_one(self) -> None:
         """A send of this session was answered: let a throttled reader go on."""
@@ -169,8 +177,10 @@ class Session:
             await self._wake.wait()
             self._wake = trio.Event()
             while self._blocked and not self.closing:
-                await trio.lowlevel.wait_writable(self.fd)
-                self._flush()
+                with trio.CancelScope() as self._waiting:
+                    await trio.lowlevel.wait_writable(self.fd)
+                    self._flush()
+                self._waiting = None
 
     async def flush_all(self) -> None:
         """Write everything still queued (used while closing; put a deadline on it)."""

@@ -227,6 +227,15 @@ class Store:
             others = [m for m, _ in _conv_members(txn, self.db, conv) if m != uid]
             return _get_user(txn, self.db, others[0] if others else uid)
 
+    def sent_message(self, uid: int, client_msg_id: str) -> Message | None:
+        """The message a user already stored under this client_msg_id, if any."""
+        with self._read() as txn:
+            raw = txn.get(keys.idem_key(uid, client_msg_id), db=self.db["idem"])
+            if raw is None:
+                return None
+            conv, seq = keys.read_pair(raw)
+            return Message.decode(conv, seq, txn.get(raw, db=self.db["msgs"]))
+
     def membership(self, uid: int, conv: int) -> Membership | None:
         with self._read() as txn:
             raw = txn.get(keys.pair(uid, conv), db=self.db["members"])

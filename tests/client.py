@@ -155,7 +155,7 @@ class RawWs:
 
     @classmethod
     async def open(cls, nursery: trio.Nursery, url: str,
-                   subprotocols: tuple[str, ...] = (SUBPROTOCOL,)) -> "RawWs":
+                   subprotocols: tuple[str, ...] = (SUBPROTOCOL,)) -> RawWs:
         with trio.fail_after(EVENT_TIMEOUT_S):
             ws = await connect_websocket_url(nursery, url, subprotocols=list(subprotocols),
                                              max_message_size=4 * 1024 * 1024)
