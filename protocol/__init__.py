@@ -18,6 +18,9 @@ from .frames import (
     ContactRemark,
     ContactRemove,
     ContactRequest,
+    Conversations,
+    ConversationsReply,
+    ConvSummary,
     Department,
     DepartmentReply,
     DirectoryDepartment,
@@ -72,6 +75,7 @@ from .frames import (
 from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUBPROTOCOL, Limits
 
 __all__ = [
+    "ConvSummary", "Conversations", "ConversationsReply",
     "Ack", "Announce", "CLIENT_FRAMES", "ClientSession", "CloseCode", "ContactAccept",
     "ContactDecline", "ContactEvent", "ContactList", "ContactRemark", "ContactRemove",
     "ContactRequest", "DEFAULT_LIMITS", "Department", "DepartmentReply", "DirectoryDepartment",

@@ -238,6 +238,16 @@ class Remind(Frame):
 
 @client_frame
 @dataclass(frozen=True, slots=True)
+class Conversations(Frame):
+    """The caller's conversations, most recently active first."""
+
+    TYPE: ClassVar[str] = "conversations"
+    id: int
+    limit: int | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
 class Register(Frame):
     """Create a consumer account (only when the server allows open sign-up)."""
 
@@ -524,6 +534,20 @@ class Department(Frame):
 
 @nested_frame
 @dataclass(frozen=True, slots=True)
+class ConvSummary(Frame):
+    TYPE: ClassVar[str] = "conv"
+    conv: int
+    kind: str  # direct, group or announce
+    name: str  # the group's name, the corp's for a notice board, the peer for a direct chat
+    last_seq: int
+    last_pos: int
+    read: int  # the caller's read cursor
+    peer: str | None = None  # direct chats: the other user
+    left: bool | None = None  # the caller is no longer a member
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
 class Reader(Frame):
     TYPE: ClassVar[str] = "reader"
     user: str
@@ -785,3 +809,11 @@ class ContactEvent(Frame):
     TYPE: ClassVar[str] = "contact"
     event: str
     profile: Profile
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class ConversationsReply(Frame):
+    TYPE: ClassVar[str] = "conversations"
+    re: int
+    convs: tuple[ConvSummary, ...]

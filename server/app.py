@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 
 import trio
+
 from corpchat.protocol.clock import Clock, SystemClock
 from corpchat.store import GroupCommitWriter, Pending, StorageError, Store
 

@@ -27,6 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
+from trio_websocket import (
+    ConnectionClosed,
+    HandshakeError,
+    WebSocketConnection,
+    open_websocket_url,
+)
+
 from corpchat.protocol import (
     SUBPROTOCOL,
     Ack,
@@ -41,12 +48,6 @@ from corpchat.protocol import (
     SyncComplete,
     Welcome,
     should_reconnect,
-)
-from trio_websocket import (
-    ConnectionClosed,
-    HandshakeError,
-    WebSocketConnection,
-    open_websocket_url,
 )
 
 LineSource = Callable[[], Awaitable[str | None]]  # the next line, or None at end of input

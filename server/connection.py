@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 
 import h11
 import trio
-from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode, ProtocolError, decode_map
-from corpchat.protocol.codec import request_id
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
@@ -30,6 +28,9 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.utilities import RemoteProtocolError
+
+from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode, ProtocolError, decode_map
+from corpchat.protocol.codec import request_id
 
 from .http import MAX_HEAD_BYTES, answer, is_upgrade
 from .hub import error_frame

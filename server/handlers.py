@@ -16,6 +16,9 @@ from corpchat.protocol import (
     Ack,
     Announce,
     CloseCode,
+    Conversations,
+    ConversationsReply,
+    ConvSummary,
     ErrorCode,
     Frame,
     GroupAdd,
@@ -53,7 +56,7 @@ from corpchat.protocol import (
     Welcome,
     decode_client_frame,
 )
-from corpchat.store import ANNOUNCE, CONSUMER, ENTERPRISE, GROUP, StorageError, User
+from corpchat.store import ANNOUNCE, CONSUMER, DIRECT, ENTERPRISE, GROUP, StorageError, User
 from corpchat.store import contacts as tables
 
 from . import groups, receipts
@@ -145,6 +148,8 @@ class RequestHandler:
                              ReadContext(session, frame.id))
             case Receipts():
                 self._receipts(session, frame)
+            case Conversations():
+                self._conversations(session, frame)
             case GroupCreate() | GroupAdd() | GroupRemove() | GroupLeave() | GroupRename() \
                     | GroupSetRole() | GroupTransfer() | GroupDissolve() | Recall():
                 self._submit(session, self._change_op(session.user, frame),
@@ -387,6 +392,21 @@ class RequestHandler:
                 event = looker.decorate(event, viewer.realm)
             out.append(event)
         return tuple(out)
+
+    def _conversations(self, session: Session, frame: Conversations) -> None:
+        user: User = session.user  # type: ignore[assignment]
+        rows = self.app.store.user_conversations(user.uid)[:self._page_limit(frame.limit)]
+        summaries = []
+        for conversation, membership, seq, pos, read in rows:
+            peer = None
+            if conversation.kind == DIRECT:
+                other = self.app.store.direct_peer(user.uid, conversation.conv)
+                peer = other.handle if other else None
+            summaries.append(ConvSummary(
+                conv=conversation.conv, kind=conversation.kind, name=conversation.name or peer
+                or "", last_seq=seq, last_pos=pos, read=read, peer=peer,
+                left=None if membership.active else True))
+        session.push(event_frame(ConversationsReply(re=frame.id, convs=tuple(summaries))))
 
     def _group_list(self, session: Session, frame: GroupList) -> None:
         found = self.app.store.user_groups(session.user.uid)  # type: ignore[union-attr]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
+
 from corpchat.bridge import read_state_visible
 from corpchat.protocol import (
     Ack,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 import trio
+
 from corpchat.protocol.clock import Clock
 
 from .hub import HubStats

@@ -16,6 +16,7 @@ import os
 from collections import deque
 
 import trio
+
 from corpchat.protocol import CloseCode
 
 _IOV_MAX = 512

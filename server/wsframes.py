@@ -7,8 +7,9 @@ once (wsproto's own serializer) and hands the same bytes to each session.
 
 from __future__ import annotations
 
-from corpchat.protocol import Frame, encode
 from wsproto.frame_protocol import FrameProtocol
+
+from corpchat.protocol import Frame, encode
 
 # Used only to serialize complete binary messages (fin=True), so it keeps no
 # state between calls.

@@ -255,6 +255,22 @@ class Store:
             return [(_get_user(txn, self.db, uid), m)  # type: ignore[misc]
                     for uid, m in _conv_members(txn, self.db, conv) if m.active]
 
+    def user_conversations(self, uid: int) -> list[tuple[Conversation, Membership, int, int, int]]:
+        """Every conversation of a user: (conversation, membership, last seq, last pos,
+        read cursor), most recently active first."""
+        out = []
+        with self._read() as txn:
+            for conv, membership in _user_convs(txn, self.db, uid):
+                conversation = Conversation.decode(conv, txn.get(keys.u64(conv),
+                                                                 db=self.db["convs"]))
+                last = _last_message_key(txn, self.db, conv, membership)
+                seq, pos = last if last else (0, 0)
+                raw = txn.get(keys.pair(uid, conv), db=self.db["read_cursors"])
+                read = 0 if raw is None else keys.read_u64(raw)
+                out.append((conversation, membership, seq, pos, read))
+        out.sort(key=lambda row: row[3], reverse=True)
+        return out
+
     def user_groups(self, uid: int) -> list[tuple[Conversation, Membership]]:
         """The groups a user is currently a member of."""
         with self._read() as txn:
@@ -668,6 +684,17 @@ def _count_unread(txn: lmdb.Transaction, db: dict, conv: int, read: int,
             if count >= cap:
                 break
     return count
+
+
+def _last_message_key(txn: lmdb.Transaction, db: dict, conv: int,
+                      membership: Membership) -> tuple[int, int] | None:
+    """(seq, pos) of the last message of `conv` the member sees."""
+    end = keys.u64(conv + 1) if membership.left_pos == 0 \
+        else keys.pair(conv, membership.left_pos + 1)
+    for key, value in _walk_back(_cursor_before(txn.cursor(db=db["conv_pos"]), end), conv):
+        pos = keys.read_u64(key, 8)
+        return (keys.read_u64(value), pos) if pos >= membership.joined_pos else None
+    return None
 
 
 def _receipt_readers(txn: lmdb.Transaction, db: dict, conv: int, seq: int) -> dict[int, int]:

@@ -224,3 +224,19 @@ async def test_announcement_reaches_every_employee_and_board_is_read_only(server
     with trio.move_on_after(0.2):
         await outsider.expect(Msg)
         raise AssertionError("another corp's employee got the notice")
+
+
+async def test_conversations_lists_every_chat_newest_first(server, nursery):
+    from corpchat.protocol import Conversations, ConversationsReply
+
+    c = await people(server, nursery, "ann", "ben")
+    await c["ben"].send("direct", to="ann")
+    direct = (await c["ben"].expect(Ack)).conv
+    group = await make_group(c["ann"], "ben", name="crew")
+    await c["ann"].send("in the group", conv=group)
+    await c["ann"].expect(Ack)
+    fresh = await TestClient(nursery, server.url, c["ben"].session.token).connect()
+    reply = await request(fresh, Conversations, reply=(ConversationsReply, Error))
+    rows = [(s.conv, s.kind, s.name, s.peer, s.last_seq) for s in reply.convs]
+    assert rows[:2] == [(group, "group", "crew", None, 2), (direct, "direct", "ann", "ann", 1)]
+    assert rows[2][1] == "announce"
