@@ -1,0 +1,107 @@
+"""`corpchat loadtest SCENARIO …`: the command line of the harness."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import trio
+
+from corpchat.server.admin import AdminError
+
+from .options import Options
+from .runner import WorkerFailed
+from .scenarios import SCENARIOS, get_scenario
+
+# Failures of the environment, reported in one line each; anything else is a bug.
+EXPECTED_FAILURES = (OSError, AdminError, WorkerFailed, trio.TooSlowError)
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "loadtest", help="drive simulated clients against a server and report",
+        description="Provision users through the admin socket, connect simulated clients, "
+                    "warm up, measure a steady window, check every delivery, report.")
+    p.add_argument("scenario", choices=SCENARIOS,
+                   help="; ".join(f"{n}: {get_scenario(n).HELP}" for n in SCENARIOS))
+    p.add_argument("--url", required=True, help="ws://HOST:PORT/ of the server")
+    p.add_argument("--admin-socket", required=True, help="the server's admin socket path")
+    p.add_argument("--clients", type=int, default=100, help="simulated devices (default 100)")
+    p.add_argument("--rate", type=float, default=1000.0,
+                   help="offered messages/s, all senders together (default 1000)")
+    p.add_argument("--duration", type=float, default=10.0, help="steady window, s (default 10)")
+    p.add_argument("--warmup", type=float, default=2.0, help="warm-up, s (default 2)")
+    p.add_argument("--seed", type=int, default=1, help="seed for every random choice")
+    p.add_argument("--workers", type=int, default=1, help="generator processes (default 1)")
+    p.add_argument("--size", type=int, default=100, help="message text size, chars (default 100)")
+    p.add_argument("--connect-concurrency", type=int, default=200,
+                   help="connection attempts in flight at once (default 200)")
+    p.add_argument("--drain", type=float, default=15.0,
+                   help="max seconds to wait for the last acks and deliveries (default 15)")
+    p.add_argument("--drop", type=int, default=0,
+                   help="reconnect: devices that drop together (default 0: all)")
+    p.add_argument("--run-id", default="", help="namespace for corp and users (default random)")
+    p.add_argument("--json", dest="json_path", metavar="FILE", help="write the JSON report here")
+    p.add_argument("--compare", metavar="OLD.json", help="print deltas against an earlier report")
+    p.add_argument("--progress", action="store_true", help="print rates every second (stderr)")
+    p.set_defaults(run=main)
+    return p
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    return Options(scenario=args.scenario, url=args.url, admin_socket=args.admin_socket,
+                   clients=args.clients, rate=args.rate, duration_s=args.duration,
+                   warmup_s=args.warmup, seed=args.seed, workers=args.workers, size=args.size,
+                   connect_concurrency=args.connect_concurrency, drain_s=args.drain,
+                   drop=args.drop, progress=args.progress, run_id=args.run_id)
+
+
+def admin_over(path: str):  # noqa: ANN201 - an AdminFn
+    """The blocking admin client, run in a thread so the event loop keeps going."""
+    from corpchat.server.admin import call
+
+    async def admin(cmd: str, args: dict[str, Any]) -> Any:
+        return await trio.to_thread.run_sync(call, path, cmd, args)
+
+    return admin
+
+
+def main(args: argparse.Namespace) -> int:
+    from . import report
+    from .runner import run
+
+    try:
+        options = options_from(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    old = report.read_json(args.compare) if args.compare else None
+    try:
+        doc = trio.run(run, options, admin_over(options.admin_socket))
+    except Exception as exc:
+        leaves = _leaves(exc)
+        if not all(isinstance(e, EXPECTED_FAILURES) for e in leaves):
+            raise
+        for leaf in leaves:
+            print(f"error: {type(leaf).__name__}: {leaf}", file=sys.stderr)
+        return 2
+    print(report.table(doc))
+    if args.json_path:
+        report.write_json(doc, args.json_path)
+    if old is not None:
+        print(report.compare(old, doc))
+    return 0 if doc["check"]["ok"] else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="corpchat")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    parsed = parser.parse_args()
+    sys.exit(parsed.run(parsed))
