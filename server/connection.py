@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import h11
 import trio
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import Connection as WebSocket
 from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
@@ -48,7 +49,7 @@ class Connection:
     def __init__(self, app: App, stream: trio.SocketStream) -> None:
         self.app = app
         self.stream = stream
-        self.ws = WSConnection(ConnectionType.SERVER)
+        self.ws: WSConnection | WebSocket = WSConnection(ConnectionType.SERVER)
         config = app.config
         self.session = Session(stream.socket.fileno(), _peer(stream),
                                config.outbound_buffer_bytes, app.clock.now_ms())
@@ -193,6 +194,9 @@ class Connection:
             self.session.begin_close(CloseCode.PROTOCOL_ERROR, "no subprotocol")
             return
         self.session.push(self.ws.send(AcceptConnection(subprotocol=SUBPROTOCOL)))
+        # Keep only the WebSocket connection: the HTTP handshake state (h11) is
+        # dead weight for the rest of a long-lived connection.
+        self.ws = self.ws.connection
 
     def _on_bytes(self, event: BytesMessage) -> None:
         limit = self.app.config.limits.max_frame_bytes

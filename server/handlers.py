@@ -233,8 +233,6 @@ class RequestHandler:
             raise ProtocolError(ErrorCode.TEXT_TOO_LONG,
                                 f"text is longer than {limits.max_text_chars} characters")
         sender: User = session.user  # type: ignore[assignment]
-        if self._answer_repeat(session, frame):
-            return
         now = self.app.clock.now_ms()
         cmid, text, receipt = frame.client_msg_id, frame.text, bool(frame.receipt)
         if isinstance(frame, Announce):
@@ -256,7 +254,12 @@ class RequestHandler:
                 return groups.send(w, sender, conv, cmid, text, now, receipt)
         else:
             recipient = self._recipient(sender, frame)
-            self._may_message(sender, recipient)
+            try:
+                self._may_message(sender, recipient)
+            except ProtocolError:
+                if self._answer_repeat(session, frame):
+                    return  # a retry of a message stored before the refusal applied
+                raise
             archive = archive_corp(sender, recipient)
 
             def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
@@ -264,10 +267,9 @@ class RequestHandler:
         self._submit(session, op, SendContext(session, frame.id))
 
     def _answer_repeat(self, session: Session, frame: Send | Announce) -> bool:
-        """A retry of a stored send gets its original ack, whatever changed since.
+        """A refused send that repeats a stored one gets its original ack instead.
 
-        The writer checks again inside its transaction, so a retry racing
-        the first attempt is still stored once.
+        (Ordinary repeats are answered by the writer, inside its transaction.)
         """
         old = self.app.store.sent_message(session.user.uid, frame.client_msg_id)  # type: ignore[union-attr]
         if old is None:
@@ -278,6 +280,9 @@ class RequestHandler:
         return True
 
     def _may_message(self, sender: User, recipient: User) -> None:
+        if sender.realm == recipient.realm == ENTERPRISE and not recipient.disabled \
+                and sender.corp_id == recipient.corp_id:
+            return  # colleagues: no contact lookups on the hot path
         store = self.app.store
         employee, consumer = (sender, recipient) if sender.realm == ENTERPRISE \
             else (recipient, sender)

@@ -45,6 +45,7 @@ from .records import (
 
 T = TypeVar("T")
 SCHEMA_VERSION = 1
+USER_CACHE_SIZE = 200_000
 DEFAULT_MAP_BYTES = 256 * 1024 * 1024
 HANDLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 MAX_HANDLE_CHARS = 64
@@ -119,6 +120,11 @@ class Store:
         # Held by anything that reads from another thread (backup) and by a map
         # resize, which needs no transaction open anywhere in the process.
         self.resize_lock = threading.Lock()
+        # Users by handle and uid, read on every send; cleared after any commit
+        # that writes a user (see WriteTxn.put_user).
+        self._by_handle: dict[str, User] = {}
+        self._by_uid: dict[int, User] = {}
+        self._user_generation = 0
 
     def _check_schema(self, txn: lmdb.Transaction) -> None:
         raw = txn.get(b"schema", db=self.db["meta"])
@@ -179,19 +185,45 @@ class Store:
             if raw is None:
                 return None
             record = Token.decode(raw)
-            user = _get_user(txn, self.db, record.uid)
+        user = self.user(record.uid)
         return None if user is None or user.disabled else (user, record.token_id)
 
     def user_by_handle(self, handle: str) -> User | None:
-        if not valid_handle(handle):
-            return None
+        user = self._by_handle.get(handle)
+        if user is not None or not valid_handle(handle):
+            return user
+        generation = self._user_generation
         with self._read() as txn:
             raw = txn.get(handle.encode(), db=self.db["handles"])
-            return None if raw is None else _get_user(txn, self.db, keys.read_u64(raw))
+            user = None if raw is None else _get_user(txn, self.db, keys.read_u64(raw))
+        self._remember(user, generation)
+        return user
 
     def user(self, uid: int) -> User | None:
+        user = self._by_uid.get(uid)
+        if user is not None:
+            return user
+        generation = self._user_generation
         with self._read() as txn:
-            return _get_user(txn, self.db, uid)
+            user = _get_user(txn, self.db, uid)
+        self._remember(user, generation)
+        return user
+
+    def _remember(self, user: User | None, generation: int) -> None:
+        """Cache a user read, unless a commit changed users meanwhile."""
+        if user is None or generation != self._user_generation:
+            return
+        if len(self._by_uid) >= USER_CACHE_SIZE:
+            self._by_uid.clear()
+            self._by_handle.clear()
+        self._by_uid[user.uid] = user
+        self._by_handle[user.handle] = user
+
+    def users_changed(self) -> None:
+        """Called after a commit that wrote user records: forget cached users."""
+        self._user_generation += 1
+        self._by_uid.clear()
+        self._by_handle.clear()
 
     def users(self) -> list[User]:
         with self._read() as txn:
@@ -389,6 +421,7 @@ class WriteTxn:
         self.store = store
         self.txn = txn
         self.db = store.db
+        self.users_written = False
         if store.head is None:
             store.head = _head(txn, self.db)
 
@@ -402,6 +435,8 @@ class WriteTxn:
     def commit(self) -> None:
         self.txn.put(b"head", pack(self.store.head), db=self.db["meta"])
         self.txn.commit()
+        if self.users_written:
+            self.store.users_changed()
 
     def abort(self) -> None:
         self.txn.abort()
@@ -451,6 +486,7 @@ class WriteTxn:
 
     def put_user(self, user: User) -> None:
         self.txn.put(keys.u64(user.uid), user.encode(), db=self.db["users"])
+        self.users_written = True
 
     def issue_token(self, uid: int, now_ms: int) -> tuple[str, str] | Refused:
         """A new bearer token for `uid`: (token id, token). Only its hash is kept."""
