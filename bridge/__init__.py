@@ -16,10 +16,12 @@ from .contacts import (
 from .direct import archive_corp, may_message_directly
 from .groups import admit_consumers
 from .receipts import read_state_visible
+from .urgent import may_send_urgent
 from .verdict import Verdict
 
 __all__ = [
     "Badge", "BridgeCaps", "Verdict", "admit_consumers", "archive_corp", "day_number",
     "may_accept_contact", "may_befriend", "may_message_directly", "may_request_contact",
-    "read_state_visible", "seen_by_consumers", "seen_by_employees", "until_next_day_ms",
+    "may_send_urgent", "read_state_visible", "seen_by_consumers", "seen_by_employees",
+    "until_next_day_ms",
 ]

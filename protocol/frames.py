@@ -187,6 +187,7 @@ class Send(Frame):
     to: str | None = None
     conv: int | None = None
     receipt: bool | None = None  # ask who reads it (see `receipts`)
+    urgent: bool | None = None  # bypass quiet hours (employees, a daily quota)
 
 
 @client_frame
@@ -199,6 +200,7 @@ class Announce(Frame):
     client_msg_id: str
     text: str
     receipt: bool | None = None
+    urgent: bool | None = None
 
 
 @client_frame
@@ -234,6 +236,73 @@ class Remind(Frame):
     id: int
     conv: int
     seq: int
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
+class QuietWindow(Frame):
+    """A quiet window: from `start` on weekday `day` (0 = Monday) to `end`, local time
+    ("HH:MM"; an end at or before the start is on the next day)."""
+
+    TYPE: ClassVar[str] = "window"
+    day: int
+    start: str
+    end: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class QuietSet(Frame):
+    """Set your quiet hours (synced to all your devices); `inherit` drops your own
+    schedule so the corp's default applies."""
+
+    TYPE: ClassVar[str] = "quiet.set"
+    id: int
+    timezone: str | None = None
+    windows: tuple[QuietWindow, ...] | None = None
+    enabled: bool | None = None
+    inherit: bool | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class QuietBreak(Frame):
+    """Take a break: rest for `minutes`, or until `until` (ms); at most 7 days."""
+
+    TYPE: ClassVar[str] = "quiet.break"
+    id: int
+    minutes: int | None = None
+    until: int | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class QuietResume(Frame):
+    """End a break early."""
+
+    TYPE: ClassVar[str] = "quiet.resume"
+    id: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class UserInfo(Frame):
+    """A person's profile as you may see them, with their presence."""
+
+    TYPE: ClassVar[str] = "user.info"
+    id: int
+    user: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class DeviceRegister(Frame):
+    """Register this device for offline (push) notifications."""
+
+    TYPE: ClassVar[str] = "device.register"
+    id: int
+    platform: str
+    push_token: str
 
 
 @client_frame
@@ -497,6 +566,21 @@ class Recall(Frame):
 
 @nested_frame
 @dataclass(frozen=True, slots=True)
+class QuietState(Frame):
+    """Your quiet hours: the schedule in force (`source`: user, corp or none) and,
+    while you rest, until when."""
+
+    TYPE: ClassVar[str] = "quiet"
+    source: str
+    timezone: str | None = None
+    windows: tuple[QuietWindow, ...] | None = None
+    enabled: bool | None = None
+    resting_until: int | None = None
+    break_until: int | None = None
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
 class Unread(Frame):
     """A conversation with unread messages: the read cursor and the count after it."""
 
@@ -567,6 +651,7 @@ class Welcome(Frame):
     protocol: int = 1
     announce_conv: int | None = None  # the corp's notice board, for employees
     unread: tuple[Unread, ...] | None = None
+    quiet: QuietState | None = None
 
 
 @server_frame
@@ -594,6 +679,8 @@ class Msg(Frame):
     title: str | None = None
     corp: str | None = None
     external: bool | None = None  # the sender is a consumer (shown to employees)
+    urgent: bool | None = None
+    silent: bool | None = None  # you are resting: store it, show it, do not alert
 
 
 @server_frame
@@ -609,6 +696,7 @@ class Ack(Frame):
     time: int
     client_msg_id: str
     duplicate: bool = False
+    recipient_resting_until: int | None = None  # a direct message's recipient is resting
 
 
 @server_frame
@@ -765,6 +853,7 @@ class Reminder(Frame):
     conv: int
     seq: int
     sender: str = wire("from")
+    silent: bool | None = None
 
 
 @server_frame
@@ -817,3 +906,43 @@ class ConversationsReply(Frame):
     TYPE: ClassVar[str] = "conversations"
     re: int
     convs: tuple[ConvSummary, ...]
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class QuietEvent(Frame):
+    """Your quiet-hours settings or resting state changed (on any device)."""
+
+    TYPE: ClassVar[str] = "quiet"
+    quiet: QuietState
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Presence(Frame):
+    """Someone you share a conversation with started or stopped resting."""
+
+    TYPE: ClassVar[str] = "presence"
+    user: str
+    status: str  # "available" or "resting"
+    until: int | None = None
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Digest(Frame):
+    """What arrived while you rested, once the rest ends."""
+
+    TYPE: ClassVar[str] = "digest"
+    messages: int
+    conversations: int
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class UserInfoReply(Frame):
+    TYPE: ClassVar[str] = "user.info"
+    re: int
+    profile: Profile
+    status: str
+    until: int | None = None

@@ -293,6 +293,12 @@ async def stats(app: App, args: dict[str, Any]) -> dict[str, Any]:
         "commit_p50_ms": _percentile_ms(commits, 0.50),
         "commit_p99_ms": _percentile_ms(commits, 0.99),
         "map_grows": writer.stats.map_grows,
+        "resting_users": len(app.quiet.resting),
+        "quiet_transitions": app.quiet.transitions,
+        "push_queued": app.push.stats.queued,
+        "push_sent": app.push.stats.sent,
+        "push_failed": app.push.stats.failed,
+        "push_dropped": app.push.stats.dropped,
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 6),
         "rss_bytes": _rss_bytes(),
         **app.store.stats(),
@@ -400,3 +406,28 @@ async def log_level(app: App, args: dict[str, Any]) -> dict[str, Any]:
         return {"level": set_level(_arg(args, "level"))}
     except ValueError as exc:
         raise AdminError("bad_request", str(exc)) from None
+
+
+@command("corp.quiet_hours")
+async def corp_quiet_hours(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """The corp's default quiet hours, for members who set none (args.clear drops it)."""
+    from corpchat.protocol.quiet import Schedule, parse_windows
+    from corpchat.store import settings
+
+    from .admin import AdminError
+
+    corp = app.store.corp_by_name(_arg(args, "corp"))
+    if corp is None:
+        raise AdminError("not_found", f"no corp {args['corp']!r}")
+    schedule = None
+    if not args.get("clear"):
+        try:
+            schedule = Schedule(_arg(args, "timezone"), parse_windows(_arg(args, "windows")),
+                                enabled=not args.get("disabled"))
+            Schedule.from_wire(schedule.to_wire())  # the same checks as a user's schedule
+        except ValueError as exc:
+            raise AdminError("bad_request", str(exc)) from None
+    wire = schedule.to_wire() if schedule else None
+    await _write(app, lambda w: w.do(settings.set_corp_schedule, corp.corp_id, wire))
+    app.quiet.set_corp_schedule(corp.corp_id, schedule)
+    return {"corp": corp.name, "quiet_hours": wire}

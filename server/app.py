@@ -30,6 +30,8 @@ from .config import ServerConfig
 from .connection import Connection
 from .handlers import RequestHandler
 from .hub import Hub, Waiter
+from .push import PushGateway
+from .quiet import QuietHours
 from .rates import Rates
 
 log = logging.getLogger("corpchat.server")
@@ -47,6 +49,9 @@ class App:
         self.writer = GroupCommitWriter(self.store, self._on_commit,
                                         max_batch=config.max_batch_ops,
                                         run_exclusive=self._run_exclusive)
+        self.quiet = QuietHours(self)
+        self.push = PushGateway(self)
+        self.hub.quiet, self.hub.push = self.quiet, self.push
         self.bridge = BridgeHandler(self)
         self.handlers = RequestHandler(self)
         self.connections: set[Connection] = set()
@@ -108,6 +113,10 @@ class App:
             async with trio.open_nursery() as nursery:
                 await nursery.start(admin.serve)
                 nursery.start_soon(self.rates.run)
+                self.quiet.load()
+                self.push.load()
+                nursery.start_soon(self.quiet.run)
+                nursery.start_soon(self.push.run)
                 async with trio.open_nursery() as connections:
                     accept_scope = trio.CancelScope()
                     for listener in listeners:

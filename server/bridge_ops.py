@@ -4,7 +4,8 @@ return the events to send — (uid, frame) pairs — once committed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from corpchat.bridge import (
     BridgeCaps,
@@ -25,7 +26,7 @@ class Notices:
 
     events: tuple[tuple[int, Frame], ...] = ()
     reply: Frame | None = None
-    extra: dict = field(default_factory=dict)
+    then: Callable[[], None] | None = None  # runs on the event loop after the commit
 
 
 def _event(uid: int, kind: str, profile: Profile) -> tuple[int, Frame]:

@@ -47,6 +47,7 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--map-mb", type=int, help="initial LMDB map size in MiB (default 256)")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--log-format", choices=["plain", "json"], default="plain")
+    p.add_argument("--push-url", help="POST offline notifications (JSON) to this URL")
     p.add_argument("--open-signup", action="store_true",
                    help="let consumers create accounts with 'register' (rate-limited)")
     p.set_defaults(run=_serve)
@@ -67,6 +68,8 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         flags["map_initial_bytes"] = args.map_mb * 1024 * 1024
     if getattr(args, "open_signup", False):
         flags["open_signup"] = True
+    if getattr(args, "push_url", None):
+        flags["push_url"] = args.push_url
     return dataclasses.replace(config, **flags)
 
 
@@ -107,6 +110,15 @@ def _add_admin(sub: Any) -> None:
     c.add_argument("name", help="the short name, shown to consumers as the @badge")
     c.add_argument("--full-name", help="the corp's full name")
     c.set_defaults(cmd="corp.add", build=lambda a: {"name": a.name, "full_name": a.full_name})
+    q = corp.add_parser("quiet-hours", help="the corp's default quiet hours")
+    q.add_argument("corp")
+    q.add_argument("--timezone", help="IANA name, e.g. Asia/Shanghai")
+    q.add_argument("--windows", help="e.g. 'mon-fri 20:00-08:00, sat-sun 00:00-24:00'")
+    q.add_argument("--disabled", action="store_true", help="keep it, but switched off")
+    q.add_argument("--clear", action="store_true", help="no corp default")
+    q.set_defaults(cmd="corp.quiet_hours", build=lambda a: {
+        "corp": a.corp, "timezone": a.timezone, "windows": a.windows,
+        "disabled": a.disabled, "clear": a.clear})
 
     user = asub.add_parser("user", help="users").add_subparsers(dest="verb", required=True)
     u = user.add_parser("add", help="create a user and print its first token")

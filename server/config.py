@@ -36,6 +36,9 @@ class ServerConfig:
     remind_interval_s: int = 300  # per receipt-requested message
     unread_count_cap: int = 999  # unread counts stop counting here
     open_signup: bool = False  # consumers may `register` themselves
+    push_url: str = ""  # offline notifications are POSTed here (empty: off)
+    push_queue_max: int = 10_000  # notifications waiting; more are dropped and counted
+    urgent_per_day: int = 5  # urgent messages per sender per day
     signups_per_s: float = 2.0  # server-wide, burst of 10
     max_connections: int = 100_000
 

@@ -238,8 +238,8 @@ def dissolve(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | 
     return GroupChange(msg, changes, tuple(everyone))
 
 
-def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
-         now_ms: int, receipt: bool = False) -> tuple[Message, bool] | Refused:
+def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str, now_ms: int,
+         receipt: bool = False, urgent: bool = False) -> tuple[Message, bool] | Refused:
     """A text message into a group, once per client_msg_id."""
     old = w.find_sent(sender.uid, client_msg_id)
     if old is not None:
@@ -248,7 +248,7 @@ def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
     if isinstance(found, Refused):
         return found
     msg = w.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
-                   client_msg_id=client_msg_id, receipt=receipt)
+                   client_msg_id=client_msg_id, receipt=receipt, urgent=urgent)
     _archive(w, found[0], msg, sender.realm, text)
     return msg, False
 
@@ -262,7 +262,8 @@ def _archive(w: WriteTxn, conversation: Conversation, msg: Message, realm: str, 
 
 
 def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
-             now_ms: int, receipt: bool = False) -> tuple[Message, bool] | Refused:
+             now_ms: int, receipt: bool = False,
+             urgent: bool = False) -> tuple[Message, bool] | Refused:
     """A notice on the corp's board: only the corp's admins post there."""
     old = w.find_sent(sender.uid, client_msg_id)
     if old is not None:
@@ -271,7 +272,7 @@ def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str
     if current is None or not current.corp_admin:
         return Refused("forbidden", "only corp admins post announcements")
     return w.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
-                    client_msg_id=client_msg_id, receipt=receipt), False
+                    client_msg_id=client_msg_id, receipt=receipt, urgent=urgent), False
 
 
 def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,

@@ -11,7 +11,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from corpchat.bridge import archive_corp, may_message_directly, read_state_visible
+from corpchat.bridge import (
+    archive_corp,
+    day_number,
+    may_message_directly,
+    may_send_urgent,
+    read_state_visible,
+    until_next_day_ms,
+)
 from corpchat.protocol import (
     Ack,
     Announce,
@@ -56,13 +63,23 @@ from corpchat.protocol import (
     Welcome,
     decode_client_frame,
 )
-from corpchat.store import ANNOUNCE, CONSUMER, DIRECT, ENTERPRISE, GROUP, StorageError, User
+from corpchat.store import (
+    ANNOUNCE,
+    CONSUMER,
+    DIRECT,
+    ENTERPRISE,
+    GROUP,
+    Refused,
+    StorageError,
+    User,
+)
 from corpchat.store import contacts as tables
 
-from . import groups, receipts
+from . import groups, quiet_handlers, receipts
 from .bridge_handlers import BRIDGE_FRAMES, BridgeHandler
 from .hub import ChangeContext, ReadContext, SendContext, error_frame, message_event
 from .people import People
+from .quiet_handlers import QUIET_FRAMES
 from .ratelimit import TokenBucket
 from .session import Session
 from .wsframes import event_frame
@@ -120,6 +137,9 @@ class RequestHandler:
             return
         if isinstance(frame, BRIDGE_FRAMES):
             self.bridge.handle(session, frame, self._submit_for(session))
+            return
+        if isinstance(frame, QUIET_FRAMES):
+            quiet_handlers.handle(self.app, session, frame, self._submit_for(session))
             return
         match frame:
             case Send() | Announce():
@@ -180,7 +200,8 @@ class RequestHandler:
             server_time=app.clock.now_ms(), sync=str(app.hub.head),
             limits=self.limits.to_wire(),
             announce_conv=self._announce_conv(user) if user.corp_id else None,
-            unread=self._unread(user))))
+            unread=self._unread(user), quiet=app.quiet.state_frame(user.uid))))
+        app.push.online(user.uid)
 
     def _unread(self, user: User) -> tuple[Unread, ...]:
         counts = self.app.store.unread_counts(user.uid, self.app.config.unread_count_cap)
@@ -238,8 +259,10 @@ class RequestHandler:
         if isinstance(frame, Announce):
             board = self._announce_conv(sender)
 
-            def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
-                return groups.announce(w, sender, board, cmid, text, now, receipt)
+            def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
+                return groups.announce(w, sender, board, cmid, text, now, receipt, urgent)
+            if frame.urgent:
+                op = self._urgent(sender, op, cmid, now)
             self._submit(session, op, SendContext(session, frame.id))
             return
         if (frame.to is None) == (frame.conv is None):
@@ -250,8 +273,8 @@ class RequestHandler:
         if kind == GROUP:
             conv = frame.conv
 
-            def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
-                return groups.send(w, sender, conv, cmid, text, now, receipt)
+            def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
+                return groups.send(w, sender, conv, cmid, text, now, receipt, urgent)
         else:
             recipient = self._recipient(sender, frame)
             try:
@@ -262,9 +285,29 @@ class RequestHandler:
                 raise
             archive = archive_corp(sender, recipient)
 
-            def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
-                return w.send_direct(sender, recipient, cmid, text, now, receipt, archive)
+            def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
+                return w.send_direct(sender, recipient, cmid, text, now, receipt, archive,
+                                     urgent)
+        if frame.urgent:
+            op = self._urgent(sender, op, cmid, now)
         self._submit(session, op, SendContext(session, frame.id))
+
+    def _urgent(self, sender: User, op, cmid: str, now: int):  # noqa: ANN001, ANN202
+        """Wrap a send so it also spends the sender's daily urgent quota, in its txn."""
+        per_day, day = self.app.config.urgent_per_day, day_number(now)
+        if sender.realm != ENTERPRISE:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "consumers cannot send urgent messages")
+
+        def urgent_op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
+            if w.find_sent(sender.uid, cmid) is None:
+                used = w.do(tables.quota_used, "urgent", sender.uid, day)
+                verdict = may_send_urgent(sender, used, per_day)
+                if not verdict.allowed:
+                    return Refused(verdict.code, verdict.reason,
+                                   retry_after_ms=until_next_day_ms(now))
+                w.do(tables.use_quota, "urgent", sender.uid, day)
+            return op(w, urgent=True)
+        return urgent_op
 
     def _answer_repeat(self, session: Session, frame: Send | Announce) -> bool:
         """A refused send that repeats a stored one gets its original ack instead.

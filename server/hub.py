@@ -11,7 +11,8 @@ happens anywhere on this path, so one slow receiver cannot hold up others.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import trio
@@ -22,6 +23,7 @@ from corpchat.protocol import (
     CloseCode,
     Error,
     ErrorCode,
+    Frame,
     Msg,
     Ok,
     Reader,
@@ -33,6 +35,7 @@ from corpchat.protocol import (
 )
 from corpchat.store import (
     CONSUMER,
+    DIRECT,
     ENTERPRISE,
     Membership,
     Message,
@@ -126,7 +129,8 @@ def message_event(msg: Message) -> Msg:
                text=msg.text, client_msg_id=msg.client_msg_id or None, to=msg.to,
                kind=None if msg.kind == TEXT else msg.kind, event=msg.event,
                users=msg.users or None, name=msg.name, ref=msg.ref,
-               recalled=msg.recalled or None, receipt=msg.receipt or None)
+               recalled=msg.recalled or None, receipt=msg.receipt or None,
+               urgent=msg.urgent or None)
 
 
 def error_frame(code: str, message: str, request_id: int | None = None,
@@ -147,9 +151,33 @@ def failure_frame(result: object, request_id: int | None) -> bytes | None:
     return None
 
 
+class _Variants:
+    """The frames of one message event, each built (and encoded) on first use."""
+
+    __slots__ = ("event", "mixed", "store", "_frames")
+
+    def __init__(self, event: Msg, mixed: bool, store: Store) -> None:
+        self.event, self.mixed, self.store = event, mixed, store
+        self._frames: dict[tuple[bool, bool], bytes] = {}
+
+    def frame(self, consumer: bool, silent: bool) -> bytes:
+        key = (consumer and self.mixed, silent)
+        data = self._frames.get(key)
+        if data is None:
+            event = self.event
+            if self.mixed:
+                event = People(self.store).decorate(event, CONSUMER if consumer else ENTERPRISE)
+            if silent:
+                event = replace(event, silent=True)
+            data = self._frames[key] = event_frame(event)
+        return data
+
+
 class Hub:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.quiet: Any = None  # QuietHours, set by the App
+        self.push: Any = None  # PushGateway, set by the App
         self.sessions: dict[int, list[Session]] = defaultdict(list)
         self.head = store.head_pos()  # the last position fanned out
         self.stats = HubStats()
@@ -220,9 +248,20 @@ class Hub:
         msg, duplicate = result
         out[origin].append(event_frame(Ack(
             re=ctx.request_id, conv=msg.conv, seq=msg.seq, pos=msg.pos, time=msg.time_ms,
-            client_msg_id=msg.client_msg_id, duplicate=duplicate)))
+            client_msg_id=msg.client_msg_id, duplicate=duplicate,
+            recipient_resting_until=self._resting_peer(msg, origin))))
         if not duplicate:
             self._fan_out(msg, out, skip=origin)
+
+    def _resting_peer(self, msg: Message, origin: Session) -> int | None:
+        """Until when the other member of a direct chat rests, if they do."""
+        state = self.conversation(msg.conv)
+        if state is None or state.kind != DIRECT:
+            return None
+        for uid in state.members:
+            if uid != origin.user.uid:  # type: ignore[union-attr]
+                return self.quiet.resting.get(uid)
+        return None
 
     def _on_change(self, ctx: ChangeContext, result: Any,
                    out: dict[Session, list[bytes]]) -> None:
@@ -254,12 +293,18 @@ class Hub:
             out[origin].append(failure)
             return
         out[origin].append(event_frame(Ok(re=ctx.request_id, conv=result.conv, seq=result.seq)))
-        if hasattr(result, "targets"):  # a reminder
-            frame = event_frame(Reminder(conv=result.conv, seq=result.seq,
-                                         sender=origin.user.handle))  # type: ignore[union-attr]
+        if hasattr(result, "targets"):  # a reminder: silent for those resting
+            reminder = Reminder(conv=result.conv, seq=result.seq,
+                                sender=origin.user.handle)  # type: ignore[union-attr]
+            frames = {False: event_frame(reminder),
+                      True: event_frame(replace(reminder, silent=True))}
             for uid in result.targets:
-                for session in self.sessions.get(uid, ()):
-                    out[session].append(frame)
+                silent = uid in self.quiet.resting
+                sessions = self.sessions.get(uid)
+                if not sessions and not silent and self.push.wanted(uid):
+                    self.push.reminder(uid, result.conv, reminder.sender)
+                for session in sessions or ():
+                    out[session].append(frames[silent])
             return
         if result.moved:
             frame = event_frame(ReadEvent(conv=result.conv, seq=result.seq))
@@ -285,6 +330,8 @@ class Hub:
             for session in self.sessions.get(uid, ()):
                 if session is not origin:
                     out[session].append(data)
+        if result.then is not None:
+            result.then()
 
     def _emit_receipts(self, receipts: dict[tuple[int, int, int], list[Reader]],
                        out: dict[Session, list[bytes]]) -> None:
@@ -306,29 +353,46 @@ class Hub:
 
     def _fan_out(self, msg: Message, out: dict[Session, list[bytes]],
                  skip: Session | None) -> None:
-        """Hand one message's frame, built once, to every session that may see it."""
+        """Hand one message to every session that may see it, building each variant once.
+
+        A receiver gets one of at most four frames: as seen by its realm (badges,
+        only in conversations that span both) and silent or not (resting).
+        """
         self.stats.messages += 1
         self.head = msg.pos
         state = self.conversation(msg.conv)
         if state is None:
             return
-        event = message_event(msg)
-        frame = event_frame(event)
-        frames = {False: frame, True: frame}  # by "the receiver is a consumer"
-        if state.mixed:  # across realms: each side sees the sender its own way, built once
-            people = People(self.store)
-            frames = {False: event_frame(people.decorate(event, ENTERPRISE)),
-                      True: event_frame(people.decorate(event, CONSUMER))}
+        variants = _Variants(message_event(msg), state.mixed, self.store)
+        resting = {} if msg.urgent else self.quiet.resting
+        sender_uid = skip.user.uid if skip is not None and skip.user else None
         pos = msg.pos
         delivered = 0
         for uid, membership in state.members.items():
-            if membership.sees(pos):
-                data = frames[membership.consumer]
-                for session in self.sessions.get(uid, ()):
-                    if session is not skip:
-                        out[session].append(data)
-                        delivered += 1
+            if not membership.sees(pos):
+                continue
+            silent = uid in resting
+            if silent:
+                self.quiet.held(uid, msg.conv)
+            sessions = self.sessions.get(uid)
+            if not sessions:
+                if not silent and uid != sender_uid and self.push.wanted(uid) \
+                        and msg.kind == TEXT:
+                    self.push.offline(uid, msg.conv, msg.sender, msg.text)
+                continue
+            data = variants.frame(membership.consumer, silent)
+            for session in sessions:
+                if session is not skip:
+                    out[session].append(data)
+                    delivered += 1
         self.stats.deliveries += delivered
+
+    def send_to_users(self, uids: Iterable[int], frame: Frame) -> None:
+        """One event to every live session of these users (encoded once)."""
+        data = event_frame(frame)
+        for uid in uids:
+            for session in self.sessions.get(uid, ()):
+                session.push(data)
 
     def typing(self, session: Session, conv: int) -> bool:
         """Tell the other members' sessions; False if the user is not a member."""

@@ -1,6 +1,6 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
-from . import contacts
+from . import contacts, settings
 from .records import (
     ANNOUNCE,
     CONSUMER,
@@ -29,5 +29,5 @@ __all__ = [
     "ANNOUNCE", "CONSUMER", "DIRECT", "ENTERPRISE", "GROUP", "Contact", "Corp",
     "GroupCommitWriter", "MapFull", "Membership", "Message", "Pending", "Refused",
     "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "restore_backup",
-    "token_digest", "valid_handle",
+    "settings", "token_digest", "valid_handle",
 ]

@@ -31,6 +31,10 @@ scan walks a conversation or a user in order. Sub-databases:
   counters      name (ascii) | id u64       -> count u64 (contacts per employee/corp, friends)
   quotas        name (ascii) | id u64 | day u64 -> count u64
   archive       corp u64 | time ms u64 | pos u64 -> ArchiveEntry record
+  quiet         uid u64                     -> a user's quiet-hours schedule (wire map)
+  quiet_corp    corp u64                    -> the corp's default schedule (wire map)
+  breaks        uid u64                     -> time ms u64 (resting until)
+  devices       uid u64 | sha256(push token)[:8] -> [platform, push token, time ms]
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ DATABASES = (
     "convs", "directs", "members", "conv_members", "msgs", "conv_pos", "idem",
     "read_cursors", "receipt_msgs", "receipts", "reminders",
     "depts", "dir_names", "contacts", "contacts_of", "requests", "friends", "friend_reqs",
-    "counters", "quotas", "archive",
+    "counters", "quotas", "archive", "quiet", "quiet_corp", "breaks", "devices",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

@@ -165,18 +165,19 @@ class Message:
     ref: int | None = None
     recalled: bool = False
     receipt: bool = False  # the sender asked who reads it
+    urgent: bool = False  # bypasses quiet hours
 
     def encode(self) -> bytes:
         return pack([self.pos, self.sender, self.time_ms, self.text, self.client_msg_id, self.to,
                      self.kind, self.event, list(self.users), self.name, self.ref,
-                     self.recalled, self.receipt])
+                     self.recalled, self.receipt, self.urgent])
 
     @classmethod
     def decode(cls, conv: int, seq: int, data: bytes) -> Message:
         pos, sender, time_ms, text, cmid, to, *rest = unpack(data)
         if rest:
             rest[2] = tuple(rest[2])
-        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:7])
+        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:8])
 
 
 @dataclass(frozen=True, slots=True)

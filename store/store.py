@@ -303,6 +303,19 @@ class Store:
         out.sort(key=lambda row: row[3], reverse=True)
         return out
 
+    def peers(self, uid: int) -> set[int]:
+        """Everyone who shares a direct or group conversation with a user now."""
+        out: set[int] = set()
+        with self._read() as txn:
+            for conv, membership in _user_convs(txn, self.db, uid):
+                if not membership.active:
+                    continue
+                kind = Conversation.decode(conv, txn.get(keys.u64(conv), db=self.db["convs"])).kind
+                if kind in (DIRECT, GROUP):
+                    out.update(u for u, m in _conv_members(txn, self.db, conv) if m.active)
+        out.discard(uid)
+        return out
+
     def user_groups(self, uid: int) -> list[tuple[Conversation, Membership]]:
         """The groups a user is currently a member of."""
         with self._read() as txn:
@@ -538,7 +551,7 @@ class WriteTxn:
 
     def send_direct(self, sender: User, recipient: User, client_msg_id: str, text: str,
                     now_ms: int, receipt: bool = False,
-                    archive_corp: int | None = None) -> tuple[Message, bool]:
+                    archive_corp: int | None = None, urgent: bool = False) -> tuple[Message, bool]:
         """Store a direct message once per client_msg_id: (message, was it a repeat).
 
         With `archive_corp`, the message also goes to that corp's archive, in
@@ -549,7 +562,8 @@ class WriteTxn:
             return old, True
         conv = self.open_direct(sender, recipient, now_ms)
         msg = self.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
-                          client_msg_id=client_msg_id, to=recipient.handle, receipt=receipt)
+                          client_msg_id=client_msg_id, to=recipient.handle, receipt=receipt,
+                          urgent=urgent)
         if archive_corp:
             self.archive(ArchiveEntry(archive_corp, now_ms, msg.pos, conv, msg.seq,
                                       sender.handle, sender.realm, text))
@@ -567,7 +581,7 @@ class WriteTxn:
                text: str = "", client_msg_id: str = "", to: str | None = None,
                kind: str = TEXT, event: str | None = None, users: tuple[str, ...] = (),
                name: str | None = None, ref: int | None = None,
-               receipt: bool = False) -> Message:
+               receipt: bool = False, urgent: bool = False) -> Message:
         """Store a message at the next seq of `conv` and the next stream position.
 
         A user's message (with sender_uid and client_msg_id) is also indexed
@@ -576,7 +590,7 @@ class WriteTxn:
         seq = self._last_seq(conv) + 1
         pos = self.store.head + 1  # type: ignore[operator]
         msg = Message(conv, seq, pos, sender, now_ms, text, client_msg_id, to, kind, event,
-                      users, name, ref, receipt=receipt)
+                      users, name, ref, receipt=receipt, urgent=urgent)
         key = keys.pair(conv, seq)
         self.txn.put(key, msg.encode(), db=self.db["msgs"])
         if receipt and sender_uid is not None:

@@ -1,0 +1,189 @@
+"""Quiet hours ("take a break"): who is resting now, kept in memory.
+
+Resting changes only at transitions — a schedule window opening or closing,
+a break starting or ending — so fan-out pays one dict lookup per delivery,
+never a schedule evaluation. Each user with a schedule or a break has one
+entry in a heap of due times; the `run` task wakes at the earliest one (or
+when the injected clock is moved, in tests), re-evaluates those users, and
+on a change tells their peers (`presence`), their own devices (`quiet`)
+and, when a rest ends, sends one digest of what arrived meanwhile.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from corpchat.protocol import Digest, Presence, QuietEvent, QuietState, QuietWindow
+from corpchat.protocol.quiet import Schedule, next_change, resting_at
+from corpchat.store import settings
+
+if TYPE_CHECKING:
+    from .app import App
+
+log = logging.getLogger("corpchat.quiet")
+HORIZON_MS = 8 * 86_400_000
+MAX_BREAK_MS = 7 * 86_400_000
+MAX_SLEEP_S = 60.0
+
+
+class QuietHours:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.resting: dict[int, int] = {}  # uid -> resting until (ms)
+        self._own: dict[int, Schedule] = {}
+        self._corp: dict[int, Schedule] = {}
+        self._breaks: dict[int, int] = {}
+        self._due: list[tuple[int, int]] = []
+        self._held: dict[int, tuple[int, set[int]]] = {}  # uid -> (messages, convs) while resting
+        self._wake = trio.Event()
+        self.transitions = 0
+        app.clock.subscribe(self.poke)
+
+    # ----- loading and evaluating -----
+
+    def load(self) -> None:
+        """Read every schedule and break; evaluate everyone who has one."""
+        store = self.app.store
+        self._own = {uid: Schedule.from_wire(w) for uid, w in store.read(settings.all_schedules)}
+        self._corp = {c: Schedule.from_wire(w)
+                      for c, w in store.read(settings.all_corp_schedules).items()}
+        self._breaks = store.read(settings.all_breaks)
+        users = set(self._own) | set(self._breaks)
+        if self._corp:
+            users |= {u.uid for u in store.users() if u.corp_id in self._corp}
+        now = self.app.clock.now_ms()
+        for uid in users:
+            self._evaluate(uid, now, announce=False)
+
+    def schedule_of(self, uid: int) -> tuple[Schedule | None, str]:
+        own = self._own.get(uid)
+        if own is not None:
+            return own, "user"
+        user = self.app.store.user(uid)
+        corp = self._corp.get(user.corp_id) if user is not None and user.corp_id else None
+        return (corp, "corp") if corp is not None else (None, "none")
+
+    def _state(self, uid: int, now: int) -> tuple[int | None, int | None]:
+        """(resting until or None, when to look again or None)."""
+        schedule, _ = self.schedule_of(uid)
+        active = schedule if schedule is not None and schedule.enabled else None
+        until = self._breaks.get(uid)
+        if until is not None and until <= now:
+            self._breaks.pop(uid, None)
+            until = None
+        if until is not None:
+            if active is not None and resting_at(active, until):
+                until = next_change(active, until) or until + HORIZON_MS
+            return until, until
+        if active is None:
+            return None, None
+        change = next_change(active, now, HORIZON_MS)
+        if resting_at(active, now):
+            end = change or now + HORIZON_MS
+            return end, end
+        return None, change or now + HORIZON_MS
+
+    def _evaluate(self, uid: int, now: int, *, announce: bool = True) -> None:
+        until, check = self._state(uid, now)
+        before = self.resting.get(uid)
+        if until is None:
+            self.resting.pop(uid, None)
+        else:
+            self.resting[uid] = until
+        if check is not None:
+            heapq.heappush(self._due, (check, uid))
+        if announce and before != until:
+            self.transitions += 1
+            self._announce(uid, before, until)
+
+    def _announce(self, uid: int, before: int | None, until: int | None) -> None:
+        hub = self.app.hub
+        user = self.app.store.user(uid)
+        if user is None:
+            return
+        presence = Presence(user=user.handle, status="resting" if until else "available",
+                            until=until)
+        hub.send_to_users(self.app.store.peers(uid), presence)
+        hub.send_to_users((uid,), QuietEvent(quiet=self.state_frame(uid)))
+        if until is None and before is not None:
+            self._send_digest(uid)
+
+    def _send_digest(self, uid: int) -> None:
+        messages, convs = self._held.pop(uid, (0, set()))
+        if not messages:
+            return
+        digest = Digest(messages=messages, conversations=len(convs))
+        self.app.hub.send_to_users((uid,), digest)
+        self.app.push.digest(uid, digest)
+
+    def state_frame(self, uid: int) -> QuietState:
+        schedule, source = self.schedule_of(uid)
+        windows = None
+        if schedule is not None:
+            windows = tuple(QuietWindow(**w.to_wire()) for w in schedule.windows)
+        return QuietState(source=source, timezone=schedule.timezone if schedule else None,
+                          windows=windows, enabled=schedule.enabled if schedule else None,
+                          resting_until=self.resting.get(uid),
+                          break_until=self._breaks.get(uid))
+
+    # ----- changes, called after their commit -----
+
+    def set_schedule(self, uid: int, schedule: Schedule | None) -> None:
+        if schedule is None:
+            self._own.pop(uid, None)
+        else:
+            self._own[uid] = schedule
+        self._evaluate(uid, self.app.clock.now_ms())
+        self.app.hub.send_to_users((uid,), QuietEvent(quiet=self.state_frame(uid)))
+
+    def set_corp_schedule(self, corp_id: int, schedule: Schedule | None) -> None:
+        if schedule is None:
+            self._corp.pop(corp_id, None)
+        else:
+            self._corp[corp_id] = schedule
+        now = self.app.clock.now_ms()
+        for user in self.app.store.users():
+            if user.corp_id == corp_id and user.uid not in self._own:
+                self._evaluate(user.uid, now)
+
+    def set_break(self, uid: int, until: int | None) -> None:
+        if until is None:
+            self._breaks.pop(uid, None)
+        else:
+            self._breaks[uid] = until
+        self._evaluate(uid, self.app.clock.now_ms())
+        self.app.hub.send_to_users((uid,), QuietEvent(quiet=self.state_frame(uid)))
+
+    def held(self, uid: int, conv: int) -> None:
+        """A message reached a resting user: count it for the digest."""
+        messages, convs = self._held.get(uid, (0, set()))
+        convs.add(conv)
+        self._held[uid] = (messages + 1, convs)
+
+    # ----- the transition timer -----
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def process_due(self) -> None:
+        now = self.app.clock.now_ms()
+        seen: set[int] = set()
+        while self._due and self._due[0][0] <= now:
+            _, uid = heapq.heappop(self._due)
+            if uid not in seen:
+                seen.add(uid)
+                self._evaluate(uid, now)
+
+    async def run(self) -> None:
+        """Re-evaluate users as their transitions fall due. Cancel-safe."""
+        while True:
+            self.process_due()
+            now = self.app.clock.now_ms()
+            delay = (self._due[0][0] - now) / 1000 if self._due else MAX_SLEEP_S
+            with trio.move_on_after(max(0.0, min(delay, MAX_SLEEP_S))):
+                await self._wake.wait()
+            self._wake = trio.Event()

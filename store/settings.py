@@ -1,0 +1,89 @@
+"""Per-user settings tables: quiet-hours schedules, breaks and push devices.
+
+Functions take an open transaction and the database handles (see
+store/contacts.py), for Store.read and WriteTxn.do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import lmdb
+
+from . import keys
+from .records import pack, unpack
+
+Txn = lmdb.Transaction
+Dbs = dict[str, Any]
+
+
+def schedule(txn: Txn, db: Dbs, uid: int) -> dict | None:
+    raw = txn.get(keys.u64(uid), db=db["quiet"])
+    return None if raw is None else unpack(raw)
+
+
+def set_schedule(txn: Txn, db: Dbs, uid: int, wire: dict | None) -> None:
+    if wire is None:
+        txn.delete(keys.u64(uid), db=db["quiet"])
+    else:
+        txn.put(keys.u64(uid), pack(wire), db=db["quiet"])
+
+
+def corp_schedule(txn: Txn, db: Dbs, corp_id: int) -> dict | None:
+    raw = txn.get(keys.u64(corp_id), db=db["quiet_corp"])
+    return None if raw is None else unpack(raw)
+
+
+def set_corp_schedule(txn: Txn, db: Dbs, corp_id: int, wire: dict | None) -> None:
+    if wire is None:
+        txn.delete(keys.u64(corp_id), db=db["quiet_corp"])
+    else:
+        txn.put(keys.u64(corp_id), pack(wire), db=db["quiet_corp"])
+
+
+def all_schedules(txn: Txn, db: Dbs) -> list[tuple[int, dict]]:
+    return [(keys.read_u64(k), unpack(v)) for k, v in txn.cursor(db=db["quiet"]).iternext()]
+
+
+def all_corp_schedules(txn: Txn, db: Dbs) -> dict[int, dict]:
+    return {keys.read_u64(k): unpack(v) for k, v in txn.cursor(db=db["quiet_corp"]).iternext()}
+
+
+def break_until(txn: Txn, db: Dbs, uid: int) -> int | None:
+    raw = txn.get(keys.u64(uid), db=db["breaks"])
+    return None if raw is None else keys.read_u64(raw)
+
+
+def set_break(txn: Txn, db: Dbs, uid: int, until_ms: int | None) -> None:
+    if until_ms is None:
+        txn.delete(keys.u64(uid), db=db["breaks"])
+    else:
+        txn.put(keys.u64(uid), keys.u64(until_ms), db=db["breaks"])
+
+
+def all_breaks(txn: Txn, db: Dbs) -> dict[int, int]:
+    return {keys.read_u64(k): keys.read_u64(v) for k, v in txn.cursor(db=db["breaks"]).iternext()}
+
+
+def add_device(txn: Txn, db: Dbs, uid: int, platform: str, token: str, now_ms: int) -> None:
+    key = keys.u64(uid) + hashlib.sha256(token.encode()).digest()[:8]
+    txn.put(key, pack([platform, token, now_ms]), db=db["devices"])
+
+
+def devices(txn: Txn, db: Dbs, uid: int) -> list[tuple[str, str]]:
+    """(platform, push token) of a user's registered devices."""
+    cursor = txn.cursor(db=db["devices"])
+    prefix = keys.u64(uid)
+    out = []
+    if cursor.set_range(prefix):
+        for key, value in cursor.iternext():
+            if not key.startswith(prefix):
+                break
+            platform, token, _ = unpack(value)
+            out.append((platform, token))
+    return out
+
+
+def users_with_devices(txn: Txn, db: Dbs) -> set[int]:
+    return {keys.read_u64(k) for k, _ in txn.cursor(db=db["devices"]).iternext()}

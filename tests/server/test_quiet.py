@@ -1,0 +1,190 @@
+"""Quiet hours over real sockets, driven by the injected clock (no sleeping)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import h11
+import pytest
+import trio
+
+from corpchat.protocol import (
+    Ack, Digest, Error, Msg, Ok, Presence, QuietBreak, QuietEvent, QuietResume, QuietSet,
+    QuietWindow, UserInfo, UserInfoReply, Welcome,
+)
+
+from ..client import TestClient
+from ..conftest import running_server
+from .test_groups import make_contact, people, request
+
+# The test clock starts at 2027-01-15 08:00 UTC, a Friday (weekday 4).
+FRIDAY = 4
+
+
+async def take_break(client: TestClient, minutes: int):
+    return await request(client, QuietBreak, minutes=minutes)
+
+
+async def settle() -> None:
+    """Let the quiet-hours task run after the clock moved."""
+    for _ in range(5):
+        await trio.sleep(0.01)
+
+
+async def test_a_break_makes_delivery_silent_and_tells_peers(server, nursery, clock):
+    c = await people(server, nursery, "ann", "ben")
+    await c["ann"].send("before", to="ben")
+    await c["ann"].expect(Ack)
+    assert (await c["ben"].expect(Msg)).silent is None
+    assert isinstance(await take_break(c["ben"], 30), Ok)
+    presence = await c["ann"].expect(Presence)
+    until = clock.now_ms() + 30 * 60_000
+    assert (presence.user, presence.status, presence.until) == ("ben", "resting", until)
+    state = await c["ben"].expect(QuietEvent)
+    assert state.quiet.resting_until == until
+    await c["ann"].send("while resting", to="ben")
+    ack = await c["ann"].expect(Ack)
+    assert ack.recipient_resting_until == until
+    msg = await c["ben"].expect(Msg)
+    assert (msg.text, msg.silent) == ("while resting", True)
+    info = await request(c["ann"], UserInfo, reply=(UserInfoReply, Error), user="ben")
+    assert (info.status, info.until) == ("resting", until)
+    assert isinstance(await request(c["ben"], QuietResume), Ok)
+    assert (await c["ann"].expect(Presence)).status == "available"
+    digest = await c["ben"].expect(Digest)
+    assert (digest.messages, digest.conversations) == (1, 1)
+
+
+async def test_a_break_is_bounded_and_well_formed(server, nursery):
+    c = await people(server, nursery, "ann")
+    for fields in ({"minutes": 7 * 24 * 60 + 1}, {"minutes": 0}, {}, {"minutes": 5, "until": 1}):
+        reply = await request(c["ann"], QuietBreak, **fields)
+        assert isinstance(reply, Error) and reply.code == "bad_request", fields
+
+
+async def test_schedule_transitions_follow_the_clock(server, nursery, clock):
+    c = await people(server, nursery, "ann", "ben")
+    await c["ann"].send("hello", to="ben")  # peers: they share a conversation
+    await c["ann"].expect(Ack)
+    await c["ben"].expect(Msg)
+    window = QuietWindow(day=FRIDAY, start="07:00", end="09:00")
+    assert isinstance(await request(c["ben"], QuietSet, timezone="UTC", windows=(window,)), Ok)
+    presence = await c["ann"].expect(Presence)
+    assert (presence.status, presence.until) == ("resting", clock.now_ms() + 3600_000)
+    await c["ann"].send("in the window", to="ben")
+    await c["ann"].expect(Ack)
+    assert (await c["ben"].expect(Msg)).silent is True
+    clock.advance(3600)
+    await settle()
+    assert (await c["ann"].expect(Presence)).status == "available"
+    assert (await c["ben"].expect(Digest)).messages == 1
+    await c["ann"].send("after the window", to="ben")
+    await c["ann"].expect(Ack)
+    assert (await c["ben"].expect(Msg)).silent is None
+    refused = await request(c["ben"], QuietSet, timezone="Mars/Olympus", windows=(window,))
+    assert isinstance(refused, Error) and refused.code == "bad_request"
+
+
+async def test_corp_default_applies_to_members_without_their_own(server, nursery, clock):
+    c = await people(server, nursery, "ann", "ben")
+    await request(c["ann"], QuietSet, timezone="UTC", windows=())
+    await server.admin("corp.quiet_hours", corp="acme", timezone="UTC", windows="fri 06:00-10:00")
+    await c["ann"].send("to ben", to="ben")
+    assert (await c["ann"].expect(Ack)).recipient_resting_until is not None
+    await c["ben"].send("to ann", to="ann")
+    assert (await c["ben"].expect(Ack)).recipient_resting_until is None  # ann has her own
+    fresh = await TestClient(nursery, server.url, c["ben"].session.token).connect()
+    assert fresh.taken(Welcome)[0].quiet.source == "corp"
+
+
+@pytest.fixture
+def urgent_config(server_config):
+    return dataclasses.replace(server_config, urgent_per_day=2)
+
+
+async def test_urgent_bypasses_quiet_hours_within_a_daily_quota(nursery, urgent_config, clock):
+    async with running_server(nursery, urgent_config, clock) as server:
+        c = await people(server, nursery, "ann", "ben")
+        c.update(await people(server, nursery, "cora", corp=None))
+        await make_contact(c["ann"], c["cora"])
+        await take_break(c["ben"], 60)
+        for i in range(2):
+            await c["ann"].send(f"urgent {i}", to="ben", urgent=True)
+            await c["ann"].expect(Ack)
+            msg = await c["ben"].expect(Msg)
+            assert (msg.urgent, msg.silent) == (True, None)
+        await c["ann"].send("one too many", to="ben", urgent=True)
+        over = await c["ann"].expect(Error)
+        assert over.code == "quota_exceeded" and over.retry_after_ms > 0
+        await c["cora"].send("help!", to="ann", urgent=True)
+        assert (await c["cora"].expect(Error)).code == "forbidden"
+
+
+class PushReceiver:
+    """A real local HTTP endpoint that records the JSON it is sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        self.arrived = trio.Event()
+
+    async def serve(self, nursery: trio.Nursery) -> str:
+        listeners = await nursery.start(
+            lambda task_status: trio.serve_tcp(self._handle, 0, host="127.0.0.1",
+                                               task_status=task_status))
+        port = listeners[0].socket.getsockname()[1]
+        return f"http://127.0.0.1:{port}/push"
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        body = b""
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await stream.receive_some(65536))
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        self.bodies.append(json.loads(body))
+        self.arrived.set()
+        await stream.send_all(conn.send(h11.Response(status_code=204, headers=[])))
+        await stream.send_all(conn.send(h11.EndOfMessage()))
+        await stream.aclose()
+
+    async def wait_for(self, count: int) -> list[dict]:
+        with trio.fail_after(5):
+            while len(self.bodies) < count:
+                self.arrived = trio.Event()
+                await self.arrived.wait()
+        return self.bodies
+
+
+async def test_push_is_held_while_resting_then_one_digest(nursery, server_config, clock):
+    receiver = PushReceiver()
+    url = await receiver.serve(nursery)
+    config = dataclasses.replace(server_config, push_url=url)
+    async with running_server(nursery, config, clock) as server:
+        from corpchat.protocol import DeviceRegister
+
+        c = await people(server, nursery, "ann", "ben")
+        await request(c["ben"], DeviceRegister, platform="apns", push_token="tok-ben")
+        await take_break(c["ben"], 30)
+        await c["ben"].close()
+        await c["ann"].send("held 1", to="ben")
+        await c["ann"].send("held 2", to="ben")
+        for _ in range(2):
+            await c["ann"].expect(Ack)
+        await settle()
+        assert receiver.bodies == []
+        clock.advance(31 * 60)
+        await settle()
+        (digest,) = await receiver.wait_for(1)
+        assert (digest["kind"], digest["user"], digest["device_token"]) == ("digest", "ben",
+                                                                             "tok-ben")
+        assert "2 new messages in 1 conversations" in digest["preview"]
+        await c["ann"].send("not resting now", to="ben")
+        await c["ann"].expect(Ack)
+        bodies = await receiver.wait_for(2)
+        assert (bodies[1]["kind"], bodies[1]["preview"], bodies[1]["sender"]) == (
+            "message", "not resting now", "ann")
