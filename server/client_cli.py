@@ -130,6 +130,8 @@ class TerminalClient:
         self.out = out
         self.state_path = state_path
         self.state = load_state(state_path) if state_path else State()
+        if state_path and not os.path.exists(state_path):
+            save_state(state_path, self.state)  # fail now, not at the first message
         self.session = ClientSession(token, device=device, sync_token=self.state.sync)
         self.backoff = backoff or Backoff()
         self.drain_s = drain_s
@@ -250,7 +252,8 @@ class TerminalClient:
         if not page.msgs:
             self.out(f"-- no messages with {peer} yet")
             return
-        self.out(f"-- last {len(page.msgs)} messages with {peer}")
+        count = len(page.msgs)
+        self.out(f"-- last {count} message{'s' if count > 1 else ''} with {peer}")
         for msg in reversed(page.msgs):  # the page is newest first
             self.out(format_msg(msg))
 
@@ -348,11 +351,19 @@ def _target(peer: str) -> dict[str, Any]:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("client", help="a line-based terminal client")
-    p.add_argument("--url", default="ws://127.0.0.1:8765/", help="the server's WebSocket URL")
-    p.add_argument("--token", required=True, help="a token from 'corpchat admin user add'")
+    p.add_argument("--url", type=_ws_url, default="ws://127.0.0.1:8765/",
+                   help="the server's WebSocket URL (ws:// or wss://)")
+    p.add_argument("--token", required=True,
+                   help="from 'corpchat admin user add'; write --token=T, as T may begin with '-'")
     p.add_argument("--device", help="a name for this device (shown to operators)")
     p.add_argument("--state", help="keep the sync position in this file across runs")
     p.set_defaults(run=_run)
+
+
+def _ws_url(value: str) -> str:
+    if not value.startswith(("ws://", "wss://")):
+        raise argparse.ArgumentTypeError("expected ws://HOST:PORT/ or wss://HOST:PORT/")
+    return value
 
 
 async def stdin_lines() -> str | None:
@@ -370,7 +381,7 @@ def _run(args: argparse.Namespace) -> int:
         client = TerminalClient(args.url, args.token, _print, device=args.device,
                                 state_path=args.state)
     except (OSError, ValueError) as exc:
-        print(f"error: cannot read the state file: {exc}", file=sys.stderr)
+        print(f"error: cannot use the state file: {exc}", file=sys.stderr)
         return 2
     try:
         return trio.run(client.run, stdin_lines)
