@@ -13,6 +13,13 @@ from .contacts import (
     may_request_contact,
     until_next_day_ms,
 )
+from .customers import (
+    CustomerCaps,
+    may_add_tag,
+    may_mass_message,
+    may_post_moment,
+    may_transfer,
+)
 from .direct import archive_corp, may_message_directly
 from .groups import admit_consumers
 from .receipts import read_state_visible
@@ -20,7 +27,8 @@ from .urgent import may_send_urgent
 from .verdict import Verdict
 
 __all__ = [
-    "Badge", "BridgeCaps", "Verdict", "admit_consumers", "archive_corp", "day_number",
+    "Badge", "BridgeCaps", "CustomerCaps", "Verdict", "may_add_tag", "may_mass_message",
+    "may_post_moment", "may_transfer", "admit_consumers", "archive_corp", "day_number",
     "may_accept_contact", "may_befriend", "may_message_directly", "may_request_contact",
     "may_send_urgent", "read_state_visible", "seen_by_consumers", "seen_by_employees",
     "until_next_day_ms",

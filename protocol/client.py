@@ -18,7 +18,7 @@ The rules it implements (docs/protocol.md, "Sync and resume"):
 * Unacknowledged sends are re-sent with the same `client_msg_id` after a
   reconnect; the server answers a repeat with the original ack. A send
   refused with an error is dropped, unless the error is a storage or
-  internal failure (RETRY_CODES).
+  internal failure or rate limit (RETRY_CODES).
 * Frame types it does not know (from a later minor version) are ignored.
 """
 
@@ -40,7 +40,8 @@ RECONNECT_CODES = frozenset({
 
 # Errors answering a `send` after which it stays queued and is re-sent on the
 # next connection; any other error answering a send ends it.
-RETRY_CODES = frozenset({ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.INTERNAL_ERROR})
+RETRY_CODES = frozenset({ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.INTERNAL_ERROR,
+                         ErrorCode.RATE_LIMITED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -398,8 +398,124 @@ class ContactRemark(Frame):
 @client_frame
 @dataclass(frozen=True, slots=True)
 class ContactList(Frame):
+    """Your contacts; employees may filter customers by tags (`match`: any or all)."""
+
     TYPE: ClassVar[str] = "contact.list"
     id: int
+    tags: tuple[int, ...] | None = None
+    match: str | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class ContactTag(Frame):
+    """An employee tags or untags one of their customers."""
+
+    TYPE: ClassVar[str] = "contact.tag"
+    id: int
+    user: str
+    add: tuple[int, ...] | None = None
+    remove: tuple[int, ...] | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class TagGroupAdd(Frame):
+    """A corp admin adds a tag group to the corp's library."""
+
+    TYPE: ClassVar[str] = "tag.group.add"
+    id: int
+    name: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class TagAdd(Frame):
+    TYPE: ClassVar[str] = "tag.add"
+    id: int
+    group: int
+    name: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class TagRemove(Frame):
+    TYPE: ClassVar[str] = "tag.remove"
+    id: int
+    tag: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class TagList(Frame):
+    TYPE: ClassVar[str] = "tag.list"
+    id: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class BroadcastCustomers(Frame):
+    """One message to many of your customers, chosen by tags or by name."""
+
+    TYPE: ClassVar[str] = "broadcast.customers"
+    id: int
+    client_msg_id: str
+    text: str
+    tags: tuple[int, ...] | None = None
+    match: str | None = None
+    users: tuple[str, ...] | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class TransferRefuse(Frame):
+    """A customer refuses to be handed over from `employee` to a colleague."""
+
+    TYPE: ClassVar[str] = "transfer.refuse"
+    id: int
+    employee: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class MomentPost(Frame):
+    TYPE: ClassVar[str] = "moment.post"
+    id: int
+    text: str
+    attachments: tuple[str, ...] | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class MomentDraft(Frame):
+    """A corp admin writes a moment for employees to confirm and publish."""
+
+    TYPE: ClassVar[str] = "moment.draft"
+    id: int
+    text: str
+    employees: tuple[str, ...]
+    attachments: tuple[str, ...] | None = None
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class MomentConfirm(Frame):
+    TYPE: ClassVar[str] = "moment.confirm"
+    id: int
+    draft: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class MomentsFeed(Frame):
+    """A customer's feed (their employees' moments), or, for a corp admin with
+    `employee`, what that employee posted. Newest first."""
+
+    TYPE: ClassVar[str] = "moments.feed"
+    id: int
+    employee: str | None = None
+    before: int | None = None
+    limit: int | None = None
 
 
 @client_frame
@@ -606,6 +722,7 @@ class Profile(Frame):
     external: bool | None = None
     remark: str | None = None
     note: str | None = None  # on a contact request
+    tags: tuple[int, ...] | None = None  # an employee's view of their customer
 
 
 @nested_frame
@@ -946,3 +1063,91 @@ class UserInfoReply(Frame):
     profile: Profile
     status: str
     until: int | None = None
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class Created(Frame):
+    """A request created something; `id` is its new id."""
+
+    TYPE: ClassVar[str] = "created"
+    re: int
+    id: int
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
+class TagInfo(Frame):
+    TYPE: ClassVar[str] = "tag"
+    tag: int
+    group: int
+    name: str
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class TagsReply(Frame):
+    TYPE: ClassVar[str] = "tags"
+    re: int
+    groups: tuple[Department, ...]  # {dept: group id, name}: the same shape as departments
+    tags: tuple[TagInfo, ...]
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
+class Skipped(Frame):
+    TYPE: ClassVar[str] = "skipped"
+    reason: str
+    count: int
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class BroadcastDone(Frame):
+    TYPE: ClassVar[str] = "broadcast.done"
+    re: int
+    sent: int
+    skipped: tuple[Skipped, ...]
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class TransferEvent(Frame):
+    """Your contact hands you over to a colleague (`state`: pending, refused, done)."""
+
+    TYPE: ClassVar[str] = "transfer"
+    state: str
+    source: Profile = wire("from")
+    target: Profile = wire("to")
+    message: str | None = None
+    due: int | None = None
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
+class MomentInfo(Frame):
+    TYPE: ClassVar[str] = "moment"
+    moment: int
+    author: Profile
+    time: int
+    text: str
+    attachments: tuple[str, ...] | None = None
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class MomentsPage(Frame):
+    TYPE: ClassVar[str] = "moments"
+    re: int
+    moments: tuple[MomentInfo, ...]
+    more: bool
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class MomentEvent(Frame):
+    """A new moment in your feed, or (`draft` set) one to confirm."""
+
+    TYPE: ClassVar[str] = "moment"
+    moment: MomentInfo
+    draft: int | None = None

@@ -431,3 +431,84 @@ async def corp_quiet_hours(app: App, args: dict[str, Any]) -> dict[str, Any]:
     await _write(app, lambda w: w.do(settings.set_corp_schedule, corp.corp_id, wire))
     app.quiet.set_corp_schedule(corp.corp_id, schedule)
     return {"corp": corp.name, "quiet_hours": wire}
+
+
+def _corp(app: App, args: dict[str, Any]):  # noqa: ANN202
+    from .admin import AdminError
+
+    corp = app.store.corp_by_name(_arg(args, "corp"))
+    if corp is None:
+        raise AdminError("not_found", f"no corp {args['corp']!r}")
+    return corp
+
+
+@command("tag.group_add")
+async def tag_group_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    from .customers import _add_tag_group
+
+    corp, name = _corp(app, args), _arg(args, "name")
+    group = await _write(app, lambda w: _add_tag_group(w, corp.corp_id, name))
+    return {"group": group, "name": name}
+
+
+@command("tag.add")
+async def tag_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    from .customers import _add_tag
+
+    corp, group, name = _corp(app, args), _arg(args, "group", int), _arg(args, "name")
+    caps = app.customers.caps
+    notices = await _write(app, lambda w: _add_tag(w, 0, corp.corp_id, group, name, caps))
+    return {"tag": notices.reply.id, "group": group, "name": name}
+
+
+@command("tag.list")
+async def tag_list(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    from corpchat.store import customers as cust
+
+    corp = _corp(app, args)
+    groups = app.store.read(cust.tag_groups, corp.corp_id)
+    return {name: [t_name for _, (g, t_name) in app.store.read(cust.tags, corp.corp_id).items()
+                   if g == group] for group, name in groups.items()}
+
+
+@command("transfer")
+async def transfer(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """Hand an employee's customers (all, or some) to a colleague of the same corp."""
+    from corpchat.store import contacts as tables
+
+    from .admin import AdminError
+
+    source, target = _user(app, _arg(args, "from")), _user(app, _arg(args, "to"))
+    if not source.corp_id or source.corp_id != target.corp_id or source.uid == target.uid:
+        raise AdminError("bad_request", "both must be employees of one corp, and differ")
+    if args.get("all"):
+        uids = [c.consumer for c in app.store.read(tables.contacts_of_employee, source.uid)]
+    else:
+        uids = [_user(app, h).uid for h in _arg(args, "customers", list)]
+    consumers = [u for u in map(app.store.user, uids) if u is not None]
+    message, now = str(args.get("message") or "")[:200], app.clock.now_ms()
+    notices = await _write(app, lambda w: app.transfers.start_op(w, source, target, consumers,
+                                                                   message, now))
+    return {"from": source.handle, "to": target.handle, "started": notices.sent,
+            "skipped": notices.skipped}
+
+
+@command("transfer.status")
+async def transfer_status(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
+    from corpchat.store import customers as cust
+
+    def handle(uid: int) -> str:
+        user = app.store.user(uid)
+        return user.handle if user else str(uid)
+
+    return [{"customer": handle(t.consumer), "from": handle(t.source), "to": handle(t.target),
+             "state": t.state, "started_ms": t.started_ms, "due_ms": t.due_ms}
+            for t in app.store.read(cust.all_transfers)]
+
+
+@command("user.remove")
+async def user_remove(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """An employee leaves: disabled like user.disable, but their customers stay with the
+    corp, waiting for 'transfer'."""
+    result = await user_disable(app, args)
+    return {**result, "customers_waiting": "use 'corpchat admin transfer --from ...'"}

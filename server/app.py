@@ -28,11 +28,13 @@ from corpchat.store import GroupCommitWriter, Pending, StorageError, Store
 from .bridge_handlers import BridgeHandler
 from .config import ServerConfig
 from .connection import Connection
+from .customers import CustomerHandler
 from .handlers import RequestHandler
 from .hub import Hub, Waiter
 from .push import PushGateway
 from .quiet import QuietHours
 from .rates import Rates
+from .transfers import Transfers
 
 log = logging.getLogger("corpchat.server")
 
@@ -42,6 +44,7 @@ class App:
         self.config = config
         self.clock = clock or SystemClock()
         os.makedirs(config.data_dir, mode=0o700, exist_ok=True)
+        os.chmod(config.data_dir, 0o700)
         self._lock_file = lock_data_dir(config.data_dir)
         self.store = Store(config.data_dir, map_bytes=config.map_initial_bytes,
                            durable=config.durable)
@@ -53,6 +56,9 @@ class App:
         self.push = PushGateway(self)
         self.hub.quiet, self.hub.push = self.quiet, self.push
         self.bridge = BridgeHandler(self)
+        self.customers = CustomerHandler(self)
+        self.transfers = Transfers(self)
+        self._background: trio.Nursery | None = None
         self.handlers = RequestHandler(self)
         self.connections: set[Connection] = set()
         self.started_at = self.clock.monotonic()
@@ -117,6 +123,9 @@ class App:
                 self.push.load()
                 nursery.start_soon(self.quiet.run)
                 nursery.start_soon(self.push.run)
+                self.transfers.load()
+                nursery.start_soon(self.transfers.run)
+                self._background = nursery
                 async with trio.open_nursery() as connections:
                     accept_scope = trio.CancelScope()
                     for listener in listeners:
@@ -125,8 +134,8 @@ class App:
                              self.config.data_dir)
                     task_status.started(self.port)
                     await self._shutdown.wait()
-                    accept_scope.cancel()
                     await self._drain(connections)
+                    accept_scope.cancel()
                 nursery.cancel_scope.cancel()
         finally:
             await trio.to_thread.run_sync(self.writer.stop)
@@ -172,6 +181,11 @@ class App:
             while self.connections:
                 await trio.sleep(0.01)
         connections.cancel_scope.cancel()
+
+    def spawn(self, fn, *args) -> None:  # noqa: ANN001
+        """Run a background task (e.g. a mass message) until it ends or the server stops."""
+        assert self._background is not None
+        self._background.start_soon(fn, *args)
 
     def request_shutdown(self, timeout_s: float | None = None) -> None:
         """Drain and stop; open connections get `timeout_s` to take their last bytes."""

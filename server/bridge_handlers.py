@@ -33,6 +33,7 @@ from corpchat.protocol import (
 )
 from corpchat.store import ENTERPRISE, Refused, User
 from corpchat.store import contacts as tables
+from corpchat.store import customers as cust
 
 from . import bridge_ops
 from .bridge_ops import Notices
@@ -141,8 +142,18 @@ class BridgeHandler:
                       looker: Looker) -> None:
         store = self.app.store
         if user.realm == ENTERPRISE:
+            wanted = set(frame.tags or ())
+            tagged = {c.consumer: store.read(cust.contact_tags, user.uid, c.consumer)
+                      for c in store.read(tables.contacts_of_employee, user.uid)}
             found = [(store.user(c.consumer), c)
-                     for c in store.read(tables.contacts_of_employee, user.uid)]
+                     for c in store.read(tables.contacts_of_employee, user.uid)
+                     if not wanted or (wanted <= tagged[c.consumer] if frame.match == "all"
+                                       else wanted & tagged[c.consumer])]
+            session.push(event_frame(People(re=frame.id, people=tuple(
+                replace(looker.profile(person, user, contact=contact),
+                        tags=tuple(sorted(tagged[contact.consumer])) or None)
+                for person, contact in found if person is not None))))
+            return
         else:
             found = [(store.user(uid), None)
                      for uid in store.read(tables.employees_of_consumer, user.uid)]

@@ -16,7 +16,7 @@ from corpchat.bridge import (
     until_next_day_ms,
 )
 from corpchat.protocol import ContactEvent, Frame, Profile
-from corpchat.store import Contact, Refused, User, WriteTxn
+from corpchat.store import Contact, Message, Refused, User, WriteTxn
 from corpchat.store import contacts as tables
 
 
@@ -27,6 +27,10 @@ class Notices:
     events: tuple[tuple[int, Frame], ...] = ()
     reply: Frame | None = None
     then: Callable[[], None] | None = None  # runs on the event loop after the commit
+    messages: tuple[Message, ...] = ()  # stored messages to fan out, in commit order
+    forget: tuple[int, ...] = ()  # conversations whose membership changed
+    sent: int = 0  # counts, for mass messages and transfers
+    skipped: int = 0
 
 
 def _event(uid: int, kind: str, profile: Profile) -> tuple[int, Frame]:

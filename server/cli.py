@@ -151,6 +151,32 @@ def _add_admin(sub: Any) -> None:
     d.add_argument("--parent", type=int, required=True)
     d.set_defaults(cmd="dept.move", build=lambda a: {"dept": a.dept, "parent": a.parent})
 
+    tag = asub.add_parser("tag", help="the corp's customer tag library")
+    t_sub = tag.add_subparsers(dest="verb", required=True)
+    t = t_sub.add_parser("group-add", help="add a tag group")
+    t.add_argument("--corp", required=True)
+    t.add_argument("name")
+    t.set_defaults(cmd="tag.group_add", build=lambda a: {"corp": a.corp, "name": a.name})
+    t = t_sub.add_parser("add", help="add a tag to a group")
+    t.add_argument("--corp", required=True)
+    t.add_argument("--group", type=int, required=True)
+    t.add_argument("name")
+    t.set_defaults(cmd="tag.add", build=lambda a: {"corp": a.corp, "group": a.group,
+                                                    "name": a.name})
+    t = t_sub.add_parser("list", help="the tag library")
+    t.add_argument("--corp", required=True)
+    t.set_defaults(cmd="tag.list", build=lambda a: {"corp": a.corp})
+
+    tr = asub.add_parser("transfer", help="hand an employee's customers to a colleague")
+    tr.add_argument("--from", dest="source", help="the employee handing over")
+    tr.add_argument("--to", dest="target", help="the colleague taking over")
+    which = tr.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true")
+    which.add_argument("--customers", help="comma-separated handles")
+    tr.add_argument("--message", help="a note shown to each customer")
+    tr.add_argument("verb", nargs="?", choices=["status"], help="'status' lists transfers")
+    tr.set_defaults(cmd="transfer", build=_transfer_args)
+
     arch = asub.add_parser("archive", help="the corp archive of cross-realm messages")
     a_sub = arch.add_subparsers(dest="verb", required=True)
     x = a_sub.add_parser("export", help="stream the archive as JSON lines")
@@ -172,6 +198,9 @@ def _add_admin(sub: Any) -> None:
     t.add_argument("token_id")
     t.set_defaults(cmd="token.revoke", build=lambda a: {"token_id": a.token_id})
 
+    u = user.add_parser("remove", help="an employee leaves; their customers wait for transfer")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.remove", build=lambda a: {"handle": a.handle})
     u = user.add_parser("disable", help="revoke every token and close every session")
     u.add_argument("handle")
     u.set_defaults(cmd="user.disable", build=lambda a: {"handle": a.handle})
@@ -196,6 +225,15 @@ def _add_admin(sub: Any) -> None:
     s.add_argument("--timeout", type=float, help="seconds clients get to take their last bytes")
     s.set_defaults(cmd="drain", build=lambda a: {"timeout_s": a.timeout})
     p.set_defaults(run=_admin)
+
+
+def _transfer_args(a: argparse.Namespace) -> dict[str, Any]:
+    if a.verb == "status":
+        a.cmd = "transfer.status"
+        return {}
+    customers = [h for h in (a.customers or "").split(",") if h]
+    return {"from": a.source, "to": a.target, "all": a.all, "customers": customers,
+            "message": a.message}
 
 
 def _add_restore(sub: Any) -> None:
@@ -245,7 +283,8 @@ def _admin_once(args: argparse.Namespace) -> int:
     if getattr(args, "stream", False):
         return _admin_stream(args, path)
     try:
-        result = call(path, args.cmd, args.build(args))
+        request = args.build(args)  # may pick the command (e.g. 'transfer status')
+        result = call(path, args.cmd, request)
     except AdminError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 1

@@ -186,6 +186,10 @@ class Connection:
                 session.begin_close(event.code, "closed by the client")
 
     def _accept(self, request: Request) -> None:
+        if self.app.draining:
+            self.session.push(self.ws.send(RejectConnection(status_code=503)))
+            self.session.begin_close(CloseCode.GOING_AWAY, "draining")
+            return
         if SUBPROTOCOL not in request.subprotocols:
             body = f"use the WebSocket subprotocol {SUBPROTOCOL}\n".encode()
             self.session.push(self.ws.send(RejectConnection(

@@ -77,6 +77,7 @@ from corpchat.store import contacts as tables
 
 from . import groups, quiet_handlers, receipts
 from .bridge_handlers import BRIDGE_FRAMES, BridgeHandler
+from .customers import CUSTOMER_FRAMES
 from .hub import ChangeContext, ReadContext, SendContext, error_frame, message_event
 from .people import People
 from .quiet_handlers import QUIET_FRAMES
@@ -137,6 +138,9 @@ class RequestHandler:
             return
         if isinstance(frame, BRIDGE_FRAMES):
             self.bridge.handle(session, frame, self._submit_for(session))
+            return
+        if isinstance(frame, CUSTOMER_FRAMES):
+            self.app.customers.handle(session, frame, self._submit_for(session))
             return
         if isinstance(frame, QUIET_FRAMES):
             quiet_handlers.handle(self.app, session, frame, self._submit_for(session))

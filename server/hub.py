@@ -230,6 +230,7 @@ class Hub:
             elif isinstance(context, NoticeContext):
                 self._on_notices(context, pending.result, out)
             elif isinstance(context, Waiter):
+                self._deliver(pending.result, out)
                 context.set(pending.result)
         self._emit_receipts(receipts, out)
         for session, frames in out.items():
@@ -323,8 +324,18 @@ class Hub:
         if failure is not None:
             out[origin].append(failure)
             return
-        reply = result.reply or Ok(re=ctx.request_id)
-        out[origin].append(event_frame(reply))
+        out[origin].append(event_frame(result.reply or Ok(re=ctx.request_id)))
+        self._deliver(result, out, origin)
+
+    def _deliver(self, result: Any, out: dict[Session, list[bytes]],
+                 origin: Session | None = None) -> None:
+        """What a committed change (bridge_ops.Notices) tells whom, in commit order."""
+        if not hasattr(result, "events"):
+            return
+        for conv in result.forget:
+            self.forget(conv)
+        for msg in result.messages:
+            self._fan_out(msg, out, skip=None)
         for uid, frame in result.events:
             data = event_frame(frame)
             for session in self.sessions.get(uid, ()):

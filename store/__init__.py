@@ -1,6 +1,6 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
-from . import contacts, settings
+from . import contacts, customers, settings
 from .records import (
     ANNOUNCE,
     CONSUMER,
@@ -28,6 +28,7 @@ from .writer import GroupCommitWriter, Pending, WriteOp
 __all__ = [
     "ANNOUNCE", "CONSUMER", "DIRECT", "ENTERPRISE", "GROUP", "Contact", "Corp",
     "GroupCommitWriter", "MapFull", "Membership", "Message", "Pending", "Refused",
-    "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "restore_backup",
+    "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "customers",
+    "restore_backup",
     "settings", "token_digest", "valid_handle",
 ]

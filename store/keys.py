@@ -35,6 +35,13 @@ scan walks a conversation or a user in order. Sub-databases:
   quiet_corp    corp u64                    -> the corp's default schedule (wire map)
   breaks        uid u64                     -> time ms u64 (resting until)
   devices       uid u64 | sha256(push token)[:8] -> [platform, push token, time ms]
+  tag_groups    corp u64 | group u64        -> name
+  tags          corp u64 | tag u64          -> [group u64, name]
+  contact_tags  employee u64 | consumer u64 | tag u64 -> b""
+  transfers     consumer u64 | from employee u64 -> Transfer record (pending or done)
+  transfer_log  consumer u64 | time ms u64  -> [from, to] (completed transfers)
+  moments       employee u64 | moment u64   -> Moment record (published)
+  moment_drafts corp u64 | draft u64        -> [author, text, attachments, employees, confirmed]
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ DATABASES = (
     "read_cursors", "receipt_msgs", "receipts", "reminders",
     "depts", "dir_names", "contacts", "contacts_of", "requests", "friends", "friend_reqs",
     "counters", "quotas", "archive", "quiet", "quiet_corp", "breaks", "devices",
+    "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
+    "moment_drafts",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

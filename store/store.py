@@ -104,11 +104,12 @@ class Store:
     def __init__(self, path: str, *, map_bytes: int = DEFAULT_MAP_BYTES,
                  durable: bool = True) -> None:
         os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)  # an existing directory too: it holds everyone's messages
         self.path = path
         try:
             self.env = lmdb.open(path, map_size=map_bytes, max_dbs=len(keys.DATABASES) + 2,
                                  sync=durable, metasync=durable, writemap=False,
-                                 max_readers=256)
+                                 max_readers=256, mode=0o600)
         except lmdb.Error as exc:
             raise StorageError(f"cannot open the database in {path}: {exc}") from exc
         self.env.reader_check()
@@ -505,7 +506,7 @@ class WriteTxn:
         """A new bearer token for `uid`: (token id, token). Only its hash is kept."""
         if _get_user(self.txn, self.db, uid) is None:
             return Refused("not_found", f"no user {uid}")
-        token = secrets.token_urlsafe(32)
+        token = "cc_" + secrets.token_urlsafe(32)  # never starts with "-" on a command line
         token_id = secrets.token_hex(6)
         digest = token_digest(token)
         self.txn.put(digest, Token(token_id, uid, now_ms).encode(), db=self.db["tokens"])
@@ -548,6 +549,26 @@ class WriteTxn:
         value = membership.encode()
         self.txn.put(keys.pair(uid, conv), value, db=self.db["members"])
         self.txn.put(keys.pair(conv, uid), value, db=self.db["conv_members"])
+
+    def hand_over_direct(self, source: User, target: User, consumer: User) -> int | None:
+        """Give `target` the direct conversation `source` had with a customer, history
+        and all; `source` keeps what was said up to now. Returns the conversation."""
+        old_key = keys.direct_key(source.uid, consumer.uid)
+        raw = self.txn.get(old_key, db=self.db["directs"])
+        if raw is None:
+            return None
+        conv = keys.read_u64(raw)
+        new_key = keys.direct_key(target.uid, consumer.uid)
+        if self.txn.get(new_key, db=self.db["directs"]) is None:
+            self.txn.delete(old_key, db=self.db["directs"])
+            self.txn.put(new_key, raw, db=self.db["directs"])
+            mine = self.membership(conv, source.uid)
+            if mine is not None and mine.active:
+                self._join(source.uid, conv, Membership(mine.joined_pos, self.store.head or 1,
+                                                        mine.role, mine.consumer))
+        if self.membership(conv, target.uid) is None:
+            self._join(target.uid, conv, Membership(0))
+        return conv
 
     def send_direct(self, sender: User, recipient: User, client_msg_id: str, text: str,
                     now_ms: int, receipt: bool = False,

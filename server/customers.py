@@ -1,0 +1,354 @@
+"""Customer management (issue 7): tags, mass messages, moments, transfer refusals.
+
+Reads run here; changes are writer operations checked against the bridge's
+rules (bridge/customers.py) inside the batch's transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from corpchat.bridge import (
+    CustomerCaps,
+    archive_corp,
+    day_number,
+    may_add_tag,
+    may_mass_message,
+    may_post_moment,
+)
+from corpchat.protocol import (
+    BroadcastCustomers,
+    BroadcastDone,
+    ContactTag,
+    Created,
+    Department,
+    ErrorCode,
+    Frame,
+    MomentConfirm,
+    MomentDraft,
+    MomentEvent,
+    MomentInfo,
+    MomentPost,
+    MomentsFeed,
+    MomentsPage,
+    Profile,
+    ProtocolError,
+    Skipped,
+    TagAdd,
+    TagGroupAdd,
+    TagInfo,
+    TagList,
+    TagRemove,
+    TagsReply,
+    TransferRefuse,
+)
+from corpchat.store import CONSUMER, ENTERPRISE, Refused, User
+from corpchat.store import contacts as tables
+from corpchat.store import customers as cust
+
+from .bridge_ops import Notices
+from .hub import NoticeContext
+from .people import People
+from .session import Session
+from .wsframes import event_frame
+
+if TYPE_CHECKING:
+    from .app import App
+
+CUSTOMER_FRAMES = (TagGroupAdd, TagAdd, TagRemove, TagList, ContactTag, BroadcastCustomers,
+                   TransferRefuse, MomentPost, MomentDraft, MomentConfirm, MomentsFeed)
+BROADCAST_CHUNK = 500
+
+
+class CustomerHandler:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.caps = CustomerCaps()
+
+    def handle(self, session: Session, frame: Frame, submit) -> None:  # noqa: ANN001
+        app, caps = self.app, self.caps
+        user: User = app.store.user(session.user.uid)  # type: ignore[assignment,union-attr]
+        now = app.clock.now_ms()
+        context = NoticeContext(session, frame.id)  # type: ignore[attr-defined]
+        match frame:
+            case TagList():
+                self._tag_list(session, user, frame.id)
+            case TagGroupAdd(name=name):
+                _corp_admin(user)
+                submit(lambda w: _created(frame.id, _add_tag_group(w, user.corp_id, name)),
+                       context)
+            case TagAdd(group=group, name=name):
+                _corp_admin(user)
+                submit(lambda w: _add_tag(w, frame.id, user.corp_id, group, name, caps), context)
+            case TagRemove(tag=tag):
+                _corp_admin(user)
+                submit(lambda w: _remove_tag(w, user.corp_id, tag), context)
+            case ContactTag(user=handle, add=add, remove=remove):
+                consumer = self._customer(user, handle)
+                submit(lambda w: _tag_contact(w, user, consumer, add or (), remove or ()),
+                       context)
+            case BroadcastCustomers():
+                self._broadcast(session, user, frame, now)
+            case TransferRefuse(employee=handle):
+                employee = self._employee(handle)
+                submit(lambda w: app.transfers.refuse_op(w, user, employee), context)
+            case MomentPost(text=text, attachments=attachments):
+                _employee_only(user)
+                people, seen = self._feed_people(user), self._author(user)
+                submit(lambda w: _post(w, frame.id, user, seen, text, attachments or (), 0,
+                                       now, caps, people), context)
+            case MomentDraft():
+                self._draft(user, frame, now, submit, context)
+            case MomentConfirm(draft=draft_id):
+                _employee_only(user)
+                people, seen = self._feed_people(user), self._author(user)
+                submit(lambda w: _confirm(w, frame.id, user, seen, draft_id, now, caps, people),
+                       context)
+            case MomentsFeed():
+                self._feed(session, user, frame)
+
+    # ----- lookups -----
+
+    def _customer(self, employee: User, handle: str) -> User:
+        _employee_only(employee)
+        consumer = self.app.store.user_by_handle(handle)
+        if consumer is None or self.app.store.read(tables.contact, employee.uid,
+                                                   consumer.uid) is None:
+            raise ProtocolError(ErrorCode.NOT_CONTACT, f"{handle!r} is not your customer")
+        return consumer
+
+    def _employee(self, handle: str) -> User:
+        found = self.app.store.user_by_handle(handle)
+        if found is None or found.realm != ENTERPRISE:
+            raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no employee {handle!r}")
+        return found
+
+    def _author(self, employee: User) -> Profile:
+        """An employee as their customers see them (the badge), built once per post."""
+        badge = People(self.app.store).badge(employee, CONSUMER)
+        return Profile(user=employee.handle, display=badge.display, title=badge.title,
+                       corp=badge.corp)
+
+    def _feed_people(self, employee: User) -> list[int]:
+        """The customers who see an employee's moments."""
+        return [c.consumer for c in self.app.store.read(tables.contacts_of_employee,
+                                                        employee.uid)]
+
+    # ----- tags -----
+
+    def _tag_list(self, session: Session, user: User, request_id: int) -> None:
+        _employee_only(user)
+        groups = self.app.store.read(cust.tag_groups, user.corp_id)
+        tags = self.app.store.read(cust.tags, user.corp_id)
+        session.push(event_frame(TagsReply(
+            re=request_id, groups=tuple(Department(dept=g, name=n) for g, n in groups.items()),
+            tags=tuple(TagInfo(tag=t, group=g, name=n) for t, (g, n) in tags.items()))))
+
+    # ----- mass messages -----
+
+    def _broadcast(self, session: Session, user: User, frame: BroadcastCustomers,
+                   now: int) -> None:
+        _employee_only(user)
+        if not frame.text or len(frame.text) > self.app.config.limits.max_text_chars:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "text must be 1 to max_text_chars")
+        targets = self._targets(user, frame)
+        if len(targets) > self.caps.broadcast_max:
+            raise ProtocolError(ErrorCode.BAD_REQUEST,
+                                f"at most {self.caps.broadcast_max} customers at once")
+        session.inflight += 1  # answered by the broadcast task, when it is done
+        self.app.spawn(self._run_broadcast, session, user, frame, targets, now)
+
+    def _targets(self, employee: User, frame: BroadcastCustomers) -> list[User]:
+        store = self.app.store
+        if frame.users:
+            return [self._customer(employee, h) for h in dict.fromkeys(frame.users)]
+        wanted = set(frame.tags or ())
+        out = []
+        for contact in store.read(tables.contacts_of_employee, employee.uid):
+            if wanted and not _matches(store.read(cust.contact_tags, employee.uid,
+                                                  contact.consumer), wanted, frame.match):
+                continue
+            consumer = store.user(contact.consumer)
+            if consumer is not None and not consumer.disabled:
+                out.append(consumer)
+        return out
+
+    async def _run_broadcast(self, session: Session, user: User, frame: BroadcastCustomers,
+                             targets: list[User], now: int) -> None:
+        """Commit the broadcast in bounded chunks, each fanned out as it lands, so other
+        traffic goes on in between."""
+        sent, skipped = 0, 0
+        day, caps, archive = day_number(now), self.caps, archive_corp
+        for start in range(0, len(targets), BROADCAST_CHUNK):
+            chunk = targets[start:start + BROADCAST_CHUNK]
+
+            def op(w, chunk=chunk):  # noqa: ANN001, ANN202 - runs on the writer thread
+                return _broadcast_chunk(w, user, chunk, frame, now, day, caps, archive)
+
+            result = await self.app.write(op)  # fanned out by the hub, in commit order
+            if isinstance(result, BaseException | Refused):
+                break
+            sent += result.sent
+            skipped += result.skipped
+        session.sent_one()
+        reasons = (Skipped(reason="quota_exceeded", count=skipped),) if skipped else ()
+        session.push(event_frame(BroadcastDone(re=frame.id, sent=sent, skipped=reasons)))
+
+    # ----- moments -----
+
+    def _draft(self, user: User, frame: MomentDraft, now: int, submit,  # noqa: ANN001
+               context: NoticeContext) -> None:
+        _corp_admin(user)
+        employees = [self._employee(h) for h in frame.employees]
+        if any(e.corp_id != user.corp_id for e in employees):
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only your corp's employees")
+        text, attachments = frame.text, tuple(frame.attachments or ())
+        looker = People(self.app.store)
+        author = looker.profile(user, user)
+
+        def op(w):  # noqa: ANN001, ANN202
+            draft_id = w.new_id("moment_draft")
+            w.do(cust.put_draft, user.corp_id, draft_id,
+                 [user.uid, text, list(attachments), [e.uid for e in employees], []])
+            info = MomentInfo(moment=0, author=author, time=now, text=text,
+                              attachments=attachments or None)
+            event = MomentEvent(moment=info, draft=draft_id)
+            return Notices(events=tuple((e.uid, event) for e in employees),
+                           reply=Created(re=frame.id, id=draft_id))
+
+        submit(op, context)
+
+    def _feed(self, session: Session, user: User, frame: MomentsFeed) -> None:
+        store, limit = self.app.store, min(frame.limit or 20, 100)
+        if frame.employee is not None:
+            _corp_admin(user)
+            employee = self._employee(frame.employee)
+            if employee.corp_id != user.corp_id:
+                raise ProtocolError(ErrorCode.FORBIDDEN, "only your corp's employees")
+            authors = [employee.uid]
+        elif user.realm == ENTERPRISE:
+            authors = [user.uid]
+        else:
+            authors = store.read(tables.employees_of_consumer, user.uid)
+        found = []
+        for author in authors:
+            found += store.read(cust.moments_of, author, frame.before, limit + 1)
+        found.sort(key=lambda m: m.moment_id, reverse=True)
+        looker = People(store)
+        page = [_moment_info(m, looker.profile(store.user(m.employee), user))  # type: ignore[arg-type]
+                for m in found[:limit]]
+        session.push(event_frame(MomentsPage(re=frame.id, moments=tuple(page),
+                                             more=len(found) > limit)))
+
+
+def _employee_only(user: User) -> None:
+    if user.realm != ENTERPRISE:
+        raise ProtocolError(ErrorCode.FORBIDDEN, "for employees")
+
+
+def _corp_admin(user: User) -> None:
+    if user.realm != ENTERPRISE or not user.corp_admin:
+        raise ProtocolError(ErrorCode.FORBIDDEN, "for corp admins")
+
+
+def _matches(have: set[int], wanted: set[int], match: str | None) -> bool:
+    return wanted <= have if match == "all" else bool(wanted & have)
+
+
+def _created(request_id: int, new_id: int) -> Notices:
+    return Notices(reply=Created(re=request_id, id=new_id))
+
+
+def _add_tag_group(w, corp_id: int, name: str) -> int:  # noqa: ANN001
+    group_id = w.new_id("tag_group")
+    w.do(cust.put_tag_group, corp_id, group_id, name[:30])
+    return group_id
+
+
+def _add_tag(w, request_id: int, corp_id: int, group: int, name: str,  # noqa: ANN001
+             caps: CustomerCaps) -> Notices | Refused:
+    if group not in w.do(cust.tag_groups, corp_id):
+        return Refused("not_found", f"no tag group {group}")
+    verdict = may_add_tag(len(w.do(cust.tags, corp_id)), name, caps)
+    if not verdict.allowed:
+        return Refused(verdict.code, verdict.reason)
+    tag_id = w.new_id("tag")
+    w.do(cust.put_tag, corp_id, tag_id, group, name)
+    return _created(request_id, tag_id)
+
+
+def _remove_tag(w, corp_id: int, tag: int) -> Notices | Refused:  # noqa: ANN001
+    if not w.do(cust.delete_tag, corp_id, tag):
+        return Refused("not_found", f"no tag {tag}")
+    return Notices()
+
+
+def _tag_contact(w, employee: User, consumer: User, add, remove) -> Notices | Refused:  # noqa: ANN001
+    library = w.do(cust.tags, employee.corp_id)
+    unknown = [t for t in (*add, *remove) if t not in library]
+    if unknown:
+        return Refused("not_found", f"no tags {unknown}")
+    for tag in add:
+        w.do(cust.set_contact_tag, employee.uid, consumer.uid, tag, True)
+    for tag in remove:
+        w.do(cust.set_contact_tag, employee.uid, consumer.uid, tag, False)
+    return Notices()
+
+
+def _broadcast_chunk(w, sender: User, chunk: list[User], frame: BroadcastCustomers,  # noqa: ANN001
+                     now: int, day: int, caps: CustomerCaps, archive) -> Notices:  # noqa: ANN001
+    """Store one chunk of a mass message; the hub fans its messages out."""
+    sent, skipped, stored = 0, 0, []
+    for consumer in chunk:
+        cmid = f"{frame.client_msg_id}:{consumer.uid}"
+        if w.find_sent(sender.uid, cmid) is not None:
+            continue  # a retried broadcast: this one went out already
+        used = w.do(tables.quota_used, f"mass.{sender.uid}", consumer.uid, day)
+        if not may_mass_message(used, caps).allowed:
+            skipped += 1
+            continue
+        w.do(tables.use_quota, f"mass.{sender.uid}", consumer.uid, day)
+        msg, _ = w.send_direct(sender, consumer, cmid, frame.text, now,
+                               archive_corp=archive(sender, consumer))
+        stored.append(msg)
+        sent += 1
+    return Notices(messages=tuple(stored), sent=sent, skipped=skipped)
+
+
+def _post(w, request_id: int, employee: User, seen: Profile, text: str, attachments,  # noqa: ANN001
+          authored_by: int, now: int, caps: CustomerCaps,
+          audience: list[int]) -> Notices | Refused:
+    day = day_number(now)
+    verdict = may_post_moment(w.do(tables.quota_used, "moments", employee.uid, day), text,
+                              len(attachments), caps)
+    if not verdict.allowed:
+        return Refused(verdict.code, verdict.reason)
+    w.do(tables.use_quota, "moments", employee.uid, day)
+    moment = cust.Moment(employee.uid, w.new_id("moment"), now, text, tuple(attachments),
+                         authored_by)
+    w.do(cust.put_moment, moment)
+    event = MomentEvent(moment=_moment_info(moment, seen))
+    return Notices(events=tuple((uid, event) for uid in audience),
+                   reply=Created(re=request_id, id=moment.moment_id))
+
+
+def _confirm(w, request_id: int, employee: User, seen: Profile, draft_id: int,  # noqa: ANN001
+             now: int, caps: CustomerCaps, audience: list[int]) -> Notices | Refused:
+    draft = w.do(cust.draft, employee.corp_id, draft_id)
+    if draft is None or employee.uid not in draft[3]:
+        return Refused("not_found", f"no draft {draft_id} for you")
+    author, text, attachments, employees, confirmed = draft
+    if employee.uid in confirmed:
+        return Refused("exists", "already confirmed")
+    result = _post(w, request_id, employee, seen, text, attachments, author, now, caps,
+                   audience)
+    if not isinstance(result, Refused):
+        w.do(cust.put_draft, employee.corp_id, draft_id,
+             [author, text, attachments, employees, [*confirmed, employee.uid]])
+    return result
+
+
+def _moment_info(moment: cust.Moment, author) -> MomentInfo:  # noqa: ANN001
+    return MomentInfo(moment=moment.moment_id, author=author, time=moment.time_ms,
+                      text=moment.text, attachments=moment.attachments or None)
+

@@ -1,0 +1,141 @@
+"""Customer management: tags, mass messages, inheritance, moments."""
+
+from __future__ import annotations
+
+import trio
+
+from corpchat.protocol import (
+    Ack, BroadcastCustomers, BroadcastDone, ContactEvent, ContactList, ContactTag, Created,
+    Error, History, HistoryPage, MomentConfirm, MomentDraft, MomentEvent, MomentPost, MomentsFeed,
+    MomentsPage, Msg, Ok, People, TagAdd, TagGroupAdd, TransferEvent, TransferRefuse,
+)
+
+from ..client import TestClient
+from .test_groups import make_contact, make_group, people, request
+
+
+async def shop(server, nursery, customers=("c1", "c2", "c3")):
+    """A corp admin, two employees and some customers of the first."""
+    c = await people(server, nursery, "boss", "amy", "bea")
+    await server.admin("user.set", handle="boss", corp_admin=True)
+    c["boss"] = await TestClient(nursery, server.url, c["boss"].session.token).connect()
+    c.update(await people(server, nursery, *customers, corp=None))
+    for customer in customers:
+        await make_contact(c["amy"], c[customer])
+    return c
+
+
+async def created(client, frame_type, **fields) -> int:
+    reply = await request(client, frame_type, reply=(Created, Error), **fields)
+    assert isinstance(reply, Created), reply
+    return reply.id
+
+
+async def test_tags_filter_the_contact_list(server, nursery):
+    c = await shop(server, nursery)
+    refused = await request(c["amy"], TagGroupAdd, reply=(Created, Error), name="tier")
+    assert isinstance(refused, Error) and refused.code == "forbidden"
+    group = await created(c["boss"], TagGroupAdd, name="tier")
+    vip = await created(c["boss"], TagAdd, group=group, name="vip")
+    new = await created(c["boss"], TagAdd, group=group, name="new")
+    too_long = await request(c["boss"], TagAdd, reply=(Created, Error), group=group, name="x" * 31)
+    assert isinstance(too_long, Error)
+    await request(c["amy"], ContactTag, user="c1", add=(vip, new))
+    await request(c["amy"], ContactTag, user="c2", add=(vip,))
+    any_vip = await request(c["amy"], ContactList, reply=(People, Error), tags=(vip, new))
+    assert sorted(p.user for p in any_vip.people) == ["c1", "c2"]
+    both = await request(c["amy"], ContactList, reply=(People, Error), tags=(vip, new),
+                         match="all")
+    assert [(p.user, p.tags) for p in both.people] == [("c1", (vip, new))]
+
+
+async def test_mass_message_reaches_each_customer_once_a_day(server, nursery, clock):
+    c = await shop(server, nursery)
+    done = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                         client_msg_id="sale-1", text="spring sale")
+    assert (done.sent, done.skipped) == (3, ())
+    for customer in ("c1", "c2", "c3"):
+        msg = await c[customer].expect(Msg)
+        assert (msg.text, msg.sender, msg.display) == ("spring sale", "amy", "amy @acme")
+    again = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                          client_msg_id="sale-2", text="second today")
+    assert again.sent == 0 and again.skipped[0].count == 3
+    clock.advance(24 * 3600)
+    tomorrow = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                             client_msg_id="sale-3", text="tomorrow", users=("c1",))
+    assert tomorrow.sent == 1
+
+
+async def test_transfer_with_refusal_and_automatic_completion(server, nursery, clock):
+    c = await shop(server, nursery)
+    await c["c1"].send("my order?", to="amy")
+    await c["c1"].expect(Ack)
+    conv = (await c["amy"].expect(Msg)).conv
+    result = await server.admin("transfer", **{"from": "amy", "to": "bea", "all": True,
+                                               "message": "Bea takes over"})
+    assert (result["started"], result["skipped"]) == (3, 0)
+    notice = await c["c1"].expect(TransferEvent)
+    assert (notice.state, notice.source.display, notice.target.display, notice.message) == (
+        "pending", "amy @acme", "bea @acme", "Bea takes over")
+    assert isinstance(await request(c["c2"], TransferRefuse, employee="amy"), Ok)
+    clock.advance(24 * 3600 + 1)
+    assert (await c["c1"].expect(TransferEvent)).state == "done"
+    assert [(await c["c3"].expect(TransferEvent)).state for _ in range(2)] == ["pending", "done"]
+    statuses = {s["customer"]: s["state"] for s in await server.admin("transfer.status")}
+    assert statuses == {"c1": "done", "c2": "refused", "c3": "done"}
+    page = await request(c["bea"], History, reply=(HistoryPage, Error), conv=conv)
+    assert [m.text for m in page.msgs] == ["my order?"]  # bea sees the earlier history
+    await c["c1"].send("thanks bea", to="bea")
+    assert (await c["c1"].expect(Ack)).conv == conv
+    await c["c2"].send("still amy?", to="amy")
+    await c["c2"].expect(Ack)
+    await c["c2"].send("hi bea", to="bea")
+    assert (await c["c2"].expect(Error)).code == "not_contact"
+
+
+async def test_a_customer_is_transferred_at_most_twice_in_90_days(server, nursery, clock):
+    c = await shop(server, nursery, customers=("c1",))
+    for source, target in (("amy", "bea"), ("bea", "boss")):
+        started = await server.admin("transfer", **{"from": source, "to": target,
+                                                    "customers": ["c1"]})
+        assert started["started"] == 1
+        clock.advance(24 * 3600 + 1)
+        await trio.sleep(0.05)
+    third = await server.admin("transfer", **{"from": "boss", "to": "amy", "customers": ["c1"]})
+    assert (third["started"], third["skipped"]) == (0, 1)
+
+
+async def test_groups_pass_to_the_colleague_when_the_employee_leaves(server, nursery, clock):
+    c = await shop(server, nursery, customers=("c1",))
+    conv = await make_group(c["amy"], "c1", name="c1's project")
+    await server.admin("user.remove", handle="amy")
+    await server.admin("transfer", **{"from": "amy", "to": "bea", "all": True})
+    clock.advance(24 * 3600 + 1)
+    assert (await c["bea"].expect(ContactEvent)).event == "added"
+    from corpchat.protocol import GroupInfo, GroupInfoReply
+
+    info = await request(c["bea"], GroupInfo, reply=(GroupInfoReply, Error), conv=conv)
+    assert {m.user: m.role for m in info.members}["bea"] == "owner"
+
+
+async def test_moments_daily_cap_confirm_flow_and_feed(server, nursery, clock):
+    c = await shop(server, nursery, customers=("c1",))
+    first = await created(c["amy"], MomentPost, text="new arrivals", attachments=("img:1",))
+    event = await c["c1"].expect(MomentEvent)
+    assert (event.moment.moment, event.moment.author.display) == (first, "amy @acme")
+    second = await request(c["amy"], MomentPost, reply=(Created, Error), text="again")
+    assert isinstance(second, Error) and second.code == "quota_exceeded"
+    draft = await created(c["boss"], MomentDraft, text="company news", employees=("amy",))
+    assert (await c["amy"].expect(MomentEvent)).draft == draft
+    clock.advance(24 * 3600)
+    assert isinstance(await request(c["amy"], MomentConfirm, reply=(Created, Error),
+                                    draft=draft), Created)
+    feed = await request(c["c1"], MomentsFeed, reply=(MomentsPage, Error))
+    assert [m.text for m in feed.moments] == ["company news", "new arrivals"]
+    page = await request(c["c1"], MomentsFeed, reply=(MomentsPage, Error), limit=1)
+    assert page.more is True and len(page.moments) == 1
+    stranger = (await people(server, nursery, "zz", corp=None))["zz"]
+    empty = await request(stranger, MomentsFeed, reply=(MomentsPage, Error))
+    assert empty.moments == ()
+    listed = await request(c["boss"], MomentsFeed, reply=(MomentsPage, Error), employee="amy")
+    assert len(listed.moments) == 2
