@@ -92,7 +92,15 @@ def _serve(args: argparse.Namespace) -> int:
             await app.serve()
             nursery.cancel_scope.cancel()
 
-    trio.run(run)
+    failed: list[BaseException] = []
+    try:
+        trio.run(run)
+    except* OSError as group:  # the port is taken, the address is not ours, ...
+        failed.extend(group.exceptions)
+    if failed:
+        print(f"error: cannot serve on {config.host}:{config.port}: {failed[0]}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

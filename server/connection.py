@@ -88,13 +88,8 @@ class Connection:
             with self.reader_scope:
                 with trio.fail_after(self.app.config.handshake_timeout_s):
                     while session.user is None and not session.closing:
-                        await self._receive(idle_timeout=None)
-                while not session.closing:
-                    if session.inflight >= self.app.config.max_inflight_per_session:
-                        session.room = trio.Event()
-                        await session.room.wait()
-                        continue
-                    await self._receive(idle_timeout=self._idle_budget())
+                        await self._receive()
+                await self._serve_requests()
         except trio.TooSlowError:
             session.begin_close(CloseCode.TIMEOUT, "handshake timeout")
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -106,23 +101,39 @@ class Connection:
             if not self.reader_scope.cancel_called:  # a server drain closes later, itself
                 session.begin_close(CloseCode.NORMAL, "")
 
+    async def _serve_requests(self) -> None:
+        """Read requests until the session closes; ping a silent client, then drop it.
+
+        One cancel scope per silence, its deadline pushed on by each read (a scope
+        per read costs more than the read itself on a busy connection).
+        """
+        session, config = self.session, self.app.config
+        while not session.closing:
+            with trio.CancelScope(deadline=trio.current_time() + self._idle_budget()) as idle:
+                while not session.closing:
+                    if session.inflight >= config.max_inflight_per_session:
+                        session.room = trio.Event()
+                        await session.room.wait()
+                        continue
+                    await self._receive()
+                    idle.deadline = trio.current_time() + config.ping_interval_s
+            if idle.cancelled_caught:
+                self._on_idle()
+
     def _idle_budget(self) -> float:
         config = self.app.config
         return config.idle_timeout_s - config.ping_interval_s if self._pinged \
             else config.ping_interval_s
 
-    async def _receive(self, idle_timeout: float | None) -> None:
-        with trio.move_on_after(idle_timeout if idle_timeout is not None else float("inf")):
-            data = await self.stream.receive_some(RECEIVE_BYTES)
-            self._pinged = False
-            if not data:
-                self.session.mark_dead()
-            elif self._http is not None:
-                self._on_request_head(data)
-            else:
-                self._on_websocket_data(data)
-            return
-        self._on_idle()
+    async def _receive(self) -> None:
+        data = await self.stream.receive_some(RECEIVE_BYTES)
+        self._pinged = False
+        if not data:
+            self.session.mark_dead()
+        elif self._http is not None:
+            self._on_request_head(data)
+        else:
+            self._on_websocket_data(data)
 
     def _on_request_head(self, data: bytes) -> None:
         """Until the first request is parsed: a WebSocket upgrade, or plain HTTP."""
