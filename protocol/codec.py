@@ -18,7 +18,8 @@ from .frames import CLIENT_FRAMES, SERVER_FRAMES, Frame
 from .limits import DEFAULT_LIMITS, Limits
 
 # What a client accepts from the server: pages are larger than requests.
-SERVER_FRAME_LIMITS = Limits(max_frame_bytes=1024 * 1024, max_str_bytes=256 * 1024)
+SERVER_FRAME_LIMITS = Limits(max_frame_bytes=1024 * 1024, max_str_bytes=256 * 1024,
+                             max_array_len=20_000)
 
 _SCALARS = frozenset({str, int, bool, float, bytes, type(None)})
 

@@ -404,6 +404,8 @@ class ContactList(Frame):
     id: int
     tags: tuple[int, ...] | None = None
     match: str | None = None
+    offset: int | None = None
+    limit: int | None = None  # default 500, at most 1000
 
 
 @client_frame
@@ -990,6 +992,7 @@ class People(Frame):
     TYPE: ClassVar[str] = "people"
     re: int
     people: tuple[Profile, ...]
+    more: bool | None = None  # contact.list: another page follows
 
 
 @server_frame

@@ -149,18 +149,20 @@ class BridgeHandler:
                      for c in store.read(tables.contacts_of_employee, user.uid)
                      if not wanted or (wanted <= tagged[c.consumer] if frame.match == "all"
                                        else wanted & tagged[c.consumer])]
-            session.push(event_frame(People(re=frame.id, people=tuple(
+            page, more = _page(found, frame)
+            session.push(event_frame(People(re=frame.id, more=more or None, people=tuple(
                 replace(looker.profile(person, user, contact=contact),
                         tags=tuple(sorted(tagged[contact.consumer])) or None)
-                for person, contact in found if person is not None))))
+                for person, contact in page if person is not None))))
             return
         else:
             found = [(store.user(uid), None)
                      for uid in store.read(tables.employees_of_consumer, user.uid)]
             found += [(store.user(uid), None) for uid in store.read(tables.friends_of, user.uid)]
-        session.push(event_frame(People(re=frame.id, people=tuple(
+        page, more = _page(found, frame)
+        session.push(event_frame(People(re=frame.id, more=more or None, people=tuple(
             looker.profile(person, user, contact=contact)
-            for person, contact in found if person is not None))))
+            for person, contact in page if person is not None))))
 
     def register(self, session: Session, frame: Register, submit) -> None:  # noqa: ANN001
         """Open sign-up of a consumer account, before hello."""
@@ -180,6 +182,12 @@ class BridgeHandler:
             return Notices(reply=Registered(re=frame.id, user=created.handle, token=token))
 
         submit(op, NoticeContext(session, frame.id))
+
+
+def _page(rows: list, frame: ContactList) -> tuple[list, bool]:
+    """One page of a long list: replies stay well under a session's outbound bound."""
+    start, limit = frame.offset or 0, min(frame.limit or 500, 1000)
+    return rows[start:start + limit], start + limit < len(rows)
 
 
 def _bad(message: str) -> ProtocolError:

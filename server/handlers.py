@@ -219,6 +219,8 @@ class RequestHandler:
         if state is None or mine is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no receipt-requested message {frame.seq}")
         msg, readers, members = state
+        if not mine.active and msg.sender != viewer.handle:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only current admins see this")
         conv_kind = self.app.hub.conversation(frame.conv).kind  # type: ignore[union-attr]
         if not receipts.may_view_receipts(viewer, msg.sender, conv_kind, mine.role):
             raise ProtocolError(ErrorCode.FORBIDDEN, "only the sender and group admins see this")
@@ -366,13 +368,13 @@ class RequestHandler:
             raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
         return peer
 
-    def _users(self, handles: tuple[str, ...]) -> list[User]:
+    def _users(self, handles: tuple[str, ...], *, disabled_ok: bool = False) -> list[User]:
         if len(handles) > self.app.config.max_group_members:
             raise _bad(f"at most {self.app.config.max_group_members} users per request")
         users = []
         for handle in handles:
             user = self.app.store.user_by_handle(handle)
-            if user is None or user.disabled:
+            if user is None or (user.disabled and not disabled_ok):
                 raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user {handle!r}")
             users.append(user)
         return users
@@ -382,13 +384,15 @@ class RequestHandler:
         now, caps = self.app.clock.now_ms(), self.caps
         match frame:
             case GroupCreate(name=name, members=members):
+                if actor.realm == CONSUMER:
+                    raise ProtocolError(ErrorCode.FORBIDDEN, "employees create groups")
                 self._same_corp(actor, users := self._users(members))
                 return lambda w: groups.create(w, actor, name, users, now, caps)
             case GroupAdd(conv=conv, members=members):
                 self._same_corp(actor, users := self._users(members))
                 return lambda w: groups.add(w, actor, conv, users, now, caps)
             case GroupRemove(conv=conv, members=members):
-                users = self._users(members)
+                users = self._users(members, disabled_ok=True)  # people who left, too
                 return lambda w: groups.remove(w, actor, conv, users, now)
             case GroupLeave(conv=conv):
                 return lambda w: groups.leave(w, actor, conv, now)
@@ -399,6 +403,8 @@ class RequestHandler:
                 return lambda w: groups.set_role(w, actor, conv, target, role, now)
             case GroupTransfer(conv=conv, to=handle):
                 (target,) = self._users((handle,))
+                if target.realm == CONSUMER:
+                    raise ProtocolError(ErrorCode.FORBIDDEN, "a group's owner is an employee")
                 return lambda w: groups.transfer(w, actor, conv, target, now)
             case GroupDissolve(conv=conv):
                 return lambda w: groups.dissolve(w, actor, conv, now)

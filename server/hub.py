@@ -34,6 +34,7 @@ from corpchat.protocol import (
     TypingEvent,
 )
 from corpchat.store import (
+    ANNOUNCE,
     CONSUMER,
     DIRECT,
     ENTERPRISE,
@@ -409,7 +410,8 @@ class Hub:
         """Tell the other members' sessions; False if the user is not a member."""
         state = self.conversation(conv)
         me = session.user.uid  # type: ignore[union-attr]
-        if state is None or me not in state.members or not state.members[me].active:
+        if state is None or state.kind == ANNOUNCE or me not in state.members \
+                or not state.members[me].active:
             return False
         frame = event_frame(TypingEvent(conv=conv, user=session.user.handle))  # type: ignore[union-attr]
         for uid, membership in state.members.items():
