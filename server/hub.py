@@ -53,35 +53,35 @@ from .wsframes import event_frame
 
 
 @dataclass(slots=True)
-class SendContext:
+class RequestContext:
+    """Who asked for a write, so the hub can answer after the commit."""
+
+    session: Session
+    request_id: int
+
+
+class SendContext(RequestContext):
     """A submitted `send`: answered with an ack, fanned out to the others."""
 
-    session: Session
-    request_id: int
+    __slots__ = ()
 
 
-@dataclass(slots=True)
-class ChangeContext:
+class ChangeContext(RequestContext):
     """A submitted group change or recall: answered with `ok`, fanned out to all."""
 
-    session: Session
-    request_id: int
+    __slots__ = ()
 
 
-@dataclass(slots=True)
-class ReadContext:
+class ReadContext(RequestContext):
     """A submitted `read` or `remind`: answered with `ok`, then its events."""
 
-    session: Session
-    request_id: int
+    __slots__ = ()
 
 
-@dataclass(slots=True)
-class NoticeContext:
+class NoticeContext(RequestContext):
     """A submitted bridge change: its reply (or `ok`) and events to users' sessions."""
 
-    session: Session
-    request_id: int
+    __slots__ = ()
 
 
 @dataclass(slots=True)

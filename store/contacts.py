@@ -8,27 +8,16 @@ composes inside a read (Store) or a batch write (WriteTxn).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import lmdb
 
 from . import keys
 from .records import ArchiveEntry, Contact, Department, User, pack, unpack
+from .scan import prefix_items as _items
 
 Txn = lmdb.Transaction
 Dbs = dict[str, Any]
-
-
-def _items(txn: Txn, db: Any, prefix: bytes, start: bytes | None = None
-           ) -> Iterator[tuple[bytes, bytes]]:
-    cursor = txn.cursor(db=db)
-    if not cursor.set_range(start or prefix):
-        return
-    for key, value in cursor.iternext():
-        if not key.startswith(prefix):
-            return
-        yield key, value
 
 
 # ----- counters and quotas -----

@@ -42,6 +42,7 @@ from .records import (
     pack,
     unpack,
 )
+from .scan import prefix_items as _prefix_items
 
 T = TypeVar("T")
 SCHEMA_VERSION = 1
@@ -716,18 +717,6 @@ def _get_user(txn: lmdb.Transaction, db: dict, uid: int) -> User | None:
 def _head(txn: lmdb.Transaction, db: dict) -> int:
     raw = txn.get(b"head", db=db["meta"])
     return 0 if raw is None else unpack(raw)
-
-
-def _prefix_items(txn: lmdb.Transaction, db: Any, prefix: bytes,
-                  start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
-    """Items whose key starts with `prefix`, from `start` (default: the prefix) on."""
-    cursor = txn.cursor(db=db)
-    if not cursor.set_range(start or prefix):
-        return
-    for key, value in cursor.iternext():
-        if not key.startswith(prefix):
-            return
-        yield key, value
 
 
 def _user_convs(txn: lmdb.Transaction, db: dict, uid: int) -> Iterator[tuple[int, Membership]]:

@@ -1,0 +1,20 @@
+"""Prefix scans over sorted keys, shared by every table module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import lmdb
+
+
+def prefix_items(txn: lmdb.Transaction, db: Any, prefix: bytes,
+                 start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """Items whose key starts with `prefix`, from `start` (default: the prefix) on."""
+    cursor = txn.cursor(db=db)
+    if not cursor.set_range(start or prefix):
+        return
+    for key, value in cursor.iternext():
+        if not key.startswith(prefix):
+            return
+        yield key, value
