@@ -8,7 +8,17 @@ from pathlib import Path
 
 import msgpack
 import pytest
-from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode
+from corpchat.protocol import CLIENT_FRAMES, SERVER_FRAMES, SUBPROTOCOL, CloseCode, ErrorCode
+
+from .test_vectors import (
+    CORE_CLIENT_FIELDS,
+    CORE_SERVER_FIELDS,
+    REVISION_1_1_CLIENT_FIELDS,
+    REVISION_1_1_NESTED_FIELDS,
+    REVISION_1_1_SERVER_FIELDS,
+    nested_frames,
+    wire_keys,
+)
 
 SPEC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
 
@@ -35,6 +45,59 @@ def test_every_close_code_is_in_the_table(code: CloseCode) -> None:
 @pytest.mark.parametrize("kind", CORE_FRAMES)
 def test_every_core_frame_has_a_table(kind: str) -> None:
     assert f"\n#### `{kind}`\n" in _section("6. Frame catalogue")
+
+
+def _heading(direction: str, kind: str) -> str:
+    """The heading of a frame's table: server frames named like a request say which."""
+    if direction == "nested":
+        return f"\n#### `{kind}` map\n"
+    if direction == "server" and kind in CLIENT_FRAMES:
+        return next((h for h in (f"\n#### `{kind}` reply\n", f"\n#### `{kind}` event\n")
+                     if h in SPEC), f"\n#### `{kind}` reply\n")
+    return f"\n#### `{kind}`\n"
+
+
+def _table_fields(heading: str) -> list[str]:
+    """The field names of the first table after a heading, in document order."""
+    start = SPEC.index(heading) + len(heading)
+    end = SPEC.find("\n#", start)
+    rows = SPEC[start:end if end != -1 else None].split("\n| field |", 1)[1].splitlines()[2:]
+    names = []
+    for row in rows:
+        if not row.startswith("| `"):
+            break
+        names.append(row.split("`")[1])
+    return names
+
+
+DOCUMENTED = (
+    [("client", k, v) for k, v in {**CORE_CLIENT_FIELDS, **REVISION_1_1_CLIENT_FIELDS}.items()]
+    + [("server", k, v) for k, v in {**CORE_SERVER_FIELDS, **REVISION_1_1_SERVER_FIELDS}.items()]
+    + [("nested", k, v) for k, v in REVISION_1_1_NESTED_FIELDS.items()]
+)
+
+
+@pytest.mark.parametrize(("direction", "kind", "fields"), DOCUMENTED,
+                         ids=[f"{d}: {k}" for d, k, _ in DOCUMENTED])
+def test_every_frame_has_a_table_with_its_fields_in_canonical_order(
+        direction: str, kind: str, fields: list[str]) -> None:
+    heading = _heading(direction, kind)
+    assert heading in SPEC, heading
+    documented = _table_fields(heading)
+    cls = {"client": CLIENT_FRAMES, "server": SERVER_FRAMES}.get(direction, {}).get(kind) \
+        or nested_frames()[kind]
+    assert documented[: len(fields)] == fields  # everything the revision defines ...
+    assert documented == wire_keys(cls)[: len(documented)]  # ... in canonical order
+
+
+def test_error_table_leaves_nothing_to_a_later_revision() -> None:
+    assert "later revision" not in _section("11. Error codes")
+
+
+def test_frame_index_names_every_documented_frame() -> None:
+    index = SPEC[SPEC.index("\n### 6.3 Index of frames"):SPEC.index("\n## 7. ")]
+    for direction, kind, _fields in DOCUMENTED:
+        assert f"`{kind}`" in index, (direction, kind)
 
 
 def test_subprotocol_name() -> None:

@@ -7,6 +7,8 @@ of the codec that changes a byte fails here, on purpose.
 from __future__ import annotations
 
 import json
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 from corpchat.protocol import (
     CLIENT_FRAMES,
     SERVER_FRAMES,
+    Frame,
     ProtocolError,
     decode_client_frame,
     decode_server_frame,
@@ -43,6 +46,103 @@ CORE_SERVER_FIELDS = {
     "error": ["code", "message", "re", "retry_after_ms"],
 }
 
+# Revision 1.1 (docs/protocol.md, sections 10 and 17-20): its new frames with
+# all their fields, and the fields it appends to core frames, in canonical
+# order. Its vectors live in the *_v1_1.json files; the 1.0 files are frozen.
+REVISION_1_1_CLIENT_FIELDS = {
+    "send": CORE_CLIENT_FIELDS["send"] + ["receipt"],
+    "announce": ["id", "client_msg_id", "text", "receipt"],
+    "read": ["id", "conv", "seq"],
+    "receipts": ["id", "conv", "seq", "offset", "limit"],
+    "remind": ["id", "conv", "seq"],
+    "conversations": ["id", "limit"],
+    "register": ["id", "handle", "name"],
+    "directory.search": ["id", "prefix", "limit"],
+    "directory.department": ["id", "dept"],
+    "contact.request": ["id", "to", "note"],
+    "contact.accept": ["id", "employee"],
+    "contact.decline": ["id", "employee"],
+    "contact.remove": ["id", "user"],
+    "contact.remark": ["id", "user", "remark"],
+    "contact.list": ["id"],
+    "friend.request": ["id", "to"],
+    "friend.accept": ["id", "user"],
+    "group.create": ["id", "name", "members"],
+    "group.add": ["id", "conv", "members"],
+    "group.remove": ["id", "conv", "members"],
+    "group.leave": ["id", "conv"],
+    "group.rename": ["id", "conv", "name"],
+    "group.transfer": ["id", "conv", "to"],
+    "group.role": ["id", "conv", "user", "role"],
+    "group.dissolve": ["id", "conv"],
+    "group.info": ["id", "conv"],
+    "group.list": ["id"],
+    "typing": ["id", "conv"],
+    "recall": ["id", "conv", "seq"],
+}
+REVISION_1_1_SERVER_FIELDS = {
+    "welcome": CORE_SERVER_FIELDS["welcome"] + ["announce_conv", "unread"],
+    "msg": CORE_SERVER_FIELDS["msg"] + ["kind", "event", "users", "name", "ref", "recalled",
+                                        "receipt", "display", "title", "corp", "external"],
+    "sync.page": CORE_SERVER_FIELDS["sync.page"] + ["unread"],
+    "ok": ["re", "conv", "seq", "pos"],
+    "group.info": ["re", "conv", "name", "created", "members"],
+    "group.list": ["re", "groups"],
+    "removed": ["conv", "by"],
+    "typing": ["conv", "user"],
+    "read": ["conv", "seq"],
+    "receipt": ["conv", "seq", "readers"],
+    "receipts": ["re", "conv", "seq", "read", "unread", "read_count", "unread_count", "more"],
+    "reminder": ["conv", "seq", "from"],
+    "registered": ["re", "user", "token"],
+    "people": ["re", "people"],
+    "directory.department": ["re", "dept", "name", "members", "departments"],
+    "contact": ["event", "profile"],
+    "conversations": ["re", "convs"],
+}
+# Maps that travel only inside server frames, by their `type` key.
+REVISION_1_1_NESTED_FIELDS = {
+    "member": ["user", "role", "external", "display"],
+    "group": ["conv", "name", "role", "members"],
+    "unread": ["conv", "read", "unread"],
+    "reader": ["user", "time"],
+    "conv": ["conv", "kind", "name", "last_seq", "last_pos", "read", "peer", "left"],
+    "profile": ["user", "display", "title", "corp", "dept", "phone", "email", "external",
+                "remark", "note"],
+    "department": ["dept", "name"],
+}
+
+CLIENT_VECTOR_FILES = ("client_frames.json", "client_frames_v1_1.json")
+SERVER_VECTOR_FILES = ("server_frames.json", "server_frames_v1_1.json")
+ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json")
+INVALID_FILES = ("invalid.json", "invalid_v1_1.json")
+
+
+def nested_frames() -> dict[str, type[Frame]]:
+    """Every frame class that travels inside a server frame, by its `type`."""
+    found: dict[str, type[Frame]] = {}
+
+    def walk(cls: type[Frame]) -> None:
+        for hint in typing.get_type_hints(cls).values():
+            todo = [hint]
+            while todo:
+                item = todo.pop()
+                if isinstance(item, type) and issubclass(item, Frame):
+                    if item.TYPE not in found and item not in SERVER_FRAMES.values():
+                        found[item.TYPE] = item
+                        walk(item)
+                elif isinstance(item, (types.UnionType, types.GenericAlias)) \
+                        or typing.get_origin(item) is not None:
+                    todo.extend(typing.get_args(item))
+
+    for cls in SERVER_FRAMES.values():
+        walk(cls)
+    return found
+
+
+def wire_keys(cls: type[Frame]) -> list[str]:
+    return [key for _attr, key, _check, _required in cls._spec]
+
 def _load(name: str) -> list[dict[str, Any]]:
     with open(VECTORS / name, encoding="utf-8") as f:
         data = json.load(f)
@@ -54,14 +154,16 @@ def _decoder(direction: str):
     return {"client": decode_client_frame, "server": decode_server_frame}[direction]
 
 
-def _cases(name: str) -> list[Any]:
-    return [pytest.param(v, id=v["name"]) for v in _load(name)]
+def _cases(*names: str) -> list[Any]:
+    return [pytest.param(v, id=f"{name}: {v['name']}") for name in names for v in _load(name)]
 
 
 CANONICAL = [
-    pytest.param("client", v, id=f"client: {v['name']}") for v in _load("client_frames.json")
+    pytest.param("client", v, id=f"{name}: {v['name']}")
+    for name in CLIENT_VECTOR_FILES for v in _load(name)
 ] + [
-    pytest.param("server", v, id=f"server: {v['name']}") for v in _load("server_frames.json")
+    pytest.param("server", v, id=f"{name}: {v['name']}")
+    for name in SERVER_VECTOR_FILES for v in _load(name)
 ]
 
 
@@ -120,7 +222,7 @@ def test_vectors_cover_every_core_field() -> None:
         assert set(fields) | {"type"} == seen[kind], kind
 
 
-@pytest.mark.parametrize("vector", _cases("accepted.json"))
+@pytest.mark.parametrize("vector", _cases(*ACCEPTED_FILES))
 def test_non_canonical_encodings_are_accepted(vector: dict[str, Any]) -> None:
     frame = _decoder(vector["direction"])(bytes.fromhex(vector["hex"]))
     assert frame.to_wire() == vector["frame"]
@@ -128,7 +230,7 @@ def test_non_canonical_encodings_are_accepted(vector: dict[str, Any]) -> None:
     assert vector["hex"] != vector["canonical_hex"]
 
 
-@pytest.mark.parametrize("vector", _cases("invalid.json"))
+@pytest.mark.parametrize("vector", _cases(*INVALID_FILES))
 def test_invalid_payloads_are_refused_with_their_code(vector: dict[str, Any]) -> None:
     with pytest.raises(ProtocolError) as info:
         _decoder(vector["direction"])(bytes.fromhex(vector["hex"]))
@@ -137,3 +239,64 @@ def test_invalid_payloads_are_refused_with_their_code(vector: dict[str, Any]) ->
     assert (error.code, error.close) == (vector["code"], vector["close"])
     if vector["direction"] == "client":
         assert error.request_id == vector["re"]
+
+
+def _types(*names: str) -> set[str]:
+    return {v["frame"]["type"] for name in names for v in _load(name)}
+
+
+def test_revision_1_1_vectors_cover_its_frames_and_nothing_unknown() -> None:
+    assert set(REVISION_1_1_CLIENT_FIELDS) <= _types("client_frames_v1_1.json")
+    assert set(REVISION_1_1_SERVER_FIELDS) <= _types("server_frames_v1_1.json")
+    assert _types("client_frames_v1_1.json") <= set(REVISION_1_1_CLIENT_FIELDS)
+    assert _types("server_frames_v1_1.json") <= set(REVISION_1_1_SERVER_FIELDS) | {"error",
+                                                                                  "history.page"}
+
+
+@pytest.mark.parametrize(("table", "fields"), [(CLIENT_FRAMES, REVISION_1_1_CLIENT_FIELDS),
+                                               (SERVER_FRAMES, REVISION_1_1_SERVER_FIELDS)])
+def test_revision_1_1_fields_keep_their_canonical_order(table: Any,
+                                                       fields: dict[str, list[str]]) -> None:
+    """1.1 appended its fields after the core's; later revisions append after 1.1's."""
+    for kind, names in fields.items():
+        assert wire_keys(table[kind])[: len(names)] == names, kind
+
+
+def test_nested_maps_keep_their_canonical_order() -> None:
+    nested = nested_frames()
+    for kind, names in REVISION_1_1_NESTED_FIELDS.items():
+        assert wire_keys(nested[kind])[: len(names)] == names, kind
+
+
+def _seen_fields(direction: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Keys seen per frame type, and per nested map type, across a direction's vectors."""
+    files = CLIENT_VECTOR_FILES if direction == "client" else SERVER_VECTOR_FILES
+    frames: dict[str, set[str]] = {}
+    nested: dict[str, set[str]] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            if isinstance(value.get("type"), str):
+                nested.setdefault(value["type"], set()).update(value)
+            for item in value.values():
+                walk(item)
+
+    for name in files:
+        for v in _load(name):
+            frames.setdefault(v["frame"]["type"], set()).update(v["frame"])
+            for item in v["frame"].values():
+                walk(item)
+    return frames, nested
+
+
+def test_vectors_cover_every_revision_1_1_field() -> None:
+    client, _ = _seen_fields("client")
+    server, nested = _seen_fields("server")
+    for seen, fields in ((client, REVISION_1_1_CLIENT_FIELDS),
+                         (server, REVISION_1_1_SERVER_FIELDS),
+                         (nested, REVISION_1_1_NESTED_FIELDS)):
+        for kind, names in fields.items():
+            assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
