@@ -193,8 +193,8 @@ class Connection:
             case TextMessage():
                 session.push(error_frame(ErrorCode.BAD_FRAME, "text messages are refused"))
                 session.begin_close(CloseCode.UNSUPPORTED_DATA, "binary msgpack frames only")
-            case CloseConnection():
-                session.begin_close(event.code, "closed by the client")
+            case CloseConnection():  # the client's close, or wsproto's verdict on bad framing
+                session.begin_close(event.code, event.reason or "")
 
     def _accept(self, request: Request) -> None:
         if self.app.draining:

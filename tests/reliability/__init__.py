@@ -1,0 +1,1 @@
+"""Reliability checks: crash consistency, fsync order, cut connections, authorization."""
