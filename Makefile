@@ -22,5 +22,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Long runs, not part of `make test`: kill -9 twenty times under load and cut
+# a thousand connections at random bytes; then the benchmark scenarios.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.reliability.chaos --kills 20 --seconds 60 --cuts 1000
+
+bench: $(STAMP)
+	bash loadtest/bench.sh
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The benchmark set of the issues, measured the way the reference servers were:
+# the server pinned to core 0, the load generator to core 1, loopback, fsync on.
+# Each scenario gets a fresh server and data directory; JSON reports go to
+# ./bench-results/. Bounded: every run has a fixed duration and stops itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+OUT=${OUT:-bench-results}
+PORT=${PORT:-18850}
+DURATION=${DURATION:-10}
+mkdir -p "$OUT"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+run() {  # run NAME SCENARIO [loadtest options...]
+  local name=$1; shift
+  local data; data=$(mktemp -d /tmp/corpchat-bench-XXXX)
+  taskset -c 0 "$BIN/corpchat" serve --data "$data" --listen "127.0.0.1:$PORT" \
+    --log-level WARNING &
+  local server=$!
+  for _ in $(seq 50); do [ -S "$data/admin.sock" ] && break; sleep 0.1; done
+  echo "== $name"
+  taskset -c 1 "$BIN/corpchat" loadtest "$@" --url "ws://127.0.0.1:$PORT/" \
+    --admin-socket "$data/admin.sock" --duration "$DURATION" --warmup 3 --seed 1 \
+    --json "$OUT/$name.json" || echo "($name reported a failure)"
+  kill "$server"; wait "$server" 2>/dev/null || true
+  rm -rf "$data"
+}
+
+run direct-5k direct --clients 400 --rate 5000
+run direct-10k direct --clients 400 --rate 10000
+run idle-10k idle --clients 10000
+for rate in 100 200 400 800; do
+  run "group-100x-$rate" group --groups 1 --members 100 --clients 100 --rate "$rate"
+done
+run group-10x100 group --groups 10 --members 100 --clients 1000 --rate 400
+run slow-400 slow --groups 1 --members 100 --clients 100 --rate 400 --slow 1
+run receipts-100 receipts --groups 1 --members 100 --clients 100 --rate 100
+run external-400 external --groups 10 --employees 5 --consumers 100 --rate 400
+echo "reports in $OUT/"
