@@ -62,20 +62,44 @@ class Session:
         return self.close_code is not None or self.dead
 
     def push(self, data: bytes) -> None:
-        """Queue and try to write one frame. Never blocks, never awaits."""
-        if self.closing:
-            return
-        self._out.append(data)
-        self._out_bytes += len(data)
-        self._after_queue()
+        """Write one frame now, keeping what the kernel does not take. Never awaits."""
+        self.push_many([data])
 
     def push_many(self, frames: list[bytes]) -> None:
-        """Queue several frames and write them with one system call."""
+        """Write frames with one system call, keeping what the kernel does not take."""
         if self.closing:
+            return
+        if not self._out:
+            self._write_direct(frames)
             return
         self._out.extend(frames)
         self._out_bytes += sum(map(len, frames))
         self._after_queue()
+
+    def _write_direct(self, frames: list[bytes]) -> None:
+        """The common case: nothing is waiting, so the bytes go straight to the socket."""
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        try:
+            sent = os.write(self.fd, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._fail()
+            return
+        if sent == len(data):
+            return
+        for frame in frames:  # keep the rest frame by frame: overflow cuts at frame edges
+            if sent >= len(frame):
+                sent -= len(frame)
+                continue
+            self._out.append(frame)
+            self._out_bytes += len(frame)
+            if sent:
+                self._head_sent, sent = sent, 0
+        self._blocked = True
+        self._wake.set()
+        if self.buffered_bytes > self.bound:
+            self._overflow()
 
     def _after_queue(self) -> None:
         # Only what the kernel did not take counts against the bound.
