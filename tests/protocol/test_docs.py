@@ -8,19 +8,29 @@ from pathlib import Path
 
 import msgpack
 import pytest
-from corpchat.protocol import CLIENT_FRAMES, SERVER_FRAMES, SUBPROTOCOL, CloseCode, ErrorCode
+from corpchat.protocol import (
+    CLIENT_FRAMES,
+    SERVER_FRAME_LIMITS,
+    SERVER_FRAMES,
+    SUBPROTOCOL,
+    CloseCode,
+    ErrorCode,
+)
 
 from .test_vectors import (
-    CORE_CLIENT_FIELDS,
-    CORE_SERVER_FIELDS,
-    REVISION_1_1_CLIENT_FIELDS,
-    REVISION_1_1_NESTED_FIELDS,
-    REVISION_1_1_SERVER_FIELDS,
+    ACCEPTED_FILES,
+    CLIENT_VECTOR_FILES,
+    INVALID_FILES,
+    REVISIONS,
+    SERVER_VECTOR_FILES,
+    VECTORS,
+    latest_fields,
     nested_frames,
     wire_keys,
 )
 
-SPEC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
 
 CORE_FRAMES = ["hello", "send", "sync", "history", "ping", "welcome", "msg", "ack",
                "sync.page", "history.page", "pong", "error"]
@@ -70,10 +80,11 @@ def _table_fields(heading: str) -> list[str]:
     return names
 
 
+_CLIENT, _SERVER, _NESTED = latest_fields()  # every revision, each frame's fields up to now
 DOCUMENTED = (
-    [("client", k, v) for k, v in {**CORE_CLIENT_FIELDS, **REVISION_1_1_CLIENT_FIELDS}.items()]
-    + [("server", k, v) for k, v in {**CORE_SERVER_FIELDS, **REVISION_1_1_SERVER_FIELDS}.items()]
-    + [("nested", k, v) for k, v in REVISION_1_1_NESTED_FIELDS.items()]
+    [("client", k, v) for k, v in _CLIENT.items()]
+    + [("server", k, v) for k, v in _SERVER.items()]
+    + [("nested", k, v) for k, v in _NESTED.items()]
 )
 
 
@@ -85,13 +96,19 @@ def test_every_frame_has_a_table_with_its_fields_in_canonical_order(
     assert heading in SPEC, heading
     documented = _table_fields(heading)
     cls = {"client": CLIENT_FRAMES, "server": SERVER_FRAMES}.get(direction, {}).get(kind) \
-        or nested_frames()[kind]
+        or nested_frames(CLIENT_FRAMES, SERVER_FRAMES)[kind]
     assert documented[: len(fields)] == fields  # everything the revision defines ...
     assert documented == wire_keys(cls)[: len(documented)]  # ... in canonical order
 
 
 def test_error_table_leaves_nothing_to_a_later_revision() -> None:
     assert "later revision" not in _section("11. Error codes")
+
+
+def test_every_documented_table_is_complete() -> None:
+    """The tables list every field of the latest revision, not just a prefix."""
+    for direction, kind, fields in DOCUMENTED:
+        assert _table_fields(_heading(direction, kind)) == fields, (direction, kind)
 
 
 def test_frame_index_names_every_documented_frame() -> None:
@@ -160,3 +177,41 @@ def test_worked_example_websocket_frame_of_the_hello() -> None:
     payload = bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
     assert msgpack.unpackb(payload) == {"type": "hello", "id": 1, "token": "tok_3xQ9",
                                         "device": "phone", "client": "corpchat-py"}
+
+
+def test_every_revision_is_in_the_versioning_table() -> None:
+    section = _section("14. Versioning")
+    for name, *_tables in REVISIONS:
+        assert f"\n| {name} |" in section, name
+
+
+def test_every_vector_file_is_listed_in_the_test_vectors_section() -> None:
+    section = _section("15. Test vectors")
+    files = CLIENT_VECTOR_FILES + SERVER_VECTOR_FILES + ACCEPTED_FILES + INVALID_FILES
+    assert sorted(files) == sorted(p.name for p in VECTORS.glob("*.json"))
+    for name in files:
+        assert f"| `{name}` |" in section, name
+
+
+def test_server_frame_limits_are_documented() -> None:
+    section = _normalized(_section("13. Limits and flow control"))
+    for name in ("max_frame_bytes", "max_str_bytes", "max_array_len"):
+        value = f"{getattr(SERVER_FRAME_LIMITS, name):,}".replace(",", " ")
+        assert f"`{name}` {value}" in section, name
+    array_len = f"{SERVER_FRAME_LIMITS.max_array_len:,}".replace(",", " ")
+    assert f"arrays of at least **{array_len}** items" in section
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_quiet_hours_rules_are_quoted_exactly() -> None:
+    """The rules quoted in section 21.1 are the reference implementation's own words."""
+    section = _section("21. Quiet hours and presence")
+    source = _normalized((ROOT / "protocol" / "quiet.py").read_text(encoding="utf-8"))
+    quotes = [_normalized(" ".join(line[2:] for line in para.splitlines()))
+              for para in section.split("\n\n") if para.startswith("> ")]
+    assert len(quotes) == 5
+    for quote in quotes:
+        assert quote in source, quote

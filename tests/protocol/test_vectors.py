@@ -112,14 +112,86 @@ REVISION_1_1_NESTED_FIELDS = {
     "department": ["dept", "name"],
 }
 
-CLIENT_VECTOR_FILES = ("client_frames.json", "client_frames_v1_1.json")
-SERVER_VECTOR_FILES = ("server_frames.json", "server_frames_v1_1.json")
-ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json")
-INVALID_FILES = ("invalid.json", "invalid_v1_1.json")
+# Revision 1.2 (docs/protocol.md, sections 21-28): quiet hours, presence, urgent
+# messages, push devices and customer management. Frames 1.2 extends list all their
+# fields up to 1.2's; its vectors live in the *_v1_2.json files.
+REVISION_1_2_CLIENT_FIELDS = {
+    "send": REVISION_1_1_CLIENT_FIELDS["send"] + ["urgent"],
+    "announce": REVISION_1_1_CLIENT_FIELDS["announce"] + ["urgent"],
+    "contact.list": REVISION_1_1_CLIENT_FIELDS["contact.list"] + ["tags", "match", "offset",
+                                                                 "limit"],
+    "quiet.set": ["id", "timezone", "windows", "enabled", "inherit"],
+    "quiet.break": ["id", "minutes", "until"],
+    "quiet.resume": ["id"],
+    "user.info": ["id", "user"],
+    "device.register": ["id", "platform", "push_token"],
+    "tag.group.add": ["id", "name"],
+    "tag.add": ["id", "group", "name"],
+    "tag.remove": ["id", "tag"],
+    "tag.list": ["id"],
+    "contact.tag": ["id", "user", "add", "remove"],
+    "broadcast.customers": ["id", "client_msg_id", "text", "tags", "match", "users"],
+    "transfer.refuse": ["id", "employee"],
+    "moment.post": ["id", "text", "attachments"],
+    "moment.draft": ["id", "text", "employees", "attachments"],
+    "moment.confirm": ["id", "draft"],
+    "moments.feed": ["id", "employee", "before", "limit"],
+}
+REVISION_1_2_SERVER_FIELDS = {
+    "welcome": REVISION_1_1_SERVER_FIELDS["welcome"] + ["quiet"],
+    "msg": REVISION_1_1_SERVER_FIELDS["msg"] + ["urgent", "silent"],
+    "ack": CORE_SERVER_FIELDS["ack"] + ["recipient_resting_until"],
+    "reminder": REVISION_1_1_SERVER_FIELDS["reminder"] + ["silent"],
+    "people": REVISION_1_1_SERVER_FIELDS["people"] + ["more"],
+    "quiet": ["quiet"],
+    "presence": ["user", "status", "until"],
+    "digest": ["messages", "conversations"],
+    "user.info": ["re", "profile", "status", "until"],
+    "created": ["re", "id"],
+    "tags": ["re", "groups", "tags"],
+    "broadcast.done": ["re", "sent", "skipped"],
+    "transfer": ["state", "from", "to", "message", "due"],
+    "moments": ["re", "moments", "more"],
+    "moment": ["moment", "draft"],
+}
+REVISION_1_2_NESTED_FIELDS = {
+    "window": ["day", "start", "end"],  # also inside the client request quiet.set
+    "quiet": ["source", "timezone", "windows", "enabled", "resting_until", "break_until"],
+    "profile": REVISION_1_1_NESTED_FIELDS["profile"] + ["tags"],
+    "tag": ["tag", "group", "name"],
+    "skipped": ["reason", "count"],
+    "moment": ["moment", "author", "time", "text", "attachments"],
+}
+
+# Every revision's tables, oldest first: a later revision's list of a frame's fields
+# extends the earlier one's.
+REVISIONS = (
+    ("1.0", CORE_CLIENT_FIELDS, CORE_SERVER_FIELDS, {}),
+    ("1.1", REVISION_1_1_CLIENT_FIELDS, REVISION_1_1_SERVER_FIELDS, REVISION_1_1_NESTED_FIELDS),
+    ("1.2", REVISION_1_2_CLIENT_FIELDS, REVISION_1_2_SERVER_FIELDS, REVISION_1_2_NESTED_FIELDS),
+)
+
+CLIENT_VECTOR_FILES = ("client_frames.json", "client_frames_v1_1.json", "client_frames_v1_2.json")
+SERVER_VECTOR_FILES = ("server_frames.json", "server_frames_v1_1.json", "server_frames_v1_2.json")
+ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json", "accepted_v1_2.json")
+INVALID_FILES = ("invalid.json", "invalid_v1_1.json", "invalid_v1_2.json")
 
 
-def nested_frames() -> dict[str, type[Frame]]:
-    """Every frame class that travels inside a server frame, by its `type`."""
+def latest_fields() -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
+    """Client, server and nested frames with their fields as of the latest revision."""
+    client: dict[str, list[str]] = {}
+    server: dict[str, list[str]] = {}
+    nested: dict[str, list[str]] = {}
+    for _name, c, s, n in REVISIONS:
+        client.update(c)
+        server.update(s)
+        nested.update(n)
+    return client, server, nested
+
+
+def nested_frames(*tables: dict[str, type[Frame]]) -> dict[str, type[Frame]]:
+    """Every frame class that travels inside a frame of these tables (default: the
+    server's), by its `type`."""
     found: dict[str, type[Frame]] = {}
 
     def walk(cls: type[Frame]) -> None:
@@ -135,8 +207,9 @@ def nested_frames() -> dict[str, type[Frame]]:
                         or typing.get_origin(item) is not None:
                     todo.extend(typing.get_args(item))
 
-    for cls in SERVER_FRAMES.values():
-        walk(cls)
+    for table in tables or (SERVER_FRAMES,):
+        for cls in table.values():
+            walk(cls)
     return found
 
 
@@ -300,3 +373,91 @@ def test_vectors_cover_every_revision_1_1_field() -> None:
                          (nested, REVISION_1_1_NESTED_FIELDS)):
         for kind, names in fields.items():
             assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
+
+
+def test_revision_1_2_vectors_cover_its_frames_and_nothing_unknown() -> None:
+    assert set(REVISION_1_2_CLIENT_FIELDS) <= _types("client_frames_v1_2.json")
+    assert set(REVISION_1_2_SERVER_FIELDS) <= _types("server_frames_v1_2.json")
+    assert _types("client_frames_v1_2.json") <= set(REVISION_1_2_CLIENT_FIELDS)
+    assert _types("server_frames_v1_2.json") <= set(REVISION_1_2_SERVER_FIELDS) | {"error", "ok"}
+
+
+@pytest.mark.parametrize(("table", "fields"), [(CLIENT_FRAMES, REVISION_1_2_CLIENT_FIELDS),
+                                               (SERVER_FRAMES, REVISION_1_2_SERVER_FIELDS)])
+def test_revision_1_2_fields_keep_their_canonical_order(table: Any,
+                                                       fields: dict[str, list[str]]) -> None:
+    for kind, names in fields.items():
+        assert wire_keys(table[kind])[: len(names)] == names, kind
+
+
+def test_revision_1_2_nested_maps_keep_their_canonical_order() -> None:
+    nested = nested_frames(CLIENT_FRAMES, SERVER_FRAMES)
+    for kind, names in REVISION_1_2_NESTED_FIELDS.items():
+        assert wire_keys(nested[kind])[: len(names)] == names, kind
+
+
+def test_vectors_cover_every_revision_1_2_field() -> None:
+    client, client_nested = _seen_fields("client")
+    server, server_nested = _seen_fields("server")
+    nested = {k: client_nested.get(k, set()) | server_nested.get(k, set())
+              for k in client_nested.keys() | server_nested.keys()}
+    for seen, fields in ((client, REVISION_1_2_CLIENT_FIELDS),
+                         (server, REVISION_1_2_SERVER_FIELDS),
+                         (nested, REVISION_1_2_NESTED_FIELDS)):
+        for kind, names in fields.items():
+            assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
+
+
+def test_revision_1_2_vectors_show_each_new_field_in_a_file_of_its_own() -> None:
+    """The 1.2 fields of older frames have vectors in the 1.2 files (older files are frozen)."""
+    client = {}
+    server = {}
+    for v in _load("client_frames_v1_2.json"):
+        client.setdefault(v["frame"]["type"], set()).update(v["frame"])
+    for v in _load("server_frames_v1_2.json"):
+        server.setdefault(v["frame"]["type"], set()).update(v["frame"])
+    older_client = {**CORE_CLIENT_FIELDS, **REVISION_1_1_CLIENT_FIELDS}
+    older_server = {**CORE_SERVER_FIELDS, **REVISION_1_1_SERVER_FIELDS}
+    for seen, fields, older in ((client, REVISION_1_2_CLIENT_FIELDS, older_client),
+                                (server, REVISION_1_2_SERVER_FIELDS, older_server)):
+        for kind, names in fields.items():
+            new = set(names) - set(older.get(kind, ()))
+            assert new <= seen.get(kind, set()), (kind, new - seen.get(kind, set()))
+
+
+def test_every_frame_and_field_belongs_to_a_revision() -> None:
+    """A frame or field added to protocol/frames.py must be given to a revision here (and
+    so get vectors and a documented table, test_docs.py) before it ships."""
+    client, server, nested = latest_fields()
+    assert set(CLIENT_FRAMES) == set(client)
+    assert set(SERVER_FRAMES) == set(server)
+    every_nested = nested_frames(CLIENT_FRAMES, SERVER_FRAMES)
+    assert set(every_nested) == set(nested)
+    for table, fields in ((CLIENT_FRAMES, client), (SERVER_FRAMES, server),
+                          (every_nested, nested)):
+        for kind, cls in table.items():
+            assert wire_keys(cls) == fields[kind], kind
+
+
+def test_each_revision_extends_the_fields_of_the_one_before() -> None:
+    earlier: dict[tuple[str, str], list[str]] = {}
+    for name, client, server, nested in REVISIONS:
+        for direction, fields in (("client", client), ("server", server), ("nested", nested)):
+            for kind, names in fields.items():
+                before = earlier.get((direction, kind), [])
+                assert names[: len(before)] == before, (name, direction, kind)
+                earlier[(direction, kind)] = names
+
+
+def _array_frame(items: int) -> bytes:
+    """A `people` reply holding `items` minimal profiles."""
+    people = [{"type": "profile", "user": "u", "display": "u"}] * items
+    return msgpack.packb({"type": "people", "re": 1, "people": people}, use_bin_type=True)
+
+
+def test_server_frames_hold_arrays_of_20000_items() -> None:
+    """Revision 1.2: clients accept arrays of up to 20,000 items from the server."""
+    assert len(decode_server_frame(_array_frame(20_000)).people) == 20_000
+    with pytest.raises(ProtocolError) as info:
+        decode_server_frame(_array_frame(20_001))
+    assert (info.value.code, info.value.close) == ("bad_frame", 1002)
