@@ -149,8 +149,16 @@ class CustomerHandler:
     def _broadcast(self, session: Session, user: User, frame: BroadcastCustomers,
                    now: int) -> None:
         _employee_only(user)
-        if not frame.text or len(frame.text) > self.app.config.limits.max_text_chars:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "text must be 1 to max_text_chars")
+        limits = self.app.config.limits
+        if not 0 < len(frame.client_msg_id) <= 32:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "client_msg_id has 1 to 32 characters")
+        if not frame.text:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "text is empty")
+        if len(frame.text) > limits.max_text_chars:
+            raise ProtocolError(ErrorCode.TEXT_TOO_LONG,
+                                f"text is longer than {limits.max_text_chars} characters")
+        if frame.match not in (None, "any", "all"):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "match is 'any' or 'all'")
         targets = self._targets(user, frame)
         if len(targets) > self.caps.broadcast_max:
             raise ProtocolError(ErrorCode.BAD_REQUEST,

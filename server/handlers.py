@@ -305,14 +305,17 @@ class RequestHandler:
             raise ProtocolError(ErrorCode.FORBIDDEN, "consumers cannot send urgent messages")
 
         def urgent_op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
-            if w.find_sent(sender.uid, cmid) is None:
-                used = w.do(tables.quota_used, "urgent", sender.uid, day)
-                verdict = may_send_urgent(sender, used, per_day)
-                if not verdict.allowed:
-                    return Refused(verdict.code, verdict.reason,
-                                   retry_after_ms=until_next_day_ms(now))
+            if w.find_sent(sender.uid, cmid) is not None:
+                return op(w, urgent=True)  # a repeat: its original ack, no quota
+            used = w.do(tables.quota_used, "urgent", sender.uid, day)
+            verdict = may_send_urgent(sender, used, per_day)
+            if not verdict.allowed:
+                return Refused(verdict.code, verdict.reason,
+                               retry_after_ms=until_next_day_ms(now))
+            result = op(w, urgent=True)
+            if not isinstance(result, Refused):  # only a stored message spends the quota
                 w.do(tables.use_quota, "urgent", sender.uid, day)
-            return op(w, urgent=True)
+            return result
         return urgent_op
 
     def _answer_repeat(self, session: Session, frame: Send | Announce) -> bool:

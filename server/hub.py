@@ -384,7 +384,7 @@ class Hub:
             if not membership.sees(pos):
                 continue
             silent = uid in resting
-            if silent:
+            if silent and uid != sender_uid and msg.kind == TEXT:
                 self.quiet.held(uid, msg.conv)
             sessions = self.sessions.get(uid)
             if not sessions:

@@ -258,7 +258,7 @@ class Store:
             raw = txn.get(keys.u64(conv), db=self.db["convs"])
             if raw is None or Conversation.decode(conv, raw).kind != DIRECT:
                 return None
-            others = [m for m, _ in _conv_members(txn, self.db, conv) if m != uid]
+            others = [m for m, ms in _conv_members(txn, self.db, conv) if m != uid and ms.active]
             return _get_user(txn, self.db, others[0] if others else uid)
 
     def sent_message(self, uid: int, client_msg_id: str) -> Message | None:
