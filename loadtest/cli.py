@@ -41,6 +41,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="max seconds to wait for the last acks and deliveries (default 15)")
     p.add_argument("--drop", type=int, default=0,
                    help="reconnect: devices that drop together (default 0: all)")
+    p.add_argument("--groups", type=int, default=1,
+                   help="group scenarios: number of groups (default 1)")
+    p.add_argument("--members", type=int, default=0,
+                   help="group scenarios: members per group (default: --clients / --groups)")
+    p.add_argument("--two-device-fraction", type=float, default=0.0,
+                   help="group: fraction of members on two devices (default 0)")
+    p.add_argument("--slow", type=int, default=0,
+                   help="slow: members that stop reading (default 1)")
+    p.add_argument("--employees", type=int, default=5,
+                   help="external: employees per external group (default 5)")
+    p.add_argument("--consumers", type=int, default=100,
+                   help="external: consumers per external group (default 100)")
     p.add_argument("--run-id", default="", help="namespace for corp and users (default random)")
     p.add_argument("--json", dest="json_path", metavar="FILE", help="write the JSON report here")
     p.add_argument("--compare", metavar="OLD.json", help="print deltas against an earlier report")
@@ -60,7 +72,10 @@ def options_from(args: argparse.Namespace) -> Options:
                    clients=args.clients, rate=args.rate, duration_s=args.duration,
                    warmup_s=args.warmup, seed=args.seed, workers=args.workers, size=args.size,
                    connect_concurrency=args.connect_concurrency, drain_s=args.drain,
-                   drop=args.drop, progress=args.progress, run_id=args.run_id)
+                   drop=args.drop, progress=args.progress, run_id=args.run_id,
+                   groups=args.groups, members=args.members,
+                   two_device_fraction=args.two_device_fraction, slow=args.slow,
+                   employees=args.employees, consumers=args.consumers)
 
 
 def admin_over(path: str):  # noqa: ANN201 - an AdminFn

@@ -23,6 +23,13 @@ class Options:
     drop: int = 0  # reconnect: clients that drop together (0: all)
     progress: bool = False  # a rates line per second on stderr
     run_id: str = ""  # namespaces corp and users; random when empty
+    # group scenarios (group, slow, receipts, announce, external); ignored by the others
+    groups: int = 1  # G groups (external: E external groups)
+    members: int = 0  # M members per group (0: --clients / --groups)
+    two_device_fraction: float = 0.0  # of each group's members, on two devices
+    slow: int = 0  # slow: members that stop reading (0: 1)
+    employees: int = 5  # external: employees per external group
+    consumers: int = 100  # external: consumers per external group
 
     def __post_init__(self) -> None:
         if self.clients < 1:
@@ -35,6 +42,12 @@ class Options:
             raise ValueError("--size must be 40 to 4000 characters")
         if self.drop < 0:
             raise ValueError("--drop must be >= 0")
+        if self.groups < 1 or self.members < 0 or self.slow < 0:
+            raise ValueError("--groups must be at least 1; --members, --slow >= 0")
+        if not 0.0 <= self.two_device_fraction <= 1.0:
+            raise ValueError("--two-device-fraction must be 0 to 1")
+        if self.employees < 1 or self.consumers < 0:
+            raise ValueError("--employees must be at least 1; --consumers >= 0")
 
     def replace(self, **changes: object) -> Options:
         return dataclasses.replace(self, **changes)

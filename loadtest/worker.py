@@ -67,6 +67,9 @@ class Worker:
         nursery.start_soon(self.hub.run)
         self.clients = [SimClient(spec, self.options.url, self.recorder, self.options.size,
                                   self.hub) for spec in plan.clients]
+        # conv -> handles that must receive it, beyond its senders and their peers
+        # (set by scenarios whose conversations are groups)
+        self.members: dict[int, set[str]] = {}
 
     async def barrier(self, name: str, payload: Any = None) -> Any:
         with trio.fail_after(BARRIER_TIMEOUT_S):
@@ -184,6 +187,8 @@ class Worker:
                 members.setdefault(conv, set()).update({spec.handle, client.conv_peer[conv]})
             if client.delivered:
                 delivered[spec.device] = client.delivered
+        for conv, handles in self.members.items():
+            members.setdefault(conv, set()).update(handles)
         return {"index": self.plan.index, "recorder": self.recorder.summary(),
                 "acked": acked, "members": {c: sorted(m) for c, m in members.items()},
                 "delivered": delivered,

@@ -301,6 +301,7 @@ async def stats(app: App, args: dict[str, Any]) -> dict[str, Any]:
         "push_dropped": app.push.stats.dropped,
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 6),
         "rss_bytes": _rss_bytes(),
+        "rss_anon_bytes": _anon_rss_bytes(),
         **app.store.stats(),
     }
 
@@ -318,6 +319,18 @@ def _rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return 0
+
+
+def _anon_rss_bytes() -> int:
+    """Resident memory that is not file pages: RSS without LMDB's mapped database."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _session_row(session) -> dict[str, Any]:  # noqa: ANN001

@@ -80,6 +80,7 @@ class GroupCommitWriter:
         self._pending: deque[Pending] = deque()
         self._wake = threading.Condition()
         self._stopping = False
+        self._asleep = False  # waiting for work: only then does submit() notify
         self._thread = threading.Thread(target=self._run, name="corpchat-writer", daemon=True)
 
     def start(self) -> None:
@@ -91,7 +92,8 @@ class GroupCommitWriter:
             if self._stopping:
                 raise StorageError("the writer is stopped")
             self._pending.append(Pending(op, context))
-            self._wake.notify()
+            if self._asleep:  # a busy writer takes it with the next batch anyway
+                self._wake.notify()
 
     @property
     def queued(self) -> int:
@@ -108,7 +110,9 @@ class GroupCommitWriter:
     def _take(self) -> list[Pending] | None:
         with self._wake:
             while not self._pending and not self._stopping:
+                self._asleep = True
                 self._wake.wait()
+                self._asleep = False
             if not self._pending:
                 return None
             n = min(len(self._pending), self.max_batch)

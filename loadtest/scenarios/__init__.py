@@ -14,9 +14,11 @@ A scenario module provides:
   workers at the same named barriers and samples server stats; returns
   `stats_start`, `stats_end`, `window_s` and scenario `figures`.
 
-The timed scenarios (direct, reconnect, and later group, announce, …)
-share loadtest/scenarios/timed.py: connect, agree on a start instant,
-warm up, a steady window, drain.
+The timed scenarios (direct, reconnect) share loadtest/scenarios/timed.py:
+connect, agree on a start instant, warm up, a steady window, drain. The
+group scenarios (group, slow, receipts, announce, external) share
+loadtest/scenarios/groupkit.py: the same shape, once per named phase, with
+groups created by their owners and every member's devices checked.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-SCENARIOS = ("direct", "idle", "reconnect")
+SCENARIOS = ("direct", "idle", "reconnect", "group", "slow", "receipts", "announce", "external")
 
 
 def get_scenario(name: str) -> ModuleType:
