@@ -51,6 +51,7 @@ class App:
         self.hub = Hub(self.store)
         self.writer = GroupCommitWriter(self.store, self._on_commit,
                                         max_batch=config.max_batch_ops,
+                                        commit_gap_s=config.commit_gap_s,
                                         run_exclusive=self._run_exclusive)
         self.quiet = QuietHours(self)
         self.push = PushGateway(self)

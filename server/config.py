@@ -17,6 +17,7 @@ class ServerConfig:
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
     map_initial_bytes: int = 256 * 1024 * 1024
     max_batch_ops: int = 4096
+    commit_gap_s: float = 0.002  # commits start at least this far apart: bigger batches
     outbound_buffer_bytes: int = 1024 * 1024  # a session past this is closed: resync
     max_page_bytes: int = 256 * 1024
     handshake_timeout_s: float = 10.0
