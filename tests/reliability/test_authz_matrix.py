@@ -1,0 +1,427 @@
+"""Authorization matrix: every request type × every kind of outsider → its documented answer.
+
+The world (built afresh for each role): corp acme with a group owned by
+olga (members mia, rex, dina, rita) holding a receipt-requested message;
+rex was then removed. olga is a corp admin with a customer tag, a moment
+draft for mia, an external contact — the consumer cleo — and a pending
+contact request to cody. nick is an acme employee outside the group, gus
+an employee of another corp, cora a consumer.
+
+Roles (who sends the request):
+
+  unauthenticated  a connection that never sent `hello` (fresh per request)
+  non_member       nick: same corp, not in the group
+  removed_member   rex: was in the group, removed
+  other_corp       gus
+  consumer         cora (the wrong realm for corp resources)
+  disabled         dina after `admin user.disable` (fresh connection per request)
+  revoked          rita after `admin token.revoke` of her token (likewise)
+
+Each request is aimed at what the outsider should not reach: the group
+(`conv`), its receipt-requested message (`seq`), olga, her contact cleo,
+acme's tags and moment draft. Rows for quiet hours, user.info, devices,
+tags, broadcasts, transfers and moments follow server/quiet_handlers.py and
+server/customers.py (docs/protocol.md does not cover them yet).
+`TABLE` holds, per frame TYPE, the probe and one expectation per role:
+`Refused(code, close)` — the documented error, and the close code when the
+connection must end — or `Served(reply)` for requests any user may make
+(`ping`, `sync`, `conversations`, `group.create`, ...), with a check that
+the reply leaks nothing of the group or the other corp. Disabled users and
+revoked tokens never get past `hello` (`auth_failed`, close 4001): a
+request pipelined right behind that `hello` is never answered. The table's
+keys must equal CLIENT_FRAMES': a new request type without a row fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import trio
+from trio_websocket import ConnectionClosed
+
+from corpchat.protocol import (
+    CLIENT_FRAMES,
+    Ack,
+    CloseCode,
+    ConversationsReply,
+    Created,
+    DepartmentReply,
+    Error,
+    Frame,
+    GroupListReply,
+    GroupRemove,
+    Hello,
+    HistoryPage,
+    Ok,
+    People,
+    Pong,
+    SyncPage,
+    TagsReply,
+    UserInfoReply,
+    Welcome,
+)
+
+from ..client import RawWs, TestClient, wait_closed
+from ..server.test_groups import make_contact, make_group, request
+
+ROLES = ("unauthenticated", "non_member", "removed_member", "other_corp", "consumer",
+         "disabled", "revoked")
+ACTORS = {"unauthenticated": "nick", "non_member": "nick", "removed_member": "rex",
+          "other_corp": "gus", "consumer": "cora", "disabled": "dina", "revoked": "rita"}
+ACME = ("olga", "mia", "rex", "nick", "dina", "rita")
+
+
+@dataclass
+class World:
+    conv: int  # the group
+    seq: int  # olga's receipt-requested message in it
+    removed_pos: int  # the pos of rex's `remove` system message
+    tag: int  # an acme customer tag
+    draft: int  # olga's moment draft for mia
+    tokens: dict[str, str]
+    token_ids: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Refused:
+    code: str
+    close: int | None = None
+
+
+@dataclass(frozen=True)
+class Served:
+    reply: type[Frame]
+    check: Callable[[World, str, Any], str | None] | None = None  # a problem, or None
+
+
+# ----- what a served reply may show -----
+
+
+def _no_group(world: World, role: str, reply: Any) -> str | None:
+    """conversations / group.list: the group is absent (a former member sees it, left)."""
+    rows = reply.convs if isinstance(reply, ConversationsReply) else reply.groups
+    mine = [r for r in rows if r.conv == world.conv]
+    if role == "removed_member" and isinstance(reply, ConversationsReply):
+        return None if [r.left for r in mine] == [True] else f"group listed as {mine}"
+    return f"group listed: {mine}" if mine else None
+
+
+def _range_only(world: World, role: str, reply: Any) -> str | None:
+    """sync / history: nothing of the group, or (rex) nothing after his removal."""
+    msgs = [m for m in reply.msgs if m.conv == world.conv]
+    if role == "removed_member":
+        late = [m for m in msgs if m.pos > world.removed_pos]
+        return f"after the removal: {late}" if late or not msgs else None
+    return f"group messages: {msgs}" if msgs else None
+
+
+def _own_corp(world: World, role: str, reply: Any) -> str | None:
+    """directory: colleagues only — never another corp's people."""
+    people = reply.people if isinstance(reply, People) else reply.members
+    handles = {p.user for p in people}
+    if role == "other_corp":
+        return f"acme people shown: {handles & set(ACME)}" if handles & set(ACME) else None
+    return None if "olga" in handles else f"own corp missing: {handles}"
+
+
+def _no_acme_tags(world: World, role: str, reply: Any) -> str | None:
+    tags = {t.tag for t in reply.tags}
+    if role == "other_corp":
+        return f"acme's tags shown: {tags}" if world.tag in tags else None
+    return None if world.tag in tags else f"own corp's tags missing: {tags}"
+
+
+def _not_olgas(world: World, role: str, reply: Any) -> str | None:
+    handles = {p.user for p in reply.people}
+    return f"someone else's contacts: {handles}" if handles & {"cleo", "cody"} else None
+
+
+# ----- the table -----
+
+NOT_AUTHENTICATED = Refused("not_authenticated", CloseCode.AUTH_FAILED)
+DEAD = Refused("auth_failed", CloseCode.AUTH_FAILED)  # disabled user, revoked token
+ALREADY = Refused("already_authenticated")
+NOT_MEMBER, FORBIDDEN, NOT_FOUND = Refused("not_member"), Refused("forbidden"), \
+    Refused("not_found")
+NOT_CONTACT = Refused("not_contact")
+
+
+@dataclass(frozen=True)
+class Row:
+    probe: Callable[[World, str], dict[str, Any]]  # (world, actor) -> the request's fields
+    expect: dict[str, Refused | Served]
+
+
+def row(probe: Callable[[World, str], dict[str, Any]], non_member: Refused | Served,
+        removed_member: Refused | Served, other_corp: Refused | Served,
+        consumer: Refused | Served, *, unauthenticated: Refused | Served = NOT_AUTHENTICATED,
+        ) -> Row:
+    return Row(probe, {"unauthenticated": unauthenticated, "non_member": non_member,
+                       "removed_member": removed_member, "other_corp": other_corp,
+                       "consumer": consumer, "disabled": DEAD, "revoked": DEAD})
+
+
+def _g(**fields: Any) -> Callable[[World, str], dict[str, Any]]:
+    """A probe aimed at the group: `conv` filled in, ME the actor, SEQ the message."""
+    def fill(value: Any, world: World, actor: str) -> Any:
+        if isinstance(value, tuple):
+            return tuple(fill(v, world, actor) for v in value)
+        return actor if value is ME else world.seq if value is SEQ else value
+
+    return lambda world, actor: {"conv": world.conv,
+                                 **{k: fill(v, world, actor) for k, v in fields.items()}}
+
+
+def _f(**fields: Any) -> Callable[[World, str], dict[str, Any]]:
+    return lambda world, actor: dict(fields)
+
+
+ME, SEQ = object(), object()
+SERVED_OK = Served(Ok)
+
+TABLE: dict[str, Row] = {
+    "hello": row(lambda w, actor: {"token": w.tokens[actor]},
+                 ALREADY, ALREADY, ALREADY, ALREADY, unauthenticated=Served(Welcome)),
+    "send": row(_g(client_msg_id="probe", text="let me in"),
+                NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    "announce": row(_f(client_msg_id="probe-a", text="hear me"),
+                    FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    # §18.1: former members may still move their cursor
+    "read": row(_g(seq=SEQ), NOT_MEMBER, SERVED_OK, NOT_MEMBER, NOT_MEMBER),
+    # §18.5/18.6: not_found when never a member, forbidden when not the sender
+    "receipts": row(_g(seq=SEQ), NOT_FOUND, FORBIDDEN, NOT_FOUND, NOT_FOUND),
+    "remind": row(_g(seq=SEQ), NOT_FOUND, FORBIDDEN, NOT_FOUND, NOT_FOUND),
+    # one's own settings and devices: anyone
+    "quiet.set": row(_f(inherit=True), SERVED_OK, SERVED_OK, SERVED_OK, SERVED_OK),
+    "quiet.break": row(_f(minutes=30), SERVED_OK, SERVED_OK, SERVED_OK, SERVED_OK),
+    "quiet.resume": row(_f(), SERVED_OK, SERVED_OK, SERVED_OK, SERVED_OK),
+    # colleagues and people one shares a conversation with; nobody else exists
+    "user.info": row(_f(user="olga"), Served(UserInfoReply), Served(UserInfoReply),
+                     Refused("no_such_user"), Refused("no_such_user")),
+    "device.register": row(_f(platform="android", push_token="t"),
+                           SERVED_OK, SERVED_OK, SERVED_OK, SERVED_OK),
+    "conversations": row(_f(), *[Served(ConversationsReply, _no_group)] * 4),
+    "register": row(_f(handle="newcomer"), ALREADY, ALREADY, ALREADY, ALREADY,
+                    unauthenticated=FORBIDDEN),  # open sign-up is off
+    "directory.search": row(_f(prefix=""), *[Served(People, _own_corp)] * 3, FORBIDDEN),
+    "directory.department": row(_f(), *[Served(DepartmentReply, _own_corp)] * 3, FORBIDDEN),
+    # any employee may ask any consumer; a consumer may not ask
+    "contact.request": row(_f(to="cleo"), SERVED_OK, SERVED_OK, SERVED_OK, FORBIDDEN),
+    "contact.accept": row(_f(employee="olga"), NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "contact.decline": row(_f(employee="olga"), NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "contact.remove": row(_f(user="cleo"), NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "contact.remark": row(_f(user="cleo", remark="mine now"),
+                          NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "contact.list": row(_f(), *[Served(People, _not_olgas)] * 4),
+    # customer management: one's own customers, employees only; tags and drafts: corp admins
+    "contact.tag": row(lambda w, actor: {"user": "cleo", "add": (w.tag,)},
+                       NOT_CONTACT, NOT_CONTACT, NOT_CONTACT, FORBIDDEN),
+    "tag.group.add": row(_f(name="mine"), FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "tag.add": row(_f(group=1, name="mine"), FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "tag.remove": row(lambda w, actor: {"tag": w.tag}, FORBIDDEN, FORBIDDEN, FORBIDDEN,
+                      FORBIDDEN),
+    "tag.list": row(_f(), *[Served(TagsReply, _no_acme_tags)] * 3, FORBIDDEN),
+    "broadcast.customers": row(_f(client_msg_id="probe-b", text="buy now", users=("cleo",)),
+                               NOT_CONTACT, NOT_CONTACT, NOT_CONTACT, FORBIDDEN),
+    "transfer.refuse": row(_f(employee="olga"), NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "moment.post": row(_f(text="my news"), Served(Created), Served(Created), Served(Created),
+                       FORBIDDEN),
+    "moment.draft": row(_f(text="say this", employees=("mia",)),
+                        FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "moment.confirm": row(lambda w, actor: {"draft": w.draft},
+                          NOT_FOUND, NOT_FOUND, NOT_FOUND, FORBIDDEN),
+    "moments.feed": row(_f(employee="olga"), FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    # consumers befriend consumers; employees get forbidden
+    "friend.request": row(_f(to="cleo"), FORBIDDEN, FORBIDDEN, FORBIDDEN, SERVED_OK),
+    "friend.accept": row(_f(user="cleo"), NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "sync": row(_f(since="0"), *[Served(SyncPage, _range_only)] * 4),
+    # §10.6: a removed member keeps reading the range they had
+    "history": row(_g(), NOT_MEMBER, Served(HistoryPage, _range_only), NOT_MEMBER,
+                   NOT_MEMBER),
+    "ping": row(_f(), *[Served(Pong)] * 4),
+    # anyone creates a group; inviting an acme employee needs acme (§10.1)
+    "group.create": row(_f(name="mine", members=("mia",)),
+                        SERVED_OK, SERVED_OK, FORBIDDEN, FORBIDDEN),
+    # adding oneself: who may join is checked first (§10.4), then membership
+    "group.add": row(_g(members=(ME,)), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, FORBIDDEN),
+    "group.remove": row(_g(members=("mia",)), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    "group.leave": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    "group.rename": row(_g(name="pwned"), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    # making oneself the owner (a consumer member would get forbidden: owners are employees)
+    "group.transfer": row(_g(to=ME), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    "group.role": row(_g(user=ME, role="admin"), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER,
+                      NOT_MEMBER),
+    "group.dissolve": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    "group.info": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    "group.list": row(_f(), *[Served(GroupListReply, _no_group)] * 4),
+    "typing": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    "recall": row(_g(seq=SEQ), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+}
+
+
+def test_the_table_has_a_row_for_every_request_type_and_every_role():
+    assert sorted(TABLE) == sorted(CLIENT_FRAMES)
+    assert all(sorted(r.expect) == sorted(ROLES) for r in TABLE.values())
+
+
+# ----- the world -----
+
+
+async def build_world(server, nursery) -> World:
+    tokens, token_ids = {}, {}
+    for corp in ("acme", "globex"):
+        await server.admin("corp.add", name=corp)
+    for handle, corp in [*((h, "acme") for h in ACME), ("gus", "globex"), ("cora", None),
+                         ("cleo", None), ("cody", None)]:
+        added = await server.admin("user.add", handle=handle, corp=corp, consumer=corp is None)
+        tokens[handle], token_ids[handle] = added["token"], added["token_id"]
+    olga = await TestClient(nursery, server.url, tokens["olga"]).connect()
+    cleo = await TestClient(nursery, server.url, tokens["cleo"]).connect()
+    await make_contact(olga, cleo)
+    assert isinstance(await request(olga, _type("contact.request"), to="cody"), Ok)
+    conv = await make_group(olga, "mia", "rex", "dina", "rita", name="inner circle")
+    await olga.send("who reads this?", conv=conv, receipt=True)
+    seq = (await olga.expect(Ack)).seq
+    removed = await request(olga, GroupRemove, conv=conv, members=("rex",))
+    assert isinstance(removed, Ok), removed
+    await olga.send("after rex", conv=conv)
+    await olga.expect(Ack)
+    await server.admin("user.set", handle="olga", corp_admin=True)
+    group = await request(olga, _type("tag.group.add"), reply=(Created, Error), name="tier")
+    tag = await request(olga, _type("tag.add"), reply=(Created, Error), group=group.id,
+                        name="vip")
+    draft = await request(olga, _type("moment.draft"), reply=(Created, Error), text="news",
+                          employees=("mia",))
+    assert isinstance(tag, Created) and isinstance(draft, Created), (tag, draft)
+    return World(conv, seq, removed.pos, tag.id, draft.id, tokens, token_ids)
+
+
+def _type(name: str) -> type[Frame]:
+    return CLIENT_FRAMES[name]
+
+
+# ----- asking -----
+
+
+async def ask(raw: RawWs, frame: Frame) -> Any:
+    """Send one request on a live connection; its reply (or the close code if it closes)."""
+    await raw.request(frame)
+    try:
+        while True:
+            reply = await raw.receive()
+            if getattr(reply, "re", None) == frame.id:
+                return reply
+    except ConnectionClosed as exc:
+        return ("closed", exc.reason.code if exc.reason else None)
+
+
+async def ask_then_close(raw: RawWs, *frames: Frame) -> tuple[Error | None, int | None, list]:
+    """Send frames back to back; (the error answering the first, close code, all frames)."""
+    for frame in frames:
+        await raw.request(frame)
+    seen, code = await raw.closed_code()
+    error = next((f for f in seen if isinstance(f, Error) and f.re == frames[0].id), None)
+    return error, code, seen
+
+
+def judge(expect: Refused | Served, reply: Any, world: World, role: str) -> str | None:
+    """None if the reply is what the table says; else what went wrong."""
+    if isinstance(expect, Refused):
+        ok = isinstance(reply, Error) and reply.code == expect.code
+        return None if ok else f"expected {expect.code}, got {reply}"
+    if not isinstance(reply, expect.reply):
+        return f"expected {expect.reply.__name__}, got {reply}"
+    return expect.check(world, role, reply) if expect.check else None
+
+
+async def run_role(server, nursery, role: str) -> list[str]:
+    """Every request type as `role`; the rows whose answer differs from the table."""
+    world = await build_world(server, nursery)
+    actor = ACTORS[role]
+    problems: list[str] = []
+    ids = iter(range(100, 10_000))
+
+    def frame_for(kind: str) -> Frame:
+        row_ = TABLE[kind]  # a KeyError here is a request type with no row
+        return CLIENT_FRAMES[kind](id=next(ids), **row_.probe(world, actor))
+
+    if role in ("disabled", "revoked"):
+        await _kill_credentials(server, nursery, world, role)
+    raw = None
+    if role not in ("unauthenticated", "disabled", "revoked"):
+        raw = await RawWs.open(nursery, server.url)
+        await raw.hello(world.tokens[actor])
+    for kind in CLIENT_FRAMES:
+        expect = TABLE[kind].expect[role]
+        frame = frame_for(kind)
+        with trio.fail_after(10):
+            if raw is not None:
+                problem = judge(expect, await ask(raw, frame), world, role)
+            elif role == "unauthenticated":
+                problem = await _unauthenticated(server, nursery, world, expect, frame, role)
+            else:
+                problem = await _dead(server, nursery, world, actor, expect, frame)
+        if problem:
+            problems.append(f"{kind}: {problem}")
+    return problems
+
+
+async def _unauthenticated(server, nursery, world: World, expect: Refused | Served,
+                           frame: Frame, role: str) -> str | None:
+    raw = await RawWs.open(nursery, server.url)
+    try:
+        if isinstance(expect, Refused) and expect.close is not None:
+            error, code, _ = await ask_then_close(raw, frame)
+            got = Refused(error.code, code) if error else ("closed", code)
+            return None if got == expect else f"expected {expect}, got {got}"
+        problem = judge(expect, await ask(raw, frame), world, role)
+        if problem is None and not isinstance(frame, Hello):  # still open, still anonymous
+            welcome = await ask(raw, Hello(id=1, token=world.tokens["nick"]))
+            if not isinstance(welcome, Welcome):
+                return f"the connection did not survive: {welcome}"
+        return problem
+    finally:
+        await raw.aclose()
+
+
+async def _dead(server, nursery, world: World, actor: str, expect: Refused | Served,
+                frame: Frame) -> str | None:
+    """hello with the dead credentials, and the probe right behind it."""
+    raw = await RawWs.open(nursery, server.url)
+    hello = Hello(id=1, token=world.tokens[actor])
+    frames = (frame,) if isinstance(frame, Hello) else (hello, frame)
+    error, code, seen = await ask_then_close(raw, *frames)
+    got = Refused(error.code, code) if error else ("closed", code)
+    answered = [f for f in seen if getattr(f, "re", None) == frame.id and frame is not frames[0]]
+    if got != expect or answered:
+        return f"expected {expect}, got {got}; the request was answered with {answered}"
+    return None
+
+
+async def _kill_credentials(server, nursery, world: World, role: str) -> None:
+    """Disable dina / revoke rita's token while she is connected: that session ends 4001."""
+    actor = ACTORS[role]
+    live = await TestClient(nursery, server.url, world.tokens[actor]).connect()
+    if role == "disabled":
+        await server.admin("user.disable", handle=actor)
+    else:
+        await server.admin("token.revoke", token_id=world.token_ids[actor])
+    assert await wait_closed(live) == CloseCode.AUTH_FAILED
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ROLES)
+async def test_every_request_type_refused_or_served_as_documented(server, nursery, role):
+    assert await run_role(server, nursery, role) == []
+
+
+async def test_a_former_members_read_cursor_stops_at_their_removal(server, nursery):
+    world = await build_world(server, nursery)  # the group's log: create, notice, remove, more
+    raw = await RawWs.open(nursery, server.url)
+    await raw.hello(world.tokens["rex"])
+    reply = await ask(raw, _type("read")(id=5, conv=world.conv, seq=10**9))
+    assert isinstance(reply, Ok), reply
+    assert reply.seq == world.seq + 1  # his `remove` message, not the one posted after it
