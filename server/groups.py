@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from corpchat.bridge import admit_consumers
+from corpchat.bridge import admit_consumers, may_own_group
 from corpchat.store import CONSUMER, GROUP, Membership, Message, Refused, User, WriteTxn
 from corpchat.store.records import ADMIN, MEMBER, OWNER, SYSTEM, ArchiveEntry, Conversation
 
@@ -217,6 +217,8 @@ def transfer(w: WriteTxn, actor: User, conv: int, target: User,
     theirs = w.membership(conv, target.uid)
     if theirs is None or not theirs.active or target.uid == actor.uid:
         return Refused("not_member", f"{target.handle!r} is not another member")
+    if not (verdict := may_own_group(target)).allowed:
+        return Refused(verdict.code, verdict.reason)
     changes = {actor.uid: replace(mine, role=ADMIN), target.uid: replace(theirs, role=OWNER)}
     for uid, membership in changes.items():
         w.set_membership(conv, uid, membership)

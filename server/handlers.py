@@ -406,8 +406,6 @@ class RequestHandler:
                 return lambda w: groups.set_role(w, actor, conv, target, role, now)
             case GroupTransfer(conv=conv, to=handle):
                 (target,) = self._users((handle,))
-                if target.realm == CONSUMER:
-                    raise ProtocolError(ErrorCode.FORBIDDEN, "a group's owner is an employee")
                 return lambda w: groups.transfer(w, actor, conv, target, now)
             case GroupDissolve(conv=conv):
                 return lambda w: groups.dissolve(w, actor, conv, now)

@@ -38,7 +38,7 @@ def mark_read(w: WriteTxn, reader: User, conv: int, seq: int, now_ms: int) -> Re
     membership = w.membership(conv, reader.uid)
     if membership is None:
         return Refused("not_member", f"not a member of conversation {conv}")
-    seq = min(seq, w.last_seq(conv))
+    seq = min(seq, w.last_seen_seq(conv, membership))
     current = w.read_cursor(reader.uid, conv)
     if seq <= current:
         return ReadChange(conv, current, False)

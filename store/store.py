@@ -669,6 +669,13 @@ class WriteTxn:
     def last_seq(self, conv: int) -> int:
         return self._last_seq(conv)
 
+    def last_seen_seq(self, conv: int, membership: Membership) -> int:
+        """Seq of the last message the member sees: a former member's ends at their leaving."""
+        if membership.active:
+            return self._last_seq(conv)
+        last = _last_message_key(self.txn, self.db, conv, membership)
+        return 0 if last is None else last[0]
+
     def receipt_messages(self, conv: int, after: int, upto: int) -> list[tuple[int, int]]:
         """(seq, sender uid) of receipt-requested messages with after < seq <= upto."""
         out = []

@@ -200,6 +200,21 @@ async def test_group_cap_and_consumer_cap_refuse_atomically(server, nursery):
     assert sorted(m.user for m in info.members if m.external) == ["x1", "x2"]
 
 
+async def test_ownership_goes_only_to_an_employee_member(server, nursery):
+    c = await people(server, nursery, "ann", "ben")
+    cleo = (await people(server, nursery, "cleo", corp=None))["cleo"]
+    await make_contact(c["ann"], cleo)
+    conv = await make_group(c["ann"], "ben", "cleo")
+    refused = await request(c["ann"], GroupTransfer, conv=conv, to="cleo")
+    assert isinstance(refused, Error) and refused.code == "forbidden", refused
+    outsider = await request(cleo, GroupTransfer, conv=conv, to="cleo")
+    assert isinstance(outsider, Error) and outsider.code == "forbidden", outsider  # not owner
+    assert isinstance(await request(c["ann"], GroupTransfer, conv=conv, to="ben"), Ok)
+    info = await request(c["ann"], GroupInfo, reply=(GroupInfoReply, Error), conv=conv)
+    assert {(m.user, m.role) for m in info.members} == {
+        ("ann", "admin"), ("ben", "owner"), ("cleo", "member")}
+
+
 async def test_announcement_reaches_every_employee_and_board_is_read_only(server, nursery):
     from corpchat.protocol import Announce
 
