@@ -29,7 +29,8 @@ from .verdict import Verdict
 __all__ = [
     "Badge", "BridgeCaps", "CustomerCaps", "Verdict", "may_add_tag", "may_mass_message",
     "may_post_moment", "may_transfer", "admit_consumers", "archive_corp", "day_number",
-    "may_accept_contact", "may_befriend", "may_message_directly", "may_own_group", "may_request_contact",
-    "may_send_urgent", "read_state_visible", "seen_by_consumers", "seen_by_employees",
+    "may_accept_contact", "may_befriend", "may_message_directly", "may_own_group",
+    "may_request_contact", "may_send_urgent", "read_state_visible", "seen_by_consumers",
+    "seen_by_employees",
     "until_next_day_ms",
 ]
