@@ -1116,7 +1116,8 @@ class BroadcastDone(Frame):
 @server_frame
 @dataclass(frozen=True, slots=True)
 class TransferEvent(Frame):
-    """Your contact hands you over to a colleague (`state`: pending, refused, done)."""
+    """Your contact hands you over to a colleague (`state`: pending, refused, done); or, to
+    the two employees, `customer` refused it."""
 
     TYPE: ClassVar[str] = "transfer"
     state: str
@@ -1124,6 +1125,7 @@ class TransferEvent(Frame):
     target: Profile = wire("to")
     message: str | None = None
     due: int | None = None
+    customer: Profile | None = None  # to the employees: the customer who refused
 
 
 @nested_frame

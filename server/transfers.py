@@ -82,7 +82,17 @@ class Transfers:
         if record is None or record.state != "pending":
             return Refused("not_found", f"no transfer from {source.handle!r} waiting")
         w.do(cust.put_transfer, replace(record, state="refused"))
-        return Notices()
+        target = w.user(record.target)
+        if target is None:
+            return Notices()
+        # Both employees learn of it at once: the old one keeps the customer, the new
+        # one should not expect them.
+        looker = People(self.app.store)
+        return Notices(events=tuple(
+            (employee.uid, TransferEvent(state="refused", source=looker.profile(source, employee),
+                                         target=looker.profile(target, employee),
+                                         customer=looker.profile(consumer, employee)))
+            for employee in (source, target)))
 
     def complete_op(self, w: WriteTxn, consumer_uid: int, source_uid: int,
                     now: int) -> Notices | None:
@@ -99,7 +109,10 @@ class Transfers:
             w.do(tables.add_contact, Contact(contact.corp_id, target.uid, consumer.uid, now,
                                              contact.remark))
         w.do(cust.move_contact_tags, source.uid, target.uid, consumer.uid)
-        forget = [c for c in [w.hand_over_direct(source, target, consumer)] if c]
+        corp = w.corp(contact.corp_id)
+        conv = w.hand_over_direct(source, target, consumer,
+                                  with_history=corp is None or corp.transfer_history)
+        forget = [conv] if conv else []
         messages = self._hand_over_groups(w, source, target, consumer, now, forget)
         w.do(cust.log_transfer, consumer.uid, now, source.uid, target.uid)
         w.do(cust.put_transfer, replace(record, state="done"))

@@ -150,7 +150,7 @@ REVISION_1_2_SERVER_FIELDS = {
     "created": ["re", "id"],
     "tags": ["re", "groups", "tags"],
     "broadcast.done": ["re", "sent", "skipped"],
-    "transfer": ["state", "from", "to", "message", "due"],
+    "transfer": ["state", "from", "to", "message", "due", "customer"],
     "moments": ["re", "moments", "more"],
     "moment": ["moment", "draft"],
 }

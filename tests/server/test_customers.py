@@ -139,3 +139,21 @@ async def test_moments_daily_cap_confirm_flow_and_feed(server, nursery, clock):
     assert empty.moments == ()
     listed = await request(c["boss"], MomentsFeed, reply=(MomentsPage, Error), employee="amy")
     assert len(listed.moments) == 2
+
+
+async def test_a_refused_transfer_is_told_to_both_employees(server, nursery, clock):
+    c = await shop(server, nursery, customers=("c1",))
+    amy_phone = await TestClient(nursery, server.url, c["amy"].session.token).connect()
+    await server.admin("transfer", **{"from": "amy", "to": "bea", "customers": ["c1"]})
+    assert (await c["c1"].expect(TransferEvent)).state == "pending"
+    assert isinstance(await request(c["c1"], TransferRefuse, employee="amy"), Ok)
+    for employee in (c["amy"], amy_phone, c["bea"]):
+        told = await employee.expect(TransferEvent)
+        assert (told.state, told.source.user, told.target.user, told.customer.user) == (
+            "refused", "amy", "bea", "c1")
+    # the customer's own refusal is answered with `ok` alone
+    assert [e.state for e in c["c1"].taken(TransferEvent)] == ["pending"]
+    clock.advance(24 * 3600 + 1)
+    await c["c1"].send("still with amy?", to="amy")
+    assert (await c["c1"].expect(Ack)).conv
+    assert [e.state for e in c["amy"].events if isinstance(e, TransferEvent)] == ["refused"]
