@@ -109,10 +109,7 @@ class Transfers:
             w.do(tables.add_contact, Contact(contact.corp_id, target.uid, consumer.uid, now,
                                              contact.remark))
         w.do(cust.move_contact_tags, source.uid, target.uid, consumer.uid)
-        corp = w.corp(contact.corp_id)
-        conv = w.hand_over_direct(source, target, consumer,
-                                  with_history=corp is None or corp.transfer_history)
-        forget = [conv] if conv else []
+        forget = [c for c in [w.hand_over_direct(source, target, consumer)] if c]
         messages = self._hand_over_groups(w, source, target, consumer, now, forget)
         w.do(cust.log_transfer, consumer.uid, now, source.uid, target.uid)
         w.do(cust.put_transfer, replace(record, state="done"))
