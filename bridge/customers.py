@@ -6,6 +6,10 @@
 - When an employee leaves or changes role, the corp hands their customers to
   a colleague. The customer is told and may refuse within 24 hours; each
   customer is transferred at most twice in 90 days.
+- Groups the departing employee owned pass to the colleague, who becomes
+  the owner. A group never grows past its cap for this: when it is full and
+  the colleague is not in it yet, the colleague takes the employee's seat
+  (the employee leaves); otherwise the employee stays as a plain member.
 - Employees post to their customers' moments feed, at most once a day;
   posts a corp admin writes go out only once the employee confirms them.
 """
@@ -54,6 +58,11 @@ def may_transfer(transfers_in_period: int, pending: bool, caps: CustomerCaps) ->
         return refuse("quota_exceeded",
                       f"transferred {caps.transfers_per_period} times in 90 days already")
     return ALLOW
+
+
+def handover_replaces_owner(members: int, colleague_is_member: bool, cap: int) -> bool:
+    """A full group: the colleague takes the old owner's seat instead of a new one."""
+    return not colleague_is_member and members >= cap
 
 
 def may_post_moment(posted_today: int, text: str, attachments: int,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from corpchat.bridge import CustomerCaps, may_transfer
+from corpchat.bridge.customers import handover_replaces_owner
 from corpchat.protocol import ContactEvent, TransferEvent
 from corpchat.store import Contact, Membership, Refused, User, WriteTxn
 from corpchat.store import contacts as tables
@@ -38,6 +39,7 @@ class Transfers:
     def __init__(self, app: App) -> None:
         self.app = app
         self.caps = CustomerCaps()
+        self.max_members = app.config.max_group_members
         self._due: list[tuple[int, int, int]] = []  # (due ms, consumer, source)
         self._wake = trio.Event()
         app.clock.subscribe(self.poke)
@@ -130,10 +132,16 @@ class Transfers:
             msg = w.append(conv, source.handle, now, kind=SYSTEM, event="transfer",
                            users=(target.handle,))
             mine = w.membership(conv, source.uid)
-            w.set_membership(conv, source.uid, replace(mine, role=MEMBER))  # type: ignore[type-var]
-            if theirs is None or not theirs.active:
+            joins = theirs is None or not theirs.active
+            if handover_replaces_owner(conversation.members, not joins, self.max_members):  # type: ignore[union-attr]
+                # Full: the old owner leaves at the transfer message, as by group.leave.
+                w.set_membership(conv, source.uid, replace(mine, role=MEMBER, left_pos=msg.pos))  # type: ignore[type-var]
+            else:
+                w.set_membership(conv, source.uid, replace(mine, role=MEMBER))  # type: ignore[type-var]
+                conversation = replace(conversation, members=conversation.members + joins)  # type: ignore[type-var]
+            if joins:
                 w.set_membership(conv, target.uid, Membership(msg.pos, 0, OWNER))
-                w.put_conversation(replace(conversation, members=conversation.members + 1))  # type: ignore[type-var]
+                w.put_conversation(conversation)
             else:
                 w.set_membership(conv, target.uid, replace(theirs, role=OWNER))
             messages.append(msg)

@@ -157,3 +157,41 @@ async def test_a_refused_transfer_is_told_to_both_employees(server, nursery, clo
     await c["c1"].send("still with amy?", to="amy")
     assert (await c["c1"].expect(Ack)).conv
     assert [e.state for e in c["amy"].events if isinstance(e, TransferEvent)] == ["refused"]
+
+
+async def _handed_over_group(nursery, server_config, clock, *members: str):
+    """amy's group with c1 and `members`, in a server whose groups hold 3; amy → bea.
+    The members' roles afterwards."""
+    from dataclasses import replace as with_
+
+    from corpchat.protocol import GroupInfo, GroupInfoReply, GroupList, GroupListReply
+
+    from ..conftest import running_server
+
+    async with running_server(nursery, with_(server_config, max_group_members=3),
+                              clock) as srv:
+        c = await shop(srv, nursery, customers=("c1",))
+        conv = await make_group(c["amy"], "c1", *members, name="c1's project")
+        await srv.admin("transfer", **{"from": "amy", "to": "bea", "all": True})
+        clock.advance(24 * 3600 + 1)
+        assert (await c["bea"].expect(ContactEvent)).event == "added"
+        info = await request(c["bea"], GroupInfo, reply=(GroupInfoReply, Error), conv=conv)
+        listed = await request(c["bea"], GroupList, reply=(GroupListReply, Error))
+        assert [g.members for g in listed.groups] == [len(info.members)]  # the stored count
+        return {m.user: m.role for m in info.members}
+
+
+async def test_a_full_group_handed_over_does_not_grow(nursery, server_config, clock):
+    # full (amy, c1, boss): bea takes amy's seat; amy leaves at the transfer message
+    assert await _handed_over_group(nursery, server_config, clock, "boss") == {
+        "bea": "owner", "c1": "member", "boss": "member"}
+
+
+async def test_a_group_handed_to_a_member_changes_roles_only(nursery, server_config, clock):
+    assert await _handed_over_group(nursery, server_config, clock, "bea") == {
+        "bea": "owner", "c1": "member", "amy": "member"}
+
+
+async def test_a_group_with_room_keeps_the_old_owner(nursery, server_config, clock):
+    assert await _handed_over_group(nursery, server_config, clock) == {
+        "bea": "owner", "c1": "member", "amy": "member"}
