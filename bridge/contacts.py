@@ -28,6 +28,11 @@ class BridgeCaps:
     friends_per_user: int = 5000
     note_chars: int = 200
 
+    def __post_init__(self) -> None:
+        for name in self.__slots__:  # type: ignore[attr-defined]
+            if getattr(self, name) <= 0:
+                raise ValueError(f"setting {name} must be positive")
+
 
 def may_request_contact(employee: User, consumer: User, *, already: bool, employee_contacts: int,
                         requests_today: int, caps: BridgeCaps) -> Verdict:

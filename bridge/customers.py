@@ -36,6 +36,11 @@ class CustomerCaps:
     moment_chars: int = 2000
     moment_attachments: int = 9
 
+    def __post_init__(self) -> None:
+        for name in self.__slots__:  # type: ignore[attr-defined]
+            if getattr(self, name) <= 0:
+                raise ValueError(f"setting {name} must be positive")
+
 
 def may_add_tag(tags_in_corp: int, name: str, caps: CustomerCaps) -> Verdict:
     if not 0 < len(name) <= caps.tag_name_chars:

@@ -68,6 +68,30 @@ async def corp_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
     return {"corp_id": corp.corp_id, "name": corp.name, "full_name": corp.full_name}
 
 
+CORP_POLICY = ("show_consumer_reads", "show_employee_reads", "push_previews",
+               "transfer_history")
+
+
+@command("corp.set")
+async def corp_set(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """Change a corp's full name or policy flags (CORP_POLICY); print the result."""
+    from dataclasses import replace
+
+    corp = _corp(app, args)
+    changes = {k: _arg(args, k, bool) for k in CORP_POLICY if args.get(k) is not None}
+    if args.get("full_name") is not None:
+        changes["full_name"] = _arg(args, "full_name")
+
+    def op(w):  # noqa: ANN001, ANN202
+        updated = replace(w.corp(corp.corp_id), **changes)
+        w.put_corp(updated)
+        return updated
+
+    updated = await _write(app, op)
+    return {"corp": updated.name, "full_name": updated.full_name,
+            **{k: getattr(updated, k) for k in CORP_POLICY}}
+
+
 @command("user.add")
 async def user_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
     """An enterprise user (args.corp) or a consumer (args.consumer), with a first token."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from corpchat.bridge import BridgeCaps
 from corpchat.protocol import (
     ContactAccept,
     ContactDecline,
@@ -53,7 +52,7 @@ BRIDGE_FRAMES = (ContactAccept, ContactDecline, ContactList, ContactRemark, Cont
 class BridgeHandler:
     def __init__(self, app: App) -> None:
         self.app = app
-        self.caps = BridgeCaps()
+        self.caps = app.config.bridge
         self.signups = TokenBucket(app.config.signups_per_s, 10, app.clock)
 
     def handle(self, session: Session, frame: Frame, submit) -> None:  # noqa: ANN001

@@ -124,6 +124,15 @@ def _add_admin(sub: Any) -> None:
     c.add_argument("name", help="the short name, shown to consumers as the @badge")
     c.add_argument("--full-name", help="the corp's full name")
     c.set_defaults(cmd="corp.add", build=lambda a: {"name": a.name, "full_name": a.full_name})
+    c = corp.add_parser("set", help="change a corp's full name or policy")
+    c.add_argument("corp")
+    c.add_argument("--full-name")
+    for flag, meaning in CORP_POLICY_FLAGS.items():
+        c.add_argument(f"--{flag}", choices=["yes", "no"], help=meaning)
+    c.set_defaults(cmd="corp.set", build=lambda a: {
+        "corp": a.corp, "full_name": a.full_name,
+        **{f.replace("-", "_"): getattr(a, f.replace("-", "_")) == "yes"
+           for f in CORP_POLICY_FLAGS if getattr(a, f.replace("-", "_")) is not None}})
     q = corp.add_parser("quiet-hours", help="the corp's default quiet hours")
     q.add_argument("corp")
     q.add_argument("--timezone", help="IANA name, e.g. Asia/Shanghai")
@@ -239,6 +248,14 @@ def _add_admin(sub: Any) -> None:
     s.add_argument("--timeout", type=float, help="seconds clients get to take their last bytes")
     s.set_defaults(cmd="drain", build=lambda a: {"timeout_s": a.timeout})
     p.set_defaults(run=_admin)
+
+
+CORP_POLICY_FLAGS = {
+    "show-consumer-reads": "employees see when customers read (default yes)",
+    "show-employee-reads": "customers see when employees read (default no)",
+    "push-previews": "message text in employees' push notifications (default yes)",
+    "transfer-history": "a colleague taking over customers sees the old chat (default yes)",
+}
 
 
 def _transfer_args(a: argparse.Namespace) -> dict[str, Any]:

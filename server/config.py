@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from corpchat.bridge import BridgeCaps, CustomerCaps
 from corpchat.protocol import Limits
 
 
@@ -14,6 +15,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8765
     limits: Limits = field(default_factory=Limits)
+    bridge: BridgeCaps = field(default_factory=BridgeCaps)  # the [bridge] table
+    customers: CustomerCaps = field(default_factory=CustomerCaps)  # the [customers] table
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
     map_initial_bytes: int = 256 * 1024 * 1024
     max_batch_ops: int = 4096
@@ -81,23 +84,30 @@ def _apply(cls: type, base: object, table: dict[str, object], prefix: str) -> ob
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls)}
     changes = {}
     for key, value in table.items():
-        if key not in fields or key == "limits":
+        if key not in fields or key in TABLES:
             raise ConfigError(f"unknown setting {prefix + key!r}")
         changes[key] = _coerce(prefix + key, value, fields[key])
     try:
         return dataclasses.replace(base, **changes)  # type: ignore[type-var]
     except ValueError as exc:
-        raise ConfigError(f"{prefix or 'server'}: {exc}") from None
+        raise ConfigError(f"{prefix.rstrip('.') or 'server'}: {exc}") from None
+
+
+TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps}
 
 
 def config_from_mapping(data: dict[str, object], base: ServerConfig | None = None) -> ServerConfig:
     """Build a config from a parsed TOML document: top-level keys are ServerConfig
-    fields (plus `listen = "HOST:PORT"`), the [limits] table is Limits."""
+    fields (plus `listen = "HOST:PORT"`); the tables [limits], [bridge] and
+    [customers] are Limits, BridgeCaps and CustomerCaps."""
     data = dict(data)
     base = base or ServerConfig()
-    limits = data.pop("limits", {})
-    if not isinstance(limits, dict):
-        raise ConfigError("[limits] must be a table")
+    tables = {}
+    for name, cls in TABLES.items():
+        table = data.pop(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        tables[name] = _apply(cls, getattr(base, name), table, f"{name}.")
     listen = data.pop("listen", None)
     if listen is not None:
         host, _, port = str(listen).rpartition(":")
@@ -105,8 +115,7 @@ def config_from_mapping(data: dict[str, object], base: ServerConfig | None = Non
             raise ConfigError("setting 'listen' must be HOST:PORT")
         data.update(host=host.strip("[]"), port=int(port))
     config = _apply(ServerConfig, base, data, "")
-    new_limits = _apply(Limits, base.limits, limits, "limits.")
-    return dataclasses.replace(config, limits=new_limits)  # type: ignore[type-var]
+    return dataclasses.replace(config, **tables)  # type: ignore[type-var]
 
 
 def load_config(path: str) -> ServerConfig:

@@ -63,7 +63,7 @@ BROADCAST_CHUNK = 500
 class CustomerHandler:
     def __init__(self, app: App) -> None:
         self.app = app
-        self.caps = CustomerCaps()
+        self.caps = app.config.customers
 
     def handle(self, session: Session, frame: Frame, submit) -> None:  # noqa: ANN001
         app, caps = self.app, self.caps

@@ -16,7 +16,6 @@ from corpchat.bridge import (
     day_number,
     may_message_directly,
     may_send_urgent,
-    read_state_visible,
     until_next_day_ms,
 )
 from corpchat.protocol import (
@@ -227,7 +226,7 @@ class RequestHandler:
         users = {uid: self.app.store.user(uid) for uid, m in members.items()
                  if m.sees(msg.pos) and (uid in readers or m.active)}
         shown = {uid: u for uid, u in users.items() if u is not None and u.handle != msg.sender
-                 and read_state_visible(u, viewer).allowed}
+                 and self.app.hub.read_visible(u, viewer)}
         read = sorted((readers[uid], shown[uid].handle) for uid in shown if uid in readers)
         unread = sorted(u.handle for uid, u in shown.items() if uid not in readers)
         start = frame.offset or 0

@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from corpchat.bridge import read_state_visible
+from corpchat.bridge import deciding_corp_id, read_state_visible
 from corpchat.protocol import (
     Ack,
     CloseCode,
@@ -44,6 +44,7 @@ from corpchat.store import (
     Refused,
     StorageError,
     Store,
+    User,
 )
 from corpchat.store.records import TEXT
 
@@ -353,15 +354,23 @@ class Hub:
             if not sessions:
                 continue
             viewer = sessions[0].user
-            shown = [r for r in readers if self._read_visible(r.user, viewer)]
+            shown = [r for r in readers if (reader := self.store.user_by_handle(r.user))
+                     and self.read_visible(reader, viewer)]
             if shown:
                 frame = event_frame(ReceiptEvent(conv=conv, seq=seq, readers=tuple(shown)))
                 for session in sessions:
                     out[session].append(frame)
 
-    def _read_visible(self, reader_handle: str, viewer: Any) -> bool:
-        reader = self.store.user_by_handle(reader_handle)
-        return reader is not None and read_state_visible(reader, viewer).allowed
+    def _preview(self, uid: int, msg: Message) -> str:
+        """A push notification's text, unless the receiver's corp hides previews."""
+        user = self.store.user(uid)
+        corp = self.store.corp(user.corp_id) if user is not None and user.corp_id else None
+        return msg.text if corp is None or corp.push_previews else ""
+
+    def read_visible(self, reader: User, viewer: User) -> bool:
+        """Whether `viewer` may see `reader`'s read state (the bridge decides)."""
+        corp = self.store.corp(deciding_corp_id(reader, viewer))
+        return read_state_visible(reader, viewer, corp).allowed
 
     def _fan_out(self, msg: Message, out: dict[Session, list[bytes]],
                  skip: Session | None) -> None:
@@ -390,7 +399,7 @@ class Hub:
             if not sessions:
                 if not silent and uid != sender_uid and self.push.wanted(uid) \
                         and msg.kind == TEXT:
-                    self.push.offline(uid, msg.conv, msg.sender, msg.text)
+                    self.push.offline(uid, msg.conv, msg.sender, self._preview(uid, msg))
                 continue
             data = variants.frame(membership.consumer, silent)
             for session in sessions:

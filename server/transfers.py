@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from corpchat.bridge import CustomerCaps, may_transfer
+from corpchat.bridge import may_transfer
 from corpchat.bridge.customers import handover_replaces_owner
 from corpchat.protocol import ContactEvent, TransferEvent
 from corpchat.store import Contact, Membership, Refused, User, WriteTxn
@@ -38,7 +38,7 @@ MAX_SLEEP_S = 60.0
 class Transfers:
     def __init__(self, app: App) -> None:
         self.app = app
-        self.caps = CustomerCaps()
+        self.caps = app.config.customers
         self.max_members = app.config.max_group_members
         self._due: list[tuple[int, int, int]] = []  # (due ms, consumer, source)
         self._wake = trio.Event()
@@ -111,7 +111,10 @@ class Transfers:
             w.do(tables.add_contact, Contact(contact.corp_id, target.uid, consumer.uid, now,
                                              contact.remark))
         w.do(cust.move_contact_tags, source.uid, target.uid, consumer.uid)
-        forget = [c for c in [w.hand_over_direct(source, target, consumer)] if c]
+        corp = w.corp(contact.corp_id)
+        conv = w.hand_over_direct(source, target, consumer,
+                                  with_history=corp is None or corp.transfer_history)
+        forget = [conv] if conv else []
         messages = self._hand_over_groups(w, source, target, consumer, now, forget)
         w.do(cust.log_transfer, consumer.uid, now, source.uid, target.uid)
         w.do(cust.put_transfer, replace(record, state="done"))

@@ -32,13 +32,20 @@ class Corp:
     created_ms: int
     announce_conv: int = 0  # the corp's notice board conversation
     full_name: str = ""  # shown to consumers beside the badge (the short name)
+    # The corp's policy (`corpchat admin corp set`); see bridge/ for the rules.
+    show_consumer_reads: bool = True  # customers' read state shown to employees
+    show_employee_reads: bool = False  # employees' read state shown to customers
+    push_previews: bool = True  # message text in its employees' push notifications
+    transfer_history: bool = True  # a colleague taking over customers sees the old chat
 
     def encode(self) -> bytes:
-        return pack([self.name, self.created_ms, self.announce_conv, self.full_name])
+        return pack([self.name, self.created_ms, self.announce_conv, self.full_name,
+                     self.show_consumer_reads, self.show_employee_reads, self.push_previews,
+                     self.transfer_history])
 
     @classmethod
     def decode(cls, corp_id: int, data: bytes) -> Corp:
-        return cls(corp_id, *unpack(data)[:4])
+        return cls(corp_id, *unpack(data)[:8])  # older records lack the policy: defaults
 
 
 @dataclass(frozen=True, slots=True)

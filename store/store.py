@@ -126,6 +126,7 @@ class Store:
         # that writes a user (see WriteTxn.put_user).
         self._by_handle: dict[str, User] = {}
         self._by_uid: dict[int, User] = {}
+        self._corps: dict[int, Corp] = {}  # read per receipt and push; cleared likewise
         self._user_generation = 0
 
     def _check_schema(self, txn: lmdb.Transaction) -> None:
@@ -222,10 +223,11 @@ class Store:
         self._by_handle[user.handle] = user
 
     def users_changed(self) -> None:
-        """Called after a commit that wrote user records: forget cached users."""
+        """Called after a commit that wrote user or corp records: forget cached ones."""
         self._user_generation += 1
         self._by_uid.clear()
         self._by_handle.clear()
+        self._corps.clear()
 
     def users(self) -> list[User]:
         with self._read() as txn:
@@ -241,9 +243,16 @@ class Store:
             return Corp.decode(corp_id, txn.get(keys.u64(corp_id), db=self.db["corps"]))
 
     def corp(self, corp_id: int) -> Corp | None:
+        corp = self._corps.get(corp_id)
+        if corp is not None:
+            return corp
+        generation = self._user_generation
         with self._read() as txn:
             raw = txn.get(keys.u64(corp_id), db=self.db["corps"])
-            return None if raw is None else Corp.decode(corp_id, raw)
+        corp = None if raw is None else Corp.decode(corp_id, raw)
+        if corp is not None and generation == self._user_generation:
+            self._corps[corp_id] = corp
+        return corp
 
     def head_pos(self) -> int:
         """The stream position of the last committed message."""
@@ -474,9 +483,13 @@ class WriteTxn:
             return Refused("exists", f"corp {name!r} exists")
         board = self.create_conversation(ANNOUNCE, name, now_ms)
         corp = Corp(self._next_id(b"next_corp"), name, now_ms, board.conv, full_name)
-        self.txn.put(keys.u64(corp.corp_id), corp.encode(), db=self.db["corps"])
+        self.put_corp(corp)
         self.txn.put(name.encode(), keys.u64(corp.corp_id), db=self.db["corp_names"])
         return corp
+
+    def put_corp(self, corp: Corp) -> None:
+        self.txn.put(keys.u64(corp.corp_id), corp.encode(), db=self.db["corps"])
+        self.users_written = True
 
     def create_user(self, handle: str, corp_id: int | None, now_ms: int) -> User | Refused:
         """An enterprise user of `corp_id`, or a consumer when it is None."""
@@ -551,9 +564,11 @@ class WriteTxn:
         self.txn.put(keys.pair(uid, conv), value, db=self.db["members"])
         self.txn.put(keys.pair(conv, uid), value, db=self.db["conv_members"])
 
-    def hand_over_direct(self, source: User, target: User, consumer: User) -> int | None:
-        """Give `target` the direct conversation `source` had with a customer, history
-        and all; `source` keeps what was said up to now. Returns the conversation."""
+    def hand_over_direct(self, source: User, target: User, consumer: User,
+                         with_history: bool = True) -> int | None:
+        """Give `target` the direct conversation `source` had with a customer (with its
+        history, or from now on); `source` keeps what was said up to now. Returns the
+        conversation."""
         old_key = keys.direct_key(source.uid, consumer.uid)
         raw = self.txn.get(old_key, db=self.db["directs"])
         if raw is None:
@@ -568,7 +583,8 @@ class WriteTxn:
                 self._join(source.uid, conv, Membership(mine.joined_pos, self.store.head or 1,
                                                         mine.role, mine.consumer))
         if self.membership(conv, target.uid) is None:
-            self._join(target.uid, conv, Membership(0))
+            start = 0 if with_history else self.store.head + 1  # type: ignore[operator]
+            self._join(target.uid, conv, Membership(start))
         return conv
 
     def send_direct(self, sender: User, recipient: User, client_msg_id: str, text: str,
@@ -634,6 +650,10 @@ class WriteTxn:
 
     def user(self, uid: int) -> User | None:
         return _get_user(self.txn, self.db, uid)
+
+    def corp(self, corp_id: int) -> Corp | None:
+        raw = self.txn.get(keys.u64(corp_id), db=self.db["corps"])
+        return None if raw is None else Corp.decode(corp_id, raw)
 
     def conversation(self, conv: int) -> Conversation | None:
         raw = self.txn.get(keys.u64(conv), db=self.db["convs"])

@@ -17,6 +17,30 @@ def test_file_sets_top_level_and_limits():
     assert config.limits.max_frame_bytes == ServerConfig().limits.max_frame_bytes
 
 
+def test_file_sets_the_bridge_and_customer_caps():
+    config = config_from_mapping({"bridge": {"contact_requests_per_day": 7},
+                                  "customers": {"transfer_window_ms": 3_600_000}})
+    assert config.bridge.contact_requests_per_day == 7
+    assert config.bridge.contacts_per_corp == ServerConfig().bridge.contacts_per_corp
+    assert config.customers.transfer_window_ms == 3_600_000
+
+
+def test_operations_md_lists_every_setting():
+    import dataclasses
+    import os
+    import re
+
+    from corpchat.server.config import TABLES
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "operations.md")
+    with open(path, encoding="utf-8") as f:
+        documented = set(re.findall(r"^\| `([a-z_]+)` \|", f.read(), re.MULTILINE))
+    names = {f.name for f in dataclasses.fields(ServerConfig)} - set(TABLES)
+    for cls in TABLES.values():
+        names |= {f.name for f in dataclasses.fields(cls)}
+    assert names - documented == set()
+
+
 @pytest.mark.parametrize("data,named", [
     ({"no_such_thing": 1}, "no_such_thing"),
     ({"limits": {"max_bogus": 1}}, "limits.max_bogus"),
@@ -25,6 +49,10 @@ def test_file_sets_top_level_and_limits():
     ({"outbound_buffer_bytes": -5}, "outbound_buffer_bytes"),
     ({"limits": {"max_text_chars": 0}}, "max_text_chars"),
     ({"listen": "nowhere"}, "listen"),
+    ({"bridge": {"friends": 1}}, "bridge.friends"),
+    ({"bridge": {"contacts_per_employee": 0}}, "contacts_per_employee"),
+    ({"customers": {"moments_per_day": True}}, "customers.moments_per_day"),
+    ({"customers": []}, "[customers]"),
 ])
 def test_bad_settings_are_refused_with_their_name(data, named):
     with pytest.raises(ConfigError) as refused:

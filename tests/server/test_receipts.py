@@ -147,3 +147,30 @@ async def test_read_state_across_realms_follows_the_bridge_rule(server, nursery)
     consumer_view = await request(c["cons"], Receipts, reply=(ReceiptsReply, Error), conv=conv,
                                   seq=cons_seq)
     assert consumer_view.read == () and consumer_view.unread == ()  # employees hidden
+
+
+async def test_read_state_across_realms_follows_the_corp_policy(server, nursery):
+    """`corp set` flips both directions; the employee's corp decides, live and by query."""
+    c = await people(server, nursery, "emp", "emp2")
+    await server.admin("corp.set", corp="acme", show_consumer_reads=False,
+                       show_employee_reads=True)
+    c.update(await people(server, nursery, "cons", corp=None))
+    await make_contact(c["emp"], c["cons"])
+    conv = await make_group(c["emp"], "emp2", "cons")
+    await c["emp"].send("employee asks", conv=conv, receipt=True)
+    emp_seq = (await c["emp"].expect(Ack)).seq
+    await c["cons"].send("consumer asks", conv=conv, receipt=True)
+    cons_seq = (await c["cons"].expect(Ack)).seq
+    for who in ("cons", "emp2", "emp"):
+        await read(c[who], conv, cons_seq)
+    consumer_live = await c["cons"].expect(ReceiptEvent)  # emp2's read, then emp's
+    assert consumer_live.seq == cons_seq and consumer_live.readers[0].user in ("emp", "emp2")
+    employee_view = await request(c["emp"], Receipts, reply=(ReceiptsReply, Error), conv=conv,
+                                  seq=emp_seq)
+    assert [r.user for r in employee_view.read] == ["emp2"]  # the customer's read is hidden
+    assert list(employee_view.unread) == []
+    consumer_view = await request(c["cons"], Receipts, reply=(ReceiptsReply, Error), conv=conv,
+                                  seq=cons_seq)
+    assert sorted(r.user for r in consumer_view.read) == ["emp", "emp2"]
+    live = [r.user for e in c["emp"].taken(ReceiptEvent) for r in e.readers]
+    assert "cons" not in live
