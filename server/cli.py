@@ -25,6 +25,11 @@ def _listen(value: str) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="corpchat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
@@ -32,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_restore(sub)
     _add_client(sub)
     _add_loadtest(sub)
-    args = parser.parse_args(argv)
-    return args.run(args)
+    return parser
 
 
 # ----- serve -----

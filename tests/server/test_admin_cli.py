@@ -1,0 +1,65 @@
+"""`corpchat admin …` itself: every command has --help, every socket command has a
+CLI spelling, and the CLI drives a live server through its socket."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import trio
+
+from corpchat.server.admin_commands import COMMANDS
+from corpchat.server.cli import build_parser, main
+
+
+def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(argv prefix, parser) of every runnable sub-command under `parser`."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for action in subs:
+        for name, child in action.choices.items():
+            yield from _leaves(child, (*path, name))
+
+
+ADMIN = dict(_leaves(build_parser()))
+ADMIN = {path: p for path, p in ADMIN.items() if path[0] == "admin"}
+
+
+@pytest.mark.parametrize("path", sorted(ADMIN))
+def test_every_admin_command_has_help(path, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([*path, "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: corpchat {' '.join(path)}")
+
+
+def test_every_socket_command_has_a_cli_spelling():
+    spelled = {p.get_default("cmd") for p in ADMIN.values()} | {"transfer.status"}
+    assert set(COMMANDS) - {"help"} - spelled == set()
+
+
+async def test_the_cli_drives_a_live_server(server, capsys):
+    data = server.app.config.data_dir
+
+    async def cli(*argv: str) -> tuple[int, str, str]:
+        code = await trio.to_thread.run_sync(main, ["admin", "--data", data, *argv])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    code, out, _ = await cli("--json", "corp", "add", "acme", "--full-name", "Acme Ltd")
+    assert code == 0 and json.loads(out)["name"] == "acme"
+    code, out, _ = await cli("--json", "corp", "set", "acme", "--push-previews", "no")
+    assert code == 0 and json.loads(out)["push_previews"] is False
+    code, out, _ = await cli("--json", "user", "add", "--corp", "acme", "ann")
+    assert code == 0 and json.loads(out)["token"].startswith("cc_")
+    code, out, _ = await cli("user", "list")
+    assert code == 0 and "ann" in out
+    code, _, err = await cli("corp", "set", "nope", "--push-previews", "yes")
+    assert code == 1 and err.startswith("error: not_found:")
+    code, _, err = await trio.to_thread.run_sync(
+        lambda: (main(["admin", "--data", data + "-missing", "stats"]),
+                 *capsys.readouterr()))
+    assert code == 2
