@@ -87,7 +87,8 @@ class QuietHours:
             return end, end
         return None, change or now + HORIZON_MS
 
-    def _evaluate(self, uid: int, now: int, *, announce: bool = True) -> None:
+    def _evaluate(self, uid: int, now: int, *, announce: bool = True) -> bool:
+        """Re-check one user; True if their resting state changed and was announced."""
         until, check = self._state(uid, now)
         before = self.resting.get(uid)
         if until is None:
@@ -99,6 +100,8 @@ class QuietHours:
         if announce and before != until:
             self.transitions += 1
             self._announce(uid, before, until)
+            return True
+        return False
 
     def _announce(self, uid: int, before: int | None, until: int | None) -> None:
         hub = self.app.hub
@@ -137,8 +140,7 @@ class QuietHours:
             self._own.pop(uid, None)
         else:
             self._own[uid] = schedule
-        self._evaluate(uid, self.app.clock.now_ms())
-        self.app.hub.send_to_users((uid,), QuietEvent(quiet=self.state_frame(uid)))
+        self._changed(uid)
 
     def set_corp_schedule(self, corp_id: int, schedule: Schedule | None) -> None:
         if schedule is None:
@@ -155,8 +157,13 @@ class QuietHours:
             self._breaks.pop(uid, None)
         else:
             self._breaks[uid] = until
-        self._evaluate(uid, self.app.clock.now_ms())
-        self.app.hub.send_to_users((uid,), QuietEvent(quiet=self.state_frame(uid)))
+        self._changed(uid)
+
+    def _changed(self, uid: int) -> None:
+        """A user's own settings changed: their devices get one `quiet` event — from the
+        announcement when resting changed too, else here."""
+        if not self._evaluate(uid, self.app.clock.now_ms()):
+            self.app.hub.send_to_users((uid,), QuietEvent(quiet=self.state_frame(uid)))
 
     def held(self, uid: int, conv: int) -> None:
         """A message reached a resting user: count it for the digest."""

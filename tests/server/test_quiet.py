@@ -16,7 +16,7 @@ from corpchat.protocol import (
 
 from ..client import TestClient
 from ..conftest import running_server
-from .test_groups import make_contact, people, request
+from .test_groups import make_contact, make_group, people, request
 
 # The test clock starts at 2027-01-15 08:00 UTC, a Friday (weekday 4).
 FRIDAY = 4
@@ -188,3 +188,35 @@ async def test_push_is_held_while_resting_then_one_digest(nursery, server_config
         bodies = await receiver.wait_for(2)
         assert (bodies[1]["kind"], bodies[1]["preview"], bodies[1]["sender"]) == (
             "message", "not resting now", "ann")
+
+
+async def _barrier(*clients: TestClient) -> None:
+    """A ping answered on each connection: events sent before it have arrived."""
+    from corpchat.protocol import Ping, Pong
+
+    for client in clients:
+        await request(client, Ping, reply=(Pong,))
+
+
+async def test_each_break_and_resume_is_one_event_per_session(server, nursery, clock):
+    c = await people(server, nursery, "ann", "ben")
+    ben_phone = await TestClient(nursery, server.url, c["ben"].session.token).connect()
+    await make_group(c["ann"], "ben")  # a second shared conversation: still one presence
+    await c["ann"].send("hi", to="ben")
+    await c["ann"].expect(Ack)
+    assert isinstance(await take_break(c["ben"], 30), Ok)
+    await _barrier(c["ann"], c["ben"], ben_phone)
+    assert [p.status for p in c["ann"].taken(Presence)] == ["resting"]
+    for device in (c["ben"], ben_phone):
+        assert [bool(q.quiet.resting_until) for q in device.taken(QuietEvent)] == [True]
+    assert isinstance(await request(c["ben"], QuietResume), Ok)
+    await _barrier(c["ann"], c["ben"], ben_phone)
+    assert [p.status for p in c["ann"].taken(Presence)] == ["resting", "available"]
+    for device in (c["ben"], ben_phone):
+        assert [bool(q.quiet.resting_until) for q in device.taken(QuietEvent)] == [True, False]
+    # a settings change that does not change resting is still one `quiet` event, no presence
+    assert isinstance(await request(c["ben"], QuietSet, enabled=False), Ok)
+    await _barrier(c["ann"], c["ben"], ben_phone)
+    assert len(c["ann"].taken(Presence)) == 2
+    for device in (c["ben"], ben_phone):
+        assert len(device.taken(QuietEvent)) == 3
