@@ -130,8 +130,12 @@ async def test_receipts_survive_a_restart(nursery, server_config, clock):
         assert [r.user for r in reply.read] == ["ann"] and reply.unread_count == 0
 
 
-async def test_read_state_across_realms_follows_the_bridge_rule(server, nursery):
+async def external_receipts(server, nursery, **policy):
+    """emp and emp2 of acme (with `policy`) and their customer cons in one group, each
+    side with a receipt-requested message that all three have read."""
     c = await people(server, nursery, "emp", "emp2")
+    if policy:
+        await server.admin("corp.set", corp="acme", **policy)
     c.update(await people(server, nursery, "cons", corp=None))
     await make_contact(c["emp"], c["cons"])
     conv = await make_group(c["emp"], "emp2", "cons")
@@ -141,6 +145,11 @@ async def test_read_state_across_realms_follows_the_bridge_rule(server, nursery)
     cons_seq = (await c["cons"].expect(Ack)).seq
     for who in ("emp2", "cons", "emp"):
         await read(c[who], conv, cons_seq)
+    return c, conv, emp_seq, cons_seq
+
+
+async def test_read_state_across_realms_follows_the_bridge_rule(server, nursery):
+    c, conv, emp_seq, cons_seq = await external_receipts(server, nursery)
     employee_view = await request(c["emp"], Receipts, reply=(ReceiptsReply, Error), conv=conv,
                                   seq=emp_seq)
     assert sorted(r.user for r in employee_view.read) == ["cons", "emp2"]  # consumers shown
@@ -151,18 +160,8 @@ async def test_read_state_across_realms_follows_the_bridge_rule(server, nursery)
 
 async def test_read_state_across_realms_follows_the_corp_policy(server, nursery):
     """`corp set` flips both directions; the employee's corp decides, live and by query."""
-    c = await people(server, nursery, "emp", "emp2")
-    await server.admin("corp.set", corp="acme", show_consumer_reads=False,
-                       show_employee_reads=True)
-    c.update(await people(server, nursery, "cons", corp=None))
-    await make_contact(c["emp"], c["cons"])
-    conv = await make_group(c["emp"], "emp2", "cons")
-    await c["emp"].send("employee asks", conv=conv, receipt=True)
-    emp_seq = (await c["emp"].expect(Ack)).seq
-    await c["cons"].send("consumer asks", conv=conv, receipt=True)
-    cons_seq = (await c["cons"].expect(Ack)).seq
-    for who in ("cons", "emp2", "emp"):
-        await read(c[who], conv, cons_seq)
+    c, conv, emp_seq, cons_seq = await external_receipts(
+        server, nursery, show_consumer_reads=False, show_employee_reads=True)
     consumer_live = await c["cons"].expect(ReceiptEvent)  # emp2's read, then emp's
     assert consumer_live.seq == cons_seq and consumer_live.readers[0].user in ("emp", "emp2")
     employee_view = await request(c["emp"], Receipts, reply=(ReceiptsReply, Error), conv=conv,
