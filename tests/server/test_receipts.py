@@ -5,8 +5,19 @@ from __future__ import annotations
 import trio
 
 from corpchat.protocol import (
-    Ack, Error, GroupSetRole, Msg, Ok, Read, ReadEvent, ReceiptEvent, Receipts, ReceiptsReply,
-    Remind, Reminder, Welcome,
+    Ack,
+    Error,
+    GroupSetRole,
+    Msg,
+    Ok,
+    Read,
+    ReadEvent,
+    ReceiptEvent,
+    Receipts,
+    ReceiptsReply,
+    Remind,
+    Reminder,
+    Welcome,
 )
 
 from ..client import TestClient
