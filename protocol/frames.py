@@ -538,6 +538,35 @@ class FriendAccept(Frame):
 
 @client_frame
 @dataclass(frozen=True, slots=True)
+class FriendDecline(Frame):
+    """The addressee of a pending friend request declines it."""
+
+    TYPE: ClassVar[str] = "friend.decline"
+    id: int
+    user: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class FriendRemove(Frame):
+    """Either friend ends the friendship."""
+
+    TYPE: ClassVar[str] = "friend.remove"
+    id: int
+    user: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
+class RequestList(Frame):
+    """Your pending contact and friend requests, received and sent."""
+
+    TYPE: ClassVar[str] = "request.list"
+    id: int
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
 class Sync(Frame):
     """Fetch every message after a sync token, in pages."""
 
@@ -1012,12 +1041,33 @@ class ContactEvent(Frame):
     """Something happened to a contact or friendship of yours.
 
     `event` is one of: request (someone asks; `profile.note` holds the note),
-    added, declined, removed, friend_request, friend_added.
+    added, declined, removed, friend_request, friend_added, friend_declined,
+    friend_removed.
     """
 
     TYPE: ClassVar[str] = "contact"
     event: str
     profile: Profile
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
+class PendingRequest(Frame):
+    """One pending request: `kind` contact (employee to consumer) or friend."""
+
+    TYPE: ClassVar[str] = "request"
+    kind: str
+    profile: Profile  # the other side; a contact request's note in `profile.note`
+    time: int
+
+
+@server_frame
+@dataclass(frozen=True, slots=True)
+class RequestListReply(Frame):
+    TYPE: ClassVar[str] = "request.list"
+    re: int
+    incoming: tuple[PendingRequest, ...]
+    outgoing: tuple[PendingRequest, ...]
 
 
 @server_frame

@@ -24,11 +24,16 @@ from corpchat.protocol import (
     ErrorCode,
     Frame,
     FriendAccept,
+    FriendDecline,
+    FriendRemove,
     FriendRequest,
+    PendingRequest,
     People,
     ProtocolError,
     Register,
     Registered,
+    RequestList,
+    RequestListReply,
 )
 from corpchat.store import ENTERPRISE, Refused, User
 from corpchat.store import contacts as tables
@@ -46,7 +51,9 @@ if TYPE_CHECKING:
     from .app import App
 
 BRIDGE_FRAMES = (ContactAccept, ContactDecline, ContactList, ContactRemark, ContactRemove,
-                 ContactRequest, DirectoryDepartment, DirectorySearch, FriendAccept, FriendRequest)
+                 ContactRequest, DirectoryDepartment, DirectorySearch, FriendAccept, FriendRequest,
+                 FriendDecline, FriendRemove, RequestList)
+MAX_PENDING_LISTED = 1000  # per direction, newest first
 
 
 class BridgeHandler:
@@ -101,6 +108,14 @@ class BridgeHandler:
                 op = bridge_ops.request_friend if isinstance(frame, FriendRequest) \
                     else bridge_ops.accept_friend
                 submit(lambda w: op(w, user, other, seen, now, caps), context)
+            case FriendDecline(user=handle) | FriendRemove(user=handle):
+                other = self._user(handle)
+                seen = looker.profile(user, other)
+                change = bridge_ops.decline_friend if isinstance(frame, FriendDecline) \
+                    else bridge_ops.remove_friend
+                submit(lambda w: change(w, user, other, seen), context)
+            case RequestList():
+                self._request_list(session, user, frame.id, looker)
 
     def _user(self, handle: str) -> User:
         found = self.app.store.user_by_handle(handle)
@@ -162,6 +177,35 @@ class BridgeHandler:
         session.push(event_frame(People(re=frame.id, more=more or None, people=tuple(
             looker.profile(person, user, contact=contact)
             for person, contact in page if person is not None))))
+
+    def _request_list(self, session: Session, user: User, request_id: int,
+                      looker: Looker) -> None:
+        """Pending requests: contact requests (employee to consumer) and friend requests,
+        those waiting for the caller and those the caller sent."""
+        store = self.app.store
+        incoming = [("contact", uid, note, t) for uid, note, t in
+                    store.read(tables.requests_to, user.uid)]
+        incoming += [("friend", uid, "", t) for uid, t in
+                     store.read(tables.friend_requests_to, user.uid)]
+        outgoing = [("contact", uid, note, t) for uid, note, t in
+                    store.read(tables.requests_from, user.uid)]
+        outgoing += [("friend", uid, "", t) for uid, t in
+                     store.read(tables.friend_requests_from, user.uid)]
+        session.push(event_frame(RequestListReply(
+            re=request_id, incoming=self._pending(incoming, user, looker),
+            outgoing=self._pending(outgoing, user, looker))))
+
+    def _pending(self, rows: list[tuple[str, int, str, int]], viewer: User,
+                 looker: Looker) -> tuple[PendingRequest, ...]:
+        out = []
+        for kind, uid, note, time_ms in sorted(rows, key=lambda r: -r[3]):
+            other = self.app.store.user(uid)
+            if other is not None and not other.disabled:
+                out.append(PendingRequest(kind=kind, time=time_ms,
+                                          profile=looker.profile(other, viewer, note=note or None)))
+            if len(out) >= MAX_PENDING_LISTED:
+                break
+        return tuple(out)
 
     def register(self, session: Session, frame: Register, submit) -> None:  # noqa: ANN001
         """Open sign-up of a consumer account, before hello."""

@@ -123,3 +123,15 @@ def accept_friend(w: WriteTxn, me: User, other: User, me_seen: Profile, now_ms: 
     w.do(tables.drop_friend_request, me.uid, other.uid)
     w.do(tables.add_friends, me.uid, other.uid, now_ms)
     return Notices((_event(other.uid, "friend_added", me_seen),))
+
+
+def decline_friend(w: WriteTxn, me: User, other: User, me_seen: Profile) -> Notices | Refused:
+    if not w.do(tables.drop_friend_request, me.uid, other.uid):
+        return Refused("not_found", f"no friend request from {other.handle!r}")
+    return Notices((_event(other.uid, "friend_declined", me_seen),))
+
+
+def remove_friend(w: WriteTxn, me: User, other: User, me_seen: Profile) -> Notices | Refused:
+    if not w.do(tables.remove_friends, me.uid, other.uid):
+        return Refused("not_found", f"{other.handle!r} is not a friend")
+    return Notices((_event(other.uid, "friend_removed", me_seen),))

@@ -84,10 +84,23 @@ def request(txn: Txn, db: Dbs, consumer: int, employee: int) -> tuple[str, int] 
 
 def put_request(txn: Txn, db: Dbs, consumer: int, employee: int, note: str, now_ms: int) -> None:
     txn.put(keys.pair(consumer, employee), pack([note, now_ms]), db=db["requests"])
+    txn.put(keys.pair(employee, consumer), b"", db=db["requests_by"])
 
 
 def drop_request(txn: Txn, db: Dbs, consumer: int, employee: int) -> bool:
+    txn.delete(keys.pair(employee, consumer), db=db["requests_by"])
     return txn.delete(keys.pair(consumer, employee), db=db["requests"])
+
+
+def requests_from(txn: Txn, db: Dbs, employee: int) -> list[tuple[int, str, int]]:
+    """(consumer uid, note, time) of an employee's requests still waiting."""
+    out = []
+    for key, _ in _items(txn, db["requests_by"], keys.u64(employee)):
+        consumer = keys.read_u64(key, 8)
+        found = request(txn, db, consumer, employee)
+        if found is not None:
+            out.append((consumer, *found))
+    return out
 
 
 def requests_to(txn: Txn, db: Dbs, consumer: int) -> list[tuple[int, str, int]]:
@@ -114,10 +127,39 @@ def friend_request(txn: Txn, db: Dbs, to: int, sender: int) -> bool:
 
 def put_friend_request(txn: Txn, db: Dbs, to: int, sender: int, now_ms: int) -> None:
     txn.put(keys.pair(to, sender), keys.u64(now_ms), db=db["friend_reqs"])
+    txn.put(keys.pair(sender, to), b"", db=db["friend_reqs_by"])
 
 
 def drop_friend_request(txn: Txn, db: Dbs, to: int, sender: int) -> bool:
+    txn.delete(keys.pair(sender, to), db=db["friend_reqs_by"])
     return txn.delete(keys.pair(to, sender), db=db["friend_reqs"])
+
+
+def friend_requests_to(txn: Txn, db: Dbs, uid: int) -> list[tuple[int, int]]:
+    """(sender uid, time) of the friend requests waiting for a user."""
+    return [(keys.read_u64(k, 8), keys.read_u64(v))
+            for k, v in _items(txn, db["friend_reqs"], keys.u64(uid))]
+
+
+def friend_requests_from(txn: Txn, db: Dbs, uid: int) -> list[tuple[int, int]]:
+    """(addressee uid, time) of a user's own friend requests still waiting."""
+    out = []
+    for key, _ in _items(txn, db["friend_reqs_by"], keys.u64(uid)):
+        to = keys.read_u64(key, 8)
+        raw = txn.get(keys.pair(to, uid), db=db["friend_reqs"])
+        if raw is not None:
+            out.append((to, keys.read_u64(raw)))
+    return out
+
+
+def remove_friends(txn: Txn, db: Dbs, a: int, b: int) -> bool:
+    """End a friendship (both directions); False if they were not friends."""
+    if not are_friends(txn, db, a, b):
+        return False
+    for x, y in ((a, b), (b, a)):
+        txn.delete(keys.pair(x, y), db=db["friends"])
+        bump(txn, db, "friends", x, -1)
+    return True
 
 
 def friends_of(txn: Txn, db: Dbs, uid: int) -> list[int]:

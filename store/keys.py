@@ -28,6 +28,8 @@ scan walks a conversation or a user in order. Sub-databases:
   requests      consumer u64 | employee u64 -> [note, time ms] (pending contact request)
   friends       uid u64 | uid u64           -> time ms (both directions)
   friend_reqs   to uid u64 | from uid u64   -> time ms
+  requests_by   employee u64 | consumer u64 -> b"" (index of `requests` by sender)
+  friend_reqs_by from uid u64 | to uid u64  -> b"" (index of `friend_reqs` by sender)
   counters      name (ascii) | id u64       -> count u64 (contacts per employee/corp, friends)
   quotas        name (ascii) | id u64 | day u64 -> count u64
   archive       corp u64 | time ms u64 | pos u64 -> ArchiveEntry record
@@ -58,7 +60,7 @@ DATABASES = (
     "depts", "dir_names", "contacts", "contacts_of", "requests", "friends", "friend_reqs",
     "counters", "quotas", "archive", "quiet", "quiet_corp", "breaks", "devices",
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
-    "moment_drafts",
+    "moment_drafts", "requests_by", "friend_reqs_by",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

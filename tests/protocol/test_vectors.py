@@ -136,6 +136,9 @@ REVISION_1_2_CLIENT_FIELDS = {
     "moment.draft": ["id", "text", "employees", "attachments"],
     "moment.confirm": ["id", "draft"],
     "moments.feed": ["id", "employee", "before", "limit"],
+    "friend.decline": ["id", "user"],
+    "friend.remove": ["id", "user"],
+    "request.list": ["id"],
 }
 REVISION_1_2_SERVER_FIELDS = {
     "welcome": REVISION_1_1_SERVER_FIELDS["welcome"] + ["quiet"],
@@ -153,6 +156,7 @@ REVISION_1_2_SERVER_FIELDS = {
     "transfer": ["state", "from", "to", "message", "due", "customer"],
     "moments": ["re", "moments", "more"],
     "moment": ["moment", "draft"],
+    "request.list": ["re", "incoming", "outgoing"],
 }
 REVISION_1_2_NESTED_FIELDS = {
     "window": ["day", "start", "end"],  # also inside the client request quiet.set
@@ -161,6 +165,7 @@ REVISION_1_2_NESTED_FIELDS = {
     "tag": ["tag", "group", "name"],
     "skipped": ["reason", "count"],
     "moment": ["moment", "author", "time", "text", "attachments"],
+    "request": ["kind", "profile", "time"],
 }
 
 # Every revision's tables, oldest first: a later revision's list of a frame's fields

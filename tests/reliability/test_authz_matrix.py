@@ -58,6 +58,7 @@ from corpchat.protocol import (
     Ok,
     People,
     Pong,
+    RequestListReply,
     SyncPage,
     TagsReply,
     UserInfoReply,
@@ -125,6 +126,13 @@ def _own_corp(world: World, role: str, reply: Any) -> str | None:
     if role == "other_corp":
         return f"acme people shown: {handles & set(ACME)}" if handles & set(ACME) else None
     return None if "olga" in handles else f"own corp missing: {handles}"
+
+
+def _not_olgas_requests(world: World, role: str, reply: Any) -> str | None:
+    """request.list: one's own pending requests — never olga's to cody (an employee's own
+    contact.request to cleo, made earlier in the run, is theirs to see)."""
+    handles = {r.profile.user for r in (*reply.incoming, *reply.outgoing)}
+    return f"olga's request shown: {handles}" if "cody" in handles else None
 
 
 def _no_acme_tags(world: World, role: str, reply: Any) -> str | None:
@@ -237,6 +245,11 @@ TABLE: dict[str, Row] = {
     # consumers befriend consumers; employees get forbidden
     "friend.request": row(_f(to="cleo"), FORBIDDEN, FORBIDDEN, FORBIDDEN, SERVED_OK),
     "friend.accept": row(_f(user="cleo"), NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    # 1.2: only the addressee declines, only a friend removes; employees have neither
+    "friend.decline": row(_f(user="cleo"), NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "friend.remove": row(_f(user="cleo"), NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    # one's own pending requests only (olga's request to cody stays hers)
+    "request.list": row(_f(), *[Served(RequestListReply, _not_olgas_requests)] * 4),
     "sync": row(_f(since="0"), *[Served(SyncPage, _range_only)] * 4),
     # §10.6: a removed member keeps reading the range they had
     "history": row(_g(), NOT_MEMBER, Served(HistoryPage, _range_only), NOT_MEMBER,

@@ -117,3 +117,66 @@ async def test_open_signup_and_friends(server, nursery):
     await dora.send("hi eve", to="eve")
     await dora.expect(Ack)
     assert (await eve.expect(Msg)).text == "hi eve"
+
+
+async def _pending(client: TestClient) -> tuple[list, list]:
+    from corpchat.protocol import RequestList, RequestListReply
+
+    reply = await request(client, RequestList, reply=(RequestListReply, Error))
+    assert isinstance(reply, RequestListReply), reply
+    return ([(r.kind, r.profile.user, r.profile.note) for r in reply.incoming],
+            [(r.kind, r.profile.user, r.profile.note) for r in reply.outgoing])
+
+
+async def test_pending_requests_are_listed_on_both_sides(server, nursery):
+    from corpchat.protocol import ContactAccept, FriendAccept, FriendRequest
+
+    c = await employee_and_customer(server, nursery)
+    c.update(await people(server, nursery, "dora", "eve", corp=None))
+    assert isinstance(await request(c["alice"], ContactRequest, to="carol", note="hi"), Ok)
+    assert isinstance(await request(c["dora"], FriendRequest, to="carol"), Ok)
+    assert isinstance(await request(c["carol"], FriendRequest, to="eve"), Ok)
+    incoming, outgoing = await _pending(c["carol"])
+    assert sorted(incoming) == [("contact", "alice", "hi"), ("friend", "dora", None)]
+    assert outgoing == [("friend", "eve", None)]
+    assert await _pending(c["alice"]) == ([], [("contact", "carol", "hi")])
+    assert await _pending(c["dora"]) == ([], [("friend", "carol", None)])
+    assert await _pending(c["bob"]) == ([], [])  # nobody else's
+    # answered requests leave both lists
+    assert isinstance(await request(c["eve"], FriendAccept, user="carol"), Ok)
+    assert isinstance(await request(c["carol"], ContactAccept, employee="alice"), Ok)
+    assert await _pending(c["carol"]) == ([("friend", "dora", None)], [])
+    assert await _pending(c["alice"]) == ([], [])
+
+
+async def test_friend_decline_and_remove(server, nursery):
+    from corpchat.protocol import FriendAccept, FriendDecline, FriendRemove, FriendRequest
+
+    c = await people(server, nursery, "dora", "eve", corp=None)
+    c.update(await people(server, nursery, "bob"))
+    assert isinstance(await request(c["dora"], FriendRequest, to="eve"), Ok)
+    assert isinstance(await request(c["eve"], FriendDecline, user="dora"), Ok)
+    told = await c["dora"].expect(ContactEvent)
+    assert (told.event, told.profile.user) == ("friend_declined", "eve")
+    assert await _pending(c["dora"]) == ([], [])
+    again = await request(c["eve"], FriendAccept, user="dora")  # nothing left to accept
+    assert isinstance(again, Error) and again.code == "not_found"
+    assert isinstance(await request(c["dora"], FriendRequest, to="eve"), Ok)
+    assert isinstance(await request(c["eve"], FriendAccept, user="dora"), Ok)
+    await c["dora"].send("friends now", to="eve")
+    await c["dora"].expect(Ack)
+    assert isinstance(await request(c["eve"], FriendRemove, user="dora"), Ok)
+    events = [e.event for e in c["dora"].taken(ContactEvent)]
+    while events[-1] != "friend_removed":
+        await c["dora"].expect(ContactEvent)
+        events = [e.event for e in c["dora"].taken(ContactEvent)]
+    assert events == ["friend_declined", "friend_added", "friend_removed"]
+    await c["dora"].send("still there?", to="eve")
+    assert (await c["dora"].expect(Error)).code == "not_contact"
+    listed = await request(c["dora"], ContactList, reply=(People, Error))
+    assert listed.people == ()
+    for frame_type in (FriendRemove, FriendDecline):
+        gone = await request(c["dora"], frame_type, user="eve")
+        assert isinstance(gone, Error) and gone.code == "not_found"
+    employee = await request(c["bob"], FriendRemove, user="dora")
+    assert isinstance(employee, Error) and employee.code == "not_found"
