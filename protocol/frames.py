@@ -307,6 +307,16 @@ class DeviceRegister(Frame):
 
 @client_frame
 @dataclass(frozen=True, slots=True)
+class DeviceUnregister(Frame):
+    """Stop offline notifications to this device (sign-out)."""
+
+    TYPE: ClassVar[str] = "device.unregister"
+    id: int
+    push_token: str
+
+
+@client_frame
+@dataclass(frozen=True, slots=True)
 class Conversations(Frame):
     """The caller's conversations, most recently active first."""
 

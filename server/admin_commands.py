@@ -323,6 +323,7 @@ async def stats(app: App, args: dict[str, Any]) -> dict[str, Any]:
         "push_sent": app.push.stats.sent,
         "push_failed": app.push.stats.failed,
         "push_dropped": app.push.stats.dropped,
+        "push_devices_dropped": app.push.stats.dropped_devices,
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 6),
         "rss_bytes": _rss_bytes(),
         "rss_anon_bytes": _anon_rss_bytes(),

@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from corpchat.protocol import Digest
 from corpchat.store import settings
+
+from .bridge_ops import Notices
 
 if TYPE_CHECKING:
     from .app import App
@@ -25,6 +28,7 @@ log = logging.getLogger("corpchat.push")
 SENDERS = 4
 ATTEMPTS = 4
 FIRST_BACKOFF_S = 0.2
+GONE = frozenset({404, 410})  # the gateway says the device token is dead for good
 
 
 @dataclass(slots=True)
@@ -33,6 +37,7 @@ class PushStats:
     sent: int = 0
     failed: int = 0
     dropped: int = 0
+    dropped_devices: int = 0  # tokens forgotten after a 404 or 410
 
 
 class PushGateway:
@@ -101,9 +106,23 @@ class PushGateway:
                 continue
             for platform, token in self.app.store.read(settings.devices, user.uid):
                 body = {**item, "user": user.handle, "platform": platform, "device_token": token}
-                await self._post(client, body)
+                if await self._post(client, body) in GONE:
+                    # the push service will never take this token again: forget the device
+                    await self.app.write(partial(self.drop_device_op, uid=user.uid, token=token))
 
-    async def _post(self, client: Any, body: dict[str, Any]) -> None:
+    def drop_device_op(self, w: Any, uid: int, token: str) -> Notices:
+        """Forget one device of a user (a writer operation, `device.unregister` too)."""
+        w.do(settings.remove_device, uid, token)
+        still = w.do(settings.has_devices, uid)
+
+        def after() -> None:
+            if not still:
+                self.with_devices.discard(uid)
+
+        return Notices(then=after)
+
+    async def _post(self, client: Any, body: dict[str, Any]) -> int | None:
+        """POST one notification; the final HTTP status, or None if it never got one."""
         backoff = FIRST_BACKOFF_S
         for attempt in range(ATTEMPTS):
             try:
@@ -111,10 +130,12 @@ class PushGateway:
                 if response.status_code < 500:
                     self.stats.sent += response.status_code < 300
                     self.stats.failed += response.status_code >= 300
-                    return
+                    self.stats.dropped_devices += response.status_code in GONE
+                    return response.status_code
             except Exception as exc:  # httpx raises many kinds; all mean "try again"
                 log.debug("push attempt %d failed: %s", attempt + 1, exc)
             await trio.sleep(backoff)
             backoff *= 2
         self.stats.failed += 1
         log.warning("push to %s failed after %d attempts", body.get("user"), ATTEMPTS)
+        return None

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from corpchat.protocol import (
     DeviceRegister,
+    DeviceUnregister,
     ErrorCode,
     Frame,
     ProtocolError,
@@ -28,7 +29,7 @@ from .wsframes import event_frame
 if TYPE_CHECKING:
     from .app import App
 
-QUIET_FRAMES = (QuietSet, QuietBreak, QuietResume, UserInfo, DeviceRegister)
+QUIET_FRAMES = (QuietSet, QuietBreak, QuietResume, UserInfo, DeviceRegister, DeviceUnregister)
 
 
 def handle(app: App, session: Session, frame: Frame, submit) -> None:  # noqa: ANN001
@@ -55,10 +56,27 @@ def handle(app: App, session: Session, frame: Frame, submit) -> None:  # noqa: A
             if not 0 < len(platform) <= 32 or not 0 < len(token) <= 4096:
                 raise _bad("platform has 1-32 characters and push_token 1-4096")
             now = app.clock.now_ms()
-            submit(lambda w: _then(w.do(settings.add_device, uid, platform, token, now),
-                                   lambda: app.push.with_devices.add(uid)), context)
+            submit(lambda w: _register_device(app, w, uid, platform, token, now), context)
+        case DeviceUnregister(push_token=token):
+            if not 0 < len(token) <= 4096:
+                raise _bad("push_token has 1-4096 characters")
+            submit(lambda w: app.push.drop_device_op(w, uid, token), context)
         case UserInfo(user=handle):
             _user_info(app, session, user, frame.id, handle)
+
+
+def _register_device(app: App, w, uid: int, platform: str, token: str,  # noqa: ANN001
+                     now: int) -> Notices:
+    """A token names one device: registered by another user, it moves to this one."""
+    moved_from = w.do(settings.add_device, uid, platform, token, now)
+    still = moved_from is not None and w.do(settings.has_devices, moved_from)
+
+    def after() -> None:
+        app.push.with_devices.add(uid)
+        if moved_from is not None and not still:
+            app.push.with_devices.discard(moved_from)
+
+    return Notices(then=after)
 
 
 def _then(_written: object, after) -> Notices:  # noqa: ANN001

@@ -37,6 +37,7 @@ scan walks a conversation or a user in order. Sub-databases:
   quiet_corp    corp u64                    -> the corp's default schedule (wire map)
   breaks        uid u64                     -> time ms u64 (resting until)
   devices       uid u64 | sha256(push token)[:8] -> [platform, push token, time ms]
+  device_tokens sha256(push token) 32 bytes -> uid u64 (who the token is registered to)
   tag_groups    corp u64 | group u64        -> name
   tags          corp u64 | tag u64          -> [group u64, name]
   contact_tags  employee u64 | consumer u64 | tag u64 -> b""
@@ -61,6 +62,7 @@ DATABASES = (
     "counters", "quotas", "archive", "quiet", "quiet_corp", "breaks", "devices",
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
+    "device_tokens",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

@@ -66,9 +66,37 @@ def all_breaks(txn: Txn, db: Dbs) -> dict[int, int]:
     return {keys.read_u64(k): keys.read_u64(v) for k, v in txn.cursor(db=db["breaks"]).iternext()}
 
 
-def add_device(txn: Txn, db: Dbs, uid: int, platform: str, token: str, now_ms: int) -> None:
-    key = keys.u64(uid) + hashlib.sha256(token.encode()).digest()[:8]
-    txn.put(key, pack([platform, token, now_ms]), db=db["devices"])
+def _device_key(uid: int, digest: bytes) -> bytes:
+    return keys.u64(uid) + digest[:8]
+
+
+def add_device(txn: Txn, db: Dbs, uid: int, platform: str, token: str,
+               now_ms: int) -> int | None:
+    """Register a push token to `uid`. A token belongs to one device, so one user: if
+    another user had it (the phone changed hands), it moves; their uid is returned."""
+    digest = hashlib.sha256(token.encode()).digest()
+    owner = txn.get(digest, db=db["device_tokens"])
+    moved_from = None
+    if owner is not None and keys.read_u64(owner) != uid:
+        moved_from = keys.read_u64(owner)
+        txn.delete(_device_key(moved_from, digest), db=db["devices"])
+    txn.put(_device_key(uid, digest), pack([platform, token, now_ms]), db=db["devices"])
+    txn.put(digest, keys.u64(uid), db=db["device_tokens"])
+    return moved_from
+
+
+def remove_device(txn: Txn, db: Dbs, uid: int, token: str) -> bool:
+    """Forget one of a user's push tokens; False if they had no such device."""
+    digest = hashlib.sha256(token.encode()).digest()
+    owner = txn.get(digest, db=db["device_tokens"])
+    if owner is not None and keys.read_u64(owner) == uid:
+        txn.delete(digest, db=db["device_tokens"])
+    return txn.delete(_device_key(uid, digest), db=db["devices"])
+
+
+def has_devices(txn: Txn, db: Dbs, uid: int) -> bool:
+    cursor = txn.cursor(db=db["devices"])
+    return cursor.set_range(keys.u64(uid)) and cursor.key().startswith(keys.u64(uid))
 
 
 def devices(txn: Txn, db: Dbs, uid: int) -> list[tuple[str, str]]:

@@ -139,6 +139,7 @@ REVISION_1_2_CLIENT_FIELDS = {
     "friend.decline": ["id", "user"],
     "friend.remove": ["id", "user"],
     "request.list": ["id"],
+    "device.unregister": ["id", "push_token"],
 }
 REVISION_1_2_SERVER_FIELDS = {
     "welcome": REVISION_1_1_SERVER_FIELDS["welcome"] + ["quiet"],

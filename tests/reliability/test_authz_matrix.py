@@ -211,6 +211,9 @@ TABLE: dict[str, Row] = {
                      Refused("no_such_user"), Refused("no_such_user")),
     "device.register": row(_f(platform="android", push_token="t"),
                            SERVED_OK, SERVED_OK, SERVED_OK, SERVED_OK),
+    # one's own devices only: unknown (or someone else's) tokens are a harmless `ok`
+    "device.unregister": row(_f(push_token="olgas-phone"),
+                             SERVED_OK, SERVED_OK, SERVED_OK, SERVED_OK),
     "conversations": row(_f(), *[Served(ConversationsReply, _no_group)] * 4),
     "register": row(_f(handle="newcomer"), ALREADY, ALREADY, ALREADY, ALREADY,
                     unauthenticated=FORBIDDEN),  # open sign-up is off

@@ -127,6 +127,7 @@ class PushReceiver:
     def __init__(self) -> None:
         self.bodies: list[dict] = []
         self.arrived = trio.Event()
+        self.status_for: dict[str, int] = {}  # device token -> HTTP status (default 204)
 
     async def serve(self, nursery: trio.Nursery) -> str:
         listeners = await nursery.start(
@@ -148,7 +149,8 @@ class PushReceiver:
                 break
         self.bodies.append(json.loads(body))
         self.arrived.set()
-        await stream.send_all(conn.send(h11.Response(status_code=204, headers=[])))
+        status = self.status_for.get(self.bodies[-1]["device_token"], 204)
+        await stream.send_all(conn.send(h11.Response(status_code=status, headers=[])))
         await stream.send_all(conn.send(h11.EndOfMessage()))
         await stream.aclose()
 
@@ -220,3 +222,45 @@ async def test_each_break_and_resume_is_one_event_per_session(server, nursery, c
     assert len(c["ann"].taken(Presence)) == 2
     for device in (c["ben"], ben_phone):
         assert len(device.taken(QuietEvent)) == 3
+
+
+async def test_devices_are_unregistered_moved_and_dropped_when_gone(nursery, server_config,
+                                                                    clock):
+    from corpchat.protocol import DeviceRegister, DeviceUnregister
+    from corpchat.store import settings
+
+    receiver = PushReceiver()
+    url = await receiver.serve(nursery)
+    config = dataclasses.replace(server_config, push_url=url)
+    async with running_server(nursery, config, clock) as server:
+        store, push = server.app.store, server.app.push
+        c = await people(server, nursery, "ann", "ben", "cat")
+        ann, ben = (store.user_by_handle(h).uid for h in ("ann", "ben"))
+
+        def tokens(uid: int) -> set[str]:
+            return {token for _, token in store.read(settings.devices, uid)}
+
+        await request(c["ann"], DeviceRegister, platform="fcm", push_token="tok-a")
+        for token in ("tok-b", "tok-gone", "tok-x", "tok-a"):  # ann's phone is ben's now
+            assert isinstance(await request(c["ben"], DeviceRegister, platform="fcm",
+                                            push_token=token), Ok)
+        for token in ("tok-x", "never-registered"):  # signing out twice is fine
+            assert isinstance(await request(c["ben"], DeviceUnregister, push_token=token), Ok)
+        assert isinstance(await request(c["ann"], DeviceUnregister, push_token="tok-b"), Ok)
+        assert (tokens(ann), tokens(ben)) == (set(), {"tok-a", "tok-b", "tok-gone"})
+        assert ann not in push.with_devices and ben in push.with_devices
+        await c["ben"].close()
+        receiver.status_for["tok-gone"] = 410  # the push service says: no such device
+        await c["cat"].send("one", to="ben")
+        await c["cat"].expect(Ack)
+        first = await receiver.wait_for(3)
+        assert {b["device_token"] for b in first} == {"tok-a", "tok-b", "tok-gone"}
+        with trio.fail_after(5):
+            while "tok-gone" in tokens(ben):  # dropped by the push task, after the 410
+                await trio.sleep(0.01)
+        await c["cat"].send("two", to="ben")
+        await c["cat"].expect(Ack)
+        second = (await receiver.wait_for(5))[3:]
+        assert sorted((b["user"], b["device_token"], b["preview"]) for b in second) == [
+            ("ben", "tok-a", "two"), ("ben", "tok-b", "two")]
+        assert push.stats.dropped_devices == 1
