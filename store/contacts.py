@@ -109,6 +109,17 @@ def requests_to(txn: Txn, db: Dbs, consumer: int) -> list[tuple[int, str, int]]:
             _items(txn, db["requests"], keys.u64(consumer))]
 
 
+def index_senders(txn: Txn, db: Dbs) -> None:
+    """Build the by-sender indexes of pending requests if a database made before them
+    has requests but no index (once, at open; O(1) otherwise)."""
+    for table, index in (("requests", "requests_by"), ("friend_reqs", "friend_reqs_by")):
+        if txn.stat(db[index])["entries"] or not txn.stat(db[table])["entries"]:
+            continue
+        for key, _ in txn.cursor(db=db[table]).iternext():
+            to, sender = keys.read_pair(key)
+            txn.put(keys.pair(sender, to), b"", db=db[index])
+
+
 # ----- consumer friends -----
 
 def are_friends(txn: Txn, db: Dbs, a: int, b: int) -> bool:

@@ -85,6 +85,21 @@ def add_device(txn: Txn, db: Dbs, uid: int, platform: str, token: str,
     return moved_from
 
 
+def index_tokens(txn: Txn, db: Dbs) -> None:
+    """Build the token -> user index if a database made before it has devices but no
+    index (once, at open). A token two users registered then goes to the later one."""
+    if txn.stat(db["device_tokens"])["entries"] or not txn.stat(db["devices"])["entries"]:
+        return
+    latest: dict[bytes, tuple[int, int]] = {}
+    for key, value in txn.cursor(db=db["devices"]).iternext():
+        _, token, time_ms = unpack(value)
+        digest = hashlib.sha256(token.encode()).digest()
+        if time_ms >= latest.get(digest, (0, -1))[1]:
+            latest[digest] = (keys.read_u64(key), time_ms)
+    for digest, (uid, _) in latest.items():
+        txn.put(digest, keys.u64(uid), db=db["device_tokens"])
+
+
 def remove_device(txn: Txn, db: Dbs, uid: int, token: str) -> bool:
     """Forget one of a user's push tokens; False if they had no such device."""
     digest = hashlib.sha256(token.encode()).digest()

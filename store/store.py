@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from . import contacts, keys
+from . import contacts, keys, settings
 from .records import (
     ANNOUNCE,
     CONSUMER,
@@ -117,6 +117,8 @@ class Store:
         with self.env.begin(write=True) as txn:
             self.db = {name: self.env.open_db(name.encode(), txn=txn) for name in keys.DATABASES}
             self._check_schema(txn)
+            contacts.index_senders(txn, self.db)  # indexes added in 1.2: built once
+            settings.index_tokens(txn, self.db)
         self.last_seq: dict[int, int] = {}  # writer thread only
         self.head: int | None = None  # writer thread only
         # Held by anything that reads from another thread (backup) and by a map

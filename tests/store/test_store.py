@@ -273,3 +273,34 @@ def test_an_unopenable_directory_is_a_storage_error(tmp_path):
     (path / "data.mdb").write_bytes(b"this is not an lmdb file" * 512)
     with pytest.raises(StorageError):
         Store(os.fspath(path), map_bytes=1 << 20)
+
+
+# ----- indexes added in 1.2, built once for an older database -----
+
+
+def test_sender_and_token_indexes_are_built_for_an_older_database(tmp_path):
+    from corpchat.store import contacts, settings
+
+    path = os.fspath(tmp_path / "old")
+    old = Store(path, map_bytes=16 * 1024 * 1024, durable=False)
+
+    def made_before_the_indexes(w):
+        w.do(contacts.put_request, 10, 20, "hi", NOW)  # employee 20 asks consumer 10
+        w.do(contacts.put_friend_request, 11, 12, NOW)  # consumer 12 asks consumer 11
+        w.do(settings.add_device, 30, "fcm", "tok-shared", NOW)
+        w.do(settings.add_device, 31, "fcm", "tok-shared", NOW + 1)  # the later owner
+        w.do(settings.add_device, 31, "fcm", "tok-own", NOW)
+        for index in ("requests_by", "friend_reqs_by", "device_tokens"):
+            w.txn.drop(w.db[index], delete=False)
+
+    write(old, made_before_the_indexes)
+    assert old.read(contacts.requests_from, 20) == []
+    old.close()
+    store = Store(path, map_bytes=16 * 1024 * 1024, durable=False)
+    try:
+        assert store.read(contacts.requests_from, 20) == [(10, "hi", NOW)]
+        assert store.read(contacts.friend_requests_from, 12) == [(11, NOW)]
+        assert write(store, lambda w: w.do(settings.remove_device, 31, "tok-shared"))
+        assert write(store, lambda w: w.do(settings.add_device, 32, "fcm", "tok-own", NOW)) == 31
+    finally:
+        store.close()
