@@ -52,11 +52,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--employees", type=int, default=5,
                    help="external: employees per external group (default 5)")
     p.add_argument("--consumers", type=int, default=100,
-                   help="external: consumers per external group (default 100)")
+                   help="external: consumers per external group (default 100); "
+                        "broadcast: the employee's customers, half online")
+    p.add_argument("--resting-fraction", type=float, default=0.0,
+                   help="group: fraction of each group's members on a break (silent "
+                        "deliveries); resting: the same, default 0.5")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="resting: awake/resting phase pairs (default 3)")
     p.add_argument("--run-id", default="", help="namespace for corp and users (default random)")
     p.add_argument("--json", dest="json_path", metavar="FILE", help="write the JSON report here")
     p.add_argument("--compare", metavar="OLD.json", help="print deltas against an earlier report")
-    p.add_argument("--progress", action="store_true", help="print rates every second (stderr)")
+    p.add_argument("--progress", action="store_true",
+                   help="show rates and p99 every second on stderr (default: if a terminal)")
     p.set_defaults(run=main)
     return p
 
@@ -72,10 +79,12 @@ def options_from(args: argparse.Namespace) -> Options:
                    clients=args.clients, rate=args.rate, duration_s=args.duration,
                    warmup_s=args.warmup, seed=args.seed, workers=args.workers, size=args.size,
                    connect_concurrency=args.connect_concurrency, drain_s=args.drain,
-                   drop=args.drop, progress=args.progress, run_id=args.run_id,
+                   drop=args.drop, progress=args.progress or sys.stderr.isatty(),
+                   run_id=args.run_id,
                    groups=args.groups, members=args.members,
                    two_device_fraction=args.two_device_fraction, slow=args.slow,
-                   employees=args.employees, consumers=args.consumers)
+                   employees=args.employees, consumers=args.consumers,
+                   resting_fraction=args.resting_fraction, rounds=args.rounds)
 
 
 def admin_over(path: str):  # noqa: ANN201 - an AdminFn
@@ -89,7 +98,7 @@ def admin_over(path: str):  # noqa: ANN201 - an AdminFn
 
 
 def main(args: argparse.Namespace) -> int:
-    from . import report
+    from . import display, report
     from .runner import run
 
     try:
@@ -107,11 +116,11 @@ def main(args: argparse.Namespace) -> int:
         for leaf in leaves:
             print(f"error: {type(leaf).__name__}: {leaf}", file=sys.stderr)
         return 2
-    print(report.table(doc))
+    display.print_table(doc)
     if args.json_path:
         report.write_json(doc, args.json_path)
     if old is not None:
-        print(report.compare(old, doc))
+        display.print_compare(old, doc)
     return 0 if doc["check"]["ok"] else 1
 
 

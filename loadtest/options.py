@@ -23,13 +23,16 @@ class Options:
     drop: int = 0  # reconnect: clients that drop together (0: all)
     progress: bool = False  # a rates line per second on stderr
     run_id: str = ""  # namespaces corp and users; random when empty
-    # group scenarios (group, slow, receipts, announce, external); ignored by the others
+    # group scenarios (group, slow, receipts, announce, external, resting, broadcast);
+    # ignored by the others
     groups: int = 1  # G groups (external: E external groups)
     members: int = 0  # M members per group (0: --clients / --groups)
     two_device_fraction: float = 0.0  # of each group's members, on two devices
     slow: int = 0  # slow: members that stop reading (0: 1)
     employees: int = 5  # external: employees per external group
-    consumers: int = 100  # external: consumers per external group
+    consumers: int = 100  # external: consumers per external group; broadcast: customers
+    resting_fraction: float = 0.0  # group, resting: of each group's members, on a break
+    rounds: int = 3  # resting: awake/resting phase pairs
 
     def __post_init__(self) -> None:
         if self.clients < 1:
@@ -46,6 +49,8 @@ class Options:
             raise ValueError("--groups must be at least 1; --members, --slow >= 0")
         if not 0.0 <= self.two_device_fraction <= 1.0:
             raise ValueError("--two-device-fraction must be 0 to 1")
+        if not 0.0 <= self.resting_fraction < 1.0 or self.rounds < 1:
+            raise ValueError("--resting-fraction must be 0 to < 1; --rounds at least 1")
         if self.employees < 1 or self.consumers < 0:
             raise ValueError("--employees must be at least 1; --consumers >= 0")
 

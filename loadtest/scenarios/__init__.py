@@ -16,7 +16,8 @@ A scenario module provides:
 
 The timed scenarios (direct, reconnect) share loadtest/scenarios/timed.py:
 connect, agree on a start instant, warm up, a steady window, drain. The
-group scenarios (group, slow, receipts, announce, external) share
+group scenarios (group, slow, receipts, announce, external, resting,
+broadcast) share
 loadtest/scenarios/groupkit.py: the same shape, once per named phase, with
 groups created by their owners and every member's devices checked.
 """
@@ -26,7 +27,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-SCENARIOS = ("direct", "idle", "reconnect", "group", "slow", "receipts", "announce", "external")
+SCENARIOS = ("direct", "idle", "reconnect", "group", "slow", "receipts", "announce", "external",
+             "resting", "schedules", "broadcast")
 
 
 def get_scenario(name: str) -> ModuleType:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from array import array
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -47,13 +46,15 @@ from corpchat.protocol import (
     GroupAdd,
     GroupCreate,
     ProtocolError,
+    QuietBreak,
+    QuietResume,
     Read,
     Send,
     decode_map,
     encode,
 )
 
-from ..recorder import percentiles, samples
+from ..recorder import merge, percentiles
 from ..report import server_figures
 from ..runner import WorkerFailed
 from ..simclient import SEND_ID_BASE, TEXT_TAG, ClientSpec, SimClient
@@ -107,6 +108,9 @@ class GroupClient(SimClient):
         self.auto_read = False  # reads every receipt-requested message on arrival
         self.quiet = False  # no latency samples (a slow member)
         self.stalled = False  # stopped reading
+        self.resting = False  # on a break: every live msg must carry silent: true
+        self.silent_msgs = 0  # checked messages that arrived with silent: true
+        self.silent_mismatch = 0  # checked messages whose silent flag was not `resting`
         self.tracker: Tracker | None = None
         self._waiting: dict[int, list[Any]] = {}  # request id -> [event, reply]
         self._rids = itertools.count(REQUEST_ID_BASE)
@@ -189,9 +193,12 @@ class GroupClient(SimClient):
             m = decode_map(payload, SERVER_FRAME_LIMITS)
             kind = m["type"]
             if kind == "msg":
-                if self._on_msg(m["conv"], m["seq"], m["pos"], m["text"]) \
-                        and self.auto_read and m.get("receipt"):
-                    self._read(m["conv"], m["seq"])
+                if self._on_msg(m["conv"], m["seq"], m["pos"], m["text"]):
+                    silent = m.get("silent") is True
+                    self.silent_msgs += silent
+                    self.silent_mismatch += silent is not self.resting
+                    if self.auto_read and m.get("receipt"):
+                        self._read(m["conv"], m["seq"])
             elif kind == "ack":
                 self._on_group_ack(m["re"], m["conv"], m["seq"], m["pos"], m["client_msg_id"])
             elif kind == "receipt":
@@ -221,7 +228,7 @@ class GroupClient(SimClient):
         if rec.win_start_ns <= now < rec.win_end_ns:
             rec.win_delivered += 1
             if not self.quiet:
-                rec.e2e_us.append((now - int(text.split(":", 4)[3])) // 1000)
+                rec.e2e_us.record((now - int(text.split(":", 4)[3])) // 1000)
         return True
 
     def _on_group_ack(self, rid: int, conv: int, seq: int, pos: int, cmid: str) -> None:
@@ -280,6 +287,7 @@ class Group:
     slow: tuple[str, ...] = ()
     consumers: tuple[str, ...] = ()
     sends: str = "all"  # "all" members send, or only the "owner"
+    resting: tuple[str, ...] = ()  # on a break during the phases with `resting` set
 
     @property
     def senders(self) -> tuple[str, ...]:
@@ -320,6 +328,16 @@ def plain_groups(options: Any, *, two_device_fraction: float = 0.0, slow: int = 
     return out
 
 
+def with_resting(groups: list[Group], fraction: float) -> list[Group]:
+    """The last round(fraction × members) of each group (the owner last of all) rest in
+    the phases marked `resting`."""
+    out = []
+    for g in groups:
+        k = round(fraction * len(g.members))
+        out.append(replace(g, resting=g.members[len(g.members) - k:] if k else ()))
+    return out
+
+
 def devices(groups: Iterable[Group], tokens: dict[str, str]) -> list[ClientSpec]:
     """Every member's devices: `<handle>/0`, and `<handle>/1` for two-device members."""
     specs: list[ClientSpec] = []
@@ -345,6 +363,7 @@ class Phase:
     stall: bool = False  # the slow members stop reading at the phase's start
     rounds: bool = False  # announce: one at a time, each waits until everyone has it
     poll: bool = False  # the coordinator samples stats every STATS_POLL_S
+    resting: bool = False  # the groups' resting members are on a break (quiet.break)
 
     def senders(self, groups: Iterable[Group]) -> int:
         return sum(len(g.senders) for g in groups if g.kind in self.kinds)
@@ -377,6 +396,10 @@ def split_groups(options: Any, specs: list[ClientSpec], workers: int, groups: li
 # ----- the worker side -----
 
 Setup = Callable[[Worker, list[Group], dict[str, list[GroupClient]]], Awaitable[None]]
+# During a phase, beside the sends: (run, phase, window start ns, window end ns) -> a
+# payload for the coordinator (figures.phases.<name>.during, one per worker that had one)
+During = Callable[[Any, Phase, int, int], Awaitable[dict[str, Any] | None]]
+BREAK_MINUTES = 240  # a resting member's break: longer than any run
 
 
 @dataclass(slots=True)
@@ -387,6 +410,8 @@ class Run:
     groups: list[Group]
     clients: dict[str, list[GroupClient]]  # handle -> devices
     convs: dict[int, int] = field(default_factory=dict)  # group key -> conv
+    during: During | None = None
+    resting_now: bool = False
 
     def devices_of(self, group: Group) -> list[GroupClient]:
         return [c for h in group.members for c in self.clients.get(h, ())]
@@ -395,7 +420,9 @@ class Run:
         return self.clients[h][0]
 
 
-async def drive(worker: Worker, phases: list[Phase], setup: Setup | None = None) -> None:
+async def drive(worker: Worker, phases: list[Phase], setup: Setup | None = None,
+                during: During | None = None,
+                client_class: type[GroupClient] = GroupClient) -> None:
     plan = worker.plan
     groups = [Group(**{k: tuple(v) if isinstance(v, list) else v for k, v in g.items()})
               for g in plan.extra["groups"]]
@@ -404,12 +431,12 @@ async def drive(worker: Worker, phases: list[Phase], setup: Setup | None = None)
     specs = [replace(s, token=tokens[s.handle]) if s.handle in tokens else s
              for s in plan.clients]
     options = worker.options
-    worker.clients = [GroupClient(s, options.url, worker.recorder, options.size, worker.hub)
+    worker.clients = [client_class(s, options.url, worker.recorder, options.size, worker.hub)
                       for s in specs]
     clients: dict[str, list[GroupClient]] = defaultdict(list)
     for c in worker.clients:  # type: ignore[assignment]
         clients[c.spec.handle].append(c)  # type: ignore[arg-type]
-    run = Run(worker, groups, dict(clients))
+    run = Run(worker, groups, dict(clients), during=during)
     await worker.connect_all(worker.clients)
     if setup is not None:
         await setup(worker, groups, run.clients)
@@ -471,7 +498,8 @@ def _conversations(rid: int) -> Frame:
 
 def _reset_window(worker: Worker) -> None:
     rec = worker.recorder
-    rec.ack_us, rec.e2e_us = array("q"), array("q")
+    rec.ack_us.reset()
+    rec.e2e_us.reset()
     rec.win_sent = rec.win_acked = rec.win_delivered = 0
 
 
@@ -487,6 +515,8 @@ def _counters(clients: list[GroupClient]) -> dict[str, int]:
         "receipt_duplicates": sum(c.receipt_duplicates for c in clients),
         "receipt_readers": sum(len(r) for c in clients for r in c.receipt_readers.values()),
         "system_msgs": sum(c.system_msgs for c in clients),
+        "silent_msgs": sum(c.silent_msgs for c in clients),
+        "silent_mismatch": sum(c.silent_mismatch for c in clients),
     }
 
 
@@ -500,6 +530,8 @@ async def _run_phase(run: Run, phase: Phase) -> bool:
             c.receipt = phase.receipt
             c.auto_read = phase.read
             c.expected_readers = len(g.members) - 1
+    if phase.resting != run.resting_now:
+        await _set_resting(run, phase.resting)
     reply = await worker.barrier(f"{phase.name}:go")
     t0: int = reply["t0"]
     start = t0 + int(options.warmup_s * 1e9)
@@ -509,7 +541,10 @@ async def _run_phase(run: Run, phase: Phase) -> bool:
     total = worker.plan.extra["phase_senders"].get(phase.name) or len(senders) or 1
     rate = options.rate * len(senders) / total
     rounds: list[list[int]] = []
+    during: list[dict[str, Any] | None] = [None]
     async with trio.open_nursery() as nursery:
+        if run.during is not None:
+            nursery.start_soon(_during, run, phase, start, end, during)
         nursery.start_soon(worker.window, start, end)
         nursery.start_soon(worker.progress, end)
         if phase.stall:
@@ -522,13 +557,39 @@ async def _run_phase(run: Run, phase: Phase) -> bool:
     drained = await worker.drain(senders, _settled(run, active, phase), options.drain_s)
     after = _counters(clients)
     rec = worker.recorder
-    payload = {"e2e": rec.e2e_us.tobytes(), "ack": rec.ack_us.tobytes(),
+    payload = {"e2e": rec.e2e_us.encode(), "ack": rec.ack_us.encode(),
                "win_sent": rec.win_sent, "win_acked": rec.win_acked,
                "win_delivered": rec.win_delivered, "drained": drained,
-               "senders": len(senders), "rounds": rounds,
+               "senders": len(senders), "rounds": rounds, "during": during[0],
                **{k: after[k] - before[k] for k in after}}
     await worker.barrier(f"{phase.name}:done", payload)
     return drained
+
+
+async def _during(run: Run, phase: Phase, start: int, end: int,
+                  out: list[dict[str, Any] | None]) -> None:
+    out[0] = await run.during(run, phase, start, end)  # type: ignore[misc]
+
+
+async def _set_resting(run: Run, resting: bool) -> None:
+    """Put the groups' resting members on a break (or end it) through the protocol; every
+    device of theirs then expects silent: true on each live msg (or not)."""
+    limiter = trio.CapacityLimiter(SETUP_CONCURRENCY)
+    handles = {h for g in run.groups for h in g.resting if h in run.clients}
+
+    async def one(h: str) -> None:
+        async with limiter:
+            if resting:
+                await run.first(h).request(lambda rid: QuietBreak(id=rid, minutes=BREAK_MINUTES))
+            else:
+                await run.first(h).request(lambda rid: QuietResume(id=rid))
+        for c in run.clients[h]:
+            c.resting = resting
+
+    async with trio.open_nursery() as nursery:
+        for h in sorted(handles):
+            nursery.start_soon(one, h)
+    run.resting_now = resting
 
 
 async def _stall_at(clients: list[GroupClient], t0: int) -> None:
@@ -662,8 +723,8 @@ def phase_figures(options: Any, phase: Phase, s0: dict[str, Any], s1: dict[str, 
     def total(key: str) -> int:
         return sum(p[key] for p in payloads)
 
-    e2e = percentiles(samples(b"".join(p["e2e"] for p in payloads)))
-    ack = percentiles(samples(b"".join(p["ack"] for p in payloads)))
+    e2e = percentiles(merge(p["e2e"] for p in payloads))
+    ack = percentiles(merge(p["ack"] for p in payloads))
     server = server_figures(s0, s1, window)
     out: dict[str, Any] = {
         "senders": total("senders"),
@@ -675,6 +736,8 @@ def phase_figures(options: Any, phase: Phase, s0: dict[str, Any], s1: dict[str, 
         "server": server,
         "drained": all(p["drained"] for p in payloads),
         "system_msgs": total("system_msgs"),
+        "silent_msgs": total("silent_msgs"),
+        "silent_mismatch": total("silent_mismatch"),
         # from the phase's t0 to the end of its drain
         "slow_consumer_closes": after.get("slow_consumer_closes", 0)
         - before.get("slow_consumer_closes", 0),
@@ -700,6 +763,8 @@ def phase_figures(options: Any, phase: Phase, s0: dict[str, Any], s1: dict[str, 
             "messages_fully_read": total("receipts_complete"),
             "duplicate_readers": total("receipt_duplicates"),
         }
+    if any(p.get("during") for p in payloads):
+        out["during"] = [p["during"] for p in payloads if p.get("during")]
     if phase.rounds:
         rounds = [r for p in payloads for r in p["rounds"]]
         out["rounds"] = len(rounds)
