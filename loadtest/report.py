@@ -22,7 +22,9 @@ milliseconds (`*_ms`), rates per second (`*_per_s`), sizes in bytes.
                          — counted by arrival inside the window
     latency_ms           {ack, e2e, resume}: each {count, p50, p90, p99, p999, max,
                          mean} over events received inside the window (resume:
-                         reconnect only, drop → sync complete)
+                         reconnect only, drop → sync complete), from HDR
+                         histograms (1 µs … 60 s, 3 significant digits: each
+                         figure within 0.1 %; see loadtest/recorder.py)
     check                {ok, lost, duplicated, reordered, unacked_delivered,
                           misrouted, checked_deliveries, own_echoes, examples}
                          — over the whole run, warm-up and drain included
@@ -51,7 +53,7 @@ from typing import Any
 
 from .checker import Verdict
 from .options import Options
-from .recorder import percentiles, samples
+from .recorder import percentiles
 
 SCHEMA_VERSION = 1
 SATURATED_FRACTION = 0.9
@@ -95,9 +97,9 @@ def build(options: Options, started: float, merged: dict[str, Any], outcome: dic
             "delivered_per_s": round(merged["win_delivered"] / window, 1),
         },
         "latency_ms": {
-            "ack": percentiles(samples(merged["ack_us"])),
-            "e2e": percentiles(samples(merged["e2e_us"])),
-            "resume": percentiles(samples(merged["resume_us"])),
+            "ack": percentiles(merged["ack_us"]),
+            "e2e": percentiles(merged["e2e_us"]),
+            "resume": percentiles(merged["resume_us"]),
         },
         "check": verdict.to_json(),
         "server": server_figures(outcome.get("stats_start") or {},
@@ -221,28 +223,42 @@ def _fmt(value: Any, spec: str) -> str:
     return spec.format(value)
 
 
-def table(doc: dict[str, Any]) -> str:
+def title(doc: dict[str, Any]) -> str:
     counts = doc["counts"]
-    lines = [f"corpchat loadtest {doc['scenario']} · run {doc['run_id']} · "
-             f"window {doc['window_s']} s · sent {counts['sent']:,} · acked {counts['acked']:,} "
-             f"· delivered {counts['delivered']:,}"]
+    return (f"corpchat loadtest {doc['scenario']} · run {doc['run_id']} · "
+            f"window {doc['window_s']} s · sent {counts['sent']:,} · acked {counts['acked']:,} "
+            f"· delivered {counts['delivered']:,}")
+
+
+def rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """(figure, formatted value) for the table, the check last."""
     sending = bool(doc["counts"]["sent"])
-    rows = [(label, _fmt(_get(doc, path), spec)) for label, path, spec in _ROWS
-            if _get(doc, path) is not None and (sending or path[0] != "rates")]
-    width = max(len(label) for label, _ in rows)
-    lines += [f"  {label:<{width}}  {value:>12}" for label, value in rows]
-    lines.append(f"  {'check':<{width}}  {'OK' if doc['check']['ok'] else 'FAILED':>12}")
-    lines += doc["warnings"]
-    return "\n".join(lines)
+    out = [(label, _fmt(_get(doc, path), spec)) for label, path, spec in _ROWS
+           if _get(doc, path) is not None and (sending or path[0] != "rates")]
+    out.append(("check", "OK" if doc["check"]["ok"] else "FAILED"))
+    return out
 
 
-def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
-    """The main figures side by side with their change."""
+def table(doc: dict[str, Any]) -> str:
+    """The report as plain text (loadtest/display.py draws it with rich on a terminal)."""
+    figures = rows(doc)
+    width = max(len(label) for label, _ in figures)
+    lines = [title(doc)] + [f"  {label:<{width}}  {value:>12}" for label, value in figures]
+    return "\n".join(lines + doc["warnings"])
+
+
+def compare_title(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     lines = [f"compare: {old.get('run_id')} ({old.get('started_at', '?')[:19]}) → "
              f"{new.get('run_id')}"]
     if old.get("schema_version") != new.get("schema_version"):
         lines.append(f"note: schema {old.get('schema_version')} vs {new.get('schema_version')}")
-    lines.append(f"  {'figure':<24} {'old':>12} {'new':>12} {'delta':>12} {'%':>8}")
+    return lines
+
+
+def compare_rows(old: dict[str, Any], new: dict[str, Any]
+                 ) -> list[tuple[str, float, float, float, str]]:
+    """(figure, old, new, delta, delta %) for every figure both reports have."""
+    out = []
     for label, path, spec in _ROWS:
         a, b = _get(old, path), _get(new, path)
         if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
@@ -251,9 +267,16 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
         if spec == "{:.0%}":
             scale, label = 0.01, label + " %"
         a, b = a / scale, b / scale
-        delta = b - a
-        pct = f"{delta / a:+.1%}" if a else "-"
-        lines.append(f"  {label:<24} {a:>12,.2f} {b:>12,.2f} {delta:>+12,.2f} {pct:>8}")
+        out.append((label, a, b, b - a, f"{(b - a) / a:+.1%}" if a else "-"))
+    return out
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The main figures side by side with their change, as plain text."""
+    lines = compare_title(old, new)
+    lines.append(f"  {'figure':<24} {'old':>12} {'new':>12} {'delta':>12} {'%':>8}")
+    lines += [f"  {label:<24} {a:>12,.2f} {b:>12,.2f} {delta:>+12,.2f} {pct:>8}"
+              for label, a, b, delta, pct in compare_rows(old, new)]
     return "\n".join(lines)
 
 

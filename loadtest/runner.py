@@ -16,6 +16,7 @@ barriers and samples the server's `stats` at the window's edges.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import random
 import time
@@ -26,7 +27,9 @@ import trio
 
 from . import report
 from .checker import check
+from .display import LiveView
 from .options import Options
+from .recorder import merge as merge_histograms
 from .scenarios import get_scenario
 from .worker import BARRIER_TIMEOUT_S, ChannelLink, WorkerPlan, process_main, run_worker
 
@@ -71,6 +74,12 @@ class Coordinator:
         self.workers = workers
         self.inbox_send, self.inbox = trio.open_memory_channel[tuple[int, str, Any]](workers * 4)
         self.replies: dict[int, Callable[[Any], Awaitable[None]]] = {}
+        self.view = LiveView(workers) if options.progress else None
+
+    def progress(self, snapshot: dict[str, Any]) -> None:
+        """A worker's last second (worker.py, `Worker.progress`), for the live display."""
+        if self.view is not None:
+            self.view.update(snapshot)
 
     async def gather(self, name: str, timeout_s: float = BARRIER_TIMEOUT_S) -> list[Any]:
         """Wait until every worker reached barrier `name`; their payloads by index."""
@@ -102,12 +111,13 @@ async def run(options: Options, admin: AdminFn) -> dict[str, Any]:
     plans = scenario.split(options, specs, options.workers)
     coordinator = Coordinator(options, admin, len(plans))
     results: dict[int, dict[str, Any]] = {}
-    async with trio.open_nursery() as nursery:
-        if len(plans) == 1 and options.workers == 1:
-            _start_task_worker(nursery, coordinator, plans[0], results)
-        else:
-            _start_process_workers(nursery, coordinator, plans, results)
-        outcome = await scenario.coordinate(coordinator)
+    with coordinator.view or contextlib.nullcontext():
+        async with trio.open_nursery() as nursery:
+            if len(plans) == 1 and options.workers == 1:
+                _start_task_worker(nursery, coordinator, plans[0], results)
+            else:
+                _start_process_workers(nursery, coordinator, plans, results)
+            outcome = await scenario.coordinate(coordinator)
     merged = merge([results[i] for i in sorted(results)])
     devices_of: dict[str, list[str]] = {}
     for spec in specs:
@@ -120,7 +130,7 @@ async def run(options: Options, admin: AdminFn) -> dict[str, Any]:
 
 def _start_task_worker(nursery: trio.Nursery, coordinator: Coordinator, plan: WorkerPlan,
                        results: dict[int, dict[str, Any]]) -> None:
-    link = ChannelLink(plan.index, coordinator.inbox_send)
+    link = ChannelLink(plan.index, coordinator.inbox_send, coordinator.progress)
     coordinator.replies[plan.index] = link.reply
 
     async def work() -> None:
@@ -158,6 +168,8 @@ async def _pump(index: int, conn: Any, process: Any, coordinator: Coordinator,
             kind = message[0]
             if kind == "barrier":
                 await coordinator.inbox_send.send((index, message[1], message[2]))
+            elif kind == "progress":
+                coordinator.progress(message[1])
             elif kind == "result":
                 results[index] = message[1]
                 return
@@ -171,7 +183,7 @@ async def _pump(index: int, conn: Any, process: Any, coordinator: Coordinator,
 
 
 def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """One worker-shaped result from many: counters summed, samples and maps joined."""
+    """One worker-shaped result from many: counters summed, histograms added, maps joined."""
     recorders = [r["recorder"] for r in results]
     total: dict[str, Any] = {"workers": recorders}
     for key in ("sent", "acked", "delivered", "win_sent", "win_acked", "win_delivered",
@@ -183,8 +195,8 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
             for code, n in r[key].items():
                 counts[code] = counts.get(code, 0) + n
         total[key] = counts
-    for key in ("ack_us", "e2e_us", "resume_us"):
-        total[key] = b"".join(r[key] for r in recorders)
+    for key in ("ack_us", "e2e_us", "resume_us"):  # encoded HDR histograms, added
+        total[key] = merge_histograms(r[key] for r in recorders)
     acked: dict[int, list[tuple[int, str]]] = {}
     members: dict[int, set[str]] = {}
     delivered: dict[str, dict[int, list[int]]] = {}

@@ -226,7 +226,7 @@ class SimClient:
         if rec.win_start_ns <= now < rec.win_end_ns:
             rec.win_delivered += 1
             if text.startswith(TEXT_TAG):
-                rec.e2e_us.append((now - int(text.split(":", 4)[3])) // 1000)
+                rec.e2e_us.record((now - int(text.split(":", 4)[3])) // 1000)
 
     def _on_ack(self, rid: int, conv: int, seq: int, pos: int, cmid: str) -> None:
         now = time.monotonic_ns()
@@ -244,7 +244,7 @@ class SimClient:
         rec.acked += 1
         if rec.win_start_ns <= now < rec.win_end_ns:
             rec.win_acked += 1
-            rec.ack_us.append((now - int(cmid.partition(".")[0])) // 1000)
+            rec.ack_us.record((now - int(cmid.partition(".")[0])) // 1000)
 
     def _on_error(self, code: object, rid: object) -> None:
         self.rec.refused[str(code)] += 1

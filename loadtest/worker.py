@@ -15,7 +15,6 @@ timeout, and every barrier wait has one too.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import Any, Protocol
 import trio
 
 from .options import Options
-from .recorder import Recorder
+from .recorder import Recorder, cpu_seconds
 from .simclient import ClientSpec, SimClient
 from .wsclient import ReadHub
 
@@ -43,6 +42,8 @@ class WorkerPlan:
 
 class Link(Protocol):
     async def barrier(self, name: str, payload: Any) -> Any: ...
+
+    def progress(self, snapshot: dict[str, Any]) -> None: ...
 
 
 def now_ns() -> int:
@@ -152,19 +153,30 @@ class Worker:
         self.recorder.window_closed()
 
     async def progress(self, until_ns: int) -> None:
-        """Print rates once a second to stderr (with --progress)."""
+        """Once a second until `until_ns`, tell the coordinator the last second's rates,
+        latencies and CPU (with --progress, or when stderr is a terminal)."""
         if not self.options.progress:
             return
-        rec, last = self.recorder, (0, 0, 0)
-        t0 = now_ns()
-        while now_ns() < until_ns:
+        rec = self.recorder
+        started = now_ns()
+        last = (started, cpu_seconds(), rec.sent, rec.acked, rec.delivered)
+        rec.ack_us.since_mark()
+        rec.e2e_us.since_mark()
+        while last[0] < until_ns:
             await trio.sleep(1.0)
-            cur = (rec.sent, rec.acked, rec.delivered)
-            tail = sorted(rec.ack_us[-2000:])
-            p99 = f"{tail[int(len(tail) * 0.99)] / 1000:.1f}ms" if tail else "-"
-            print(f"[w{self.plan.index}] t={(now_ns() - t0) / 1e9:5.1f}s "
-                  f"sent/s={cur[0] - last[0]} acked/s={cur[1] - last[1]} "
-                  f"delivered/s={cur[2] - last[2]} ack_p99~{p99}", file=sys.stderr)
+            cur = (now_ns(), cpu_seconds(), rec.sent, rec.acked, rec.delivered)
+            wall_s = (cur[0] - last[0]) / 1e9
+            phase = "warm-up" if cur[0] < rec.win_start_ns else \
+                "window" if cur[0] < rec.win_end_ns else "drain"
+            self.link.progress({
+                "index": self.plan.index, "phase": phase, "now_ns": cur[0],
+                "started_ns": started, "until_ns": until_ns,
+                "cpu_fraction": (cur[1] - last[1]) / wall_s,
+                **{f"{k}_per_s": (cur[i] - last[i]) / wall_s
+                   for i, k in enumerate(("sent", "acked", "delivered"), start=2)},
+                "ack": rec.ack_us.since_mark().encode(),
+                "e2e": rec.e2e_us.since_mark().encode(),
+            })
             last = cur
 
     async def close_all(self) -> None:
@@ -216,14 +228,20 @@ async def run_worker(plan: WorkerPlan, link: Link) -> dict[str, Any]:
 class ChannelLink:
     """The worker's end when it runs as a task in the coordinator's loop."""
 
-    def __init__(self, index: int, to_coordinator: trio.MemorySendChannel) -> None:
+    def __init__(self, index: int, to_coordinator: trio.MemorySendChannel,
+                 on_progress: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.index = index
         self.to_coordinator = to_coordinator
+        self.on_progress = on_progress
         self.replies_send, self.replies = trio.open_memory_channel[Any](1)
 
     async def barrier(self, name: str, payload: Any) -> Any:
         await self.to_coordinator.send((self.index, name, payload))
         return await self.replies.receive()
+
+    def progress(self, snapshot: dict[str, Any]) -> None:
+        if self.on_progress is not None:
+            self.on_progress(snapshot)
 
     async def reply(self, value: Any) -> None:
         await self.replies_send.send(value)
@@ -238,6 +256,9 @@ class PipeLink:
     async def barrier(self, name: str, payload: Any) -> Any:
         self.conn.send(("barrier", name, payload))
         return await trio.to_thread.run_sync(self.conn.recv, abandon_on_cancel=True)
+
+    def progress(self, snapshot: dict[str, Any]) -> None:
+        self.conn.send(("progress", snapshot))
 
 
 def process_main(plan: WorkerPlan, conn: Any) -> None:

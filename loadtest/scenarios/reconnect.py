@@ -53,7 +53,7 @@ async def storm(worker: Worker, start_ns: int, end_ns: int) -> None:
     rec = worker.recorder
 
     def resumed(client: object) -> None:
-        rec.resume_us.append((now_ns() - dropped_at) // 1000)
+        rec.resume_us.record((now_ns() - dropped_at) // 1000)
 
     await worker.connect_all(clients, on_connected=resumed)
     rec.extra["dropped"] = len(clients)

@@ -100,3 +100,13 @@ async def test_two_worker_processes_merge_into_one_clean_report(server):
     assert doc["generator"]["workers"] == 2
     assert len(doc["generator"]["cpu_fraction"]) == 2
     assert doc["counts"]["acked"] == doc["counts"]["delivered"] == doc["counts"]["sent"] > 0
+
+
+@pytest.mark.slow
+async def test_progress_reaches_the_coordinator_from_worker_processes(server, capsys):
+    doc = await run_in_process(server, "direct", clients=4, workers=2, duration_s=1.2,
+                               warmup_s=0.2, progress=True)
+    assert_clean(doc)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "acked" in line]
+    assert lines, "no progress line"
+    assert "ack p99" in lines[0] and "generator CPU" in lines[0]
