@@ -272,22 +272,19 @@ class RequestHandler:
             return
         if (frame.to is None) == (frame.conv is None):
             raise _bad("give exactly one of 'to' and 'conv'")
-        kind = self._conv_kind(sender, frame.conv) if frame.conv is not None else None
-        if kind == ANNOUNCE:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "the notice board is read-only: use announce")
+        try:  # a repeat is recognised before its destination is checked (protocol.md 7.4)
+            kind, recipient = self._destination(sender, frame)
+        except ProtocolError:
+            if self._answer_repeat(session, frame):
+                return  # a retry of a message stored before the refusal applied
+            raise
         if kind == GROUP:
             conv = frame.conv
 
             def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
                 return groups.send(w, sender, conv, cmid, text, now, receipt, urgent)
         else:
-            recipient = self._recipient(sender, frame)
-            try:
-                self._may_message(sender, recipient)
-            except ProtocolError:
-                if self._answer_repeat(session, frame):
-                    return  # a retry of a message stored before the refusal applied
-                raise
+            assert recipient is not None
             archive = archive_corp(sender, recipient)
 
             def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
@@ -296,6 +293,17 @@ class RequestHandler:
         if frame.urgent:
             op = self._urgent(sender, op, cmid, now)
         self._submit(session, op, SendContext(session, frame.id))
+
+    def _destination(self, sender: User, frame: Send) -> tuple[str | None, User | None]:
+        """(kind, direct recipient) of a send's `to`/`conv`, or its refusal."""
+        kind = self._conv_kind(sender, frame.conv) if frame.conv is not None else None
+        if kind == ANNOUNCE:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "the notice board is read-only: use announce")
+        if kind == GROUP:
+            return kind, None
+        recipient = self._recipient(sender, frame)
+        self._may_message(sender, recipient)
+        return kind, recipient
 
     def _urgent(self, sender: User, op, cmid: str, now: int):  # noqa: ANN001, ANN202
         """Wrap a send so it also spends the sender's daily urgent quota, in its txn."""
