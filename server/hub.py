@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -50,7 +50,10 @@ from corpchat.store.records import TEXT
 
 from .people import People
 from .session import Session
-from .wsframes import event_frame
+from .wsframes import event_frame, ok_frame
+
+if TYPE_CHECKING:
+    from .receipts import ReadChange
 
 
 @dataclass(slots=True)
@@ -220,7 +223,7 @@ class Hub:
     def on_batch(self, batch: list[Pending]) -> None:
         """Answer and fan out one committed batch (event-loop thread, no await)."""
         out: dict[Session, list[bytes]] = defaultdict(list)
-        receipts: dict[tuple[int, int, int], list[Reader]] = defaultdict(list)
+        receipts: dict[tuple[int, int, int], list[tuple[User, Reader]]] = defaultdict(list)
         for pending in batch:
             context = pending.context
             if isinstance(context, SendContext):
@@ -287,7 +290,7 @@ class Hub:
                     out[session].append(gone)
 
     def _on_read(self, ctx: ReadContext, result: Any, out: dict[Session, list[bytes]],
-                 receipts: dict[tuple[int, int, int], list[Reader]]) -> None:
+                 receipts: dict[tuple[int, int, int], list[tuple[User, Reader]]]) -> None:
         """A read moved a cursor (or a reminder went out)."""
         origin = ctx.session
         origin.sent_one()
@@ -295,8 +298,8 @@ class Hub:
         if failure is not None:
             out[origin].append(failure)
             return
-        out[origin].append(event_frame(Ok(re=ctx.request_id, conv=result.conv, seq=result.seq)))
         if hasattr(result, "targets"):  # a reminder: silent for those resting
+            out[origin].append(ok_frame(ctx.request_id, result.conv, result.seq))
             reminder = Reminder(conv=result.conv, seq=result.seq,
                                 sender=origin.user.handle)  # type: ignore[union-attr]
             frames = {False: event_frame(reminder),
@@ -309,14 +312,28 @@ class Hub:
                 for session in sessions or ():
                     out[session].append(frames[silent])
             return
+        self._on_cursor(origin, ctx.request_id, result, out, receipts)
+
+    def _on_cursor(self, origin: Session, request_id: int, result: ReadChange,
+                   out: dict[Session, list[bytes]],
+                   receipts: dict[tuple[int, int, int], list[tuple[User, Reader]]]) -> None:
+        """The hot path of read receipts (one per read): a pre-encoded `ok`, the cursor
+        to the reader's other devices only if there are any, and the reader queued
+        for the senders' coalesced `receipt` events."""
+        out[origin].append(ok_frame(request_id, result.conv, result.seq))
+        user: User = origin.user  # type: ignore[assignment]
         if result.moved:
-            frame = event_frame(ReadEvent(conv=result.conv, seq=result.seq))
-            for session in self.sessions.get(origin.user.uid, ()):  # type: ignore[union-attr]
-                if session is not origin:
-                    out[session].append(frame)
-        for seq, sender_uid in result.receipts:
-            receipts[(sender_uid, result.conv, seq)].append(
-                Reader(user=origin.user.handle, time=result.time_ms))  # type: ignore[union-attr]
+            devices = self.sessions.get(user.uid, ())
+            if len(devices) > 1:
+                frame = event_frame(ReadEvent(conv=result.conv, seq=result.seq))
+                for session in devices:
+                    if session is not origin:
+                        out[session].append(frame)
+        if result.receipts:
+            entry = (user, Reader(user=user.handle, time=result.time_ms))
+            conv = result.conv
+            for seq, sender_uid in result.receipts:
+                receipts[(sender_uid, conv, seq)].append(entry)
 
     def _on_notices(self, ctx: NoticeContext, result: Any,
                     out: dict[Session, list[bytes]]) -> None:
@@ -346,7 +363,7 @@ class Hub:
         if result.then is not None:
             result.then()
 
-    def _emit_receipts(self, receipts: dict[tuple[int, int, int], list[Reader]],
+    def _emit_receipts(self, receipts: dict[tuple[int, int, int], list[tuple[User, Reader]]],
                        out: dict[Session, list[bytes]]) -> None:
         """One `receipt` event per message per batch, however many read it."""
         for (sender_uid, conv, seq), readers in receipts.items():
@@ -354,10 +371,9 @@ class Hub:
             if not sessions:
                 continue
             viewer = sessions[0].user
-            shown = [r for r in readers if (reader := self.store.user_by_handle(r.user))
-                     and self.read_visible(reader, viewer)]
+            shown = tuple(r for reader, r in readers if self.read_visible(reader, viewer))
             if shown:
-                frame = event_frame(ReceiptEvent(conv=conv, seq=seq, readers=tuple(shown)))
+                frame = event_frame(ReceiptEvent(conv=conv, seq=seq, readers=shown))
                 for session in sessions:
                     out[session].append(frame)
 
@@ -369,6 +385,8 @@ class Hub:
 
     def read_visible(self, reader: User, viewer: User) -> bool:
         """Whether `viewer` may see `reader`'s read state (the bridge decides)."""
+        if reader.realm == viewer.realm:  # the bridge's first rule, without a corp lookup
+            return True
         corp = self.store.corp(deciding_corp_id(reader, viewer))
         return read_state_visible(reader, viewer, corp).allowed
 

@@ -47,8 +47,8 @@ def mark_read(w: WriteTxn, reader: User, conv: int, seq: int, now_ms: int) -> Re
     for msg_seq, sender_uid in w.receipt_messages(conv, current, seq):
         if sender_uid == reader.uid:
             continue
-        msg = w.message(conv, msg_seq)
-        if msg is not None and membership.sees(msg.pos) \
+        pos = w.message_pos(conv, msg_seq)
+        if pos is not None and membership.sees(pos) \
                 and w.record_receipt(conv, msg_seq, reader.uid, now_ms):
             recorded.append((msg_seq, sender_uid))
     return ReadChange(conv, seq, True, tuple(recorded), now_ms)

@@ -25,6 +25,25 @@ def unpack(data: bytes) -> list:
     return msgpack.unpackb(data, raw=False, use_list=True)
 
 
+# The first element of a stored message (its stream position) read straight from
+# the msgpack bytes: a fixarray or array16, then a non-negative int.
+_UINT_WIDTH = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
+
+
+def message_pos(data: bytes) -> int:
+    """`Message.decode(…, data).pos` without decoding the rest (the text)."""
+    head = data[0]
+    at = 1 if 0x90 <= head <= 0x9F else 3 if head == 0xDC else 0
+    if at:
+        first = data[at]
+        if first < 0x80:
+            return first
+        width = _UINT_WIDTH.get(first)
+        if width:
+            return int.from_bytes(data[at + 1:at + 1 + width], "big")
+    return unpack(data)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class Corp:
     corp_id: int

@@ -39,6 +39,7 @@ from .records import (
     Message,
     Token,
     User,
+    message_pos,
     pack,
     unpack,
 )
@@ -645,6 +646,11 @@ class WriteTxn:
     def message(self, conv: int, seq: int) -> Message | None:
         raw = self.txn.get(keys.pair(conv, seq), db=self.db["msgs"])
         return None if raw is None else Message.decode(conv, seq, raw)
+
+    def message_pos(self, conv: int, seq: int) -> int | None:
+        """A stored message's stream position, without decoding the message."""
+        raw = self.txn.get(keys.pair(conv, seq), db=self.db["msgs"])
+        return None if raw is None else message_pos(raw)
 
     def rewrite_message(self, msg: Message) -> None:
         """Replace a stored message in place (a recall's tombstone)."""
