@@ -12,14 +12,15 @@ DURATION=${DURATION:-10}
 mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-run() {  # run NAME SCENARIO [loadtest options...]
+run() {  # [SERVE_ARGS="--config FILE"] run NAME SCENARIO [loadtest options...]
   local name=$1; shift
   local data; data=$(mktemp -d /tmp/corpchat-bench-XXXX)
+  # shellcheck disable=SC2086  # SERVE_ARGS is a list of words
   taskset -c 0 "$BIN/corpchat" serve --data "$data" --listen "127.0.0.1:$PORT" \
-    --log-level WARNING &
+    --log-level WARNING ${SERVE_ARGS:-} &
   local server=$!
   for _ in $(seq 50); do [ -S "$data/admin.sock" ] && break; sleep 0.1; done
-  echo "== $name"
+  echo "== $name (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
   taskset -c 1 "$BIN/corpchat" loadtest "$@" --url "ws://127.0.0.1:$PORT/" \
     --admin-socket "$data/admin.sock" --duration "$DURATION" --warmup 3 --seed 1 \
     --json "$OUT/$name.json" || echo "($name reported a failure)"
@@ -37,4 +38,18 @@ run group-10x100 group --groups 10 --members 100 --clients 1000 --rate 400
 run slow-400 slow --groups 1 --members 100 --clients 100 --rate 400 --slow 1
 run receipts-100 receipts --groups 1 --members 100 --clients 100 --rate 100
 run external-400 external --groups 10 --employees 5 --consumers 100 --rate 400
+# issue 5: half of a 100-member group resting, alternating with nobody resting in one run
+# (5 rounds), and the same as separate runs; 100,000 users' quiet-hour transitions
+run resting-800 resting --groups 1 --members 100 --clients 100 --rate 800 --rounds 5 \
+  --resting-fraction 0.5
+for fraction in 0 0.5 0 0.5; do
+  run "group-100x-800-resting$fraction" group --groups 1 --members 100 --clients 100 \
+    --rate 800 --resting-fraction "$fraction"
+done
+run schedules-100k schedules --clients 100000 --drain 30 --rate 0
+taskset -c 1 "$BIN/python" -m corpchat.loadtest.fanoutbench  # the fan-out step alone
+# issue 7: broadcast.customers to 20,000 customers (10,000 online) while 100 members
+# chat at 100 msgs/s; the caps the set-up needs are raised in broadcast.toml
+SERVE_ARGS="--config loadtest/broadcast.toml" run broadcast-20k broadcast --members 100 \
+  --consumers 20000 --rate 100 --connect-concurrency 100
 echo "reports in $OUT/"
