@@ -102,6 +102,12 @@ def test_workers_histograms_merge_into_the_whole_runs(per_worker):
     assert percentiles(merged) == percentiles(recorded(everything))
 
 
+@given(SAMPLES, st.sampled_from([0.1, 50.0, 90.0, 99.0, 99.9, 100.0]))
+def test_the_live_views_percentile_walk_is_the_librarys(samples, percentile):
+    hist = recorded(samples).histogram()
+    assert display.value_at(hist, percentile) == hist.get_value_at_percentile(percentile)
+
+
 def test_out_of_range_latencies_are_clamped_not_lost():
     hist = recorded([-5, 0, HIGHEST_US + 1, 10**15])
     figures = percentiles(hist)
