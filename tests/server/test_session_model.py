@@ -4,8 +4,9 @@ A `RuleBasedStateMachine` generates a program for three users on four
 devices (ann has a phone and a desk): direct sends (to another user or to
 oneself, by `to` or by `conv`), group sends, group add / remove / leave,
 `read`, retries of an earlier `client_msg_id`, disconnects (the client
-closes, or an operator kicks the device), reconnects that resume from the
-device's own sync token, graceful server restarts on the same data
+closes, or an operator kicks the device), sends made while a device is
+away (ClientSession sends them after the next `welcome`), reconnects that
+resume from the device's own sync token, graceful server restarts on the same data
 directory, and "check everything now" points. Each rule applies the
 operation to a small pure model and records it with the model's
 prediction; `teardown` reconnects every device, adds a last check, and
@@ -18,7 +19,9 @@ sockets, real LMDB in a temp dir, an injected ManualClock), comparing:
   `ok` with the seq of a group change, or `error` with the predicted code;
 * every (re)connection: `welcome.unread` and the last `sync.page.unread`
   equal the model's cursors and counts, and the resume delivers exactly
-  the messages the device missed, in order, with no repeat on the wire;
+  the messages the device missed, in order, with no repeat on the wire
+  (its own re-sent messages may come in the page too: §8.2), and each send
+  made while away is answered once;
 * at each check point and at the end: every device's whole stream of
   `msg` events (live and resumed, across connections and restarts) and of
   `read` events from the user's other devices, `pos` strictly increasing;
@@ -141,10 +144,18 @@ class DisconnectStep:
 
 
 @dataclass
+class OfflineSendStep:
+    device: str  # one that is away: the send goes out after its next `welcome`
+    fields: dict[str, Any]
+    conv: int | None
+
+
+@dataclass
 class ConnectStep:
     device: str
     unread: list[tuple[int, int, int]]  # (model conv, cursor, count), sorted
     missed: list[tuple]  # (model conv, *msg key) the resume must deliver, in order
+    resent: list[SendStep] = field(default_factory=list)  # the sends made while away
 
 
 @dataclass
@@ -159,7 +170,8 @@ class CheckStep:
     unread: dict[str, list[tuple[int, int, int]]]
 
 
-Step = SendStep | ReadStep | ChangeStep | DisconnectStep | ConnectStep | RestartStep | CheckStep
+Step = (SendStep | OfflineSendStep | ReadStep | ChangeStep | DisconnectStep | ConnectStep
+        | RestartStep | CheckStep)
 
 
 # ----- the model ------------------------------------------------------------------
@@ -172,6 +184,9 @@ class DeviceModel:
     token: int = 0  # model pos of the last message processed
     msgs: list[tuple] = field(default_factory=list)  # (model conv, *msg key)
     reads: list[tuple[int, int]] = field(default_factory=list)  # read events: (conv, seq)
+    away_windows: list = field(default_factory=list)  # memberships when it went away
+    pending: list[tuple[dict[str, Any], int | None]] = field(default_factory=list)  # unsent
+    optional: set[tuple] = field(default_factory=set)  # own resent msgs a sync page may hold
 
 
 class SessionMachine(RuleBasedStateMachine):
@@ -187,6 +202,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.program: list[Step] = []
         self.texts = 0
         self.now_ms = T0_MS
+        self.restarts = 0
 
     # -- drawing --
 
@@ -200,6 +216,11 @@ class SessionMachine(RuleBasedStateMachine):
         if fitting and data.draw(st.integers(0, 3), label=f"{label}: fitting"):
             return data.draw(st.sampled_from(fitting), label=label)
         return data.draw(st.sampled_from(connected), label=label)
+
+    def _away_first(self, data, users) -> list[str]:
+        """Often only those of `users` with a device away: their resume has work to do."""
+        away = [u for u in users if not all(self.devices[d].connected for d in devices_of(u))]
+        return away if away and data.draw(st.booleans(), label="away first") else list(users)
 
     def _group(self, data) -> int:
         live = [ci for ci in self.groups if self.convs[ci].roles]
@@ -244,13 +265,25 @@ class SessionMachine(RuleBasedStateMachine):
         return {ci: [e.key() for e in v] for ci, g in enumerate(self.convs)
                 if (v := g.visible(user)) is not None}
 
+    def _windows(self, user: str) -> list:
+        return [g.latest.get(user) for g in self.convs]
+
     def _connect(self, device: str) -> ConnectStep:
         m = self.devices[device]
+        if m.away_windows != self._windows(m.user)[:len(m.away_windows)]:
+            event("resume: membership changed while away")
         step = ConnectStep(device, self._unread(m.user), [
             (ci, *e.key()) for pos, (ci, e) in enumerate(self.stream, 1)
             if pos > m.token and self._sees(m.user, ci, e.seq)])
         m.msgs.extend(step.missed)
-        m.token, m.connected = len(self.stream), True  # the last page's token: the head
+        m.connected = True
+        # then the sends made while away go out again, in order; the device gets an ack for
+        # each, and its own message in the sync page too if the page was read after it
+        step.resent = [self._commit_send(device, fields, conv) for fields, conv in m.pending]
+        m.pending.clear()
+        m.optional.update((s.result, *self.convs[s.result].log[s.seq - 1].key())
+                          for s in step.resent if s.expect == "ack")
+        m.token = len(self.stream)  # the last page's token (the head), or the last ack
         event(f"resume: {min(len(step.missed), 3)}{'+' if len(step.missed) > 3 else ''} missed")
         return step
 
@@ -302,13 +335,17 @@ class SessionMachine(RuleBasedStateMachine):
                                 len(self.stream)))
 
     @precondition(lambda self: self.groups and self._connected())
-    @rule(data=st.data())
+    @rule(data=st.data(), op=st.sampled_from(("add", "add", "remove", "leave")))
+    def membership(self, data, op) -> None:
+        """One rule for the changes, so that messages stay most of the traffic."""
+        getattr(self, op)(data)
+
     def add(self, data) -> None:
         ci = self._group(data)
         g = self.convs[ci]
         device = self._device(data, [u for u, r in g.roles.items() if r == OWNER], "actor")
         actor = DEVICES[device]
-        outside = [u for u in USERS if u not in g.roles] or list(USERS)
+        outside = self._away_first(data, [u for u in USERS if u not in g.roles] or USERS)
         members = data.draw(st.lists(st.sampled_from(outside), max_size=2), label="members")
         new = [u for u in unique(members) if not g.active(u)]
         problem = ("not_member" if not g.active(actor) else
@@ -323,14 +360,12 @@ class SessionMachine(RuleBasedStateMachine):
 
         self._change(device, GroupAdd, {"members": tuple(members)}, ci, problem, apply)
 
-    @precondition(lambda self: self.groups and self._connected())
-    @rule(data=st.data())
     def remove(self, data) -> None:
         ci = self._group(data)
         g = self.convs[ci]
         device = self._device(data, [u for u, r in g.roles.items() if r == OWNER], "actor")
         actor = DEVICES[device]
-        others = [u for u in g.roles if u != actor] or list(USERS)
+        others = self._away_first(data, [u for u in g.roles if u != actor] or USERS)
         members = data.draw(st.lists(st.sampled_from(others), min_size=1, max_size=2),
                             label="members")
         targets = unique(members)
@@ -355,8 +390,6 @@ class SessionMachine(RuleBasedStateMachine):
 
         self._change(device, GroupRemove, {"members": tuple(members)}, ci, problem, apply)
 
-    @precondition(lambda self: self.groups and self._connected())
-    @rule(data=st.data())
     def leave(self, data) -> None:
         ci = self._group(data)
         g = self.convs[ci]
@@ -379,17 +412,27 @@ class SessionMachine(RuleBasedStateMachine):
     @rule(data=st.data(), how=st.sampled_from(("to", "to", "group", "group", "conv")))
     def send(self, data, how) -> None:
         device = self._device(data)
+        self.now_ms += int(TICK_S * 1000)
+        fields, conv = self._draft(data, device, how)
+        self._record(self._commit_send(device, fields, conv))
+
+    def _draft(self, data, device: str, how: str,
+               fresh: bool = False) -> tuple[dict[str, Any], int | None]:
+        """A new message's fields (with `to`), or them and the model conv it names."""
         user = DEVICES[device]
         self.texts += 1
-        self.now_ms += int(TICK_S * 1000)
-        cmid = self._client_msg_id(data, user)
+        cmid = f"m{self.texts}" if fresh else self._client_msg_id(data, user)
         fields: dict[str, Any] = {"client_msg_id": cmid, "text": f"text {self.texts} by {user}"}
         if how == "to" or not self.groups:
-            fields["to"] = to = data.draw(users_st, label="to")
-            ci, conv = self._direct(user, to), None
-        else:
-            pool = self.groups if how == "group" else range(len(self.convs))
-            ci = conv = data.draw(st.sampled_from(pool), label="conv")
+            fields["to"] = data.draw(users_st, label="to")
+            return fields, None
+        pool = self.groups if how == "group" else range(len(self.convs))
+        return fields, data.draw(st.sampled_from(pool), label="conv")
+
+    def _commit_send(self, device: str, fields: dict[str, Any], conv: int | None) -> SendStep:
+        """The model's answer to a send arriving now: stored and delivered, or refused."""
+        user = DEVICES[device]
+        ci = self._direct(user, fields["to"]) if conv is None else conv
         step = SendStep(device, fields, conv, "ack")
         if not self.convs[ci].active(user):
             step.expect = "not_member"
@@ -397,8 +440,8 @@ class SessionMachine(RuleBasedStateMachine):
             entry = self._store(ci, set(), device, sender=user, text=fields["text"])
             step.result, step.seq, step.pos, step.time_ms = ci, entry.seq, len(self.stream), \
                 self.now_ms
-            self.sent[(user, cmid)] = step
-        self._record(step)
+            self.sent[(user, fields["client_msg_id"])] = step
+        return step
 
     def _client_msg_id(self, data, user: str) -> str:
         """A fresh id; now and then one another user has used (ids are per user)."""
@@ -413,6 +456,28 @@ class SessionMachine(RuleBasedStateMachine):
         """Messages are most of the traffic: a second rule doubles their share."""
         self.send(data, data.draw(st.sampled_from(("to", "group")), label="how"))
 
+    @precondition(lambda self: self._connected())
+    @rule(data=st.data(), n=st.integers(2, 5))
+    def burst(self, data, n) -> None:
+        """A few messages in a row, so that devices away have something to miss."""
+        for _ in range(n):
+            if not self._connected():
+                return
+            self.send(data, data.draw(st.sampled_from(("to", "group")), label="how"))
+
+    @precondition(lambda self: len(self._connected()) < len(DEVICES))
+    @rule(data=st.data(), how=st.sampled_from(("to", "group")))
+    def send_offline(self, data, how) -> None:
+        """A send on a device that is away: ClientSession keeps it and sends it after the
+        next `welcome` (protocol.md 8.3)."""
+        away = [d for d, m in self.devices.items() if not m.connected]
+        device = data.draw(st.sampled_from(away), label="device")
+        # a fresh id: ClientSession keys its queue by id, and the server's answer to a
+        # reused one depends on what is committed by the time it arrives
+        fields, conv = self._draft(data, device, how, fresh=True)
+        self.devices[device].pending.append((fields, conv))
+        self._record(OfflineSendStep(device, fields, conv))
+
     @precondition(lambda self: self.sent and self._connected())
     @rule(data=st.data(), same_text=st.booleans())
     def retry(self, data, same_text) -> None:
@@ -423,6 +488,10 @@ class SessionMachine(RuleBasedStateMachine):
         if not mine:
             return
         first = self.sent[(user, data.draw(st.sampled_from(mine), label="id"))]
+        if not self.convs[first.result].active(user):
+            event("retry: no longer a member")
+        if first.device != device:
+            event("retry: from another device")
         self.now_ms += int(TICK_S * 1000)
         fields = dict(first.fields)
         if not same_text:
@@ -452,7 +521,9 @@ class SessionMachine(RuleBasedStateMachine):
             for other, m in self.devices.items():
                 if m.user == user and m.connected and other != device:
                     m.reads.append((ci, cursor))
-        event("read: " + ("moved" if cursor != before else "no-op"))
+        event("read: " + ("moved" if cursor != before else "no-op")
+              + (", former member" if not g.active(user) else "")
+              + (", lowered" if seq > last else ""))
         self._record(ReadStep(device, ci, seq, "ok", cursor))
 
     # -- rules: connections and restarts --
@@ -461,8 +532,12 @@ class SessionMachine(RuleBasedStateMachine):
     @rule(data=st.data(), kick=st.booleans())
     def disconnect(self, data, kick) -> None:
         device = self._device(data)
-        self.devices[device].connected = False
+        self._away(device)
         self._record(DisconnectStep(device, kick))
+
+    def _away(self, device: str) -> None:
+        m = self.devices[device]
+        m.connected, m.away_windows = False, self._windows(m.user)
 
     @precondition(lambda self: len(self._connected()) < len(DEVICES))
     @rule(data=st.data())
@@ -470,11 +545,13 @@ class SessionMachine(RuleBasedStateMachine):
         away = [d for d, m in self.devices.items() if not m.connected]
         self._record(self._connect(data.draw(st.sampled_from(away), label="device")))
 
+    @precondition(lambda self: self.restarts < 3)
     @rule(data=st.data())
     def restart(self, data) -> None:
+        self.restarts += 1
         was = self._connected()
-        for m in self.devices.values():
-            m.connected = False
+        for device in was:
+            self._away(device)
         back = [d for d in DEVICES if (d in was) == data.draw(st.integers(0, 4), label=d) > 0]
         self._record(RestartStep([self._connect(d) for d in back]))
 
@@ -570,6 +647,11 @@ class Replay:
         match step:
             case SendStep():
                 await self.send(step, where)
+            case OfflineSendStep():
+                fields = dict(step.fields)
+                if step.conv is not None:
+                    fields["conv"] = self.convs[step.conv]
+                self.devices[step.device].session.send_text(**fields)
             case ReadStep():
                 await self.read(step, where)
             case ChangeStep():
@@ -587,7 +669,10 @@ class Replay:
         if step.conv is not None:
             fields["conv"] = self.convs[step.conv]
         client = self.devices[step.device].client
-        reply = await request(client, Send, reply=(Ack, Error), **fields)
+        self.answer(step, await request(client, Send, reply=(Ack, Error), **fields), where)
+
+    def answer(self, step: SendStep, reply: Ack | Error, where: str) -> None:
+        fields = step.fields
         if step.expect != "ack":
             assert isinstance(reply, Error) and reply.code == step.expect, (where, reply)
             return
@@ -647,11 +732,32 @@ class Replay:
         pages = [f for f in wire if isinstance(f, SyncPage)]
         assert pages and not pages[-1].more, (where, pages)
         assert self.unread(pages[-1]) == step.unread, (where, "sync.page.unread", pages[-1])
+        optional = self.machine.devices[step.device].optional
         on_wire = [self.keyed(f) for f in wire if isinstance(f, Msg)]
         on_wire += [self.keyed(m) for p in pages for m in p.msgs]
+        on_wire = [k for k in on_wire if k not in optional]
         assert sorted(on_wire) == sorted(step.missed), (where, "resume on the wire", on_wire)
-        got = [self.keyed(e) for e in client.events if isinstance(e, Msg)]
+        got = [k for e in client.events if isinstance(e, Msg)
+               if (k := self.keyed(e)) not in optional]
         assert got == step.missed, (where, "resumed", got)
+        await self.resent(device, client, step, where)
+
+    async def resent(self, device: Device, client: TestClient, step: ConnectStep,
+                     where: str) -> None:
+        """The sends made while away: each answered once, as the model says."""
+        with trio.fail_after(STEP_TIMEOUT_S):
+            while device.session.unacked:
+                client._arrived = trio.Event()
+                await client._arrived.wait()
+        acks = {a.client_msg_id: a for a in client.events if isinstance(a, Ack)}
+        assert len(acks) == len(client.taken(Ack)), (where, "acked twice", client.taken(Ack))
+        for sent in step.resent:
+            if sent.expect == "ack":
+                self.answer(sent, acks.pop(sent.fields["client_msg_id"]), where)
+        assert not acks, (where, "unexpected acks", acks)
+        errors = sorted(e.code for e in client.taken(Error) if e.re is not None)
+        assert errors == sorted(s.expect for s in step.resent if s.expect != "ack"), \
+            (where, "resent", errors)
 
     async def check(self, step: CheckStep, where: str) -> None:
         for label in sorted(self.connected):
@@ -659,7 +765,7 @@ class Replay:
         for label, (n_msgs, n_reads) in step.seen.items():
             device, model = self.devices[label], self.machine.devices[label]
             msgs = device.events(Msg)
-            got = [self.keyed(m) for m in msgs]
+            got = [k for m in msgs if (k := self.keyed(m)) not in model.optional]
             assert got == model.msgs[:n_msgs], (where, label, "msgs", got)
             positions = [m.pos for m in msgs]
             assert positions == sorted(set(positions)), (where, label, positions)
@@ -762,7 +868,7 @@ async def run_until_restart(state: Replay, server, nursery, program: list[Step],
 @pytest.mark.slow
 def test_sessions_match_the_model() -> None:
     run_state_machine_as_test(SessionMachine, settings=settings(
-        max_examples=80, stateful_step_count=50, deadline=None,
+        max_examples=100, stateful_step_count=50, deadline=None,
         suppress_health_check=[HealthCheck.too_slow]))
 
 
