@@ -106,7 +106,7 @@ class EchoConnection(Connection):
             self._text_bytes = 0
             self.session.push(self.ws.send(TextMessage(data=text)))
 
-    def _on_payload(self, payload: bytes) -> None:
+    def _on_payload(self, payload: bytes, frames: int) -> None:
         self.session.push(binary_frame(payload))
 
 
