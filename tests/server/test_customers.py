@@ -66,6 +66,32 @@ async def test_mass_message_reaches_each_customer_once_a_day(server, nursery, cl
     assert tomorrow.sent == 1
 
 
+async def test_mass_message_in_many_chunks_while_colleagues_chat(server, nursery):
+    """A mass message larger than a commit chunk: every customer gets it exactly once,
+    colleagues' messages are acked meanwhile, and a retry stores nothing twice."""
+    from corpchat.server.customers import BROADCAST_CHUNK
+
+    customers = tuple(f"k{i}" for i in range(2 * BROADCAST_CHUNK + 3))
+    c = await shop(server, nursery, customers=customers)
+    team = await make_group(c["boss"], "bea")
+    rid = c["amy"].session.next_request_id()
+    c["amy"].session.queue(BroadcastCustomers(id=rid, client_msg_id="sale", text="sale"))
+    await c["amy"].flush()
+    for i in range(5):  # in flight alongside the chunks
+        await c["bea"].send(f"chat {i}", conv=team)
+    acks = [await c["bea"].expect(Ack) for _ in range(5)]
+    assert [a.seq for a in acks] == sorted(a.seq for a in acks)
+    done = await c["amy"].expect(BroadcastDone)
+    assert (done.re, done.sent, done.skipped) == (rid, len(customers), ())
+    convs = {customer: (await c[customer].expect(Msg)).conv for customer in customers}
+    retry = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                          client_msg_id="sale", text="sale")
+    assert isinstance(retry, BroadcastDone) and retry.sent == 0
+    for customer, conv in convs.items():
+        page = await request(c[customer], History, reply=(HistoryPage, Error), conv=conv)
+        assert [m.text for m in page.msgs] == ["sale"], customer
+
+
 async def test_transfer_with_refusal_and_automatic_completion(server, nursery, clock):
     c = await shop(server, nursery)
     await c["c1"].send("my order?", to="amy")
