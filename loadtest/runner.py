@@ -20,7 +20,7 @@ import contextlib
 import multiprocessing
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import trio
@@ -63,6 +63,22 @@ async def provision(admin: AdminFn, run_id: str, count: int) -> list[tuple[str, 
         for i in range(count):
             nursery.start_soon(one, i)
     return accounts  # type: ignore[return-value]
+
+
+async def provision_consumers(admin: AdminFn, handles: Iterable[str]) -> dict[str, str]:
+    """Consumer accounts with these handles: {handle: token}."""
+    tokens: dict[str, str] = {}
+    limiter = trio.CapacityLimiter(PROVISION_CONCURRENCY)
+
+    async def one(h: str) -> None:
+        async with limiter:
+            result = await admin("user.add", {"handle": h, "consumer": True})
+        tokens[h] = result["token"]
+
+    async with trio.open_nursery() as nursery:
+        for h in handles:
+            nursery.start_soon(one, h)
+    return tokens
 
 
 class Coordinator:

@@ -34,7 +34,7 @@ import trio
 from corpchat.protocol import BroadcastCustomers, ContactAccept, ContactRequest
 
 from ..recorder import Recorder
-from ..runner import PROVISION_CONCURRENCY
+from ..runner import provision_consumers
 from ..simclient import ClientSpec
 from ..worker import Worker, WorkerPlan, now_ns, sleep_until_ns
 from ..wsclient import ReadHub
@@ -150,26 +150,11 @@ async def drive(worker: Worker) -> None:
 # ----- the coordinator's set-up -----
 
 
-async def _provision(coordinator: Any) -> dict[str, str]:
-    tokens: dict[str, str] = {}
-    limiter = trio.CapacityLimiter(PROVISION_CONCURRENCY)
-
-    async def one(h: str) -> None:
-        async with limiter:
-            result = await coordinator.admin("user.add", {"handle": h, "consumer": True})
-        tokens[h] = result["token"]
-
-    async with trio.open_nursery() as nursery:
-        for h in customers(coordinator.options):
-            nursery.start_soon(one, h)
-    return tokens
-
-
 async def _prepare(coordinator: Any) -> dict[str, Any]:
     """Consumers provisioned, each the broadcaster's accepted customer; their tokens."""
     options = coordinator.options
     started = now_ns()
-    tokens = await _provision(coordinator)
+    tokens = await provision_consumers(coordinator.admin, customers(options))
     provisioned = now_ns()
     employee = broadcaster(options)
     issued = await coordinator.admin("token.issue", {"user": employee})

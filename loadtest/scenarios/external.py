@@ -30,7 +30,7 @@ import trio
 
 from corpchat.protocol import ContactAccept, ContactRequest
 
-from ..runner import PROVISION_CONCURRENCY
+from ..runner import provision_consumers
 from ..simclient import ClientSpec
 from ..worker import Worker, WorkerPlan
 from . import groupkit
@@ -90,18 +90,7 @@ async def drive(worker: Worker) -> None:
 async def _consumers(coordinator: Any) -> dict[str, Any]:
     """Provision every external group's consumers; their tokens go to the workers."""
     handles = [h for g in layout(coordinator.options) for h in g.consumers]
-    tokens: dict[str, str] = {}
-    limiter = trio.CapacityLimiter(PROVISION_CONCURRENCY)
-
-    async def one(h: str) -> None:
-        async with limiter:
-            result = await coordinator.admin("user.add", {"handle": h, "consumer": True})
-        tokens[h] = result["token"]
-
-    async with trio.open_nursery() as nursery:
-        for h in handles:
-            nursery.start_soon(one, h)
-    return {"tokens": tokens}
+    return {"tokens": await provision_consumers(coordinator.admin, handles)}
 
 
 async def coordinate(coordinator: Any) -> dict[str, Any]:

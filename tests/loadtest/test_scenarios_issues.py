@@ -15,12 +15,11 @@ import dataclasses
 import pytest
 import trio
 
-from corpchat.loadtest import Options, run
-from corpchat.server.admin import call, socket_path
 from corpchat.store import settings
 
 from ..conftest import running_server
 from .test_scenarios_more import assert_clean
+from .test_scenarios_more import run_scenario as run_more
 
 pytestmark = pytest.mark.slow
 
@@ -34,16 +33,8 @@ async def roomy(nursery, server_config, clock):
 
 
 async def run_scenario(server, scenario: str, **kw) -> dict:
-    base = dict(clients=6, rate=60.0, duration_s=0.6, warmup_s=0.2, drain_s=5.0, seed=11)
-    base.update(kw)
-    opts = Options(scenario=scenario, url=server.url,
-                   admin_socket=socket_path(server.app.config.data_dir), **base)
-
-    async def admin(cmd, args):
-        return await trio.to_thread.run_sync(call, opts.admin_socket, cmd, args)
-
-    with trio.fail_after(40):
-        return await run(opts, admin)
+    """Shorter windows than test_scenarios_more's, a longer limit for the set-up."""
+    return await run_more(server, scenario, timeout_s=40, **{"duration_s": 0.6, **kw})
 
 
 async def test_group_with_resting_members_gets_silent_deliveries(roomy):

@@ -34,7 +34,7 @@ async def roomy(nursery, server_config, clock):
         yield srv
 
 
-async def run_scenario(server, scenario: str, **kw) -> dict:
+async def run_scenario(server, scenario: str, timeout_s: float = 30, **kw) -> dict:
     base = dict(clients=6, rate=60.0, duration_s=1.0, warmup_s=0.2, drain_s=5.0, seed=11)
     base.update(kw)
     opts = Options(scenario=scenario, url=server.url,
@@ -43,7 +43,7 @@ async def run_scenario(server, scenario: str, **kw) -> dict:
     async def admin(cmd, args):
         return await trio.to_thread.run_sync(call, opts.admin_socket, cmd, args)
 
-    with trio.fail_after(30):
+    with trio.fail_after(timeout_s):
         return await run(opts, admin)
 
 

@@ -38,13 +38,36 @@ import trio
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test,
+    RuleBasedStateMachine,
+    initialize,
+    precondition,
+    rule,
+    run_state_machine_as_test,
 )
 
 from corpchat.protocol import (
-    Ack, Error, GroupAdd, GroupCreate, GroupDissolve, GroupInfo, GroupInfoReply, GroupLeave,
-    GroupList, GroupListReply, GroupRemove, GroupRename, GroupSetRole, GroupTransfer, History,
-    HistoryPage, Msg, Ok, Removed, Send, Sync, SyncPage,
+    Ack,
+    Error,
+    GroupAdd,
+    GroupCreate,
+    GroupDissolve,
+    GroupInfo,
+    GroupInfoReply,
+    GroupLeave,
+    GroupList,
+    GroupListReply,
+    GroupRemove,
+    GroupRename,
+    GroupSetRole,
+    GroupTransfer,
+    History,
+    HistoryPage,
+    Msg,
+    Ok,
+    Removed,
+    Send,
+    Sync,
+    SyncPage,
 )
 from corpchat.protocol.clock import ManualClock
 from corpchat.server import ServerConfig
@@ -413,15 +436,7 @@ class GroupMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.program.append(self.snapshot())
-        data_dir = tempfile.mkdtemp(prefix="corpchat-model-")
-        try:
-            trio.run(replay, self, data_dir)
-        except BaseExceptionGroup as group:  # show the failed comparison itself
-            while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
-                group = group.exceptions[0]
-            raise group from None
-        finally:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        replay_in_fresh_dir(replay, self, "corpchat-model-")
 
 
 # ----- the replay against a live server ---------------------------------------------
@@ -559,3 +574,17 @@ def test_group_membership_matches_the_model() -> None:
     run_state_machine_as_test(GroupMachine, settings=settings(
         max_examples=25, stateful_step_count=30, deadline=None,
         suppress_health_check=[HealthCheck.too_slow]))
+
+
+def replay_in_fresh_dir(replay, model, prefix: str) -> None:  # noqa: ANN001
+    """Run a model's program against a server on a fresh data directory, raising the
+    failed comparison itself rather than the exception groups around it."""
+    data_dir = tempfile.mkdtemp(prefix=prefix)
+    try:
+        trio.run(replay, model, data_dir)
+    except BaseExceptionGroup as group:
+        while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
+            group = group.exceptions[0]
+        raise group from None
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -39,8 +39,6 @@ types this file reuses); unread counts follow docs/protocol.md §18.3.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +81,16 @@ from corpchat.server import ServerConfig
 
 from ..client import TestClient, wait_closed
 from ..conftest import running_server
-from .test_group_model import MEMBER, OWNER, Entry, Group, may_remove, msg_key, unique
+from .test_group_model import (
+    MEMBER,
+    OWNER,
+    Entry,
+    Group,
+    may_remove,
+    msg_key,
+    replay_in_fresh_dir,
+    unique,
+)
 from .test_groups import make_group, people, request
 
 USERS = ("ann", "ben", "cat")
@@ -569,15 +576,7 @@ class SessionMachine(RuleBasedStateMachine):
             if not m.connected:
                 self.program.append(self._connect(device))
         self.program.append(self.snapshot())
-        data_dir = tempfile.mkdtemp(prefix="corpchat-session-model-")
-        try:
-            trio.run(replay, self, data_dir)
-        except BaseExceptionGroup as group:  # show the failed comparison itself
-            while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
-                group = group.exceptions[0]
-            raise group from None
-        finally:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        replay_in_fresh_dir(replay, self, "corpchat-session-model-")
 
 
 # ----- the replay against a live server ---------------------------------------------
