@@ -198,7 +198,7 @@ async def test_every_ack_follows_the_fsync_of_its_commit(tmp_path, nursery):
     trace = os.fspath(tmp_path / "trace.txt")
     wrapper = strace_command(trace)
     if wrapper is None:
-        pytest.skip("strace is not installed, or ptrace is not permitted here")
+        pytest.skip(reason="strace is not installed, or ptrace is not permitted here")
     server = ServerProcess(os.fspath(tmp_path / "data"), os.fspath(tmp_path / "server.log"),
                            wrapper=wrapper)
     try:

@@ -237,11 +237,11 @@ def launch(mode: str, tmp_path) -> list[str]:  # noqa: ANN001
     A plain (synchronous) fixture: pytest-trio 0.8 under pytest 9 loses the
     reason of a skip raised inside a trio test.
     """
-    if not os.path.exists(corpchat_exe()):
-        pytest.skip(f"no corpchat entry point beside {sys.executable}")
+    # `make test` installs the entry point: without it the set-up is broken, not the host.
+    assert os.path.exists(corpchat_exe()), f"no corpchat entry point beside {sys.executable}"
     if mode == "rlimit":
         if not hasattr(resource, "prlimit"):
-            pytest.skip("RLIMIT_FSIZE cannot be raised on a running process here (no prlimit)")
+            pytest.skip(reason="RLIMIT_FSIZE cannot be raised on a running process here (no prlimit)")
         return []
     reasons = []
     probe = tmp_path / "probe"
@@ -255,7 +255,7 @@ def launch(mode: str, tmp_path) -> list[str]:  # noqa: ANN001
         except (OSError, subprocess.SubprocessError) as exc:
             err = getattr(exc, "stderr", None) or str(exc)
             reasons.append(f"{' '.join(candidate)}: {err.strip()}")
-    pytest.skip("cannot mount a small tmpfs in a private mount namespace: "
+    pytest.skip(reason="cannot mount a small tmpfs in a private mount namespace: "
                 + ("; ".join(reasons) or "unshare or mount is not installed"))
 
 
