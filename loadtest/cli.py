@@ -59,6 +59,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "deliveries); resting: the same, default 0.5")
     p.add_argument("--rounds", type=int, default=3,
                    help="resting: awake/resting phase pairs (default 3)")
+    p.add_argument("--read-every", type=float, default=0.0, metavar="MS",
+                   help="receipts: each member sends its read cursor at most once per MS "
+                        "ms, covering every message up to it (default 0: one read per "
+                        "message)")
     p.add_argument("--run-id", default="", help="namespace for corp and users (default random)")
     p.add_argument("--json", dest="json_path", metavar="FILE", help="write the JSON report here")
     p.add_argument("--compare", metavar="OLD.json", help="print deltas against an earlier report")
@@ -84,7 +88,8 @@ def options_from(args: argparse.Namespace) -> Options:
                    groups=args.groups, members=args.members,
                    two_device_fraction=args.two_device_fraction, slow=args.slow,
                    employees=args.employees, consumers=args.consumers,
-                   resting_fraction=args.resting_fraction, rounds=args.rounds)
+                   resting_fraction=args.resting_fraction, rounds=args.rounds,
+                   read_every_ms=args.read_every)
 
 
 def admin_over(path: str):  # noqa: ANN201 - an AdminFn

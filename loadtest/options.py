@@ -33,6 +33,9 @@ class Options:
     consumers: int = 100  # external: consumers per external group; broadcast: customers
     resting_fraction: float = 0.0  # group, resting: of each group's members, on a break
     rounds: int = 3  # resting: awake/resting phase pairs
+    # receipts: a member sends its read cursor at most once per this many ms, as a client
+    # showing the conversation does on each refresh (0: one `read` per message)
+    read_every_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if self.clients < 1:
@@ -51,6 +54,8 @@ class Options:
             raise ValueError("--two-device-fraction must be 0 to 1")
         if not 0.0 <= self.resting_fraction < 1.0 or self.rounds < 1:
             raise ValueError("--resting-fraction must be 0 to < 1; --rounds at least 1")
+        if not 0.0 <= self.read_every_ms <= 60_000:
+            raise ValueError("--read-every must be 0 to 60000 ms")
         if self.employees < 1 or self.consumers < 0:
             raise ValueError("--employees must be at least 1; --consumers >= 0")
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -106,6 +106,7 @@ class GroupClient(SimClient):
         self.announce = False  # sends are `announce` (corp notice board)
         self.receipt = False  # sends ask for receipts
         self.auto_read = False  # reads every receipt-requested message on arrival
+        self.read_every_ns = 0  # with auto_read: at most one `read` per this (0: per message)
         self.quiet = False  # no latency samples (a slow member)
         self.stalled = False  # stopped reading
         self.resting = False  # on a break: every live msg must carry silent: true
@@ -120,6 +121,11 @@ class GroupClient(SimClient):
         self.reads_answered = 0
         self.reads_refused = 0
         self.win_reads = 0  # read replies (ok) that arrived inside the window
+        self.msgs_read = 0  # receipt-requested messages that an answered read covered
+        self.win_msgs_read = 0  # ... whose read was answered inside the window
+        self._to_read: deque[int] = deque()  # receipt-requested seqs shown, not yet read
+        self._read_due: tuple[int, int] | None = None  # (conv, seq) waiting for its turn
+        self._read_last_ns = 0
         self.receipt_frames = 0
         self.receipt_readers: dict[int, set[str]] = {}  # own seq -> readers seen
         self.receipt_duplicates = 0  # a reader named twice for one seq
@@ -173,9 +179,34 @@ class GroupClient(SimClient):
                               f"{reply.get('code')}: {reply.get('message')}")
         return reply
 
-    def _read(self, conv: int, seq: int) -> None:
+    def pace_reads(self, every_ns: int, rng: random.Random) -> None:
+        """At most one cursor per every_ns (0: one per message), each member's turns at
+        its own phase, as people do not all look at the same instant."""
+        self.read_every_ns = every_ns
+        self._read_last_ns = time.monotonic_ns() - rng.randrange(every_ns) if every_ns else 0
+
+    def _shown(self, conv: int, seq: int) -> None:
+        """A receipt-requested message is on screen: read it now, or with the next
+        cursor if one went out less than read_every_ns ago."""
+        self._to_read.append(seq)
+        self._read_due = (conv, seq)
+        self.flush_read(time.monotonic_ns())
+
+    def flush_read(self, now: int) -> None:
+        """Send the waiting cursor if its turn has come."""
+        if self._read_due is None or now - self._read_last_ns < self.read_every_ns:
+            return
+        conv, seq = self._read_due
+        self._read_due = None
+        self._read_last_ns = now
         self.reads_sent += 1
         self.conn.send(encode(Read(id=next(self._read_ids), conv=conv, seq=seq)))  # type: ignore[union-attr]
+
+    @property
+    def reading(self) -> bool:
+        """A cursor is waiting for its turn or for its answer."""
+        return self._read_due is not None or \
+            self.reads_sent > self.reads_answered + self.reads_refused
 
     def stall(self) -> None:
         """Stop reading the socket for good: the server's frames pile up."""
@@ -198,7 +229,7 @@ class GroupClient(SimClient):
                     self.silent_msgs += silent
                     self.silent_mismatch += silent is not self.resting
                     if self.auto_read and m.get("receipt"):
-                        self._read(m["conv"], m["seq"])
+                        self._shown(m["conv"], m["seq"])
             elif kind == "ack":
                 self._on_group_ack(m["re"], m["conv"], m["seq"], m["pos"], m["client_msg_id"])
             elif kind == "receipt":
@@ -258,9 +289,15 @@ class GroupClient(SimClient):
         if READ_ID_BASE <= re < REQUEST_ID_BASE:
             if kind == "ok":
                 self.reads_answered += 1
+                covered, cursor = 0, m.get("seq", 0)
+                while self._to_read and self._to_read[0] <= cursor:
+                    self._to_read.popleft()
+                    covered += 1
+                self.msgs_read += covered
                 rec = self.rec
                 if rec.win_start_ns <= time.monotonic_ns() < rec.win_end_ns:
                     self.win_reads += 1
+                    self.win_msgs_read += covered
             else:
                 self.reads_refused += 1
                 self.rec.refused[f"read:{m.get('code')}"] += 1
@@ -509,6 +546,8 @@ def _counters(clients: list[GroupClient]) -> dict[str, int]:
         "reads_answered": sum(c.reads_answered for c in clients),
         "reads_refused": sum(c.reads_refused for c in clients),
         "win_reads": sum(c.win_reads for c in clients),
+        "msgs_read": sum(c.msgs_read for c in clients),
+        "win_msgs_read": sum(c.win_msgs_read for c in clients),
         "receipt_frames": sum(c.receipt_frames for c in clients),
         "receipt_messages": sum(len(c.receipt_seqs) for c in clients),
         "receipts_complete": sum(c.receipts_complete for c in clients),
@@ -525,10 +564,12 @@ async def _run_phase(run: Run, phase: Phase) -> bool:
     clients: list[GroupClient] = worker.clients  # type: ignore[assignment]
     active = [g for g in run.groups if g.kind in phase.kinds]
     senders = [run.first(h) for g in active for h in g.senders if h in run.clients]
+    pacing = random.Random(options.seed)
     for g in run.groups:
         for c in run.devices_of(g):
             c.receipt = phase.receipt
             c.auto_read = phase.read
+            c.pace_reads(int(options.read_every_ms * 1e6), pacing)
             c.expected_readers = len(g.members) - 1
     if phase.resting != run.resting_now:
         await _set_resting(run, phase.resting)
@@ -542,19 +583,23 @@ async def _run_phase(run: Run, phase: Phase) -> bool:
     rate = options.rate * len(senders) / total
     rounds: list[list[int]] = []
     during: list[dict[str, Any] | None] = [None]
-    async with trio.open_nursery() as nursery:
-        if run.during is not None:
-            nursery.start_soon(_during, run, phase, start, end, during)
-        nursery.start_soon(worker.window, start, end)
-        nursery.start_soon(worker.progress, end)
-        if phase.stall:
-            nursery.start_soon(_stall_at, [c for g in active for h in g.slow
-                                           for c in run.clients.get(h, ())], t0)
-        if phase.rounds:
-            await _announce_rounds(run, active, rate, t0, start, end, rounds)
-        else:
-            await worker.pace(senders, rate, t0, end)
-    drained = await worker.drain(senders, _settled(run, active, phase), options.drain_s)
+    async with trio.open_nursery() as reading:
+        if phase.read and options.read_every_ms > 0:
+            reading.start_soon(_flush_reads, clients, options.read_every_ms)
+        async with trio.open_nursery() as nursery:
+            if run.during is not None:
+                nursery.start_soon(_during, run, phase, start, end, during)
+            nursery.start_soon(worker.window, start, end)
+            nursery.start_soon(worker.progress, end)
+            if phase.stall:
+                nursery.start_soon(_stall_at, [c for g in active for h in g.slow
+                                               for c in run.clients.get(h, ())], t0)
+            if phase.rounds:
+                await _announce_rounds(run, active, rate, t0, start, end, rounds)
+            else:
+                await worker.pace(senders, rate, t0, end)
+        drained = await worker.drain(senders, _settled(run, active, phase), options.drain_s)
+        reading.cancel_scope.cancel()
     after = _counters(clients)
     rec = worker.recorder
     payload = {"e2e": rec.e2e_us.encode(), "ack": rec.ack_us.encode(),
@@ -592,6 +637,17 @@ async def _set_resting(run: Run, resting: bool) -> None:
     run.resting_now = resting
 
 
+async def _flush_reads(clients: list[GroupClient], every_ms: float) -> None:
+    """Send each member's waiting cursor when its turn comes (until cancelled)."""
+    tick_s = max(every_ms / 4, 5.0) / 1000
+    while True:
+        await trio.sleep(tick_s)
+        now = time.monotonic_ns()
+        for c in clients:
+            if c.live:
+                c.flush_read(now)
+
+
 async def _stall_at(clients: list[GroupClient], t0: int) -> None:
     await sleep_until_ns(t0)
     for c in clients:
@@ -611,7 +667,7 @@ def _settled(run: Run, active: list[Group], phase: Phase) -> Callable[[], bool]:
                 if not c.stalled and \
                         len(c.delivered.get(conv, ())) < acked - len(c.acked.get(conv, ())):
                     return False
-                if c.reads_sent > c.reads_answered + c.reads_refused:
+                if c.reading:
                     return False
                 if phase.receipt and phase.read and c.receipts_complete < len(c.receipt_seqs):
                     return False
@@ -754,6 +810,12 @@ def phase_figures(options: Any, phase: Phase, s0: dict[str, Any], s1: dict[str, 
             "per_s": round(total("win_reads") / window, 1),
             "cpu_us_per_read": round(cpu / total("win_reads") * 1e6, 2)
             if total("win_reads") else None,
+            # receipt-requested messages the answered reads covered (= reads with one
+            # `read` per message; more with --read-every)
+            "messages_read": total("msgs_read"),
+            "messages_per_s": round(total("win_msgs_read") / window, 1),
+            "cpu_us_per_message_read": round(cpu / total("win_msgs_read") * 1e6, 2)
+            if total("win_msgs_read") else None,
         }
         out["receipts"] = {
             "messages": messages, "frames": total("receipt_frames"),

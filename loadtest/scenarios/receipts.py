@@ -9,11 +9,16 @@ invocation, each a full timed window:
 2. `receipts` — every message is sent with `receipt: true`, and every member
    reads each one as it arrives (`read` {conv, seq}, answered with `ok`), so
    the server records M−1 readers per message and sends the sender coalesced
-   `receipt` events.
+   `receipt` events. With `--read-every MS` a member sends its cursor at
+   most once per MS ms instead, as a client showing the conversation does
+   (protocol.md 18.1: "not for every message"); each cursor covers every
+   message up to it.
 
-Reported for the receipts phase: reads/s (read replies inside the window),
-server CPU µs per read — all-inclusive (the window's CPU / reads) and
-marginal (the CPU above the plain phase's / reads) — receipt frames the
+Reported for the receipts phase: reads/s (messages read: receipt-requested
+messages covered by read replies inside the window; with one `read` per
+message, the replies), server CPU µs per read — all-inclusive (the window's
+CPU / reads) and marginal (the CPU above the plain phase's / reads) — the
+`read` frames behind them (per second, CPU per frame), receipt frames the
 sender received per message, and the receipt check: every message read by
 all M−1 other members, each reader named exactly once
 (`figures.receipt_check`). Messages are checked for loss, duplicates and
@@ -63,12 +68,15 @@ async def coordinate(coordinator: Any) -> dict[str, Any]:
     reads, receipts = main["reads"], main["receipts"]
     extra_cpu = (main["server"].get("cpu_seconds") or 0) - (plain["server"].get("cpu_seconds")
                                                            or 0)
-    reads_in_window = reads["per_s"] * coordinator.options.duration_s
+    reads_in_window = reads["messages_per_s"] * coordinator.options.duration_s
     expected = receipts["messages"] * (members - 1)
     figures.update(
         members=members,
-        reads_per_s=reads["per_s"],
-        cpu_us_per_read=reads["cpu_us_per_read"],
+        read_every_ms=coordinator.options.read_every_ms,
+        reads_per_s=reads["messages_per_s"],
+        cpu_us_per_read=reads["cpu_us_per_message_read"],
+        read_frames_per_s=reads["per_s"],
+        cpu_us_per_read_frame=reads["cpu_us_per_read"],
         cpu_us_per_read_marginal=round(extra_cpu / reads_in_window * 1e6, 2)
         if reads_in_window else None,
         receipt_frames_per_message=receipts["frames_per_message"],
@@ -81,6 +89,7 @@ async def coordinate(coordinator: Any) -> dict[str, Any]:
             "readers_recorded": receipts["readers_recorded"],
             "duplicate_readers": receipts["duplicate_readers"],
             "reads_sent": reads["sent"], "reads_answered": reads["answered"],
+            "messages_read": reads["messages_read"],
             "reads_refused": reads["refused"]},
     )
     return outcome

@@ -110,6 +110,24 @@ async def test_receipts_every_member_reads_every_message_recorded_once(roomy):
     assert receipt_check["duplicate_readers"] == 0
     assert 0 < figures["receipt_frames_per_message"] <= 4
     assert figures["reads_per_s"] > 0 and figures["cpu_us_per_read"] > 0
+    # one read per message: every read frame covers exactly one message
+    assert receipt_check["messages_read"] == receipt_check["reads_sent"] \
+        == receipt_check["readers_expected"]
+
+
+async def test_receipts_with_coalesced_cursors_still_record_every_reader_once(roomy):
+    # 5 members at 100 msgs/s: a message every 10 ms, a cursor per member every 100 ms,
+    # so one `read` covers several messages and every one of them is still recorded.
+    doc = await run_scenario(roomy, "receipts", members=5, rate=100.0, read_every_ms=100.0)
+    assert_clean(doc)
+    figures = doc["figures"]
+    receipt_check = figures["receipt_check"]
+    assert receipt_check["ok"], receipt_check
+    assert receipt_check["readers_recorded"] == receipt_check["readers_expected"] \
+        == receipt_check["messages_read"] == 4 * receipt_check["messages"] > 0
+    assert receipt_check["reads_sent"] < receipt_check["messages_read"]
+    assert figures["read_every_ms"] == 100.0
+    assert figures["read_frames_per_s"] < figures["reads_per_s"]
 
 
 async def test_announce_reaches_every_member(roomy):
