@@ -99,10 +99,15 @@ class App:
         self._token.run_sync_soon(call)
         done.wait()
 
-    async def write(self, op) -> object:  # noqa: ANN001 - a store WriteOp
-        """Submit one write operation and wait for its committed result."""
+    async def write(self, op, *, bulk: bool = False) -> object:  # noqa: ANN001 - a WriteOp
+        """Submit one write operation and wait for its committed result.
+
+        `bulk=True` uses the writer's bulk lane (committed alone, after
+        interactive writes; see store/writer.py) — only for writes whose order
+        relative to other writes does not matter, such as a mass message's chunks.
+        """
         waiter = Waiter()
-        self.writer.submit(op, waiter)
+        self.writer.submit(op, waiter, bulk=bulk)
         return await waiter.wait()
 
     # ----- serving -----

@@ -7,6 +7,24 @@ and only then hands the batch with its results to `on_commit`, called on
 the writer thread (the server forwards it to the event loop). Nothing is
 reported before its commit returns, which is what makes an ack safe.
 
+There are two lanes. Interactive operations (the default: sends, acks, admin
+writes) are batched as above. Bulk operations (`submit(..., bulk=True)`, a
+mass message's chunks) never share a commit with interactive ones, so a chat
+message's fsync never waits behind a chunk's writes: while any interactive
+operation is pending the batch is interactive only, and otherwise it is ONE
+bulk operation (already a bounded chunk, which bounds how long an interactive
+write arriving meanwhile waits). So that a steady stream of interactive
+writes cannot starve the bulk lane, a bulk operation that has waited
+`bulk_max_wait_s` (since its submission or the start of the previous bulk
+commit, whichever is later) gets the next commit to itself. Each lane
+commits in submission order, but the lanes do not keep order between them:
+a bulk operation submitted before an interactive one may commit after it,
+or, when overdue, before interactive ones submitted earlier. That is safe
+for a mass message, whose chunk touches only its own direct conversations
+and whose task awaits each chunk's commit before submitting the next; never
+use the bulk lane for a write whose order relative to interactive writes
+matters.
+
 An operation is a callable taking the batch's `WriteTxn`. It checks before
 it writes and returns a `Refused` result rather than raising. If one raises
 anyway, the whole transaction is aborted and the batch runs again without
@@ -52,6 +70,7 @@ class WriterStats:
     batches: int = 0
     ops: int = 0
     max_batch: int = 0
+    bulk_batches: int = 0  # commits that held a bulk operation (one each)
     commit_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=1024))
     map_grows: int = 0
     failures: int = 0
@@ -71,15 +90,19 @@ class GroupCommitWriter:
 
     def __init__(self, store: Store, on_commit: Callable[[list[Pending]], None], *,
                  max_batch: int = 4096, commit_gap_s: float = 0.0,
+                 bulk_max_wait_s: float = 0.05,
                  run_exclusive: Callable[[Callable[[], None]], None] = _inline) -> None:
         self.store = store
         self.on_commit = on_commit
         self.max_batch = max_batch
         self.commit_gap_s = commit_gap_s
+        self.bulk_max_wait_s = bulk_max_wait_s
         self._last_commit = 0.0
+        self._last_bulk = 0.0  # when a bulk operation was last taken
         self.run_exclusive = run_exclusive
         self.stats = WriterStats()
         self._pending: deque[Pending] = deque()
+        self._bulk: deque[tuple[float, Pending]] = deque()  # (submitted at, operation)
         self._wake = threading.Condition()
         self._stopping = False
         self._asleep = False  # waiting for work: only then does submit() notify
@@ -88,18 +111,25 @@ class GroupCommitWriter:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, op: WriteOp, context: Any = None) -> None:
-        """Queue an operation (thread-safe, never blocks on I/O)."""
+    def submit(self, op: WriteOp, context: Any = None, *, bulk: bool = False) -> None:
+        """Queue an operation (thread-safe, never blocks on I/O).
+
+        `bulk=True` puts it in the bulk lane: committed alone, after pending
+        interactive operations, and in no fixed order relative to them.
+        """
         with self._wake:
             if self._stopping:
                 raise StorageError("the writer is stopped")
-            self._pending.append(Pending(op, context))
+            if bulk:
+                self._bulk.append((time.monotonic(), Pending(op, context)))
+            else:
+                self._pending.append(Pending(op, context))
             if self._asleep:  # a busy writer takes it with the next batch anyway
                 self._wake.notify()
 
     @property
     def queued(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._bulk)
 
     def stop(self) -> None:
         """Commit everything already submitted, then end the thread."""
@@ -109,32 +139,43 @@ class GroupCommitWriter:
         if self._thread.is_alive():
             self._thread.join()
 
-    def _take(self) -> list[Pending] | None:
+    def _take(self) -> tuple[list[Pending], bool] | None:
+        """The next batch and whether it is a bulk one; None once stopped and empty."""
         with self._wake:
-            while not self._pending and not self._stopping:
+            while not self._pending and not self._bulk and not self._stopping:
                 self._asleep = True
                 self._wake.wait()
                 self._asleep = False
-            if not self._pending:
+            if not self._pending and not self._bulk:
                 return None
             # Commits closer together than commit_gap_s wait for company: an fsync
             # costs the same for one write as for fifty, in time and in CPU.
             wait = self._last_commit + self.commit_gap_s - time.monotonic()
             if wait > 0 and len(self._pending) < self.max_batch and not self._stopping:
                 self._wake.wait(wait)
+            if self._bulk and (not self._pending or self._bulk_overdue()):
+                self._last_bulk = time.monotonic()
+                return [self._bulk.popleft()[1]], True
             n = min(len(self._pending), self.max_batch)
-            return [self._pending.popleft() for _ in range(n)]
+            return [self._pending.popleft() for _ in range(n)], False
+
+    def _bulk_overdue(self) -> bool:
+        if self._stopping:  # everything commits now anyway: interactive first
+            return False
+        waiting_since = max(self._bulk[0][0], self._last_bulk)
+        return time.monotonic() - waiting_since >= self.bulk_max_wait_s
 
     def _run(self) -> None:
-        while (batch := self._take()) is not None:
+        while (taken := self._take()) is not None:
+            batch, bulk = taken
             self._last_commit = time.monotonic()
-            self._commit(batch)
+            self._commit(batch, bulk)
             try:
                 self.on_commit(batch)
             except Exception:  # the consumer's bug must not stop durable writes
                 log.exception("on_commit failed")
 
-    def _commit(self, batch: list[Pending]) -> None:
+    def _commit(self, batch: list[Pending], bulk: bool) -> None:
         failed: set[int] = set()
         while True:
             started = time.perf_counter()
@@ -155,7 +196,7 @@ class GroupCommitWriter:
                 for p in batch:
                     p.result = error
                 return
-            self._record(len(batch), time.perf_counter() - started)
+            self._record(len(batch), time.perf_counter() - started, bulk)
             return
 
     def _apply(self, batch: list[Pending], failed: set[int]) -> None:
@@ -180,9 +221,10 @@ class GroupCommitWriter:
         self.stats.map_grows += 1
         log.info("LMDB map grown to %d bytes", size)
 
-    def _record(self, n: int, seconds: float) -> None:
+    def _record(self, n: int, seconds: float, bulk: bool) -> None:
         s = self.stats
         s.batches += 1
+        s.bulk_batches += bulk
         s.ops += n
         s.max_batch = max(s.max_batch, n)
         s.commit_seconds.append(seconds)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import queue
+import threading
+import time
 
 import pytest
 
@@ -150,3 +152,158 @@ def test_the_map_grows_instead_of_failing(tmp_path):
         assert (len(page), more) == (n, False)
     finally:
         store.close()
+
+
+# ----- the bulk lane -----
+
+
+def holder():
+    """An operation that keeps the writer busy until released, and the events to do so."""
+    running, release = threading.Event(), threading.Event()
+
+    def op(w):
+        running.set()
+        release.wait(TIMEOUT_S)
+
+    return op, running, release
+
+
+def contexts(batches: list[list[Pending]]) -> list[list[object]]:
+    return [[p.context for p in batch] for batch in batches]
+
+
+def mixed(batches: list[list[Pending]], bulk: set[object]) -> list[list[object]]:
+    """The batches holding a bulk op (its context in `bulk`) and anything else."""
+    return [b for b in contexts(batches) if set(b) & bulk and len(b) > 1]
+
+
+def test_interactive_ops_commit_first_and_bulk_ops_one_per_commit(store):
+    alice, bob, carol = people(store, "alice", "bob", "carol")
+    recorder = Recorder(store)
+    writer = GroupCommitWriter(store, recorder, bulk_max_wait_s=TIMEOUT_S)
+    hold, running, release = holder()
+    writer.start()
+    writer.submit(hold, context="hold")
+    assert running.wait(TIMEOUT_S)
+    for i in range(4):  # interleaved while the writer is busy
+        writer.submit(sender(alice, carol, f"b{i}"), context=f"b{i}", bulk=True)
+        writer.submit(sender(alice, bob, f"i{i}"), context=f"i{i}")
+        writer.submit(sender(alice, bob, f"i{i}x"), context=f"i{i}x")
+    assert writer.queued == 12
+    release.set()
+    batches = [recorder.next()[0] for _ in range(6)]
+    writer.stop()
+    assert not mixed(batches, {"b0", "b1", "b2", "b3"})
+    assert contexts(batches) == [  # each lane in submission order
+        ["hold"],
+        ["i0", "i0x", "i1", "i1x", "i2", "i2x", "i3", "i3x"],
+        ["b0"], ["b1"], ["b2"], ["b3"],
+    ]
+    assert all(not isinstance(p.result, BaseException) for b in batches for p in b)
+    page, _, _ = store.sync_page(carol.uid, 0, 100, 1 << 20)
+    assert [m.client_msg_id for m in page] == ["b0", "b1", "b2", "b3"]
+    assert (writer.stats.batches, writer.stats.bulk_batches) == (6, 4)
+    assert writer.queued == 0
+
+
+def test_interactive_ops_arriving_while_a_bulk_op_waits_out_the_gap_go_first(store):
+    alice, bob, carol = people(store, "alice", "bob", "carol")
+    recorder = Recorder(store)
+    writer = GroupCommitWriter(store, recorder, commit_gap_s=0.1, bulk_max_wait_s=TIMEOUT_S)
+    hold, running, release = holder()
+    writer.start()
+    writer.submit(hold, context="hold")
+    assert running.wait(TIMEOUT_S)
+    writer.submit(sender(alice, carol, "b0"), context="b0", bulk=True)
+    release.set()
+    assert contexts([recorder.next()[0]]) == [["hold"]]
+    # The next commit is due 0.1 s after the last: the bulk op waits for it, and
+    # interactive ops submitted meanwhile take that commit.
+    writer.submit(sender(alice, bob, "i0"), context="i0")
+    writer.submit(sender(alice, bob, "i1"), context="i1")
+    batches = [recorder.next()[0] for _ in range(2)]
+    writer.stop()
+    assert contexts(batches) == [["i0", "i1"], ["b0"]]
+
+
+def test_a_bulk_op_is_not_starved_by_a_stream_of_interactive_ops(store):
+    alice, bob, carol = people(store, "alice", "bob", "carol")
+    commits: list[tuple[list[Pending], int]] = []  # each batch and what was still queued
+    bulk_done = threading.Event()
+
+    def on_commit(batch: list[Pending]) -> None:
+        commits.append((batch, writer.queued))
+        if any(p.context == "bulk" for p in batch):
+            bulk_done.set()
+
+    writer = GroupCommitWriter(store, on_commit, bulk_max_wait_s=0.005)
+    limit = 10_000
+    running: queue.Queue[int] = queue.Queue()
+    successor_queued = [threading.Event() for _ in range(limit)]
+
+    def chat(i: int):
+        def op(w):  # finishes only once the feeder has queued the next one
+            running.put(i)
+            successor_queued[i].wait(TIMEOUT_S)
+            return w.send_direct(alice, bob, f"i{i}", "hi", NOW)
+        return op
+
+    stopped_by: list[str] = []
+
+    def feed() -> None:  # another client, chatting until the bulk op is in (or a bound)
+        deadline = time.monotonic() + TIMEOUT_S / 2
+        try:
+            for i in range(limit - 1):
+                if running.get(timeout=TIMEOUT_S) != i:
+                    stopped_by.append("out of order")
+                    return
+                if bulk_done.is_set():
+                    stopped_by.append("bulk committed")
+                    return
+                if time.monotonic() > deadline:
+                    break
+                writer.submit(chat(i + 1), context=i + 1)
+                successor_queued[i].set()
+            stopped_by.append("bound reached")
+        finally:
+            for event in successor_queued:
+                event.set()
+
+    writer.submit(chat(0), context=0)
+    writer.submit(sender(alice, carol, "bulk"), context="bulk", bulk=True)
+    writer.start()
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    feeder.join(TIMEOUT_S)
+    writer.stop()
+    assert stopped_by == ["bulk committed"]  # it went in while the chat went on
+    batches = [batch for batch, _ in commits]
+    [(at, (bulk_batch, still_queued))] = [
+        (n, c) for n, c in enumerate(commits) if any(p.context == "bulk" for p in c[0])]
+    assert [p.context for p in bulk_batch] == ["bulk"]
+    assert still_queued > 0  # it took a commit ahead of a pending interactive op
+    assert at < len(commits) - 1  # and the chat resumed after it
+    chat_order = [c for c in sum(contexts(batches), []) if c != "bulk"]
+    assert chat_order == list(range(len(chat_order)))
+    assert not mixed(batches, {"bulk"})
+    assert writer.stats.bulk_batches == 1
+    assert all(not isinstance(p.result, BaseException) for b in batches for p in b)
+
+
+def test_stop_commits_both_lanes_interactive_first(store):
+    alice, bob, carol = people(store, "alice", "bob", "carol")
+    recorder = Recorder(store)
+    writer = GroupCommitWriter(store, recorder, bulk_max_wait_s=TIMEOUT_S)
+    for i in range(3):  # queued before the thread starts
+        writer.submit(sender(alice, carol, f"b{i}"), context=f"b{i}", bulk=True)
+        writer.submit(sender(alice, bob, f"i{i}"), context=f"i{i}")
+    writer.start()
+    writer.stop()
+    batches = []
+    while not recorder.batches.empty():
+        batches.append(recorder.batches.get_nowait()[0])
+    assert contexts(batches) == [["i0", "i1", "i2"], ["b0"], ["b1"], ["b2"]]
+    assert store.stats()["messages_stored"] == 6
+    assert writer.queued == 0
+    with pytest.raises(StorageError):
+        writer.submit(sender(alice, carol, "late"), bulk=True)
