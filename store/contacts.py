@@ -73,6 +73,17 @@ def contacts_of_employee(txn: Txn, db: Dbs, employee: int) -> list[Contact]:
             for k, v in _items(txn, db["contacts"], keys.u64(employee))]
 
 
+def contacts_page(txn: Txn, db: Dbs, employee: int, after: int, limit: int) -> list[Contact]:
+    """Up to `limit` of an employee's contacts whose consumer uid is above `after`, in
+    uid order: a long walk in steps, so the event loop runs between them."""
+    out = []
+    for k, v in _items(txn, db["contacts"], keys.u64(employee), keys.pair(employee, after + 1)):
+        out.append(Contact.decode(employee, keys.read_u64(k, 8), v))
+        if len(out) == limit:
+            break
+    return out
+
+
 def employees_of_consumer(txn: Txn, db: Dbs, consumer: int) -> list[int]:
     return [keys.read_u64(k, 8) for k, _ in _items(txn, db["contacts_of"], keys.u64(consumer))]
 

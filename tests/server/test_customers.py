@@ -221,3 +221,32 @@ async def test_a_group_handed_to_a_member_changes_roles_only(nursery, server_con
 async def test_a_group_with_room_keeps_the_old_owner(nursery, server_config, clock):
     assert await _handed_over_group(nursery, server_config, clock) == {
         "bea": "owner", "c1": "member", "amy": "member"}
+
+
+async def test_a_refused_mass_message_is_answered_and_sends_nothing(nursery, server_config,
+                                                                    clock):
+    """Recipients are looked up by the broadcast task, in steps: a refusal found on the
+    way (not a customer, too many) is an error to the request, and nothing goes out."""
+    from dataclasses import replace as with_
+
+    from ..conftest import running_server
+
+    caps = with_(server_config.customers, broadcast_max=2)
+    async with running_server(nursery, with_(server_config, customers=caps), clock) as srv:
+        c = await shop(srv, nursery)
+        stranger = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                                 client_msg_id="s-1", text="hi", users=("c1", "bea"))
+        assert isinstance(stranger, Error) and stranger.code == "not_contact"
+        too_many = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                                 client_msg_id="s-2", text="hi")
+        assert isinstance(too_many, Error) and too_many.code == "bad_request"
+        assert "at most 2" in too_many.message
+        listed = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                               client_msg_id="s-3", text="hi", users=("c1", "c2", "c3"))
+        assert isinstance(listed, Error) and listed.code == "bad_request"
+        done = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                             client_msg_id="s-4", text="only two", users=("c1", "c2"))
+        assert (done.sent, done.skipped) == (2, ())
+        for customer in ("c1", "c2"):  # the first message they get: the refused sent none
+            assert (await c[customer].expect(Msg)).text == "only two"
+        assert c["c3"].taken(Msg) == []
