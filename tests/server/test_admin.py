@@ -155,3 +155,24 @@ async def test_healthz_is_200_while_serving(server):
     assert await _http_get(server.app.port, "/healthz") == (200, b"ok\n")
     status, _ = await _http_get(server.app.port, "/nowhere")
     assert status == 404
+
+
+async def test_users_online_per_realm_follow_devices_coming_and_going(server, nursery):
+    """Counted as sessions come and go (not by walking them per `stats`): a user with two
+    devices counts once, and until their last device leaves."""
+    c = await people(server, nursery, "ann", "ben")
+    c.update(await people(server, nursery, "cleo", corp=None))
+    ben_desk = await TestClient(nursery, server.url, c["ben"].session.token).connect()
+
+    async def online() -> tuple[int, dict[str, int]]:
+        stats = await server.admin("stats")
+        return stats["users_online"], stats["users_online_by_realm"]
+
+    assert await online() == (3, {"enterprise": 2, "consumer": 1})
+    for client, expected in ((ben_desk, (3, {"enterprise": 2, "consumer": 1})),
+                             (c["ben"], (2, {"enterprise": 1, "consumer": 1})),
+                             (c["cleo"], (1, {"enterprise": 1}))):
+        await client.close()
+        with trio.fail_after(5):
+            while await online() != expected:
+                await trio.sleep(0.01)
