@@ -16,7 +16,14 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, connect_websocket_url
 
 from corpchat.protocol import (
-    SUBPROTOCOL, ClientSession, Frame, Hello, SyncComplete, Welcome, decode_server_frame, encode,
+    SUBPROTOCOL,
+    ClientSession,
+    Frame,
+    Hello,
+    SyncComplete,
+    Welcome,
+    decode_server_frame,
+    encode,
 )
 
 EVENT_TIMEOUT_S = 5.0
@@ -53,7 +60,7 @@ class TestClient:
         self._arrived = trio.Event()
         self.closed_code: int | None = None
 
-    async def connect(self, *, wait_sync: bool = True) -> "TestClient":
+    async def connect(self, *, wait_sync: bool = True) -> TestClient:
         self.ws = await connect_websocket_url(self.nursery, self.url, subprotocols=[SUBPROTOCOL])
         self.session.connect()
         await self.flush()

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from corpchat.protocol import (
     Ack,
     ClientSession,
@@ -33,8 +36,6 @@ from corpchat.protocol import (
     encode,
     should_reconnect,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 T = 1_800_000_000_000
 

@@ -18,6 +18,9 @@ from typing import Any, Union
 
 import msgpack
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from corpchat.protocol import (
     CLIENT_FRAMES,
     DEFAULT_LIMITS,
@@ -35,8 +38,6 @@ from corpchat.protocol import (
     encode,
 )
 from corpchat.protocol.frames import MAX_UINT
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DECODERS = [decode_client_frame, decode_server_frame]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgpack
 import pytest
+
 from corpchat.protocol import (
     CLIENT_FRAMES,
     SERVER_FRAME_LIMITS,

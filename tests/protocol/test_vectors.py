@@ -14,6 +14,7 @@ from typing import Any
 
 import msgpack
 import pytest
+
 from corpchat.protocol import (
     CLIENT_FRAMES,
     SERVER_FRAMES,

@@ -241,7 +241,8 @@ def launch(mode: str, tmp_path) -> list[str]:  # noqa: ANN001
     assert os.path.exists(corpchat_exe()), f"no corpchat entry point beside {sys.executable}"
     if mode == "rlimit":
         if not hasattr(resource, "prlimit"):
-            pytest.skip(reason="RLIMIT_FSIZE cannot be raised on a running process here (no prlimit)")
+            pytest.skip(reason="RLIMIT_FSIZE cannot be raised on a running process here "
+                               "(no prlimit)")
         return []
     reasons = []
     probe = tmp_path / "probe"

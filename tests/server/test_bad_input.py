@@ -19,7 +19,15 @@ from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
 from corpchat.protocol import (
-    CLIENT_FRAMES, Ack, CloseCode, Error, ErrorCode, Hello, Msg, Ping, Pong,
+    CLIENT_FRAMES,
+    Ack,
+    CloseCode,
+    Error,
+    ErrorCode,
+    Hello,
+    Msg,
+    Ping,
+    Pong,
 )
 from corpchat.protocol.clock import ManualClock
 from corpchat.server import ServerConfig

@@ -7,13 +7,24 @@ import json
 import trio
 
 from corpchat.protocol import (
-    Ack, ContactEvent, ContactList, ContactRequest, DirectorySearch, Error, GroupInfo,
-    GroupInfoReply, History, HistoryPage, Msg, Ok, People,
+    Ack,
+    ContactEvent,
+    ContactList,
+    ContactRequest,
+    DirectorySearch,
+    Error,
+    GroupInfo,
+    GroupInfoReply,
+    History,
+    HistoryPage,
+    Msg,
+    Ok,
+    People,
 )
 from corpchat.server.admin import call_stream, socket_path
 
 from ..client import TestClient
-from .test_groups import make_contact, make_group, people, request
+from .test_groups import make_group, people, request
 
 
 async def employee_and_customer(server, nursery):
@@ -95,11 +106,17 @@ async def test_consumers_get_no_directory_and_see_badges_in_groups(server, nurse
 async def test_open_signup_and_friends(server, nursery):
     import dataclasses
 
-    from corpchat.protocol import FriendAccept, FriendRequest, Register, Registered
-
     from trio_websocket import open_websocket_url
 
-    from corpchat.protocol import SUBPROTOCOL, decode_server_frame, encode
+    from corpchat.protocol import (
+        SUBPROTOCOL,
+        FriendAccept,
+        FriendRequest,
+        Register,
+        Registered,
+        decode_server_frame,
+        encode,
+    )
 
     server.app.config = dataclasses.replace(server.app.config, open_signup=True)
     async with open_websocket_url(server.url, subprotocols=[SUBPROTOCOL]) as ws:

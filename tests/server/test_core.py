@@ -9,7 +9,16 @@ from __future__ import annotations
 import trio
 
 from corpchat.protocol import (
-    Ack, CloseCode, Error, ErrorCode, HistoryPage, Msg, Pong, Send, Sync, SyncPage,
+    Ack,
+    CloseCode,
+    Error,
+    ErrorCode,
+    HistoryPage,
+    Msg,
+    Pong,
+    Send,
+    Sync,
+    SyncPage,
     Welcome,
 )
 

@@ -5,9 +5,29 @@ from __future__ import annotations
 import trio
 
 from corpchat.protocol import (
-    Ack, BroadcastCustomers, BroadcastDone, ContactEvent, ContactList, ContactTag, Created,
-    Error, History, HistoryPage, MomentConfirm, MomentDraft, MomentEvent, MomentPost, MomentsFeed,
-    MomentsPage, Msg, Ok, People, TagAdd, TagGroupAdd, TransferEvent, TransferRefuse,
+    Ack,
+    BroadcastCustomers,
+    BroadcastDone,
+    ContactEvent,
+    ContactList,
+    ContactTag,
+    Created,
+    Error,
+    History,
+    HistoryPage,
+    MomentConfirm,
+    MomentDraft,
+    MomentEvent,
+    MomentPost,
+    MomentsFeed,
+    MomentsPage,
+    Msg,
+    Ok,
+    People,
+    TagAdd,
+    TagGroupAdd,
+    TransferEvent,
+    TransferRefuse,
 )
 
 from ..client import TestClient
@@ -120,7 +140,7 @@ async def test_transfer_with_refusal_and_automatic_completion(server, nursery, c
 
 
 async def test_a_customer_is_transferred_at_most_twice_in_90_days(server, nursery, clock):
-    c = await shop(server, nursery, customers=("c1",))
+    await shop(server, nursery, customers=("c1",))
     for source, target in (("amy", "bea"), ("bea", "boss")):
         started = await server.admin("transfer", **{"from": source, "to": target,
                                                     "customers": ["c1"]})

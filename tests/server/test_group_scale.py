@@ -16,7 +16,15 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Request
 
 from corpchat.protocol import (
-    SUBPROTOCOL, Ack, CloseCode, GroupCreate, Hello, Msg, Send, Welcome, decode_server_frame,
+    SUBPROTOCOL,
+    Ack,
+    CloseCode,
+    GroupCreate,
+    Hello,
+    Msg,
+    Send,
+    Welcome,
+    decode_server_frame,
     encode,
 )
 

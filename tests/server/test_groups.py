@@ -6,9 +6,28 @@ import pytest
 import trio
 
 from corpchat.protocol import (
-    Ack, Error, GroupAdd, GroupCreate, GroupDissolve, GroupInfo, GroupInfoReply, GroupLeave,
-    GroupList, GroupListReply, GroupRemove, GroupRename, GroupSetRole, GroupTransfer, History,
-    HistoryPage, Msg, Ok, Recall, Removed, Typing, TypingEvent,
+    Ack,
+    Error,
+    GroupAdd,
+    GroupCreate,
+    GroupDissolve,
+    GroupInfo,
+    GroupInfoReply,
+    GroupLeave,
+    GroupList,
+    GroupListReply,
+    GroupRemove,
+    GroupRename,
+    GroupSetRole,
+    GroupTransfer,
+    History,
+    HistoryPage,
+    Msg,
+    Ok,
+    Recall,
+    Removed,
+    Typing,
+    TypingEvent,
 )
 
 from ..client import TestClient
@@ -113,7 +132,8 @@ async def test_non_member_gets_not_member_for_every_group_request(server, nurser
     c = await people(server, nursery, "ann", "ben", "eve")
     conv = await make_group(c["ann"], "ben")
     eve = c["eve"]
-    for frame_type, fields in [(GroupAdd, {"members": ("eve",)}), (GroupRemove, {"members": ("ben",)}),
+    for frame_type, fields in [(GroupAdd, {"members": ("eve",)}),
+                               (GroupRemove, {"members": ("ben",)}),
                                (GroupLeave, {}), (GroupRename, {"name": "x"}),
                                (GroupTransfer, {"to": "eve"}), (GroupDissolve, {}),
                                (GroupSetRole, {"user": "ben", "role": "admin"}),

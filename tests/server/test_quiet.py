@@ -10,8 +10,20 @@ import pytest
 import trio
 
 from corpchat.protocol import (
-    Ack, Digest, Error, Msg, Ok, Presence, QuietBreak, QuietEvent, QuietResume, QuietSet,
-    QuietWindow, UserInfo, UserInfoReply, Welcome,
+    Ack,
+    Digest,
+    Error,
+    Msg,
+    Ok,
+    Presence,
+    QuietBreak,
+    QuietEvent,
+    QuietResume,
+    QuietSet,
+    QuietWindow,
+    UserInfo,
+    UserInfoReply,
+    Welcome,
 )
 
 from ..client import TestClient

@@ -16,11 +16,24 @@ import pytest
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
-    AcceptConnection, BytesMessage, CloseConnection, Message, Request, TextMessage,
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Request,
+    TextMessage,
 )
 
 from corpchat.protocol import (
-    SUBPROTOCOL, Ack, CloseCode, Hello, Msg, Pong, Welcome, decode_server_frame, encode,
+    SUBPROTOCOL,
+    Ack,
+    CloseCode,
+    Hello,
+    Msg,
+    Pong,
+    Welcome,
+    decode_server_frame,
+    encode,
 )
 from corpchat.server.session import Session
 
