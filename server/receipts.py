@@ -44,12 +44,20 @@ def mark_read(w: WriteTxn, reader: User, conv: int, seq: int, now_ms: int) -> Re
         return ReadChange(conv, current, False)
     w.set_read_cursor(reader.uid, conv, seq)
     recorded = []
+    # What a member sees is one run of positions (from joining to leaving), positions
+    # grow with seq, and seq was clamped to the last message they see: so once one
+    # message of the range is visible, every later one is, and only the messages up
+    # to the first visible one need their position read.
+    visible = False
     for msg_seq, sender_uid in w.receipt_messages(conv, current, seq):
         if sender_uid == reader.uid:
             continue
-        pos = w.message_pos(conv, msg_seq)
-        if pos is not None and membership.sees(pos) \
-                and w.record_receipt(conv, msg_seq, reader.uid, now_ms):
+        if not visible:
+            pos = w.message_pos(conv, msg_seq)
+            visible = pos is not None and membership.sees(pos)
+            if not visible:
+                continue
+        if w.record_receipt(conv, msg_seq, reader.uid, now_ms):
             recorded.append((msg_seq, sender_uid))
     return ReadChange(conv, seq, True, tuple(recorded), now_ms)
 
