@@ -31,6 +31,10 @@ class Notices:
     forget: tuple[int, ...] = ()  # conversations whose membership changed
     sent: int = 0  # counts, for mass messages and transfers
     skipped: int = 0
+    # The hub keeps the messages' conversations for fan-out. A mass message reaches
+    # thousands of direct conversations once: keeping them all grew the heap that
+    # every full garbage collection walks.
+    keep_convs: bool = True
 
 
 def _event(uid: int, kind: str, profile: Profile) -> tuple[int, Frame]:

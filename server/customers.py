@@ -354,7 +354,7 @@ def _broadcast_chunk(w, sender: User, chunk: list[User], frame: BroadcastCustome
                                archive_corp=archive(sender, consumer))
         stored.append(msg)
         sent += 1
-    return Notices(messages=tuple(stored), sent=sent, skipped=skipped)
+    return Notices(messages=tuple(stored), sent=sent, skipped=skipped, keep_convs=False)
 
 
 def _post(w, request_id: int, employee: User, seen: Profile, text: str, attachments,  # noqa: ANN001

@@ -215,13 +215,17 @@ class Hub:
     def sessions_of(self, uid: int) -> list[Session]:
         return self.sessions.get(uid, [])
 
-    def conversation(self, conv: int) -> ConvState | None:
+    def conversation(self, conv: int, *, keep: bool = True) -> ConvState | None:
+        """A conversation's membership for fan-out; loaded once and kept, unless `keep`
+        is False (it is then read afresh each time until something keeps it)."""
         state = self.convs.get(conv)
         if state is None:
             found = self.store.conversation_state(conv)
             if found is None:
                 return None
-            state = self.convs[conv] = ConvState(found[0].kind, found[1])
+            state = ConvState(found[0].kind, found[1])
+            if keep:
+                self.convs[conv] = state
         return state
 
     def forget(self, conv: int) -> None:
@@ -362,7 +366,7 @@ class Hub:
         for conv in result.forget:
             self.forget(conv)
         for msg in result.messages:
-            self._fan_out(msg, out, skip=None)
+            self._fan_out(msg, out, skip=None, keep=result.keep_convs)
         for uid, frame in result.events:
             data = event_frame(frame)
             for session in self.sessions.get(uid, ()):
@@ -399,7 +403,7 @@ class Hub:
         return read_state_visible(reader, viewer, corp).allowed
 
     def _fan_out(self, msg: Message, out: dict[Session, list[bytes]],
-                 skip: Session | None) -> None:
+                 skip: Session | None, keep: bool = True) -> None:
         """Hand one message to every session that may see it, building each variant once.
 
         A receiver gets one of at most four frames: as seen by its realm (badges,
@@ -407,7 +411,7 @@ class Hub:
         """
         self.stats.messages += 1
         self.head = msg.pos
-        state = self.conversation(msg.conv)
+        state = self.conversation(msg.conv, keep=keep)
         if state is None:
             return
         variants = _Variants(message_event(msg), state.mixed, self.store)

@@ -110,6 +110,14 @@ async def test_mass_message_in_many_chunks_while_colleagues_chat(server, nursery
     for customer, conv in convs.items():
         page = await request(c[customer], History, reply=(HistoryPage, Error), conv=conv)
         assert [m.text for m in page.msgs] == ["sale"], customer
+    # the fan-out did not keep the customers' conversations (a mass message would
+    # otherwise leave thousands in memory); one that comes alive is loaded as usual
+    assert not set(convs.values()) & set(server.app.hub.convs)
+    await c["k0"].send("how much?", to="amy")
+    assert (await c["k0"].expect(Ack)).conv == convs["k0"]
+    while (msg := await c["amy"].expect(Msg)).text == "sale":  # her copies of the sale
+        pass
+    assert (msg.text, msg.conv) == ("how much?", convs["k0"])
 
 
 async def test_transfer_with_refusal_and_automatic_completion(server, nursery, clock):
