@@ -120,12 +120,20 @@ class CustomerHandler:
     # ----- lookups -----
 
     def _customer(self, employee: User, handle: str) -> User:
+        return self._customers(employee, [handle])[0]
+
+    def _customers(self, employee: User, handles: list[str]) -> list[User]:
+        """These customers of the employee, checked in one read; `not_contact` names the
+        first handle that is not one."""
         _employee_only(employee)
-        consumer = self.app.store.user_by_handle(handle)
-        if consumer is None or self.app.store.read(tables.contact, employee.uid,
-                                                   consumer.uid) is None:
-            raise ProtocolError(ErrorCode.NOT_CONTACT, f"{handle!r} is not your customer")
-        return consumer
+        store = self.app.store
+        users = [store.user_by_handle(h) for h in handles]
+        found = store.read(tables.contacts_among, employee.uid,
+                           [u.uid for u in users if u is not None])
+        for handle, user in zip(handles, users, strict=True):
+            if user is None or user.uid not in found:
+                raise ProtocolError(ErrorCode.NOT_CONTACT, f"{handle!r} is not your customer")
+        return users  # type: ignore[return-value] - every one checked above
 
     def _employee(self, handle: str) -> User:
         found = self.app.store.user_by_handle(handle)
@@ -183,20 +191,17 @@ class CustomerHandler:
             if len(handles) > cap:
                 raise _too_many(cap)
             for start in range(0, len(handles), TARGETS_PER_STEP):
-                out += [self._customer(employee, h)
-                        for h in handles[start:start + TARGETS_PER_STEP]]
+                out += self._customers(employee, handles[start:start + TARGETS_PER_STEP])
                 await trio.lowlevel.checkpoint()
             return out
         wanted, after = set(frame.tags or ()), -1
         while page := store.read(tables.contacts_page, employee.uid, after, TARGETS_PER_STEP):
             after = page[-1].consumer
-            for contact in page:
-                if wanted and not _matches(store.read(cust.contact_tags, employee.uid,
-                                                      contact.consumer), wanted, frame.match):
-                    continue
-                consumer = store.user(contact.consumer)
-                if consumer is not None and not consumer.disabled:
-                    out.append(consumer)
+            uids = [contact.consumer for contact in page]
+            if wanted:
+                tags = store.read(cust.contacts_tags, employee.uid, uids)
+                uids = [uid for uid in uids if _matches(tags[uid], wanted, frame.match)]
+            out += [u for u in map(store.user, uids) if u is not None and not u.disabled]
             if len(out) > cap:
                 raise _too_many(cap)
             await trio.lowlevel.checkpoint()

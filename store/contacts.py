@@ -73,6 +73,11 @@ def contacts_of_employee(txn: Txn, db: Dbs, employee: int) -> list[Contact]:
             for k, v in _items(txn, db["contacts"], keys.u64(employee))]
 
 
+def contacts_among(txn: Txn, db: Dbs, employee: int, consumers: list[int]) -> set[int]:
+    """Which of these consumers are the employee's contacts (one transaction for many)."""
+    return {c for c in consumers if txn.get(keys.pair(employee, c), db=db["contacts"])}
+
+
 def contacts_page(txn: Txn, db: Dbs, employee: int, after: int, limit: int) -> list[Contact]:
     """Up to `limit` of an employee's contacts whose consumer uid is above `after`, in
     uid order: a long walk in steps, so the event loop runs between them."""

@@ -49,6 +49,11 @@ def contact_tags(txn: Txn, db: Dbs, employee: int, consumer: int) -> set[int]:
                                                     keys.pair(employee, consumer))}
 
 
+def contacts_tags(txn: Txn, db: Dbs, employee: int, consumers: list[int]) -> dict[int, set[int]]:
+    """The tags of several of an employee's contacts, in one transaction."""
+    return {c: contact_tags(txn, db, employee, c) for c in consumers}
+
+
 def set_contact_tag(txn: Txn, db: Dbs, employee: int, consumer: int, tag_id: int,
                     on: bool) -> None:
     key = keys.triple(employee, consumer, tag_id)

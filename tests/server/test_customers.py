@@ -69,6 +69,27 @@ async def test_tags_filter_the_contact_list(server, nursery):
     assert [(p.user, p.tags) for p in both.people] == [("c1", (vip, new))]
 
 
+async def test_mass_message_by_tags_reaches_only_the_tagged_customers(server, nursery):
+    c = await shop(server, nursery)
+    group = await created(c["boss"], TagGroupAdd, name="tier")
+    vip = await created(c["boss"], TagAdd, group=group, name="vip")
+    new = await created(c["boss"], TagAdd, group=group, name="new")
+    await request(c["amy"], ContactTag, user="c1", add=(vip, new))
+    await request(c["amy"], ContactTag, user="c2", add=(vip,))
+    both = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                         client_msg_id="vip-new", text="for vip+new", tags=(vip, new),
+                         match="all")
+    assert (both.sent, both.skipped) == (1, ())
+    assert (await c["c1"].expect(Msg)).text == "for vip+new"
+    any_ = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                         client_msg_id="vip-or-new", text="for vip or new", tags=(vip, new))
+    # c1 had its mass message from amy today: skipped; c2 gets it; c3 has no tag
+    assert (any_.sent, [(s.reason, s.count) for s in any_.skipped]) == (
+        1, [("quota_exceeded", 1)])
+    assert (await c["c2"].expect(Msg)).text == "for vip or new"
+    assert c["c3"].taken(Msg) == []
+
+
 async def test_mass_message_reaches_each_customer_once_a_day(server, nursery, clock):
     c = await shop(server, nursery)
     done = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
