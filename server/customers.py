@@ -44,7 +44,7 @@ from corpchat.protocol import (
     TagsReply,
     TransferRefuse,
 )
-from corpchat.store import CONSUMER, ENTERPRISE, Refused, User
+from corpchat.store import CONSUMER, ENTERPRISE, Refused, StorageError, User
 from corpchat.store import contacts as tables
 from corpchat.store import customers as cust
 
@@ -217,6 +217,11 @@ class CustomerHandler:
             session.sent_one()
             session.push(error_frame(exc.code, exc.message, frame.id))
             return
+        except StorageError:  # a background task: an escaping error would stop the server
+            session.sent_one()
+            session.push(error_frame(ErrorCode.STORAGE_UNAVAILABLE, "storage unavailable",
+                                     frame.id))
+            return
         sent, skipped = 0, 0
         day, caps, archive = day_number(now), self.caps, archive_corp
         for start in range(0, len(targets), BROADCAST_CHUNK):
@@ -228,7 +233,10 @@ class CustomerHandler:
             # The bulk lane: committed alone, after pending chat writes. Safe out of order
             # with them: a chunk touches only its own direct conversations, and the next
             # is submitted only after this one commits.
-            result = await self.app.write(op, bulk=True)  # fanned out in commit order
+            try:
+                result = await self.app.write(op, bulk=True)  # fanned out in commit order
+            except StorageError:  # the writer is stopping: stop here, as on a failed commit
+                break
             if isinstance(result, BaseException | Refused):
                 break
             sent += result.sent

@@ -299,3 +299,21 @@ async def test_a_refused_mass_message_is_answered_and_sends_nothing(nursery, ser
         for customer in ("c1", "c2"):  # the first message they get: the refused sent none
             assert (await c[customer].expect(Msg)).text == "only two"
         assert c["c3"].taken(Msg) == []
+
+
+async def test_a_mass_message_the_writer_cannot_take_is_answered_and_the_server_serves(
+        nursery, server_config, clock):
+    """The broadcast runs as a background task: a storage error there (here the writer
+    stopped, as when the server shuts down) ends it with its counts so far, as a failed
+    commit does, and must not escape into the server."""
+    from corpchat.protocol import Ping, Pong
+
+    from ..conftest import running_server
+
+    async with running_server(nursery, server_config, clock) as srv:
+        c = await shop(srv, nursery)
+        await trio.to_thread.run_sync(srv.app.writer.stop)
+        done = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                             client_msg_id="late", text="too late")
+        assert isinstance(done, BroadcastDone) and (done.sent, done.skipped) == (0, ())
+        assert isinstance(await request(c["bea"], Ping, reply=(Pong,)), Pong)
