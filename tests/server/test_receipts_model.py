@@ -46,30 +46,35 @@ async def _group_of(*users: str):
                 nursery.cancel_scope.cancel()
 
 
+async def _send(c: dict[str, TestClient], user: str, conv: int, receipt: bool,
+                senders: dict[int, str], readers: dict[int, set[str]]) -> None:
+    """One send, into the model: its seq's sender, and no readers yet if it asks for
+    receipts."""
+    await c[user].send("x", conv=conv, receipt=receipt)
+    seq = (await c[user].expect(Ack)).seq
+    senders[seq] = user
+    if receipt:
+        readers[seq] = set()
+
+
 async def _replay(actions):
     async with _group_of(*USERS) as (server, c, conv, nursery):
         senders = {1: "u0"}  # seq -> sender; seq 1 is the creation notice
-        receipt_seqs: set[int] = set()
         cursor = {u: 0 for u in USERS}
-        readers: dict[int, set[str]] = {}
+        readers: dict[int, set[str]] = {}  # receipt-requested seq -> who read it
         for kind, user, arg in actions:
             if kind == "send":
-                await c[user].send("x", conv=conv, receipt=arg)
-                seq = (await c[user].expect(Ack)).seq
-                senders[seq] = user
-                if arg:
-                    receipt_seqs.add(seq)
-                    readers[seq] = set()
+                await _send(c, user, conv, arg, senders, readers)
             else:
                 last = max(senders)
                 new = max(cursor[user], min(arg, last))
                 reply = await read(c[user], conv, arg)
                 assert not isinstance(reply, Error) and reply.seq == new
-                for seq in receipt_seqs:
+                for seq in readers:
                     if cursor[user] < seq <= new and senders[seq] != user:
                         readers[seq].add(user)
                 cursor[user] = new
-        for seq in receipt_seqs:
+        for seq in readers:
             reply = await request(c[senders[seq]], Receipts, reply=(ReceiptsReply, Error),
                                   conv=conv, seq=seq)
             assert {r.user for r in reply.read} == readers[seq]
@@ -105,8 +110,7 @@ async def _replay_late(actions):
 
     async with _group_of(*USERS, LATE) as (_server, c, conv, _nursery):
         senders = {1: "u0"}  # seq -> sender (system messages: the owner)
-        receipt_seqs: set[int] = set()
-        readers: dict[int, set[str]] = {}
+        readers: dict[int, set[str]] = {}  # receipt-requested seq -> who read it
         cursor = 0  # the late joiner's
         period: tuple[int, int | None] | None = None  # (join seq, leave seq)
 
@@ -116,12 +120,7 @@ async def _replay_late(actions):
 
         for kind, user, arg in actions:
             if kind == "send":
-                await c[user].send("x", conv=conv, receipt=arg)
-                seq = (await c[user].expect(Ack)).seq
-                senders[seq] = user
-                if arg:
-                    receipt_seqs.add(seq)
-                    readers[seq] = set()
+                await _send(c, user, conv, arg, senders, readers)
             elif kind in ("add", "remove"):
                 active = period is not None and period[1] is None
                 if active == (kind == "add"):
@@ -140,17 +139,17 @@ async def _replay_late(actions):
                 assert cursor <= reply.seq <= max(senders)
                 if period[1] is None:
                     assert reply.seq == max(cursor, min(arg, max(senders)))
-                for seq in receipt_seqs:
+                for seq in readers:
                     if cursor < seq <= reply.seq and sees(seq):
                         readers[seq].add(LATE)
                 cursor = reply.seq
             else:
                 reply = await read(c[user], conv, arg)
                 assert not isinstance(reply, Error)
-                for seq in receipt_seqs:
+                for seq in readers:
                     if senders[seq] != user and seq <= reply.seq:
                         readers[seq].add(user)
-        for seq in receipt_seqs:
+        for seq in readers:
             reply = await request(c[senders[seq]], Receipts, reply=(ReceiptsReply, Error),
                                   conv=conv, seq=seq)
             shown_late = sees(seq) and (LATE in readers[seq] or period[1] is None)
@@ -164,5 +163,5 @@ async def _replay_late(actions):
         # recorded, once, and nobody for a message they could not see
         live = [(e.seq, r.user) for u in USERS for e in c[u].taken(ReceiptEvent)
                 for r in e.readers]
-        assert sorted(live) == sorted((seq, u) for seq in receipt_seqs
+        assert sorted(live) == sorted((seq, u) for seq in readers
                                       for u in readers[seq]), actions
