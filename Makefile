@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8765
 
-.PHONY: run test chaos bench clean
+.PHONY: run test lint chaos bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# ruff, and mypy over the packages as `corpchat.*` (see [tool.mypy] in pyproject.toml).
+TYPECHECK := $(VENV)/typecheck/corpchat
+lint: $(STAMP)
+	$(BIN)/ruff check protocol store bridge server loadtest tests
+	mkdir -p $(TYPECHECK)
+	for p in protocol store bridge server loadtest; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
+	$(BIN)/mypy -p corpchat.protocol -p corpchat.bridge -p corpchat.store -p corpchat.server -p corpchat.loadtest
 
 # Long runs, not part of `make test`: kill -9 twenty times under load and cut
 # a thousand connections at random bytes; then the benchmark scenarios.
