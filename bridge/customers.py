@@ -4,8 +4,9 @@
 - An employee may message many customers at once, but a customer gets at
   most one mass message per employee per day.
 - When an employee leaves or changes role, the corp hands their customers to
-  a colleague. The customer is told and may refuse within 24 hours; each
-  customer is transferred at most twice in 90 days.
+  a colleague (another employee of the same corp). The customer is told and
+  may refuse within 24 hours; each customer is transferred at most twice in
+  90 days.
 - Groups the departing employee owned pass to the colleague, who becomes
   the owner. A group never grows past its cap for this: when it is full and
   the colleague is not in it yet, the colleague takes the employee's seat
@@ -17,6 +18,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from corpchat.store import User
 
 from .verdict import ALLOW, Verdict, refuse
 
@@ -62,6 +65,13 @@ def may_transfer(transfers_in_period: int, pending: bool, caps: CustomerCaps) ->
     if transfers_in_period >= caps.transfers_per_period:
         return refuse("quota_exceeded",
                       f"transferred {caps.transfers_per_period} times in 90 days already")
+    return ALLOW
+
+
+def may_hand_over(source: User, target: User) -> Verdict:
+    """Whether `source`'s customers may be handed to `target` (the colleague)."""
+    if not source.corp_id or source.corp_id != target.corp_id or source.uid == target.uid:
+        return refuse("bad_request", "both must be employees of one corp, and differ")
     return ALLOW
 
 
