@@ -13,13 +13,17 @@
   (the employee leaves); otherwise the employee stays as a plain member.
 - Employees post to their customers' moments feed, at most once a day;
   posts a corp admin writes go out only once the employee confirms them.
+- Who does what (docs/protocol.md, the `forbidden` error): the tag library
+  is a corp admin's; tagging, mass messages and moments are an employee's;
+  a corp admin drafts moments for, and reads the feed of, employees of
+  their own corp only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from corpchat.store import User
+from corpchat.store import ENTERPRISE, User
 
 from .verdict import ALLOW, Verdict, refuse
 
@@ -43,6 +47,25 @@ class CustomerCaps:
         for name in self.__slots__:  # type: ignore[attr-defined]
             if getattr(self, name) <= 0:
                 raise ValueError(f"setting {name} must be positive")
+
+
+def may_serve_customers(user: User) -> Verdict:
+    if user.realm != ENTERPRISE:
+        return refuse("forbidden", "for employees")
+    return ALLOW
+
+
+def may_administer_corp(user: User) -> Verdict:
+    if user.realm != ENTERPRISE or not user.corp_admin:
+        return refuse("forbidden", "for corp admins")
+    return ALLOW
+
+
+def may_act_for(admin: User, employee: User) -> Verdict:
+    """A corp admin acting on an employee's moments (drafts, feed)."""
+    if employee.corp_id != admin.corp_id:
+        return refuse("forbidden", "only your corp's employees")
+    return ALLOW
 
 
 def may_add_tag(tags_in_corp: int, name: str, caps: CustomerCaps) -> Verdict:

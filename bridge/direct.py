@@ -47,9 +47,3 @@ def may_message_directly(sender: User, recipient: User, *, tied: bool = False) -
         return refuse("not_contact", f"{recipient.handle!r} is not a friend")
     return refuse("not_contact", f"{recipient.handle!r} is not an external contact")
 
-
-def archive_corp(sender: User, recipient: User) -> int | None:
-    """The corp that archives a direct message: the employee's, when realms differ."""
-    if sender.realm == recipient.realm:
-        return None
-    return sender.corp_id if sender.realm == ENTERPRISE else recipient.corp_id

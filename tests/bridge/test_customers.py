@@ -2,21 +2,55 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from corpchat.bridge import (
     CustomerCaps,
     handover_replaces_owner,
+    may_act_for,
     may_add_tag,
+    may_administer_corp,
     may_hand_over,
     may_mass_message,
     may_post_moment,
+    may_serve_customers,
     may_transfer,
 )
 
 from .cast import ann, bob, carol, dan, eve, gone, outcome
 
 CAPS = CustomerCaps(tags_per_corp=3, tag_name_chars=5, moment_chars=10, moment_attachments=2)
+
+
+@pytest.mark.parametrize(("user", "expected"), [(ann, "ok"), (bob, "ok"), (carol, "forbidden")])
+def test_may_serve_customers(user, expected):
+    verdict = may_serve_customers(user)
+    assert outcome(verdict) == expected
+    assert verdict.allowed or verdict.reason == "for employees"
+
+
+@pytest.mark.parametrize(("user", "expected"), [
+    (ann, "ok"),  # a corp admin
+    (bob, "forbidden"),  # an employee only
+    (carol, "forbidden"),
+    (replace(carol, corp_admin=True), "forbidden"),  # the flag means nothing outside a corp
+])
+def test_may_administer_corp(user, expected):
+    assert outcome(may_administer_corp(user)) == expected
+
+
+@pytest.mark.parametrize(("admin", "employee", "expected"), [
+    (ann, bob, "ok"),
+    (ann, ann, "ok"),
+    (ann, eve, "forbidden"),
+    (eve, ann, "forbidden"),
+])
+def test_may_act_for(admin, employee, expected):
+    verdict = may_act_for(admin, employee)
+    assert outcome(verdict) == expected
+    assert verdict.allowed or verdict.reason == "only your corp's employees"
 
 
 @pytest.mark.parametrize(("tags", "name", "expected"), [

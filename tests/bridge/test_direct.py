@@ -1,12 +1,12 @@
-"""bridge/direct.py: who may message whom directly, which tie that needs, who archives it."""
+"""bridge/direct.py: who may message whom directly, and which tie that needs."""
 
 from __future__ import annotations
 
 import pytest
 
-from corpchat.bridge import CONTACT, FRIEND, archive_corp, may_message_directly, tie_needed
+from corpchat.bridge import CONTACT, FRIEND, may_message_directly, tie_needed
 
-from .cast import ACME, ann, bob, carol, dan, eve, gone, left, outcome
+from .cast import ann, bob, carol, dan, eve, gone, left, outcome
 
 
 @pytest.mark.parametrize(("sender", "recipient", "tied", "expected"), [
@@ -57,12 +57,3 @@ def test_refusal_reasons(sender, recipient, reason):
 def test_tie_needed(a, b, tie):
     assert tie_needed(a, b) == tie
 
-
-@pytest.mark.parametrize(("sender", "recipient", "corp"), [
-    (ann, bob, None),  # inside a realm nothing is archived
-    (carol, dan, None),
-    (ann, carol, ACME.corp_id),  # across realms, the employee's corp
-    (carol, ann, ACME.corp_id),
-])
-def test_archive_corp(sender, recipient, corp):
-    assert archive_corp(sender, recipient) == corp
