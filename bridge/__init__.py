@@ -48,9 +48,11 @@ Realm rules (function — business rule — where it is enforced):
   (customers.py) — customer features are for employees, the tag library
   for corp admins, who act only for their own corp's employees.
   server/customers.py.
-- `may_hand_over`, `may_transfer`, `handover_replaces_owner` (customers.py)
-  — customers pass to a colleague of the same corp, at most twice in 90
-  days, one pending at a time; a full group's seat passes with them.
+- `may_hand_over`, `may_transfer`, `may_inherit_history`,
+  `handover_replaces_owner` (customers.py) — customers pass to a colleague
+  of the same corp, at most twice in 90 days, one pending at a time, with
+  the earlier chat unless the corp says no; a full group's seat passes
+  with them.
   server/admin_commands.py `transfer`, server/transfers.py.
 """
 
@@ -71,6 +73,7 @@ from .customers import (
     may_add_tag,
     may_administer_corp,
     may_hand_over,
+    may_inherit_history,
     may_mass_message,
     may_post_moment,
     may_serve_customers,
@@ -89,10 +92,10 @@ __all__ = [
     "ALLOW", "CONTACT", "FRIEND", "Badge", "BridgeCaps", "CustomerCaps", "Tie", "Verdict",
     "admit_consumers", "archive_corp", "day_number", "deciding_corp_id", "group_archive_corp",
     "handover_replaces_owner", "may_accept_contact", "may_act_for", "may_add_tag",
-    "may_administer_corp", "may_befriend", "may_create_group", "may_hand_over", "may_invite",
-    "may_look_up", "may_mark_urgent", "may_mass_message", "may_message_directly",
-    "may_own_group", "may_post_moment", "may_preview", "may_request_contact",
-    "may_see_directory", "may_send_urgent", "may_serve_customers", "may_transfer",
-    "may_use_directory", "read_state_visible", "refuse", "seen_by_consumers",
+    "may_administer_corp", "may_befriend", "may_create_group", "may_hand_over",
+    "may_inherit_history", "may_invite", "may_look_up", "may_mark_urgent", "may_mass_message",
+    "may_message_directly", "may_own_group", "may_post_moment", "may_preview",
+    "may_request_contact", "may_see_directory", "may_send_urgent", "may_serve_customers",
+    "may_transfer", "may_use_directory", "read_state_visible", "refuse", "seen_by_consumers",
     "seen_by_employees", "tie_needed", "until_next_day_ms",
 ]

@@ -6,7 +6,9 @@
 - When an employee leaves or changes role, the corp hands their customers to
   a colleague (another employee of the same corp). The customer is told and
   may refuse within 24 hours; each customer is transferred at most twice in
-  90 days.
+  90 days. The colleague sees the earlier conversation unless the corp's
+  `transfer_history` policy says no (docs/operations.md: "with no, only what
+  is said from the handover on").
 - Groups the departing employee owned pass to the colleague, who becomes
   the owner. A group never grows past its cap for this: when it is full and
   the colleague is not in it yet, the colleague takes the employee's seat
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from corpchat.store import ENTERPRISE, User
+from corpchat.store import ENTERPRISE, Corp, User
 
 from .verdict import ALLOW, Verdict, refuse
 
@@ -96,6 +98,13 @@ def may_hand_over(source: User, target: User) -> Verdict:
     if not source.corp_id or source.corp_id != target.corp_id or source.uid == target.uid:
         return refuse("bad_request", "both must be employees of one corp, and differ")
     return ALLOW
+
+
+def may_inherit_history(corp: Corp | None) -> Verdict:
+    """`corp`: the one that owns the customer relationship (None: its defaults)."""
+    if corp is None or corp.transfer_history:
+        return ALLOW
+    return refuse("forbidden", f"{corp.name} hands customers over without the history")
 
 
 def handover_replaces_owner(members: int, colleague_is_member: bool, cap: int) -> bool:

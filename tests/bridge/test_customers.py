@@ -13,13 +13,14 @@ from corpchat.bridge import (
     may_add_tag,
     may_administer_corp,
     may_hand_over,
+    may_inherit_history,
     may_mass_message,
     may_post_moment,
     may_serve_customers,
     may_transfer,
 )
 
-from .cast import ann, bob, carol, dan, eve, gone, outcome
+from .cast import ACME, ann, bob, carol, dan, eve, gone, outcome
 
 CAPS = CustomerCaps(tags_per_corp=3, tag_name_chars=5, moment_chars=10, moment_attachments=2)
 
@@ -101,6 +102,16 @@ def test_may_hand_over(source, target, expected):
     verdict = may_hand_over(source, target)
     assert outcome(verdict) == expected
     assert verdict.allowed or verdict.reason == "both must be employees of one corp, and differ"
+
+
+@pytest.mark.parametrize(("corp", "expected"), [
+    (None, "ok"),  # a corp since removed: its defaults
+    (ACME, "ok"),  # the default: the colleague sees the earlier conversation
+    (replace(ACME, transfer_history=True), "ok"),
+    (replace(ACME, transfer_history=False), "forbidden"),  # only what is said from then on
+])
+def test_may_inherit_history(corp, expected):
+    assert outcome(may_inherit_history(corp)) == expected
 
 
 @pytest.mark.parametrize(("members", "colleague_is_member", "cap", "replaces"), [
