@@ -3,6 +3,10 @@
 Each rule is a pure function returning a `Verdict` (or a decoration); the
 server asks, the bridge decides. It receives store records, never sockets,
 and the server sends a refusal's code and reason as the request's error.
+Where a rule only filters what someone is shown (read state, push previews,
+directory fields, the handed-over history) the server reads `.allowed`.
+Facts that cost a lookup are asked for only when a rule needs them:
+`tie_needed` says which tie to read, `may_look_up` takes its scan as a callable.
 
 Realm rules (function — business rule — where it is enforced):
 
