@@ -8,30 +8,42 @@ employee talk only while they are external contacts.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from corpchat.store import CONSUMER, ENTERPRISE, User
 
 from .verdict import ALLOW, Verdict, refuse
 
+Tie = Literal["contact", "friend"]
+CONTACT: Tie = "contact"  # an employee and a consumer who accepted their request
+FRIEND: Tie = "friend"  # two consumers
 
-def may_message_directly(sender: User, recipient: User, *, contacts: bool = False,
-                         friends: bool = False) -> Verdict:
+
+def tie_needed(sender: User, other: User) -> Tie | None:
+    """The relationship the rules ask about for this pair; None when the realms decide alone.
+
+    Colleagues (and notes to self) need none, so the hot path of a message
+    between employees looks nothing up.
+    """
+    if sender.uid == other.uid or sender.realm == other.realm == ENTERPRISE:
+        return None
+    if sender.realm == other.realm == CONSUMER:
+        return FRIEND
+    return CONTACT
+
+
+def may_message_directly(sender: User, recipient: User, *, tied: bool = False) -> Verdict:
+    """`tied`: whether the pair has the tie `tie_needed` names (ignored when it names none)."""
     if recipient.disabled:
         return refuse("no_such_user", f"user {recipient.handle!r} is disabled")
-    if sender.uid == recipient.uid:
-        return ALLOW  # notes to self
-    if sender.realm == recipient.realm == ENTERPRISE:
+    tie = tie_needed(sender, recipient)
+    if tie is None:
         if sender.corp_id != recipient.corp_id:
             return refuse("forbidden", f"{recipient.handle!r} belongs to another corp")
+        return ALLOW  # colleagues, or notes to self
+    if tied:
         return ALLOW
-    if sender.realm == recipient.realm == CONSUMER:
-        return ALLOW if friends else refuse("not_contact", f"{recipient.handle!r} is not a friend")
-    if contacts:
-        return ALLOW
+    if tie == FRIEND:
+        return refuse("not_contact", f"{recipient.handle!r} is not a friend")
     return refuse("not_contact", f"{recipient.handle!r} is not an external contact")
 
-
-def archive_corp(sender: User, recipient: User) -> int | None:
-    """The corp that archives a direct message: the employee's, when realms differ."""
-    if sender.realm == recipient.realm:
-        return None
-    return sender.corp_id if sender.realm == ENTERPRISE else recipient.corp_id

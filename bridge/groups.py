@@ -3,7 +3,7 @@
 Rule (the project brief; WeCom's customer groups): a group holds at most
 100 members from the consumer realm, whatever its total size. Adding past
 the cap fails as a whole — nobody from that request is added. The group
-belongs to the company, so only an employee can own it.
+belongs to the company, so only an employee can create or own it.
 """
 
 from __future__ import annotations
@@ -22,4 +22,10 @@ def admit_consumers(current: int, adding: int, cap: int) -> Verdict:
 def may_own_group(user: User) -> Verdict:
     if user.realm == CONSUMER:
         return refuse("forbidden", "a group's owner is an employee")
+    return ALLOW
+
+
+def may_create_group(actor: User) -> Verdict:
+    if actor.realm == CONSUMER:
+        return refuse("forbidden", "employees create groups")
     return ALLOW

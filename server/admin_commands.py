@@ -528,13 +528,14 @@ async def tag_list(app: App, args: dict[str, Any]) -> dict[str, Any]:
 @command("transfer")
 async def transfer(app: App, args: dict[str, Any]) -> dict[str, Any]:
     """Hand an employee's customers (all, or some) to a colleague of the same corp."""
+    from corpchat.bridge import may_hand_over
     from corpchat.store import contacts as tables
 
     from .admin import AdminError
 
     source, target = _user(app, _arg(args, "from")), _user(app, _arg(args, "to"))
-    if not source.corp_id or source.corp_id != target.corp_id or source.uid == target.uid:
-        raise AdminError("bad_request", "both must be employees of one corp, and differ")
+    if not (verdict := may_hand_over(source, target)).allowed:
+        raise AdminError(verdict.code, verdict.reason)
     if args.get("all"):
         uids = [c.consumer for c in app.store.read(tables.contacts_of_employee, source.uid)]
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from corpchat.bridge import may_use_directory
 from corpchat.protocol import (
     ContactAccept,
     ContactDecline,
@@ -124,8 +125,8 @@ class BridgeHandler:
         return found
 
     def _employees_only(self, user: User) -> None:
-        if user.realm != ENTERPRISE:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "the directory is for employees")
+        if not (verdict := may_use_directory(user)).allowed:
+            raise ProtocolError(ErrorCode(verdict.code), verdict.reason)
 
     def _search(self, session: Session, user: User, frame: DirectorySearch,
                 looker: Looker) -> None:

@@ -12,11 +12,15 @@ import trio
 
 from corpchat.bridge import (
     CustomerCaps,
+    Verdict,
     archive_corp,
     day_number,
+    may_act_for,
     may_add_tag,
+    may_administer_corp,
     may_mass_message,
     may_post_moment,
+    may_serve_customers,
 )
 from corpchat.protocol import (
     BroadcastCustomers,
@@ -251,8 +255,8 @@ class CustomerHandler:
                context: NoticeContext) -> None:
         _corp_admin(user)
         employees = [self._employee(h) for h in frame.employees]
-        if any(e.corp_id != user.corp_id for e in employees):
-            raise ProtocolError(ErrorCode.FORBIDDEN, "only your corp's employees")
+        for employee in employees:
+            _enforce(may_act_for(user, employee))
         text, attachments = frame.text, tuple(frame.attachments or ())
         looker = People(self.app.store)
         author = looker.profile(user, user)
@@ -274,8 +278,7 @@ class CustomerHandler:
         if frame.employee is not None:
             _corp_admin(user)
             employee = self._employee(frame.employee)
-            if employee.corp_id != user.corp_id:
-                raise ProtocolError(ErrorCode.FORBIDDEN, "only your corp's employees")
+            _enforce(may_act_for(user, employee))
             authors = [employee.uid]
         elif user.realm == ENTERPRISE:
             authors = [user.uid]
@@ -297,13 +300,16 @@ def _too_many(cap: int) -> ProtocolError:
 
 
 def _employee_only(user: User) -> None:
-    if user.realm != ENTERPRISE:
-        raise ProtocolError(ErrorCode.FORBIDDEN, "for employees")
+    _enforce(may_serve_customers(user))
 
 
 def _corp_admin(user: User) -> None:
-    if user.realm != ENTERPRISE or not user.corp_admin:
-        raise ProtocolError(ErrorCode.FORBIDDEN, "for corp admins")
+    _enforce(may_administer_corp(user))
+
+
+def _enforce(verdict: Verdict) -> None:
+    if not verdict.allowed:
+        raise ProtocolError(ErrorCode(verdict.code), verdict.reason)
 
 
 def _matches(have: set[int], wanted: set[int], match: str | None) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from corpchat.bridge import admit_consumers, may_own_group
+from corpchat.bridge import admit_consumers, archive_corp, group_archive_corp, may_own_group
 from corpchat.store import CONSUMER, GROUP, Membership, Message, Refused, User, WriteTxn
 from corpchat.store.records import ADMIN, MEMBER, OWNER, SYSTEM, ArchiveEntry, Conversation
 
@@ -258,8 +258,8 @@ def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str, no
 def _archive(w: WriteTxn, conversation: Conversation, msg: Message, realm: str, text: str,
              kind: str = "text") -> None:
     """External groups (with consumer members) are archived for the owning corp."""
-    if conversation.consumers and conversation.corp_id:
-        w.archive(ArchiveEntry(conversation.corp_id, msg.time_ms, msg.pos, conversation.conv,
+    if corp := group_archive_corp(conversation):
+        w.archive(ArchiveEntry(corp, msg.time_ms, msg.pos, conversation.conv,
                                msg.seq, msg.sender, realm, text, kind))
 
 
@@ -308,11 +308,9 @@ def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
 
 def _archive_direct_recall(w: WriteTxn, conversation: Conversation, notice: Message,
                            actor: User, seq: int) -> None:
-    members = [w.user(uid) for uid, _ in w.memberships(conversation.conv)]
-    realms = {u.realm for u in members if u is not None}
-    corps = [u.corp_id for u in members if u is not None and u.corp_id]
-    if len(realms) > 1 and corps:
-        w.archive(ArchiveEntry(corps[0], notice.time_ms, notice.pos, conversation.conv,
+    members = [u for uid, _ in w.memberships(conversation.conv) if (u := w.user(uid))]
+    if len(members) == 2 and (corp := archive_corp(*members)):
+        w.archive(ArchiveEntry(corp, notice.time_ms, notice.pos, conversation.conv,
                                notice.seq, actor.handle, actor.realm, f"recalled seq {seq}",
                                "recall"))
 

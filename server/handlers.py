@@ -12,8 +12,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from corpchat.bridge import (
+    Verdict,
     archive_corp,
     day_number,
+    may_create_group,
+    may_invite,
+    may_mark_urgent,
     may_message_directly,
     may_send_urgent,
     until_next_day_ms,
@@ -64,9 +68,7 @@ from corpchat.protocol import (
 )
 from corpchat.store import (
     ANNOUNCE,
-    CONSUMER,
     DIRECT,
-    ENTERPRISE,
     GROUP,
     Refused,
     StorageError,
@@ -78,7 +80,7 @@ from . import groups, quiet_handlers, receipts
 from .bridge_handlers import BRIDGE_FRAMES, BridgeHandler
 from .customers import CUSTOMER_FRAMES
 from .hub import ChangeContext, ReadContext, SendContext, error_frame, message_event
-from .people import People
+from .people import People, tied
 from .quiet_handlers import QUIET_FRAMES
 from .ratelimit import TokenBucket
 from .session import Session
@@ -308,8 +310,7 @@ class RequestHandler:
     def _urgent(self, sender: User, op, cmid: str, now: int):  # noqa: ANN001, ANN202
         """Wrap a send so it also spends the sender's daily urgent quota, in its txn."""
         per_day, day = self.app.config.urgent_per_day, day_number(now)
-        if sender.realm != ENTERPRISE:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "consumers cannot send urgent messages")
+        _enforce(may_mark_urgent(sender))
 
         def urgent_op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
             if w.find_sent(sender.uid, cmid) is not None:
@@ -339,18 +340,9 @@ class RequestHandler:
         return True
 
     def _may_message(self, sender: User, recipient: User) -> None:
-        if sender.realm == recipient.realm == ENTERPRISE and not recipient.disabled \
-                and sender.corp_id == recipient.corp_id:
-            return  # colleagues: no contact lookups on the hot path
-        store = self.app.store
-        employee, consumer = (sender, recipient) if sender.realm == ENTERPRISE \
-            else (recipient, sender)
-        verdict = may_message_directly(
-            sender, recipient,
-            contacts=store.read(tables.contact, employee.uid, consumer.uid) is not None,
-            friends=store.read(tables.are_friends, sender.uid, recipient.uid))
-        if not verdict.allowed:
-            raise ProtocolError(ErrorCode(verdict.code), verdict.reason)
+        # `tied` looks up only the tie the bridge asks about: none between colleagues
+        _enforce(may_message_directly(sender, recipient,
+                                      tied=tied(self.app.store, sender, recipient)))
 
     def _announce_conv(self, user: User) -> int:
         corp = self.app.store.corp(user.corp_id) if user.corp_id else None
@@ -394,12 +386,11 @@ class RequestHandler:
         now, caps = self.app.clock.now_ms(), self.caps
         match frame:
             case GroupCreate(name=name, members=members):
-                if actor.realm == CONSUMER:
-                    raise ProtocolError(ErrorCode.FORBIDDEN, "employees create groups")
-                self._same_corp(actor, users := self._users(members))
+                _enforce(may_create_group(actor))
+                self._may_invite(actor, users := self._users(members))
                 return lambda w: groups.create(w, actor, name, users, now, caps)
             case GroupAdd(conv=conv, members=members):
-                self._same_corp(actor, users := self._users(members))
+                self._may_invite(actor, users := self._users(members))
                 return lambda w: groups.add(w, actor, conv, users, now, caps)
             case GroupRemove(conv=conv, members=members):
                 users = self._users(members, disabled_ok=True)  # people who left, too
@@ -420,18 +411,10 @@ class RequestHandler:
                 return lambda w: groups.recall(w, actor, conv, seq, now, caps)
         raise AssertionError(frame)
 
-    def _same_corp(self, actor: User, users: list[User]) -> None:
-        """Employees of one corp group together; consumers join only by the invite of an
-        employee whose external contact they are."""
+    def _may_invite(self, actor: User, users: list[User]) -> None:
+        """The bridge's invite rule for each user, in order; the first refusal is sent."""
         for user in users:
-            if user.realm == CONSUMER:
-                if actor.realm == CONSUMER:
-                    raise ProtocolError(ErrorCode.FORBIDDEN, "only employees invite consumers")
-                if self.app.store.read(tables.contact, actor.uid, user.uid) is None:
-                    raise ProtocolError(ErrorCode.NOT_CONTACT,
-                                        f"{user.handle!r} is not your external contact")
-            elif user.corp_id != actor.corp_id:
-                raise ProtocolError(ErrorCode.FORBIDDEN, f"{user.handle!r} is in another corp")
+            _enforce(may_invite(actor, user, contact=tied(self.app.store, actor, user)))
 
     def _group_info(self, session: Session, frame: GroupInfo) -> None:
         user: User = session.user  # type: ignore[assignment]
@@ -521,3 +504,9 @@ class RequestHandler:
 
 def _bad(message: str) -> ProtocolError:
     return ProtocolError(ErrorCode.BAD_REQUEST, message)
+
+
+def _enforce(verdict: Verdict) -> None:
+    """A bridge refusal becomes the request's error, its reason the message."""
+    if not verdict.allowed:
+        raise ProtocolError(ErrorCode(verdict.code), verdict.reason)

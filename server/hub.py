@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from corpchat.bridge import deciding_corp_id, read_state_visible
+from corpchat.bridge import deciding_corp_id, may_preview, read_state_visible
 from corpchat.protocol import (
     Ack,
     CloseCode,
@@ -393,13 +393,12 @@ class Hub:
         """A push notification's text, unless the receiver's corp hides previews."""
         user = self.store.user(uid)
         corp = self.store.corp(user.corp_id) if user is not None and user.corp_id else None
-        return msg.text if corp is None or corp.push_previews else ""
+        return msg.text if may_preview(corp).allowed else ""
 
     def read_visible(self, reader: User, viewer: User) -> bool:
         """Whether `viewer` may see `reader`'s read state (the bridge decides)."""
-        if reader.realm == viewer.realm:  # the bridge's first rule, without a corp lookup
-            return True
-        corp = self.store.corp(deciding_corp_id(reader, viewer))
+        deciding = deciding_corp_id(reader, viewer)  # 0: one realm, no corp to look up
+        corp = self.store.corp(deciding) if deciding else None
         return read_state_visible(reader, viewer, corp).allowed
 
     def _fan_out(self, msg: Message, out: dict[Session, list[bytes]],

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from corpchat.bridge import Badge, seen_by_consumers, seen_by_employees
+from corpchat.bridge import (
+    CONTACT,
+    FRIEND,
+    Badge,
+    may_see_directory,
+    seen_by_consumers,
+    seen_by_employees,
+    tie_needed,
+)
 from corpchat.protocol import Msg, Profile
-from corpchat.store import CONSUMER, Contact, Store, User
+from corpchat.store import CONSUMER, ENTERPRISE, Contact, Store, User
+from corpchat.store import contacts as tables
 
 
 class People:
@@ -45,7 +54,7 @@ class People:
                 note: str | None = None) -> Profile:
         """A person as `viewer` may see them: directory fields only inside one corp."""
         badge = self.badge(person, viewer.realm)
-        colleague = viewer.realm == person.realm != CONSUMER and viewer.corp_id == person.corp_id
+        colleague = may_see_directory(viewer, person).allowed
         return Profile(
             user=person.handle, display=badge.display, title=badge.title, corp=badge.corp,
             dept=person.dept or None if colleague else None,
@@ -53,3 +62,15 @@ class People:
             email=person.email or None if colleague else None,
             external=badge.external or None,
             remark=contact.remark or None if contact is not None else None, note=note)
+
+
+def tied(store: Store, a: User, b: User) -> bool:
+    """Whether `a` and `b` have the tie the bridge's rules ask about for them
+    (`tie_needed`); False when they need none, without a lookup."""
+    tie = tie_needed(a, b)
+    if tie == CONTACT:
+        employee, consumer = (a, b) if a.realm == ENTERPRISE else (b, a)
+        return store.read(tables.contact, employee.uid, consumer.uid) is not None
+    if tie == FRIEND:
+        return bool(store.read(tables.are_friends, a.uid, b.uid))
+    return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from corpchat.bridge import may_look_up
 from corpchat.protocol import (
     DeviceRegister,
     DeviceUnregister,
@@ -107,21 +108,13 @@ def _break_until(now: int, frame: QuietBreak) -> int:
 
 def _user_info(app: App, session: Session, viewer: User, request_id: int, handle: str) -> None:
     person = app.store.user_by_handle(handle)
-    if person is None or person.disabled or not _may_see(app, viewer, person):
+    if person is None or not may_look_up(
+            viewer, person, peers=lambda: person.uid in app.store.peers(viewer.uid)).allowed:
         raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user {handle!r}")
     until = app.quiet.resting.get(person.uid)
     session.push(event_frame(UserInfoReply(
         re=request_id, profile=People(app.store).profile(person, viewer),
         status="resting" if until else "available", until=until)))
-
-
-def _may_see(app: App, viewer: User, person: User) -> bool:
-    """Colleagues, and anyone you share a conversation with."""
-    if viewer.uid == person.uid:
-        return True
-    if viewer.corp_id and viewer.corp_id == person.corp_id:
-        return True
-    return person.uid in app.store.peers(viewer.uid)
 
 
 def _bad(message: str) -> ProtocolError:

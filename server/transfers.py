@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from corpchat.bridge import may_transfer
-from corpchat.bridge.customers import handover_replaces_owner
+from corpchat.bridge import handover_replaces_owner, may_inherit_history, may_transfer
 from corpchat.protocol import ContactEvent, TransferEvent
 from corpchat.store import Contact, Membership, Refused, User, WriteTxn
 from corpchat.store import contacts as tables
@@ -113,7 +112,7 @@ class Transfers:
         w.do(cust.move_contact_tags, source.uid, target.uid, consumer.uid)
         corp = w.corp(contact.corp_id)
         conv = w.hand_over_direct(source, target, consumer,
-                                  with_history=corp is None or corp.transfer_history)
+                                  with_history=may_inherit_history(corp).allowed)
         forget = [conv] if conv else []
         messages = self._hand_over_groups(w, source, target, consumer, now, forget)
         w.do(cust.log_transfer, consumer.uid, now, source.uid, target.uid)

@@ -197,3 +197,29 @@ async def test_friend_decline_and_remove(server, nursery):
         assert isinstance(gone, Error) and gone.code == "not_found"
     employee = await request(c["bob"], FriendRemove, user="dora")
     assert isinstance(employee, Error) and employee.code == "not_found"
+
+
+async def test_recalls_are_archived_where_the_messages_were(server, nursery):
+    """A recall leaves a record in the corp's archive exactly when the recalled message
+    was archived: a direct chat across realms or an external group, not a colleague chat."""
+    from corpchat.protocol import Recall
+
+    from .test_groups import make_contact
+
+    c = await employee_and_customer(server, nursery)
+    await make_contact(c["alice"], c["carol"])
+    sent = {}
+    for sender, to in (("alice", "carol"), ("bob", "alice")):
+        await c[sender].send(f"{sender} to {to}", to=to)
+        sent[sender] = await c[sender].expect(Ack)
+    group = await make_group(c["alice"], "bob", "carol", name="vip")
+    await c["bob"].send("in the group", conv=group)
+    in_group = await c["bob"].expect(Ack)
+    for sender, ack in (("alice", sent["alice"]), ("bob", sent["bob"]), ("bob", in_group)):
+        assert isinstance(await request(c[sender], Recall, conv=ack.conv, seq=ack.seq), Ok)
+    path = socket_path(server.app.config.data_dir)
+    rows = await trio.to_thread.run_sync(
+        lambda: list(call_stream(path, "archive.export", {"corp": "acme"})))
+    recalls = [(r["conv"], r["sender"], r["text"]) for r in rows if r["kind"] == "recall"]
+    assert recalls == [(sent["alice"].conv, "alice", f"recalled seq {sent['alice'].seq}"),
+                       (group, "bob", f"recalled seq {in_group.seq}")]
