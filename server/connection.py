@@ -36,7 +36,7 @@ from wsproto.utilities import RemoteProtocolError
 from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode, ProtocolError, decode_map
 from corpchat.protocol.codec import request_id
 
-from .http import MAX_HEAD_BYTES, answer, is_upgrade
+from .http import MAX_HEAD_BYTES, is_upgrade, respond
 from .hub import error_frame
 from .ratelimit import TokenBucket
 from .session import Session
@@ -190,8 +190,7 @@ class Connection:
             head, self._head, self._http = bytes(self._head), bytearray(), None
             self._on_websocket_data(head)
         elif isinstance(event, h11.Request):
-            self.session.push(answer(self.app, http, event))
-            self.session.begin_close(CloseCode.NORMAL)
+            respond(self, http, event)
         else:
             self.session.begin_close(CloseCode.PROTOCOL_ERROR, "not an HTTP request")
 
