@@ -36,6 +36,7 @@ from wsproto.utilities import RemoteProtocolError
 from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode, ProtocolError, decode_map
 from corpchat.protocol.codec import request_id
 
+from .audit import session_closed
 from .http import MAX_HEAD_BYTES, is_upgrade, respond
 from .hub import error_frame
 from .ratelimit import TokenBucket
@@ -89,6 +90,7 @@ class Connection:
             await trio.aclose_forcefully(self.stream)
             if session.close_code == CloseCode.RESYNC_REQUIRED:
                 log.warning("slow consumer %s closed: resync", session.id)
+            session_closed(session)
 
     def stop_reading(self) -> None:
         self.reader_scope.cancel()
