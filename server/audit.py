@@ -45,7 +45,7 @@ def _logfmt(fields: dict[str, Any]) -> str:
 
 
 def _plain(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
     if not text or any(c in text for c in ' "=\n'):
         return json.dumps(text)
     return text
@@ -58,7 +58,7 @@ def session_closed(session: Any) -> None:  # a server.session.Session
     if user is None:
         audit("close", logging.DEBUG, session=session.id, peer=session.peer,
               code=session.close_code, reason=session.close_reason)
-    else:
-        audit("close", uid=user.uid, user=user.handle, device=session.device,
-              token_id=session.token_id, session=session.id, peer=session.peer,
-              code=session.close_code, reason=session.close_reason)
+    else:  # getattr: it runs in a `finally` that must not raise, whatever stands for the user
+        audit("close", uid=getattr(user, "uid", None), user=getattr(user, "handle", str(user)),
+              device=session.device, token_id=session.token_id, session=session.id,
+              peer=session.peer, code=session.close_code, reason=session.close_reason)
