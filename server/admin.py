@@ -20,6 +20,7 @@ import msgpack
 import trio
 
 from . import admin_commands
+from .audit import audit
 
 if TYPE_CHECKING:
     from .app import App
@@ -28,6 +29,22 @@ log = logging.getLogger("corpchat.admin")
 SOCKET_NAME = "admin.sock"
 MAX_REQUEST_BYTES = 1024 * 1024
 Command = Callable[["App", dict[str, Any]], Awaitable[Any]]
+# Admin commands with an INFO audit line, and the fields it takes from the
+# command's arguments and result: names and ids, never a token. Other commands
+# get a DEBUG line naming the command.
+AUDITED: dict[str, tuple[str, ...]] = {
+    "kick": ("user", "device", "sessions_closed"),
+    "user.add": ("handle", "corp", "consumer", "uid", "token_id"),
+    "user.disable": ("handle", "tokens_revoked", "sessions_closed"),
+    "user.enable": ("handle",),
+    "user.remove": ("handle", "tokens_revoked", "sessions_closed"),
+    "token.issue": ("user", "token_id"),
+    "token.revoke": ("token_id", "sessions_closed"),
+    "backup": ("path", "bytes"),
+    "drain": ("timeout_s", "connections"),
+    "log-level": ("level",),
+}
+FIELD_NAMES = {"level": "log_level"}  # a field's name in the audit line, where it differs
 
 
 class AdminError(Exception):
@@ -105,8 +122,12 @@ class AdminServer:
         await _send_all(conn, msgpack.packb({"end": True, "count": count}))
 
     async def _answer(self, conn: trio.socket.SocketType) -> dict[str, Any] | Stream:
-        if not _peer_allowed(conn):
+        uid = _peer_uid(conn)
+        if uid not in (os.getuid(), 0):
+            audit("admin_forbidden", logging.WARNING, admin_uid=uid)
             return _error("forbidden", "this uid may not use the admin socket")
+        name: Any = None
+        args: Any = {}
         try:
             request = await _read_request(conn)
             name, args = request.get("cmd"), request.get("args") or {}
@@ -114,22 +135,40 @@ class AdminServer:
             if command is None or not isinstance(args, dict):
                 return _error("unknown_command", f"unknown command {name!r}; try 'help'")
             result = await command(self.app, args)
+            _audit_command(name, uid, args, result)
             return result if isinstance(result, Stream) else {"ok": True, "result": result}
         except AdminError as exc:
+            _audit_command(name, uid, args, None, exc.code)
             return _error(exc.code, exc.message)
         except Exception as exc:
             log.exception("admin command failed")
+            _audit_command(name, uid, args, None, "internal_error")
             return _error("internal_error", str(exc))
+
+
+def _audit_command(name: Any, uid: int, args: Any, result: Any, error: str | None = None) -> None:
+    """One audit line per admin command: its AUDITED fields, from args and result."""
+    if name not in AUDITED:
+        audit("admin", logging.DEBUG, cmd=str(name), admin_uid=uid, error=error)
+        return
+    found = {**(args if isinstance(args, dict) else {}),
+             **(result if isinstance(result, dict) else {})}
+    fields = {FIELD_NAMES.get(k, k): found[k] for k in AUDITED[name]
+              if found.get(k) is not None}
+    if error is None:
+        audit(name, admin_uid=uid, **fields)
+    else:
+        audit(name, logging.WARNING, admin_uid=uid, error=error, **fields)
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": code, "message": message}
 
 
-def _peer_allowed(conn: trio.socket.SocketType) -> bool:
+def _peer_uid(conn: trio.socket.SocketType) -> int:
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
-    return uid in (os.getuid(), 0)
+    return uid
 
 
 async def _read_request(conn: trio.socket.SocketType) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import trio
 from corpchat.protocol.clock import Clock, SystemClock
 from corpchat.store import GroupCommitWriter, Pending, StorageError, Store
 
+from .audit import audit
 from .bridge_handlers import BridgeHandler
 from .config import ServerConfig
 from .connection import Connection
@@ -168,6 +169,8 @@ class App:
     async def _serve_connection(self, stream: trio.SocketStream) -> None:
         connection = Connection(self, stream)
         self.connections.add(connection)
+        audit("connect", logging.DEBUG, session=connection.session.id,
+              peer=connection.session.peer)
         try:
             await connection.run()
         finally:
@@ -203,6 +206,7 @@ class App:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 log.info("signal %d: shutting down", signum)
+                audit("drain", signal=signum, connections=len(self.connections))
                 self.request_shutdown()
                 return
 

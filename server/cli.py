@@ -14,6 +14,7 @@ from typing import Any
 import trio
 
 from .admin import AdminError, call, call_stream, socket_path
+from .audit import audit_offline
 from .config import ServerConfig
 
 
@@ -293,6 +294,7 @@ def _restore(args: argparse.Namespace) -> int:
     finally:
         lock.close()
     print(f"restored {size} bytes into {args.data}")
+    audit_offline("restore", path=args.path, data=args.data, bytes=size)
     return 0
 
 

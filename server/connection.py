@@ -36,7 +36,8 @@ from wsproto.utilities import RemoteProtocolError
 from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode, ProtocolError, decode_map
 from corpchat.protocol.codec import request_id
 
-from .http import MAX_HEAD_BYTES, answer, is_upgrade
+from .audit import session_closed
+from .http import MAX_HEAD_BYTES, is_upgrade, respond
 from .hub import error_frame
 from .ratelimit import TokenBucket
 from .session import Session
@@ -89,6 +90,7 @@ class Connection:
             await trio.aclose_forcefully(self.stream)
             if session.close_code == CloseCode.RESYNC_REQUIRED:
                 log.warning("slow consumer %s closed: resync", session.id)
+            session_closed(session)
 
     def stop_reading(self) -> None:
         self.reader_scope.cancel()
@@ -190,8 +192,7 @@ class Connection:
             head, self._head, self._http = bytes(self._head), bytearray(), None
             self._on_websocket_data(head)
         elif isinstance(event, h11.Request):
-            self.session.push(answer(self.app, http, event))
-            self.session.begin_close(CloseCode.NORMAL)
+            respond(self, http, event)
         else:
             self.session.begin_close(CloseCode.PROTOCOL_ERROR, "not an HTTP request")
 

@@ -77,6 +77,7 @@ from corpchat.store import (
 from corpchat.store import contacts as tables
 
 from . import groups, quiet_handlers, receipts
+from .audit import audit
 from .bridge_handlers import BRIDGE_FRAMES, BridgeHandler
 from .customers import CUSTOMER_FRAMES
 from .hub import ChangeContext, ReadContext, SendContext, error_frame, message_event
@@ -188,11 +189,13 @@ class RequestHandler:
         app = self.app
         found = app.store.authenticate(frame.token)
         if found is None:
-            log.warning("auth failed from %s", session.peer)
+            audit("login_failed", logging.WARNING, peer=session.peer, session=session.id)
             raise ProtocolError(ErrorCode.AUTH_FAILED, "unknown, revoked or disabled token",
                                 close=CloseCode.AUTH_FAILED)
         user, token_id = found
         if len(app.hub.sessions_of(user.uid)) >= app.config.max_sessions_per_user:
+            audit("login_refused", logging.WARNING, uid=user.uid, user=user.handle,
+                  token_id=token_id, peer=session.peer, reason="too many sessions")
             raise ProtocolError(ErrorCode.TOO_MANY_CONNECTIONS,
                                 f"at most {app.config.max_sessions_per_user} sessions per user",
                                 close=CloseCode.POLICY_VIOLATION)
@@ -207,6 +210,8 @@ class RequestHandler:
             announce_conv=self._announce_conv(user) if user.corp_id else None,
             unread=self._unread(user), quiet=app.quiet.state_frame(user.uid))))
         app.push.online(user.uid)
+        audit("login", uid=user.uid, user=user.handle, device=session.device,
+              token_id=token_id, session=session.id, peer=session.peer)
 
     def _unread(self, user: User) -> tuple[Unread, ...]:
         counts = self.app.store.unread_counts(user.uid, self.app.config.unread_count_cap)

@@ -7,14 +7,21 @@ and the connection closes.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import h11
+
+from corpchat.protocol import CloseCode
 
 from .metrics import render
 
 if TYPE_CHECKING:
     from .app import App
+    from .connection import Connection
+    from .session import Session
+
+log = logging.getLogger("corpchat.server")
 
 MAX_HEAD_BYTES = 16 * 1024
 
@@ -24,16 +31,43 @@ def is_upgrade(request: h11.Request) -> bool:
                for name, value in request.headers)
 
 
+def respond(connection: Connection, conn: h11.Connection, request: h11.Request) -> None:
+    """Answer a plain request, then close. /metrics is answered by a task of its own:
+    its figures take a few event-loop turns (see server/metrics.py), so the
+    connection stops reading and waits for it."""
+    app, session = connection.app, connection.session
+    if _path(request) == b"/metrics" and request.method in (b"GET", b"HEAD"):
+        connection.stop_reading()
+        app.spawn(_metrics, app, session, conn)
+        return
+    session.push(answer(app, conn, request))
+    session.begin_close(CloseCode.NORMAL)
+
+
 def answer(app: App, conn: h11.Connection, request: h11.Request) -> bytes:
-    """The whole response to a plain request, as bytes."""
-    path = request.target.split(b"?", 1)[0]
+    """The whole response to a plain request other than /metrics, as bytes."""
+    path = _path(request)
     if request.method not in (b"GET", b"HEAD"):
         return _response(conn, 405, b"method not allowed\n")
     if path == b"/healthz":
         return _response(conn, *((503, b"draining\n") if app.draining else (200, b"ok\n")))
-    if path == b"/metrics":
-        return _response(conn, 200, render(app), b"text/plain; version=0.0.4; charset=utf-8")
     return _response(conn, 404, b"corpchat speaks WebSocket (subprotocol corpchat.v1) here\n")
+
+
+async def _metrics(app: App, session: Session, conn: h11.Connection) -> None:
+    """Never raises: it runs in the server's background nursery."""
+    try:
+        session.push(_response(conn, 200, await render(app),
+                               b"text/plain; version=0.0.4; charset=utf-8"))
+    except Exception:
+        log.exception("/metrics failed")
+        session.push(_response(conn, 500, b"metrics unavailable\n"))
+    finally:
+        session.begin_close(CloseCode.NORMAL)
+
+
+def _path(request: h11.Request) -> bytes:
+    return request.target.split(b"?", 1)[0]
 
 
 def _response(conn: h11.Connection, status: int, body: bytes,
