@@ -52,6 +52,10 @@ class AdminUnreachable(ConnectionError):
         self.path = path
 
 
+class AdminSocketUnusable(OSError):
+    """The server cannot create its admin socket (e.g. a path too long for AF_UNIX)."""
+
+
 class Stream:
     """A command's answer given row by row (e.g. an archive export)."""
 
@@ -83,6 +87,10 @@ class AdminServer:
         old_umask = os.umask(0o177)
         try:
             await sock.bind(self.path)
+        except OSError as exc:
+            sock.close()
+            raise AdminSocketUnusable(
+                f"cannot create the admin socket {self.path}: {exc.strerror or exc}") from exc
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)

@@ -16,7 +16,7 @@ from typing import Any
 
 import trio
 
-from .admin import AdminError, AdminUnreachable, call, call_stream, socket_path
+from .admin import AdminError, AdminSocketUnusable, AdminUnreachable, call, call_stream, socket_path
 from .config import ServerConfig
 from .human import render
 
@@ -145,12 +145,19 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         trio.run(run)
     except* OSError as group:  # the port is taken, the address is not ours, ...
-        failed.extend(group.exceptions)
+        failed.extend(_leaves(group))
     if failed:
-        print(f"error: cannot serve on {config.host}:{config.port}: {failed[0]}",
-              file=sys.stderr)
-        return 1
+        problem = failed[0]
+        if isinstance(problem, AdminSocketUnusable):
+            return _fail(str(problem), 1)
+        return _fail(f"cannot serve on {config.host}:{config.port}: {problem}", 1)
     return 0
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
 
 
 # ----- admin -----

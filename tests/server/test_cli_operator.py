@@ -96,6 +96,13 @@ def test_serve_on_a_data_path_that_is_a_file(tmp_path):
                      f"{tmp_path / 'f'} is a file, not a directory")
 
 
+def test_serve_on_a_data_path_too_long_for_its_admin_socket(tmp_path):
+    data = tmp_path / ("d" * 120)  # a Unix socket path holds at most 107 bytes
+    done = run("serve", "--data", str(data), "--listen", "127.0.0.1:0")
+    assert_error(done, 1, f"error: cannot create the admin socket {data / 'admin.sock'}: "
+                          "AF_UNIX path too long")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
 def test_serve_on_an_unwritable_data_path(tmp_path):
     (tmp_path / "ro").mkdir(mode=0o500)
