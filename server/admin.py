@@ -54,6 +54,25 @@ class AdminError(Exception):
         self.message = message
 
 
+class AdminUnreachable(ConnectionError):
+    """No server answers on the admin socket: missing, refused, or not ours to use."""
+
+    def __init__(self, path: str, exc: OSError) -> None:
+        where = os.path.abspath(path)
+        if isinstance(exc, PermissionError):
+            text = f"permission denied on the admin socket {where} (run as the server's user)"
+        elif isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
+            text = f"cannot reach the admin socket: is the server running? (looked for {where})"
+        else:  # e.g. a path too long for a Unix socket
+            text = f"cannot use the admin socket {where}: {exc.strerror or exc}"
+        super().__init__(text)
+        self.path = path
+
+
+class AdminSocketUnusable(OSError):
+    """The server cannot create its admin socket (e.g. a path too long for AF_UNIX)."""
+
+
 class Stream:
     """A command's answer given row by row (e.g. an archive export)."""
 
@@ -85,6 +104,10 @@ class AdminServer:
         old_umask = os.umask(0o177)
         try:
             await sock.bind(self.path)
+        except OSError as exc:
+            sock.close()
+            raise AdminSocketUnusable(
+                f"cannot create the admin socket {self.path}: {exc.strerror or exc}") from exc
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
@@ -187,12 +210,24 @@ async def _read_request(conn: trio.socket.SocketType) -> dict[str, Any]:
             raise AdminError("bad_request", f"unreadable request: {exc}") from None
 
 
+def _connect(path: str, timeout_s: float) -> socket.socket:
+    """A connected client socket; AdminUnreachable (an OSError) when nobody answers."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout_s)
+    try:
+        sock.connect(path)
+    except OSError as exc:
+        sock.close()
+        if isinstance(exc, TimeoutError):  # a server too busy to accept: not unreachable
+            raise
+        raise AdminUnreachable(path, exc) from exc
+    return sock
+
+
 def call(path: str, cmd: str, args: dict[str, Any] | None = None,
          timeout_s: float = 30.0) -> Any:
     """Run one admin command (blocking); raises AdminError on refusal."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout_s)
-        sock.connect(path)
+    with _connect(path, timeout_s) as sock:
         sock.sendall(msgpack.packb({"cmd": cmd, "args": args or {}}, use_bin_type=True))
         unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 * 1024 * 1024)
         while True:
@@ -209,9 +244,7 @@ def call(path: str, cmd: str, args: dict[str, Any] | None = None,
 def call_stream(path: str, cmd: str, args: dict[str, Any] | None = None,
                 timeout_s: float = 60.0) -> Iterator[Any]:
     """Run a streaming admin command (blocking); yields its rows as they come."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout_s)
-        sock.connect(path)
+    with _connect(path, timeout_s) as sock:
         sock.sendall(msgpack.packb({"cmd": cmd, "args": args or {}}, use_bin_type=True))
         unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 * 1024 * 1024)
         while data := sock.recv(65536):
