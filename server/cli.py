@@ -273,27 +273,42 @@ def _transfer_args(a: argparse.Namespace) -> dict[str, Any]:
 
 def _add_restore(sub: Any) -> None:
     p = sub.add_parser("restore", help="put a backup in place (server stopped)")
-    p.add_argument("path", help="the backup directory")
+    p.add_argument("path", help="the backup directory (made by 'corpchat admin backup')")
     p.add_argument("--data", default="./data", help="the data directory to restore into")
+    p.add_argument("--create", action="store_true",
+                   help="the data directory does not exist yet: create it")
     p.set_defaults(run=_restore)
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from corpchat.store import StorageError, restore_backup
+    """Refuse anything but a corpchat backup this server reads, before touching
+    anything; then say what replaced what, and where the replaced database is kept."""
+    from corpchat.store import NotRestorable, StorageError, restore_backup
 
-    from .app import lock_data_dir
+    from .app import lock_data_dir  # refuses while a server runs on the directory
 
-    os.makedirs(args.data, mode=0o700, exist_ok=True)
-    lock = lock_data_dir(args.data)  # refuses while a server runs on it
     try:
-        size = restore_backup(args.path, args.data)
+        done = restore_backup(args.path, args.data, create=args.create, hold=lock_data_dir)
+    except NotRestorable as exc:
+        print(f"error: restore refused, nothing changed: {exc}", file=sys.stderr)
+        return 1
     except (OSError, StorageError) as exc:
         print(f"error: restore failed: {exc}", file=sys.stderr)
         return 1
-    finally:
-        lock.close()
-    print(f"restored {size} bytes into {args.data}")
+    print(f"restored {args.path} into {args.data}")
+    print(f"  now:      {_db_summary(done.installed)}")
+    if done.kept_as is None:
+        print("  replaced: nothing (the data directory held no database)")
+    else:
+        was = _db_summary(done.replaced) if done.replaced else f"unreadable ({done.replaced_error})"
+        print(f"  replaced: {was}")
+        print(f"  kept as:  {done.kept_as}")
     return 0
+
+
+def _db_summary(summary: Any) -> str:
+    return (f"{summary.messages} messages, last pos {summary.last_pos}, "
+            f"{summary.bytes} bytes (schema {summary.schema})")
 
 
 def _admin(args: argparse.Namespace) -> int:

@@ -70,28 +70,6 @@ class Refused:
     retry_after_ms: int | None = None
 
 
-def restore_backup(backup_dir: str, data_dir: str) -> int:
-    """Put a backup (a directory made by Store.backup) in place of a stopped
-    server's database; returns its size. The old database is kept beside it."""
-    source = os.path.join(backup_dir, "data.mdb")
-    Store(backup_dir, map_bytes=DEFAULT_MAP_BYTES).close()  # opens cleanly, right schema
-    os.makedirs(data_dir, mode=0o700, exist_ok=True)
-    target = os.path.join(data_dir, "data.mdb")
-    staging = target + ".restoring"
-    with open(source, "rb") as src, open(staging, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            dst.write(chunk)
-        dst.flush()
-        os.fsync(dst.fileno())
-    if os.path.exists(target):
-        os.replace(target, target + ".before-restore")
-    os.replace(staging, target)
-    lock = os.path.join(data_dir, "lock.mdb")
-    if os.path.exists(lock):
-        os.unlink(lock)
-    return os.path.getsize(target)
-
-
 def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
