@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="corpchat", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
     _add_admin(sub)
@@ -38,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client(sub)
     _add_loadtest(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed package's version (pyproject.toml), not a copy kept in the code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("corpchat")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(unknown: not installed)"
 
 
 # ----- serve -----

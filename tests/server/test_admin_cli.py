@@ -63,3 +63,12 @@ async def test_the_cli_drives_a_live_server(server, capsys):
         lambda: (main(["admin", "--data", data + "-missing", "stats"]),
                  *capsys.readouterr()))
     assert code == 2
+
+
+def test_version_is_the_installed_package_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"corpchat {version('corpchat')}\n"
