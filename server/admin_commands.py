@@ -422,6 +422,23 @@ async def user_disable(app: App, args: dict[str, Any]) -> dict[str, Any]:
     return {"handle": user.handle, "tokens_revoked": revoked, "sessions_closed": closed}
 
 
+@command("user.enable")
+async def user_enable(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """Let a disabled (or removed) user log in again. Disabling revoked every token,
+    so the user needs a new one: 'token issue'."""
+    from dataclasses import replace
+
+    user = _user(app, _arg(args, "handle"))
+
+    def op(w):  # noqa: ANN001, ANN202
+        current = w.user(user.uid)
+        w.put_user(replace(current, disabled=False))
+        return current.disabled
+
+    was_disabled = await _write(app, op)
+    return {"handle": user.handle, "was_disabled": was_disabled}
+
+
 @command("backup")
 async def backup(app: App, args: dict[str, Any]) -> dict[str, Any]:
     """A consistent, compacted copy of the live database, taken while serving."""

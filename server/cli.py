@@ -242,6 +242,9 @@ def _add_admin(sub: Any) -> None:
     u = user.add_parser("disable", help="revoke every token and close every session")
     u.add_argument("handle")
     u.set_defaults(cmd="user.disable", build=lambda a: {"handle": a.handle})
+    u = user.add_parser("enable", help="let a disabled user log in again (then: token issue)")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.enable", build=lambda a: {"handle": a.handle})
 
     s = asub.add_parser("stats", help="live server statistics")
     s.add_argument("--watch", type=float, metavar="SECONDS", help="refresh like top")

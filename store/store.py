@@ -499,8 +499,12 @@ class WriteTxn:
 
     def issue_token(self, uid: int, now_ms: int) -> tuple[str, str] | Refused:
         """A new bearer token for `uid`: (token id, token). Only its hash is kept."""
-        if _get_user(self.txn, self.db, uid) is None:
+        user = _get_user(self.txn, self.db, uid)
+        if user is None:
             return Refused("not_found", f"no user {uid}")
+        if user.disabled:  # disabling revoked its tokens; a new one would undo that
+            return Refused("disabled", f"user {user.handle!r} is disabled "
+                           f"(enable it first: corpchat admin user enable {user.handle})")
         token = "cc_" + secrets.token_urlsafe(32)  # never starts with "-" on a command line
         token_id = secrets.token_hex(6)
         digest = token_digest(token)

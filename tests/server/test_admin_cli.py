@@ -72,3 +72,35 @@ def test_version_is_the_installed_package_version(capsys):
         main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out == f"corpchat {version('corpchat')}\n"
+
+
+def _cli(data: str, capsys):  # noqa: ANN202
+    async def cli(*argv: str) -> tuple[int, str, str]:
+        code = await trio.to_thread.run_sync(main, ["admin", "--data", data, *argv])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return cli
+
+
+async def test_a_disabled_user_gets_no_token_until_enabled(server, nursery, capsys):
+    from corpchat.protocol import Welcome
+
+    from ..client import TestClient
+
+    cli = _cli(server.app.config.data_dir, capsys)
+    await server.user("ben")
+    assert (await cli("user", "disable", "ben"))[0] == 0
+    code, out, err = await cli("token", "issue", "ben")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: disabled: user 'ben' is disabled")
+    code, out, _ = await cli("--json", "user", "enable", "ben")
+    assert code == 0 and json.loads(out) == {"handle": "ben", "was_disabled": True}
+    code, out, _ = await cli("--json", "token", "issue", "ben")
+    assert code == 0
+    ben = await TestClient(nursery, server.url, json.loads(out)["token"]).connect()
+    assert ben.taken(Welcome)[0].user == "ben"
+    users = json.loads((await cli("--json", "user", "list"))[1])
+    assert [u["disabled"] for u in users if u["handle"] == "ben"] == [False]
+    code, out, _ = await cli("--json", "user", "enable", "ben")  # already enabled: fine
+    assert code == 0 and json.loads(out)["was_disabled"] is False
