@@ -1,6 +1,6 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
-from . import contacts, customers, settings
+from . import contacts, customers, settings, tokens
 from .records import (
     ANNOUNCE,
     CONSUMER,
@@ -31,5 +31,5 @@ __all__ = [
     "Refused",
     "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "customers",
     "restore_backup",
-    "settings", "token_digest", "valid_handle",
+    "settings", "token_digest", "tokens", "valid_handle",
 ]

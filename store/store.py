@@ -162,15 +162,15 @@ class Store:
         with self._read() as txn:
             return op(txn, self.db, *args)
 
-    def authenticate(self, token: str) -> tuple[User, str] | None:
-        """The enabled user a bearer token belongs to, with the token's id; or None."""
+    def authenticate(self, token: str) -> tuple[User, Token] | None:
+        """The enabled user a bearer token belongs to, with the token's record; or None."""
         with self._read() as txn:
             raw = txn.get(token_digest(token), db=self.db["tokens"])
             if raw is None:
                 return None
             record = Token.decode(raw)
         user = self.user(record.uid)
-        return None if user is None or user.disabled else (user, record.token_id)
+        return None if user is None or user.disabled else (user, record)
 
     def user_by_handle(self, handle: str) -> User | None:
         user = self._by_handle.get(handle)
