@@ -183,3 +183,13 @@ def summarize_file(path: str):  # noqa: ANN201
     os.mkdir(alone)
     shutil.copyfile(path, os.path.join(alone, "data.mdb"))
     return summarize(alone)
+
+
+async def test_a_restore_while_the_server_runs_is_refused(server, tmp_path):
+    backup = os.fspath(tmp_path / "running-backup")
+    await server.admin("backup", path=backup)
+    data = server.app.config.data_dir
+    before = set(os.listdir(data))
+    with pytest.raises(SystemExit, match="another corpchat server is using"):
+        main(["restore", backup, "--data", data])
+    assert set(os.listdir(data)) == before
