@@ -55,6 +55,7 @@ def files(path: str) -> dict[str, bytes] | None:
 
 
 def restore(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()  # only what the restore prints, not the fixture server's logs
     code = main(["restore", *argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
