@@ -68,6 +68,8 @@ def summarize(directory: str) -> Summary:
     it is missing, is not a corpchat database, or has a schema this server does not
     read. Creates no file."""
     path = os.path.join(directory, DATA_FILE)
+    if not os.path.exists(directory):
+        raise NotRestorable(f"{directory} does not exist")
     if not os.path.isdir(directory):
         raise NotRestorable(f"{directory} is not a directory")
     if not os.path.isfile(path):

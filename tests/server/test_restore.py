@@ -73,8 +73,13 @@ def assert_refused(capsys, live: Live, backup: str, why: str) -> None:
 
 async def test_a_missing_backup_path_is_refused(live, capsys, tmp_path):
     missing = os.fspath(tmp_path / "no" / "such" / "dir")
-    assert_refused(capsys, live, missing, "is not a directory")
+    assert_refused(capsys, live, missing, f"{missing} does not exist")
     assert not os.path.exists(tmp_path / "no")
+
+
+async def test_a_backup_path_that_is_a_file_is_refused(live, capsys):
+    kept = os.path.join(live.backup, "data.mdb")  # the file, not its directory
+    assert_refused(capsys, live, kept, "is not a directory")
 
 
 async def test_an_empty_directory_is_refused(live, capsys, tmp_path):
