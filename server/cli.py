@@ -59,6 +59,7 @@ def _silence_stdout() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="corpchat", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
     _add_admin(sub)
@@ -66,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client(sub)
     _add_loadtest(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed package's version (pyproject.toml), not a copy kept in the code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("corpchat")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(unknown: not installed)"
 
 
 # ----- serve -----
@@ -306,6 +317,9 @@ def _add_admin(sub: Any) -> None:
     t = token.add_parser("issue", help="issue another token for a user")
     t.add_argument("user")
     t.set_defaults(cmd="token.issue", build=lambda a: {"user": a.user})
+    t = token.add_parser("list", help="a user's tokens: id, device, issued, last used")
+    t.add_argument("user")
+    t.set_defaults(cmd="token.list", build=lambda a: {"user": a.user})
     t = token.add_parser("revoke", help="revoke a token and close its sessions")
     t.add_argument("token_id")
     t.set_defaults(cmd="token.revoke", build=lambda a: {"token_id": a.token_id})
@@ -316,6 +330,9 @@ def _add_admin(sub: Any) -> None:
     u = user.add_parser("disable", help="revoke every token and close every session")
     u.add_argument("handle")
     u.set_defaults(cmd="user.disable", build=lambda a: {"handle": a.handle})
+    u = user.add_parser("enable", help="let a disabled user log in again (then: token issue)")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.enable", build=lambda a: {"handle": a.handle})
 
     s = asub.add_parser("stats", help="live server statistics")
     s.add_argument("--watch", type=_interval, metavar="SECONDS",
@@ -359,28 +376,44 @@ def _transfer_args(a: argparse.Namespace) -> dict[str, Any]:
 
 def _add_restore(sub: Any) -> None:
     p = sub.add_parser("restore", help="put a backup in place (server stopped)")
-    p.add_argument("path", help="the backup directory")
+    p.add_argument("path", help="the backup directory (made by 'corpchat admin backup')")
     p.add_argument("--data", default="./data", help="the data directory to restore into")
+    p.add_argument("--create", action="store_true",
+                   help="the data directory does not exist yet: create it")
     p.set_defaults(run=_restore)
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from corpchat.store import StorageError, restore_backup
+    """Refuse anything but a corpchat backup this server reads, before touching
+    anything; then say what replaced what, and where the replaced database is kept."""
+    from corpchat.store import NotRestorable, StorageError, restore_backup
 
-    from .app import lock_data_dir
+    from .app import lock_data_dir  # refuses while a server runs on the directory
 
-    os.makedirs(args.data, mode=0o700, exist_ok=True)
-    lock = lock_data_dir(args.data)  # refuses while a server runs on it
     try:
-        size = restore_backup(args.path, args.data)
+        done = restore_backup(args.path, args.data, create=args.create, hold=lock_data_dir)
+    except NotRestorable as exc:
+        print(f"error: restore refused, nothing changed: {exc}", file=sys.stderr)
+        return 1
     except (OSError, StorageError) as exc:
         print(f"error: restore failed: {exc}", file=sys.stderr)
         return 1
-    finally:
-        lock.close()
-    print(f"restored {size} bytes into {args.data}")
-    audit_offline("restore", path=args.path, data=args.data, bytes=size)
+    print(f"restored {args.path} into {args.data}")
+    print(f"  now:      {_db_summary(done.installed)}")
+    if done.kept_as is None:
+        print("  replaced: nothing (the data directory held no database)")
+    else:
+        was = _db_summary(done.replaced) if done.replaced else f"unreadable ({done.replaced_error})"
+        print(f"  replaced: {was}")
+        print(f"  kept as:  {done.kept_as}")
+    audit_offline("restore", path=args.path, data=args.data,
+                  bytes=done.installed.bytes, kept_as=done.kept_as)
     return 0
+
+
+def _db_summary(summary: Any) -> str:
+    return (f"{summary.messages} messages, last pos {summary.last_pos}, "
+            f"{summary.bytes} bytes (schema {summary.schema})")
 
 
 def _admin(args: argparse.Namespace) -> int:

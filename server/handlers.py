@@ -73,8 +73,10 @@ from corpchat.store import (
     Refused,
     StorageError,
     User,
+    tokens,
 )
 from corpchat.store import contacts as tables
+from corpchat.store.records import Token
 
 from . import groups, quiet_handlers, receipts
 from .audit import audit
@@ -192,16 +194,17 @@ class RequestHandler:
             audit("login_failed", logging.WARNING, peer=session.peer, session=session.id)
             raise ProtocolError(ErrorCode.AUTH_FAILED, "unknown, revoked or disabled token",
                                 close=CloseCode.AUTH_FAILED)
-        user, token_id = found
+        user, token = found
         if len(app.hub.sessions_of(user.uid)) >= app.config.max_sessions_per_user:
             audit("login_refused", logging.WARNING, uid=user.uid, user=user.handle,
-                  token_id=token_id, peer=session.peer, reason="too many sessions")
+                  token_id=token.token_id, peer=session.peer, reason="too many sessions")
             raise ProtocolError(ErrorCode.TOO_MANY_CONNECTIONS,
                                 f"at most {app.config.max_sessions_per_user} sessions per user",
                                 close=CloseCode.POLICY_VIOLATION)
         session.user = user
-        session.token_id = token_id
+        session.token_id = token.token_id
         session.device = frame.device
+        self._note_token_seen(token, frame.device)
         app.hub.register(session)
         session.push(event_frame(Welcome(
             re=frame.id, user=user.handle, session=session.id,
@@ -211,7 +214,19 @@ class RequestHandler:
             unread=self._unread(user), quiet=app.quiet.state_frame(user.uid))))
         app.push.online(user.uid)
         audit("login", uid=user.uid, user=user.handle, device=session.device,
-              token_id=token_id, session=session.id, peer=session.peer)
+              token_id=token.token_id, session=session.id, peer=session.peer)
+
+    def _note_token_seen(self, token: Token, device: str | None) -> None:
+        """Record the token's last use for `admin token list`: at most once a minute per
+        token, submitted without waiting (nothing is answered from it)."""
+        now = self.app.clock.now_ms()
+        if not tokens.seen_is_due(token, now):
+            return
+        name = (device or "")[:tokens.DEVICE_CHARS]
+        try:
+            self.app.writer.submit(lambda w: w.do(tokens.mark_seen, token.token_id, name, now))
+        except StorageError:  # the writer is stopping: a last-seen time is not worth more
+            pass
 
     def _unread(self, user: User) -> tuple[Unread, ...]:
         counts = self.app.store.unread_counts(user.uid, self.app.config.unread_count_cap)

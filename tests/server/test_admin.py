@@ -87,7 +87,7 @@ async def test_backup_while_sending_then_restore_keeps_every_earlier_ack(
             senders.cancel_scope.cancel()
         assert result["bytes"] > 0
     fresh = dataclasses.replace(server_config, data_dir=os.fspath(tmp_path / "restored"))
-    restore_backup(os.fspath(tmp_path / "backup"), fresh.data_dir)
+    restore_backup(os.fspath(tmp_path / "backup"), fresh.data_dir, create=True)
     async with running_server(nursery, fresh, clock) as srv:
         ben = await TestClient(nursery, srv.url, c["ben"].session.token, sync_token="0").connect()
         texts = [m.text for m in ben.taken(Msg) if m.sender == "ann"]
