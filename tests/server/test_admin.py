@@ -29,6 +29,20 @@ async def test_socket_is_private(server):
     assert os.stat(server.app.config.data_dir).st_mode & 0o777 == 0o700
 
 
+async def test_an_existing_data_directory_is_made_private_and_so_are_the_database_files(
+        nursery, server_config, clock):
+    """As docs/operations.md says: a directory the operator made (0755 here) becomes
+    0700 at start, and LMDB's files are 0600 whatever the umask."""
+    os.makedirs(server_config.data_dir, mode=0o755)
+    os.chmod(server_config.data_dir, 0o755)
+    async with running_server(nursery, server_config, clock):
+        def mode(name: str) -> int:
+            return os.stat(os.path.join(server_config.data_dir, name)).st_mode & 0o777
+
+        assert mode("") == 0o700
+        assert (mode("data.mdb"), mode("lock.mdb")) == (0o600, 0o600)
+
+
 async def test_stats_reflect_a_scripted_workload(server, nursery):
     c = await people(server, nursery, "ann", "ben")
     ben_desk = await TestClient(nursery, server.url, c["ben"].session.token).connect()
