@@ -415,7 +415,7 @@ class Hub:
             return
         variants = _Variants(message_event(msg), state.mixed, self.store)
         resting = {} if msg.urgent else self.quiet.resting
-        sender_uid = skip.user.uid if skip is not None and skip.user else None
+        sender_uid = self._sender_uid(msg, skip)
         pos = msg.pos
         delivered = 0
         for uid, membership in state.members.items():
@@ -436,6 +436,17 @@ class Hub:
                     out[session].append(data)
                     delivered += 1
         self.stats.deliveries += delivered
+
+    def _sender_uid(self, msg: Message, skip: Session | None) -> int | None:
+        """Who sent a text message, so that it is neither held for their digest nor pushed
+        to them: the sending session's user, or for a message stored by a request that
+        answers otherwise (a mass message, an announcement) the sender looked up once."""
+        if skip is not None and skip.user is not None:
+            return skip.user.uid
+        if msg.kind != TEXT:
+            return None
+        sender = self.store.user_by_handle(msg.sender)
+        return sender.uid if sender is not None else None
 
     def send_to_users(self, uids: Iterable[int], frame: Frame) -> None:
         """One event to every live session of these users (encoded once)."""
