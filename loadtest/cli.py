@@ -9,7 +9,7 @@ from typing import Any
 
 import trio
 
-from corpchat.server.admin import AdminError, AdminUnreachable
+from corpchat.adminclient import AdminError, AdminUnreachable, call
 
 from .options import Options
 from .runner import WorkerFailed
@@ -95,7 +95,6 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def admin_over(path: str):  # noqa: ANN201 - an AdminFn
     """The blocking admin client, run in a thread so the event loop keeps going."""
-    from corpchat.server.admin import call
 
     async def admin(cmd: str, args: dict[str, Any]) -> Any:
         return await trio.to_thread.run_sync(call, path, cmd, args)

@@ -16,14 +16,9 @@ from typing import Any
 
 import trio
 
-from .admin import (
-    AdminError,
-    AdminSocketUnusable,
-    AdminUnreachable,
-    call,
-    call_stream,
-    socket_path,
-)
+from corpchat.adminclient import AdminError, AdminUnreachable, call, call_stream, socket_path
+
+from .admin import AdminSocketUnusable
 from .audit import audit_offline
 from .config import ServerConfig
 from .human import render

@@ -269,7 +269,7 @@ class Hub:
             client_msg_id=msg.client_msg_id, duplicate=duplicate,
             recipient_resting_until=self._resting_peer(msg, origin))))
         if not duplicate:
-            self._fan_out(msg, out, skip=origin)
+            self.fan_out(msg, out, skip=origin)
 
     def _resting_peer(self, msg: Message, origin: Session) -> int | None:
         """Until when the other member of a direct chat rests, if they do."""
@@ -292,7 +292,7 @@ class Hub:
         state = self.conversation(msg.conv)
         if state is not None:
             state.apply(result.changes)
-        self._fan_out(msg, out, skip=None)
+        self.fan_out(msg, out, skip=None)
         out[ctx.session].append(event_frame(Ok(re=ctx.request_id, conv=msg.conv, seq=msg.seq,
                                                 pos=msg.pos)))
         if result.removed:
@@ -366,7 +366,7 @@ class Hub:
         for conv in result.forget:
             self.forget(conv)
         for msg in result.messages:
-            self._fan_out(msg, out, skip=None, keep=result.keep_convs)
+            self.fan_out(msg, out, skip=None, keep=result.keep_convs)
         for uid, frame in result.events:
             data = event_frame(frame)
             for session in self.sessions.get(uid, ()):
@@ -401,12 +401,18 @@ class Hub:
         corp = self.store.corp(deciding) if deciding else None
         return read_state_visible(reader, viewer, corp).allowed
 
-    def _fan_out(self, msg: Message, out: dict[Session, list[bytes]],
-                 skip: Session | None, keep: bool = True) -> None:
-        """Hand one message to every session that may see it, building each variant once.
+    def fan_out(self, msg: Message, out: dict[Session, list[bytes]],
+                skip: Session | None, keep: bool = True) -> None:
+        """Hand one committed message to every session that may see it, building each
+        variant once.
 
-        A receiver gets one of at most four frames: as seen by its realm (badges,
-        only in conversations that span both) and silent or not (resting).
+        The frames are appended to `out` (the batch's frames per session, written by
+        `on_batch` in one `push_many` each), never to `skip` (the session that sent it);
+        a resting receiver's message is counted for its digest, an offline one may be
+        pushed. A receiver gets one of at most four frames: as seen by its realm
+        (badges, only in conversations that span both) and silent or not (resting).
+        `keep=False` does not keep a conversation loaded only for this message.
+        Public so that `server.fanoutbench` can time exactly this step.
         """
         self.stats.messages += 1
         self.head = msg.pos

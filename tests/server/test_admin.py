@@ -8,8 +8,8 @@ import os
 import pytest
 import trio
 
+from corpchat.adminclient import AdminError, call, call_stream, socket_path
 from corpchat.protocol import Ack, Msg
-from corpchat.server.admin import AdminError
 from corpchat.store import restore_backup
 
 from ..client import TestClient
@@ -21,6 +21,17 @@ async def test_unknown_command_is_refused_explicitly(server):
     with pytest.raises(AdminError) as refused:
         await server.admin("no.such.thing")
     assert refused.value.code == "unknown_command"
+
+
+async def test_a_streamed_command_through_call_says_so(server):
+    """`call` expects one result; a streamed answer is refused, not returned as None."""
+    await server.admin("corp.add", name="acme")
+    path = socket_path(server.app.config.data_dir)
+    with pytest.raises(AdminError) as refused:
+        await trio.to_thread.run_sync(call, path, "archive.export", {"corp": "acme"})
+    assert refused.value.code == "bad_answer"
+    assert await trio.to_thread.run_sync(
+        lambda: list(call_stream(path, "archive.export", {"corp": "acme"}))) == []
 
 
 async def test_socket_is_private(server):

@@ -12,7 +12,7 @@ import sys
 import pytest
 import trio
 
-from corpchat.server.admin import AdminError
+from corpchat.adminclient import AdminError
 from corpchat.server.cli import main
 from corpchat.server.logs import JsonFormatter
 
