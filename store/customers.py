@@ -12,8 +12,8 @@ from typing import Any
 import lmdb
 
 from . import keys
-from .contacts import _items
 from .records import pack, unpack
+from .scan import prefix_items as _items
 
 Txn = lmdb.Transaction
 Dbs = dict[str, Any]

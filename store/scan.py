@@ -18,3 +18,22 @@ def prefix_items(txn: lmdb.Transaction, db: Any, prefix: bytes,
         if not key.startswith(prefix):
             return
         yield key, value
+
+
+def cursor_before(cursor: lmdb.Cursor, key: bytes) -> lmdb.Cursor:
+    """Place a cursor on the last key below `key` (unpositioned if none)."""
+    if cursor.set_range(key):
+        cursor.prev()
+    else:
+        cursor.last()
+    return cursor
+
+
+def walk_back(cursor: lmdb.Cursor, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Items from the cursor's place backwards while their key starts with `prefix`."""
+    if not cursor.key():
+        return
+    for key, value in cursor.iterprev():
+        if not key.startswith(prefix):
+            return
+        yield key, value
