@@ -8,16 +8,10 @@ composes inside a read (Store) or a batch write (WriteTxn).
 
 from __future__ import annotations
 
-from typing import Any
-
-import lmdb
-
 from . import keys
 from .records import ArchiveEntry, Contact, Department, User, pack, unpack
+from .scan import Dbs, Txn
 from .scan import prefix_items as _items
-
-Txn = lmdb.Transaction
-Dbs = dict[str, Any]
 
 
 # ----- counters and quotas -----

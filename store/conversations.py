@@ -9,17 +9,11 @@ keyword-only, so a uid and a conv cannot be swapped.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-
-import lmdb
 
 from . import keys
 from .records import DIRECT, GROUP, Conversation, Membership, User
-from .scan import prefix_items
+from .scan import Dbs, Txn, prefix_items
 from .users import get_user
-
-Txn = lmdb.Transaction
-Dbs = dict[str, Any]
 
 
 def get_conversation(txn: Txn, db: Dbs, *, conv: int) -> Conversation | None:
@@ -76,7 +70,7 @@ def peers(txn: Txn, db: Dbs, *, uid: int) -> set[int]:
     for conv, mine in user_memberships(txn, db, uid=uid):
         if not mine.active:
             continue
-        kind = Conversation.decode(conv, txn.get(keys.u64(conv), db=db["convs"])).kind
+        kind = Conversation.decode(conv, txn.get(keys.u64(conv), db=db["convs"])).kind  # type: ignore[arg-type]
         if kind in (DIRECT, GROUP):
             out.update(u for u, m in conv_members(txn, db, conv=conv) if m.active)
     out.discard(uid)
@@ -87,7 +81,7 @@ def user_groups(txn: Txn, db: Dbs, *, uid: int) -> list[tuple[Conversation, Memb
     """The groups a user is currently a member of."""
     out = []
     for conv, mine in user_memberships(txn, db, uid=uid):
-        conversation = Conversation.decode(conv, txn.get(keys.u64(conv), db=db["convs"]))
+        conversation = Conversation.decode(conv, txn.get(keys.u64(conv), db=db["convs"]))  # type: ignore[arg-type]
         if mine.active and conversation.kind == GROUP:
             out.append((conversation, mine))
     return out

@@ -12,23 +12,17 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import Any
-
-import lmdb
 
 from . import keys
 from .conversations import user_memberships
 from .records import TEXT, Conversation, Membership, Message, message_pos, pack, unpack
-from .scan import cursor_before, prefix_items, walk_back
-
-Txn = lmdb.Transaction
-Dbs = dict[str, Any]
+from .scan import Dbs, Txn, cursor_before, prefix_items, walk_back
 
 
 def head(txn: Txn, db: Dbs) -> int:
     """The stream position of the last committed message."""
     raw = txn.get(b"head", db=db["meta"])
-    return 0 if raw is None else unpack(raw)
+    return 0 if raw is None else unpack(raw)  # type: ignore[return-value]
 
 
 def put_head(txn: Txn, db: Dbs, pos: int) -> None:
@@ -69,7 +63,7 @@ def sent_message(txn: Txn, db: Dbs, *, uid: int, client_msg_id: str) -> Message 
     if raw is None:
         return None
     conv, seq = keys.read_pair(raw)
-    return Message.decode(conv, seq, txn.get(raw, db=db["msgs"]))
+    return Message.decode(conv, seq, txn.get(raw, db=db["msgs"]))  # type: ignore[arg-type]
 
 
 def last_seq(txn: Txn, db: Dbs, *, conv: int) -> int:
@@ -98,7 +92,7 @@ def user_conversations(txn: Txn, db: Dbs, *,
     read cursor), most recently active first."""
     out = []
     for conv, mine in user_memberships(txn, db, uid=uid):
-        conversation = Conversation.decode(conv, txn.get(keys.u64(conv), db=db["convs"]))
+        conversation = Conversation.decode(conv, txn.get(keys.u64(conv), db=db["convs"]))  # type: ignore[arg-type]
         last = last_message_key(txn, db, conv=conv, membership=mine)
         seq, pos = last if last else (0, 0)
         raw = txn.get(keys.pair(uid, conv), db=db["read_cursors"])  # conversations.read_cursor
@@ -170,8 +164,8 @@ def sync_page(txn: Txn, db: Dbs, *, uid: int, since: int, limit: int,
         if len(out) >= limit or size >= max_bytes:
             return out, out[-1].pos, True
         raw = txn.get(keys.pair(conv, seq), db=msgs_db)
-        out.append(Message.decode(conv, seq, raw))
-        size += len(raw)
+        out.append(Message.decode(conv, seq, raw))  # type: ignore[arg-type]
+        size += len(raw)  # type: ignore[arg-type]
     return out, max(last, since), False
 
 

@@ -7,17 +7,10 @@ composes inside a read (Store) or a batch write (WriteTxn); ids are keyword-only
 
 from __future__ import annotations
 
-from typing import Any
-
-import lmdb
-
 from . import keys
 from .conversations import conv_members
 from .records import Membership, Message
-from .scan import prefix_items
-
-Txn = lmdb.Transaction
-Dbs = dict[str, Any]
+from .scan import Dbs, Txn, prefix_items
 
 
 def receipt_messages(txn: Txn, db: Dbs, *, conv: int, after: int,

@@ -45,6 +45,7 @@ from .records import (
     pack,
     unpack,
 )
+from .scan import Dbs, Txn
 from .users import MAX_HANDLE_CHARS, valid_handle
 
 T = TypeVar("T")
@@ -168,7 +169,7 @@ class Store:
     # ----- reads -----
 
     @contextmanager
-    def _read(self) -> Iterator[lmdb.Transaction]:
+    def _read(self) -> Iterator[Txn]:
         try:
             with self.env.begin(buffers=False) as txn:
                 yield txn
@@ -344,7 +345,7 @@ class Store:
 class WriteTxn:
     """One write transaction shared by every operation of a batch."""
 
-    def __init__(self, store: Store, txn: lmdb.Transaction) -> None:
+    def __init__(self, store: Store, txn: Txn) -> None:
         self.store = store
         self.txn = txn
         self.db = store.db
@@ -616,6 +617,6 @@ class WriteTxn:
         return receipts.receipt_readers(self.txn, self.db, conv=conv, seq=seq)
 
 
-def _get_user(txn: lmdb.Transaction, db: dict, uid: int) -> User | None:
+def _get_user(txn: Txn, db: Dbs, uid: int) -> User | None:
     """For the token operations above (kept as they were)."""
     return users.get_user(txn, db, uid=uid)

@@ -7,15 +7,10 @@ with the Store for now (store/store.py).
 
 from __future__ import annotations
 
-from typing import Any
-
-import lmdb
-
 from . import keys
 from .records import Corp, User
+from .scan import Dbs, Txn
 
-Txn = lmdb.Transaction
-Dbs = dict[str, Any]
 HANDLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 MAX_HANDLE_CHARS = 64
 
@@ -60,7 +55,7 @@ def corp_by_name(txn: Txn, db: Dbs, *, name: str) -> Corp | None:
     if raw is None:
         return None
     corp_id = keys.read_u64(raw)
-    return Corp.decode(corp_id, txn.get(keys.u64(corp_id), db=db["corps"]))
+    return Corp.decode(corp_id, txn.get(keys.u64(corp_id), db=db["corps"]))  # type: ignore[arg-type]
 
 
 def corp_name_taken(txn: Txn, db: Dbs, *, name: str) -> bool:
