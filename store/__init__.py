@@ -1,6 +1,7 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
 from . import contacts, customers, settings
+from .errors import MapFull, Refused, StorageError
 from .records import (
     ANNOUNCE,
     CONSUMER,
@@ -14,9 +15,6 @@ from .records import (
     User,
 )
 from .store import (
-    MapFull,
-    Refused,
-    StorageError,
     Store,
     WriteTxn,
     restore_backup,

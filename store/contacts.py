@@ -13,7 +13,6 @@ from .records import ArchiveEntry, Contact, Department, User, pack, unpack
 from .scan import Dbs, Txn
 from .scan import prefix_items as _items
 
-
 # ----- counters and quotas -----
 
 def count(txn: Txn, db: Dbs, name: str, ident: int) -> int:

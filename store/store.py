@@ -23,12 +23,12 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import lmdb
 
 from . import contacts, conversations, keys, messages, receipts, settings, users
+from .errors import Refused, StorageError
 from .records import (
     ANNOUNCE,
     CONSUMER,
@@ -52,23 +52,6 @@ T = TypeVar("T")
 SCHEMA_VERSION = 1
 USER_CACHE_SIZE = 200_000
 DEFAULT_MAP_BYTES = 256 * 1024 * 1024
-
-
-class StorageError(Exception):
-    """The database refused a write or a read (disk full, I/O error)."""
-
-
-class MapFull(StorageError):
-    """The memory map is full; the caller grows it and tries again."""
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """An operation that was checked and refused; nothing was written."""
-
-    code: str
-    message: str
-    retry_after_ms: int | None = None
 
 
 def restore_backup(backup_dir: str, data_dir: str) -> int:
