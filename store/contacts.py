@@ -233,7 +233,7 @@ def archive_page(txn: Txn, db: Dbs, corp_id: int, since_ms: int, until_ms: int, 
     """Entries from `since_ms` (or from where the previous page said to `resume`) up to
     `until_ms`: (entries, where the next page resumes, or None at the end)."""
     start = keys.pair(corp_id, since_ms) if resume is None else resume
-    out = []
+    out: list[ArchiveEntry] = []
     for key, value in _items(txn, db["archive"], keys.u64(corp_id), start):
         _, time_ms = keys.read_pair(key)
         if time_ms > until_ms:

@@ -22,7 +22,7 @@ from .scan import Dbs, Txn, cursor_before, prefix_items, walk_back
 def head(txn: Txn, db: Dbs) -> int:
     """The stream position of the last committed message."""
     raw = txn.get(b"head", db=db["meta"])
-    return 0 if raw is None else unpack(raw)  # type: ignore[return-value]
+    return 0 if raw is None else unpack(raw)
 
 
 def put_head(txn: Txn, db: Dbs, pos: int) -> None:
