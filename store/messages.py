@@ -45,18 +45,6 @@ def put_message(txn: Txn, db: Dbs, msg: Message) -> None:
     txn.put(keys.pair(msg.conv, msg.seq), msg.encode(), db=db["msgs"])
 
 
-def add_message(txn: Txn, db: Dbs, msg: Message, *, sender_uid: int | None) -> None:
-    """Store a new message with its stream index, and a user's message (with
-    sender_uid and client_msg_id) in the idempotency and receipt indexes."""
-    key = keys.pair(msg.conv, msg.seq)
-    txn.put(key, msg.encode(), db=db["msgs"])
-    if msg.receipt and sender_uid is not None:
-        txn.put(key, keys.u64(sender_uid), db=db["receipt_msgs"])
-    txn.put(keys.pair(msg.conv, msg.pos), keys.u64(msg.seq), db=db["conv_pos"])
-    if sender_uid is not None and msg.client_msg_id:
-        txn.put(keys.idem_key(sender_uid, msg.client_msg_id), key, db=db["idem"])
-
-
 def sent_message(txn: Txn, db: Dbs, *, uid: int, client_msg_id: str) -> Message | None:
     """The message a user already stored under this client_msg_id, if any."""
     raw = txn.get(keys.idem_key(uid, client_msg_id), db=db["idem"])

@@ -517,7 +517,8 @@ class WriteTxn:
         With `archive_corp`, the message also goes to that corp's archive, in
         the same transaction.
         """
-        old = self.find_sent(uid=sender.uid, client_msg_id=client_msg_id)
+        old = messages.sent_message(self.txn, self.db, uid=sender.uid,
+                                    client_msg_id=client_msg_id)
         if old is not None:
             return old, True
         conv = self.open_direct(sender, recipient, now_ms)
@@ -547,7 +548,14 @@ class WriteTxn:
         pos = self.store.head + 1  # type: ignore[operator]
         msg = Message(conv, seq, pos, sender, now_ms, text, client_msg_id, to, kind, event,
                       users, name, ref, receipt=receipt, urgent=urgent)
-        messages.add_message(self.txn, self.db, msg, sender_uid=sender_uid)
+        # Written here rather than by a messages.* helper: this is the writer's hot path.
+        key = keys.pair(conv, seq)
+        self.txn.put(key, msg.encode(), db=self.db["msgs"])
+        if receipt and sender_uid is not None:
+            self.txn.put(key, keys.u64(sender_uid), db=self.db["receipt_msgs"])
+        self.txn.put(keys.pair(conv, pos), keys.u64(seq), db=self.db["conv_pos"])
+        if sender_uid is not None and client_msg_id:
+            self.txn.put(keys.idem_key(sender_uid, client_msg_id), key, db=self.db["idem"])
         self.store.last_seq[conv] = seq
         self.store.head = pos
         return msg
