@@ -313,3 +313,24 @@ def test_sender_and_token_indexes_are_built_for_an_older_database(tmp_path):
         assert write(store, lambda w: w.do(settings.add_device, 32, "fcm", "tok-own", NOW)) == 31
     finally:
         store.close()
+
+
+def test_archive_pages_resume_where_the_last_one_ended(store):
+    """archive_page takes a time range and resumes from its own opaque key, so a
+    caller never builds an archive key; pages neither skip nor repeat entries."""
+    from corpchat.store import contacts
+    from corpchat.store.records import ArchiveEntry
+
+    entries = [ArchiveEntry(1, NOW + i // 2, i + 1, 7, i + 1, "bob", "enterprise", f"t{i}")
+               for i in range(7)]
+    entries.append(ArchiveEntry(2, NOW, 99, 8, 1, "eve", "enterprise", "another corp"))
+    write(store, lambda w: [w.archive(e) for e in entries])
+    seen, resume, pages = [], None, 0
+    while True:
+        page, resume = store.read(contacts.archive_page, 1, NOW + 1, NOW + 2, 2, resume)
+        seen += page
+        pages += 1
+        if resume is None:
+            break
+    assert seen == [e for e in entries if e.corp_id == 1 and NOW + 1 <= e.time_ms <= NOW + 2]
+    assert pages == 2
