@@ -18,9 +18,9 @@ from .store import (
     Store,
     WriteTxn,
     restore_backup,
-    token_digest,
     valid_handle,
 )
+from .tokens import token_digest
 from .writer import GroupCommitWriter, Pending, WriteOp
 
 __all__ = [

@@ -17,9 +17,7 @@ are thrown away whenever a transaction aborts.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,12 +38,12 @@ from .records import (
     Corp,
     Membership,
     Message,
-    Token,
     User,
     pack,
     unpack,
 )
-from .scan import Dbs, Txn
+from .scan import Txn
+from .tokens import TokenReads, TokenWrites
 from .users import MAX_HANDLE_CHARS, valid_handle
 
 T = TypeVar("T")
@@ -76,11 +74,7 @@ def restore_backup(backup_dir: str, data_dir: str) -> int:
     return os.path.getsize(target)
 
 
-def token_digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
-class Store:
+class Store(TokenReads):
     """One LMDB environment in a data directory."""
 
     def __init__(self, path: str, *, map_bytes: int = DEFAULT_MAP_BYTES,
@@ -163,16 +157,6 @@ class Store:
         """Run a named read operation (e.g. from store.contacts) in one short read txn."""
         with self._read() as txn:
             return op(txn, self.db, *args)
-
-    def authenticate(self, token: str) -> tuple[User, str] | None:
-        """The enabled user a bearer token belongs to, with the token's id; or None."""
-        with self._read() as txn:
-            raw = txn.get(token_digest(token), db=self.db["tokens"])
-            if raw is None:
-                return None
-            record = Token.decode(raw)
-        user = self.user(record.uid)
-        return None if user is None or user.disabled else (user, record.token_id)
 
     def user_by_handle(self, handle: str) -> User | None:
         user = self._by_handle.get(handle)
@@ -325,7 +309,7 @@ class Store:
         return WriteTxn(self, self.env.begin(write=True))
 
 
-class WriteTxn:
+class WriteTxn(TokenWrites):
     """One write transaction shared by every operation of a batch."""
 
     def __init__(self, store: Store, txn: Txn) -> None:
@@ -404,37 +388,6 @@ class WriteTxn:
     def put_user(self, user: User) -> None:
         users.put_user(self.txn, self.db, user)
         self.users_written = True
-
-    def issue_token(self, uid: int, now_ms: int) -> tuple[str, str] | Refused:
-        """A new bearer token for `uid`: (token id, token). Only its hash is kept."""
-        if _get_user(self.txn, self.db, uid) is None:
-            return Refused("not_found", f"no user {uid}")
-        token = "cc_" + secrets.token_urlsafe(32)  # never starts with "-" on a command line
-        token_id = secrets.token_hex(6)
-        digest = token_digest(token)
-        self.txn.put(digest, Token(token_id, uid, now_ms).encode(), db=self.db["tokens"])
-        self.txn.put(token_id.encode(), digest, db=self.db["token_ids"])
-        return token_id, token
-
-    def revoke_user_tokens(self, uid: int) -> int:
-        """Delete every token of a user; returns how many there were."""
-        doomed = [(digest, Token.decode(raw).token_id)
-                  for digest, raw in self.txn.cursor(db=self.db["tokens"]).iternext()
-                  if Token.decode(raw).uid == uid]
-        for digest, token_id in doomed:
-            self.txn.delete(digest, db=self.db["tokens"])
-            self.txn.delete(token_id.encode(), db=self.db["token_ids"])
-        return len(doomed)
-
-    def revoke_token(self, token_id: str) -> int | Refused:
-        """Delete a token; returns the uid it belonged to."""
-        digest = self.txn.get(token_id.encode(), db=self.db["token_ids"])
-        if digest is None:
-            return Refused("not_found", f"no token {token_id!r}")
-        uid = Token.decode(self.txn.get(digest, db=self.db["tokens"])).uid
-        self.txn.delete(digest, db=self.db["tokens"])
-        self.txn.delete(token_id.encode(), db=self.db["token_ids"])
-        return uid
 
     # ----- conversations and members -----
 
@@ -606,8 +559,3 @@ class WriteTxn:
 
     def receipt_readers(self, *, conv: int, seq: int) -> dict[int, int]:
         return receipts.receipt_readers(self.txn, self.db, conv=conv, seq=seq)
-
-
-def _get_user(txn: Txn, db: Dbs, uid: int) -> User | None:
-    """For the token operations above (kept as they were)."""
-    return users.get_user(txn, db, uid=uid)

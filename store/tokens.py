@@ -1,0 +1,84 @@
+"""Bearer tokens: only a token's hash is stored, with its id and owner.
+
+The operations are mixed into Store (reads in a read transaction of their own)
+and WriteTxn (writes in the batch's transaction), as Synapse composes its
+DataStore from one class per table family.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+from . import users
+from .errors import Refused
+from .records import Token, User
+from .scan import Dbs, Txn
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class TokenReads:
+    """Token reads of Store."""
+
+    db: Dbs
+
+    if TYPE_CHECKING:
+        def _read(self) -> AbstractContextManager[Txn]: ...
+        def user(self, uid: int) -> User | None: ...
+
+    def authenticate(self, token: str) -> tuple[User, str] | None:
+        """The enabled user a bearer token belongs to, with the token's id; or None."""
+        with self._read() as txn:
+            raw = txn.get(token_digest(token), db=self.db["tokens"])
+            if raw is None:
+                return None
+            record = Token.decode(raw)
+        user = self.user(record.uid)
+        return None if user is None or user.disabled else (user, record.token_id)
+
+
+class TokenWrites:
+    """Token writes of WriteTxn."""
+
+    txn: Txn
+    db: Dbs
+
+    def issue_token(self, uid: int, now_ms: int) -> tuple[str, str] | Refused:
+        """A new bearer token for `uid`: (token id, token). Only its hash is kept."""
+        if _get_user(self.txn, self.db, uid) is None:
+            return Refused("not_found", f"no user {uid}")
+        token = "cc_" + secrets.token_urlsafe(32)  # never starts with "-" on a command line
+        token_id = secrets.token_hex(6)
+        digest = token_digest(token)
+        self.txn.put(digest, Token(token_id, uid, now_ms).encode(), db=self.db["tokens"])
+        self.txn.put(token_id.encode(), digest, db=self.db["token_ids"])
+        return token_id, token
+
+    def revoke_user_tokens(self, uid: int) -> int:
+        """Delete every token of a user; returns how many there were."""
+        doomed = [(digest, Token.decode(raw).token_id)
+                  for digest, raw in self.txn.cursor(db=self.db["tokens"]).iternext()
+                  if Token.decode(raw).uid == uid]
+        for digest, token_id in doomed:
+            self.txn.delete(digest, db=self.db["tokens"])
+            self.txn.delete(token_id.encode(), db=self.db["token_ids"])
+        return len(doomed)
+
+    def revoke_token(self, token_id: str) -> int | Refused:
+        """Delete a token; returns the uid it belonged to."""
+        digest = self.txn.get(token_id.encode(), db=self.db["token_ids"])
+        if digest is None:
+            return Refused("not_found", f"no token {token_id!r}")
+        uid = Token.decode(self.txn.get(digest, db=self.db["tokens"])).uid
+        self.txn.delete(digest, db=self.db["tokens"])
+        self.txn.delete(token_id.encode(), db=self.db["token_ids"])
+        return uid
+
+
+def _get_user(txn: Txn, db: Dbs, uid: int) -> User | None:
+    return users.get_user(txn, db, uid=uid)
