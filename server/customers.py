@@ -363,7 +363,7 @@ def _broadcast_chunk(w, sender: User, chunk: list[User], frame: BroadcastCustome
     sent, skipped, stored = 0, 0, []
     for consumer in chunk:
         cmid = f"{frame.client_msg_id}:{consumer.uid}"
-        if w.find_sent(sender.uid, cmid) is not None:
+        if w.find_sent(uid=sender.uid, client_msg_id=cmid) is not None:
             continue  # a retried broadcast: this one went out already
         used = w.do(tables.quota_used, f"mass.{sender.uid}", consumer.uid, day)
         if not may_mass_message(used, caps).allowed:

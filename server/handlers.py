@@ -235,8 +235,8 @@ class RequestHandler:
     def _receipts(self, session: Session, frame: Receipts) -> None:
         """Who has and has not read a receipt-requested message, paged."""
         viewer: User = session.user  # type: ignore[assignment]
-        state = self.app.store.receipt_state(frame.conv, frame.seq)
-        mine = self.app.store.membership(viewer.uid, frame.conv)
+        state = self.app.store.receipt_state(conv=frame.conv, seq=frame.seq)
+        mine = self.app.store.membership(uid=viewer.uid, conv=frame.conv)
         if state is None or mine is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no receipt-requested message {frame.seq}")
         msg, readers, members = state
@@ -333,7 +333,7 @@ class RequestHandler:
         _enforce(may_mark_urgent(sender))
 
         def urgent_op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
-            if w.find_sent(sender.uid, cmid) is not None:
+            if w.find_sent(uid=sender.uid, client_msg_id=cmid) is not None:
                 return op(w, urgent=True)  # a repeat: its original ack, no quota
             used = w.do(tables.quota_used, "urgent", sender.uid, day)
             verdict = may_send_urgent(sender, used, per_day)
@@ -351,7 +351,7 @@ class RequestHandler:
 
         (Ordinary repeats are answered by the writer, inside its transaction.)
         """
-        old = self.app.store.sent_message(session.user.uid, frame.client_msg_id)  # type: ignore[union-attr]
+        old = self.app.store.sent_message(uid=session.user.uid, client_msg_id=frame.client_msg_id)  # type: ignore[union-attr]
         if old is None:
             return False
         session.push(event_frame(Ack(re=frame.id, conv=old.conv, seq=old.seq, pos=old.pos,
@@ -385,7 +385,7 @@ class RequestHandler:
             if recipient is None:
                 raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user {frame.to!r}")
             return recipient
-        peer = store.direct_peer(sender.uid, frame.conv)  # type: ignore[arg-type]
+        peer = store.direct_peer(uid=sender.uid, conv=frame.conv)  # type: ignore[arg-type]
         if peer is None:
             raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
         return peer
@@ -469,7 +469,7 @@ class RequestHandler:
         for conversation, membership, seq, pos, read in rows:
             peer = None
             if conversation.kind == DIRECT:
-                other = self.app.store.direct_peer(user.uid, conversation.conv)
+                other = self.app.store.direct_peer(uid=user.uid, conv=conversation.conv)
                 peer = other.handle if other else None
             summaries.append(ConvSummary(
                 conv=conversation.conv, kind=conversation.kind, name=conversation.name or peer
@@ -500,16 +500,17 @@ class RequestHandler:
             raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN,
                                 f"not a valid sync token: {frame.since!r}")
         limit = self._page_limit(frame.limit)
-        msgs, token, more = self.app.store.sync_page(
-            session.user.uid, int(frame.since), limit, self.app.config.page_bytes)  # type: ignore[union-attr]
+        msgs, token, more = self.app.store.sync_page(uid=session.user.uid,  # type: ignore[union-attr]
+                                                     since=int(frame.since), limit=limit,
+                                                     max_bytes=self.app.config.page_bytes)
         session.push(event_frame(SyncPage(
             re=frame.id, msgs=self._shown(session.user, msgs), sync=str(token), more=more,
             unread=None if more else self._unread(session.user))))  # type: ignore[arg-type]
 
     def _history(self, session: Session, frame: History) -> None:
-        page = self.app.store.history_page(
-            session.user.uid, frame.conv, frame.before,  # type: ignore[union-attr]
-            self._page_limit(frame.limit), self.app.config.page_bytes)
+        page = self.app.store.history_page(uid=session.user.uid, conv=frame.conv,  # type: ignore[union-attr]
+                                           before=frame.before, limit=self._page_limit(frame.limit),
+                                           max_bytes=self.app.config.page_bytes)
         if page is None:
             raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
         msgs, more = page

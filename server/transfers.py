@@ -130,22 +130,24 @@ class Transfers:
         messages = []
         for conv in w.do(cust.owned_groups_with, source.uid, consumer.uid):
             conversation = w.conversation(conv)
-            theirs = w.membership(conv, target.uid)
-            msg = w.append(conv, source.handle, now, kind=SYSTEM, event="transfer",
-                           users=(target.handle,))
-            mine = w.membership(conv, source.uid)
+            theirs = w.membership(uid=target.uid, conv=conv)
+            msg = w.append(conv=conv, sender=source.handle, now_ms=now, kind=SYSTEM,
+                           event="transfer", users=(target.handle,))
+            mine = w.membership(uid=source.uid, conv=conv)
             joins = theirs is None or not theirs.active
             if handover_replaces_owner(conversation.members, not joins, self.max_members):  # type: ignore[union-attr]
                 # Full: the old owner leaves at the transfer message, as by group.leave.
-                w.set_membership(conv, source.uid, replace(mine, role=MEMBER, left_pos=msg.pos))  # type: ignore[type-var]
+                w.set_membership(uid=source.uid, conv=conv,
+                                 membership=replace(mine, role=MEMBER, left_pos=msg.pos))  # type: ignore[type-var]
             else:
-                w.set_membership(conv, source.uid, replace(mine, role=MEMBER))  # type: ignore[type-var]
+                w.set_membership(uid=source.uid, conv=conv, membership=replace(mine, role=MEMBER))  # type: ignore[type-var]
                 conversation = replace(conversation, members=conversation.members + joins)  # type: ignore[type-var]
             if joins:
-                w.set_membership(conv, target.uid, Membership(msg.pos, 0, OWNER))
+                w.set_membership(uid=target.uid, conv=conv,
+                                 membership=Membership(msg.pos, 0, OWNER))
                 w.put_conversation(conversation)
             else:
-                w.set_membership(conv, target.uid, replace(theirs, role=OWNER))
+                w.set_membership(uid=target.uid, conv=conv, membership=replace(theirs, role=OWNER))
             messages.append(msg)
             forget.append(conv)
         return messages

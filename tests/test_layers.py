@@ -58,7 +58,6 @@ KNOWN: set[str] = {
     'private: server.connection reads proto._message_decoder',
     'private: server.connection reads ws._events',
     'private: server.connection reads ws._proto',
-    'private: store.customers imports store.contacts._items',
 }
 
 
@@ -250,7 +249,6 @@ KNOWN_OVERSIZED = {
     "function: server.cli._add_admin",
     "module: loadtest.scenarios.groupkit",
     "module: protocol.frames",
-    "module: store.store",
 }
 
 
