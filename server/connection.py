@@ -59,6 +59,10 @@ MAX_MESSAGE_FRAMES = 64
 # After its close frame the server reads and discards at most this much while
 # it waits for the peer's close (Connection._discard_until_peer_closes): 16 reads.
 LINGER_DISCARD_BYTES = 16 * RECEIVE_BYTES
+# ... and parses at most this many of its frames (≈ 14 µs each in wsproto) to
+# find the close frame; past that it only discards, until EOF. A flood after
+# the close costs no more than one read's worth of rate-limited requests.
+LINGER_PARSED_EVENTS = 512
 
 
 class Connection:
@@ -348,12 +352,12 @@ class Connection:
         peer is flooding, not closing.
         """
         ws = self.ws
-        if type(ws) is WebSocket and ws.state is ConnectionState.CLOSED:
+        if isinstance(ws, WebSocket) and ws.state is ConnectionState.CLOSED:
             return  # the peer's close frame came first
         # Only a stream wsproto has followed so far can show the peer's close frame.
-        watch_close = type(ws) is WebSocket and ws.state is ConnectionState.LOCAL_CLOSING \
-            and not self.framing_failed
-        discarded = 0
+        following = ws if isinstance(ws, WebSocket) and not self.framing_failed \
+            and ws.state is ConnectionState.LOCAL_CLOSING else None
+        discarded, events_left = 0, LINGER_PARSED_EVENTS
         while discarded < LINGER_DISCARD_BYTES:
             try:
                 data = await self._read()
@@ -362,23 +366,27 @@ class Connection:
             if not data:
                 return
             discarded += len(data)
-            if watch_close:
-                watch_close = _follow(ws, data)
+            if following is not None:
+                events_left = _follow(following, data, events_left)
                 if ws.state is ConnectionState.CLOSED:
                     return
+                if not events_left:
+                    following = None
 
 
-def _follow(ws: WebSocket, data: bytes) -> bool:
+def _follow(ws: WebSocket, data: bytes, events_left: int) -> int:
     """Parse bytes read after our close frame (wsproto moves to CLOSED at the
-    peer's close); False once the stream cannot be followed any more."""
+    peer's close). Returns how many more events may be parsed: 0 once the
+    stream cannot be followed, or has cost its share of parsing."""
     try:
         ws.receive_data(data)
         for event in ws.events():
-            if isinstance(event, CloseConnection):  # the peer's, or bad framing
-                return False
+            events_left -= 1
+            if isinstance(event, CloseConnection) or not events_left:  # the peer's, or bad framing
+                return 0
     except (RemoteProtocolError, LocalProtocolError):
-        return False
-    return True
+        return 0
+    return events_left
 
 
 def _request_id(payload: bytes) -> int | None:
