@@ -74,7 +74,7 @@ class ClientSession:
         self._outbox: list[bytes] = []
         self._unacked: dict[str, Send] = {}  # client_msg_id -> request, in send order
         self._syncing = False
-        self._held: list[Frame] = []
+        self._held: list[Msg | Ack] = []  # live frames that arrive while a sync runs
         self.ready = False
 
     # ----- outgoing -----
