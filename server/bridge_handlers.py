@@ -44,7 +44,7 @@ from . import bridge_ops
 from .bridge_ops import Notices
 from .hub import NoticeContext
 from .people import People as Looker
-from .ratelimit import TokenBucket
+from corpchat.protocol.ratelimit import TokenBucket
 from .session import Session
 from .wsframes import event_frame
 

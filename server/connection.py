@@ -39,7 +39,7 @@ from corpchat.protocol.codec import request_id
 from .audit import session_closed
 from .http import MAX_HEAD_BYTES, is_upgrade, respond
 from .hub import error_frame
-from .ratelimit import TokenBucket
+from corpchat.protocol.ratelimit import TokenBucket
 from .session import Session
 from .wsframes import take_binary_frames
 

@@ -83,7 +83,7 @@ from .customers import CUSTOMER_FRAMES
 from .hub import ChangeContext, ReadContext, SendContext, error_frame, message_event
 from .people import People, tied
 from .quiet_handlers import QUIET_FRAMES
-from .ratelimit import TokenBucket
+from corpchat.protocol.ratelimit import TokenBucket
 from .session import Session
 from .wsframes import event_frame
 
