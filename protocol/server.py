@@ -17,12 +17,16 @@ Everything that moves this state machine lives in this file. The rules:
   MAX_MESSAGE_FRAMES frames, a text message, and bad framing are `Refused`
   with a close; the peer's close frame is `PeerClosed`. After an event that
   closes, nothing more is read.
-* `send(Close())`, in any state: the close frame if the WebSocket is open
-  (→ CLOSING), an echo of the peer's close if it closed first, else nothing
-  (→ CLOSED).
+* `send(Close())`: the close frame if the WebSocket is open (→ CLOSING), an
+  echo of the peer's close if it closed first (→ CLOSED), else nothing
+  (→ CLOSING; an answered HTTP request or handshake is CLOSING already).
 * CLOSING — inbound bytes are discarded, at most `discard_bytes` of them:
-  the peer's close frame, or passing the bound, is `Finished` (→ CLOSED).
-* CLOSED — input is ignored.
+  reaching the bound, or the peer's close frame where the frames can still
+  be followed (not after bad framing, not before the WebSocket), is
+  `Finished` (→ CLOSED). The server reads until then, or EOF, or its timeout:
+  closing a socket with unread bytes sends a reset, which destroys what the
+  peer has not read yet.
+* CLOSED — there is nothing more to read; input is ignored.
 
 Framing: wsproto does the handshake and every frame but one kind, always
 through its public API, and is only ever fed whole frames or the rest of a
@@ -76,7 +80,7 @@ MAX_HEAD_BYTES = 16 * 1024
 # wsproto ≈ 14 µs whatever its size, so without a cap a stream of empty
 # continuation frames would hold the event loop with no request ever counted.
 MAX_MESSAGE_FRAMES = 64
-DISCARD_BYTES = 64 * 1024  # read and dropped after our close, waiting for the peer's
+DISCARD_BYTES = 1024 * 1024  # read and dropped after our close, waiting for the peer's
 _UPGRADE_HEADER = re.compile(rb"\r\nupgrade:[ \t]*websocket", re.IGNORECASE)
 
 
@@ -435,7 +439,7 @@ class ServerConnection:
         self._discarded += len(data)
         if not self._lost and self._close_frame_in(data):
             self._finish(True)
-        elif self._discarded > self.discard_bytes:
+        elif self._discarded >= self.discard_bytes:
             self._finish(False)
 
     def _close_frame_in(self, data: bytes) -> bool:
@@ -498,7 +502,7 @@ class ServerConnection:
             data = self._answer_upgrade(RejectConnection(
                 status_code=status, headers=[(b"content-type", b"text/plain")], has_body=True))
             data += self._handshake.send(RejectData(data=body))
-        self.state = State.CLOSED
+        self._linger()
         return data
 
     def _respond(self, response: HttpResponse) -> bytes:
@@ -507,14 +511,20 @@ class ServerConnection:
         http, body = self._http, response.body
         headers = [(b"content-type", response.content_type),
                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
-        self.state = State.CLOSED
+        self._linger()
         return b"".join([http.send(h11.Response(status_code=response.status, headers=headers)),
                          http.send(h11.Data(data=body)), http.send(h11.EndOfMessage())])
 
+    def _linger(self) -> None:
+        """CLOSING with no frames to follow: discard until the bound, EOF or the timeout."""
+        self.state, self._lost, self._stopped = State.CLOSING, True, False
+
     def _close(self, code: int, reason: str) -> bytes:
         ws, self._stopped = self._ws, False
-        if self.state in (State.CLOSING, State.CLOSED) or ws is None:
-            self.state = State.CLOSED
+        if self.state in (State.CLOSING, State.CLOSED):
+            return b""
+        if ws is None:
+            self._linger()
             return b""
         if ws.state is ConnectionState.OPEN:
             self.state = State.CLOSING

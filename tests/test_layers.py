@@ -55,10 +55,6 @@ KNOWN: set[str] = {
     'private: loadtest.fanoutbench reads hub._fan_out',
     'private: server.admin_commands imports server.customers._add_tag',
     'private: server.admin_commands imports server.customers._add_tag_group',
-    'private: server.connection reads proto._frame_decoder',
-    'private: server.connection reads proto._message_decoder',
-    'private: server.connection reads ws._events',
-    'private: server.connection reads ws._proto',
     'private: store.customers imports store.contacts._items',
 }
 
