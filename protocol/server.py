@@ -210,7 +210,8 @@ class ServerConnection:
         self._handshake = WSConnection(ConnectionType.SERVER)
         self._ws: WebSocket | None = None  # once accepted
         self._head = bytearray()  # the request head, while HANDSHAKE
-        self._pending = b""  # bytes at a frame edge not yet taken: a partial frame
+        self._pending = bytearray()  # bytes at a frame edge not yet taken: a partial frame
+        self._need = 0  # how long _pending must grow before it is worth parsing again
         self._rest = 0  # bytes still to come of a frame wsproto has begun
         self._fragmented = False  # a message of several frames is under way
         self._lost = False  # framing was refused: frame edges are unknown
@@ -279,7 +280,7 @@ class ServerConnection:
 
     def _upgrade(self, end: int) -> None:
         """Hand wsproto the head; keep what follows it for after the accept."""
-        head, self._pending = bytes(self._head[:end]), bytes(self._head[end:])
+        head, self._pending = bytes(self._head[:end]), self._head[end:]
         self._head = bytearray()
         handshake = self._handshake
         try:
@@ -301,9 +302,11 @@ class ServerConnection:
     # ----- frames -----
 
     def _receive_frames(self, data: bytes) -> None:
-        if self._pending:
-            data = self._pending + data
-            self._pending = b""
+        if self._pending:  # appended to in place: a frame trickling in costs no copies
+            self._pending += data
+            if len(self._pending) < self._need:
+                return
+            data, self._pending, self._need = bytes(self._pending), bytearray(), 0
         at, end = 0, len(data)
         while at < end and not self._stopped:
             if self._rest:  # the rest of a frame wsproto has begun
@@ -320,7 +323,7 @@ class ServerConnection:
             if at < 0:
                 return
         if at < end:  # stopped: what follows is read, if at all, while closing
-            self._pending = data[at:]
+            self._pending = bytearray(data[at:])
 
     def _take_binary_frames(self, data: bytes, at: int) -> int:
         payloads: list[bytes] = []
@@ -342,7 +345,8 @@ class ServerConnection:
         head = frame_head(data, at)
         end = len(data)
         if head is None or (head.stop > end and self._wait_whole(head)):
-            self._pending = data[at:]
+            self._pending = bytearray(data[at:])
+            self._need = 0 if head is None else head.stop - at
             return -1
         opcode = head.opcode
         if opcode in (1, 2):
@@ -444,14 +448,13 @@ class ServerConnection:
 
     def _close_frame_in(self, data: bytes) -> bool:
         if self._pending:
-            data = self._pending + data
-            self._pending = b""
+            data, self._pending = bytes(self._pending + data), bytearray()
         at = min(self._rest, len(data))
         self._rest -= at
         while at < len(data):
             head = frame_head(data, at)
             if head is None:
-                self._pending = data[at:]
+                self._pending = bytearray(data[at:])
                 return False
             if head.opcode == CLOSE_OPCODE:
                 return True
@@ -461,7 +464,7 @@ class ServerConnection:
 
     def _finish(self, peer_closed: bool) -> None:
         self.state = State.CLOSED
-        self._pending = b""
+        self._pending = bytearray()
         self._events.append(Finished(peer_closed))
 
     # ----- output -----
@@ -486,7 +489,7 @@ class ServerConnection:
 
     def resume(self) -> list[Event]:
         """The events of bytes that came with the handshake, once it is accepted."""
-        pending, self._pending = self._pending, b""
+        pending, self._pending = bytes(self._pending), bytearray()
         return self.receive_data(pending) if pending else []
 
     def _answer_upgrade(self, event: AcceptConnection | RejectConnection) -> bytes:
@@ -506,6 +509,8 @@ class ServerConnection:
         return data
 
     def _respond(self, response: HttpResponse) -> bytes:
+        if self.state in (State.CLOSING, State.CLOSED):
+            return b""  # closed before the answer was ready (a drain): nothing to say
         if self.state is not State.ANSWERING:
             raise ProtocolError(ErrorCode.INTERNAL_ERROR, "no request to answer", remote=False)
         http, body = self._http, response.body

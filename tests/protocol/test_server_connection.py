@@ -151,6 +151,13 @@ def test_plain_request_is_answered_then_closed() -> None:
     assert conn.state is State.CLOSING and conn.send(Close(1000)) == b""
 
 
+def test_an_answer_ready_after_the_close_is_not_sent() -> None:
+    conn = connection()  # /metrics answers late; a drain may close the connection first
+    conn.receive_data(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert conn.send(Close(1001)) == b""
+    assert conn.send(HttpResponse(200, b"late")) == b""
+
+
 @pytest.mark.parametrize("body", [b"", b"use the subprotocol\n"])
 def test_a_rejected_upgrade_is_closed(body: bytes) -> None:
     conn = connection()
@@ -227,6 +234,14 @@ def test_a_partial_oversized_frame_is_refused_before_it_is_all_there() -> None:
     events = opened(max_frame_bytes=100).receive_data(data(b"z" * 5000)[:300])
     assert [summary(e) for e in events] == [
         ("refused", CloseCode.MESSAGE_TOO_BIG, ErrorCode.FRAME_TOO_LARGE)]
+
+
+def test_a_frame_trickling_in_byte_by_byte() -> None:
+    # kept in place until whole: 60,000 reads of a 60,000-byte frame copy it once
+    wire, payload = data(b"t" * 60000), b"t" * 60000
+    conn = opened()
+    events = [e for i in range(len(wire)) for e in conn.receive_data(wire[i:i + 1])]
+    assert events == [Message(payload)]
 
 
 def test_authenticated_is_a_state_of_its_own() -> None:
