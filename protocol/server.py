@@ -22,7 +22,8 @@ Everything that moves this state machine lives in this file. The rules:
   (→ CLOSING; an answered HTTP request or handshake is CLOSING already).
 * CLOSING — inbound bytes are discarded, at most `discard_bytes` of them:
   reaching the bound, or the peer's close frame where the frames can still
-  be followed (not after bad framing, not before the WebSocket), is
+  be followed (not after bad framing, not before the WebSocket, not past
+  CLOSING_FRAMES frames), is
   `Finished` (→ CLOSED). The server reads until then, or EOF, or its timeout:
   closing a socket with unread bytes sends a reset, which destroys what the
   peer has not read yet.
@@ -81,6 +82,10 @@ MAX_HEAD_BYTES = 16 * 1024
 # continuation frames would hold the event loop with no request ever counted.
 MAX_MESSAGE_FRAMES = 64
 DISCARD_BYTES = 1024 * 1024  # read and dropped after our close, waiting for the peer's
+# ... and at most this many of its frames are looked at to find the close frame;
+# past that the bytes are only counted. A flood after the close costs no more
+# than one read's worth of requests.
+CLOSING_FRAMES = 512
 _UPGRADE_HEADER = re.compile(rb"\r\nupgrade:[ \t]*websocket", re.IGNORECASE)
 
 
@@ -220,6 +225,7 @@ class ServerConnection:
         self._frames = 0  # WebSocket frames of the message being received
         self._violations = 0
         self._discarded = 0
+        self._frames_left = CLOSING_FRAMES  # looked at while closing
         self._events: list[Event] = []
 
     # ----- input -----
@@ -458,6 +464,10 @@ class ServerConnection:
                 return False
             if head.opcode == CLOSE_OPCODE:
                 return True
+            self._frames_left -= 1
+            if not self._frames_left:
+                self._lost = True  # looked at enough: only count the rest
+                return False
             self._rest = max(0, head.stop - len(data))
             at = head.stop
         return False

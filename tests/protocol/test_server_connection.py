@@ -31,6 +31,7 @@ from corpchat.protocol.clock import ManualClock
 from corpchat.protocol.limits import Limits
 from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.protocol.server import (
+    CLOSING_FRAMES,
     MAX_MESSAGE_FRAMES,
     Accept,
     Close,
@@ -331,6 +332,18 @@ def test_closing_without_frames_to_follow_discards_up_to_the_bound(wire: bytes) 
     assert conn.receive_data(CLOSE_FRAME * 10) == []  # not a close: frame edges are unknown
     assert conn.receive_data(b"x" * 100) == [Finished(False)]
     assert conn.state is State.CLOSED and conn.receive_data(b"more") == []
+
+
+def test_closing_looks_at_a_bounded_number_of_frames() -> None:
+    conn = opened()
+    conn.send(Close(1000))
+    ping = bytes(client().send(Ping(b"")))
+    assert conn.receive_data(ping * (CLOSING_FRAMES - 1)) == []
+    assert conn.receive_data(ping + CLOSE_FRAME) == []  # the 512th frame: no longer followed
+    assert conn.state is State.CLOSING
+    conn2 = opened()
+    conn2.send(Close(1000))
+    assert conn2.receive_data(ping * (CLOSING_FRAMES - 1) + CLOSE_FRAME) == [Finished(True)]
 
 
 def test_closing_after_a_half_read_frame() -> None:
