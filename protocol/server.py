@@ -36,12 +36,12 @@ a frame edge with no fragmented message in progress, a complete masked
 single-frame binary message — nearly every client request — is unmasked
 here (`framing.scan_binary_frames`), and everything else (control frames,
 fragments, text, bad framing) goes to wsproto, so every refusal is wsproto's.
+The events, in and out, are protocol/server_events.py's (re-exported here).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import Enum, auto
 
 import h11
@@ -75,6 +75,22 @@ from .framing import (
 )
 from .limits import DEFAULT_LIMITS, Limits
 from .ratelimit import TokenBucket
+from .server_events import (
+    Accept,
+    Close,
+    Command,
+    Event,
+    Finished,
+    HttpRequest,
+    HttpResponse,
+    KeepAlive,
+    Message,
+    PeerClosed,
+    Refused,
+    Reject,
+    Reply,
+    Upgrade,
+)
 
 MAX_HEAD_BYTES = 16 * 1024
 # A message may arrive in at most this many WebSocket frames. Each frame costs
@@ -88,6 +104,12 @@ DISCARD_BYTES = 1024 * 1024  # read and dropped after our close, waiting for the
 CLOSING_FRAMES = 512
 _UPGRADE_HEADER = re.compile(rb"\r\nupgrade:[ \t]*websocket", re.IGNORECASE)
 
+__all__ = [
+    "CLOSING_FRAMES", "DISCARD_BYTES", "MAX_HEAD_BYTES", "MAX_MESSAGE_FRAMES", "Accept", "Close",
+    "Command", "Event", "Finished", "HttpRequest", "HttpResponse", "KeepAlive", "Message",
+    "PeerClosed", "Refused", "Reject", "Reply", "ServerConnection", "State", "Upgrade",
+]
+
 
 class State(Enum):
     HANDSHAKE = auto()
@@ -99,100 +121,6 @@ class State(Enum):
 
 
 OPEN = (State.AWAITING_HELLO, State.AUTHENTICATED)
-
-
-# ----- events out of `receive_data` -----
-
-@dataclass(frozen=True, slots=True)
-class HttpRequest:
-    """A plain HTTP request (not an upgrade): answer with `send(HttpResponse(...))`."""
-
-    method: bytes
-    target: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Upgrade:
-    """A WebSocket handshake: answer with `send(Accept())` or `send(Reject(...))`."""
-
-    subprotocols: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One complete binary message, admitted by the rate limit."""
-
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """The protocol's own answer (a pong): write `data`."""
-
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """The peer broke a rule: write `data` (may be empty), then close with `close` if set."""
-
-    data: bytes
-    close: int | None
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class PeerClosed:
-    """The peer's close frame: close with its code."""
-
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """Closing is over: the peer's close came (`peer_closed`), or it sent too much."""
-
-    peer_closed: bool
-
-
-Event = HttpRequest | Upgrade | Message | Reply | Refused | PeerClosed | Finished
-
-
-# ----- events into `send` -----
-
-@dataclass(frozen=True, slots=True)
-class Accept:
-    subprotocol: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    status: int
-    body: bytes = b""  # text/plain when not empty
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    status: int
-    body: bytes
-    content_type: bytes = b"text/plain; charset=utf-8"
-
-
-@dataclass(frozen=True, slots=True)
-class KeepAlive:
-    """Our WebSocket ping to a silent peer."""
-
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    code: int
-    reason: str = ""
-
-
-Command = Accept | Reject | HttpResponse | KeepAlive | Close
 
 
 def error_frame(code: str, message: str, re: int | None = None,
