@@ -15,8 +15,10 @@ Everything that moves this state machine lives in this file. The rules:
   more than `max_violations` requests in a row were refused (a refused ping or
   pong is dropped, unanswered). A message over `max_frame_bytes` or over
   MAX_MESSAGE_FRAMES frames, a text message, and bad framing are `Refused`
-  with a close; the peer's close frame is `PeerClosed`. After an event that
-  closes, nothing more is read.
+  with a close (a complete single-frame message, at most 65,535 bytes, is
+  passed on whatever the limit, as before: the codec refuses it with the same
+  frame_too_large and 1009); the peer's close frame is `PeerClosed`. After
+  an event that closes, nothing more is read.
 * `send(Close())`: the close frame if the WebSocket is open (→ CLOSING), an
   echo of the peer's close if it closed first (→ CLOSED), else nothing
   (→ CLOSING; an answered HTTP request or handshake is CLOSING already).
