@@ -71,7 +71,9 @@ class Bucket:
     def next_token_at(self) -> float:
         """When a token is there (now, if one is)."""
         self._refill()
-        return self.stamp + max(0.0, 1.0 - self.tokens) / self.rate_per_s
+        if self.tokens + EPSILON >= 1.0:  # what take() counts as there
+            return self.stamp
+        return self.stamp + (1.0 - self.tokens) / self.rate_per_s
 
     def drain(self) -> None:
         self._refill()
