@@ -58,6 +58,7 @@ class TestClient:
         self.url = url
         self.session = ClientSession(token, device=device, sync_token=sync_token, clock=clock)
         self._nudged = trio.Event()  # the clock moved, or the session queued more
+        self._send_lock = trio.Lock()
         self.session.clock.subscribe(lambda: self._nudged.set())
         self.ws: WebSocketConnection | None = None
         self.events: list[Frame | SyncComplete] = []
@@ -77,8 +78,9 @@ class TestClient:
 
     async def flush(self) -> None:
         assert self.ws is not None
-        for payload in self.session.data_to_send():
-            await self.ws.send_message(payload)
+        async with self._send_lock:  # several tasks flush: each batch goes out whole, in order
+            for payload in self.session.data_to_send():
+                await self.ws.send_message(payload)
         self._nudged.set()
 
     async def _pace(self, ws: WebSocketConnection) -> None:
