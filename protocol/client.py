@@ -41,7 +41,7 @@ from .clock import Clock, SystemClock
 from .codec import decode_server_frame, encode
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .frames import Ack, Error, Frame, Hello, History, Msg, Ping, Send, Sync, SyncPage, Welcome
-from .pacing import Pacer, Pacing
+from .pacing import Pacer, Pacing, PendingSend
 
 # Close codes after which a client should reconnect (after a back-off). 1008
 # is a request flood (which pacing avoids) or too many connections of the
@@ -113,7 +113,7 @@ class ClientSession:
                        receipt=receipt or None, urgent=urgent or None)
         self._unacked[cmid] = request
         if self.ready:
-            self._pacer.queue_send(request)  # behind the re-sends still waiting
+            self._queue_send(request)  # behind the re-sends still waiting
         return cmid
 
     def history(self, conv: int, *, before: int | None = None, limit: int | None = None) -> int:
@@ -153,6 +153,9 @@ class ClientSession:
     def _queue(self, frame: Frame) -> None:
         request_id = getattr(frame, "id", None)
         self._pacer.queue(request_id if isinstance(request_id, int) else None, encode(frame))
+
+    def _queue_send(self, request: Send) -> None:
+        self._pacer.queue_send(PendingSend(request.id, request.client_msg_id, encode(request)))
 
     def _start_sync(self) -> None:
         assert self.sync_token is not None
@@ -197,7 +200,7 @@ class ClientSession:
         self.ready = True
         self._start_sync()
         for request in self._unacked.values():  # in the order first sent, paced
-            self._pacer.queue_send(request)
+            self._queue_send(request)
         return [frame]
 
     def _on_sync_page(self, page: SyncPage) -> list[Frame | SyncComplete]:

@@ -29,8 +29,6 @@ from collections.abc import Container
 from dataclasses import dataclass
 
 from .clock import Clock
-from .codec import encode
-from .frames import Send
 
 EPSILON = 1e-9  # float rounding: a token "due" at t is there at t
 
@@ -80,14 +78,24 @@ class Bucket:
         self.tokens = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class PendingSend:
+    """A `send` waiting for the window or written and unanswered: its request id,
+    its client_msg_id and its encoding (a re-send is byte-identical)."""
+
+    request_id: int
+    client_msg_id: str
+    payload: bytes
+
+
 class Pacer:
     """The frames of one connection, let out as the window, bucket and pause allow."""
 
     def __init__(self, pacing: Pacing, clock: Clock) -> None:
         self.pacing, self.clock = pacing, clock
         self._frames: deque[tuple[int | None, bytes]] = deque()  # (request id, payload)
-        self._sends: deque[Send] = deque()
-        self._in_flight: dict[int, Send] = {}  # written sends not yet answered, by id
+        self._sends: deque[PendingSend] = deque()
+        self._in_flight: dict[int, PendingSend] = {}  # written sends not yet answered, by id
         self._written: dict[int, bytes] = {}  # other written requests not yet answered
         self._bucket = Bucket(pacing.rate_per_s, pacing.burst, clock)
         self._paused_until = 0.0
@@ -101,14 +109,10 @@ class Pacer:
         self._bucket = Bucket(self.pacing.rate_per_s, self.pacing.burst, self.clock)
         self._paused_until = 0.0
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_flight)
-
     def queue(self, request_id: int | None, payload: bytes) -> None:
         self._frames.append((request_id, payload))
 
-    def queue_send(self, send: Send) -> None:
+    def queue_send(self, send: PendingSend) -> None:
         self._sends.append(send)
 
     def answered(self, re: int) -> None:
@@ -143,8 +147,8 @@ class Pacer:
                 self._sends.popleft()
             elif self._bucket.take():
                 send = self._sends.popleft()
-                self._in_flight[send.id] = send
-                out.append(encode(send))
+                self._in_flight[send.request_id] = send
+                out.append(send.payload)
             else:
                 break
         return out
