@@ -5,7 +5,7 @@ Imports no trio and no lmdb; docs/protocol.md is the normative text.
 
 from .client import ClientSession, SyncComplete, should_reconnect
 from .codec import SERVER_FRAME_LIMITS, decode_client_frame, decode_map, decode_server_frame, encode
-from .errors import CloseCode, ErrorCode, ProtocolError
+from .errors import CloseCode, ErrorCode, ProtocolError, Refusal
 from .frames import (
     CLIENT_FRAMES,
     SERVER_FRAMES,
@@ -127,7 +127,8 @@ __all__ = [
     "MomentPost", "MomentsFeed", "MomentsPage", "Msg", "Ok", "PROTOCOL_VERSION", "People", "Ping",
     "Pong", "Presence", "Profile", "ProtocolError", "QuietBreak", "QuietEvent", "QuietResume",
     "QuietSet", "QuietState", "QuietWindow", "Read", "ReadEvent", "Reader", "Recall",
-    "ReceiptEvent", "Receipts", "ReceiptsReply", "Register", "Registered", "Remind", "Reminder",
+    "ReceiptEvent", "Receipts", "ReceiptsReply", "Refusal", "Register", "Registered", "Remind",
+    "Reminder",
     "Removed", "SERVER_FRAMES", "SERVER_FRAME_LIMITS", "SUBPROTOCOL", "Send", "Skipped", "Sync",
     "SyncComplete", "SyncPage", "TagAdd", "TagGroupAdd", "TagInfo", "TagList", "TagRemove",
     "TagsReply", "TransferEvent", "TransferRefuse", "Typing", "TypingEvent", "Unread", "UserInfo",

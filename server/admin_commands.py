@@ -39,7 +39,7 @@ async def _write(app: App, op: Any) -> Any:
 
     result = await app.write(op)
     if isinstance(result, Refused):
-        raise AdminError(result.code, result.message)
+        raise AdminError(result.code, result.reason)
     if isinstance(result, StorageError):
         raise AdminError("storage_unavailable", str(result))
     if isinstance(result, BaseException):

@@ -126,7 +126,7 @@ class BridgeHandler:
 
     def _employees_only(self, user: User) -> None:
         if not (verdict := may_use_directory(user)).allowed:
-            raise ProtocolError(ErrorCode(verdict.code), verdict.reason)
+            raise verdict.refusal.error()
 
     def _search(self, session: Session, user: User, frame: DirectorySearch,
                 looker: Looker) -> None:

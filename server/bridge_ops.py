@@ -42,7 +42,7 @@ def _event(uid: int, kind: str, profile: Profile) -> tuple[int, Frame]:
 
 
 def _refused(verdict) -> Refused:  # noqa: ANN001
-    return Refused(verdict.code, verdict.reason)
+    return verdict.refusal
 
 
 def request_contact(w: WriteTxn, employee: User, consumer: User, note: str,

@@ -309,7 +309,7 @@ def _corp_admin(user: User) -> None:
 
 def _enforce(verdict: Verdict) -> None:
     if not verdict.allowed:
-        raise ProtocolError(ErrorCode(verdict.code), verdict.reason)
+        raise verdict.refusal.error()
 
 
 def _matches(have: set[int], wanted: set[int], match: str | None) -> bool:
@@ -332,7 +332,7 @@ def _add_tag(w, request_id: int, corp_id: int, group: int, name: str,  # noqa: A
         return Refused("not_found", f"no tag group {group}")
     verdict = may_add_tag(len(w.do(cust.tags, corp_id)), name, caps)
     if not verdict.allowed:
-        return Refused(verdict.code, verdict.reason)
+        return verdict.refusal
     tag_id = w.new_id("tag")
     w.do(cust.put_tag, corp_id, tag_id, group, name)
     return _created(request_id, tag_id)
@@ -383,7 +383,7 @@ def _post(w, request_id: int, employee: User, seen: Profile, text: str, attachme
     verdict = may_post_moment(w.do(tables.quota_used, "moments", employee.uid, day), text,
                               len(attachments), caps)
     if not verdict.allowed:
-        return Refused(verdict.code, verdict.reason)
+        return verdict.refusal
     w.do(tables.use_quota, "moments", employee.uid, day)
     moment = cust.Moment(employee.uid, w.new_id("moment"), now, text, tuple(attachments),
                          authored_by)

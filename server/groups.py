@@ -79,7 +79,7 @@ def _admit(conversation: Conversation, users: list[User], caps: Caps) -> Refused
         return Refused("group_full", f"a group holds at most {caps.max_members} members")
     consumers = sum(u.realm == CONSUMER for u in users)
     verdict = admit_consumers(conversation.consumers, consumers, caps.max_consumers)
-    return None if verdict.allowed else Refused(verdict.code, verdict.reason)
+    return None if verdict.allowed else verdict.refusal
 
 
 def _join_all(w: WriteTxn, conversation: Conversation, users: list[User], pos: int,
@@ -218,7 +218,7 @@ def transfer(w: WriteTxn, actor: User, conv: int, target: User,
     if theirs is None or not theirs.active or target.uid == actor.uid:
         return Refused("not_member", f"{target.handle!r} is not another member")
     if not (verdict := may_own_group(target)).allowed:
-        return Refused(verdict.code, verdict.reason)
+        return verdict.refusal
     changes = {actor.uid: replace(mine, role=ADMIN), target.uid: replace(theirs, role=OWNER)}
     for uid, membership in changes.items():
         w.set_membership(conv, uid, membership)

@@ -514,4 +514,4 @@ def _bad(message: str) -> ProtocolError:
 def _enforce(verdict: Verdict) -> None:
     """A bridge refusal becomes the request's error, its reason the message."""
     if not verdict.allowed:
-        raise ProtocolError(ErrorCode(verdict.code), verdict.reason)
+        raise verdict.refusal.error()

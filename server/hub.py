@@ -147,7 +147,7 @@ def error_frame(code: str, message: str, request_id: int | None = None,
 def failure_frame(result: object, request_id: int | None) -> bytes | None:
     """The error frame answering a failed write, or None if it succeeded."""
     if isinstance(result, Refused):
-        return error_frame(result.code, result.message, request_id, result.retry_after_ms)
+        return error_frame(result.code, result.reason, request_id, result.retry_after_ms)
     if isinstance(result, StorageError):
         return error_frame(ErrorCode.STORAGE_UNAVAILABLE, "the write could not be stored",
                            request_id)

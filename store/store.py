@@ -19,10 +19,11 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import lmdb
+
+from corpchat.protocol.errors import Refusal
 
 from . import contacts, keys, settings
 from .records import (
@@ -61,13 +62,9 @@ class MapFull(StorageError):
     """The memory map is full; the caller grows it and tries again."""
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """An operation that was checked and refused; nothing was written."""
-
-    code: str
-    message: str
-    retry_after_ms: int | None = None
+# An operation that was checked and refused; nothing was written. The one
+# refusal type of the project (protocol/errors.py), under the store's old name.
+Refused = Refusal
 
 
 def restore_backup(backup_dir: str, data_dir: str) -> int:
