@@ -498,20 +498,20 @@ def _corp(app: App, args: dict[str, Any]):  # noqa: ANN202
 
 @command("tag.group_add")
 async def tag_group_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
-    from .customers import _add_tag_group
+    from .ops.customers import add_tag_group
 
     corp, name = _corp(app, args), _arg(args, "name")
-    group = await _write(app, lambda w: _add_tag_group(w, corp.corp_id, name))
-    return {"group": group, "name": name}
+    notices = await _write(app, lambda w: add_tag_group(w, 0, corp.corp_id, name))
+    return {"group": notices.reply.id, "name": name}
 
 
 @command("tag.add")
 async def tag_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
-    from .customers import _add_tag
+    from .ops.customers import add_tag
 
     corp, group, name = _corp(app, args), _arg(args, "group", int), _arg(args, "name")
     caps = app.customers.caps
-    notices = await _write(app, lambda w: _add_tag(w, 0, corp.corp_id, group, name, caps))
+    notices = await _write(app, lambda w: add_tag(w, 0, corp.corp_id, group, name, caps))
     return {"tag": notices.reply.id, "group": group, "name": name}
 
 
@@ -542,8 +542,7 @@ async def transfer(app: App, args: dict[str, Any]) -> dict[str, Any]:
         uids = [_user(app, h).uid for h in _arg(args, "customers", list)]
     consumers = [u for u in map(app.store.user, uids) if u is not None]
     message, now = str(args.get("message") or "")[:200], app.clock.now_ms()
-    notices = await _write(app, lambda w: app.transfers.start_op(w, source, target, consumers,
-                                                                   message, now))
+    notices = await _write(app, app.transfers.start_op(source, target, consumers, message, now))
     return {"from": source.handle, "to": target.handle, "started": notices.sent,
             "skipped": notices.skipped}
 

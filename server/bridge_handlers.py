@@ -32,17 +32,15 @@ from corpchat.protocol import (
     People,
     ProtocolError,
     Register,
-    Registered,
     RequestList,
     RequestListReply,
 )
-from corpchat.store import ENTERPRISE, Refused, User
+from corpchat.store import ENTERPRISE, User
 from corpchat.store import contacts as tables
 from corpchat.store import customers as cust
 
-from . import bridge_ops
-from .bridge_ops import Notices
 from .hub import NoticeContext
+from .ops import contacts as bridge_ops
 from .people import People as Looker
 from .ratelimit import TokenBucket
 from .session import Session
@@ -214,18 +212,9 @@ class BridgeHandler:
             raise ProtocolError(ErrorCode.FORBIDDEN, "sign-up is closed on this server")
         if not self.signups.take():
             raise ProtocolError(ErrorCode.RATE_LIMITED, "too many sign-ups; try later")
-        now, handle = self.app.clock.now_ms(), frame.handle
-
-        def op(w):  # noqa: ANN001, ANN202
-            created = w.create_user(handle, None, now)
-            if isinstance(created, Refused):
-                return created
-            if frame.name:
-                w.put_user(replace(created, name=frame.name[:64]))
-            _, token = w.issue_token(created.uid, now)
-            return Notices(reply=Registered(re=frame.id, user=created.handle, token=token))
-
-        submit(op, NoticeContext(session, frame.id))
+        now, handle, name = self.app.clock.now_ms(), frame.handle, frame.name
+        submit(lambda w: bridge_ops.register(w, frame.id, handle, name, now),
+               NoticeContext(session, frame.id))
 
 
 def _page(rows: list, frame: ContactList) -> tuple[list, bool]:

@@ -11,29 +11,22 @@ from typing import TYPE_CHECKING
 import trio
 
 from corpchat.bridge import (
-    CustomerCaps,
     Verdict,
     archive_corp,
     day_number,
     may_act_for,
-    may_add_tag,
     may_administer_corp,
-    may_mass_message,
-    may_post_moment,
     may_serve_customers,
 )
 from corpchat.protocol import (
     BroadcastCustomers,
     BroadcastDone,
     ContactTag,
-    Created,
     Department,
     ErrorCode,
     Frame,
     MomentConfirm,
     MomentDraft,
-    MomentEvent,
-    MomentInfo,
     MomentPost,
     MomentsFeed,
     MomentsPage,
@@ -48,12 +41,14 @@ from corpchat.protocol import (
     TagsReply,
     TransferRefuse,
 )
-from corpchat.store import CONSUMER, ENTERPRISE, Refused, StorageError, User
+from corpchat.store import CONSUMER, ENTERPRISE, StorageError, User
 from corpchat.store import contacts as tables
 from corpchat.store import customers as cust
 
-from .bridge_ops import Notices
 from .hub import NoticeContext, error_frame
+from .ops import customers as ops
+from .ops import transfers as transfer_ops
+from .ops.results import Notices
 from .people import People
 from .session import Session
 from .wsframes import event_frame
@@ -89,35 +84,36 @@ class CustomerHandler:
                 self._tag_list(session, user, frame.id)
             case TagGroupAdd(name=name):
                 _corp_admin(user)
-                submit(lambda w: _created(frame.id, _add_tag_group(w, user.corp_id, name)),
-                       context)
+                submit(lambda w: ops.add_tag_group(w, frame.id, user.corp_id, name), context)
             case TagAdd(group=group, name=name):
                 _corp_admin(user)
-                submit(lambda w: _add_tag(w, frame.id, user.corp_id, group, name, caps), context)
+                submit(lambda w: ops.add_tag(w, frame.id, user.corp_id, group, name, caps),
+                       context)
             case TagRemove(tag=tag):
                 _corp_admin(user)
-                submit(lambda w: _remove_tag(w, user.corp_id, tag), context)
+                submit(lambda w: ops.remove_tag(w, user.corp_id, tag), context)
             case ContactTag(user=handle, add=add, remove=remove):
                 consumer = self._customer(user, handle)
-                submit(lambda w: _tag_contact(w, user, consumer, add or (), remove or ()),
+                submit(lambda w: ops.tag_contact(w, user, consumer, add or (), remove or ()),
                        context)
             case BroadcastCustomers():
                 self._broadcast(session, user, frame, now)
             case TransferRefuse(employee=handle):
                 employee = self._employee(handle)
-                submit(lambda w: app.transfers.refuse_op(w, user, employee), context)
+                looker = People(app.store)
+                submit(lambda w: transfer_ops.refuse(w, looker, user, employee), context)
             case MomentPost(text=text, attachments=attachments):
                 _employee_only(user)
                 people, seen = self._feed_people(user), self._author(user)
-                submit(lambda w: _post(w, frame.id, user, seen, text, attachments or (), 0,
-                                       now, caps, people), context)
+                submit(lambda w: ops.post(w, frame.id, user, seen, text, attachments or (), 0,
+                                          now, caps, people), context)
             case MomentDraft():
                 self._draft(user, frame, now, submit, context)
             case MomentConfirm(draft=draft_id):
                 _employee_only(user)
                 people, seen = self._feed_people(user), self._author(user)
-                submit(lambda w: _confirm(w, frame.id, user, seen, draft_id, now, caps, people),
-                       context)
+                submit(lambda w: ops.confirm(w, frame.id, user, seen, draft_id, now, caps,
+                                             people), context)
             case MomentsFeed():
                 self._feed(session, user, frame)
 
@@ -232,7 +228,8 @@ class CustomerHandler:
             chunk = targets[start:start + BROADCAST_CHUNK]
 
             def op(w, chunk=chunk):  # noqa: ANN001, ANN202 - runs on the writer thread
-                return _broadcast_chunk(w, user, chunk, frame, now, day, caps, archive)
+                return ops.broadcast_chunk(w, user, chunk, frame.client_msg_id, frame.text,
+                                           now, day, caps, archive)
 
             # The bulk lane: committed alone, after pending chat writes. Safe out of order
             # with them: a chunk touches only its own direct conversations, and the next
@@ -241,7 +238,7 @@ class CustomerHandler:
                 result = await self.app.write(op, bulk=True)  # fanned out in commit order
             except StorageError:  # the writer is stopping: stop here, as on a failed commit
                 break
-            if isinstance(result, BaseException | Refused):
+            if not isinstance(result, Notices):  # refused, or the commit failed
                 break
             sent += result.sent
             skipped += result.skipped
@@ -261,17 +258,8 @@ class CustomerHandler:
         looker = People(self.app.store)
         author = looker.profile(user, user)
 
-        def op(w):  # noqa: ANN001, ANN202
-            draft_id = w.new_id("moment_draft")
-            w.do(cust.put_draft, user.corp_id, draft_id,
-                 [user.uid, text, list(attachments), [e.uid for e in employees], []])
-            info = MomentInfo(moment=0, author=author, time=now, text=text,
-                              attachments=attachments or None)
-            event = MomentEvent(moment=info, draft=draft_id)
-            return Notices(events=tuple((e.uid, event) for e in employees),
-                           reply=Created(re=frame.id, id=draft_id))
-
-        submit(op, context)
+        submit(lambda w: ops.draft(w, frame.id, user, author, text, attachments, employees, now),
+               context)
 
     def _feed(self, session: Session, user: User, frame: MomentsFeed) -> None:
         store, limit = self.app.store, min(frame.limit or 20, 100)
@@ -289,7 +277,7 @@ class CustomerHandler:
             found += store.read(cust.moments_of, author, frame.before, limit + 1)
         found.sort(key=lambda m: m.moment_id, reverse=True)
         looker = People(store)
-        page = [_moment_info(m, looker.profile(store.user(m.employee), user))  # type: ignore[arg-type]
+        page = [ops.moment_info(m, looker.profile(store.user(m.employee), user))  # type: ignore[arg-type]
                 for m in found[:limit]]
         session.push(event_frame(MomentsPage(re=frame.id, moments=tuple(page),
                                              more=len(found) > limit)))
@@ -314,102 +302,3 @@ def _enforce(verdict: Verdict) -> None:
 
 def _matches(have: set[int], wanted: set[int], match: str | None) -> bool:
     return wanted <= have if match == "all" else bool(wanted & have)
-
-
-def _created(request_id: int, new_id: int) -> Notices:
-    return Notices(reply=Created(re=request_id, id=new_id))
-
-
-def _add_tag_group(w, corp_id: int, name: str) -> int:  # noqa: ANN001
-    group_id = w.new_id("tag_group")
-    w.do(cust.put_tag_group, corp_id, group_id, name[:30])
-    return group_id
-
-
-def _add_tag(w, request_id: int, corp_id: int, group: int, name: str,  # noqa: ANN001
-             caps: CustomerCaps) -> Notices | Refused:
-    if group not in w.do(cust.tag_groups, corp_id):
-        return Refused("not_found", f"no tag group {group}")
-    verdict = may_add_tag(len(w.do(cust.tags, corp_id)), name, caps)
-    if not verdict.allowed:
-        return verdict.refusal
-    tag_id = w.new_id("tag")
-    w.do(cust.put_tag, corp_id, tag_id, group, name)
-    return _created(request_id, tag_id)
-
-
-def _remove_tag(w, corp_id: int, tag: int) -> Notices | Refused:  # noqa: ANN001
-    if not w.do(cust.delete_tag, corp_id, tag):
-        return Refused("not_found", f"no tag {tag}")
-    return Notices()
-
-
-def _tag_contact(w, employee: User, consumer: User, add, remove) -> Notices | Refused:  # noqa: ANN001
-    library = w.do(cust.tags, employee.corp_id)
-    unknown = [t for t in (*add, *remove) if t not in library]
-    if unknown:
-        return Refused("not_found", f"no tags {unknown}")
-    for tag in add:
-        w.do(cust.set_contact_tag, employee.uid, consumer.uid, tag, True)
-    for tag in remove:
-        w.do(cust.set_contact_tag, employee.uid, consumer.uid, tag, False)
-    return Notices()
-
-
-def _broadcast_chunk(w, sender: User, chunk: list[User], frame: BroadcastCustomers,  # noqa: ANN001
-                     now: int, day: int, caps: CustomerCaps, archive) -> Notices:  # noqa: ANN001
-    """Store one chunk of a mass message; the hub fans its messages out."""
-    sent, skipped, stored = 0, 0, []
-    for consumer in chunk:
-        cmid = f"{frame.client_msg_id}:{consumer.uid}"
-        if w.find_sent(sender.uid, cmid) is not None:
-            continue  # a retried broadcast: this one went out already
-        used = w.do(tables.quota_used, f"mass.{sender.uid}", consumer.uid, day)
-        if not may_mass_message(used, caps).allowed:
-            skipped += 1
-            continue
-        w.do(tables.use_quota, f"mass.{sender.uid}", consumer.uid, day)
-        msg, _ = w.send_direct(sender, consumer, cmid, frame.text, now,
-                               archive_corp=archive(sender, consumer))
-        stored.append(msg)
-        sent += 1
-    return Notices(messages=tuple(stored), sent=sent, skipped=skipped, keep_convs=False)
-
-
-def _post(w, request_id: int, employee: User, seen: Profile, text: str, attachments,  # noqa: ANN001
-          authored_by: int, now: int, caps: CustomerCaps,
-          audience: list[int]) -> Notices | Refused:
-    day = day_number(now)
-    verdict = may_post_moment(w.do(tables.quota_used, "moments", employee.uid, day), text,
-                              len(attachments), caps)
-    if not verdict.allowed:
-        return verdict.refusal
-    w.do(tables.use_quota, "moments", employee.uid, day)
-    moment = cust.Moment(employee.uid, w.new_id("moment"), now, text, tuple(attachments),
-                         authored_by)
-    w.do(cust.put_moment, moment)
-    event = MomentEvent(moment=_moment_info(moment, seen))
-    return Notices(events=tuple((uid, event) for uid in audience),
-                   reply=Created(re=request_id, id=moment.moment_id))
-
-
-def _confirm(w, request_id: int, employee: User, seen: Profile, draft_id: int,  # noqa: ANN001
-             now: int, caps: CustomerCaps, audience: list[int]) -> Notices | Refused:
-    draft = w.do(cust.draft, employee.corp_id, draft_id)
-    if draft is None or employee.uid not in draft[3]:
-        return Refused("not_found", f"no draft {draft_id} for you")
-    author, text, attachments, employees, confirmed = draft
-    if employee.uid in confirmed:
-        return Refused("exists", "already confirmed")
-    result = _post(w, request_id, employee, seen, text, attachments, author, now, caps,
-                   audience)
-    if not isinstance(result, Refused):
-        w.do(cust.put_draft, employee.corp_id, draft_id,
-             [author, text, attachments, employees, [*confirmed, employee.uid]])
-    return result
-
-
-def _moment_info(moment: cust.Moment, author) -> MomentInfo:  # noqa: ANN001
-    return MomentInfo(moment=moment.moment_id, author=author, time=moment.time_ms,
-                      text=moment.text, attachments=moment.attachments or None)
-

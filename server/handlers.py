@@ -19,8 +19,6 @@ from corpchat.bridge import (
     may_invite,
     may_mark_urgent,
     may_message_directly,
-    may_send_urgent,
-    until_next_day_ms,
 )
 from corpchat.protocol import (
     Ack,
@@ -70,17 +68,16 @@ from corpchat.store import (
     ANNOUNCE,
     DIRECT,
     GROUP,
-    Refused,
     StorageError,
     User,
 )
-from corpchat.store import contacts as tables
 
-from . import groups, quiet_handlers, receipts
+from . import quiet_handlers
 from .audit import audit
 from .bridge_handlers import BRIDGE_FRAMES, BridgeHandler
 from .customers import CUSTOMER_FRAMES
 from .hub import ChangeContext, ReadContext, SendContext, error_frame, message_event
+from .ops import groups, messages, receipts
 from .people import People, tied
 from .quiet_handlers import QUIET_FRAMES
 from .ratelimit import TokenBucket
@@ -295,8 +292,8 @@ class RequestHandler:
             archive = archive_corp(sender, recipient)
 
             def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
-                return w.send_direct(sender, recipient, cmid, text, now, receipt, archive,
-                                     urgent)
+                return messages.send_direct(w, sender, recipient, cmid, text, now, receipt,
+                                            archive, urgent)
         if frame.urgent:
             op = self._urgent(sender, op, cmid, now)
         self._submit(session, op, SendContext(session, frame.id))
@@ -317,19 +314,7 @@ class RequestHandler:
         per_day, day = self.app.config.urgent_per_day, day_number(now)
         _enforce(may_mark_urgent(sender))
 
-        def urgent_op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
-            if w.find_sent(sender.uid, cmid) is not None:
-                return op(w, urgent=True)  # a repeat: its original ack, no quota
-            used = w.do(tables.quota_used, "urgent", sender.uid, day)
-            verdict = may_send_urgent(sender, used, per_day)
-            if not verdict.allowed:
-                return Refused(verdict.code, verdict.reason,
-                               retry_after_ms=until_next_day_ms(now))
-            result = op(w, urgent=True)
-            if not isinstance(result, Refused):  # only a stored message spends the quota
-                w.do(tables.use_quota, "urgent", sender.uid, day)
-            return result
-        return urgent_op
+        return lambda w: messages.send_urgent(w, op, sender, cmid, now, day, per_day)
 
     def _answer_repeat(self, session: Session, frame: Send | Announce) -> bool:
         """A refused send that repeats a stored one gets its original ack instead.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
@@ -48,12 +48,10 @@ from corpchat.store import (
 )
 from corpchat.store.records import TEXT
 
+from .ops.results import Notices, ReadChange, ReminderSent
 from .people import People
 from .session import Session
 from .wsframes import event_frame, ok_frame
-
-if TYPE_CHECKING:
-    from .receipts import ReadChange
 
 
 @dataclass(slots=True)
@@ -263,7 +261,7 @@ class Hub:
         if failure is not None:
             out[origin].append(failure)
             return
-        msg, duplicate = result
+        msg, duplicate = result.message, result.duplicate
         out[origin].append(event_frame(Ack(
             re=ctx.request_id, conv=msg.conv, seq=msg.seq, pos=msg.pos, time=msg.time_ms,
             client_msg_id=msg.client_msg_id, duplicate=duplicate,
@@ -310,7 +308,7 @@ class Hub:
         if failure is not None:
             out[origin].append(failure)
             return
-        if hasattr(result, "targets"):  # a reminder: silent for those resting
+        if isinstance(result, ReminderSent):  # a reminder: silent for those resting
             out[origin].append(ok_frame(ctx.request_id, result.conv, result.seq))
             reminder = Reminder(conv=result.conv, seq=result.seq,
                                 sender=origin.user.handle)  # type: ignore[union-attr]
@@ -360,8 +358,8 @@ class Hub:
 
     def _deliver(self, result: Any, out: dict[Session, list[bytes]],
                  origin: Session | None = None) -> None:
-        """What a committed change (bridge_ops.Notices) tells whom, in commit order."""
-        if not hasattr(result, "events"):
+        """What a committed change (Notices) tells whom, in commit order."""
+        if not isinstance(result, Notices):
             return
         for conv in result.forget:
             self.forget(conv)

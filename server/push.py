@@ -19,7 +19,7 @@ import trio
 from corpchat.protocol import Digest
 from corpchat.store import settings
 
-from .bridge_ops import Notices
+from .ops import settings as settings_ops
 
 if TYPE_CHECKING:
     from .app import App
@@ -52,7 +52,8 @@ class PushGateway:
 
     def load(self) -> None:
         if self.url:
-            self.with_devices = self.app.store.read(settings.users_with_devices)
+            # in place: writer operations hold this set to update after their commit
+            self.with_devices |= self.app.store.read(settings.users_with_devices)
 
     def wanted(self, uid: int) -> bool:
         return bool(self.url) and uid in self.with_devices
@@ -108,18 +109,8 @@ class PushGateway:
                 body = {**item, "user": user.handle, "platform": platform, "device_token": token}
                 if await self._post(client, body) in GONE:
                     # the push service will never take this token again: forget the device
-                    await self.app.write(partial(self.drop_device_op, uid=user.uid, token=token))
-
-    def drop_device_op(self, w: Any, uid: int, token: str) -> Notices:
-        """Forget one device of a user (a writer operation, `device.unregister` too)."""
-        w.do(settings.remove_device, uid, token)
-        still = w.do(settings.has_devices, uid)
-
-        def after() -> None:
-            if not still:
-                self.with_devices.discard(uid)
-
-        return Notices(then=after)
+                    await self.app.write(partial(settings_ops.drop_device, uid=user.uid,
+                                                 token=token, with_devices=self.with_devices))
 
     async def _post(self, client: Any, body: dict[str, Any]) -> int | None:
         """POST one notification; the final HTTP status, or None if it never got one."""

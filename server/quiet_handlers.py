@@ -18,10 +18,10 @@ from corpchat.protocol import (
     UserInfoReply,
 )
 from corpchat.protocol.quiet import Schedule
-from corpchat.store import User, settings
+from corpchat.store import User
 
-from .bridge_ops import Notices
 from .hub import NoticeContext
+from .ops import settings as settings_ops
 from .people import People
 from .quiet import MAX_BREAK_MS
 from .session import Session
@@ -39,50 +39,34 @@ def handle(app: App, session: Session, frame: Frame, submit) -> None:  # noqa: A
     quiet, uid = app.quiet, user.uid
     match frame:
         case QuietSet(inherit=True):
-            submit(lambda w: _then(w.do(settings.set_schedule, uid, None),
-                                   lambda: quiet.set_schedule(uid, None)), context)
+            submit(lambda w: settings_ops.set_schedule(
+                w, uid, None, lambda: quiet.set_schedule(uid, None)), context)
         case QuietSet():
             schedule = _schedule(frame)
             wire = schedule.to_wire()
-            submit(lambda w: _then(w.do(settings.set_schedule, uid, wire),
-                                   lambda: quiet.set_schedule(uid, schedule)), context)
+            submit(lambda w: settings_ops.set_schedule(
+                w, uid, wire, lambda: quiet.set_schedule(uid, schedule)), context)
         case QuietBreak():
             until = _break_until(app.clock.now_ms(), frame)
-            submit(lambda w: _then(w.do(settings.set_break, uid, until),
-                                   lambda: quiet.set_break(uid, until)), context)
+            submit(lambda w: settings_ops.set_break(
+                w, uid, until, lambda: quiet.set_break(uid, until)), context)
         case QuietResume():
-            submit(lambda w: _then(w.do(settings.set_break, uid, None),
-                                   lambda: quiet.set_break(uid, None)), context)
+            submit(lambda w: settings_ops.set_break(
+                w, uid, None, lambda: quiet.set_break(uid, None)), context)
         case DeviceRegister(platform=platform, push_token=token):
             if not 0 < len(platform) <= 32 or not 0 < len(token) <= 4096:
                 raise _bad("platform has 1-32 characters and push_token 1-4096")
             now = app.clock.now_ms()
-            submit(lambda w: _register_device(app, w, uid, platform, token, now), context)
+            devices = app.push.with_devices
+            submit(lambda w: settings_ops.register_device(w, uid, platform, token, now, devices),
+                   context)
         case DeviceUnregister(push_token=token):
             if not 0 < len(token) <= 4096:
                 raise _bad("push_token has 1-4096 characters")
-            submit(lambda w: app.push.drop_device_op(w, uid, token), context)
+            devices = app.push.with_devices
+            submit(lambda w: settings_ops.drop_device(w, uid, token, devices), context)
         case UserInfo(user=handle):
             _user_info(app, session, user, frame.id, handle)
-
-
-def _register_device(app: App, w, uid: int, platform: str, token: str,  # noqa: ANN001
-                     now: int) -> Notices:
-    """A token names one device: registered by another user, it moves to this one."""
-    moved_from = w.do(settings.add_device, uid, platform, token, now)
-    still = moved_from is not None and w.do(settings.has_devices, moved_from)
-
-    def after() -> None:
-        app.push.with_devices.add(uid)
-        if moved_from is not None and not still:
-            app.push.with_devices.discard(moved_from)
-
-    return Notices(then=after)
-
-
-def _then(_written: object, after) -> Notices:  # noqa: ANN001
-    """A committed settings write; `after` updates the in-memory state on the loop."""
-    return Notices(then=after)
 
 
 def _schedule(frame: QuietSet) -> Schedule:

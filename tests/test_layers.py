@@ -53,8 +53,6 @@ KNOWN: set[str] = {
     'layer: loadtest.fanoutbench imports server.quiet',
     'layer: loadtest.fanoutbench imports store.records',
     'private: loadtest.fanoutbench reads hub._fan_out',
-    'private: server.admin_commands imports server.customers._add_tag',
-    'private: server.admin_commands imports server.customers._add_tag_group',
     'private: server.connection reads proto._frame_decoder',
     'private: server.connection reads proto._message_decoder',
     'private: server.connection reads ws._events',
