@@ -1,7 +1,7 @@
 """What does a resting member add to the server's fan-out? (issue 5, in isolation)
 
 `python -m corpchat.loadtest.fanoutbench [--members 100] [--messages 20000]`
-runs the server's own fan-out step (`Hub._fan_out`: one committed message
+runs the server's own fan-out step (`Hub.fan_out`: one committed message
 to every member's session, building each frame variant once) in this
 process on a 100-member group, with nobody resting and with half the
 members resting (the real `QuietHours` state: a `silent` variant encoded
@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from corpchat.protocol.clock import ManualClock
-from corpchat.server.hub import ConvState, Hub
+from corpchat.server.hub import ConvState, Hub, Online
 from corpchat.server.quiet import QuietHours
 from corpchat.store.records import Membership, Message
 
@@ -47,12 +47,12 @@ class _Push:
 
 
 def hub_for(members: int, resting: int) -> Hub:
-    hub = Hub(_Store())  # type: ignore[arg-type]
-    quiet = QuietHours(SimpleNamespace(clock=ManualClock()))  # type: ignore[arg-type]
+    online, push = Online(), _Push()
+    quiet = QuietHours(_Store(), ManualClock(), online, push)  # type: ignore[arg-type]
+    hub = Hub(_Store(), online, quiet, push)  # type: ignore[arg-type]
     now = ManualClock().now_ms()
     for uid in range(members - resting, members):  # the last ones rest, as in the scenarios
         quiet.resting[uid] = now + 3_600_000
-    hub.quiet, hub.push = quiet, _Push()
     hub.convs[CONV] = ConvState("group", {uid: Membership(joined_pos=1)
                                           for uid in range(members)})
     for uid in range(members):
@@ -67,7 +67,7 @@ def per_delivery_ns(hub: Hub, members: int, messages: int, text: str) -> float:
     for k in range(messages):
         msg = Message(conv=CONV, seq=k + 2, pos=k + 2, sender="u0", time_ms=k,
                       text=text, client_msg_id=f"{k}.x")
-        hub._fan_out(msg, batch, sender)  # type: ignore[arg-type]
+        hub.fan_out(msg, batch, sender)  # type: ignore[arg-type]
         if len(batch) > 4 * members:
             batch = defaultdict(list)
         else:

@@ -38,12 +38,8 @@ async def _write(app: App, op: Any) -> Any:
     from .admin import AdminError
 
     result = await app.write(op)
-    if isinstance(result, Refused):
+    if isinstance(result, Refused):  # refused, or the commit failed (ops/results.failure)
         raise AdminError(result.code, result.reason)
-    if isinstance(result, StorageError):
-        raise AdminError("storage_unavailable", str(result))
-    if isinstance(result, BaseException):
-        raise AdminError("internal_error", str(result))
     return result
 
 
@@ -510,7 +506,7 @@ async def tag_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
     from .ops.customers import add_tag
 
     corp, group, name = _corp(app, args), _arg(args, "group", int), _arg(args, "name")
-    caps = app.customers.caps
+    caps = app.config.customers
     notices = await _write(app, lambda w: add_tag(w, 0, corp.corp_id, group, name, caps))
     return {"tag": notices.reply.id, "group": group, "name": name}
 

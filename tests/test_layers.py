@@ -35,24 +35,15 @@ COMPOSITION_ROOTS = {"server.app", "server.cli", "server.__init__"}
 KNOWN: set[str] = {
     'app: server.admin imports App',
     'app: server.admin_commands imports App',
-    'app: server.bridge_handlers imports App',
     'app: server.connection imports App',
-    'app: server.customers imports App',
-    'app: server.handlers imports App',
     'app: server.http imports App',
     'app: server.metrics imports App',
-    'app: server.push imports App',
-    'app: server.quiet imports App',
-    'app: server.quiet_handlers imports App',
-    'app: server.transfers imports App',
-    ('circle: server.admin server.admin_commands server.app server.bridge_handlers '
-     'server.connection server.customers server.handlers server.http server.metrics '
-     'server.push server.quiet server.quiet_handlers server.transfers'),
+    ('circle: server.admin server.admin_commands server.app server.connection server.http '
+     'server.metrics'),
     'layer: loadtest.cli imports server.admin',
     'layer: loadtest.fanoutbench imports server.hub',
     'layer: loadtest.fanoutbench imports server.quiet',
     'layer: loadtest.fanoutbench imports store.records',
-    'private: loadtest.fanoutbench reads hub._fan_out',
     'private: server.connection reads proto._frame_decoder',
     'private: server.connection reads proto._message_decoder',
     'private: server.connection reads ws._events',

@@ -15,3 +15,17 @@ hub answers each result through the context it was submitted with.
   transfers  customer hand-overs                                     Notices
   settings   quiet hours, breaks, push devices                       Notices
 """
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from corpchat.store import WriteOp
+
+
+class Write(Protocol):
+    """Submit one operation and wait for its committed result (App.write).
+
+    `bulk=True` is the writer's bulk lane (store/writer.py)."""
+
+    async def __call__(self, op: WriteOp, *, bulk: bool = False) -> Any: ...

@@ -130,5 +130,8 @@ def register(w: WriteTxn, request_id: int, handle: str, name: str | None,
         return created
     if name:
         w.put_user(replace(created, name=name[:64]))
-    _, token = w.issue_token(created.uid, now_ms)
+    issued = w.issue_token(created.uid, now_ms)
+    if isinstance(issued, Refusal):
+        return issued
+    _, token = issued
     return Notices(reply=Registered(re=request_id, user=created.handle, token=token))

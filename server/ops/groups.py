@@ -231,7 +231,9 @@ def dissolve(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | 
     everyone = {uid: m for uid, m in w.memberships(conv) if m.active}
     msg = _system(w, conv, actor, now_ms, "dissolve")
     changes = _leave_all(w, conversation, everyone, msg.pos)
-    w.put_conversation(replace(w.conversation(conv), dissolved=True))  # type: ignore[arg-type]
+    left = w.conversation(conv)
+    assert left is not None  # the group itself, as _leave_all just wrote it
+    w.put_conversation(replace(left, dissolved=True))
     return GroupChange(msg, changes, tuple(everyone))
 
 

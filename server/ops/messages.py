@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from corpchat.bridge import may_send_urgent, until_next_day_ms
 from corpchat.protocol import ErrorCode, Refusal
@@ -11,8 +11,12 @@ from corpchat.store import contacts as tables
 
 from .results import Sent
 
-# A send as the urgent wrapper calls it: (w, urgent) -> its result.
-SendOp = Callable[[WriteTxn, bool], Sent | Refusal]
+
+class SendOp(Protocol):
+    """A send's writer operation: the writer calls it with `w`, the urgent wrapper
+    with `urgent=True` too."""
+
+    def __call__(self, w: WriteTxn, urgent: bool = False) -> Sent | Refusal: ...
 
 
 def send_direct(w: WriteTxn, sender: User, recipient: User, client_msg_id: str, text: str,
@@ -28,7 +32,7 @@ def send_urgent(w: WriteTxn, send: SendOp, sender: User, client_msg_id: str, now
                 day: int, per_day: int) -> Sent | Refusal:
     """`send` marked urgent, spending one of the sender's urgent sends of the day."""
     if w.find_sent(sender.uid, client_msg_id) is not None:
-        return send(w, True)  # a repeat: its original ack, no quota
+        return send(w, urgent=True)  # a repeat: its original ack, no quota
     used = w.do(tables.quota_used, "urgent", sender.uid, day)
     verdict = may_send_urgent(sender, used, per_day)
     if not verdict.allowed:

@@ -105,14 +105,15 @@ def _hand_over_groups(w: WriteTxn, source: User, target: User, consumer: User, n
         msg = w.append(conv, source.handle, now, kind=SYSTEM, event="transfer",
                        users=(target.handle,))
         mine = w.membership(conv, source.uid)
+        assert conversation is not None and mine is not None  # a group the source owns
         joins = theirs is None or not theirs.active
-        if handover_replaces_owner(conversation.members, not joins, max_members):  # type: ignore[union-attr]
+        if handover_replaces_owner(conversation.members, not joins, max_members):
             # Full: the old owner leaves at the transfer message, as by group.leave.
-            w.set_membership(conv, source.uid, replace(mine, role=MEMBER, left_pos=msg.pos))  # type: ignore[type-var]
+            w.set_membership(conv, source.uid, replace(mine, role=MEMBER, left_pos=msg.pos))
         else:
-            w.set_membership(conv, source.uid, replace(mine, role=MEMBER))  # type: ignore[type-var]
-            conversation = replace(conversation, members=conversation.members + joins)  # type: ignore[type-var]
-        if joins:
+            w.set_membership(conv, source.uid, replace(mine, role=MEMBER))
+            conversation = replace(conversation, members=conversation.members + joins)
+        if theirs is None or not theirs.active:
             w.set_membership(conv, target.uid, Membership(msg.pos, 0, OWNER))
             w.put_conversation(conversation)
         else:

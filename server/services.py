@@ -1,0 +1,63 @@
+"""What a feature module may use, passed to it narrowly and typed (not the App).
+
+`Services` is the common part: store reads, `submit` a write (answered by its
+context after the commit), the clock, the configuration and the hub's
+delivery API. A feature that needs more declares its own dataclass
+extending it (features/*.py); the composition root (server/app.py) builds
+each one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from corpchat.protocol.clock import Clock
+from corpchat.store import GroupCommitWriter, StorageError, Store, WriteOp
+
+from .config import ServerConfig
+from .hub import Answers, Hub
+from .ops import Write
+from .session import Session
+
+__all__ = ["Services", "Spawn", "Submit", "Write", "extend", "submit_to"]
+# Run a background task until it ends or the server stops (App.spawn).
+Spawn = Callable[..., None]
+
+
+class Submit(Protocol):
+    """Hand a write to the group-commit writer; `context` answers it after commit."""
+
+    def __call__(self, session: Session, op: WriteOp, context: Answers) -> None: ...
+
+
+def submit_to(writer: GroupCommitWriter) -> Submit:
+    def submit(session: Session, op: WriteOp, context: Answers) -> None:
+        session.inflight += 1  # answered (sent_one) by the context
+        try:
+            writer.submit(op, context)
+        except StorageError:
+            session.inflight -= 1
+            raise
+
+    return submit
+
+
+@dataclass(slots=True)
+class Services:
+    store: Store
+    clock: Clock
+    config: ServerConfig
+    hub: Hub
+    submit: Submit
+
+
+S = TypeVar("S", bound=Services)
+
+
+def extend(kind: type[S], base: Services, **extra: Any) -> S:
+    """A feature's services: the common ones and its own."""
+    common = {f.name: getattr(base, f.name) for f in dataclasses.fields(Services)}
+    return kind(**common, **extra)
