@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
 import trio
 
-from corpchat.server.admin import AdminError
+from corpchat.adminclient import AdminError, AdminUnreachable, call
 
 from .options import Options
 from .runner import WorkerFailed
@@ -94,12 +95,30 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def admin_over(path: str):  # noqa: ANN201 - an AdminFn
     """The blocking admin client, run in a thread so the event loop keeps going."""
-    from corpchat.server.admin import call
 
     async def admin(cmd: str, args: dict[str, Any]) -> Any:
         return await trio.to_thread.run_sync(call, path, cmd, args)
 
     return admin
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _reason(exc: Exception) -> str:
+    return (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+
+
+def _unwritable(path: str) -> str | None:
+    """Why the report could not be written to `path`, or None."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"cannot write the report {path}: no directory {folder}"
+    if os.path.isdir(path) or not os.access(folder, os.W_OK):
+        return f"cannot write the report {path}: not a writable file"
+    return None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -111,7 +130,12 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    old = report.read_json(args.compare) if args.compare else None
+    try:
+        old = report.read_json(args.compare) if args.compare else None
+    except (OSError, ValueError) as exc:  # missing, unreadable, or not a report
+        return _fail(f"cannot read the report {args.compare}: {_reason(exc)}")
+    if args.json_path and (problem := _unwritable(args.json_path)):
+        return _fail(problem)  # now, not after the whole run
     try:
         doc = trio.run(run, options, admin_over(options.admin_socket))
     except Exception as exc:
@@ -119,11 +143,15 @@ def main(args: argparse.Namespace) -> int:
         if not all(isinstance(e, EXPECTED_FAILURES) for e in leaves):
             raise
         for leaf in leaves:
-            print(f"error: {type(leaf).__name__}: {leaf}", file=sys.stderr)
+            _fail(str(leaf) if isinstance(leaf, AdminUnreachable)
+                  else f"{type(leaf).__name__}: {leaf}")
         return 2
     display.print_table(doc)
     if args.json_path:
-        report.write_json(doc, args.json_path)
+        try:
+            report.write_json(doc, args.json_path)
+        except OSError as exc:
+            return _fail(f"cannot write the report {args.json_path}: {_reason(exc)}")
     if old is not None:
         display.print_compare(old, doc)
     return 0 if doc["check"]["ok"] else 1

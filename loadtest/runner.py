@@ -2,7 +2,7 @@
 
 `run(options, admin)` is the async entry point (the CLI and the tests call
 it). `admin(cmd, args)` is an async callable running one admin command —
-the CLI and the tests wrap the blocking `corpchat.server.admin.call` in
+the CLI and the tests wrap the blocking `corpchat.adminclient.call` in
 `trio.to_thread.run_sync`, so the event loop (and, in the tests, the server
 sharing it) keeps running.
 

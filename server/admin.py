@@ -1,10 +1,10 @@
 """The admin socket: a Unix socket in the data directory, like prosodyctl's.
 
-Framing: the client sends one msgpack map {"cmd": NAME, "args": {...}} and
-reads one map back, {"ok": true, "result": ...} or {"ok": false, "error":
-CODE, "message": TEXT}; then the connection closes. The socket is created
-with mode 0600 inside the 0700 data directory, and each caller's uid is
-checked with SO_PEERCRED as well. Commands are registered by name.
+One command per connection, in the framing of `corpchat.protocol.admin`
+(one msgpack map each way, or a streamed answer row by row); the blocking
+client is `corpchat.adminclient`. The socket is created with mode 0600
+inside the 0700 data directory, and each caller's uid is checked with
+SO_PEERCRED as well. Commands are registered by name.
 """
 
 from __future__ import annotations
@@ -13,11 +13,21 @@ import logging
 import os
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import msgpack
 import trio
+
+from corpchat.adminclient import socket_path
+from corpchat.protocol.admin import (
+    AdminError,
+    RequestReader,
+    encode_refusal,
+    encode_result,
+    encode_row,
+    encode_stream_end,
+    encode_stream_start,
+)
 
 from . import admin_commands
 from .audit import audit
@@ -26,8 +36,6 @@ if TYPE_CHECKING:
     from .app import App
 
 log = logging.getLogger("corpchat.admin")
-SOCKET_NAME = "admin.sock"
-MAX_REQUEST_BYTES = 1024 * 1024
 Command = Callable[["App", dict[str, Any]], Awaitable[Any]]
 # Admin commands with an INFO audit line, and the fields it takes from the
 # command's arguments and result: names and ids, never a token. Other commands
@@ -47,11 +55,8 @@ AUDITED: dict[str, tuple[str, ...]] = {
 FIELD_NAMES = {"level": "log_level"}  # a field's name in the audit line, where it differs
 
 
-class AdminError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class AdminSocketUnusable(OSError):
+    """The server cannot create its admin socket (e.g. a path too long for AF_UNIX)."""
 
 
 class Stream:
@@ -68,10 +73,6 @@ async def _send_all(conn: trio.socket.SocketType, data: bytes) -> None:
         view = view[sent:]
 
 
-def socket_path(data_dir: str) -> str:
-    return os.path.join(data_dir, SOCKET_NAME)
-
-
 class AdminServer:
     def __init__(self, app: App) -> None:
         self.app = app
@@ -85,6 +86,10 @@ class AdminServer:
         old_umask = os.umask(0o177)
         try:
             await sock.bind(self.path)
+        except OSError as exc:
+            sock.close()
+            raise AdminSocketUnusable(
+                f"cannot create the admin socket {self.path}: {exc.strerror or exc}") from exc
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
@@ -108,24 +113,25 @@ class AdminServer:
                 if isinstance(reply, Stream):
                     await self._stream(conn, reply)
                 else:
-                    await _send_all(conn, msgpack.packb(reply, use_bin_type=True))
+                    await _send_all(conn, reply)
             except (trio.TooSlowError, OSError) as exc:
                 log.warning("admin connection failed: %s", exc)
 
     async def _stream(self, conn: trio.socket.SocketType, stream: Stream) -> None:
         """A long answer, one row per msgpack map; the peer's reading paces us."""
-        await _send_all(conn, msgpack.packb({"ok": True, "stream": True}))
+        await _send_all(conn, encode_stream_start())
         count = 0
         async for row in stream.rows:
-            await _send_all(conn, msgpack.packb({"row": row}, use_bin_type=True))
+            await _send_all(conn, encode_row(row))
             count += 1
-        await _send_all(conn, msgpack.packb({"end": True, "count": count}))
+        await _send_all(conn, encode_stream_end(count))
 
-    async def _answer(self, conn: trio.socket.SocketType) -> dict[str, Any] | Stream:
+    async def _answer(self, conn: trio.socket.SocketType) -> bytes | Stream:
+        """The answer's bytes, or the stream of its rows."""
         uid = _peer_uid(conn)
         if uid not in (os.getuid(), 0):
             audit("admin_forbidden", logging.WARNING, admin_uid=uid)
-            return _error("forbidden", "this uid may not use the admin socket")
+            return encode_refusal("forbidden", "this uid may not use the admin socket")
         name: Any = None
         args: Any = {}
         try:
@@ -133,17 +139,19 @@ class AdminServer:
             name, args = request.get("cmd"), request.get("args") or {}
             command = self.commands.get(name) if isinstance(name, str) else None
             if command is None or not isinstance(args, dict):
-                return _error("unknown_command", f"unknown command {name!r}; try 'help'")
+                return encode_refusal("unknown_command", f"unknown command {name!r}; try 'help'")
             result = await command(self.app, args)
+            # encoded here, so that a result msgpack cannot hold is an internal_error
+            answer = result if isinstance(result, Stream) else encode_result(result)
             _audit_command(name, uid, args, result)
-            return result if isinstance(result, Stream) else {"ok": True, "result": result}
+            return answer
         except AdminError as exc:
             _audit_command(name, uid, args, None, exc.code)
-            return _error(exc.code, exc.message)
+            return encode_refusal(exc.code, exc.message)
         except Exception as exc:
             log.exception("admin command failed")
             _audit_command(name, uid, args, None, "internal_error")
-            return _error("internal_error", str(exc))
+            return encode_refusal("internal_error", str(exc))
 
 
 def _audit_command(name: Any, uid: int, args: Any, result: Any, error: str | None = None) -> None:
@@ -161,10 +169,6 @@ def _audit_command(name: Any, uid: int, args: Any, result: Any, error: str | Non
         audit(name, logging.WARNING, admin_uid=uid, error=error, **fields)
 
 
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": code, "message": message}
-
-
 def _peer_uid(conn: trio.socket.SocketType) -> int:
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
@@ -172,55 +176,8 @@ def _peer_uid(conn: trio.socket.SocketType) -> int:
 
 
 async def _read_request(conn: trio.socket.SocketType) -> dict[str, Any]:
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_REQUEST_BYTES)
-    while True:
-        data = await conn.recv(65536)
-        if not data:
-            raise AdminError("bad_request", "connection closed before a request")
-        try:
-            unpacker.feed(data)
-            for request in unpacker:
-                if not isinstance(request, dict):
-                    raise AdminError("bad_request", "a request is a map")
-                return request
-        except (ValueError, msgpack.UnpackException, msgpack.BufferFull) as exc:
-            raise AdminError("bad_request", f"unreadable request: {exc}") from None
-
-
-def call(path: str, cmd: str, args: dict[str, Any] | None = None,
-         timeout_s: float = 30.0) -> Any:
-    """Run one admin command (blocking); raises AdminError on refusal."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout_s)
-        sock.connect(path)
-        sock.sendall(msgpack.packb({"cmd": cmd, "args": args or {}}, use_bin_type=True))
-        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 * 1024 * 1024)
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                raise AdminError("disconnected", "the server closed the admin connection")
-            unpacker.feed(data)
-            for reply in unpacker:
-                if reply.get("ok"):
-                    return reply.get("result")
-                raise AdminError(reply.get("error", "error"), reply.get("message", ""))
-
-
-def call_stream(path: str, cmd: str, args: dict[str, Any] | None = None,
-                timeout_s: float = 60.0) -> Iterator[Any]:
-    """Run a streaming admin command (blocking); yields its rows as they come."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout_s)
-        sock.connect(path)
-        sock.sendall(msgpack.packb({"cmd": cmd, "args": args or {}}, use_bin_type=True))
-        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 * 1024 * 1024)
-        while data := sock.recv(65536):
-            unpacker.feed(data)
-            for reply in unpacker:
-                if reply.get("end"):
-                    return
-                if "row" in reply:
-                    yield reply["row"]
-                elif not reply.get("ok"):
-                    raise AdminError(reply.get("error", "error"), reply.get("message", ""))
-        raise AdminError("disconnected", "the server closed the admin connection")
+    reader = RequestReader()
+    while data := await conn.recv(65536):
+        if (request := reader.receive_data(data)) is not None:
+            return request
+    raise AdminError("bad_request", "connection closed before a request")

@@ -274,6 +274,18 @@ async def token_issue(app: App, args: dict[str, Any]) -> dict[str, Any]:
     return {"user": user.handle, "token": token, "token_id": token_id}
 
 
+@command("token.list")
+async def token_list(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """A user's tokens: id, the device of its last hello, when issued and last used
+    (to the minute; None: never)."""
+    from corpchat.store import tokens
+
+    user = _user(app, _arg(args, "user"))
+    return [{"token_id": t.token_id, "device": t.device, "created_ms": t.created_ms,
+             "last_seen_ms": t.last_seen_ms or None}
+            for t in app.store.read(tokens.user_tokens, user.uid)]
+
+
 @command("token.revoke")
 async def token_revoke(app: App, args: dict[str, Any]) -> dict[str, Any]:
     """Delete a token and close the sessions that logged in with it."""
@@ -416,6 +428,23 @@ async def user_disable(app: App, args: dict[str, Any]) -> dict[str, Any]:
         session.begin_close(4001, "account disabled")
         closed += 1
     return {"handle": user.handle, "tokens_revoked": revoked, "sessions_closed": closed}
+
+
+@command("user.enable")
+async def user_enable(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """Let a disabled (or removed) user log in again. Disabling revoked every token,
+    so the user needs a new one: 'token issue'."""
+    from dataclasses import replace
+
+    user = _user(app, _arg(args, "handle"))
+
+    def op(w):  # noqa: ANN001, ANN202
+        current = w.user(user.uid)
+        w.put_user(replace(current, disabled=False))
+        return current.disabled
+
+    was_disabled = await _write(app, op)
+    return {"handle": user.handle, "was_disabled": was_disabled}
 
 
 @command("backup")

@@ -43,7 +43,7 @@ from .quiet import QuietHours
 from .ratelimit import TokenBucket
 from .rates import Rates
 from .routes import Route
-from .services import Services, extend, submit_to
+from .services import Services, extend, record_to, submit_to
 from .transfers import Transfers
 
 log = logging.getLogger("corpchat.server")
@@ -86,7 +86,8 @@ class App:
             config.max_group_members, config.max_group_consumers, config.recall_window_s * 1000))
         services = {
             features.sign_in: extend(SignIn, base, quiet=self.quiet, push=self.push,
-                                     signups=TokenBucket(config.signups_per_s, 10, self.clock)),
+                                     signups=TokenBucket(config.signups_per_s, 10, self.clock),
+                                     record=record_to(self.writer)),
             features.messaging: extend(Messaging, base, typing={}),
             features.groups: self.groups,
             features.customers: extend(Customers, base, write=self.write, spawn=self.spawn),

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gc
 import json
+import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import trio
 
-from .admin import AdminError, call, call_stream, socket_path
+from corpchat.adminclient import AdminError, AdminUnreachable, call, call_stream, socket_path
+
+from .admin import AdminSocketUnusable
 from .audit import audit_offline
 from .config import ServerConfig
+from .human import render
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -27,11 +33,28 @@ def _listen(value: str) -> tuple[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        code = args.run(args)
+        sys.stdout.flush()  # a reader gone early shows here, not in the interpreter's exit
+    except BrokenPipeError:  # `corpchat admin user list | head -1`: not an error
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE: what a shell reports for a command the pipe ended
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush has nowhere to fail."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (tests capturing it): nothing to do
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="corpchat", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
     _add_admin(sub)
@@ -39,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client(sub)
     _add_loadtest(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed package's version (pyproject.toml), not a copy kept in the code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("corpchat")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(unknown: not installed)"
 
 
 # ----- serve -----
@@ -79,7 +112,20 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
     return dataclasses.replace(config, **flags)
 
 
+def _data_dir_problem(path: str, exc: OSError) -> str:
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        part = os.path.abspath(path)
+        while not os.path.lexists(part):  # the file in the way: itself or a parent
+            part = os.path.dirname(part)
+        if not os.path.isdir(part):
+            return f"{part} is a file, not a directory"
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from corpchat.store import StorageError
+
     from .app import App
     from .config import ConfigError
     from .logs import configure
@@ -90,7 +136,13 @@ def _serve(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app = App(config)
+    try:
+        app = App(config)
+    except OSError as exc:  # not a directory, under a file, not ours to write, ...
+        return _fail(f"cannot use the data directory {config.data_dir}: "
+                     f"{_data_dir_problem(config.data_dir, exc)}", 1)
+    except StorageError as exc:
+        return _fail(str(exc), 1)
     # A chat server holds many long-lived objects (sessions, caches): collect the
     # young generation less often and leave what exists at start out of full
     # collections. Measured: ack p99 at 5k msgs/s went from 92 ms to 39 ms.
@@ -107,22 +159,60 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         trio.run(run)
     except* OSError as group:  # the port is taken, the address is not ours, ...
-        failed.extend(group.exceptions)
+        failed.extend(_leaves(group))
     if failed:
-        print(f"error: cannot serve on {config.host}:{config.port}: {failed[0]}",
-              file=sys.stderr)
-        return 1
+        problem = failed[0]
+        if isinstance(problem, AdminSocketUnusable):
+            return _fail(str(problem), 1)
+        return _fail(f"cannot serve on {config.host}:{config.port}: {problem}", 1)
     return 0
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
 
 
 # ----- admin -----
 
+def _add_admin_flags(p: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The flags every admin command takes, before or after its name."""
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    p.add_argument("--data", default=default("./data"), help="the server's data directory")
+    p.add_argument("--socket", default=default(None),
+                   help="admin socket path (default DATA/admin.sock)")
+    p.add_argument("--json", action="store_true", default=default(False),
+                   help="print results as JSON")
+
+
+ADMIN_FLAGS = argparse.ArgumentParser(add_help=False)
+_add_admin_flags(ADMIN_FLAGS, defaults=False)
+
+
+class AdminParser(argparse.ArgumentParser):
+    """Every parser under `admin` (nested add_subparsers inherit the class), so
+    `admin user list --json` works like `admin --json user list`. The copies of the
+    flags here default to SUPPRESS: a flag given before the sub-command is kept."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("parents", [ADMIN_FLAGS])
+        super().__init__(**kwargs)
+
+
+def _interval(value: str) -> float:
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {value}")
+    return seconds
+
+
 def _add_admin(sub: Any) -> None:
     p = sub.add_parser("admin", help="operate a running server through its admin socket")
-    p.add_argument("--data", default="./data", help="the server's data directory")
-    p.add_argument("--socket", help="admin socket path (default DATA/admin.sock)")
-    p.add_argument("--json", action="store_true", help="print results as JSON")
-    asub = p.add_subparsers(dest="admin_command", required=True)
+    _add_admin_flags(p, defaults=True)
+    asub = p.add_subparsers(dest="admin_command", required=True, parser_class=AdminParser)
 
     corp = asub.add_parser("corp", help="corps").add_subparsers(dest="verb", required=True)
     c = corp.add_parser("add", help="create a corp")
@@ -222,6 +312,9 @@ def _add_admin(sub: Any) -> None:
     t = token.add_parser("issue", help="issue another token for a user")
     t.add_argument("user")
     t.set_defaults(cmd="token.issue", build=lambda a: {"user": a.user})
+    t = token.add_parser("list", help="a user's tokens: id, device, issued, last used")
+    t.add_argument("user")
+    t.set_defaults(cmd="token.list", build=lambda a: {"user": a.user})
     t = token.add_parser("revoke", help="revoke a token and close its sessions")
     t.add_argument("token_id")
     t.set_defaults(cmd="token.revoke", build=lambda a: {"token_id": a.token_id})
@@ -232,9 +325,13 @@ def _add_admin(sub: Any) -> None:
     u = user.add_parser("disable", help="revoke every token and close every session")
     u.add_argument("handle")
     u.set_defaults(cmd="user.disable", build=lambda a: {"handle": a.handle})
+    u = user.add_parser("enable", help="let a disabled user log in again (then: token issue)")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.enable", build=lambda a: {"handle": a.handle})
 
     s = asub.add_parser("stats", help="live server statistics")
-    s.add_argument("--watch", type=float, metavar="SECONDS", help="refresh like top")
+    s.add_argument("--watch", type=_interval, metavar="SECONDS",
+                   help="refresh like top (with --json: one JSON object per line)")
     s.set_defaults(cmd="stats", build=lambda a: {})
     s = asub.add_parser("sessions", help="live sessions, of one user or all")
     s.add_argument("user", nargs="?")
@@ -274,28 +371,44 @@ def _transfer_args(a: argparse.Namespace) -> dict[str, Any]:
 
 def _add_restore(sub: Any) -> None:
     p = sub.add_parser("restore", help="put a backup in place (server stopped)")
-    p.add_argument("path", help="the backup directory")
+    p.add_argument("path", help="the backup directory (made by 'corpchat admin backup')")
     p.add_argument("--data", default="./data", help="the data directory to restore into")
+    p.add_argument("--create", action="store_true",
+                   help="the data directory does not exist yet: create it")
     p.set_defaults(run=_restore)
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from corpchat.store import StorageError, restore_backup
+    """Refuse anything but a corpchat backup this server reads, before touching
+    anything; then say what replaced what, and where the replaced database is kept."""
+    from corpchat.store import NotRestorable, StorageError, restore_backup
 
-    from .app import lock_data_dir
+    from .app import lock_data_dir  # refuses while a server runs on the directory
 
-    os.makedirs(args.data, mode=0o700, exist_ok=True)
-    lock = lock_data_dir(args.data)  # refuses while a server runs on it
     try:
-        size = restore_backup(args.path, args.data)
+        done = restore_backup(args.path, args.data, create=args.create, hold=lock_data_dir)
+    except NotRestorable as exc:
+        print(f"error: restore refused, nothing changed: {exc}", file=sys.stderr)
+        return 1
     except (OSError, StorageError) as exc:
         print(f"error: restore failed: {exc}", file=sys.stderr)
         return 1
-    finally:
-        lock.close()
-    print(f"restored {size} bytes into {args.data}")
-    audit_offline("restore", path=args.path, data=args.data, bytes=size)
+    print(f"restored {args.path} into {args.data}")
+    print(f"  now:      {_db_summary(done.installed)}")
+    if done.kept_as is None:
+        print("  replaced: nothing (the data directory held no database)")
+    else:
+        was = _db_summary(done.replaced) if done.replaced else f"unreadable ({done.replaced_error})"
+        print(f"  replaced: {was}")
+        print(f"  kept as:  {done.kept_as}")
+    audit_offline("restore", path=args.path, data=args.data,
+                  bytes=done.installed.bytes, kept_as=done.kept_as)
     return 0
+
+
+def _db_summary(summary: Any) -> str:
+    return (f"{summary.messages} messages, last pos {summary.last_pos}, "
+            f"{summary.bytes} bytes (schema {summary.schema})")
 
 
 def _admin(args: argparse.Namespace) -> int:
@@ -305,11 +418,15 @@ def _admin(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
+    """Like top on a terminal; into a pipe or with --json, one snapshot after another."""
+    clear = not args.json and sys.stdout.isatty()
     try:
         while True:
-            sys.stdout.write("\x1b[H\x1b[2J")
-            if _admin_once(args):
-                return 1
+            if clear:
+                sys.stdout.write("\x1b[H\x1b[2J")
+            if code := _admin_once(args):
+                return code
+            sys.stdout.flush()  # each snapshot reaches a pipe (`| jq`) as it is taken
             time.sleep(args.watch)
     except KeyboardInterrupt:
         return 0
@@ -321,47 +438,73 @@ def _admin_once(args: argparse.Namespace) -> int:
         return _admin_stream(args, path)
     try:
         request = args.build(args)  # may pick the command (e.g. 'transfer status')
-        result = call(path, args.cmd, request)
+        with _exchange():
+            result = call(path, args.cmd, request)
+    except AdminUnreachable as exc:
+        return _fail(str(exc), 2)
     except AdminError as exc:
-        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: cannot reach the admin socket {path}: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=2) if args.json else _human(result))
+        return _fail(f"{exc.code}: {exc.message}", 1)
+    _print_result(args, result)
     return 0
 
 
-def _admin_stream(args: argparse.Namespace, path: str) -> int:
-    out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
+def _print_result(args: argparse.Namespace, result: Any) -> None:
+    if not args.json:
+        if text := render(result):  # an empty list prints nothing, not an empty line
+            print(text)
+        if getattr(args, "watch", None) and not sys.stdout.isatty():
+            print()  # snapshots apart
+    elif getattr(args, "watch", None):
+        print(json.dumps(result))  # JSON lines: one snapshot per line
+    else:
+        print(json.dumps(result, indent=2))
+
+
+@contextlib.contextmanager
+def _exchange() -> Iterator[None]:
+    """The admin connection failing mid-answer, as an AdminError like a refusal."""
     try:
-        for row in call_stream(path, args.cmd, args.build(args)):
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    except AdminError as exc:
-        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return 1
+        yield
+    except AdminUnreachable:
+        raise
+    except TimeoutError:
+        raise AdminError("timeout", "the server did not answer in time") from None
     except OSError as exc:
-        print(f"error: cannot reach the admin socket {path}: {exc}", file=sys.stderr)
-        return 2
+        raise AdminError("disconnected", f"the admin connection failed: {exc}") from None
+
+
+def _rows(path: str, cmd: str, request: dict[str, Any]) -> Iterator[Any]:
+    """call_stream's rows; only the socket's failures pass through _exchange, not those
+    of the loop writing them out."""
+    with _exchange():
+        yield from call_stream(path, cmd, request)
+
+
+def _admin_stream(args: argparse.Namespace, path: str) -> int:
+    try:
+        out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        return _fail(f"cannot write {args.output}: {exc.strerror}", 1)
+    try:
+        for row in _rows(path, args.cmd, args.build(args)):
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except AdminUnreachable as exc:
+        return _fail(str(exc), 2)
+    except AdminError as exc:
+        return _fail(f"{exc.code}: {exc.message}", 1)
+    except BrokenPipeError:
+        raise  # the reader left: main() ends quietly
+    except OSError as exc:  # the socket's failures became AdminError: this is the output
+        return _fail(f"cannot write {args.output or 'stdout'}: {exc.strerror}", 1)
     finally:
         if out is not sys.stdout:
             out.close()
     return 0
 
 
-def _human(result: Any) -> str:
-    if isinstance(result, dict):
-        width = max((len(k) for k in result), default=0)
-        return "\n".join(f"{k:<{width}}  {v}" for k, v in result.items())
-    if isinstance(result, list):
-        return "\n".join(_human_row(r) for r in result)
-    return str(result)
-
-
-def _human_row(row: Any) -> str:
-    if isinstance(row, dict):
-        return "  ".join(f"{k}={v}" for k, v in row.items())
-    return str(row)
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
 
 
 # ----- client and loadtest live in their own modules -----

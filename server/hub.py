@@ -79,6 +79,18 @@ class RequestContext:
         out[self.session].append(refusal_frame(refusal, self.request_id))
 
 
+class Unanswered:
+    """The context of a write nobody waits for (a token's last-seen time)."""
+
+    __slots__ = ()
+
+    def answer(self, hub: Hub, result: Any, out: Out) -> None:
+        pass
+
+
+UNANSWERED = Unanswered()
+
+
 class NoticeContext(RequestContext):
     """A submitted change answered with its reply (or `ok`), then its notices."""
 
@@ -297,10 +309,16 @@ class Hub:
         return read_state_visible(reader, viewer, corp).allowed
 
     def fan_out(self, msg: Message, out: Out, skip: Session | None, keep: bool = True) -> None:
-        """Hand one message to every session that may see it, building each variant once.
+        """Hand one committed message to every session that may see it, building each
+        variant once.
 
-        A receiver gets one of at most four frames: as seen by its realm (badges,
-        only in conversations that span both) and silent or not (resting).
+        The frames are appended to `out` (the batch's frames per session, written by
+        `on_batch` in one `push_many` each), never to `skip` (the session that sent it);
+        a resting receiver's message is counted for its digest, an offline one may be
+        pushed. A receiver gets one of at most four frames: as seen by its realm
+        (badges, only in conversations that span both) and silent or not (resting).
+        `keep=False` does not keep a conversation loaded only for this message.
+        Public so that `server.fanoutbench` can time exactly this step.
         """
         self.stats.messages += 1
         self.head = msg.pos
@@ -309,7 +327,7 @@ class Hub:
             return
         variants = _Variants(message_event(msg), state.mixed, self.store)
         resting = {} if msg.urgent else self.quiet.resting
-        sender_uid = skip.user.uid if skip is not None and skip.user else None
+        sender_uid = self._sender_uid(msg, skip)
         pos = msg.pos
         delivered = 0
         for uid, membership in state.members.items():
@@ -330,6 +348,17 @@ class Hub:
                     out[session].append(data)
                     delivered += 1
         self.stats.deliveries += delivered
+
+    def _sender_uid(self, msg: Message, skip: Session | None) -> int | None:
+        """Who sent a text message, so that it is neither held for their digest nor pushed
+        to them: the sending session's user, or for a message stored by a request that
+        answers otherwise (a mass message, an announcement) the sender looked up once."""
+        if skip is not None and skip.user is not None:
+            return skip.user.uid
+        if msg.kind != TEXT:
+            return None
+        sender = self.store.user_by_handle(msg.sender)
+        return sender.uid if sender is not None else None
 
     def typing(self, session: Session, conv: int) -> bool:
         """Tell the other members' sessions; False if the user is not a member."""

@@ -3,10 +3,12 @@
 Resting changes only at transitions — a schedule window opening or closing,
 a break starting or ending — so fan-out pays one dict lookup per delivery,
 never a schedule evaluation. Each user with a schedule or a break has one
-entry in a heap of due times; the `run` task wakes at the earliest one (or
-when the injected clock is moved, in tests), re-evaluates those users, and
-on a change tells their peers (`presence`), their own devices (`quiet`)
-and, when a rest ends, sends one digest of what arrived meanwhile.
+entry in a heap of due times; the one `run` task sleeps until the earliest
+(an `Alarm` on the injected clock, woken early when a nearer one is added),
+re-evaluates those users, and on a change tells their peers (`presence`),
+their own devices (`quiet`) and, when a rest ends, sends one digest of what
+arrived meanwhile. A replaced due time stays in the heap and is skipped
+when popped (`_next` holds each user's current one).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ HORIZON_MS = 8 * 86_400_000
 MAX_BREAK_MS = 7 * 86_400_000
 MAX_SLEEP_S = 60.0
 DUE_SLICE = 1000  # users evaluated between two checkpoints when many fall due at once
+COMPACT_SLACK = 1024  # stale heap entries tolerated beyond one per user
 
 
 class _Held:
@@ -48,11 +51,11 @@ class QuietHours:
         self._own: dict[int, Schedule] = {}
         self._corp: dict[int, Schedule] = {}
         self._breaks: dict[int, int] = {}
-        self._due: list[tuple[int, int]] = []
+        self._due: list[tuple[int, int]] = []  # (due ms, uid), stale entries included
+        self._next: dict[int, int] = {}  # uid -> their current due time (ms)
         self._held: dict[int, _Held] = {}  # what reached each user while resting
-        self._wake = trio.Event()
+        self._alarm = Alarm(clock)
         self.transitions = 0
-        clock.subscribe(self.poke)
 
     # ----- loading and evaluating -----
 
@@ -106,8 +109,10 @@ class QuietHours:
             self.resting.pop(uid, None)
         else:
             self.resting[uid] = until
-        if check is not None:
-            heapq.heappush(self._due, (check, uid))
+        if check is None:
+            self._next.pop(uid, None)
+        elif self._next.get(uid) != check:
+            self._plan(uid, check)
         if announce and before != until:
             self.transitions += 1
             self._announce(uid, before, until)
@@ -187,21 +192,38 @@ class QuietHours:
 
     # ----- the transition timer -----
 
-    def poke(self) -> None:
-        self._wake.set()
+    def _plan(self, uid: int, when: int) -> None:
+        """Make `when` the user's one due time; an older entry of theirs becomes stale."""
+        self._next[uid] = when
+        heapq.heappush(self._due, (when, uid))
+        if len(self._due) > 2 * len(self._next) + COMPACT_SLACK:
+            # breaks replaced over and over: drop the stale entries in one O(n) pass
+            self._due = [(due, who) for who, due in self._next.items()]
+            heapq.heapify(self._due)
+        self._alarm.wake_by(when)
+
+    def _next_due(self) -> int | None:
+        """The earliest current due time, popping stale entries off the top."""
+        due, planned = self._due, self._next
+        while due and planned.get(due[0][1]) != due[0][0]:
+            heapq.heappop(due)
+        return due[0][0] if due else None
 
     def process_due(self, limit: int | None = None) -> bool:
         """Evaluate the users whose time has come, at most `limit` of them; True if more
         are due (the caller checkpoints, then calls again)."""
         now = self.clock.now_ms()
-        seen: set[int] = set()
-        while self._due and self._due[0][0] <= now:
-            if limit is not None and len(seen) >= limit:
+        due, planned = self._due, self._next
+        evaluated = 0
+        while due and due[0][0] <= now:
+            if limit is not None and evaluated >= limit:
                 return True
-            _, uid = heapq.heappop(self._due)
-            if uid not in seen:
-                seen.add(uid)
-                self._evaluate(uid, now)
+            when, uid = heapq.heappop(due)
+            if planned.get(uid) != when:
+                continue  # stale: replaced or cleared since it was pushed
+            del planned[uid]
+            evaluated += 1
+            self._evaluate(uid, now)
         return False
 
     async def run(self) -> None:
@@ -211,8 +233,48 @@ class QuietHours:
             # (~35 µs each): let connections run between slices instead of stalling
             while self.process_due(DUE_SLICE):
                 await trio.sleep(0)
-            now = self.clock.now_ms()
-            delay = (self._due[0][0] - now) / 1000 if self._due else MAX_SLEEP_S
-            with trio.move_on_after(max(0.0, min(delay, MAX_SLEEP_S))):
-                await self._wake.wait()
-            self._wake = trio.Event()
+            await self._alarm.sleep_until(self._next_due())
+
+
+class Alarm:
+    """One task's sleep until an instant of the injected clock, cut short when a nearer
+    instant is announced (`wake_by`) or when a ManualClock is moved past it (tests).
+
+    Only the earliest of many deadlines has a sleeper: a pending transition costs a
+    heap entry, never a task. Touched only from the event loop.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._target: int | None = None
+        self._scope: trio.CancelScope | None = None
+        clock.subscribe(self._moved)
+
+    def _moved(self) -> None:
+        if self._target is not None and self.clock.now_ms() >= self._target:
+            self._wake()
+
+    def wake_by(self, when_ms: int) -> None:
+        """Something is due at `when_ms`: if the sleeper would wake later, wake it now
+        (it re-reads its deadlines). A no-op while nobody sleeps: the task reads them
+        before it sleeps again."""
+        if self._target is None or when_ms < self._target:
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def sleep_until(self, when_ms: int | None) -> None:
+        """Until `when_ms` (forever if None), or until woken."""
+        self._target = when_ms
+        try:
+            with trio.CancelScope() as self._scope:
+                if when_ms is None:
+                    await trio.sleep_forever()
+                # trio sleeps on monotonic time and wall time can be stepped (NTP):
+                # re-read the clock at least every MAX_SLEEP_S
+                delay = (when_ms - self.clock.now_ms()) / 1000
+                await trio.sleep(min(max(delay, 0.0), MAX_SLEEP_S))
+        finally:
+            self._scope = self._target = None

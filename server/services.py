@@ -18,11 +18,14 @@ from corpchat.protocol.clock import Clock
 from corpchat.store import GroupCommitWriter, StorageError, Store, WriteOp
 
 from .config import ServerConfig
-from .hub import Answers, Hub
+from .hub import UNANSWERED, Answers, Hub
 from .ops import Write
 from .session import Session
 
-__all__ = ["Services", "Spawn", "Submit", "Write", "extend", "submit_to"]
+__all__ = ["Record", "Services", "Spawn", "Submit", "Write", "extend", "record_to",
+           "submit_to"]
+# Submit a write nobody waits for and nothing answers.
+Record = Callable[[WriteOp], None]
 # Run a background task until it ends or the server stops (App.spawn).
 Spawn = Callable[..., None]
 
@@ -43,6 +46,13 @@ def submit_to(writer: GroupCommitWriter) -> Submit:
             raise
 
     return submit
+
+
+def record_to(writer: GroupCommitWriter) -> Record:
+    def record(op: WriteOp) -> None:
+        writer.submit(op, UNANSWERED)
+
+    return record
 
 
 @dataclass(slots=True)

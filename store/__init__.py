@@ -1,6 +1,6 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
-from . import contacts, customers, settings
+from . import contacts, customers, settings, tokens
 from .records import (
     ANNOUNCE,
     CONSUMER,
@@ -13,13 +13,13 @@ from .records import (
     Message,
     User,
 )
+from .restore import NotRestorable, restore_backup
 from .store import (
     MapFull,
     Refused,
     StorageError,
     Store,
     WriteTxn,
-    restore_backup,
     token_digest,
     valid_handle,
 )
@@ -27,8 +27,9 @@ from .writer import GroupCommitWriter, Pending, WriteOp
 
 __all__ = [
     "ANNOUNCE", "CONSUMER", "DIRECT", "ENTERPRISE", "GROUP", "Contact", "Corp",
-    "GroupCommitWriter", "MapFull", "Membership", "Message", "Pending", "Refused",
+    "GroupCommitWriter", "MapFull", "Membership", "Message", "NotRestorable", "Pending",
+    "Refused",
     "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "customers",
     "restore_backup",
-    "settings", "token_digest", "valid_handle",
+    "settings", "token_digest", "tokens", "valid_handle",
 ]

@@ -100,14 +100,16 @@ class Token:
     token_id: str
     uid: int
     created_ms: int
+    device: str = ""  # the `device` of the last hello with it ("" if none said one)
+    last_seen_ms: int = 0  # a hello with it, to the minute (0: never used)
 
     def encode(self) -> bytes:
-        return pack([self.token_id, self.uid, self.created_ms])
+        return pack([self.token_id, self.uid, self.created_ms, self.device,
+                     self.last_seen_ms])
 
     @classmethod
     def decode(cls, data: bytes) -> Token:
-        token_id, uid, created = unpack(data)[:3]
-        return cls(token_id, uid, created)
+        return cls(*unpack(data)[:5])  # older records lack device and last seen
 
 
 OWNER = "owner"

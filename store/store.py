@@ -67,28 +67,6 @@ class MapFull(StorageError):
 Refused = Refusal
 
 
-def restore_backup(backup_dir: str, data_dir: str) -> int:
-    """Put a backup (a directory made by Store.backup) in place of a stopped
-    server's database; returns its size. The old database is kept beside it."""
-    source = os.path.join(backup_dir, "data.mdb")
-    Store(backup_dir, map_bytes=DEFAULT_MAP_BYTES).close()  # opens cleanly, right schema
-    os.makedirs(data_dir, mode=0o700, exist_ok=True)
-    target = os.path.join(data_dir, "data.mdb")
-    staging = target + ".restoring"
-    with open(source, "rb") as src, open(staging, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            dst.write(chunk)
-        dst.flush()
-        os.fsync(dst.fileno())
-    if os.path.exists(target):
-        os.replace(target, target + ".before-restore")
-    os.replace(staging, target)
-    lock = os.path.join(data_dir, "lock.mdb")
-    if os.path.exists(lock):
-        os.unlink(lock)
-    return os.path.getsize(target)
-
-
 def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -181,15 +159,15 @@ class Store:
         with self._read() as txn:
             return op(txn, self.db, *args)
 
-    def authenticate(self, token: str) -> tuple[User, str] | None:
-        """The enabled user a bearer token belongs to, with the token's id; or None."""
+    def authenticate(self, token: str) -> tuple[User, Token] | None:
+        """The enabled user a bearer token belongs to, with the token's record; or None."""
         with self._read() as txn:
             raw = txn.get(token_digest(token), db=self.db["tokens"])
             if raw is None:
                 return None
             record = Token.decode(raw)
         user = self.user(record.uid)
-        return None if user is None or user.disabled else (user, record.token_id)
+        return None if user is None or user.disabled else (user, record)
 
     def user_by_handle(self, handle: str) -> User | None:
         user = self._by_handle.get(handle)
@@ -518,8 +496,12 @@ class WriteTxn:
 
     def issue_token(self, uid: int, now_ms: int) -> tuple[str, str] | Refused:
         """A new bearer token for `uid`: (token id, token). Only its hash is kept."""
-        if _get_user(self.txn, self.db, uid) is None:
+        user = _get_user(self.txn, self.db, uid)
+        if user is None:
             return Refused("not_found", f"no user {uid}")
+        if user.disabled:  # disabling revoked its tokens; a new one would undo that
+            return Refused("disabled", f"user {user.handle!r} is disabled "
+                           f"(enable it first: corpchat admin user enable {user.handle})")
         token = "cc_" + secrets.token_urlsafe(32)  # never starts with "-" on a command line
         token_id = secrets.token_hex(6)
         digest = token_digest(token)

@@ -7,9 +7,9 @@ import os
 import pytest
 import trio
 
+from corpchat.adminclient import call, socket_path
 from corpchat.protocol.clock import ManualClock
 from corpchat.server import App, ServerConfig
-from corpchat.server.admin import call, socket_path
 
 from .client import TestServer
 

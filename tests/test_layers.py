@@ -3,8 +3,9 @@
 Three rules, each checked over every module of the installed packages:
 
 - dependencies point one way: `server → bridge → store → protocol`, and
-  `loadtest → protocol` (the load tester is a client: it must run without
-  the server's code);
+  `loadtest → adminclient → protocol` (the load tester is a client: it must
+  run without the server's code; the blocking admin client it shares with
+  `corpchat admin` needs only the protocol);
 - no import circle among the modules of the project;
 - no private name (`_x`) imported from another module or read off another
   object (wsproto's internals included), and no module in server/ but the
@@ -18,17 +19,20 @@ happens, so the list can only shrink.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("protocol", "store", "bridge", "server", "loadtest")
+PACKAGES = ("protocol", "adminclient", "store", "bridge", "server", "loadtest")
 # Which project packages each package may import.
 ALLOWED = {
     "protocol": set(),
+    "adminclient": {"protocol"},
     "store": {"protocol"},
     "bridge": {"store", "protocol"},
-    "server": {"bridge", "store", "protocol", "loadtest"},
-    "loadtest": {"protocol"},
+    "server": {"bridge", "store", "protocol", "adminclient", "loadtest"},
+    "loadtest": {"protocol", "adminclient"},
 }
 COMPOSITION_ROOTS = {"server.app", "server.cli", "server.__init__"}
 
@@ -40,10 +44,6 @@ KNOWN: set[str] = {
     'app: server.metrics imports App',
     ('circle: server.admin server.admin_commands server.app server.connection server.http '
      'server.metrics'),
-    'layer: loadtest.cli imports server.admin',
-    'layer: loadtest.fanoutbench imports server.hub',
-    'layer: loadtest.fanoutbench imports server.quiet',
-    'layer: loadtest.fanoutbench imports store.records',
     'private: server.connection reads proto._frame_decoder',
     'private: server.connection reads proto._message_decoder',
     'private: server.connection reads ws._events',
@@ -198,6 +198,25 @@ def test_layers_circles_and_private_imports() -> None:
     gone = sorted(KNOWN - set(problems))
     assert not new, "new breaks of the package's shape:\n" + "\n".join(new)
     assert not gone, "fixed, so remove from KNOWN:\n" + "\n".join(gone)
+
+
+# Every module of the load tester and the admin client, imported in a fresh
+# interpreter, loads nothing of the server, the store, the bridge or LMDB.
+ALONE = """
+import importlib, pkgutil, sys
+import corpchat.adminclient, corpchat.loadtest
+for found in pkgutil.walk_packages(corpchat.loadtest.__path__, "corpchat.loadtest."):
+    importlib.import_module(found.name)
+server_side = ("lmdb", "corpchat.server", "corpchat.store", "corpchat.bridge")
+print(" ".join(sorted(m for m in sys.modules
+                      if any(m == s or m.startswith(s + ".") for s in server_side))))
+"""
+
+
+def test_the_load_tester_and_the_admin_client_run_without_the_server() -> None:
+    done = subprocess.run([sys.executable, "-c", ALONE], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.split() == []
 
 
 def test_the_checker_sees_a_circle() -> None:

@@ -197,7 +197,8 @@ def broadcast(s: Customers, session: Session, frame: BroadcastCustomers) -> None
     if not frame.text:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "text is empty")
     if len(frame.text) > limits.max_text_chars:
-        raise ProtocolError(ErrorCode.TEXT_TOO_LONG,
+        # §25: bad_request, unlike send's text_too_long (the spec's choice, kept)
+        raise ProtocolError(ErrorCode.BAD_REQUEST,
                             f"text is longer than {limits.max_text_chars} characters")
     if frame.match not in (None, "any", "all"):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "match is 'any' or 'all'")

@@ -15,6 +15,8 @@ from corpchat.protocol import (
     Register,
     Welcome,
 )
+from corpchat.store import StorageError, tokens
+from corpchat.store.records import Token
 
 from ..audit import audit
 from ..hub import NoticeContext
@@ -23,7 +25,7 @@ from ..push import PushGateway
 from ..quiet import QuietHours
 from ..ratelimit import TokenBucket
 from ..routes import Routes
-from ..services import Services
+from ..services import Record, Services
 from ..session import Session
 from ..wsframes import event_frame
 from .common import announce_conv, unread
@@ -36,6 +38,7 @@ class SignIn(Services):
     quiet: QuietHours  # the welcome says whether the user rests
     push: PushGateway  # a user online again gets no pushes
     signups: TokenBucket  # open sign-ups, server-wide
+    record: Record  # a token's last-seen time, which nothing waits for
 
 
 @routes.handles(Hello, before_login=True)
@@ -45,7 +48,8 @@ def hello(s: SignIn, session: Session, frame: Hello) -> None:
         audit("login_failed", logging.WARNING, peer=session.peer, session=session.id)
         raise ProtocolError(ErrorCode.AUTH_FAILED, "unknown, revoked or disabled token",
                             close=CloseCode.AUTH_FAILED)
-    user, token_id = found
+    user, token = found
+    token_id = token.token_id
     most = s.config.max_sessions_per_user
     if len(s.hub.sessions_of(user.uid)) >= most:
         audit("login_refused", logging.WARNING, uid=user.uid, user=user.handle,
@@ -55,6 +59,7 @@ def hello(s: SignIn, session: Session, frame: Hello) -> None:
     session.user = user
     session.token_id = token_id
     session.device = frame.device
+    _note_token_seen(s, token, frame.device)
     s.hub.register(session)
     session.push(event_frame(Welcome(
         re=frame.id, user=user.handle, session=session.id,
@@ -66,6 +71,19 @@ def hello(s: SignIn, session: Session, frame: Hello) -> None:
     s.push.online(user.uid)
     audit("login", uid=user.uid, user=user.handle, device=session.device,
           token_id=token_id, session=session.id, peer=session.peer)
+
+
+def _note_token_seen(s: SignIn, token: Token, device: str | None) -> None:
+    """Record the token's last use for `admin token list`: at most once a minute per
+    token, submitted without waiting (nothing is answered from it)."""
+    now = s.clock.now_ms()
+    if not tokens.seen_is_due(token, now):
+        return
+    name = (device or "")[:tokens.DEVICE_CHARS]
+    try:
+        s.record(lambda w: w.do(tokens.mark_seen, token.token_id, name, now))
+    except StorageError:  # the writer is stopping: a last-seen time is not worth more
+        pass
 
 
 @routes.handles(Register, before_login=True)

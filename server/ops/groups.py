@@ -203,6 +203,10 @@ def set_role(w: WriteTxn, actor: User, conv: int, target: User, role: str,
 
 def transfer(w: WriteTxn, actor: User, conv: int, target: User,
              now_ms: int) -> GroupChange | Refusal:
+    # §10.4's order: who may own a group depends on `target` alone, so it is checked
+    # first, before anything about the group is read (or told)
+    if not (verdict := may_own_group(target)).allowed:
+        return verdict.refusal
     found = _active_group(w, conv, actor.uid)
     if isinstance(found, Refusal):
         return found
@@ -212,8 +216,6 @@ def transfer(w: WriteTxn, actor: User, conv: int, target: User,
     theirs = w.membership(conv, target.uid)
     if theirs is None or not theirs.active or target.uid == actor.uid:
         return Refusal(ErrorCode.NOT_MEMBER, f"{target.handle!r} is not another member")
-    if not (verdict := may_own_group(target)).allowed:
-        return verdict.refusal
     changes = {actor.uid: replace(mine, role=ADMIN), target.uid: replace(theirs, role=OWNER)}
     for uid, membership in changes.items():
         w.set_membership(conv, uid, membership)

@@ -12,9 +12,9 @@ import json
 import pytest
 import trio
 
+from corpchat.adminclient import call, socket_path
 from corpchat.loadtest import Options, run
 from corpchat.loadtest.report import SCHEMA_VERSION, compare, table
-from corpchat.server.admin import call, socket_path
 
 
 def options(server, scenario: str, **kw) -> Options:

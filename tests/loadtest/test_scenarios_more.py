@@ -16,8 +16,8 @@ import dataclasses
 import pytest
 import trio
 
+from corpchat.adminclient import call, socket_path
 from corpchat.loadtest import Options, run
-from corpchat.server.admin import call, socket_path
 
 from ..conftest import running_server
 

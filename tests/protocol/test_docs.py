@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgpack
 import pytest
@@ -17,6 +19,7 @@ from corpchat.protocol import (
     CloseCode,
     ErrorCode,
 )
+from corpchat.protocol.quiet import Schedule, next_change, parse_windows, resting_at
 
 from .test_vectors import (
     ACCEPTED_FILES,
@@ -213,6 +216,46 @@ def test_quiet_hours_rules_are_quoted_exactly() -> None:
     source = _normalized((ROOT / "protocol" / "quiet.py").read_text(encoding="utf-8"))
     quotes = [_normalized(" ".join(line[2:] for line in para.splitlines()))
               for para in section.split("\n\n") if para.startswith("> ")]
-    assert len(quotes) == 5
+    assert len(quotes) == 4
     for quote in quotes:
         assert quote in source, quote
+
+
+def _dst_vectors() -> list[list[str]]:
+    """The rows of the vector table under section 21.1's "Daylight-saving time"."""
+    start = SPEC.index("\n#### Daylight-saving time\n")
+    text = SPEC[start:SPEC.index("\n#### ", start + 1)]
+    table = text[text.index("\n| zone | windows |"):].strip().splitlines()[2:]
+    return [[cell.strip().strip("`") for cell in row.strip("|").split("|")] for row in table]
+
+
+DST_VECTORS = _dst_vectors()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _utc(ms: int) -> str:
+    return f"{_EPOCH + timedelta(milliseconds=ms):%Y-%m-%dT%H:%MZ}"
+
+
+def _local(zone: str, ms: int) -> str:
+    """'Sun 01:59 +01:00': the weekday, wall-clock minute and UTC offset of an instant."""
+    moment = (_EPOCH + timedelta(milliseconds=ms)).astimezone(ZoneInfo(zone))
+    offset = moment.strftime("%z")
+    return f"{moment:%a %H:%M} {offset[:3]}:{offset[3:]}"
+
+
+def test_the_dst_vectors_cover_gaps_and_overlaps_in_two_zones() -> None:
+    assert len(DST_VECTORS) >= 12
+    assert {row[0] for row in DST_VECTORS} == {"Europe/Berlin", "America/New_York"}
+
+
+@pytest.mark.parametrize("row", DST_VECTORS, ids=[" ".join(r[:3]) for r in DST_VECTORS])
+def test_dst_vectors_are_what_the_reference_implementation_computes(row: list[str]) -> None:
+    zone, windows, instant, local, resting, change, _note = row
+    t_ms = int(datetime.fromisoformat(instant.replace("Z", "+00:00")).timestamp() * 1000)
+    schedule = Schedule(zone, parse_windows(windows))
+    assert _utc(t_ms) == instant  # a whole minute, written as the table writes them
+    assert _local(zone, t_ms) == local
+    assert resting == ("yes" if resting_at(schedule, t_ms) else "no")
+    following = next_change(schedule, t_ms)
+    assert change == ("none" if following is None else _utc(following))

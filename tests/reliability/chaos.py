@@ -52,6 +52,7 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
+from corpchat.adminclient import call as admin_call
 from corpchat.protocol import (
     SUBPROTOCOL,
     Ack,
@@ -64,7 +65,6 @@ from corpchat.protocol import (
     SyncComplete,
     Welcome,
 )
-from corpchat.server.admin import call as admin_call
 
 # What a broken, refused or cut connection raises on the client side.
 BROKEN = (ConnectionClosed, HandshakeError, OSError, trio.BrokenResourceError,

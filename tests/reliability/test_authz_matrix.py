@@ -266,8 +266,9 @@ TABLE: dict[str, Row] = {
     "group.remove": row(_g(members=("mia",)), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
     "group.leave": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
     "group.rename": row(_g(name="pwned"), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
-    # making oneself the owner (a consumer member would get forbidden: owners are employees)
-    "group.transfer": row(_g(to=ME), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    # making oneself the owner; a consumer is refused at once, member or not (§10.4:
+    # owners are employees, checked before membership)
+    "group.transfer": row(_g(to=ME), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, FORBIDDEN),
     "group.role": row(_g(user=ME, role="admin"), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER,
                       NOT_MEMBER),
     "group.dissolve": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),

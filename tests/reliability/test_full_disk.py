@@ -127,7 +127,7 @@ except Exception as exc:
     say({"error": f"{type(exc).__name__}: {exc}"})
     sys.exit(0)
 
-from corpchat.server.admin import AdminError, call, socket_path
+from corpchat.adminclient import AdminError, call, socket_path
 
 for line in sys.stdin:
     req = json.loads(line)

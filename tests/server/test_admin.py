@@ -8,8 +8,8 @@ import os
 import pytest
 import trio
 
+from corpchat.adminclient import AdminError, call, call_stream, socket_path
 from corpchat.protocol import Ack, Msg
-from corpchat.server.admin import AdminError
 from corpchat.store import restore_backup
 
 from ..client import TestClient
@@ -23,10 +23,35 @@ async def test_unknown_command_is_refused_explicitly(server):
     assert refused.value.code == "unknown_command"
 
 
+async def test_a_streamed_command_through_call_says_so(server):
+    """`call` expects one result; a streamed answer is refused, not returned as None."""
+    await server.admin("corp.add", name="acme")
+    path = socket_path(server.app.config.data_dir)
+    with pytest.raises(AdminError) as refused:
+        await trio.to_thread.run_sync(call, path, "archive.export", {"corp": "acme"})
+    assert refused.value.code == "bad_answer"
+    assert await trio.to_thread.run_sync(
+        lambda: list(call_stream(path, "archive.export", {"corp": "acme"}))) == []
+
+
 async def test_socket_is_private(server):
     path = os.path.join(server.app.config.data_dir, "admin.sock")
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert os.stat(server.app.config.data_dir).st_mode & 0o777 == 0o700
+
+
+async def test_an_existing_data_directory_is_made_private_and_so_are_the_database_files(
+        nursery, server_config, clock):
+    """As docs/operations.md says: a directory the operator made (0755 here) becomes
+    0700 at start, and LMDB's files are 0600 whatever the umask."""
+    os.makedirs(server_config.data_dir, mode=0o755)
+    os.chmod(server_config.data_dir, 0o755)
+    async with running_server(nursery, server_config, clock):
+        def mode(name: str) -> int:
+            return os.stat(os.path.join(server_config.data_dir, name)).st_mode & 0o777
+
+        assert mode("") == 0o700
+        assert (mode("data.mdb"), mode("lock.mdb")) == (0o600, 0o600)
 
 
 async def test_stats_reflect_a_scripted_workload(server, nursery):
@@ -87,7 +112,7 @@ async def test_backup_while_sending_then_restore_keeps_every_earlier_ack(
             senders.cancel_scope.cancel()
         assert result["bytes"] > 0
     fresh = dataclasses.replace(server_config, data_dir=os.fspath(tmp_path / "restored"))
-    restore_backup(os.fspath(tmp_path / "backup"), fresh.data_dir)
+    restore_backup(os.fspath(tmp_path / "backup"), fresh.data_dir, create=True)
     async with running_server(nursery, fresh, clock) as srv:
         ben = await TestClient(nursery, srv.url, c["ben"].session.token, sync_token="0").connect()
         texts = [m.text for m in ben.taken(Msg) if m.sender == "ann"]

@@ -12,7 +12,7 @@ import sys
 import pytest
 import trio
 
-from corpchat.server.admin import AdminError
+from corpchat.adminclient import AdminError
 from corpchat.server.cli import main
 from corpchat.server.logs import JsonFormatter
 
@@ -157,7 +157,8 @@ def test_restore_prints_an_audit_line(tmp_path):
     store.backup(backup)
     store.close()
     exe = os.path.join(os.path.dirname(sys.executable), "corpchat")
-    done = subprocess.run([exe, "restore", backup, "--data", os.fspath(tmp_path / "new")],
+    done = subprocess.run([exe, "restore", backup, "--data", os.fspath(tmp_path / "new"),
+                           "--create"],
                           capture_output=True, text=True, check=True)
     (line,) = [json.loads(x) for x in done.stderr.splitlines()]
     assert (line["logger"], line["event"], line["path"]) == ("corpchat.audit", "restore", backup)

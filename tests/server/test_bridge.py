@@ -6,6 +6,7 @@ import json
 
 import trio
 
+from corpchat.adminclient import call_stream, socket_path
 from corpchat.protocol import (
     Ack,
     ContactEvent,
@@ -21,7 +22,6 @@ from corpchat.protocol import (
     Ok,
     People,
 )
-from corpchat.server.admin import call_stream, socket_path
 
 from ..client import TestClient
 from .test_groups import make_group, people, request

@@ -9,8 +9,8 @@ import dataclasses
 
 import pytest
 
+from corpchat.adminclient import AdminError
 from corpchat.protocol import Ack, DeviceRegister, Error, History, HistoryPage, Msg, TransferEvent
-from corpchat.server.admin import AdminError
 
 from ..conftest import running_server
 from .test_customers import shop

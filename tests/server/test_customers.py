@@ -317,3 +317,25 @@ async def test_a_mass_message_the_writer_cannot_take_is_answered_and_the_server_
                              client_msg_id="late", text="too late")
         assert isinstance(done, BroadcastDone) and (done.sent, done.skipped) == (0, ())
         assert isinstance(await request(c["bea"], Ping, reply=(Pong,)), Pong)
+
+
+async def test_a_mass_message_text_out_of_bounds_is_a_bad_request(server, nursery):
+    """§25: `bad_request`, checked after `forbidden` — unlike `send`, not `text_too_long`."""
+    from corpchat.protocol import Ping, Pong
+
+    c = await shop(server, nursery, customers=("c1",))
+    longest = server.app.config.limits.max_text_chars
+    for cmid, text in (("empty", ""), ("long", "x" * (longest + 1))):
+        refused = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                                client_msg_id=cmid, text=text)
+        assert isinstance(refused, Error) and refused.code == "bad_request", (cmid, refused)
+    consumer = await request(c["c1"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                             client_msg_id="long", text="x" * (longest + 1))
+    assert isinstance(consumer, Error) and consumer.code == "forbidden", consumer
+    await c["amy"].send("x" * (longest + 1), to="c1")
+    await request(c["amy"], Ping, reply=(Pong,))  # the send's answer has arrived
+    assert c["amy"].taken(Error)[-1].code == "text_too_long"
+    done = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                         client_msg_id="fits", text="x" * longest)
+    assert (done.sent, done.skipped) == (1, ())
+    assert (await c["c1"].expect(Msg)).text == "x" * longest

@@ -283,6 +283,13 @@ class SlowRoom:
                 self.sample()
                 await trio.sleep(0.001)
 
+    def slow_one_is_gone(self) -> bool:
+        """The server let go of the silent member: out of the hub, and its connection
+        task has finished (it leaves `app.connections` last, after closing the socket,
+        which is a checkpoint: the hub alone can be seen empty a moment earlier)."""
+        return self.slow_uid not in self.app.hub.sessions and all(
+            c.session is not self.slow_session for c in self.app.connections)
+
     def stop_watching(self) -> None:
         self._watcher.cancel()
 
@@ -353,9 +360,8 @@ async def test_member_that_stops_reading_is_cut_off_and_others_keep_receiving(
     seqs = [m.seq for m in got]
     assert seqs == list(range(1, len(seqs) + 1))  # in order, no gap, then cut off
     assert len(got) < 1 + closed_after  # it really did miss messages
-    await wait_for(lambda: room.slow_uid not in app.hub.sessions, 10,
-                   "the slow session to leave the hub")
-    assert all(c.session is not room.slow_session for c in app.connections)
+    await wait_for(room.slow_one_is_gone, 10,
+                   "the slow session to leave the hub and the server's connections")
     room.stop_watching()
     await trio.aclose_forcefully(room.slow.stream)
 
@@ -380,9 +386,8 @@ async def test_member_that_never_reads_again_is_closed_and_unregistered(
     # Without the peer ever reading: the server must give up within its close grace
     # period (0.5 s) and drop the session and the socket.
     grace = app.config.close_timeout_s + 1.5
-    await wait_for(lambda: room.slow_uid not in app.hub.sessions, grace,
-                   "the never-reading session to leave the hub")
-    assert all(c.session is not room.slow_session for c in app.connections)
+    await wait_for(room.slow_one_is_gone, grace,
+                   "the never-reading session to leave the hub and the server's connections")
     assert room.slow_session.dead
     # its socket was closed: reading now shows what fit, then EOF (no close frame needed)
     frames, code, total = await room.slow.read_to_end(timeout=5)

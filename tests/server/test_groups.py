@@ -229,6 +229,17 @@ async def test_ownership_goes_only_to_an_employee_member(server, nursery):
     assert isinstance(refused, Error) and refused.code == "forbidden", refused
     outsider = await request(cleo, GroupTransfer, conv=conv, to="cleo")
     assert isinstance(outsider, Error) and outsider.code == "forbidden", outsider  # not owner
+    # §10.4: `to` a consumer is checked at once, before their membership or the caller's
+    dora = (await people(server, nursery, "dora", corp=None))["dora"]
+    for caller in (c["ann"], dora):
+        refused = await request(caller, GroupTransfer, conv=conv, to="dora")
+        assert isinstance(refused, Error) and refused.code == "forbidden", refused
+    # and a non-owner is refused before the named user's membership is looked at
+    await server.user("dan")
+    not_owner = await request(c["ben"], GroupTransfer, conv=conv, to="dan")
+    assert isinstance(not_owner, Error) and not_owner.code == "forbidden", not_owner
+    not_theirs = await request(c["ann"], GroupTransfer, conv=conv, to="dan")
+    assert isinstance(not_theirs, Error) and not_theirs.code == "not_member", not_theirs
     assert isinstance(await request(c["ann"], GroupTransfer, conv=conv, to="ben"), Ok)
     info = await request(c["ann"], GroupInfo, reply=(GroupInfoReply, Error), conv=conv)
     assert {(m.user, m.role) for m in info.members} == {

@@ -276,3 +276,33 @@ async def test_devices_are_unregistered_moved_and_dropped_when_gone(nursery, ser
         assert sorted((b["user"], b["device_token"], b["preview"]) for b in second) == [
             ("ben", "tok-a", "two"), ("ben", "tok-b", "two")]
         assert push.stats.dropped_devices == 1
+
+
+async def test_the_digest_counts_what_counts_as_unread(server, nursery, clock):
+    """§21.5 / §18.3: a text message from someone else, not a system message and not the
+    user's own (from another device, or a mass message they sent)."""
+    from corpchat.protocol import BroadcastCustomers, BroadcastDone, GroupRename
+
+    from .test_customers import shop
+
+    c = await shop(server, nursery, customers=("c1",))
+    amy_phone = await TestClient(nursery, server.url, c["amy"].session.token).connect()
+    team = await make_group(c["bea"], "amy")
+    await _barrier(c["amy"])
+    before = len(c["amy"].taken(Msg))  # the group's creation
+    await take_break(c["amy"], 30)
+    await c["bea"].send("missed", to="amy")
+    await c["bea"].expect(Ack)
+    assert isinstance(await request(c["bea"], GroupRename, conv=team, name="crew"), Ok)
+    await amy_phone.send("from my phone", to="bea")
+    await amy_phone.expect(Ack)
+    done = await request(amy_phone, BroadcastCustomers, reply=(BroadcastDone, Error),
+                         client_msg_id="sale", text="spring sale")
+    assert done.sent == 1
+    await _barrier(c["amy"])
+    during = c["amy"].taken(Msg)[before:]
+    assert len(during) == 4 and all(m.silent for m in during)
+    clock.advance(30 * 60)
+    await settle()
+    digest = await c["amy"].expect(Digest)
+    assert (digest.messages, digest.conversations) == (1, 1)

@@ -70,8 +70,8 @@ def test_users_corps_and_refusals(store):
 def test_tokens_authenticate_until_revoked(store):
     (alice,) = people(store, "alice")
     token_id, token = write(store, lambda w: w.issue_token(alice.uid, NOW))
-    user, found_id = store.authenticate(token)
-    assert (user, found_id) == (alice, token_id)
+    user, found = store.authenticate(token)
+    assert (user, found.token_id) == (alice, token_id)
     assert store.authenticate(token + "x") is None
     assert write(store, lambda w: w.revoke_token(token_id)) == alice.uid
     assert store.authenticate(token) is None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from corpchat.loadtest.fanoutbench import hub_for, per_delivery_ns
+from corpchat.server.fanoutbench import hub_for, per_delivery_ns
 
 
 def test_fanout_bench_delivers_to_every_member_and_counts_the_resting():

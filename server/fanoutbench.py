@@ -1,6 +1,6 @@
 """What does a resting member add to the server's fan-out? (issue 5, in isolation)
 
-`python -m corpchat.loadtest.fanoutbench [--members 100] [--messages 20000]`
+`python -m corpchat.server.fanoutbench [--members 100] [--messages 20000]`
 runs the server's own fan-out step (`Hub.fan_out`: one committed message
 to every member's session, building each frame variant once) in this
 process on a 100-member group, with nobody resting and with half the
@@ -11,7 +11,9 @@ reading the sender's frame, the commit and the socket writes are the same,
 so the difference per delivery here, added to a measured full CPU per
 delivery, bounds the end-to-end ratio. Reported: CPU ns per delivery of
 each case per round, their medians, and the difference. Seeded, bounded:
-`--messages` per round. Run it pinned (`taskset -c 1`).
+`--messages` per round. Run it pinned (`taskset -c 1`). It lives with the
+server, not in loadtest/, because it builds a `Hub` in-process: the load
+tester itself speaks only the protocol.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from corpchat.protocol.clock import ManualClock
-from corpchat.server.hub import ConvState, Hub, Online
-from corpchat.server.quiet import QuietHours
-from corpchat.store.records import Membership, Message
+from corpchat.store import Membership, Message
+
+from .hub import ConvState, Hub
+from .online import Online
+from .quiet import QuietHours
 
 CONV = 7
 
@@ -67,7 +71,7 @@ def per_delivery_ns(hub: Hub, members: int, messages: int, text: str) -> float:
     for k in range(messages):
         msg = Message(conv=CONV, seq=k + 2, pos=k + 2, sender="u0", time_ms=k,
                       text=text, client_msg_id=f"{k}.x")
-        hub.fan_out(msg, batch, sender)  # type: ignore[arg-type]
+        hub.fan_out(msg, batch, sender)
         if len(batch) > 4 * members:
             batch = defaultdict(list)
         else:
