@@ -222,7 +222,6 @@ def _is_under(app: App, dept_id: int, ancestor: int) -> bool:
 async def archive_export(app: App, args: dict[str, Any]):  # noqa: ANN201 - a Stream
     """The corp's archive of cross-realm messages as rows, a short read per page."""
     from corpchat.store import contacts as tables
-    from corpchat.store import keys
 
     from .admin import AdminError, Stream
 
@@ -233,22 +232,25 @@ async def archive_export(app: App, args: dict[str, Any]):  # noqa: ANN201 - a St
     employee = args.get("employee")
 
     async def rows():  # noqa: ANN202
-        start: bytes | None = keys.pair(corp.corp_id, since)
-        while start is not None:
-            page, start = app.store.read(tables.archive_page, corp.corp_id, start, until, 1000)
+        resume: bytes | None = None
+        while True:
+            page, resume = app.store.read(tables.archive_page, corp.corp_id, since, until, 1000,
+                                          resume)
             for entry in page:
                 if employee and entry.sender != employee and not _involves(app, entry, employee):
                     continue
                 yield {"time": entry.time_ms, "conv": entry.conv, "seq": entry.seq,
                        "sender": entry.sender, "realm": entry.realm, "text": entry.text,
                        "kind": entry.kind}
+            if resume is None:
+                return
 
     return Stream(rows())
 
 
 def _involves(app: App, entry, handle: str) -> bool:  # noqa: ANN001
     user = app.store.user_by_handle(handle)
-    return user is not None and app.store.membership(user.uid, entry.conv) is not None
+    return user is not None and app.store.membership(uid=user.uid, conv=entry.conv) is not None
 
 
 @command("user.list")

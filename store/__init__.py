@@ -1,6 +1,7 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
 from . import contacts, customers, settings, tokens
+from .errors import MapFull, Refused, StorageError
 from .records import (
     ANNOUNCE,
     CONSUMER,
@@ -15,14 +16,11 @@ from .records import (
 )
 from .restore import NotRestorable, restore_backup
 from .store import (
-    MapFull,
-    Refused,
-    StorageError,
     Store,
     WriteTxn,
-    token_digest,
     valid_handle,
 )
+from .tokens import token_digest
 from .writer import GroupCommitWriter, Pending, WriteOp
 
 __all__ = [

@@ -8,17 +8,10 @@ composes inside a read (Store) or a batch write (WriteTxn).
 
 from __future__ import annotations
 
-from typing import Any
-
-import lmdb
-
 from . import keys
 from .records import ArchiveEntry, Contact, Department, User, pack, unpack
+from .scan import Dbs, Txn
 from .scan import prefix_items as _items
-
-Txn = lmdb.Transaction
-Dbs = dict[str, Any]
-
 
 # ----- counters and quotas -----
 
@@ -235,10 +228,12 @@ def archive(txn: Txn, db: Dbs, entry: ArchiveEntry) -> None:
     txn.put(key, entry.encode(), db=db["archive"])
 
 
-def archive_page(txn: Txn, db: Dbs, corp_id: int, start: bytes, until_ms: int,
-                 limit: int) -> tuple[list[ArchiveEntry], bytes | None]:
-    """Entries from key `start` on, up to `until_ms`: (entries, key to resume at or None)."""
-    out = []
+def archive_page(txn: Txn, db: Dbs, corp_id: int, since_ms: int, until_ms: int, limit: int,
+                 resume: bytes | None = None) -> tuple[list[ArchiveEntry], bytes | None]:
+    """Entries from `since_ms` (or from where the previous page said to `resume`) up to
+    `until_ms`: (entries, where the next page resumes, or None at the end)."""
+    start = keys.pair(corp_id, since_ms) if resume is None else resume
+    out: list[ArchiveEntry] = []
     for key, value in _items(txn, db["archive"], keys.u64(corp_id), start):
         _, time_ms = keys.read_pair(key)
         if time_ms > until_ms:

@@ -7,17 +7,11 @@ store/contacts.py), for Store.read and WriteTxn.do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import lmdb
 
 from . import keys
-from .contacts import _items
 from .records import pack, unpack
-
-Txn = lmdb.Transaction
-Dbs = dict[str, Any]
-
+from .scan import Dbs, Txn
+from .scan import prefix_items as _items
 
 # ----- tags -----
 

@@ -7,6 +7,7 @@ fields and reads older, shorter arrays with defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 
@@ -21,7 +22,7 @@ def pack(value: object) -> bytes:
     return msgpack.packb(value, use_bin_type=True)
 
 
-def unpack(data: bytes) -> list:
+def unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, use_list=True)
 
 

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 
 import lmdb
 
+from . import messages
+from .errors import StorageError
 from .records import unpack
-from .store import SCHEMA_VERSION, StorageError
+from .store import SCHEMA_VERSION
 
 DATA_FILE = "data.mdb"
 KEPT_PREFIX = "data.mdb.before-restore-"
@@ -59,8 +61,7 @@ def message_count(txn: lmdb.Transaction, db: dict) -> int:
 def last_pos(txn: lmdb.Transaction, db: dict) -> int:
     """The stream position of the last committed message (0: none yet): the `head`
     record every commit writes (store.WriteTxn.commit)."""
-    raw = txn.get(b"head", db=db["meta"])
-    return 0 if raw is None else unpack(raw)
+    return messages.head(txn, db)
 
 
 def summarize(directory: str) -> Summary:

@@ -7,15 +7,10 @@ store/contacts.py), for Store.read and WriteTxn.do.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
-
-import lmdb
 
 from . import keys
 from .records import pack, unpack
-
-Txn = lmdb.Transaction
-Dbs = dict[str, Any]
+from .scan import Dbs, Txn
 
 
 def schedule(txn: Txn, db: Dbs, uid: int) -> dict | None:

@@ -1,26 +1,94 @@
-"""Bearer-token records: listing a user's tokens and noting when each is used.
+"""Bearer tokens: only a token's hash is stored, with its id, owner, device and last use.
 
-Functions take an open transaction and the database handles (see
-store/contacts.py), for Store.read and WriteTxn.do. Issuing and revoking
-tokens are WriteTxn methods (store/store.py).
+The operations are mixed into Store (reads in a read transaction of their own)
+and WriteTxn (writes in the batch's transaction), as Synapse composes its
+DataStore from one class per table family. The module functions take an open
+transaction and the database handles, for Store.read and WriteTxn.do.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import hashlib
+import secrets
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
-import lmdb
-
-from .records import Token
-
-Txn = lmdb.Transaction
-Dbs = dict[str, Any]
+from . import users
+from .errors import Refused
+from .records import Token, User
+from .scan import Dbs, Txn
 
 # A hello notes its token's last use at most this often: last seen is shown to
 # the minute, and a reconnecting crowd does not turn into a write per hello.
 SEEN_EVERY_MS = 60_000
 DEVICE_CHARS = 100  # of a hello's device name, kept in the token record
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class TokenReads:
+    """Token reads of Store."""
+
+    db: Dbs
+
+    if TYPE_CHECKING:
+        def _read(self) -> AbstractContextManager[Txn]: ...
+        def user(self, uid: int) -> User | None: ...
+
+    def authenticate(self, token: str) -> tuple[User, Token] | None:
+        """The enabled user a bearer token belongs to, with the token's record; or None."""
+        with self._read() as txn:
+            raw = txn.get(token_digest(token), db=self.db["tokens"])
+            if raw is None:
+                return None
+            record = Token.decode(raw)
+        user = self.user(record.uid)
+        return None if user is None or user.disabled else (user, record)
+
+
+class TokenWrites:
+    """Token writes of WriteTxn."""
+
+    txn: Txn
+    db: Dbs
+
+    def issue_token(self, uid: int, now_ms: int) -> tuple[str, str] | Refused:
+        """A new bearer token for `uid`: (token id, token). Only its hash is kept."""
+        user = _get_user(self.txn, self.db, uid)
+        if user is None:
+            return Refused("not_found", f"no user {uid}")
+        if user.disabled:  # disabling revoked its tokens; a new one would undo that
+            return Refused("disabled", f"user {user.handle!r} is disabled "
+                           f"(enable it first: corpchat admin user enable {user.handle})")
+        token = "cc_" + secrets.token_urlsafe(32)  # never starts with "-" on a command line
+        token_id = secrets.token_hex(6)
+        digest = token_digest(token)
+        self.txn.put(digest, Token(token_id, uid, now_ms).encode(), db=self.db["tokens"])
+        self.txn.put(token_id.encode(), digest, db=self.db["token_ids"])
+        return token_id, token
+
+    def revoke_user_tokens(self, uid: int) -> int:
+        """Delete every token of a user; returns how many there were."""
+        doomed = [(digest, Token.decode(raw).token_id)
+                  for digest, raw in self.txn.cursor(db=self.db["tokens"]).iternext()
+                  if Token.decode(raw).uid == uid]
+        for digest, token_id in doomed:
+            self.txn.delete(digest, db=self.db["tokens"])
+            self.txn.delete(token_id.encode(), db=self.db["token_ids"])
+        return len(doomed)
+
+    def revoke_token(self, token_id: str) -> int | Refused:
+        """Delete a token; returns the uid it belonged to."""
+        digest = self.txn.get(token_id.encode(), db=self.db["token_ids"])
+        if digest is None:
+            return Refused("not_found", f"no token {token_id!r}")
+        uid = Token.decode(self.txn.get(digest, db=self.db["tokens"])).uid
+        self.txn.delete(digest, db=self.db["tokens"])
+        self.txn.delete(token_id.encode(), db=self.db["token_ids"])
+        return uid
 
 
 def user_tokens(txn: Txn, db: Dbs, uid: int) -> list[Token]:
@@ -44,3 +112,7 @@ def mark_seen(txn: Txn, db: Dbs, token_id: str, device: str, now_ms: int) -> boo
     seen = dataclasses.replace(Token.decode(raw), device=device, last_seen_ms=now_ms)
     txn.put(digest, seen.encode(), db=db["tokens"])
     return True
+
+
+def _get_user(txn: Txn, db: Dbs, uid: int) -> User | None:
+    return users.get_user(txn, db, uid=uid)

@@ -49,7 +49,8 @@ from typing import Any
 
 import lmdb
 
-from .store import MapFull, StorageError, Store, WriteTxn
+from .errors import MapFull, StorageError
+from .store import Store, WriteTxn
 
 log = logging.getLogger("corpchat.store.writer")
 

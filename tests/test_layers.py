@@ -48,7 +48,6 @@ KNOWN: set[str] = {
     'private: server.connection reads proto._message_decoder',
     'private: server.connection reads ws._events',
     'private: server.connection reads ws._proto',
-    'private: store.customers imports store.contacts._items',
 }
 
 
@@ -240,7 +239,6 @@ KNOWN_OVERSIZED = {
     "function: server.cli._add_admin",
     "module: loadtest.scenarios.groupkit",
     "module: protocol.frames",
-    "module: store.store",
 }
 
 

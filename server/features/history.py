@@ -32,8 +32,8 @@ def sync(s: Services, session: Session, frame: Sync) -> None:
     if not (since.isascii() and since.isdigit()) or int(since) > s.store.head_pos():
         raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN, f"not a valid sync token: {frame.since!r}")
     limit = page_limit(s.config.limits, frame.limit)
-    msgs, token, more = s.store.sync_page(user.uid, int(frame.since), limit,
-                                          s.config.page_bytes)
+    msgs, token, more = s.store.sync_page(uid=user.uid, since=int(frame.since), limit=limit,
+                                          max_bytes=s.config.page_bytes)
     session.push(event_frame(SyncPage(
         re=frame.id, msgs=shown(s.store, user, msgs), sync=str(token), more=more,
         unread=None if more else unread(s.store, user, s.config.unread_count_cap))))
@@ -42,8 +42,9 @@ def sync(s: Services, session: Session, frame: Sync) -> None:
 @routes.handles(History)
 def history(s: Services, session: Session, frame: History) -> None:
     user: User = session.user  # type: ignore[assignment]
-    page = s.store.history_page(user.uid, frame.conv, frame.before,
-                                page_limit(s.config.limits, frame.limit), s.config.page_bytes)
+    page = s.store.history_page(uid=user.uid, conv=frame.conv, before=frame.before,
+                                limit=page_limit(s.config.limits, frame.limit),
+                                max_bytes=s.config.page_bytes)
     if page is None:
         raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
     msgs, more = page
@@ -59,7 +60,7 @@ def conversations(s: Services, session: Session, frame: Conversations) -> None:
     for conversation, membership, seq, pos, read in rows:
         peer = None
         if conversation.kind == DIRECT:
-            other = s.store.direct_peer(user.uid, conversation.conv)
+            other = s.store.direct_peer(uid=user.uid, conv=conversation.conv)
             peer = other.handle if other else None
         summaries.append(ConvSummary(
             conv=conversation.conv, kind=conversation.kind, name=conversation.name or peer

@@ -150,7 +150,7 @@ def _answer_repeat(s: Services, session: Session, frame: Send) -> bool:
 
     (Ordinary repeats are answered by the writer, inside its transaction.)
     """
-    old = s.store.sent_message(session.user.uid, frame.client_msg_id)  # type: ignore[union-attr]
+    old = s.store.sent_message(uid=session.user.uid, client_msg_id=frame.client_msg_id)  # type: ignore[union-attr]
     if old is None:
         return False
     session.push(event_frame(Ack(re=frame.id, conv=old.conv, seq=old.seq, pos=old.pos,
@@ -165,7 +165,7 @@ def _recipient(s: Services, sender: User, frame: Send) -> User:
         if recipient is None:
             raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user {frame.to!r}")
         return recipient
-    peer = s.store.direct_peer(sender.uid, frame.conv)  # type: ignore[arg-type]
+    peer = s.store.direct_peer(uid=sender.uid, conv=frame.conv)  # type: ignore[arg-type]
     if peer is None:
         raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
     return peer

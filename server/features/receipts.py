@@ -108,8 +108,8 @@ def remind(s: Services, session: Session, frame: Remind) -> None:
 def receipts(s: Services, session: Session, frame: Receipts) -> None:
     """Who has and has not read a receipt-requested message, paged."""
     viewer: User = session.user  # type: ignore[assignment]
-    state = s.store.receipt_state(frame.conv, frame.seq)
-    mine = s.store.membership(viewer.uid, frame.conv)
+    state = s.store.receipt_state(conv=frame.conv, seq=frame.seq)
+    mine = s.store.membership(uid=viewer.uid, conv=frame.conv)
     if state is None or mine is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no receipt-requested message {frame.seq}")
     msg, readers, members = state

@@ -67,7 +67,7 @@ def broadcast_chunk(w: WriteTxn, sender: User, chunk: list[User], client_msg_id:
     sent, skipped, stored = 0, 0, []
     for consumer in chunk:
         cmid = f"{client_msg_id}:{consumer.uid}"
-        if w.find_sent(sender.uid, cmid) is not None:
+        if w.find_sent(uid=sender.uid, client_msg_id=cmid) is not None:
             continue  # a retried broadcast: this one went out already
         used = w.do(tables.quota_used, f"mass.{sender.uid}", consumer.uid, day)
         if not may_mass_message(used, caps).allowed:

@@ -54,7 +54,7 @@ def _name_problem(name: str) -> Refusal | None:
 def _active_group(w: WriteTxn, conv: int, uid: int) -> tuple[Conversation, Membership] | Refusal:
     """The group and the caller's membership, if the caller is a current member."""
     conversation = w.conversation(conv)
-    membership = w.membership(conv, uid)
+    membership = w.membership(uid=uid, conv=conv)
     if conversation is None or conversation.kind != GROUP or membership is None \
             or not membership.active:
         return Refusal(ErrorCode.NOT_MEMBER, f"not a member of group {conv}")
@@ -64,8 +64,8 @@ def _active_group(w: WriteTxn, conv: int, uid: int) -> tuple[Conversation, Membe
 def _system(w: WriteTxn, conv: int, actor: User, now_ms: int, event: str,
             users: tuple[str, ...] = (), name: str | None = None,
             ref: int | None = None) -> Message:
-    return w.append(conv, actor.handle, now_ms, kind=SYSTEM, event=event, users=users,
-                    name=name, ref=ref)
+    return w.append(conv=conv, sender=actor.handle, now_ms=now_ms, kind=SYSTEM, event=event,
+                    users=users, name=name, ref=ref)
 
 
 def _admit(conversation: Conversation, users: list[User], caps: Caps) -> Refusal | None:
@@ -82,7 +82,7 @@ def _join_all(w: WriteTxn, conversation: Conversation, users: list[User], pos: i
     for user in users:
         role = OWNER if owner is not None and user.uid == owner.uid else MEMBER
         changes[user.uid] = Membership(pos, 0, role, user.realm == CONSUMER)
-        w.set_membership(conversation.conv, user.uid, changes[user.uid])
+        w.set_membership(uid=user.uid, conv=conversation.conv, membership=changes[user.uid])
     w.put_conversation(replace(
         conversation, members=conversation.members + len(users),
         consumers=conversation.consumers + sum(u.realm == CONSUMER for u in users)))
@@ -94,7 +94,7 @@ def _leave_all(w: WriteTxn, conversation: Conversation, leaving: dict[int, Membe
     changes = {}
     for uid, membership in leaving.items():
         changes[uid] = replace(membership, left_pos=pos)
-        w.set_membership(conversation.conv, uid, changes[uid])
+        w.set_membership(uid=uid, conv=conversation.conv, membership=changes[uid])
     w.put_conversation(replace(
         conversation, members=conversation.members - len(leaving),
         consumers=conversation.consumers - sum(m.consumer for m in leaving.values())))
@@ -142,7 +142,7 @@ def remove(w: WriteTxn, actor: User, conv: int, members: list[User],
     conversation, mine = found
     leaving: dict[int, Membership] = {}
     for user in _unique(members):
-        theirs = w.membership(conv, user.uid)
+        theirs = w.membership(uid=user.uid, conv=conv)
         if theirs is None or not theirs.active:
             return Refusal(ErrorCode.NOT_MEMBER, f"{user.handle!r} is not a member")
         if user.uid == actor.uid or not may_remove(mine.role, theirs.role):
@@ -190,13 +190,13 @@ def set_role(w: WriteTxn, actor: User, conv: int, target: User, role: str,
         return Refusal(ErrorCode.BAD_REQUEST, "role is 'admin' or 'member' (use group.transfer)")
     if mine.role != OWNER:
         return Refusal(ErrorCode.FORBIDDEN, "only the owner sets roles")
-    theirs = w.membership(conv, target.uid)
+    theirs = w.membership(uid=target.uid, conv=conv)
     if theirs is None or not theirs.active or theirs.role == OWNER:
         code = ErrorCode.NOT_MEMBER if theirs is None or not theirs.active \
             else ErrorCode.FORBIDDEN
         return Refusal(code, f"cannot set the role of {target.handle!r}")
     changed = replace(theirs, role=role)
-    w.set_membership(conv, target.uid, changed)
+    w.set_membership(uid=target.uid, conv=conv, membership=changed)
     msg = _system(w, conv, actor, now_ms, "role", (target.handle,), name=role)
     return GroupChange(msg, {target.uid: changed})
 
@@ -213,12 +213,12 @@ def transfer(w: WriteTxn, actor: User, conv: int, target: User,
     _, mine = found
     if mine.role != OWNER:
         return Refusal(ErrorCode.FORBIDDEN, "only the owner transfers ownership")
-    theirs = w.membership(conv, target.uid)
+    theirs = w.membership(uid=target.uid, conv=conv)
     if theirs is None or not theirs.active or target.uid == actor.uid:
         return Refusal(ErrorCode.NOT_MEMBER, f"{target.handle!r} is not another member")
     changes = {actor.uid: replace(mine, role=ADMIN), target.uid: replace(theirs, role=OWNER)}
     for uid, membership in changes.items():
-        w.set_membership(conv, uid, membership)
+        w.set_membership(uid=uid, conv=conv, membership=membership)
     msg = _system(w, conv, actor, now_ms, "transfer", (target.handle,))
     return GroupChange(msg, changes)
 
@@ -242,14 +242,14 @@ def dissolve(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | 
 def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str, now_ms: int,
          receipt: bool = False, urgent: bool = False) -> Sent | Refusal:
     """A text message into a group, once per client_msg_id."""
-    old = w.find_sent(sender.uid, client_msg_id)
+    old = w.find_sent(uid=sender.uid, client_msg_id=client_msg_id)
     if old is not None:
         return Sent(old, duplicate=True)
     found = _active_group(w, conv, sender.uid)
     if isinstance(found, Refusal):
         return found
-    msg = w.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
-                   client_msg_id=client_msg_id, receipt=receipt, urgent=urgent)
+    msg = w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
+                   text=text, client_msg_id=client_msg_id, receipt=receipt, urgent=urgent)
     _archive(w, found[0], msg, sender.realm, text)
     return Sent(msg)
 
@@ -266,14 +266,14 @@ def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str
              now_ms: int, receipt: bool = False,
              urgent: bool = False) -> Sent | Refusal:
     """A notice on the corp's board: only the corp's admins post there."""
-    old = w.find_sent(sender.uid, client_msg_id)
+    old = w.find_sent(uid=sender.uid, client_msg_id=client_msg_id)
     if old is not None:
         return Sent(old, duplicate=True)
     current = w.user(sender.uid)
     if current is None or not current.corp_admin:
         return Refusal(ErrorCode.FORBIDDEN, "only corp admins post announcements")
-    return Sent(w.append(conv, sender.handle, now_ms, sender_uid=sender.uid, text=text,
-                         client_msg_id=client_msg_id, receipt=receipt, urgent=urgent))
+    return Sent(w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
+                         text=text, client_msg_id=client_msg_id, receipt=receipt, urgent=urgent))
 
 
 def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
@@ -283,10 +283,10 @@ def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
     The sender may recall within the recall window; in a group the owner
     and admins may recall any message at any time.
     """
-    mine = w.membership(conv, actor.uid)
+    mine = w.membership(uid=actor.uid, conv=conv)
     if mine is None or not mine.active:
         return Refusal(ErrorCode.NOT_MEMBER, f"not a member of conversation {conv}")
-    msg = w.message(conv, seq)
+    msg = w.message(conv=conv, seq=seq)
     if msg is None or msg.kind != "text" or msg.recalled or not mine.sees(msg.pos):
         return Refusal(ErrorCode.NOT_FOUND, f"no message {seq} to recall")
     moderator = w.conversation(conv).kind == GROUP and mine.role in MANAGERS  # type: ignore[union-attr]
@@ -316,7 +316,7 @@ def _archive_direct_recall(w: WriteTxn, conversation: Conversation, notice: Mess
 
 
 def _is_member(w: WriteTxn, conv: int, uid: int) -> bool:
-    membership = w.membership(conv, uid)
+    membership = w.membership(uid=uid, conv=conv)
     return membership is not None and membership.active
 
 

@@ -31,7 +31,7 @@ def send_direct(w: WriteTxn, sender: User, recipient: User, client_msg_id: str, 
 def send_urgent(w: WriteTxn, send: SendOp, sender: User, client_msg_id: str, now_ms: int,
                 day: int, per_day: int) -> Sent | Refusal:
     """`send` marked urgent, spending one of the sender's urgent sends of the day."""
-    if w.find_sent(sender.uid, client_msg_id) is not None:
+    if w.find_sent(uid=sender.uid, client_msg_id=client_msg_id) is not None:
         return send(w, urgent=True)  # a repeat: its original ack, no quota
     used = w.do(tables.quota_used, "urgent", sender.uid, day)
     verdict = may_send_urgent(sender, used, per_day)

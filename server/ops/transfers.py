@@ -101,23 +101,24 @@ def _hand_over_groups(w: WriteTxn, source: User, target: User, consumer: User, n
     messages = []
     for conv in w.do(cust.owned_groups_with, source.uid, consumer.uid):
         conversation = w.conversation(conv)
-        theirs = w.membership(conv, target.uid)
-        msg = w.append(conv, source.handle, now, kind=SYSTEM, event="transfer",
+        theirs = w.membership(uid=target.uid, conv=conv)
+        msg = w.append(conv=conv, sender=source.handle, now_ms=now, kind=SYSTEM, event="transfer",
                        users=(target.handle,))
-        mine = w.membership(conv, source.uid)
+        mine = w.membership(uid=source.uid, conv=conv)
         assert conversation is not None and mine is not None  # a group the source owns
         joins = theirs is None or not theirs.active
         if handover_replaces_owner(conversation.members, not joins, max_members):
             # Full: the old owner leaves at the transfer message, as by group.leave.
-            w.set_membership(conv, source.uid, replace(mine, role=MEMBER, left_pos=msg.pos))
+            w.set_membership(uid=source.uid, conv=conv,
+                             membership=replace(mine, role=MEMBER, left_pos=msg.pos))
         else:
-            w.set_membership(conv, source.uid, replace(mine, role=MEMBER))
+            w.set_membership(uid=source.uid, conv=conv, membership=replace(mine, role=MEMBER))
             conversation = replace(conversation, members=conversation.members + joins)
         if theirs is None or not theirs.active:
-            w.set_membership(conv, target.uid, Membership(msg.pos, 0, OWNER))
+            w.set_membership(uid=target.uid, conv=conv, membership=Membership(msg.pos, 0, OWNER))
             w.put_conversation(conversation)
         else:
-            w.set_membership(conv, target.uid, replace(theirs, role=OWNER))
+            w.set_membership(uid=target.uid, conv=conv, membership=replace(theirs, role=OWNER))
         messages.append(msg)
         forget.append(conv)
     return messages

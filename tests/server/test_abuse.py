@@ -663,7 +663,8 @@ def _whole_history(witness: Witness) -> list:
     """Every message of the witness's conversation, oldest first, read page by page."""
     store, out, before = witness.server.app.store, [], None
     while True:
-        page = store.history_page(witness.bob_uid, witness.conv, before, 500, 1 << 20)[0]
+        page = store.history_page(uid=witness.bob_uid, conv=witness.conv, before=before, limit=500,
+                                  max_bytes=1 << 20)[0]
         if not page:
             return out[::-1]
         out += page

@@ -56,7 +56,8 @@ class Witness:
         return cls(server, alice, bob, ack.conv)
 
     def stored(self) -> list:
-        page = self.server.app.store.history_page(self.bob_uid, self.conv, None, 500, 1 << 20)
+        page = self.server.app.store.history_page(uid=self.bob_uid, conv=self.conv, before=None,
+                                                  limit=500, max_bytes=1 << 20)
         return page[0]
 
     async def still_chats(self) -> None:

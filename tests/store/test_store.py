@@ -129,7 +129,8 @@ def test_history_page_before_and_limit(store):
     conv = msgs[0].conv
 
     def seqs(before, limit, uid=bob.uid):
-        page, more = store.history_page(uid, conv, before, limit, 1 << 20)
+        page, more = store.history_page(uid=uid, conv=conv, before=before, limit=limit,
+                                        max_bytes=1 << 20)
         return [m.seq for m in page], more
 
     assert seqs(None, 3) == ([300, 299, 298], True)
@@ -138,14 +139,17 @@ def test_history_page_before_and_limit(store):
     assert seqs(1, 10) == ([], False)
     assert seqs(None, 300)[0] == list(range(300, 0, -1))
     assert seqs(None, 300)[1] is False
-    assert store.history_page(carol.uid, conv, None, 10, 1 << 20) is None
-    assert store.history_page(bob.uid, conv + 1, None, 10, 1 << 20) is None
+    assert store.history_page(uid=carol.uid, conv=conv, before=None, limit=10,
+                              max_bytes=1 << 20) is None
+    assert store.history_page(uid=bob.uid, conv=conv + 1, before=None, limit=10,
+                              max_bytes=1 << 20) is None
 
 
 def test_history_page_is_bounded_by_bytes(store):
     alice, bob = people(store, "alice", "bob")
     msgs = send(store, alice, bob, 10, text="x" * 1000)
-    page, more = store.history_page(bob.uid, msgs[0].conv, None, 100, 2500)
+    page, more = store.history_page(uid=bob.uid, conv=msgs[0].conv, before=None, limit=100,
+                                    max_bytes=2500)
     assert more and 1 <= len(page) <= 3
     assert [m.seq for m in page] == list(range(10, 10 - len(page), -1))
 
@@ -157,7 +161,7 @@ def test_sync_page_pages_by_count_without_gaps_or_repeats(store):
     to_bob += send(store, carol, bob, 4, prefix="cb")
     since, seen, pages = 0, [], 0
     while True:
-        page, token, more = store.sync_page(bob.uid, since, 3, 1 << 20)
+        page, token, more = store.sync_page(uid=bob.uid, since=since, limit=3, max_bytes=1 << 20)
         pages += 1
         assert len(page) <= 3
         assert token >= since
@@ -169,7 +173,8 @@ def test_sync_page_pages_by_count_without_gaps_or_repeats(store):
     assert [m.pos for m in seen] == sorted(m.pos for m in seen)
     assert pages == 4
     assert since == store.head_pos() == 14
-    assert store.sync_page(bob.uid, since, 3, 1 << 20) == ([], since, False)
+    assert store.sync_page(uid=bob.uid, since=since, limit=3,
+                           max_bytes=1 << 20) == ([], since, False)
 
 
 def test_sync_page_pages_by_bytes(store):
@@ -177,7 +182,7 @@ def test_sync_page_pages_by_bytes(store):
     sent = send(store, alice, bob, 12, text="y" * 1000)
     since, seen = 0, []
     while True:
-        page, since, more = store.sync_page(bob.uid, since, 500, 3000)
+        page, since, more = store.sync_page(uid=bob.uid, since=since, limit=500, max_bytes=3000)
         assert 1 <= len(page) <= 4 or not more
         seen += page
         if not more:
@@ -188,12 +193,14 @@ def test_sync_page_pages_by_bytes(store):
 def test_sync_page_from_a_position_skips_what_was_seen(store):
     alice, bob = people(store, "alice", "bob")
     sent = send(store, alice, bob, 5)
-    page, token, more = store.sync_page(bob.uid, sent[2].pos, 100, 1 << 20)
+    page, token, more = store.sync_page(uid=bob.uid, since=sent[2].pos, limit=100,
+                                        max_bytes=1 << 20)
     assert [m.seq for m in page] == [4, 5]
     assert (token, more) == (sent[-1].pos, False)
     # nothing for a user with no conversations, but the token still advances
     (dave,) = write(store, lambda w: [w.create_user("dave", None, NOW)])
-    assert store.sync_page(dave.uid, 0, 100, 1 << 20) == ([], store.head_pos(), False)
+    assert store.sync_page(uid=dave.uid, since=0, limit=100,
+                           max_bytes=1 << 20) == ([], store.head_pos(), False)
 
 
 # ----- memberships -----
@@ -216,24 +223,26 @@ def test_sync_and_history_respect_joined_and_left(store):
 
     def op(w):
         conv = w.create_conversation(GROUP, "team", NOW).conv
-        w.set_membership(conv, alice.uid, Membership(joined_pos=0))
-        out = [w.append(conv, "alice", NOW, sender_uid=alice.uid, text=f"g{i}",
+        w.set_membership(uid=alice.uid, conv=conv, membership=Membership(joined_pos=0))
+        out = [w.append(conv=conv, sender="alice", now_ms=NOW, sender_uid=alice.uid, text=f"g{i}",
                         client_msg_id=f"g{i}") for i in range(1, 4)]
-        w.set_membership(conv, bob.uid, Membership(joined_pos=out[-1].pos + 1))
-        out += [w.append(conv, "alice", NOW, sender_uid=alice.uid, text=f"g{i}",
+        w.set_membership(uid=bob.uid, conv=conv, membership=Membership(joined_pos=out[-1].pos + 1))
+        out += [w.append(conv=conv, sender="alice", now_ms=NOW, sender_uid=alice.uid, text=f"g{i}",
                          client_msg_id=f"g{i}") for i in range(4, 7)]
-        w.set_membership(conv, bob.uid, Membership(joined_pos=out[3].pos, left_pos=out[4].pos))
-        out += [w.append(conv, "alice", NOW, sender_uid=alice.uid, text="g7",
+        w.set_membership(uid=bob.uid, conv=conv,
+                         membership=Membership(joined_pos=out[3].pos, left_pos=out[4].pos))
+        out += [w.append(conv=conv, sender="alice", now_ms=NOW, sender_uid=alice.uid, text="g7",
                          client_msg_id="g7")]
         return conv, out
 
     conv, msgs = write(store, op)
-    page, _, more = store.sync_page(bob.uid, 0, 100, 1 << 20)
+    page, _, more = store.sync_page(uid=bob.uid, since=0, limit=100, max_bytes=1 << 20)
     assert ([m.text for m in page], more) == (["g4", "g5"], False)
-    history, more = store.history_page(bob.uid, conv, None, 100, 1 << 20)
+    history, more = store.history_page(uid=bob.uid, conv=conv, before=None, limit=100,
+                                       max_bytes=1 << 20)
     assert ([m.text for m in history], more) == (["g5", "g4"], False)
-    assert len(store.sync_page(alice.uid, 0, 100, 1 << 20)[0]) == 7
-    assert store.membership(bob.uid, conv) == Membership(msgs[3].pos, msgs[4].pos)
+    assert len(store.sync_page(uid=alice.uid, since=0, limit=100, max_bytes=1 << 20)[0]) == 7
+    assert store.membership(uid=bob.uid, conv=conv) == Membership(msgs[3].pos, msgs[4].pos)
 
 
 # ----- schema and reopening -----
@@ -247,7 +256,7 @@ def test_data_survives_reopening(tmp_path):
     store.close()
     store = Store(path, map_bytes=1 << 20)
     try:
-        page, token, more = store.sync_page(bob.uid, 0, 100, 1 << 20)
+        page, token, more = store.sync_page(uid=bob.uid, since=0, limit=100, max_bytes=1 << 20)
         assert page == sent
         assert token == store.head_pos() == 3
         (more_msg,) = send(store, alice, bob, 1, prefix="after")
@@ -304,3 +313,24 @@ def test_sender_and_token_indexes_are_built_for_an_older_database(tmp_path):
         assert write(store, lambda w: w.do(settings.add_device, 32, "fcm", "tok-own", NOW)) == 31
     finally:
         store.close()
+
+
+def test_archive_pages_resume_where_the_last_one_ended(store):
+    """archive_page takes a time range and resumes from its own opaque key, so a
+    caller never builds an archive key; pages neither skip nor repeat entries."""
+    from corpchat.store import contacts
+    from corpchat.store.records import ArchiveEntry
+
+    entries = [ArchiveEntry(1, NOW + i // 2, i + 1, 7, i + 1, "bob", "enterprise", f"t{i}")
+               for i in range(7)]
+    entries.append(ArchiveEntry(2, NOW, 99, 8, 1, "eve", "enterprise", "another corp"))
+    write(store, lambda w: [w.archive(e) for e in entries])
+    seen, resume, pages = [], None, 0
+    while True:
+        page, resume = store.read(contacts.archive_page, 1, NOW + 1, NOW + 2, 2, resume)
+        seen += page
+        pages += 1
+        if resume is None:
+            break
+    assert seen == [e for e in entries if e.corp_id == 1 and NOW + 1 <= e.time_ms <= NOW + 2]
+    assert pages == 2

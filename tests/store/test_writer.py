@@ -101,7 +101,7 @@ def test_an_operation_that_raises_fails_alone(store):
     assert isinstance(failed, RuntimeError)
     assert (before[0].seq, after[0].seq) == (1, 2)  # no gap where the failure was
     assert (before[0].pos, after[0].pos) == (1, 2)
-    page, _, _ = store.sync_page(bob.uid, 0, 100, 1 << 20)
+    page, _, _ = store.sync_page(uid=bob.uid, since=0, limit=100, max_bytes=1 << 20)
     assert [m.client_msg_id for m in page] == ["before", "after"]
     assert store.head_pos() == 2
 
@@ -148,7 +148,7 @@ def test_the_map_grows_instead_of_failing(tmp_path):
         assert writer.stats.failures == 0
         assert store.map_bytes > 64 * 1024
         assert store.stats()["messages_stored"] == n
-        page, _, more = store.sync_page(bob.uid, 0, n, 1 << 30)
+        page, _, more = store.sync_page(uid=bob.uid, since=0, limit=n, max_bytes=1 << 30)
         assert (len(page), more) == (n, False)
     finally:
         store.close()
@@ -200,7 +200,7 @@ def test_interactive_ops_commit_first_and_bulk_ops_one_per_commit(store):
         ["b0"], ["b1"], ["b2"], ["b3"],
     ]
     assert all(not isinstance(p.result, BaseException) for b in batches for p in b)
-    page, _, _ = store.sync_page(carol.uid, 0, 100, 1 << 20)
+    page, _, _ = store.sync_page(uid=carol.uid, since=0, limit=100, max_bytes=1 << 20)
     assert [m.client_msg_id for m in page] == ["b0", "b1", "b2", "b3"]
     assert (writer.stats.batches, writer.stats.bulk_batches) == (6, 4)
     assert writer.queued == 0

@@ -1,0 +1,181 @@
+"""Tables of the message log: messages by (conv, seq), the (conv, pos) stream
+index, the idempotency index, and the pages read from them (sync, history,
+unread counts).
+
+Every function takes an open transaction and the database handles, so it
+composes inside a read (Store) or a batch write (WriteTxn); ids are
+keyword-only. The loops here are the hot path of every connect and sync: keep
+them free of extra calls per item.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+
+from . import keys
+from .conversations import user_memberships
+from .records import TEXT, Conversation, Membership, Message, message_pos, pack, unpack
+from .scan import Dbs, Txn, cursor_before, prefix_items, walk_back
+
+
+def head(txn: Txn, db: Dbs) -> int:
+    """The stream position of the last committed message."""
+    raw = txn.get(b"head", db=db["meta"])
+    return 0 if raw is None else unpack(raw)
+
+
+def put_head(txn: Txn, db: Dbs, pos: int) -> None:
+    txn.put(b"head", pack(pos), db=db["meta"])
+
+
+def get_message(txn: Txn, db: Dbs, *, conv: int, seq: int) -> Message | None:
+    raw = txn.get(keys.pair(conv, seq), db=db["msgs"])
+    return None if raw is None else Message.decode(conv, seq, raw)
+
+
+def stream_pos(txn: Txn, db: Dbs, *, conv: int, seq: int) -> int | None:
+    """A stored message's stream position, without decoding the message."""
+    raw = txn.get(keys.pair(conv, seq), db=db["msgs"])
+    return None if raw is None else message_pos(raw)
+
+
+def put_message(txn: Txn, db: Dbs, msg: Message) -> None:
+    """Replace a stored message in place (a recall's tombstone)."""
+    txn.put(keys.pair(msg.conv, msg.seq), msg.encode(), db=db["msgs"])
+
+
+def sent_message(txn: Txn, db: Dbs, *, uid: int, client_msg_id: str) -> Message | None:
+    """The message a user already stored under this client_msg_id, if any."""
+    raw = txn.get(keys.idem_key(uid, client_msg_id), db=db["idem"])
+    if raw is None:
+        return None
+    conv, seq = keys.read_pair(raw)
+    return Message.decode(conv, seq, txn.get(raw, db=db["msgs"]))  # type: ignore[arg-type]
+
+
+def last_seq(txn: Txn, db: Dbs, *, conv: int) -> int:
+    """The seq of the last message of a conversation (0: none)."""
+    cursor = cursor_before(txn.cursor(db=db["msgs"]), keys.u64(conv + 1))
+    for key, _ in walk_back(cursor, keys.u64(conv)):
+        return keys.read_pair(key)[1]
+    return 0
+
+
+def last_message_key(txn: Txn, db: Dbs, *, conv: int,
+                     membership: Membership) -> tuple[int, int] | None:
+    """(seq, pos) of the last message of `conv` the member sees."""
+    end = keys.u64(conv + 1) if membership.left_pos == 0 \
+        else keys.pair(conv, membership.left_pos + 1)
+    cursor = cursor_before(txn.cursor(db=db["conv_pos"]), end)
+    for key, value in walk_back(cursor, keys.u64(conv)):
+        pos = keys.read_u64(key, 8)
+        return (keys.read_u64(value), pos) if pos >= membership.joined_pos else None
+    return None
+
+
+def user_conversations(txn: Txn, db: Dbs, *,
+                       uid: int) -> list[tuple[Conversation, Membership, int, int, int]]:
+    """Every conversation of a user: (conversation, membership, last seq, last pos,
+    read cursor), most recently active first."""
+    out = []
+    for conv, mine in user_memberships(txn, db, uid=uid):
+        conversation = Conversation.decode(conv, txn.get(keys.u64(conv), db=db["convs"]))  # type: ignore[arg-type]
+        last = last_message_key(txn, db, conv=conv, membership=mine)
+        seq, pos = last if last else (0, 0)
+        raw = txn.get(keys.pair(uid, conv), db=db["read_cursors"])  # conversations.read_cursor
+        read = 0 if raw is None else keys.read_u64(raw)
+        out.append((conversation, mine, seq, pos, read))
+    out.sort(key=lambda row: row[3], reverse=True)
+    return out
+
+
+def unread_counts(txn: Txn, db: Dbs, *, uid: int, handle: str,
+                  cap: int) -> list[tuple[int, int, int]]:
+    """(conv, read seq, unread) for the user's conversations with something unread.
+
+    Unread counts text messages from others (not from `handle`, the user's own)
+    after the read cursor that the user may see, counted up to `cap`.
+    """
+    out = []
+    for conv, mine in user_memberships(txn, db, uid=uid):
+        raw = txn.get(keys.pair(uid, conv), db=db["read_cursors"])  # conversations.read_cursor
+        read = 0 if raw is None else keys.read_u64(raw)
+        unread = _count_unread(txn, db, conv, read, mine, cap, handle)
+        if unread:
+            out.append((conv, read, unread))
+    return out
+
+
+def _count_unread(txn: Txn, db: Dbs, conv: int, read: int,
+                  membership: Membership, cap: int, handle: str) -> int:
+    count = 0
+    for key, value in prefix_items(txn, db["msgs"], keys.u64(conv), keys.pair(conv, read + 1)):
+        msg = Message.decode(conv, keys.read_u64(key, 8), value)
+        if not membership.sees(msg.pos):
+            if msg.pos > membership.joined_pos:
+                break
+            continue
+        if msg.kind == TEXT and msg.sender != handle and not msg.recalled:
+            count += 1
+            if count >= cap:
+                break
+    return count
+
+
+def _conv_stream(txn: Txn, db: Dbs, conv: int, membership: Membership,
+                 since: int) -> Iterator[tuple[int, int, int]]:
+    """(conv, pos, seq) of the messages of `conv` after `since` the member sees."""
+    start = max(since + 1, membership.joined_pos)
+    for key, value in prefix_items(txn, db["conv_pos"], keys.u64(conv), keys.pair(conv, start)):
+        pos = keys.read_u64(key, 8)
+        if membership.left_pos and pos > membership.left_pos:
+            return
+        yield conv, pos, keys.read_u64(value)
+
+
+def sync_page(txn: Txn, db: Dbs, *, uid: int, since: int, limit: int,
+              max_bytes: int) -> tuple[list[Message], int, bool]:
+    """Messages after stream position `since` that `uid` may see.
+
+    Returns (messages in position order, the token position, more). With
+    more=False the token is the stream head, as every visible message up
+    to it has been returned.
+    """
+    last = head(txn, db)
+    streams = [_conv_stream(txn, db, conv, m, since)
+               for conv, m in user_memberships(txn, db, uid=uid)]
+    out: list[Message] = []
+    size = 0
+    msgs_db = db["msgs"]
+    for conv, _pos, seq in heapq.merge(*streams, key=lambda e: e[1]):
+        if len(out) >= limit or size >= max_bytes:
+            return out, out[-1].pos, True
+        raw = txn.get(keys.pair(conv, seq), db=msgs_db)
+        out.append(Message.decode(conv, seq, raw))  # type: ignore[arg-type]
+        size += len(raw)  # type: ignore[arg-type]
+    return out, max(last, since), False
+
+
+def history_page(txn: Txn, db: Dbs, *, uid: int, conv: int, before: int | None, limit: int,
+                 max_bytes: int) -> tuple[list[Message], bool] | None:
+    """Messages of `conv` before seq `before`, newest first; None if not a member."""
+    raw = txn.get(keys.pair(uid, conv), db=db["members"])
+    if raw is None:
+        return None
+    membership = Membership.decode(raw)
+    end = keys.pair(conv, before) if before is not None else keys.u64(conv + 1)
+    cursor = cursor_before(txn.cursor(db=db["msgs"]), end)
+    out: list[Message] = []
+    size = 0
+    for key, value in walk_back(cursor, keys.u64(conv)):
+        msg = Message.decode(conv, keys.read_pair(key)[1], value)
+        if not membership.sees(msg.pos):
+            if msg.pos < membership.joined_pos:
+                return out, False
+            continue
+        if len(out) >= limit or size >= max_bytes:
+            return out, True
+        out.append(msg)
+        size += len(value)
+    return out, False
