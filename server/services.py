@@ -10,7 +10,7 @@ each one.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -20,10 +20,14 @@ from corpchat.store import GroupCommitWriter, StorageError, Store, WriteOp
 from .config import ServerConfig
 from .hub import UNANSWERED, Answers, Hub
 from .ops import Write
+from .push import PushGateway
+from .quiet import QuietHours
+from .rates import Rates
 from .session import Session
+from .transfers import Transfers
 
-__all__ = ["Record", "Services", "Spawn", "Submit", "Write", "extend", "record_to",
-           "submit_to"]
+__all__ = ["Connected", "Record", "Running", "Services", "Spawn", "Submit", "Write", "extend",
+           "record_to", "submit_to"]
 # Submit a write nobody waits for and nothing answers.
 Record = Callable[[WriteOp], None]
 # Run a background task until it ends or the server stops (App.spawn).
@@ -71,3 +75,58 @@ def extend(kind: type[S], base: Services, **extra: Any) -> S:
     """A feature's services: the common ones and its own."""
     common = {f.name: getattr(base, f.name) for f in dataclasses.fields(Services)}
     return kind(**common, **extra)
+
+
+class Connected(Protocol):
+    """A client connection as the operator's tools see it."""
+
+    @property
+    def session(self) -> Session: ...
+
+
+class Running(Protocol):
+    """The running server as the operator's tools see it (the admin socket's commands,
+    /metrics): every part, since an operator may inspect and change any of them.
+    The App is the one implementation; the feature modules never get this."""
+
+    @property
+    def config(self) -> ServerConfig: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def writer(self) -> GroupCommitWriter: ...
+
+    @property
+    def quiet(self) -> QuietHours: ...
+
+    @property
+    def push(self) -> PushGateway: ...
+
+    @property
+    def transfers(self) -> Transfers: ...
+
+    @property
+    def rates(self) -> Rates: ...
+
+    @property
+    def connections(self) -> Collection[Connected]: ...
+
+    @property
+    def started_at(self) -> float: ...
+
+    @property
+    def draining(self) -> bool: ...
+
+    async def write(self, op: WriteOp, *, bulk: bool = False) -> Any: ...
+
+    def spawn(self, fn: Callable[..., Any], *args: Any) -> None: ...
+
+    def request_shutdown(self, timeout_s: float | None = None) -> None: ...

@@ -37,13 +37,9 @@ ALLOWED = {
 COMPOSITION_ROOTS = {"server.app", "server.cli", "server.__init__"}
 
 KNOWN: set[str] = {
-    'app: server.admin imports App',
-    'app: server.admin_commands imports App',
     'app: server.connection imports App',
     'app: server.http imports App',
-    'app: server.metrics imports App',
-    ('circle: server.admin server.admin_commands server.app server.connection server.http '
-     'server.metrics'),
+    'circle: server.app server.connection server.http',
     'private: server.connection reads proto._frame_decoder',
     'private: server.connection reads proto._message_decoder',
     'private: server.connection reads ws._events',
