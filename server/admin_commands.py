@@ -12,6 +12,7 @@ import trio
 from corpchat.protocol.admin import AdminError
 from corpchat.store import Refused, StorageError
 
+from .ops import accounts
 from .services import Running
 
 COMMANDS: dict[str, Any] = {}
@@ -77,19 +78,13 @@ CORP_POLICY = ("show_consumer_reads", "show_employee_reads", "push_previews",
 @command("corp.set")
 async def corp_set(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Change a corp's full name or policy flags (CORP_POLICY); print the result."""
-    from dataclasses import replace
 
     corp = _corp(app, args)
     changes = {k: _arg(args, k, bool) for k in CORP_POLICY if args.get(k) is not None}
     if args.get("full_name") is not None:
         changes["full_name"] = _arg(args, "full_name")
 
-    def op(w):  # noqa: ANN001, ANN202
-        updated = replace(w.corp(corp.corp_id), **changes)
-        w.put_corp(updated)
-        return updated
-
-    updated = await _write(app, op)
+    updated = await _write(app, lambda w: accounts.set_corp(w, corp.corp_id, changes))
     return {"corp": updated.name, "full_name": updated.full_name,
             **{k: getattr(updated, k) for k in CORP_POLICY}}
 
@@ -106,17 +101,12 @@ async def user_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
         corp_id = corp.corp_id
     now = app.clock.now_ms()
 
-    def op(w):  # noqa: ANN001, ANN202
-        user = w.create_user(handle, corp_id, now)
-        if isinstance(user, Refused):
-            return user
-        return user, w.issue_token(user.uid, now)
-
-    user, (token_id, token) = await _write(app, op)
+    enrolled = await _write(app, lambda w: accounts.add_user(w, handle, corp_id, now))
     if corp_id is not None:  # the new employee joined the corp's notice board
         app.hub.forget(app.store.corp(corp_id).announce_conv)  # type: ignore[union-attr]
+    user = enrolled.user
     return {"handle": user.handle, "realm": user.realm, "uid": user.uid,
-            "token": token, "token_id": token_id}
+            "token": enrolled.token, "token_id": enrolled.token_id}
 
 
 PROFILE_FIELDS = {"name": str, "title": str, "phone": str, "email": str, "dept": int,
@@ -126,7 +116,6 @@ PROFILE_FIELDS = {"name": str, "title": str, "phone": str, "email": str, "dept":
 @command("user.set")
 async def user_set(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Change a user's profile (name, title, dept, phone, email) or corp_admin flag."""
-    from dataclasses import replace
 
     from corpchat.store import contacts as tables
 
@@ -140,22 +129,13 @@ async def user_set(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     if changes.get("dept") and app.store.read(tables.department, changes["dept"]) is None:
         raise AdminError("not_found", f"no department {changes['dept']}")
 
-    def op(w):  # noqa: ANN001, ANN202
-        current = w.user(user.uid)
-        updated = replace(current, **changes)
-        w.put_user(updated)
-        w.do(tables.index_name, updated, current)
-        return updated
-
-    updated = await _write(app, op)
+    updated = await _write(app, lambda w: accounts.set_profile(w, user.uid, changes))
     return {"handle": updated.handle, **{k: getattr(updated, k) for k in PROFILE_FIELDS}}
 
 
 @command("dept.add")
 async def dept_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """A department in a corp, under `parent` (0 or absent: at the top)."""
-    from corpchat.store import contacts as tables
-    from corpchat.store.records import Department
 
     corp = app.store.corp_by_name(_arg(args, "corp"))
     if corp is None:
@@ -163,12 +143,7 @@ async def dept_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     name, parent = _arg(args, "name"), int(args.get("parent") or 0)
     _check_parent(app, corp.corp_id, parent)
 
-    def op(w):  # noqa: ANN001, ANN202
-        dept = Department(w.new_id("dept"), corp.corp_id, name, parent)
-        w.do(tables.put_department, dept)
-        return dept
-
-    dept = await _write(app, op)
+    dept = await _write(app, lambda w: accounts.add_department(w, corp.corp_id, name, parent))
     return {"dept": dept.dept_id, "name": dept.name, "parent": dept.parent}
 
 
@@ -408,15 +383,10 @@ async def kick(app: Running, args: dict[str, Any]) -> dict[str, Any]:
 @command("user.disable")
 async def user_disable(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Revoke every token, refuse new logins and close every session at once."""
-    from dataclasses import replace
 
     user = _user(app, _arg(args, "handle"))
 
-    def op(w):  # noqa: ANN001, ANN202
-        w.put_user(replace(w.user(user.uid), disabled=True))
-        return w.revoke_user_tokens(user.uid)
-
-    revoked = await _write(app, op)
+    revoked = (await _write(app, lambda w: accounts.disable_user(w, user.uid))).tokens_revoked
     closed = 0
     for session in list(app.hub.sessions_of(user.uid)):
         session.begin_close(4001, "account disabled")
@@ -428,16 +398,10 @@ async def user_disable(app: Running, args: dict[str, Any]) -> dict[str, Any]:
 async def user_enable(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Let a disabled (or removed) user log in again. Disabling revoked every token,
     so the user needs a new one: 'token issue'."""
-    from dataclasses import replace
 
     user = _user(app, _arg(args, "handle"))
 
-    def op(w):  # noqa: ANN001, ANN202
-        current = w.user(user.uid)
-        w.put_user(replace(current, disabled=False))
-        return current.disabled
-
-    was_disabled = await _write(app, op)
+    was_disabled = (await _write(app, lambda w: accounts.enable_user(w, user.uid))).was_disabled
     return {"handle": user.handle, "was_disabled": was_disabled}
 
 

@@ -14,6 +14,8 @@ hub answers each result through the context it was submitted with.
   customers  tags, mass-message chunks, moments                      Notices
   transfers  customer hand-overs                                     Notices
   settings   quiet hours, breaks, push devices                       Notices
+  accounts   an operator's corps, users, departments (admin socket)  the stored record,
+                                                                     Enrolled, Access
 """
 
 from __future__ import annotations
