@@ -249,7 +249,9 @@ class Hub:
             result = pending.result
             if isinstance(result, BaseException):  # the commit failed (the writer logged it)
                 result = failure(result)
-            pending.context.answer(self, result, out)
+            context = pending.context
+            if context is not None:  # None: submitted by code that wants no answer
+                context.answer(self, result, out)
         if self.pending_receipts:
             self._emit_receipts(self.pending_receipts, out)
             self.pending_receipts.clear()
