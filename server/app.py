@@ -8,6 +8,11 @@ Shutdown (SIGINT/SIGTERM, or `request_shutdown`) goes in order: stop
 accepting; stop reading requests; let the writer commit everything already
 submitted and the hub answer it; close every session with "going away";
 give them `shutdown_timeout_s` to drain; close LMDB.
+
+The App is the composition root: it builds every part, each given the
+parts it uses, and hands each feature module (features/) its services
+(services.py). Only cli.py imports it; the admin socket and /metrics see it
+as `services.Running`.
 """
 
 from __future__ import annotations
