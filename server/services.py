@@ -18,6 +18,7 @@ from corpchat.protocol.clock import Clock
 from corpchat.store import GroupCommitWriter, StorageError, Store, WriteOp
 
 from .config import ServerConfig
+from .handlers import RequestHandler
 from .hub import UNANSWERED, Answers, Hub
 from .ops import Write
 from .push import PushGateway
@@ -85,9 +86,10 @@ class Connected(Protocol):
 
 
 class Running(Protocol):
-    """The running server as the operator's tools see it (the admin socket's commands,
-    /metrics): every part, since an operator may inspect and change any of them.
-    The App is the one implementation; the feature modules never get this."""
+    """The running server as its connections and the operator's tools see it (the
+    admin socket's commands, /metrics): every part, since an operator may inspect
+    and change any of them. The App is the one implementation; the feature modules
+    never get this."""
 
     @property
     def config(self) -> ServerConfig: ...
@@ -115,6 +117,9 @@ class Running(Protocol):
 
     @property
     def rates(self) -> Rates: ...
+
+    @property
+    def handlers(self) -> RequestHandler: ...
 
     @property
     def connections(self) -> Collection[Connected]: ...
