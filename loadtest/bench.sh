@@ -13,11 +13,12 @@ mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 run() {  # [SERVE_ARGS="--config FILE"] run NAME SCENARIO [loadtest options...]
+  # (default: loadtest/loopback.toml, the per-address cap off for 127.0.0.1)
   local name=$1; shift
   local data; data=$(mktemp -d /tmp/corpchat-bench-XXXX)
   # shellcheck disable=SC2086  # SERVE_ARGS is a list of words
   taskset -c 0 "$BIN/corpchat" serve --data "$data" --listen "127.0.0.1:$PORT" \
-    --log-level WARNING ${SERVE_ARGS:-} &
+    --log-level WARNING ${SERVE_ARGS:---config loadtest/loopback.toml} &
   local server=$!
   for _ in $(seq 50); do [ -S "$data/admin.sock" ] && break; sleep 0.1; done
   echo "== $name (load average: $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -31,6 +31,7 @@ from corpchat.protocol.admin import (
 
 from . import admin_commands
 from .admin_commands import Stream
+from .admission import CapacityLog, accept_retrying
 from .audit import audit
 from .services import Running
 
@@ -86,12 +87,16 @@ class AdminServer:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
         sock.listen(64)
+        # A SocketListener retries the errnos that mean "this caller gave up";
+        # accept_retrying waits out a process out of descriptors.
+        listener = trio.SocketListener(sock)
+        capacity = CapacityLog(self.app.clock, "admin socket")
         try:
             async with trio.open_nursery() as nursery:
                 task_status.started()
                 while True:
-                    conn, _ = await sock.accept()
-                    nursery.start_soon(self._handle, conn)
+                    stream = await accept_retrying(listener, capacity)
+                    nursery.start_soon(self._handle, stream.socket)
         finally:
             sock.close()
             if os.path.exists(self.path):

@@ -32,6 +32,13 @@ from corpchat.protocol.clock import Clock, SystemClock
 from corpchat.store import GroupCommitWriter, Pending, StorageError, Store
 
 from . import features
+from .admission import (
+    Admission,
+    CapacityLog,
+    Unauthenticated,
+    accept_retrying,
+    raise_descriptor_limit,
+)
 from .audit import audit
 from .config import ServerConfig
 from .connection import Connection
@@ -83,6 +90,7 @@ class App:
         self._shutdown = trio.Event()
         self.draining = False
         self.rates = Rates(self.clock, self.hub.stats)
+        self.admission = Admission()
 
     def _routes(self) -> dict[type, Route]:
         """Each feature module's handlers, given the services that module uses."""
@@ -164,6 +172,7 @@ class App:
         self._token = trio.lowlevel.current_trio_token()
         self.writer.start()
         try:
+            raise_descriptor_limit(self.config.max_connections)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
             self.port = listeners[0].socket.getsockname()[1]
             admin = AdminServer(self)
@@ -196,29 +205,29 @@ class App:
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery,
                            scope: trio.CancelScope) -> None:
+        capacity = CapacityLog(self.clock, "WebSocket listener")
         with scope:
             async with listener:
                 while True:
-                    try:
-                        stream = await listener.accept()
-                    except OSError as exc:  # EMFILE and friends: back off, keep serving
-                        log.error("accept failed: %s", exc)
-                        await trio.sleep(0.1)
-                        continue
-                    if len(self.connections) >= self.config.max_connections:
+                    stream = await accept_retrying(listener, capacity)
+                    place = self.admission.admit(stream, len(self.connections), self.config)
+                    if place is None:
                         await trio.aclose_forcefully(stream)
                         continue
-                    nursery.start_soon(self._serve_connection, stream)
+                    nursery.start_soon(self._serve_connection, stream, place)
 
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
-        connection = Connection(self, stream)
-        self.connections.add(connection)
-        audit("connect", logging.DEBUG, session=connection.session.id,
-              peer=connection.session.peer)
+    async def _serve_connection(self, stream: trio.SocketStream, place: Unauthenticated) -> None:
         try:
-            await connection.run()
+            connection = Connection(self, stream, on_authenticated=place.release)
+            self.connections.add(connection)
+            audit("connect", logging.DEBUG, session=connection.session.id,
+                  peer=connection.session.peer)
+            try:
+                await connection.run()
+            finally:
+                self.connections.discard(connection)
         finally:
-            self.connections.discard(connection)
+            place.release()
 
     async def _drain(self, connections: trio.Nursery) -> None:
         self.draining = True

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from corpchat.bridge import BridgeCaps, CustomerCaps
 from corpchat.protocol import Limits
 
+_ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address"})  # 0 means "any"/"off"
+
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
@@ -45,6 +47,10 @@ class ServerConfig:
     urgent_per_day: int = 5  # urgent messages per sender per day
     signups_per_s: float = 2.0  # server-wide, burst of 10
     max_connections: int = 100_000
+    # Connections that have not said `hello` yet, per remote address (0: no
+    # per-address cap, e.g. behind a reverse proxy) and in all.
+    max_unauthenticated_per_address: int = 64
+    max_unauthenticated: int = 10_000
 
     @property
     def page_bytes(self) -> int:
@@ -57,7 +63,7 @@ class ServerConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                if f.name != "port" and value <= 0:
+                if value < 0 or (value == 0 and f.name not in _ZERO_ALLOWED):
                     raise ValueError(f"setting {f.name} must be positive")
 
 

@@ -2,16 +2,20 @@
 
 Task tree per connection: this handler runs the reader in a nursery and
 waits in the session's writer (server/session.py) until the session
-decides to close; then it sends the WebSocket close frame, gives the
-client `close_timeout_s` to take the rest, and closes the socket. Any
+decides to close; then it sends the WebSocket close frame, shuts down
+writing and reads (discarding) until the client's close frame or EOF, all
+within `close_timeout_s`, and closes the socket. Any
 exception in the reader closes this connection with 1011 and nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import h11
@@ -31,7 +35,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.utilities import RemoteProtocolError
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from corpchat.protocol import SUBPROTOCOL, CloseCode, ErrorCode, ProtocolError, decode_map
 from corpchat.protocol.codec import request_id
@@ -53,12 +57,21 @@ _UPGRADE_HEADER = re.compile(rb"\r\nupgrade:[ \t]*websocket", re.IGNORECASE)
 # wsproto ≈ 14 µs whatever its size, so without a cap a stream of empty
 # continuation frames would hold the event loop with no request ever counted.
 MAX_MESSAGE_FRAMES = 64
+# After its close frame the server reads and discards at most this much while
+# it waits for the peer's close (Connection._discard_until_peer_closes): 16 reads.
+LINGER_DISCARD_BYTES = 16 * RECEIVE_BYTES
+# ... and parses at most this many of its frames (≈ 14 µs each in wsproto) to
+# find the close frame; past that it only discards, until EOF. A flood after
+# the close costs no more than one read's worth of rate-limited requests.
+LINGER_PARSED_EVENTS = 512
 
 
 class Connection:
-    def __init__(self, app: App, stream: trio.SocketStream) -> None:
+    def __init__(self, app: App, stream: trio.SocketStream,
+                 on_authenticated: Callable[[], None] = lambda: None) -> None:
         self.app = app
         self.stream = stream
+        self.on_authenticated = on_authenticated  # past `hello`: no longer capped at accept
         self.ws: WSConnection | WebSocket = WSConnection(ConnectionType.SERVER)
         config = app.config
         self.session = Session(stream.socket.fileno(), _peer(stream),
@@ -72,6 +85,8 @@ class Connection:
         self._pinged = False
         self._heard = 0.0  # trio time of the last read (the idle timer re-arms from it)
         self.reader_scope = trio.CancelScope()
+        # wsproto refused the client's framing: it cannot find a close frame after it.
+        self.framing_failed = False
 
     async def run(self) -> None:
         """Serve the connection to its end. Cancel-safe; never raises."""
@@ -102,6 +117,7 @@ class Connection:
                 with trio.fail_after(self.app.config.handshake_timeout_s):
                     while session.user is None and not session.closing:
                         await self._receive()
+                self.on_authenticated()
                 await self._serve_requests()
         except trio.TooSlowError:
             session.begin_close(CloseCode.TIMEOUT, "handshake timeout")
@@ -202,6 +218,7 @@ class Connection:
             for payload in payloads:
                 self._on_bytes(BytesMessage(data=payload))
                 if self.session.closing:
+                    self.ws.receive_data(data)  # wsproto keeps step: it finds the peer's close
                     return
             if not data:
                 return
@@ -222,6 +239,7 @@ class Connection:
             self.session.push(self.ws.send(Ping(b"corpchat")))
 
     def _reject(self, exc: RemoteProtocolError) -> None:
+        self.framing_failed = True
         if self.ws.state is ConnectionState.CONNECTING and exc.event_hint is not None:
             self.session.push(self.ws.send(exc.event_hint))
         self.session.begin_close(CloseCode.PROTOCOL_ERROR, str(exc))
@@ -241,6 +259,7 @@ class Connection:
                 session.push(error_frame(ErrorCode.BAD_FRAME, "text messages are refused"))
                 session.begin_close(CloseCode.UNSUPPORTED_DATA, "binary msgpack frames only")
             case CloseConnection():  # the client's close, or wsproto's verdict on bad framing
+                self.framing_failed = self.ws.state is ConnectionState.OPEN  # a verdict
                 session.begin_close(event.code, event.reason or "")
 
     def _accept(self, request: Request) -> None:
@@ -303,6 +322,8 @@ class Connection:
             self.session.begin_close(CloseCode.POLICY_VIOLATION, "request flood")
 
     async def _close(self) -> None:
+        """Send the close frame, shut down writing, and read until the peer's close
+        frame or EOF (`_discard_until_peer_closes`); all within `close_timeout_s`."""
         session = self.session
         if session.dead:
             return
@@ -312,7 +333,61 @@ class Connection:
         elif self.ws.state is ConnectionState.REMOTE_CLOSING:
             session.queue_close_frame(self.ws.send(CloseConnection(code)))
         with trio.move_on_after(self.app.config.close_timeout_s):
-            await session.flush_all()
+            async with trio.open_nursery() as nursery:
+                # Read while flushing too: a client that writes before it reads
+                # would wait for us to read while we wait for it to read.
+                nursery.start_soon(self._discard_until_peer_closes)
+                await session.flush_all()
+                if session.dead:
+                    nursery.cancel_scope.cancel()
+                    return
+                with contextlib.suppress(OSError):  # the peer reads EOF after our close frame
+                    self.stream.socket.shutdown(socket.SHUT_WR)
+
+    async def _discard_until_peer_closes(self) -> None:
+        """Read and discard until the peer's close frame or EOF.
+
+        Closing a socket with unread bytes makes the kernel answer with a reset,
+        and a reset destroys what the peer has not read yet — the error frame,
+        the close frame. At most LINGER_DISCARD_BYTES are read: past that the
+        peer is flooding, not closing.
+        """
+        ws = self.ws
+        if isinstance(ws, WebSocket) and ws.state is ConnectionState.CLOSED:
+            return  # the peer's close frame came first
+        # Only a stream wsproto has followed so far can show the peer's close frame.
+        following = ws if isinstance(ws, WebSocket) and not self.framing_failed \
+            and ws.state is ConnectionState.LOCAL_CLOSING else None
+        discarded, events_left = 0, LINGER_PARSED_EVENTS
+        while discarded < LINGER_DISCARD_BYTES:
+            try:
+                data = await self._read()
+            except OSError:  # a reset: the peer is gone
+                return
+            if not data:
+                return
+            discarded += len(data)
+            if following is not None:
+                events_left = _follow(following, data, events_left)
+                if ws.state is ConnectionState.CLOSED:
+                    return
+                if not events_left:
+                    following = None
+
+
+def _follow(ws: WebSocket, data: bytes, events_left: int) -> int:
+    """Parse bytes read after our close frame (wsproto moves to CLOSED at the
+    peer's close). Returns how many more events may be parsed: 0 once the
+    stream cannot be followed, or has cost its share of parsing."""
+    try:
+        ws.receive_data(data)
+        for event in ws.events():
+            events_left -= 1
+            if isinstance(event, CloseConnection) or not events_left:  # the peer's, or bad framing
+                return 0
+    except (RemoteProtocolError, LocalProtocolError):
+        return 0
+    return events_left
 
 
 def _request_id(payload: bytes) -> int | None:
