@@ -11,7 +11,7 @@ Rules (issue 6; WeCom's customer contacts):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from corpchat.store import CONSUMER, ENTERPRISE, User
 
@@ -29,9 +29,9 @@ class BridgeCaps:
     note_chars: int = 200
 
     def __post_init__(self) -> None:
-        for name in self.__slots__:  # type: ignore[attr-defined]
-            if getattr(self, name) <= 0:
-                raise ValueError(f"setting {name} must be positive")
+        for f in fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ValueError(f"setting {f.name} must be positive")
 
 
 def may_request_contact(employee: User, consumer: User, *, already: bool, employee_contacts: int,

@@ -23,7 +23,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from corpchat.store import ENTERPRISE, Corp, User
 
@@ -46,9 +46,9 @@ class CustomerCaps:
     moment_attachments: int = 9
 
     def __post_init__(self) -> None:
-        for name in self.__slots__:  # type: ignore[attr-defined]
-            if getattr(self, name) <= 0:
-                raise ValueError(f"setting {name} must be positive")
+        for f in fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ValueError(f"setting {f.name} must be positive")
 
 
 def may_serve_customers(user: User) -> Verdict:

@@ -1,137 +1,47 @@
 """corpchat wire protocol, version 1: sans-IO codec, frames and client logic.
 
 Imports no trio and no lmdb; docs/protocol.md is the normative text.
+
+The frames are declared by area (frames_core, frames_groups, ...) on the base
+of frames.py; importing an area module enters its frames in the decode
+tables, and its `__all__` is re-exported here. So a new frame is declared in
+its area module and nowhere else, and a new area is two lines below.
 """
 
+from . import (
+    frames_core,
+    frames_customers,
+    frames_groups,
+    frames_moments,
+    frames_people,
+    frames_quiet,
+    frames_receipts,
+)
 from .client import ClientSession, SyncComplete, should_reconnect
 from .codec import SERVER_FRAME_LIMITS, decode_client_frame, decode_map, decode_server_frame, encode
 from .errors import CloseCode, ErrorCode, ProtocolError, Refusal
-from .frames import (
-    CLIENT_FRAMES,
-    SERVER_FRAMES,
-    Ack,
-    Announce,
-    BroadcastCustomers,
-    BroadcastDone,
-    ContactAccept,
-    ContactDecline,
-    ContactEvent,
-    ContactList,
-    ContactRemark,
-    ContactRemove,
-    ContactRequest,
-    ContactTag,
-    Conversations,
-    ConversationsReply,
-    ConvSummary,
-    Created,
-    Department,
-    DepartmentReply,
-    DeviceRegister,
-    DeviceUnregister,
-    Digest,
-    DirectoryDepartment,
-    DirectorySearch,
-    Error,
-    Frame,
-    FriendAccept,
-    FriendDecline,
-    FriendRemove,
-    FriendRequest,
-    GroupAdd,
-    GroupCreate,
-    GroupDissolve,
-    GroupInfo,
-    GroupInfoReply,
-    GroupLeave,
-    GroupList,
-    GroupListReply,
-    GroupRemove,
-    GroupRename,
-    GroupSetRole,
-    GroupSummary,
-    GroupTransfer,
-    Hello,
-    History,
-    HistoryPage,
-    Member,
-    MomentConfirm,
-    MomentDraft,
-    MomentEvent,
-    MomentInfo,
-    MomentPost,
-    MomentsFeed,
-    MomentsPage,
-    Msg,
-    Ok,
-    PendingRequest,
-    People,
-    Ping,
-    Pong,
-    Presence,
-    Profile,
-    QuietBreak,
-    QuietEvent,
-    QuietResume,
-    QuietSet,
-    QuietState,
-    QuietWindow,
-    Read,
-    Reader,
-    ReadEvent,
-    Recall,
-    ReceiptEvent,
-    Receipts,
-    ReceiptsReply,
-    Register,
-    Registered,
-    Remind,
-    Reminder,
-    Removed,
-    RequestList,
-    RequestListReply,
-    Send,
-    Skipped,
-    Sync,
-    SyncPage,
-    TagAdd,
-    TagGroupAdd,
-    TagInfo,
-    TagList,
-    TagRemove,
-    TagsReply,
-    TransferEvent,
-    TransferRefuse,
-    Typing,
-    TypingEvent,
-    Unread,
-    UserInfo,
-    UserInfoReply,
-    Welcome,
-)
+
+# Every frame, as its area module's __all__ lists it.
+from .frames import CLIENT_FRAMES, SERVER_FRAMES, Frame
+from .frames_core import *  # noqa: F403
+from .frames_customers import *  # noqa: F403
+from .frames_groups import *  # noqa: F403
+from .frames_moments import *  # noqa: F403
+from .frames_people import *  # noqa: F403
+from .frames_quiet import *  # noqa: F403
+from .frames_receipts import *  # noqa: F403
 from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUBPROTOCOL, Limits
 
 __all__ = [
-    "Ack", "Announce", "BroadcastCustomers", "BroadcastDone", "CLIENT_FRAMES", "ClientSession",
-    "CloseCode", "ContactAccept", "ContactDecline", "ContactEvent", "ContactList", "ContactRemark",
-    "ContactRemove", "ContactRequest", "ContactTag", "ConvSummary", "Conversations",
-    "ConversationsReply", "Created", "DEFAULT_LIMITS", "Department", "DepartmentReply",
-    "DeviceRegister", "DeviceUnregister", "Digest", "DirectoryDepartment", "DirectorySearch",
-    "Error", "ErrorCode",
-    "Frame", "FriendAccept", "FriendDecline",
-    "FriendRemove", "FriendRequest", "PendingRequest", "RequestList", "RequestListReply",
-    "GroupAdd", "GroupCreate", "GroupDissolve",
-    "GroupInfo", "GroupInfoReply", "GroupLeave", "GroupList", "GroupListReply", "GroupRemove",
-    "GroupRename", "GroupSetRole", "GroupSummary", "GroupTransfer", "Hello", "History",
-    "HistoryPage", "Limits", "Member", "MomentConfirm", "MomentDraft", "MomentEvent", "MomentInfo",
-    "MomentPost", "MomentsFeed", "MomentsPage", "Msg", "Ok", "PROTOCOL_VERSION", "People", "Ping",
-    "Pong", "Presence", "Profile", "ProtocolError", "QuietBreak", "QuietEvent", "QuietResume",
-    "QuietSet", "QuietState", "QuietWindow", "Read", "ReadEvent", "Reader", "Recall",
-    "ReceiptEvent", "Receipts", "ReceiptsReply", "Refusal", "Register", "Registered", "Remind",
-    "Reminder",
-    "Removed", "SERVER_FRAMES", "SERVER_FRAME_LIMITS", "SUBPROTOCOL", "Send", "Skipped", "Sync",
-    "SyncComplete", "SyncPage", "TagAdd", "TagGroupAdd", "TagInfo", "TagList", "TagRemove",
-    "TagsReply", "TransferEvent", "TransferRefuse", "Typing", "TypingEvent", "Unread", "UserInfo",
-    "UserInfoReply", "Welcome", "decode_client_frame", "decode_map", "decode_server_frame",
-    "encode", "should_reconnect",
+    "CLIENT_FRAMES", "ClientSession", "CloseCode", "DEFAULT_LIMITS", "ErrorCode", "Frame",
+    "Limits", "PROTOCOL_VERSION", "ProtocolError", "Refusal", "SERVER_FRAMES",
+    "SERVER_FRAME_LIMITS", "SUBPROTOCOL", "SyncComplete", "decode_client_frame", "decode_map",
+    "decode_server_frame", "encode", "should_reconnect",
 ]
+__all__ += frames_core.__all__
+__all__ += frames_customers.__all__
+__all__ += frames_groups.__all__
+__all__ += frames_moments.__all__
+__all__ += frames_people.__all__
+__all__ += frames_quiet.__all__
+__all__ += frames_receipts.__all__

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 from .codec import decode_server_frame, encode
 from .errors import CloseCode, ErrorCode, ProtocolError
-from .frames import Ack, Error, Frame, Hello, History, Msg, Ping, Send, Sync, SyncPage, Welcome
+from .frames import Frame
+from .frames_core import Ack, Error, Hello, History, Msg, Ping, Send, Sync, SyncPage, Welcome
 
 # Close codes after which a client should reconnect (after a back-off).
 RECONNECT_CODES = frozenset({
@@ -73,7 +74,7 @@ class ClientSession:
         self._outbox: list[bytes] = []
         self._unacked: dict[str, Send] = {}  # client_msg_id -> request, in send order
         self._syncing = False
-        self._held: list[Frame] = []
+        self._held: list[Msg | Ack] = []  # live frames that arrive while a sync runs
         self.ready = False
 
     # ----- outgoing -----

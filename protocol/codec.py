@@ -9,6 +9,7 @@ wrong becomes a ProtocolError; nothing else escapes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import msgpack
@@ -30,7 +31,8 @@ def _refuse_ext(code: int, data: bytes) -> Any:
 
 def encode(frame: Frame) -> bytes:
     """The msgpack bytes of one frame (one WebSocket message payload)."""
-    return msgpack.packb(frame.to_wire(), use_bin_type=True)
+    packed: bytes = msgpack.packb(frame.to_wire(), use_bin_type=True)  # msgpack has no hints
+    return packed
 
 
 def decode_map(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
@@ -73,7 +75,7 @@ def _check_depth(value: dict[Any, Any] | list[Any], budget: int) -> None:
         if not all(type(key) is str for key in value):
             raise ProtocolError(ErrorCode.BAD_FRAME, "map keys must be strings",
                                 close=CloseCode.PROTOCOL_ERROR)
-        items = value.values()
+        items: Iterable[Any] = value.values()
     else:
         items = value
     for item in items:

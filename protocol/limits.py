@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 SUBPROTOCOL = "corpchat.v1"
 PROTOCOL_VERSION = 1
@@ -22,9 +22,9 @@ class Limits:
     default_page: int = 100
 
     def __post_init__(self) -> None:
-        for name in self.__slots__:  # type: ignore[attr-defined]
-            if getattr(self, name) <= 0:
-                raise ValueError(f"limit {name} must be positive")
+        for f in fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ValueError(f"limit {f.name} must be positive")
 
     def to_wire(self) -> dict[str, int]:
         """The limits a client needs to know, as sent in `welcome`."""

@@ -234,7 +234,6 @@ KNOWN_OVERSIZED = {
     "function: loadtest.scenarios.schedules.coordinate",
     "function: server.cli._add_admin",
     "module: loadtest.scenarios.groupkit",
-    "module: protocol.frames",
 }
 
 

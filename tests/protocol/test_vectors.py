@@ -433,7 +433,7 @@ def test_revision_1_2_vectors_show_each_new_field_in_a_file_of_its_own() -> None
 
 
 def test_every_frame_and_field_belongs_to_a_revision() -> None:
-    """A frame or field added to protocol/frames.py must be given to a revision here (and
+    """A frame or field added to protocol/frames_*.py must be given to a revision here (and
     so get vectors and a documented table, test_docs.py) before it ships."""
     client, server, nested = latest_fields()
     assert set(CLIENT_FRAMES) == set(client)

@@ -37,9 +37,8 @@ from wsproto.events import (
     Request,
 )
 
-from corpchat.protocol import SUBPROTOCOL, ErrorCode, decode_server_frame
-from corpchat.protocol.frames import Error
-from corpchat.protocol.frames import Pong as PongFrame
+from corpchat.protocol import SUBPROTOCOL, Error, ErrorCode, decode_server_frame
+from corpchat.protocol import Pong as PongFrame
 from corpchat.server import ServerConfig
 
 from .autobahn_echo import serve_echo

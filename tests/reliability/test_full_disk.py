@@ -40,8 +40,7 @@ from dataclasses import dataclass, field
 import pytest
 import trio
 
-from corpchat.protocol import ErrorCode
-from corpchat.protocol.frames import Ack, Error, Msg, Ping, Pong, Send, Sync, SyncPage
+from corpchat.protocol import Ack, Error, ErrorCode, Msg, Ping, Pong, Send, Sync, SyncPage
 
 from ..client import RawWs
 
