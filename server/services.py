@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from corpchat.protocol.clock import Clock
-from corpchat.store import GroupCommitWriter, StorageError, Store, WriteOp
+from corpchat.store import GroupCommitWriter, StorageError, Store, User, WriteOp
 
 from .config import ServerConfig
 from .handlers import RequestHandler
-from .hub import UNANSWERED, Answers, Hub
+from .hub import UNANSWERED, Answers, ConvState, Hub
 from .ops import Write
 from .push import PushGateway
 from .quiet import QuietHours
@@ -27,8 +27,8 @@ from .rates import Rates
 from .session import Session
 from .transfers import Transfers
 
-__all__ = ["Connected", "Record", "Running", "Services", "Spawn", "Submit", "Write", "extend",
-           "record_to", "submit_to"]
+__all__ = ["Connected", "Delivery", "Record", "Running", "Services", "Spawn", "Submit", "Write",
+           "extend", "record_to", "submit_to"]
 # Submit a write nobody waits for and nothing answers.
 Record = Callable[[WriteOp], None]
 # Run a background task until it ends or the server stops (App.spawn).
@@ -60,12 +60,30 @@ def record_to(writer: GroupCommitWriter) -> Record:
     return record
 
 
+class Delivery(Protocol):
+    """What a handler asks of the hub: who is online, each conversation's membership
+    as fan-out knows it, the realm rule on read state, and typing (sent at once)."""
+
+    @property
+    def head(self) -> int: ...
+
+    def conversation(self, conv: int, *, keep: bool = True) -> ConvState | None: ...
+
+    def sessions_of(self, uid: int) -> list[Session]: ...
+
+    def register(self, session: Session) -> None: ...
+
+    def read_visible(self, reader: User, viewer: User) -> bool: ...
+
+    def typing(self, session: Session, conv: int) -> bool: ...
+
+
 @dataclass(slots=True)
 class Services:
     store: Store
     clock: Clock
     config: ServerConfig
-    hub: Hub
+    hub: Delivery
     submit: Submit
 
 

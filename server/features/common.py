@@ -8,8 +8,9 @@ from corpchat.bridge import Verdict
 from corpchat.protocol import ErrorCode, Limits, Msg, ProtocolError, Unread
 from corpchat.store import Message, Store, User
 
-from ..hub import Hub, message_event
+from ..hub import message_event
 from ..people import People
+from ..services import Delivery
 
 
 def bad(message: str) -> ProtocolError:
@@ -54,7 +55,7 @@ def announce_conv(store: Store, user: User) -> int:
     return corp.announce_conv
 
 
-def conv_kind(hub: Hub, user: User, conv: int) -> str:
+def conv_kind(hub: Delivery, user: User, conv: int) -> str:
     """The kind of a conversation the user is a current member of."""
     state = hub.conversation(conv)
     membership = state.members.get(user.uid) if state else None
