@@ -45,6 +45,9 @@ scan walks a conversation or a user in order. Sub-databases:
   transfer_log  consumer u64 | time ms u64  -> [from, to] (completed transfers)
   moments       employee u64 | moment u64   -> Moment record (published)
   moment_drafts corp u64 | draft u64        -> [author, text, attachments, employees, confirmed]
+  passwords     uid u64                     -> argon2id hash (PHC string; store/credentials.py)
+  invites       sha256(invite code) 32 bytes -> [uid, created ms, expires ms]
+  invite_of     uid u64                     -> sha256(invite code) (a user's one live invite)
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ DATABASES = (
     "counters", "quotas", "archive", "quiet", "quiet_corp", "breaks", "devices",
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
-    "device_tokens",
+    "device_tokens", "passwords", "invites", "invite_of",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

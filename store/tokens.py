@@ -55,8 +55,10 @@ class TokenWrites:
     txn: Txn
     db: Dbs
 
-    def issue_token(self, uid: int, now_ms: int) -> tuple[str, str] | Refused:
-        """A new bearer token for `uid`: (token id, token). Only its hash is kept."""
+    def issue_token(self, uid: int, now_ms: int, device: str = "",
+                    address: str = "") -> tuple[str, str] | Refused:
+        """A new bearer token for `uid`: (token id, token). Only its hash is kept.
+        A token made by a login names its device and address, seen now."""
         user = _get_user(self.txn, self.db, uid)
         if user is None:
             return Refused("not_found", f"no user {uid}")
@@ -66,7 +68,9 @@ class TokenWrites:
         token = "cc_" + secrets.token_urlsafe(32)  # never starts with "-" on a command line
         token_id = secrets.token_hex(6)
         digest = token_digest(token)
-        self.txn.put(digest, Token(token_id, uid, now_ms).encode(), db=self.db["tokens"])
+        record = (Token(token_id, uid, now_ms) if not device and not address else
+                  Token(token_id, uid, now_ms, device[:DEVICE_CHARS], now_ms, address))
+        self.txn.put(digest, record.encode(), db=self.db["tokens"])
         self.txn.put(token_id.encode(), digest, db=self.db["token_ids"])
         return token_id, token
 
@@ -98,18 +102,28 @@ def user_tokens(txn: Txn, db: Dbs, uid: int) -> list[Token]:
     return sorted((t for t in found if t.uid == uid), key=lambda t: (t.created_ms, t.token_id))
 
 
+def token_by_id(txn: Txn, db: Dbs, *, token_id: str) -> Token | None:
+    digest = txn.get(token_id.encode(), db=db["token_ids"])
+    raw = None if digest is None else txn.get(digest, db=db["tokens"])
+    return None if raw is None else Token.decode(raw)
+
+
 def seen_is_due(token: Token, now_ms: int) -> bool:
     """Whether a hello with this token should write its last use."""
     return now_ms - token.last_seen_ms >= SEEN_EVERY_MS
 
 
-def mark_seen(txn: Txn, db: Dbs, token_id: str, device: str, now_ms: int) -> bool:
-    """Note a hello with a token: its device and time. False if it was revoked meanwhile."""
+def mark_seen(txn: Txn, db: Dbs, token_id: str, device: str, now_ms: int,
+              address: str = "") -> bool:
+    """Note a hello with a token: its device, time and remote address. False if it
+    was revoked meanwhile."""
     digest = txn.get(token_id.encode(), db=db["token_ids"])
     raw = None if digest is None else txn.get(digest, db=db["tokens"])
     if raw is None:
         return False
-    seen = dataclasses.replace(Token.decode(raw), device=device, last_seen_ms=now_ms)
+    old = Token.decode(raw)  # a hello naming no device keeps the login's name
+    seen = dataclasses.replace(old, device=device or old.device, last_seen_ms=now_ms,
+                               address=address or old.address)
     txn.put(digest, seen.encode(), db=db["tokens"])
     return True
 
