@@ -10,6 +10,7 @@ scan walks a conversation or a user in order. Sub-databases:
   handles       handle (utf-8)              -> uid u64
   tokens        sha256(token) 32 bytes      -> Token record
   token_ids     token id (ascii)            -> sha256(token)
+  user_tokens   uid u64 | token id (ascii)  -> sha256(token) (a user's tokens, 1.3)
   convs         conv u64                    -> Conversation record
   directs       uid u64 | uid u64 (sorted)  -> conv u64
   members       uid u64 | conv u64          -> Membership record
@@ -65,7 +66,7 @@ DATABASES = (
     "counters", "quotas", "archive", "quiet", "quiet_corp", "breaks", "devices",
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
-    "device_tokens", "passwords", "invites", "invite_of",
+    "device_tokens", "passwords", "invites", "invite_of", "user_tokens",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

@@ -71,3 +71,24 @@ def test_a_login_token_names_its_device_and_address(store):
     write(store, lambda w: w.do(tokens.mark_seen, token_id, "", NOW + 1, "10.9.9.9"))
     (record,) = store.read(tokens.user_tokens, alice.uid)
     assert (record.device, record.address) == ("Firefox", "10.9.9.9")
+
+
+def test_a_users_tokens_are_indexed_and_an_old_database_gets_the_index(store):
+    alice, bob = people(store, "alice", "bob")
+    ids = [write(store, lambda w, n=n: w.issue_token(alice.uid, NOW + n))[0] for n in range(3)]
+    write(store, lambda w: w.issue_token(bob.uid, NOW))
+    assert [t.token_id for t in store.read(tokens.user_tokens, alice.uid)] == ids
+    revoked = write(store, lambda w: w.revoke_other_tokens(alice.uid, ids[1]))
+    assert sorted(revoked) == sorted(i for i in ids if i != ids[1])
+    assert [t.token_id for t in store.read(tokens.user_tokens, alice.uid)] == [ids[1]]
+    assert store.authenticate("cc_nothing") is None
+    with store.env.begin(write=True) as txn:  # a database from before the index
+        txn.drop(store.db["user_tokens"], delete=False)
+    path = store.path
+    store.close()
+    reopened = Store(path, map_bytes=16 * 1024 * 1024, durable=False)
+    try:
+        assert [t.token_id for t in reopened.read(tokens.user_tokens, alice.uid)] == [ids[1]]
+        assert len(reopened.read(tokens.user_tokens, bob.uid)) == 1
+    finally:
+        reopened.close()
