@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from corpchat.protocol.clock import Clock
 
 MAX_KEYS = 100_000
+HANDLE_KEY_CHARS = 64  # a handle's length limit: a longer "handle" is counted by its start
 
 
 @dataclass(slots=True)
@@ -78,15 +79,20 @@ class SignInLimits:
     per_address: FailureWindow
 
     def retry_after_ms(self, handle: str | None, address: str) -> int:
-        by_handle = 0 if handle is None else self.per_handle.retry_after_ms(handle.casefold())
+        by_handle = 0 if handle is None else self.per_handle.retry_after_ms(_key(handle))
         return max(by_handle, self.per_address.retry_after_ms(address))
 
     def fail(self, handle: str | None, address: str) -> None:
         if handle is not None:
-            self.per_handle.fail(handle.casefold())
+            self.per_handle.fail(_key(handle))
         self.per_address.fail(address)
 
     def succeed(self, handle: str) -> None:
         """A right password ends its handle's count (not its address's: one address
         with one real account must not reset its guesses at others)."""
-        self.per_handle.clear(handle.casefold())
+        self.per_handle.clear(_key(handle))
+
+
+def _key(handle: str) -> str:
+    """Bounded, whatever a client sends as a handle (memory: 100 000 keys at most)."""
+    return handle[:HANDLE_KEY_CHARS].casefold()
