@@ -11,7 +11,7 @@ from corpchat.protocol import Limits
 from .passwords import PasswordParams
 
 _ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address",  # 0 means "any"/"off"
-                           "password_max_waiting"})
+                           "password_max_waiting", "login_failures_per_address"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ class ServerConfig:
     public_url: str = ""  # how people reach the server, for invite links ("" : http://HOST:PORT)
     invite_ttl_s: int = 7 * 86_400
     login_failures_per_handle: int = 5  # within login_window_s, then rate_limited
-    login_failures_per_address: int = 20
+    login_failures_per_address: int = 20  # 0: off (behind a proxy every client shares one)
     login_window_s: int = 900
     password_time_cost: int = 2  # argon2id iterations
     password_memory_kib: int = 19_456  # argon2id memory per hash (19 MiB)

@@ -37,7 +37,7 @@ class FailureWindow:
 
     def retry_after_ms(self, key: str) -> int:
         """0 if `key` may try now, else how long until it may."""
-        times = self._failures.get(key)
+        times = self._failures.get(key) if self.limit else None  # limit 0: off
         if times is None:
             return 0
         now = self.clock.now_ms()
@@ -51,11 +51,13 @@ class FailureWindow:
         return times[0] + self.window_ms - now
 
     def fail(self, key: str) -> None:
+        if not self.limit:
+            return
         times = self._failures.pop(key, None)  # re-inserted last: dict order is age
         if times is None:
             if len(self._failures) >= self.max_keys:
                 self._evict()
-            times = deque(maxlen=max(self.limit, 1))
+            times = deque(maxlen=self.limit)
         times.append(self.clock.now_ms())
         self._failures[key] = times
 

@@ -128,3 +128,10 @@ def test_limits_count_handles_case_blind_and_success_clears_the_handle_only():
     assert limits.retry_after_ms("alice", "10.0.0.2") == 0
     limits.fail(None, "10.0.0.1")
     assert limits.retry_after_ms("bob", "10.0.0.1") == 1000
+
+
+def test_a_window_of_limit_zero_is_off():
+    window = FailureWindow(ManualClock(), limit=0, window_ms=1000)
+    for _ in range(100):
+        window.fail("10.0.0.1")
+    assert window.retry_after_ms("10.0.0.1") == 0 and len(window) == 0
