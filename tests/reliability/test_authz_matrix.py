@@ -21,7 +21,7 @@ Each request is aimed at what the outsider should not reach: the group
 (`conv`), its receipt-requested message (`seq`), olga, her contact cleo,
 acme's tags and moment draft (1.3: olga's password and device token).
 Rows for quiet hours, user.info, devices, tags, broadcasts, transfers and
-moments follow server/quiet_handlers.py and server/customers.py
+moments follow server/features/quiet.py and server/features/customers.py
 (docs/protocol.md does not cover them yet).
 `TABLE` holds, per frame TYPE, the probe and one expectation per role:
 `Refused(code, close)` — the documented error, and the close code when the
