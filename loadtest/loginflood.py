@@ -39,7 +39,9 @@ async def _connection(url: str, rate: float, handles: int, offset: int, deadline
                     await ws.send_message(encode(Login(
                         id=n, handle=f"nobody{n % handles}", password="not the password 1",
                         device="flood")))
-                    reply = decode_server_frame(await ws.get_message())
+                    message = await ws.get_message()
+                    assert isinstance(message, bytes), "the protocol has no text messages"
+                    reply = decode_server_frame(message)
                     codes[getattr(reply, "code", type(reply).__name__)] += 1
         except (ConnectionClosed, HandshakeError, OSError):
             codes["reconnect"] += 1

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -129,8 +130,9 @@ def format_msg(msg: Msg) -> str:
 class TerminalClient:
     def __init__(self, url: str, token: str, out: Output, *, device: str | None = None,
                  state_path: str | None = None, backoff: Backoff | None = None,
-                 drain_s: float = 5.0) -> None:
+                 drain_s: float = 5.0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.url = url
+        self.ssl_context = ssl_context  # wss:// with a private CA (--ca-file); None: the system's
         self.out = out
         self.state_path = state_path
         self.state = load_state(state_path) if state_path else State()
@@ -183,7 +185,8 @@ class TerminalClient:
     async def _connect_once(self) -> tuple[int | None, str]:
         """One connection, to its end: (close code or None, why)."""
         try:
-            async with open_websocket_url(self.url, subprotocols=[SUBPROTOCOL]) as ws:
+            async with open_websocket_url(self.url, subprotocols=[SUBPROTOCOL],
+                                          ssl_context=self.ssl_context) as ws:
                 self._ws = ws
                 self.session.connect()
                 await self._flush()
@@ -387,6 +390,8 @@ def add_parser(sub: Any) -> None:
                    help="from 'corpchat admin user add'; write --token=T, as T may begin with '-'")
     p.add_argument("--device", help="a name for this device (shown to operators)")
     p.add_argument("--state", help="keep the sync position in this file across runs")
+    p.add_argument("--ca-file", help="wss://: trust this PEM certificate (e.g. a self-signed "
+                   "one) instead of the system's authorities")
     p.set_defaults(run=_run)
 
 
@@ -408,8 +413,13 @@ def _print(text: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        context = ssl.create_default_context(cafile=args.ca_file) if args.ca_file else None
+    except (OSError, ssl.SSLError) as exc:
+        print(f"error: cannot use the CA file {args.ca_file}: {exc}", file=sys.stderr)
+        return 2
+    try:
         client = TerminalClient(args.url, args.token, _print, device=args.device,
-                                state_path=args.state)
+                                state_path=args.state, ssl_context=context)
     except (OSError, ValueError) as exc:
         print(f"error: cannot use the state file: {exc}", file=sys.stderr)
         return 2

@@ -84,10 +84,13 @@ class SignInLimits:
         by_handle = 0 if handle is None else self.per_handle.retry_after_ms(_key(handle))
         return max(by_handle, self.per_address.retry_after_ms(address))
 
-    def fail(self, handle: str | None, address: str) -> None:
+    def fail(self, handle: str | None, address: str) -> bool:
+        """Count a failure; True if it locked the handle or the address (just now)."""
+        locked = self.retry_after_ms(handle, address) == 0
         if handle is not None:
             self.per_handle.fail(_key(handle))
         self.per_address.fail(address)
+        return locked and self.retry_after_ms(handle, address) > 0
 
     def succeed(self, handle: str) -> None:
         """A right password ends its handle's count (not its address's: one address

@@ -7,6 +7,9 @@ at once, so a login flood takes at most `workers` threads of CPU and memory
 while messaging keeps the rest; past `max_waiting` queued requests the server
 answers "busy" at once instead of queueing without bound.
 
+The argon2 work itself runs in a small pool of threads at nice 19 (each trio
+worker thread waits for one): the event loop keeps its core under a flood.
+
 The parameters are checked at start against the OWASP Password Storage Cheat
 Sheet's minimum for argon2id (any one of its equivalent (memory, iterations)
 pairs, parallelism 1 or more): a server configured weaker refuses to start.
@@ -19,8 +22,11 @@ a wrong password, an unknown handle and a disabled user take the same time.
 
 from __future__ import annotations
 
+import os
 import secrets
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -98,6 +104,10 @@ class Passwords:
                                       memory_cost=params.memory_kib,
                                       parallelism=params.parallelism, type=Type.ID)
         self._limiter = trio.CapacityLimiter(params.workers)
+        # The hashing itself runs in threads of its own at the lowest CPU priority: on a
+        # busy core the event loop always goes first, idle cores hash at full speed.
+        self._pool = ThreadPoolExecutor(params.workers, thread_name_prefix="argon2",
+                                        initializer=_lowest_priority)
         self._dummy: str | None = None  # made on first use (it costs one hash)
         self.waiting = 0
 
@@ -114,9 +124,15 @@ class Passwords:
             raise Busy("too many sign-ins at once; try again shortly")
         self.waiting += 1
         try:
-            return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+            return await trio.to_thread.run_sync(self._in_pool, fn, *args, limiter=self._limiter)
         finally:
             self.waiting -= 1
+
+    def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:  # a trio worker thread
+        return self._pool.submit(fn, *args).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _verify(self, stored: str | None, password: str) -> Checked:  # worker thread
         if stored is None:
@@ -134,6 +150,15 @@ class Passwords:
         """Make the dummy hash now (at start, before any login can be timed)."""
         if self._dummy is None:
             self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+
+def _lowest_priority() -> None:
+    """Nice 19 for this thread only (Linux: a thread's id is a process id for
+    setpriority); where that is not possible the thread keeps its priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
 
 
 def _matches(hasher: PasswordHasher, stored: str, password: str) -> bool:

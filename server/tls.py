@@ -16,6 +16,7 @@ SSLStream for TLS connections and keep os.read/os.write for plain ones.
 from __future__ import annotations
 
 import logging
+import signal
 import ssl
 
 import trio
@@ -33,13 +34,21 @@ def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     return context
 
 
+class TlsUnusable(Exception):
+    """The certificate or key cannot be loaded at start (the server does not start)."""
+
+
 class Tls:
     """The serving context, reloadable."""
 
     def __init__(self, cert_file: str, key_file: str) -> None:
         self.cert_file = cert_file
         self.key_file = key_file
-        self.context = server_context(cert_file, key_file)  # at start a failure is fatal
+        try:
+            self.context = server_context(cert_file, key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsUnusable(f"cannot use the TLS certificate {cert_file} and key "
+                              f"{key_file}: {exc}") from None
         self.reloads = 0
 
     def reload(self) -> bool:
@@ -53,6 +62,13 @@ class Tls:
         log.info("TLS certificate reloaded from %s", self.cert_file)
         return True
 
+    async def reload_on_sighup(self) -> None:
+        """Reload whenever the process gets SIGHUP (certbot's deploy hook, logrotate style)."""
+        with trio.open_signal_receiver(signal.SIGHUP) as signals:
+            async for _ in signals:
+                self.reload()
+
     def wrap(self, stream: trio.SocketStream) -> trio.SSLStream[trio.SocketStream]:
-        # https_compatible: no close_notify is required of browsers, nor waited for.
-        return trio.SSLStream(stream, self.context, server_side=True, https_compatible=True)
+        # Not https_compatible: aclose sends close_notify (a client then knows an HTTP
+        # answer or a close frame is whole); a peer's EOF without one just ends the read.
+        return trio.SSLStream(stream, self.context, server_side=True)

@@ -46,6 +46,7 @@ from ..routes import Routes
 from ..services import Services, Spawn
 from ..session import Session
 from ..wsframes import event_frame
+from .common import peer_address
 
 log = logging.getLogger("corpchat.server")
 routes = Routes()
@@ -59,11 +60,6 @@ class Credentials(Services):
     limits: SignInLimits
     spawn: Spawn  # the password checks, off the event loop
     busy: set[str] = field(default_factory=set)  # sessions with a sign-in in flight
-
-
-def peer_address(peer: str) -> str:
-    """The remote address of a session's "host:port" peer, without the port."""
-    return peer.rpartition(":")[0] or peer
 
 
 # ----- before hello ---------------------------------------------------------
@@ -87,8 +83,7 @@ def _begin(s: Credentials, session: Session, request_id: int, handle: str | None
     """Refuse at once what the failure windows or the one-at-a-time rule refuse;
     spawn the rest."""
     wait = s.limits.retry_after_ms(handle, peer_address(session.peer))
-    if wait:
-        audit("login_locked", logging.WARNING, peer=session.peer, session=session.id)
+    if wait:  # audited once, when the lock began (_failed): a flood writes no log lines
         _refuse(session, request_id, ErrorCode.RATE_LIMITED,
                 "too many failed sign-ins; try later", wait)
         return
@@ -124,11 +119,13 @@ async def _login(s: Credentials, session: Session, frame: Login) -> None:
     stored = None if user is None else _password_of(s, user.uid)
     checked = await s.passwords.verify(stored, frame.password)  # a dummy hash if None
     if user is None or stored is None or user.disabled or not checked.ok:
-        s.limits.fail(frame.handle, address)
         audit("login_failed", logging.WARNING, user=user.handle if user else None,
               peer=session.peer, session=session.id, method="password")
+        _failed(s, session, frame.handle)
         raise ProtocolError(ErrorCode.AUTH_FAILED, ops.WRONG)
     s.limits.succeed(frame.handle)
+    if session.closing:  # gone while we checked: no token nobody will ever hold
+        return
     device, now, uid = frame.device[:DEVICE_CHARS], s.clock.now_ms(), user.uid
     s.submit(session, lambda w: ops.login(w, uid, stored, checked.rehashed, device,
                                           address, now),
@@ -140,11 +137,13 @@ async def _redeem(s: Credentials, session: Session, frame: Redeem) -> None:
     uid = s.store.read(partial(credentials.invite_owner, code=frame.invite, now_ms=now))
     user = None if uid is None else s.store.user(uid)
     if user is None or user.disabled:
-        s.limits.fail(None, address)
         audit("redeem_failed", logging.WARNING, peer=session.peer, session=session.id)
+        _failed(s, session, None)
         raise ProtocolError(ErrorCode.AUTH_FAILED, ops.BAD_INVITE)
     _check_new_password(frame.password, user)
     hashed = await s.passwords.hash(frame.password)
+    if session.closing:  # gone while we hashed: the invite stays for the next try
+        return
     device, code = frame.device[:DEVICE_CHARS], frame.invite
     s.submit(session, lambda w: ops.redeem(w, code, hashed, device, address, now),
              SignedInContext(session, frame.id, "invite", device))
@@ -204,9 +203,9 @@ async def _change(s: Credentials, session: Session, frame: PasswordChange, user:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "old is required: the account has a "
                                 "password")
         if not (await s.passwords.verify(stored, frame.old)).ok:
-            s.limits.fail(user.handle, peer_address(session.peer))
             audit("password_change_failed", logging.WARNING, uid=user.uid, user=user.handle,
                   peer=session.peer, session=session.id)
+            _failed(s, session, user.handle)
             raise ProtocolError(ErrorCode.AUTH_FAILED, "wrong password")
     hashed = await s.passwords.hash(frame.new)
     keep = None if frame.keep_devices else session.token_id
@@ -255,6 +254,14 @@ def close_tokens(hub: Hub, uid: int, token_ids: tuple[str, ...], out: Out) -> in
 def _me(session: Session) -> User:
     assert session.user is not None  # the dispatcher serves these only after hello
     return session.user
+
+
+def _failed(s: Credentials, session: Session, handle: str | None) -> None:
+    """Count a failure; audit the moment it locks the handle or the address."""
+    if s.limits.fail(handle, peer_address(session.peer)):
+        known = handle is not None and s.store.user_by_handle(handle) is not None
+        audit("login_locked", logging.WARNING, user=handle if known else None,
+              peer=session.peer, session=session.id)
 
 
 def _password_of(s: Credentials, uid: int) -> str | None:

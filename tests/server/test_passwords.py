@@ -135,3 +135,21 @@ def test_a_window_of_limit_zero_is_off():
     for _ in range(100):
         window.fail("10.0.0.1")
     assert window.retry_after_ms("10.0.0.1") == 0 and len(window) == 0
+
+
+async def test_the_hashing_threads_run_at_the_lowest_priority():
+    import os
+    import threading
+
+    passwords = Passwords(PasswordParams())
+    seen = passwords._pool.submit(
+        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    passwords.close()
+    assert seen == 19 and mine < 19  # the hashing thread only, not the event loop's
+
+
+def test_fail_says_when_it_locks():
+    clock = ManualClock()
+    limits = SignInLimits(FailureWindow(clock, 2, 1000), FailureWindow(clock, 5, 1000))
+    assert [limits.fail("alice", "10.0.0.1") for _ in range(3)] == [False, True, False]

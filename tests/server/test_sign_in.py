@@ -278,3 +278,20 @@ async def test_no_password_or_invite_is_stored_or_answered_in_plaintext(nursery,
                 data += f.read()
     for secret in ("unique-secret-7781", "other-secret-5512", added["invite"]):
         assert secret.encode() not in data
+
+
+async def test_a_login_rehashes_when_the_parameters_changed(nursery, server_config, clock):
+    from functools import partial
+
+    from corpchat.store import credentials
+
+    async with running_server(nursery, server_config, clock) as server:
+        await with_password(server, "alice")
+    stronger = dataclasses.replace(server_config, password_time_cost=3)
+    async with running_server(nursery, stronger, clock) as server:
+        uid = server.app.store.user_by_handle("alice").uid
+        before = server.app.store.read(partial(credentials.password_of, uid=uid))
+        await login(nursery, server, "alice")
+        after = server.app.store.read(partial(credentials.password_of, uid=uid))
+        assert ",t=2," in before and ",t=3," in after
+        await login(nursery, server, "alice")  # the new hash verifies
