@@ -33,7 +33,9 @@ async def _connection(url: str, rate: float, handles: int, offset: int, deadline
         try:
             async with open_websocket_url(url, subprotocols=[SUBPROTOCOL]) as ws:
                 while trio.current_time() < deadline:
-                    await trio.sleep_until(next_at)
+                    await trio.sleep_until(min(next_at, deadline))
+                    if trio.current_time() >= deadline:
+                        break
                     next_at = max(next_at + gap, trio.current_time() - 1.0)
                     n += 1
                     await ws.send_message(encode(Login(
