@@ -6,6 +6,8 @@ import dataclasses
 import logging
 import os
 
+import pytest
+
 from corpchat.protocol import (
     DeviceRevoke,
     Devices,
@@ -295,3 +297,17 @@ async def test_a_login_rehashes_when_the_parameters_changed(nursery, server_conf
         after = server.app.store.read(partial(credentials.password_of, uid=uid))
         assert ",t=2," in before and ",t=3," in after
         await login(nursery, server, "alice")  # the new hash verifies
+
+
+async def test_the_terminal_client_signs_in_with_a_password(nursery, server):
+    from corpchat.server.client_cli import SignInRefused, sign_in
+
+    from .test_client_cli import Running
+
+    await with_password(server, "alice")
+    with pytest.raises(SignInRefused, match="auth_failed"):
+        await sign_in(server.url, "alice", "not the password", "terminal")
+    token = await sign_in(server.url, "alice", PASSWORD, "terminal")
+    alice = await Running(nursery, server.url, token).connected()
+    await alice.terminal.type("/quit")
+    assert await alice.finished() == 0
