@@ -42,7 +42,9 @@ Command = Callable[[Running, dict[str, Any]], Awaitable[Any]]
 # get a DEBUG line naming the command.
 AUDITED: dict[str, tuple[str, ...]] = {
     "kick": ("user", "device", "sessions_closed"),
-    "user.add": ("handle", "corp", "consumer", "uid", "token_id"),
+    "user.add": ("handle", "corp", "consumer", "uid", "token_id", "invite_expires_ms"),
+    "user.invite": ("handle", "expires_ms"),  # never the invite itself
+    "user.password": ("handle",),  # never the password
     "user.disable": ("handle", "tokens_revoked", "sessions_closed"),
     "user.enable": ("handle",),
     "user.remove": ("handle", "tokens_revoked", "sessions_closed"),

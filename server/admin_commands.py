@@ -12,7 +12,6 @@ import trio
 from corpchat.protocol.admin import AdminError
 from corpchat.store import Refused, StorageError
 
-from .audit import audit
 from .invites import new_invite
 from .ops import accounts
 from .services import Running
@@ -110,7 +109,6 @@ async def user_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     invite = await new_invite(app, user.uid)  # what the person signs in with (the web page)
     if isinstance(invite, Refused):
         raise AdminError(invite.code, invite.reason)
-    audit("invite_issued", uid=user.uid, user=user.handle, expires_ms=invite["expires_ms"])
     return {"handle": user.handle, "realm": user.realm, "uid": user.uid,
             "token": enrolled.token, "token_id": enrolled.token_id,
             "invite": invite["invite"], "invite_link": invite["link"],

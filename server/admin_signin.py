@@ -1,8 +1,8 @@
 """The operator's sign-in commands: `user invite` and `user password` (and the invite
 that `user add` prints, server/invites.py). An operator never handles anyone's token:
 a person redeems the invite and chooses a password; for scripted set-ups `user
-password` sets one from standard input. Neither the password nor (in the audit
-log) the invite is ever written anywhere.
+password` sets one from standard input. Their audit lines (server/admin.py,
+AUDITED) name the user, never the password or the invite.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from corpchat.protocol import Refusal
 from corpchat.protocol.admin import AdminError
 
 from .admin_commands import command
-from .audit import audit
 from .invites import new_invite
 from .ops import credentials as ops
 from .passwords import password_problem
@@ -37,7 +36,6 @@ async def user_invite(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     made = await new_invite(app, user.uid)
     if isinstance(made, Refusal):
         raise AdminError(made.code, made.reason)
-    audit("invite_issued", uid=user.uid, user=user.handle, expires_ms=made["expires_ms"])
     return {"handle": user.handle, **made}
 
 
@@ -55,5 +53,4 @@ async def user_password(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     done = await app.write(lambda w: ops.set_password(w, user.uid, hashed))
     if isinstance(done, Refusal):
         raise AdminError(done.code, done.reason)
-    audit("password_set", uid=user.uid, user=user.handle, by="operator")
     return {"handle": user.handle, "password_set": True}

@@ -263,7 +263,8 @@ async def test_sign_in_requests_after_hello_and_before_it(nursery, server):
 
 
 async def test_no_password_or_invite_is_stored_or_answered_in_plaintext(nursery, server,
-                                                                        server_config):
+                                                                        server_config, caplog):
+    caplog.set_level(logging.DEBUG)
     await server.admin("corp.add", name="acme")
     added = await server.admin("user.add", handle="alice", corp="acme")
     ws = await raw(nursery, server)
@@ -278,8 +279,11 @@ async def test_no_password_or_invite_is_stored_or_answered_in_plaintext(nursery,
         if os.path.isfile(path):
             with open(path, "rb") as f:
                 data += f.read()
+    logged = "\n".join(r.getMessage() + repr(getattr(r, "audit", "")) for r in caplog.records)
+    assert "user.password" in logged
     for secret in ("unique-secret-7781", "other-secret-5512", added["invite"]):
         assert secret.encode() not in data
+        assert secret not in logged
 
 
 async def test_a_login_rehashes_when_the_parameters_changed(nursery, server_config, clock):
