@@ -24,6 +24,7 @@ from corpchat.protocol import (
     Ok,
     Ping,
     Pong,
+    Send,
     Welcome,
     decode_server_frame,
     encode,
@@ -215,3 +216,29 @@ def test_plain_is_the_embedded_default():
     assert (config.host, config.tls) == ("127.0.0.1", False)
     with pytest.raises(ValueError):
         ServerConfig(tls_cert="chain.pem")  # without its key
+
+
+async def test_a_tls_client_that_stops_reading_is_closed_not_waited_for(nursery, tls_config,
+                                                                          ca, clock):
+    """The outbound bound holds under TLS too: a reader that stops is closed for a
+    resync (or dropped once its grace is over), and the sender is never held up."""
+    config = dataclasses.replace(tls_config, outbound_buffer_bytes=64 * 1024,
+                                 requests_per_s=100_000.0, request_burst=100_000)
+    async with running_server(nursery, config, clock) as server:
+        context = trusting(ca)
+        stalled = await Wss.open(nursery, wss(server), context)
+        assert isinstance(await stalled.ask(Hello(id=1, token=await server.user("alice"))),
+                          Welcome)
+        sender = await Wss.open(nursery, wss(server), context)
+        assert isinstance(await sender.ask(Hello(id=1, token=await server.user("bob"))),
+                          Welcome)
+        text = "x" * 4000
+        with trio.fail_after(30):
+            n = 0
+            while not server.app.hub.stats.slow_closes:
+                n += 1
+                await sender.ws.send_message(encode(Send(id=n, client_msg_id=f"m{n}",
+                                                         text=text, to="alice")))
+                await sender.ws.get_message()  # its ack: the sender is never held up
+        assert server.app.hub.stats.slow_closes == 1
+        assert isinstance(await sender.ask(Ping(id=10**6)), Pong)
