@@ -92,3 +92,4 @@ def test_a_users_tokens_are_indexed_and_an_old_database_gets_the_index(store):
         assert len(reopened.read(tokens.user_tokens, bob.uid)) == 1
     finally:
         reopened.close()
+
