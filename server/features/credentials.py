@@ -70,7 +70,8 @@ def login(s: Credentials, session: Session, frame: Login) -> None:
     if not MIN_CHARS <= len(frame.password) <= MAX_CHARS:
         raise ProtocolError(ErrorCode.BAD_REQUEST,
                             f"a password has {MIN_CHARS} to {MAX_CHARS} characters")
-    _begin(s, session, frame.id, frame.handle, lambda: _login(s, session, frame))
+    handle = frame.handle.strip().lower()  # handles are lower case; phones add spaces
+    _begin(s, session, frame.id, handle, lambda: _login(s, session, frame, handle))
 
 
 @routes.handles(Redeem, before_login=True)
@@ -113,17 +114,17 @@ async def _guarded(s: Credentials, session: Session, request_id: int,
         s.busy.discard(session.id)
 
 
-async def _login(s: Credentials, session: Session, frame: Login) -> None:
+async def _login(s: Credentials, session: Session, frame: Login, handle: str) -> None:
     address = peer_address(session.peer)
-    user = s.store.user_by_handle(frame.handle)
+    user = s.store.user_by_handle(handle)
     stored = None if user is None else _password_of(s, user.uid)
     checked = await s.passwords.verify(stored, frame.password)  # a dummy hash if None
     if user is None or stored is None or user.disabled or not checked.ok:
         audit("login_failed", logging.WARNING, user=user.handle if user else None,
               peer=session.peer, session=session.id, method="password")
-        _failed(s, session, frame.handle)
+        _failed(s, session, handle)
         raise ProtocolError(ErrorCode.AUTH_FAILED, ops.WRONG)
-    s.limits.succeed(frame.handle)
+    s.limits.succeed(handle)
     if session.closing:  # gone while we checked: no token nobody will ever hold
         return
     device, now, uid = frame.device[:DEVICE_CHARS], s.clock.now_ms(), user.uid

@@ -69,7 +69,7 @@ async def test_an_invite_link_signs_a_person_in_once(nursery, server, caplog):
     again = await raw(nursery, server)
     refused = await ask(again, Redeem(id=8, invite=code, password=PASSWORD, device="x"))
     assert isinstance(refused, Error) and (refused.code, refused.re) == ("auth_failed", 8)
-    assert isinstance(await ask(again, Login(id=9, handle="alice", password=PASSWORD,
+    assert isinstance(await ask(again, Login(id=9, handle=" Alice ", password=PASSWORD,
                                              device="phone")), LoggedIn)
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert code not in logged and PASSWORD not in logged
