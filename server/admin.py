@@ -29,7 +29,7 @@ from corpchat.protocol.admin import (
     encode_stream_start,
 )
 
-from . import admin_commands
+from . import admin_commands, admin_signin  # noqa: F401 - admin_signin registers its commands
 from .admin_commands import Stream
 from .admission import CapacityLog, accept_retrying
 from .audit import audit
@@ -42,7 +42,9 @@ Command = Callable[[Running, dict[str, Any]], Awaitable[Any]]
 # get a DEBUG line naming the command.
 AUDITED: dict[str, tuple[str, ...]] = {
     "kick": ("user", "device", "sessions_closed"),
-    "user.add": ("handle", "corp", "consumer", "uid", "token_id"),
+    "user.add": ("handle", "corp", "consumer", "uid", "token_id", "invite_expires_ms"),
+    "user.invite": ("handle", "expires_ms"),  # never the invite itself
+    "user.password": ("handle",),  # never the password
     "user.disable": ("handle", "tokens_revoked", "sessions_closed"),
     "user.enable": ("handle",),
     "user.remove": ("handle", "tokens_revoked", "sessions_closed"),

@@ -12,6 +12,7 @@ import trio
 from corpchat.protocol.admin import AdminError
 from corpchat.store import Refused, StorageError
 
+from .invites import new_invite
 from .ops import accounts
 from .services import Running
 
@@ -105,8 +106,13 @@ async def user_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     if corp_id is not None:  # the new employee joined the corp's notice board
         app.hub.forget(app.store.corp(corp_id).announce_conv)  # type: ignore[union-attr]
     user = enrolled.user
+    invite = await new_invite(app, user.uid)  # what the person signs in with (the web page)
+    if isinstance(invite, Refused):
+        raise AdminError(invite.code, invite.reason)
     return {"handle": user.handle, "realm": user.realm, "uid": user.uid,
-            "token": enrolled.token, "token_id": enrolled.token_id}
+            "token": enrolled.token, "token_id": enrolled.token_id,
+            "invite": invite["invite"], "invite_link": invite["link"],
+            "invite_expires_ms": invite["expires_ms"]}
 
 
 PROFILE_FIELDS = {"name": str, "title": str, "phone": str, "email": str, "dept": int,

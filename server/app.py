@@ -42,6 +42,7 @@ from .admission import (
 from .audit import audit
 from .config import ServerConfig
 from .connection import Connection
+from .features.credentials import Credentials
 from .features.customers import Customers
 from .features.groups import Groups
 from .features.messaging import Messaging
@@ -49,13 +50,16 @@ from .features.quiet import Quiet
 from .features.sign_in import SignIn
 from .handlers import RequestHandler, bind_all
 from .hub import Hub, Waiter
+from .lockout import FailureWindow, SignInLimits
 from .online import Online
 from .ops.groups import Caps
+from .passwords import Passwords
 from .push import PushGateway
 from .quiet import QuietHours
 from .rates import Rates
 from .routes import Route
 from .services import Services, extend, record_to, submit_to
+from .tls import Tls
 from .transfers import Transfers
 
 log = logging.getLogger("corpchat.server")
@@ -81,6 +85,8 @@ class App:
         self.hub = Hub(self.store, self.online, self.quiet, self.push)
         self.transfers = Transfers(self.store, self.clock, config, self.write)
         self._background: trio.Nursery | None = None
+        self.passwords = Passwords(config.password_params)  # argon2id, off the event loop
+        self.tls = Tls(config.tls_cert, config.tls_key) if config.tls else None
         self.handlers = RequestHandler(self._routes(), config.limits)
         self.connections: set[Connection] = set()
         self.started_at = self.clock.monotonic()
@@ -90,6 +96,12 @@ class App:
         self.draining = False
         self.rates = Rates(self.clock, self.hub.stats)
         self.admission = Admission()
+
+    def _sign_in_limits(self) -> SignInLimits:
+        config, window_ms = self.config, self.config.login_window_s * 1000
+        return SignInLimits(
+            FailureWindow(self.clock, config.login_failures_per_handle, window_ms),
+            FailureWindow(self.clock, config.login_failures_per_address, window_ms))
 
     def _routes(self) -> dict[type, Route]:
         """Each feature module's handlers, given the services that module uses."""
@@ -105,6 +117,8 @@ class App:
             features.groups: self.groups,
             features.customers: extend(Customers, base, write=self.write, spawn=self.spawn),
             features.quiet: extend(Quiet, base, quiet=self.quiet, push=self.push),
+            features.credentials: extend(Credentials, base, passwords=self.passwords,
+                                         limits=self._sign_in_limits(), spawn=self.spawn),
         }
         self._services = [base, *services.values()]
         return bind_all(*(module.routes.bind(services.get(module, base))
@@ -184,13 +198,15 @@ class App:
                 nursery.start_soon(self.push.run)
                 self.transfers.load()
                 nursery.start_soon(self.transfers.run)
+                if self.tls is not None:
+                    nursery.start_soon(self.tls.reload_on_sighup)
                 self._background = nursery
                 async with trio.open_nursery() as connections:
                     accept_scope = trio.CancelScope()
                     for listener in listeners:
                         nursery.start_soon(self._accept_loop, listener, connections, accept_scope)
-                    log.info("serving on %s:%d, data in %s", self.config.host, self.port,
-                             self.config.data_dir)
+                    log.info("serving on %s:%d%s, data in %s", self.config.host, self.port,
+                             " (TLS)" if self.tls else "", self.config.data_dir)
                     task_status.started(self.port)
                     await self._shutdown.wait()
                     await self._drain(connections)
@@ -199,6 +215,7 @@ class App:
         finally:
             await trio.to_thread.run_sync(self.writer.stop)
             self.store.close()
+            self.passwords.close()
             self._lock_file.close()
             log.info("stopped")
 
@@ -217,7 +234,8 @@ class App:
 
     async def _serve_connection(self, stream: trio.SocketStream, place: Unauthenticated) -> None:
         try:
-            connection = Connection(self, stream, on_authenticated=place.release)
+            wrapped = stream if self.tls is None else self.tls.wrap(stream)
+            connection = Connection(self, wrapped, on_authenticated=place.release)
             self.connections.add(connection)
             audit("connect", logging.DEBUG, session=connection.session.id,
                   peer=connection.session.peer)

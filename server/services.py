@@ -21,6 +21,7 @@ from .config import ServerConfig
 from .handlers import RequestHandler
 from .hub import UNANSWERED, Answers, ConvState, Hub
 from .ops import Write
+from .passwords import Passwords
 from .push import PushGateway
 from .quiet import QuietHours
 from .rates import Rates
@@ -135,6 +136,12 @@ class Running(Protocol):
 
     @property
     def rates(self) -> Rates: ...
+
+    @property
+    def passwords(self) -> Passwords: ...
+
+    @property
+    def port(self) -> int | None: ...
 
     @property
     def handlers(self) -> RequestHandler: ...

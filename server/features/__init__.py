@@ -1,6 +1,7 @@
 """The request handlers, one module per feature area, each with its own routes.
 
   sign_in    hello, register (open sign-up), ping
+  credentials  login, redeem (passwords, invites), devices, device.revoke, password.change
   messaging  send, announce (and urgent), typing
   history    sync, history, conversations
   receipts   read, remind, receipts
@@ -14,9 +15,20 @@ and its feature module: `@routes.handles(NewFrame)` on its handler. A new
 feature module is listed in MODULES (and given its services in app.py).
 """
 
-from . import contacts, customers, groups, history, messaging, quiet, receipts, sign_in
+from . import (
+    contacts,
+    credentials,
+    customers,
+    groups,
+    history,
+    messaging,
+    quiet,
+    receipts,
+    sign_in,
+)
 
-MODULES = (sign_in, messaging, history, receipts, groups, contacts, customers, quiet)
+MODULES = (sign_in, credentials, messaging, history, receipts, groups, contacts, customers,
+           quiet)
 
-__all__ = ["MODULES", "contacts", "customers", "groups", "history", "messaging", "quiet",
-           "receipts", "sign_in"]
+__all__ = ["MODULES", "contacts", "credentials", "customers", "groups", "history", "messaging",
+           "quiet", "receipts", "sign_in"]

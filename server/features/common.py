@@ -70,3 +70,8 @@ def active_user(store: Store, handle: str) -> User:
     if found is None or found.disabled:
         raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user {handle!r}")
     return found
+
+
+def peer_address(peer: str) -> str:
+    """The remote address of a session's "host:port" peer, without the port."""
+    return peer.rpartition(":")[0] or peer

@@ -28,7 +28,7 @@ from ..routes import Routes
 from ..services import Record, Services
 from ..session import Session
 from ..wsframes import event_frame
-from .common import announce_conv, unread
+from .common import announce_conv, peer_address, unread
 
 routes = Routes()
 
@@ -59,7 +59,7 @@ def hello(s: SignIn, session: Session, frame: Hello) -> None:
     session.user = user
     session.token_id = token_id
     session.device = frame.device
-    _note_token_seen(s, token, frame.device)
+    _note_token_seen(s, token, frame.device, peer_address(session.peer))
     s.hub.register(session)
     session.push(event_frame(Welcome(
         re=frame.id, user=user.handle, session=session.id,
@@ -73,15 +73,15 @@ def hello(s: SignIn, session: Session, frame: Hello) -> None:
           token_id=token_id, session=session.id, peer=session.peer)
 
 
-def _note_token_seen(s: SignIn, token: Token, device: str | None) -> None:
-    """Record the token's last use for `admin token list`: at most once a minute per
-    token, submitted without waiting (nothing is answered from it)."""
+def _note_token_seen(s: SignIn, token: Token, device: str | None, address: str) -> None:
+    """Record the token's last use for `admin token list` and `devices`: at most once
+    a minute per token, submitted without waiting (nothing is answered from it)."""
     now = s.clock.now_ms()
     if not tokens.seen_is_due(token, now):
         return
     name = (device or "")[:tokens.DEVICE_CHARS]
     try:
-        s.record(lambda w: w.do(tokens.mark_seen, token.token_id, name, now))
+        s.record(lambda w: w.do(tokens.mark_seen, token.token_id, name, now, address))
     except StorageError:  # the writer is stopping: a last-seen time is not worth more
         pass
 

@@ -72,3 +72,22 @@ def failure(error: BaseException) -> Refusal:
     if isinstance(error, StorageError):
         return Refusal(ErrorCode.STORAGE_UNAVAILABLE, "the write could not be stored")
     return Refusal(ErrorCode.INTERNAL_ERROR, "internal error")
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A login or redeem: the new device token (shown once) and tokens ended to keep
+    the user under the per-user cap."""
+
+    uid: int
+    token_id: str
+    token: str
+    revoked: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """A device signed out, or a password changed: the tokens that ended."""
+
+    uid: int
+    token_ids: tuple[str, ...]

@@ -1,11 +1,12 @@
 """The handler registry (server/routes.py, server/features/): every client frame has
-exactly one handler, and only `hello` and `register` are served before signing in."""
+exactly one handler, and only `hello`, `register` and (1.3) `login` and `redeem` are
+served before signing in."""
 
 from __future__ import annotations
 
 import pytest
 
-from corpchat.protocol import CLIENT_FRAMES, Hello, Ping, Register
+from corpchat.protocol import CLIENT_FRAMES, Hello, Login, Ping, Redeem, Register
 from corpchat.server import features
 from corpchat.server.handlers import bind_all
 from corpchat.server.routes import Routes
@@ -25,10 +26,10 @@ def test_every_client_frame_has_one_handler() -> None:
     assert {kind.__name__: where for kind, where in found.items() if len(where) > 1} == {}
 
 
-def test_only_hello_and_register_come_before_signing_in() -> None:
+def test_only_hello_register_login_and_redeem_come_before_signing_in() -> None:
     before = {kind for module in features.MODULES
               for kind, (_, before_login) in module.routes.table.items() if before_login}
-    assert before == {Hello, Register}
+    assert before == {Hello, Register, Login, Redeem}
 
 
 def test_a_frame_type_is_registered_once() -> None:
