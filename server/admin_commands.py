@@ -94,17 +94,17 @@ async def corp_set(app: Running, args: dict[str, Any]) -> dict[str, Any]:
 async def user_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """An enterprise user (args.corp) or a consumer (args.consumer), with a first token."""
     handle = _arg(args, "handle")
-    corp_id = None
+    corp_id = board = None
     if not args.get("consumer"):
         corp = app.store.corp_by_name(_arg(args, "corp"))
         if corp is None:
             raise AdminError("not_found", f"no corp {args['corp']!r}")
-        corp_id = corp.corp_id
+        corp_id, board = corp.corp_id, corp.announce_conv
     now = app.clock.now_ms()
 
     enrolled = await _write(app, lambda w: accounts.add_user(w, handle, corp_id, now))
-    if corp_id is not None:  # the new employee joined the corp's notice board
-        app.hub.forget(app.store.corp(corp_id).announce_conv)  # type: ignore[union-attr]
+    if board is not None:  # the new employee joined the corp's notice board
+        app.hub.forget(board)
     user = enrolled.user
     invite = await new_invite(app, user.uid)  # what the person signs in with (the web page)
     if isinstance(invite, Refused):

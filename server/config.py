@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from corpchat.bridge import BridgeCaps, CustomerCaps
 from corpchat.protocol import Limits
 
 from .passwords import PasswordParams
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 _ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address",  # 0 means "any"/"off"
                            "password_max_waiting", "login_failures_per_address"})
@@ -110,8 +114,9 @@ def _coerce(key: str, value: object, default: object) -> object:
     elif isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value  # type: ignore[arg-type]
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        ok = isinstance(value, float)
     else:
         ok = isinstance(value, type(default))
     if not ok:
@@ -119,15 +124,19 @@ def _coerce(key: str, value: object, default: object) -> object:
     return value
 
 
-def _apply(cls: type, base: object, table: dict[str, object], prefix: str) -> object:
+D = TypeVar("D", bound="DataclassInstance")
+
+
+def _apply(cls: type[D], base: D, table: dict[str, object], prefix: str) -> D:
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls)}
-    changes = {}
+    # Parsed TOML: each value is checked against its field's default by _coerce.
+    changes: dict[str, Any] = {}
     for key, value in table.items():
         if key not in fields or key in TABLES:
             raise ConfigError(f"unknown setting {prefix + key!r}")
         changes[key] = _coerce(prefix + key, value, fields[key])
     try:
-        return dataclasses.replace(base, **changes)  # type: ignore[type-var]
+        return dataclasses.replace(base, **changes)
     except ValueError as exc:
         raise ConfigError(f"{prefix.rstrip('.') or 'server'}: {exc}") from None
 
@@ -141,7 +150,7 @@ def config_from_mapping(data: dict[str, object], base: ServerConfig | None = Non
     [customers] are Limits, BridgeCaps and CustomerCaps."""
     data = dict(data)
     base = base or ServerConfig()
-    tables = {}
+    tables: dict[str, Any] = {}  # field name -> its dataclass (TABLES), built from TOML
     for name, cls in TABLES.items():
         table = data.pop(name, {})
         if not isinstance(table, dict):
@@ -154,7 +163,7 @@ def config_from_mapping(data: dict[str, object], base: ServerConfig | None = Non
             raise ConfigError("setting 'listen' must be HOST:PORT")
         data.update(host=host.strip("[]"), port=int(port))
     config = _apply(ServerConfig, base, data, "")
-    return dataclasses.replace(config, **tables)  # type: ignore[type-var]
+    return dataclasses.replace(config, **tables)
 
 
 def load_config(path: str) -> ServerConfig:

@@ -267,7 +267,7 @@ class Hub:
         if state is None or state.kind != DIRECT:
             return None
         for uid in state.members:
-            if uid != origin.user.uid:  # type: ignore[union-attr]
+            if uid != origin.authed_user.uid:
                 return self.quiet.resting.get(uid)
         return None
 
@@ -291,7 +291,7 @@ class Hub:
             sessions = self.sessions.get(sender_uid)
             if not sessions:
                 continue
-            viewer = sessions[0].user
+            viewer = sessions[0].authed_user
             shown = tuple(r for reader, r in readers if self.read_visible(reader, viewer))
             if shown:
                 frame = event_frame(ReceiptEvent(conv=conv, seq=seq, readers=shown))
@@ -365,11 +365,11 @@ class Hub:
     def typing(self, session: Session, conv: int) -> bool:
         """Tell the other members' sessions; False if the user is not a member."""
         state = self.conversation(conv)
-        me = session.user.uid  # type: ignore[union-attr]
+        me = session.authed_user.uid
         if state is None or state.kind == ANNOUNCE or me not in state.members \
                 or not state.members[me].active:
             return False
-        frame = event_frame(TypingEvent(conv=conv, user=session.user.handle))  # type: ignore[union-attr]
+        frame = event_frame(TypingEvent(conv=conv, user=session.authed_user.handle))
         for uid, membership in state.members.items():
             if uid != me and membership.active:
                 for peer in self.sessions.get(uid, ()):

@@ -26,6 +26,7 @@ import lmdb
 from . import messages
 from .errors import StorageError
 from .records import unpack
+from .scan import Dbs, Txn
 from .store import SCHEMA_VERSION
 
 DATA_FILE = "data.mdb"
@@ -54,11 +55,11 @@ class Restored:
     kept_as: str | None  # where the replaced database now is
 
 
-def message_count(txn: lmdb.Transaction, db: dict) -> int:
+def message_count(txn: Txn, db: Dbs) -> int:
     return int(txn.stat(db["msgs"])["entries"])
 
 
-def last_pos(txn: lmdb.Transaction, db: dict) -> int:
+def last_pos(txn: Txn, db: Dbs) -> int:
     """The stream position of the last committed message (0: none yet): the `head`
     record every commit writes (store.WriteTxn.commit)."""
     return messages.head(txn, db)

@@ -34,6 +34,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import trio
@@ -153,7 +154,8 @@ class GroupClient(SimClient):
         if rec.win_start_ns <= now_ns < rec.win_end_ns:
             rec.win_sent += 1
         if self.live:
-            self.conn.send(payload)  # type: ignore[union-attr]
+            assert self.conn is not None  # live: welcomed on this connection
+            self.conn.send(payload)
 
     async def request(self, make: Callable[[int], Frame],
                       timeout_s: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
@@ -200,7 +202,8 @@ class GroupClient(SimClient):
         self._read_due = None
         self._read_last_ns = now
         self.reads_sent += 1
-        self.conn.send(encode(Read(id=next(self._read_ids), conv=conv, seq=seq)))  # type: ignore[union-attr]
+        assert self.conn is not None  # reads are due only while connected
+        self.conn.send(encode(Read(id=next(self._read_ids), conv=conv, seq=seq)))
 
     @property
     def reading(self) -> bool:
@@ -239,7 +242,7 @@ class GroupClient(SimClient):
         except (ProtocolError, KeyError, TypeError, ValueError, IndexError):
             self.rec.bad_frames += 1
 
-    def _on_msg(self, conv: int, seq: int, pos: int, text: str) -> bool:  # type: ignore[override]
+    def _on_msg(self, conv: int, seq: int, pos: int, text: str) -> bool:
         now = time.monotonic_ns()
         if pos <= self.pos:  # already shown: a sync page overlapped live delivery
             self.rec.stale_dropped += 1
@@ -413,7 +416,7 @@ def split_groups(options: Any, specs: list[ClientSpec], workers: int, groups: li
     for spec in specs:
         by_handle[spec.handle].append(spec)
     totals = {p.name: p.senders(groups) for p in phases}
-    plans = []
+    plans: list[WorkerPlan] = []
     for w in range(workers):
         mine = groups[w::workers]
         if not mine:
@@ -457,22 +460,28 @@ class Run:
         return self.clients[h][0]
 
 
+def _group_from_json(g: dict[str, Any]) -> Group:
+    """A group as the coordinator sent it (JSON turned its tuples into lists)."""
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in g.items()}
+    return Group(**fields)
+
+
 async def drive(worker: Worker, phases: list[Phase], setup: Setup | None = None,
                 during: During | None = None,
                 client_class: type[GroupClient] = GroupClient) -> None:
     plan = worker.plan
-    groups = [Group(**{k: tuple(v) if isinstance(v, list) else v for k, v in g.items()})
-              for g in plan.extra["groups"]]
+    groups = [_group_from_json(g) for g in plan.extra["groups"]]
     start = await worker.barrier("start") or {}
     tokens: dict[str, str] = start.get("tokens", {})
     specs = [replace(s, token=tokens[s.handle]) if s.handle in tokens else s
              for s in plan.clients]
     options = worker.options
-    worker.clients = [client_class(s, options.url, worker.recorder, options.size, worker.hub)
-                      for s in specs]
+    made = [client_class(s, options.url, worker.recorder, options.size, worker.hub)
+            for s in specs]
+    worker.clients = list(made)
     clients: dict[str, list[GroupClient]] = defaultdict(list)
-    for c in worker.clients:  # type: ignore[assignment]
-        clients[c.spec.handle].append(c)  # type: ignore[arg-type]
+    for client in made:
+        clients[client.spec.handle].append(client)
     run = Run(worker, groups, dict(clients), during=during)
     await worker.connect_all(worker.clients)
     if setup is not None:
@@ -491,7 +500,7 @@ async def drive(worker: Worker, phases: list[Phase], setup: Setup | None = None,
     for phase in phases:
         drained_all &= await _run_phase(run, phase)
     worker.recorder.extra["drained"] = drained_all
-    stalled = [c for c in worker.clients if getattr(c, "stalled", False)]
+    stalled = [c for c in made if getattr(c, "stalled", False)]
     worker.recorder.extra["stalled_devices"] = len(stalled)
     worker.recorder.extra["stalled_delivered"] = sum(
         len(s) for c in stalled for s in c.delivered.values())
@@ -521,8 +530,7 @@ async def _create_groups(run: Run) -> None:
             conv = run.convs[group.key] = reply["conv"]
             for i in range(0, len(rest), CREATE_CHUNK):  # a frame holds ≤ 1024 handles
                 chunk = rest[i:i + CREATE_CHUNK]
-                await owner.request(
-                    lambda rid, chunk=chunk: GroupAdd(id=rid, conv=conv, members=chunk))
+                await owner.request(partial(_group_add, conv, chunk))
 
     async with trio.open_nursery() as nursery:
         for group in run.groups:
@@ -559,9 +567,13 @@ def _counters(clients: list[GroupClient]) -> dict[str, int]:
     }
 
 
+def _group_add(conv: int, members: tuple[str, ...], rid: int) -> GroupAdd:
+    return GroupAdd(id=rid, conv=conv, members=members)
+
+
 async def _run_phase(run: Run, phase: Phase) -> bool:
     worker, options = run.worker, run.worker.options
-    clients: list[GroupClient] = worker.clients  # type: ignore[assignment]
+    clients = [c for devices in run.clients.values() for c in devices]
     active = [g for g in run.groups if g.kind in phase.kinds]
     senders = [run.first(h) for g in active for h in g.senders if h in run.clients]
     pacing = random.Random(options.seed)
@@ -613,7 +625,9 @@ async def _run_phase(run: Run, phase: Phase) -> bool:
 
 async def _during(run: Run, phase: Phase, start: int, end: int,
                   out: list[dict[str, Any] | None]) -> None:
-    out[0] = await run.during(run, phase, start, end)  # type: ignore[misc]
+    during = run.during
+    assert during is not None  # started only for a run with a `during` step
+    out[0] = await during(run, phase, start, end)
 
 
 async def _set_resting(run: Run, resting: bool) -> None:
@@ -833,7 +847,8 @@ def phase_figures(options: Any, phase: Phase, s0: dict[str, Any], s1: dict[str, 
         out["first_delivery_ms"] = percentiles([r[0] // 1000 for r in rounds])
         out["time_to_all_ms"] = percentiles([r[1] // 1000 for r in rounds])
     if polled:
-        base, closes = before.get("slow_consumer_closes", 0), []
+        base = before.get("slow_consumer_closes", 0)
+        closes: list[tuple[float, int]] = []
         for p in polled:  # (seconds after t0, closes so far) at each increase
             n = p["slow_consumer_closes"] - base
             if n > (closes[-1][1] if closes else 0):

@@ -75,7 +75,9 @@ class Customers(Services):
 
 def _me(s: Services, session: Session) -> User:
     """The caller as stored now (a role may have changed since hello)."""
-    return s.store.user(session.user.uid)  # type: ignore[return-value,union-attr]
+    user = s.store.user(session.authed_user.uid)
+    assert user is not None  # users are disabled, never deleted
+    return user
 
 
 def _submit(s: Services, session: Session, frame: Any, op: WriteOp) -> None:
@@ -306,8 +308,11 @@ def moments_feed(s: Services, session: Session, frame: MomentsFeed) -> None:
         found += store.read(cust.moments_of, author, frame.before, limit + 1)
     found.sort(key=lambda m: m.moment_id, reverse=True)
     looker = People(store)
-    page = [ops.moment_info(m, looker.profile(store.user(m.employee), user))  # type: ignore[arg-type]
-            for m in found[:limit]]
+    page = []
+    for m in found[:limit]:
+        poster = store.user(m.employee)
+        assert poster is not None  # a moment's author is a stored user
+        page.append(ops.moment_info(m, looker.profile(poster, user)))
     session.push(event_frame(MomentsPage(re=frame.id, moments=tuple(page),
                                          more=len(found) > limit)))
 

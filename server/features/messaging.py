@@ -79,7 +79,7 @@ def _check_text(s: Services, frame: Send | Announce) -> None:
 @routes.handles(Announce)
 def announce(s: Messaging, session: Session, frame: Announce) -> None:
     _check_text(s, frame)
-    sender: User = session.user  # type: ignore[assignment]
+    sender = session.authed_user
     now, board = s.clock.now_ms(), announce_conv(s.store, sender)
     cmid, text, receipt = frame.client_msg_id, frame.text, bool(frame.receipt)
 
@@ -93,7 +93,7 @@ def send(s: Messaging, session: Session, frame: Send) -> None:
     _check_text(s, frame)
     if (frame.to is None) == (frame.conv is None):
         raise bad("give exactly one of 'to' and 'conv'")
-    sender: User = session.user  # type: ignore[assignment]
+    sender = session.authed_user
     try:  # a repeat is recognised before its destination is checked (protocol.md 7.4)
         kind, recipient = _destination(s, sender, frame)
     except ProtocolError:
@@ -103,7 +103,8 @@ def send(s: Messaging, session: Session, frame: Send) -> None:
     now, cmid, text, receipt = s.clock.now_ms(), frame.client_msg_id, frame.text, \
         bool(frame.receipt)
     if kind == GROUP:
-        conv: int = frame.conv  # type: ignore[assignment]
+        conv = frame.conv
+        assert conv is not None  # _destination: a group is named by conv
 
         def op(w: Any, urgent: bool = False) -> Sent | Refusal:
             return group_ops.send(w, sender, conv, cmid, text, now, receipt, urgent)
@@ -150,7 +151,7 @@ def _answer_repeat(s: Services, session: Session, frame: Send) -> bool:
 
     (Ordinary repeats are answered by the writer, inside its transaction.)
     """
-    old = s.store.sent_message(uid=session.user.uid, client_msg_id=frame.client_msg_id)  # type: ignore[union-attr]
+    old = s.store.sent_message(uid=session.authed_user.uid, client_msg_id=frame.client_msg_id)
     if old is None:
         return False
     session.push(event_frame(Ack(re=frame.id, conv=old.conv, seq=old.seq, pos=old.pos,
@@ -165,7 +166,8 @@ def _recipient(s: Services, sender: User, frame: Send) -> User:
         if recipient is None:
             raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user {frame.to!r}")
         return recipient
-    peer = s.store.direct_peer(uid=sender.uid, conv=frame.conv)  # type: ignore[arg-type]
+    assert frame.conv is not None  # send checked: exactly one of to and conv
+    peer = s.store.direct_peer(uid=sender.uid, conv=frame.conv)
     if peer is None:
         raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
     return peer
@@ -173,7 +175,7 @@ def _recipient(s: Services, sender: User, frame: Send) -> User:
 
 @routes.handles(Typing)
 def typing(s: Messaging, session: Session, frame: Typing) -> None:
-    uid = session.user.uid  # type: ignore[union-attr]
+    uid = session.authed_user.uid
     bucket = s.typing.get(uid)
     if bucket is None:
         bucket = s.typing[uid] = TokenBucket(s.config.typing_per_s, 3, s.clock)

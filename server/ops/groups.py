@@ -289,7 +289,9 @@ def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
     msg = w.message(conv=conv, seq=seq)
     if msg is None or msg.kind != "text" or msg.recalled or not mine.sees(msg.pos):
         return Refusal(ErrorCode.NOT_FOUND, f"no message {seq} to recall")
-    moderator = w.conversation(conv).kind == GROUP and mine.role in MANAGERS  # type: ignore[union-attr]
+    conversation = w.conversation(conv)
+    assert conversation is not None  # a membership names a stored conversation
+    moderator = conversation.kind == GROUP and mine.role in MANAGERS
     if not moderator:
         if msg.sender != actor.handle:
             return Refusal(ErrorCode.FORBIDDEN,
