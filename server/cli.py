@@ -224,7 +224,15 @@ def _add_admin(sub: Any) -> None:
     p = sub.add_parser("admin", help="operate a running server through its admin socket")
     _add_admin_flags(p, defaults=True)
     asub = p.add_subparsers(dest="admin_command", required=True, parser_class=AdminParser)
+    # in the order `corpchat admin --help` lists them
+    for add in (_admin_corp, _admin_user, _admin_directory, _admin_customers, _admin_token,
+                _admin_operations):
+        add(asub)
+    p.set_defaults(run=_admin)
 
+
+def _admin_corp(asub: Any) -> None:
+    """`admin corp …`: corps, their policy and default quiet hours."""
     corp = asub.add_parser("corp", help="corps").add_subparsers(dest="verb", required=True)
     c = corp.add_parser("add", help="create a corp")
     c.add_argument("name", help="the short name, shown to consumers as the @badge")
@@ -249,6 +257,9 @@ def _add_admin(sub: Any) -> None:
         "corp": a.corp, "timezone": a.timezone, "windows": a.windows,
         "disabled": a.disabled, "clear": a.clear})
 
+
+def _admin_user(asub: Any) -> None:
+    """`admin user …`: accounts, profiles, invites and passwords."""
     user = asub.add_parser("user", help="users").add_subparsers(dest="verb", required=True)
     u = user.add_parser("add", help="create a user; print its first token and an invite link")
     realm = u.add_mutually_exclusive_group(required=True)
@@ -267,7 +278,27 @@ def _add_admin(sub: Any) -> None:
         "handle": a.handle, "name": a.name, "title": a.title, "phone": a.phone,
         "email": a.email, "dept": a.dept,
         "corp_admin": None if a.corp_admin is None else a.corp_admin == "yes"})
+    u = user.add_parser("list", help="list users")
+    u.set_defaults(cmd="user.list", build=lambda a: {})
+    u = user.add_parser("remove", help="an employee leaves; their customers wait for transfer")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.remove", build=lambda a: {"handle": a.handle})
+    u = user.add_parser("disable", help="revoke every token and close every session")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.disable", build=lambda a: {"handle": a.handle})
+    u = user.add_parser("enable", help="let a disabled user log in again (then: token issue)")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.enable", build=lambda a: {"handle": a.handle})
+    u = user.add_parser("invite", help="a new invite link for a user (the old one ends)")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.invite", build=lambda a: {"handle": a.handle})
+    u = user.add_parser("password", help="set a user's password, read from standard input")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.password", build=_password_args)
 
+
+def _admin_directory(asub: Any) -> None:
+    """`admin dept …` and `admin tag …`: departments and the customer tag library."""
     dept = asub.add_parser("dept", help="departments").add_subparsers(dest="verb", required=True)
     d = dept.add_parser("add", help="add a department")
     d.add_argument("--corp", required=True)
@@ -296,6 +327,9 @@ def _add_admin(sub: Any) -> None:
     t.add_argument("--corp", required=True)
     t.set_defaults(cmd="tag.list", build=lambda a: {"corp": a.corp})
 
+
+def _admin_customers(asub: Any) -> None:
+    """`admin transfer` and `admin archive …`: customers changing hands, the archive."""
     tr = asub.add_parser("transfer", help="hand an employee's customers to a colleague")
     tr.add_argument("--from", dest="source", help="the employee handing over")
     tr.add_argument("--to", dest="target", help="the colleague taking over")
@@ -316,9 +350,10 @@ def _add_admin(sub: Any) -> None:
     x.add_argument("--output", help="a file (default: stdout)")
     x.set_defaults(cmd="archive.export", stream=True, build=lambda a: {
         "corp": a.corp, "since": a.since, "until": a.until, "employee": a.employee})
-    u = user.add_parser("list", help="list users")
-    u.set_defaults(cmd="user.list", build=lambda a: {})
 
+
+def _admin_token(asub: Any) -> None:
+    """`admin token …`: bearer tokens."""
     token = asub.add_parser("token", help="tokens").add_subparsers(dest="verb", required=True)
     t = token.add_parser("issue", help="issue another token for a user")
     t.add_argument("user")
@@ -330,22 +365,9 @@ def _add_admin(sub: Any) -> None:
     t.add_argument("token_id")
     t.set_defaults(cmd="token.revoke", build=lambda a: {"token_id": a.token_id})
 
-    u = user.add_parser("remove", help="an employee leaves; their customers wait for transfer")
-    u.add_argument("handle")
-    u.set_defaults(cmd="user.remove", build=lambda a: {"handle": a.handle})
-    u = user.add_parser("disable", help="revoke every token and close every session")
-    u.add_argument("handle")
-    u.set_defaults(cmd="user.disable", build=lambda a: {"handle": a.handle})
-    u = user.add_parser("enable", help="let a disabled user log in again (then: token issue)")
-    u.add_argument("handle")
-    u.set_defaults(cmd="user.enable", build=lambda a: {"handle": a.handle})
-    u = user.add_parser("invite", help="a new invite link for a user (the old one ends)")
-    u.add_argument("handle")
-    u.set_defaults(cmd="user.invite", build=lambda a: {"handle": a.handle})
-    u = user.add_parser("password", help="set a user's password, read from standard input")
-    u.add_argument("handle")
-    u.set_defaults(cmd="user.password", build=_password_args)
 
+def _admin_operations(asub: Any) -> None:
+    """Running the server: stats, sessions, kick, backup, log level, drain."""
     s = asub.add_parser("stats", help="live server statistics")
     s.add_argument("--watch", type=_interval, metavar="SECONDS",
                    help="refresh like top (with --json: one JSON object per line)")
@@ -366,7 +388,6 @@ def _add_admin(sub: Any) -> None:
     s = asub.add_parser("drain", help="stop accepting, close clients with 'going away', exit")
     s.add_argument("--timeout", type=float, help="seconds clients get to take their last bytes")
     s.set_defaults(cmd="drain", build=lambda a: {"timeout_s": a.timeout})
-    p.set_defaults(run=_admin)
 
 
 CORP_POLICY_FLAGS = {
