@@ -94,3 +94,10 @@ def test_snippet_of_a_normalised_match_marks_the_original() -> None:
 def test_single_cjk_character_is_marked() -> None:
     found = snippet("提交报销单", parse("报").wanted)
     assert [found.text[a:b] for a, b in found.ranges] == ["报"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=80) | st.text(alphabet=st.sampled_from("aZ9_ 报销ｶﾀ한🚀é\u0301İ-"),
+                                      max_size=40))
+def test_index_text_holds_the_same_terms_as_terms(text: str) -> None:
+    assert index_text(text) == " ".join(term.text for term in terms(text))
