@@ -7,6 +7,7 @@ Layering: this package may import store and protocol; server imports it.
 
 from .analyzer import Term, index_text, terms
 from .archive import archive_match
+from .caps import SearchCaps
 from .index import Candidate, Doc, Removal, SearchIndex
 from .indexer import Indexer, IndexerStats, changes_of
 from .query import MAX_QUERY_CHARS, ParsedQuery, QueryError, parse
@@ -15,6 +16,7 @@ from .snippet import Snippet, snippet
 
 __all__ = [
     "KINDS", "MAX_QUERY_CHARS", "Candidate", "Doc", "Hit", "Indexer", "IndexerStats", "Page",
-    "ParsedQuery", "QueryError", "Removal", "Request", "SearchIndex", "Snippet", "Term",
+    "ParsedQuery", "QueryError", "Removal", "Request", "SearchCaps", "SearchIndex", "Snippet",
+    "Term",
     "archive_match", "changes_of", "index_text", "parse", "search", "snippet", "terms",
 ]
