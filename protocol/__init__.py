@@ -20,7 +20,7 @@ from . import (
 )
 from .client import ClientSession, SyncComplete, should_reconnect
 from .codec import SERVER_FRAME_LIMITS, decode_client_frame, decode_map, decode_server_frame, encode
-from .errors import CloseCode, ErrorCode, ProtocolError
+from .errors import CloseCode, ErrorCode, ProtocolError, Refusal
 
 # Every frame, as its area module's __all__ lists it.
 from .frames import CLIENT_FRAMES, SERVER_FRAMES, Frame
@@ -36,9 +36,9 @@ from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUBPROTOCOL, Limits
 
 __all__ = [
     "CLIENT_FRAMES", "ClientSession", "CloseCode", "DEFAULT_LIMITS", "ErrorCode", "Frame",
-    "Limits", "PROTOCOL_VERSION", "ProtocolError", "SERVER_FRAMES", "SERVER_FRAME_LIMITS",
-    "SUBPROTOCOL", "SyncComplete", "decode_client_frame", "decode_map", "decode_server_frame",
-    "encode", "should_reconnect",
+    "Limits", "PROTOCOL_VERSION", "ProtocolError", "Refusal", "SERVER_FRAMES",
+    "SERVER_FRAME_LIMITS", "SUBPROTOCOL", "SyncComplete", "decode_client_frame", "decode_map",
+    "decode_server_frame", "encode", "should_reconnect",
 ]
 __all__ += frames_core.__all__
 __all__ += frames_customers.__all__

@@ -20,8 +20,8 @@ Roles (who sends the request):
 Each request is aimed at what the outsider should not reach: the group
 (`conv`), its receipt-requested message (`seq`), olga, her contact cleo,
 acme's tags and moment draft. Rows for quiet hours, user.info, devices,
-tags, broadcasts, transfers and moments follow server/quiet_handlers.py and
-server/customers.py (docs/protocol.md does not cover them yet).
+tags, broadcasts, transfers and moments follow server/features/quiet.py and
+server/features/customers.py (docs/protocol.md does not cover them yet).
 `TABLE` holds, per frame TYPE, the probe and one expectation per role:
 `Refused(code, close)` — the documented error, and the close code when the
 connection must end — or `Served(reply)` for requests any user may make
