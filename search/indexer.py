@@ -84,11 +84,9 @@ class Indexer:
         self.page = page
         self.pause_s = pause_s
         self.heap_bytes = heap_bytes
-        os.makedirs(root, mode=0o700, exist_ok=True)
-        self.generation = _current(root)
-        _remove_others(root, self.generation)
-        self.index = self._open(self.generation)
-        self.pos = self.index.last_pos()
+        self.generation = 0
+        self.index: SearchIndex = None  # type: ignore[assignment]  # set by open()
+        self.pos = 0
         self.commits = 0
         self.last_reindex: tuple[int, float] | None = None  # messages, seconds
         self._rebuild: _Rebuild | None = None
@@ -102,9 +100,20 @@ class Indexer:
         return SearchIndex(os.path.join(self.root, str(generation)), writable=True,
                            heap_bytes=self.heap_bytes)
 
+    def open(self) -> None:
+        """Open the current generation (taking tantivy's writer lock); idempotent."""
+        if self.index is not None:
+            return
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        self.generation = _current(self.root)
+        _remove_others(self.root, self.generation)
+        self.index = self._open(self.generation)
+        self.pos = self.index.last_pos()
+
     # ----- the thread -----
 
     def start(self) -> None:
+        self.open()
         self._thread = threading.Thread(target=self._run, name="search-indexer", daemon=True)
         self._thread.start()
 
@@ -115,7 +124,8 @@ class Indexer:
             self._thread.join()
         if self._rebuild is not None:
             self._rebuild.index.close()
-        self.index.close()
+        if self.index is not None:
+            self.index.close()
 
     def wake(self) -> None:
         """New messages are committed (the hub calls this after a commit): look now."""
@@ -137,6 +147,7 @@ class Indexer:
     def step(self) -> bool:
         """Index one page of new messages (and one page of a rebuild); True if
         there may be more to do at once."""
+        self.open()
         busy = self._follow(self.index, self.pos, self._commit_live)
         if self._rebuild is None and self._rebuild_wanted:
             self._begin_rebuild()
@@ -204,12 +215,13 @@ class Indexer:
     # ----- figures -----
 
     def stats(self) -> IndexerStats:
-        index, pos = self.index, self.pos
+        index, pos = self.index, self.pos  # None until the thread has opened it
         last = self.store.read(head)
         oldest = self.store.read(messages_after, pos=pos, limit=1) if last > pos else []
         seconds = max(0.0, (self.now_ms() - oldest[0].time_ms) / 1000) if oldest else 0.0
-        return IndexerStats(pos, max(0, last - pos), seconds, index.documents(),
-                            index_bytes(index.path), self.commits, self._rebuild_wanted)
+        documents, size = (index.documents(), index_bytes(index.path)) if index else (0, 0)
+        return IndexerStats(pos, max(0, last - pos), seconds, documents, size, self.commits,
+                            self._rebuild_wanted)
 
 
 def _current(root: str) -> int:

@@ -29,7 +29,7 @@ from corpchat.protocol.admin import (
     encode_stream_start,
 )
 
-from . import admin_commands
+from . import admin_commands, admin_search  # noqa: F401 - admin_search registers commands
 from .admin_commands import Stream
 from .admission import CapacityLog, accept_retrying
 from .audit import audit

@@ -8,15 +8,16 @@
   contacts   directory, contacts, friends, pending requests
   customers  tags, mass messages, moments, transfer refusals
   quiet      quiet hours, breaks, user.info, push devices
+  search     search (the index is corpchat.search; its thread starts in app.py)
 
 Adding a request type touches its frame definition (protocol/frames.py)
 and its feature module: `@routes.handles(NewFrame)` on its handler. A new
 feature module is listed in MODULES (and given its services in app.py).
 """
 
-from . import contacts, customers, groups, history, messaging, quiet, receipts, sign_in
+from . import contacts, customers, groups, history, messaging, quiet, receipts, search, sign_in
 
-MODULES = (sign_in, messaging, history, receipts, groups, contacts, customers, quiet)
+MODULES = (sign_in, messaging, history, receipts, groups, contacts, customers, quiet, search)
 
 __all__ = ["MODULES", "contacts", "customers", "groups", "history", "messaging", "quiet",
-           "receipts", "sign_in"]
+           "receipts", "search", "sign_in"]

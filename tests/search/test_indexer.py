@@ -66,6 +66,7 @@ def test_a_killed_indexer_catches_up_without_doubles(store, tmp_path):
     import gc
     gc.collect()
     again = indexer(store, tmp_path)
+    again.open()
     assert again.pos == held
     drain(again)
     assert again.index.documents() == 20
@@ -107,6 +108,7 @@ def test_reindex_while_following(store, tmp_path):
     assert found(ix, store, bob.uid, "during4") == ["during4"]
     ix.stop()
     reopened = indexer(store, tmp_path)  # CURRENT names the new generation
+    reopened.open()
     assert reopened.index.path == ix.index.path and reopened.pos == store.head_pos()
     reopened.stop()
 
@@ -119,6 +121,7 @@ def test_a_half_built_generation_is_removed_at_start(store, tmp_path):
     ix.stop()
     SearchIndex(os.fspath(tmp_path / "search" / "2"), writable=True).close()
     again = indexer(store, tmp_path)
+    again.open()
     assert sorted(os.listdir(tmp_path / "search")) == ["1"]
     assert again.pos == store.head_pos()
     again.stop()
