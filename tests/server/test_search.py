@@ -5,10 +5,12 @@ bad queries."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import trio
 
+from corpchat.adminclient import call_stream, socket_path
 from corpchat.protocol import (
     Ack,
     Error,
@@ -21,7 +23,9 @@ from corpchat.protocol import (
     Search,
     SearchPage,
 )
+from corpchat.protocol.admin import AdminError
 from corpchat.search import SearchCaps
+from corpchat.server.cli import main
 
 from .test_groups import make_contact, make_group, people, request
 
@@ -266,3 +270,42 @@ async def test_reindex_while_serving(server, nursery):
     assert len(await found(c["ben"], "reindex", limit=50)) == 25
     stats = await server.admin("stats")
     assert stats["search_lag_messages"] == 0 and stats["search_documents"] == 25
+
+
+async def test_archive_search_finds_recalled_versions_and_badges_hits(server, nursery):
+    c = await people(server, nursery, "alice")
+    c.update(await people(server, nursery, "carol", corp=None))
+    await make_contact(c["alice"], c["carol"])
+    await c["alice"].send("你的报销单已经批准", to="carol")
+    ack = await c["alice"].expect(Ack)
+    await c["carol"].send("thanks for the refund", to="alice")
+    await c["carol"].expect(Ack)
+    assert isinstance(await request(c["alice"], Recall, conv=ack.conv, seq=ack.seq), Ok)
+    await caught_up(server)
+    assert await found(c["carol"], "报销") == []  # recalled: gone for the members
+    [hit] = (await search(c["alice"], "refund")).hits
+    assert (hit.sender, hit.external) == ("carol", True)  # the badge, as in `msg`
+    path = socket_path(server.app.config.data_dir)
+    rows = await trio.to_thread.run_sync(
+        lambda: list(call_stream(path, "archive.search", {"corp": "acme", "query": "报销"})))
+    assert [(r["sender"], r["text"], r["kind"]) for r in rows] == [
+        ("alice", "你的报销单已经批准", "text")]
+    assert [rows[0]["snippet"][a:b] for a, b in rows[0]["ranges"]] == ["报销"]
+    with pytest.raises(AdminError):
+        await trio.to_thread.run_sync(
+            lambda: list(call_stream(path, "archive.search", {"corp": "acme", "query": '"'})))
+
+
+async def test_admin_cli_search_commands(server, nursery, capsys):
+    c = await people(server, nursery, "alice")
+    c.update(await people(server, nursery, "carol", corp=None))
+    await make_contact(c["alice"], c["carol"])
+    await c["alice"].send("quarterly invoice attached", to="carol")
+    await c["alice"].expect(Ack)
+    data = server.app.config.data_dir
+    code = await trio.to_thread.run_sync(main, ["admin", "--data", data, "--json", "search",
+                                                "reindex"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["documents"] == 1
+    code = await trio.to_thread.run_sync(main, ["admin", "--data", data, "archive", "search",
+                                                "acme", "invoice -draft"])
+    assert code == 0 and "quarterly invoice attached" in capsys.readouterr().out
