@@ -40,7 +40,8 @@ QUERIES = {
 }
 
 
-def _populate(store: Store, count: int, convs: int, member_of: int, seed: int) -> int:
+def _populate(store: Store, count: int, convs: int, member_of: int,
+              seed: int) -> tuple[int, int]:
     """The corpus in `store`; returns the reader's uid and the text bytes."""
     rng = random.Random(seed)
     w = store.begin_write()
@@ -66,7 +67,7 @@ def _populate(store: Store, count: int, convs: int, member_of: int, seed: int) -
             w.append(conv=conv, sender=rng.choice(handles), now_ms=NOW + start + i, text=text)
             text_bytes += len(text.encode())
         w.commit()
-    return reader.uid, text_bytes  # type: ignore[union-attr,return-value]
+    return reader.uid, text_bytes  # type: ignore[union-attr]
 
 
 def _index(indexer: Indexer) -> float:
@@ -76,7 +77,8 @@ def _index(indexer: Indexer) -> float:
     return time.perf_counter() - started
 
 
-def _latency(indexer: Indexer, store: Store, uid: int, text: str, rounds: int) -> tuple:
+def _latency(indexer: Indexer, store: Store, uid: int, text: str,
+             rounds: int) -> tuple[float, float, int]:
     request = Request(uid=uid, query=parse(text), limit=20)
     times, hits = [], 0
     for _ in range(rounds):

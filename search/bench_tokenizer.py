@@ -32,7 +32,7 @@ from .index import index_bytes
 
 
 def _jieba_terms() -> Callable[[str], list[str]]:
-    import rjieba  # type: ignore[import-not-found]
+    import rjieba
 
     def cut(text: str) -> list[str]:
         out: list[str] = []
@@ -57,7 +57,7 @@ def _bigram_terms(text: str) -> list[str]:
 def _queries(corpus: list[str], rng: random.Random) -> list[str]:
     words = rng.sample(ZH_WORDS, 60)
     chinese = [m for m in corpus if any(is_cjk(c) for c in m) and len(m) > 6]
-    fragments = []
+    fragments: list[str] = []
     while len(fragments) < 100:
         text = rng.choice(chinese)
         size = rng.choice((2, 3))
