@@ -16,7 +16,7 @@ class SearchCaps:
     max_candidates: int = 500  # hits examined per request at most (then a short page)
     query_threads: int = 2  # searches running at once, in worker threads
     batch_messages: int = 5000  # messages indexed per tantivy commit at most
-    pause_s: float = 0.25  # between commits: new messages gather into one commit
+    pause_s: float = 1.0  # between commits: fewer, larger index commits (each fsyncs)
     writer_heap_bytes: int = 64 * 1024 * 1024  # tantivy's indexing memory
 
     def __post_init__(self) -> None:

@@ -30,6 +30,12 @@ from corpchat.server.cli import main
 from .test_groups import make_contact, make_group, people, request
 
 
+@pytest.fixture
+def server_config(server_config):
+    """The indexer commits without its production pause (1 s), so tests wait less."""
+    return dataclasses.replace(server_config, search=SearchCaps(pause_s=0.02))
+
+
 async def caught_up(server) -> None:
     """Wait (bounded) until the index holds everything committed so far."""
     indexer = server.app.indexer
