@@ -29,6 +29,7 @@ from collections.abc import Callable
 import trio
 
 from corpchat.protocol.clock import Clock, SystemClock
+from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.search import Indexer
 from corpchat.store import GroupCommitWriter, Pending, StorageError, Store
 
@@ -55,7 +56,6 @@ from .online import Online
 from .ops.groups import Caps
 from .push import PushGateway
 from .quiet import QuietHours
-from .ratelimit import TokenBucket
 from .rates import Rates
 from .routes import Route
 from .services import Services, extend, record_to, submit_to

@@ -41,10 +41,6 @@ KNOWN: set[str] = {
     'app: server.connection imports App',
     'app: server.http imports App',
     'circle: server.app server.connection server.http',
-    'private: server.connection reads proto._frame_decoder',
-    'private: server.connection reads proto._message_decoder',
-    'private: server.connection reads ws._events',
-    'private: server.connection reads ws._proto',
 }
 
 

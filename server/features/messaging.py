@@ -22,6 +22,7 @@ from corpchat.protocol import (
     Send,
     Typing,
 )
+from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.store import ANNOUNCE, GROUP, User, WriteOp
 
 from ..hub import Hub, Out, RequestContext
@@ -30,7 +31,6 @@ from ..ops import messages as ops
 from ..ops.messages import SendOp
 from ..ops.results import Sent
 from ..people import tied
-from ..ratelimit import TokenBucket
 from ..routes import Routes
 from ..services import Services
 from ..session import Session

@@ -15,6 +15,7 @@ from corpchat.protocol import (
     Register,
     Welcome,
 )
+from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.store import StorageError, tokens
 from corpchat.store.records import Token
 
@@ -23,7 +24,6 @@ from ..hub import NoticeContext
 from ..ops import contacts as ops
 from ..push import PushGateway
 from ..quiet import QuietHours
-from ..ratelimit import TokenBucket
 from ..routes import Routes
 from ..services import Record, Services
 from ..session import Session
