@@ -85,7 +85,7 @@ class Indexer:
         self.pause_s = pause_s
         self.heap_bytes = heap_bytes
         self.generation = 0
-        self.index: SearchIndex = None  # type: ignore[assignment]  # set by open()
+        self._index: SearchIndex | None = None  # the current generation, once open()
         self.pos = 0
         self.commits = 0
         self.last_reindex: tuple[int, float] | None = None  # messages, seconds
@@ -100,15 +100,21 @@ class Indexer:
         return SearchIndex(os.path.join(self.root, str(generation)), writable=True,
                            heap_bytes=self.heap_bytes)
 
+    @property
+    def index(self) -> SearchIndex:
+        """The live index (searches read it; a rebuild swaps it)."""
+        assert self._index is not None, "open() the indexer first"
+        return self._index
+
     def open(self) -> None:
         """Open the current generation (taking tantivy's writer lock); idempotent."""
-        if self.index is not None:
+        if self._index is not None:
             return
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         self.generation = _current(self.root)
         _remove_others(self.root, self.generation)
-        self.index = self._open(self.generation)
-        self.pos = self.index.last_pos()
+        self._index = self._open(self.generation)
+        self.pos = self._index.last_pos()
 
     # ----- the thread -----
 
@@ -124,8 +130,8 @@ class Indexer:
             self._thread.join()
         if self._rebuild is not None:
             self._rebuild.index.close()
-        if self.index is not None:
-            self.index.close()
+        if self._index is not None:
+            self._index.close()
 
     def wake(self) -> None:
         """New messages are committed (the hub calls this after a commit): look now."""
@@ -202,7 +208,7 @@ class Indexer:
         """Make the rebuilt generation current (it holds everything the live one does)."""
         _write_current(self.root, rebuild.generation)
         old, old_generation = self.index, self.generation
-        self.index, self.generation, self.pos = rebuild.index, rebuild.generation, rebuild.pos
+        self._index, self.generation, self.pos = rebuild.index, rebuild.generation, rebuild.pos
         self._rebuild = None
         old.close()
         shutil.rmtree(os.path.join(self.root, str(old_generation)), ignore_errors=True)
@@ -215,7 +221,7 @@ class Indexer:
     # ----- figures -----
 
     def stats(self) -> IndexerStats:
-        index, pos = self.index, self.pos  # None until the thread has opened it
+        index, pos = self._index, self.pos  # None until the thread has opened it
         last = self.store.read(head)
         oldest = self.store.read(messages_after, pos=pos, limit=1) if last > pos else []
         seconds = max(0.0, (self.now_ms() - oldest[0].time_ms) / 1000) if oldest else 0.0

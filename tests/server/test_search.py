@@ -210,7 +210,7 @@ async def test_visibility_worst_cases_hit_by_hit(server, nursery):
     await request(c["ann"], GroupRemove, conv=conv, members=("cat",))
     await c["ann"].send("secret alpha while cat is out", conv=conv)
     await c["ann"].expect(Ack)
-    await request(c["ann"], GroupAdd, conv=conv, members=("cat", "zoe"))
+    assert isinstance(await request(c["ann"], GroupAdd, conv=conv, members=("cat", "zoe")), Ok)
     await c["ben"].send("secret alpha after", conv=conv)
     ack = await c["ben"].expect(Ack)
     await c["ben"].send("secret alpha recalled", conv=conv)
@@ -315,3 +315,14 @@ async def test_admin_cli_search_commands(server, nursery, capsys):
     code = await trio.to_thread.run_sync(main, ["admin", "--data", data, "archive", "search",
                                                 "acme", "invoice -draft"])
     assert code == 0 and "quarterly invoice attached" in capsys.readouterr().out
+
+
+async def test_search_turned_off_is_forbidden(nursery, server_config, clock):
+    from ..conftest import running_server
+
+    config = dataclasses.replace(server_config, search=SearchCaps(enabled=False))
+    async with running_server(nursery, config, clock) as server:
+        c = await people(server, nursery, "ann")
+        answer = await search(c["ann"], "anything")
+        assert isinstance(answer, Error) and answer.code == "forbidden"
+        assert (await server.admin("stats"))["search_documents"] == 0
