@@ -113,7 +113,13 @@ class Indexer:
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         self.generation = _current(self.root)
         _remove_others(self.root, self.generation)
-        self._index = self._open(self.generation)
+        try:
+            self._index = self._open(self.generation)
+        except (OSError, ValueError) as exc:  # unreadable (a power loss mid-commit, say)
+            log.error("search index %s unreadable (%s): rebuilding it from the database",
+                      self.generation, exc)
+            shutil.rmtree(os.path.join(self.root, str(self.generation)), ignore_errors=True)
+            self._index = self._open(self.generation)
         self.pos = self._index.last_pos()
 
     # ----- the thread -----
@@ -142,7 +148,8 @@ class Indexer:
             try:
                 busy = self.step()
             except Exception:  # a broken index must not take the server down
-                log.exception("search indexer step failed; retrying in a second")
+                log.exception("search indexer step failed; reopening it in a second")
+                self._reopen()
                 self._stop.wait(1.0)
                 continue
             if not busy:
@@ -160,6 +167,17 @@ class Indexer:
         if self._rebuild is not None:
             busy = self._rebuild_step(self._rebuild) or busy
         return busy
+
+    def _reopen(self) -> None:
+        """Drop the writers (and what they staged): the next step reopens the last
+        committed state and reads the stream again from there; a rebuild restarts."""
+        for index in (self._index, self._rebuild.index if self._rebuild else None):
+            try:
+                if index is not None:
+                    index.close()
+            except Exception:  # noqa: BLE001 - already broken; the lock goes with it
+                pass
+        self._index = self._rebuild = None
 
     def _follow(self, index: SearchIndex, pos: int,
                 committed: Callable[[int], None]) -> bool:

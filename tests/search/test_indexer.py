@@ -125,3 +125,32 @@ def test_a_half_built_generation_is_removed_at_start(store, tmp_path):
     assert sorted(os.listdir(tmp_path / "search")) == ["1"]
     assert again.pos == store.head_pos()
     again.stop()
+
+
+def test_an_unreadable_index_is_rebuilt_from_the_store(store, tmp_path):
+    alice, bob = people(store, "alice", "bob")
+    send(store, alice, bob, 9, prefix="kept")
+    ix = indexer(store, tmp_path)
+    drain(ix)
+    ix.stop()
+    with open(tmp_path / "search" / "1" / "meta.json", "w") as f:
+        f.write("{not json")  # as a power loss in the middle of a commit might leave it
+    again = indexer(store, tmp_path)
+    again.open()
+    assert again.pos == 0
+    drain(again)
+    assert again.index.documents() == 9 and found(again, store, bob.uid, "kept8") == ["kept8"]
+    again.stop()
+
+
+def test_a_failed_step_reopens_from_the_last_commit(store, tmp_path):
+    alice, bob = people(store, "alice", "bob")
+    send(store, alice, bob, 10, prefix="m")
+    ix = indexer(store, tmp_path)
+    ix.step()
+    held = ix.pos
+    ix.index.apply([], pos=999)  # staged, never committed
+    ix._reopen()
+    drain(ix)
+    assert held < ix.pos == store.head_pos() and ix.index.documents() == 10
+    ix.stop()
