@@ -118,9 +118,19 @@ class Indexer:
         except (OSError, ValueError) as exc:  # unreadable (a power loss mid-commit, say)
             log.error("search index %s unreadable (%s): rebuilding it from the database",
                       self.generation, exc)
-            shutil.rmtree(os.path.join(self.root, str(self.generation)), ignore_errors=True)
-            self._index = self._open(self.generation)
+            self._index = self._fresh()
         self.pos = self._index.last_pos()
+        if self.pos > self.store.read(head):  # another database's index (a restored backup)
+            log.warning("search index holds position %d, past the database's head: "
+                        "rebuilding it", self.pos)
+            self._index.close()
+            self._index = self._fresh()
+            self.pos = 0
+
+    def _fresh(self) -> SearchIndex:
+        """The current generation, emptied: the indexer refills it from position 0."""
+        shutil.rmtree(os.path.join(self.root, str(self.generation)), ignore_errors=True)
+        return self._open(self.generation)
 
     # ----- the thread -----
 

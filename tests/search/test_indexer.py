@@ -154,3 +154,20 @@ def test_a_failed_step_reopens_from_the_last_commit(store, tmp_path):
     drain(ix)
     assert held < ix.pos == store.head_pos() and ix.index.documents() == 10
     ix.stop()
+
+
+def test_an_index_ahead_of_the_database_is_rebuilt(store, tmp_path):
+    """A backup restored under a newer index: the index's positions mean other messages."""
+    alice, bob = people(store, "alice", "bob")
+    send(store, alice, bob, 3, prefix="new")
+    ix = indexer(store, tmp_path)
+    ix.open()
+    ix.index.apply([], pos=500)  # as if it had indexed a longer history
+    ix.index.commit()
+    ix.stop()
+    again = indexer(store, tmp_path)
+    again.open()
+    assert again.pos == 0
+    drain(again)
+    assert again.index.documents() == 3
+    again.stop()
