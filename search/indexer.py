@@ -32,26 +32,42 @@ from corpchat.store.records import SYSTEM
 
 from .index import Change, Doc, Removal, SearchIndex, index_bytes
 
-__all__ = ["Indexer", "IndexerStats", "changes_of"]
+__all__ = ["Indexer", "IndexerStats", "changes_of", "file_names", "kind_of"]
 
 log = logging.getLogger("corpchat.search")
 CURRENT = "CURRENT"
 
 
 def changes_of(msg: Message) -> list[Change]:
-    """What one committed message changes in the index.
+    """What one entry of the stream changes in the index: the indexer's one input.
 
-    This is the indexer's one input: a feature whose messages change what is
-    found (edits: a `Doc` with the new text at the same conv and seq) adds
-    its case here.
+    `msg` is the message an entry names, as stored now: a message (indexed with
+    its current text and file names, replacing any earlier version), or a
+    recall (its message removed). A feature that changes what a message holds
+    (an edit) adds an entry to the `stream` table naming the message at the
+    change's position, and the message is indexed again from there.
     """
     if msg.kind == SYSTEM:
         if msg.event == "recall" and msg.ref:
             return [Removal(msg.conv, msg.ref)]
         return []
-    if msg.recalled or not msg.text:
-        return []
-    return [Doc(msg.conv, msg.seq, msg.pos, msg.time_ms, msg.sender, msg.kind, msg.text)]
+    names = file_names(msg)
+    if msg.recalled or not (msg.text or names):
+        return [Removal(msg.conv, msg.seq)]
+    return [Doc(msg.conv, msg.seq, msg.pos, msg.time_ms, msg.sender, kind_of(msg), msg.text,
+                names)]
+
+
+def file_names(msg: Message) -> tuple[str, ...]:
+    """The names of a message's attachments (revision 1.4's `attachments`, where the
+    stored record has them)."""
+    return tuple(getattr(a, "name", "") for a in getattr(msg, "attachments", ()))
+
+
+def kind_of(msg: Message) -> str:
+    """What `search.kind` filters on: "text", or the attachments' kind."""
+    wire_kind = getattr(msg, "wire_kind", None)
+    return (wire_kind() if callable(wire_kind) else None) or msg.kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,13 +207,14 @@ class Indexer:
 
     def _follow(self, index: SearchIndex, pos: int,
                 committed: Callable[[int], None]) -> bool:
-        msgs = self.store.read(messages_after, pos=pos, limit=self.page)
-        if not msgs:
+        entries = self.store.read(messages_after, pos=pos, limit=self.page)
+        if not entries:
             return False
-        index.apply([change for msg in msgs for change in changes_of(msg)], pos=msgs[-1].pos)
+        last = entries[-1][0]
+        index.apply([change for _, msg in entries for change in changes_of(msg)], pos=last)
         index.commit()
-        committed(msgs[-1].pos)
-        return len(msgs) == self.page
+        committed(last)
+        return len(entries) == self.page
 
     def _commit_live(self, pos: int) -> None:
         self.pos = pos
@@ -252,7 +269,7 @@ class Indexer:
         index, pos = self._index, self.pos  # None until the thread has opened it
         last = self.store.read(head)
         oldest = self.store.read(messages_after, pos=pos, limit=1) if last > pos else []
-        seconds = max(0.0, (self.now_ms() - oldest[0].time_ms) / 1000) if oldest else 0.0
+        seconds = max(0.0, (self.now_ms() - oldest[0][1].time_ms) / 1000) if oldest else 0.0
         documents, size = (index.documents(), index_bytes(index.path)) if index else (0, 0)
         return IndexerStats(pos, max(0, last - pos), seconds, documents, size, self.commits,
                             self._rebuild_wanted)

@@ -25,6 +25,7 @@ from corpchat.store.messages import shown_messages
 from corpchat.store.scan import Dbs, Txn
 
 from .index import SCHEMA, Candidate, SearchIndex
+from .indexer import file_names, kind_of
 from .query import ParsedQuery, QueryError
 from .snippet import Snippet, snippet
 
@@ -80,7 +81,7 @@ def search(index: SearchIndex, store: Store, request: Request, *,
                            wanted=[(c.conv, c.seq) for c in found])
         for i, (candidate, msg) in enumerate(zip(found, shown, strict=True)):
             if msg is not None and _passes(request, msg):
-                hits.append(Hit(msg, candidate.score, snippet(msg.text, request.query.wanted)))
+                hits.append(Hit(msg, candidate.score, hit_snippet(msg, request.query)))
                 if len(hits) == request.limit:
                     rest = i + 1 < len(found) or len(found) == want
                     return Page(tuple(hits), _cursor(request, candidate, offset + i + 1)
@@ -94,6 +95,17 @@ def search(index: SearchIndex, store: Store, request: Request, *,
     return Page(tuple(hits), _cursor(request, found[-1], offset))
 
 
+def hit_snippet(msg: Message, query: ParsedQuery) -> Snippet:
+    """The text's snippet, or a file name's when only a name matched."""
+    found = snippet(msg.text, query.wanted)
+    if not found.ranges:
+        for name in file_names(msg):
+            named = snippet(name, query.wanted)
+            if named.ranges:
+                return named
+    return found
+
+
 def _member_convs(txn: Txn, db: Dbs, *, uid: int) -> list[int]:
     """Every conversation the user is or was a member of (read inside the txn)."""
     return [conv for conv, _ in user_memberships(txn, db, uid=uid)]
@@ -104,7 +116,7 @@ def _passes(request: Request, msg: Message) -> bool:
     return ((request.sender is None or msg.sender == request.sender)
             and (request.before_ms is None or msg.time_ms < request.before_ms)
             and (request.after_ms is None or msg.time_ms > request.after_ms)
-            and (request.kind is None or msg.kind == request.kind))
+            and (request.kind is None or kind_of(msg) == request.kind))
 
 
 def _query(request: Request, convs: list[int], below: int | None) -> tantivy.Query:

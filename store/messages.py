@@ -39,16 +39,22 @@ def index_stream(txn: Txn, db: Dbs) -> None:
         txn.put(keys.u64(pos), keys.pair(conv, keys.read_u64(seq)), db=db["stream"])
 
 
-def messages_after(txn: Txn, db: Dbs, *, pos: int, limit: int) -> list[Message]:
-    """Up to `limit` messages of every conversation after stream position `pos`,
-    in position order (what a derived view such as the search index follows)."""
-    out: list[Message] = []
+def messages_after(txn: Txn, db: Dbs, *, pos: int,
+                   limit: int) -> list[tuple[int, Message]]:
+    """Up to `limit` entries of the `stream` table after position `pos`, in position
+    order, each as (its position, the message it names, as stored now) — what a
+    derived view such as the search index follows. An entry is a message's own
+    position; a later feature may add entries naming a message it changed (an
+    edit), whose position is then past the message's own."""
+    out: list[tuple[int, Message]] = []
     msgs_db = db["msgs"]
-    for _, key in prefix_items(txn, db["stream"], b"", keys.u64(pos + 1)):
+    for stream_key, key in prefix_items(txn, db["stream"], b"", keys.u64(pos + 1)):
         if len(out) >= limit:
             break
         conv, seq = keys.read_pair(key)
-        out.append(Message.decode(conv, seq, txn.get(key, db=msgs_db)))  # type: ignore[arg-type]
+        raw = txn.get(key, db=msgs_db)
+        if raw is not None:
+            out.append((keys.read_u64(stream_key), Message.decode(conv, seq, raw)))
     return out
 
 

@@ -38,9 +38,10 @@ def test_messages_after_pages_the_whole_stream_in_order(store):
     alice, bob = people(store, "alice", "bob")
     send(store, alice, bob, 10)
     first = store.read(messages_after, pos=0, limit=4)
-    rest = store.read(messages_after, pos=first[-1].pos, limit=100)
-    positions = [m.pos for m in first + rest]
+    rest = store.read(messages_after, pos=first[-1][0], limit=100)
+    positions = [pos for pos, _ in first + rest]
     assert positions == sorted(positions) and len(set(positions)) == 10
+    assert all(pos == msg.pos for pos, msg in first + rest)  # a message's own entries
 
 
 def test_indexes_and_finds_only_what_the_reader_may_see(store, tmp_path):
@@ -171,3 +172,26 @@ def test_an_index_ahead_of_the_database_is_rebuilt(store, tmp_path):
     drain(again)
     assert again.index.documents() == 3
     again.stop()
+
+
+def test_a_later_stream_entry_naming_a_message_indexes_it_again(store, tmp_path):
+    """What an edit feature does: rewrite the message, and name it in the stream at the
+    change's position; the index then holds the new text only (one document)."""
+    from corpchat.store import keys
+
+    alice, bob = people(store, "alice", "bob")
+    [msg] = send(store, alice, bob, 1, text="see you at noon")
+    ix = indexer(store, tmp_path)
+    drain(ix)
+
+    def edit(w):
+        w.rewrite_message(type(msg)(**{**{f: getattr(msg, f) for f in msg.__slots__},
+                                       "text": "see you at one"}))
+        w.store.head += 1  # the change's own stream position, as an edit would take
+        w.txn.put(keys.u64(w.store.head), keys.pair(msg.conv, msg.seq), db=w.db["stream"])
+    write(store, edit)
+    drain(ix)
+    assert ix.pos == store.head_pos() and ix.index.documents() == 1
+    assert found(ix, store, bob.uid, "noon") == [] and found(ix, store, bob.uid, "one") == [
+        "see you at one"]
+    ix.stop()
