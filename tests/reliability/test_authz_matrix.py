@@ -59,6 +59,7 @@ from corpchat.protocol import (
     People,
     Pong,
     RequestListReply,
+    SearchPage,
     SyncPage,
     TagsReply,
     UserInfoReply,
@@ -133,6 +134,13 @@ def _not_olgas_requests(world: World, role: str, reply: Any) -> str | None:
     contact.request to cleo, made earlier in the run, is theirs to see)."""
     handles = {r.profile.user for r in (*reply.incoming, *reply.outgoing)}
     return f"olga's request shown: {handles}" if "cody" in handles else None
+
+
+def _no_group_hits(world: World, role: str, reply: Any) -> str | None:
+    """search (1.6): no hit of the group — the probe's words are only in the message
+    sent after rex's removal, so not even rex may find it."""
+    hits = [(h.conv, h.seq) for h in reply.hits if h.conv == world.conv]
+    return f"group hits: {hits}" if hits else None
 
 
 def _no_acme_tags(world: World, role: str, reply: Any) -> str | None:
@@ -276,6 +284,8 @@ TABLE: dict[str, Row] = {
     "group.list": row(_f(), *[Served(GroupListReply, _no_group)] * 4),
     "typing": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
     "recall": row(_g(seq=SEQ), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    # 1.6: anyone searches; what is found is checked against the store (§32)
+    "search": row(_f(query="after rex"), *[Served(SearchPage, _no_group_hits)] * 4),
 }
 
 
