@@ -15,6 +15,7 @@ class SearchCaps:
     page_default: int = 20  # hits per page when `limit` is absent
     max_candidates: int = 500  # hits examined per request at most (then a short page)
     query_threads: int = 2  # searches running at once, in worker threads
+    per_session: int = 2  # searches one session may have running or waiting at once
     batch_messages: int = 5000  # messages indexed per tantivy commit at most
     pause_s: float = 1.0  # between commits: fewer, larger index commits (each fsyncs)
     writer_heap_bytes: int = 64 * 1024 * 1024  # tantivy's indexing memory

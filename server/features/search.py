@@ -6,14 +6,16 @@ against the store (corpchat.search.searcher) — runs in a worker thread, at
 most `[search] query_threads` at once, so a query's milliseconds of CPU never
 stall the event loop. Each running search counts as one of the session's
 unanswered requests, so a client flooding searches is throttled like one
-flooding sends.
+flooding sends, and a session may have at most `[search] per_session` searches
+running or waiting (more are refused with `rate_limited`), so one client cannot
+keep the worker threads from everyone else.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import trio
 
@@ -38,6 +40,7 @@ from .common import shown
 routes = Routes()
 log = logging.getLogger("corpchat.search")
 ORDERS = ("newest", "relevance")
+BUSY_RETRY_MS = 200  # retry_after_ms of a search refused while the session's others run
 
 
 @dataclass(slots=True)
@@ -45,6 +48,7 @@ class Searching(Services):
     indexer: Indexer | None  # None: search is off ([search] enabled = false)
     spawn: Spawn
     limiter: trio.CapacityLimiter
+    running: dict[Session, int] = field(default_factory=dict)  # searches per session
 
 
 def _bad(message: str) -> ProtocolError:
@@ -82,6 +86,12 @@ def search_messages(s: Searching, session: Session, frame: Search) -> None:
     request = request_of(s, user, frame)
     if frame.conv is not None and s.store.membership(uid=user.uid, conv=frame.conv) is None:
         raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
+    if s.running.get(session, 0) >= s.config.search.per_session:
+        # One client's flood must not keep everyone else's searches waiting.
+        session.push(error_frame(ErrorCode.RATE_LIMITED, "a search of yours is still running",
+                                 frame.id, BUSY_RETRY_MS))
+        return
+    s.running[session] = s.running.get(session, 0) + 1
     session.inflight += 1  # answered by the search task
     s.spawn(_run, s, session, user, frame.id, request)
 
@@ -103,6 +113,9 @@ async def _run(s: Searching, session: Session, user: User, request_id: int,
     except Exception:
         log.exception("search failed for %s", user.handle)
         frame = error_frame(ErrorCode.INTERNAL_ERROR, "search failed", request_id)
+    left = s.running.pop(session, 1) - 1
+    if left:
+        s.running[session] = left
     session.sent_one()
     session.push(frame)
 

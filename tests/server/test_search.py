@@ -326,3 +326,26 @@ async def test_search_turned_off_is_forbidden(nursery, server_config, clock):
         answer = await search(c["ann"], "anything")
         assert isinstance(answer, Error) and answer.code == "forbidden"
         assert (await server.admin("stats"))["search_documents"] == 0
+
+
+async def test_a_flood_of_searches_from_one_session_is_rate_limited(server, nursery):
+    """More than `per_session` searches at once: the rest are refused with rate_limited
+    and retry_after_ms, and the reference client sends them again after it (§28), so
+    every one is answered with a page in the end."""
+    c = await people(server, nursery, "ann")
+    ids = []
+    for _ in range(6):  # back to back: more than [search] per_session are running
+        rid = c["ann"].session.next_request_id()
+        c["ann"].session.queue(Search(id=rid, query="anything at all"))
+        ids.append(rid)
+    await c["ann"].flush()
+
+    def answered(kind: type) -> set[int]:
+        return {e.re for e in c["ann"].events if isinstance(e, kind) and e.re in ids}
+
+    with trio.fail_after(10):
+        while answered(SearchPage) != set(ids):
+            c["ann"]._arrived = trio.Event()
+            await c["ann"]._arrived.wait()
+    limited = [e for e in c["ann"].events if isinstance(e, Error) and e.re in ids]
+    assert limited and all(e.code == "rate_limited" and e.retry_after_ms for e in limited)
