@@ -11,9 +11,8 @@ give them `shutdown_timeout_s` to drain; close LMDB.
 
 The App is the composition root: it builds every part, each given the
 parts it uses, and hands each feature module (features/) its services
-(services.py). In server/, cli.py starts it and connection.py and http.py
-still name it for typing; the admin socket and /metrics see it
-as `services.Running`.
+(services.py). In server/, only cli.py imports it; connections, the admin
+socket and /metrics see it as `services.Running`.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ from .http import respond
 from .session import Session
 
 if TYPE_CHECKING:
-    from .app import App
+    from .services import Running
 
 log = logging.getLogger("corpchat.server")
 RECEIVE_BYTES = 65536
@@ -57,7 +57,7 @@ LINGER_DISCARD_BYTES = 16 * RECEIVE_BYTES
 
 
 class Connection:
-    def __init__(self, app: App, stream: trio.SocketStream,
+    def __init__(self, app: Running, stream: trio.SocketStream,
                  on_authenticated: Callable[[], None] = lambda: None) -> None:
         self.app = app
         self.stream = stream
