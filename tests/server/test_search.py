@@ -15,6 +15,8 @@ from corpchat.protocol import (
     Ack,
     Error,
     GroupAdd,
+    GroupDissolve,
+    GroupLeave,
     GroupRemove,
     History,
     HistoryPage,
@@ -349,3 +351,19 @@ async def test_a_flood_of_searches_from_one_session_is_rate_limited(server, nurs
             await c["ann"]._arrived.wait()
     limited = [e for e in c["ann"].events if isinstance(e, Error) and e.re in ids]
     assert limited and all(e.code == "rate_limited" and e.retry_after_ms for e in limited)
+
+
+async def test_dissolved_and_left_conversations_stay_searchable(server, nursery):
+    c = await people(server, nursery, "ann", "ben", "cat")
+    conv = await make_group(c["ann"], "ben", "cat")
+    await c["ben"].send("minutes of the offsite", conv=conv)
+    await c["ben"].expect(Ack)
+    assert isinstance(await request(c["cat"], GroupLeave, conv=conv), Ok)
+    await c["ann"].send("offsite photos after cat left", conv=conv)
+    await c["ann"].expect(Ack)
+    assert isinstance(await request(c["ann"], GroupDissolve, conv=conv), Ok)
+    await caught_up(server)
+    assert await found(c["ben"], "offsite") == ["offsite photos after cat left",
+                                                 "minutes of the offsite"]
+    assert await found(c["cat"], "offsite") == ["minutes of the offsite"]  # up to leaving
+    assert await found(c["cat"], "offsite", conv=conv) == ["minutes of the offsite"]
