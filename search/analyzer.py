@@ -72,7 +72,10 @@ def _normalise(text: str) -> tuple[str, list[int] | None]:
         return text.lower(), None
     # "İ".lower() is "i" and a combining dot: Turkish and English readers both type "i".
     folded = unicodedata.normalize("NFKC", text).lower().replace("i\u0307", "i")
-    if len(folded) == len(text) and unicodedata.is_normalized("NFKC", text):
+    if len(folded) == len(text):
+        # One character for one (full-width forms, most text): offsets carry over. (A
+        # composition and an expansion in one text could shift a highlight by a
+        # character; the terms are the same either way.)
         return folded, None
     parts: list[str] = []
     origin: list[int] = []
