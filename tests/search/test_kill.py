@@ -46,7 +46,8 @@ def test_kill_9_while_indexing_then_restart(tmp_path):
     data = os.fspath(tmp_path / "data")
     uid = _populate(data)
     config = tmp_path / "corpchat.toml"
-    config.write_text("[search]\nbatch_messages = 500\npause_s = 0.02\n")
+    # 200 commits of 200, at least 0.05 s apart: the kill lands well before the end
+    config.write_text("[search]\nbatch_messages = 200\npause_s = 0.05\n")
     server = subprocess.Popen([sys.executable, "-m", "corpchat.server.cli", "serve", "--data",
                                data, "--listen", "127.0.0.1:0", "--config", os.fspath(config)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

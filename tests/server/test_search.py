@@ -34,8 +34,9 @@ from .test_groups import make_contact, make_group, people, request
 
 @pytest.fixture
 def server_config(server_config):
-    """The indexer commits without its production pause (1 s), so tests wait less."""
-    return dataclasses.replace(server_config, search=SearchCaps(pause_s=0.02))
+    """The indexer commits without its production pause (1 s), so tests wait less; one
+    search per session at a time, so a burst of them is surely refused in part."""
+    return dataclasses.replace(server_config, search=SearchCaps(pause_s=0.02, per_session=1))
 
 
 async def caught_up(server) -> None:
