@@ -225,8 +225,8 @@ def _add_admin(sub: Any) -> None:
     _add_admin_flags(p, defaults=True)
     asub = p.add_subparsers(dest="admin_command", required=True, parser_class=AdminParser)
     # in the order `corpchat admin --help` lists them
-    for add in (_admin_corp, _admin_user, _admin_directory, _admin_customers, _admin_token,
-                _admin_operations):
+    for add in (_admin_corp, _admin_user, _admin_directory, _admin_customers, _admin_search,
+                _admin_token, _admin_operations):
         add(asub)
     p.set_defaults(run=_admin)
 
@@ -350,6 +350,23 @@ def _admin_customers(asub: Any) -> None:
     x.add_argument("--output", help="a file (default: stdout)")
     x.set_defaults(cmd="archive.export", stream=True, build=lambda a: {
         "corp": a.corp, "since": a.since, "until": a.until, "employee": a.employee})
+    x = a_sub.add_parser("search", help="archive entries matching a query (recalled and "
+                                        "edited versions too), as rows")
+    x.add_argument("corp")
+    x.add_argument("query", help="words, \"phrases\" and -exclusions, as in `search`")
+    x.add_argument("--since", type=int, help="ms since the epoch")
+    x.add_argument("--until", type=int, help="ms since the epoch")
+    x.add_argument("--output", help="a file (default: stdout)")
+    x.set_defaults(cmd="archive.search", stream=True, build=lambda a: {
+        "corp": a.corp, "query": a.query, "since": a.since, "until": a.until})
+
+
+def _admin_search(asub: Any) -> None:
+    """`admin search …`: the full-text search index."""
+    srch = asub.add_parser("search", help="the full-text search index")
+    s_sub = srch.add_subparsers(dest="verb", required=True)
+    x = s_sub.add_parser("reindex", help="rebuild the index from the database while serving")
+    x.set_defaults(cmd="search.reindex", build=lambda a: {})
 
 
 def _admin_token(asub: Any) -> None:
