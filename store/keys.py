@@ -45,6 +45,12 @@ scan walks a conversation or a user in order. Sub-databases:
   transfer_log  consumer u64 | time ms u64  -> [from, to] (completed transfers)
   moments       employee u64 | moment u64   -> Moment record (published)
   moment_drafts corp u64 | draft u64        -> [author, text, attachments, employees, confirmed]
+  media         media id (ascii)            -> MediaRecord (referenced by a message or moment)
+  media_pending media id (ascii)            -> MediaRecord (uploaded, not referenced yet)
+  media_expiry  expires ms u64 | media id   -> b"" (when a pending upload is swept)
+  media_refs    media id | conv u64 | seq u64 -> b"" (a message carries it; conv 0:
+                employee u64 | moment u64, a moment)
+  media_hashes  sha256 32 bytes             -> [records, size] (the file goes at 0 records)
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ DATABASES = (
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
     "device_tokens",
+    "media", "media_pending", "media_expiry", "media_refs", "media_hashes",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

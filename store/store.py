@@ -131,10 +131,10 @@ class Store(TokenReads):
         except lmdb.Error as exc:
             raise StorageError(str(exc)) from exc
 
-    def read(self, op: Callable[..., T], *args: Any) -> T:
+    def read(self, op: Callable[..., T], *args: Any, **ids: Any) -> T:
         """Run a named read operation (e.g. from store.contacts) in one short read txn."""
         with self._read() as txn:
-            return op(txn, self.db, *args)
+            return op(txn, self.db, *args, **ids)
 
     def user_by_handle(self, handle: str) -> User | None:
         user = self._by_handle.get(handle)
@@ -298,9 +298,9 @@ class WriteTxn(TokenWrites):
         if store.head is None:
             store.head = messages.head(txn, self.db)
 
-    def do(self, op: Callable[..., T], *args: Any) -> T:
+    def do(self, op: Callable[..., T], *args: Any, **ids: Any) -> T:
         """Run a named operation (e.g. from store.contacts) inside this transaction."""
-        return op(self.txn, self.db, *args)
+        return op(self.txn, self.db, *args, **ids)
 
     def archive(self, entry: ArchiveEntry) -> None:
         contacts.archive(self.txn, self.db, entry)
