@@ -77,9 +77,9 @@ def inspect(path: str, thumbs_root: str, sha256: str, max_pixels: int) -> ImageI
     except Exception:  # noqa: BLE001 - see below: any decoder error means "not an image"
         return None
     with image:
-        width, height = _transposed(*image.size, image)
-        animated = bool(getattr(image, "is_animated", False))
         try:
+            width, height = _transposed(*image.size, image)
+            animated = bool(getattr(image, "is_animated", False))
             _make_thumbnails(image, thumbs_root, sha256)
         except Exception:  # noqa: BLE001 - Pillow's decoders raise many kinds (struct.error,
             # IndexError, OSError...) on hostile data; none may fail the upload itself
