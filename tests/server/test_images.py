@@ -126,7 +126,7 @@ def test_a_truncated_image_is_a_plain_file(tmp_path):
 
 def test_an_animated_gif(tmp_path):
     path = tmp_path / "a.gif"
-    frames = [Image.new("P", (50, 40), i) for i in range(3)]
+    frames = [Image.new("RGB", (50, 40), (80 * i, 0, 0)) for i in range(3)]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
     info = images.inspect(str(path), str(tmp_path / "t"), "56" * 32, 10**8)
     assert info == images.ImageInfo(50, 40, True)
