@@ -22,11 +22,12 @@ bytes (records, not files: what its people uploaded) for its quota.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from . import keys
+from . import contacts, conversations, keys, messages, users
 from .contacts import bump, count, quota_used
-from .records import pack, unpack
+from .records import Membership, User, pack, unpack
 from .scan import Dbs, Txn, prefix_items
 
 MEDIA_ID_CHARS = 22  # secrets.token_urlsafe(16): 128 random bits
@@ -77,6 +78,26 @@ class MediaRef:
     moment: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class MessageSighting:
+    """A message carrying the file, as the viewer stands to it."""
+
+    membership: Membership | None  # the viewer's in its conversation (None: never a member)
+    pos: int
+    recalled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MomentSighting:
+    """A moment carrying the file."""
+
+    author: User | None
+    viewer_is_customer: bool  # the viewer is an external contact of the author now
+
+
+Sighting = MessageSighting | MomentSighting
+
+
 def _id(media_id: str) -> bytes:
     return media_id.encode("ascii")
 
@@ -105,6 +126,21 @@ def refs(txn: Txn, db: Dbs, *, media_id: str) -> list[MediaRef]:
         else:
             out.append(MediaRef(conv, second))
     return out
+
+
+def sightings(txn: Txn, db: Dbs, *, media_id: str, uid: int) -> Iterator[Sighting]:
+    """The facts of each reference as user `uid` stands to it (for bridge/media.py).
+    A generator: consume it inside the transaction."""
+    for ref in refs(txn, db, media_id=media_id):
+        if ref.conv == MOMENT_REF:
+            tie = contacts.contact(txn, db, ref.employee, uid)
+            yield MomentSighting(users.get_user(txn, db, uid=ref.employee), tie is not None)
+            continue
+        msg = messages.get_message(txn, db, conv=ref.conv, seq=ref.seq)
+        if msg is None:
+            continue
+        mine = conversations.membership(txn, db, uid=uid, conv=ref.conv)
+        yield MessageSighting(mine, msg.pos, msg.recalled)
 
 
 def stats(txn: Txn, db: Dbs) -> tuple[int, int]:
