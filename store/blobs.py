@@ -129,7 +129,7 @@ class BlobStore:
                 raise _storage_error(exc) from exc
             return True
 
-    def _install(self, tmp_path: str, sha256: str) -> None:
+    def install(self, tmp_path: str, sha256: str) -> None:
         """Rename a finished temporary file to its hash (or drop it if one exists)."""
         final = self.path(sha256)
         directory = os.path.dirname(final)
@@ -191,7 +191,7 @@ class BlobUpload:
             os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
-            self.store._install(self._path, sha256)
+            self.store.install(self._path, sha256)
         except OSError as exc:
             self.abort()
             raise _storage_error(exc) from exc
