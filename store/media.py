@@ -143,6 +143,12 @@ def sightings(txn: Txn, db: Dbs, *, media_id: str, uid: int) -> Iterator[Sightin
         yield MessageSighting(mine, msg.pos, msg.recalled)
 
 
+def hash_records(txn: Txn, db: Dbs, *, sha256: str) -> int:
+    """How many records (pending or referenced) need the file of this hash."""
+    raw = txn.get(bytes.fromhex(sha256), db=db["media_hashes"])
+    return 0 if raw is None else int(unpack(raw)[0])
+
+
 def stats(txn: Txn, db: Dbs) -> tuple[int, int]:
     """(distinct files, their bytes)."""
     return count(txn, db, "media_files", 0), count(txn, db, "media_bytes", 0)
