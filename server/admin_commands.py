@@ -463,11 +463,18 @@ async def backup(app: App, args: dict[str, Any]) -> dict[str, Any]:
     path = os.path.abspath(_arg(args, "path"))
     if os.path.exists(path):
         raise AdminError("exists", f"{path} exists; give a new directory")
+    from corpchat.store import copy_media
+
+    def take() -> tuple[int, tuple[int, int]]:
+        size = app.store.backup(path)  # the snapshot, then the files it needs
+        return size, copy_media(app.store.path, path, needed_by=path)
+
     try:
-        size = await trio.to_thread.run_sync(app.store.backup, path)
+        async with app.media.removals:  # no sweep removes a file the snapshot needs
+            size, (files, media_bytes) = await trio.to_thread.run_sync(take)
     except (OSError, StorageError) as exc:
         raise AdminError("backup_failed", str(exc)) from exc
-    return {"path": path, "bytes": size}
+    return {"path": path, "bytes": size, "media_files": files, "media_bytes": media_bytes}
 
 
 @command("drain")

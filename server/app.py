@@ -39,6 +39,7 @@ from .connection import Connection
 from .customers import CustomerHandler
 from .handlers import RequestHandler
 from .hub import Hub, Waiter
+from .media import MediaService
 from .push import PushGateway
 from .quiet import QuietHours
 from .rates import Rates
@@ -67,6 +68,7 @@ class App:
         self.bridge = BridgeHandler(self)
         self.customers = CustomerHandler(self)
         self.transfers = Transfers(self)
+        self.media = MediaService(self.store, self.clock, config.media, self.write)
         self._background: trio.Nursery | None = None
         self.handlers = RequestHandler(self)
         self.connections: set[Connection] = set()
@@ -141,6 +143,8 @@ class App:
                 nursery.start_soon(self.push.run)
                 self.transfers.load()
                 nursery.start_soon(self.transfers.run)
+                await self.media.start()
+                nursery.start_soon(self.media.sweep_forever)
                 self._background = nursery
                 async with trio.open_nursery() as connections:
                     accept_scope = trio.CancelScope()

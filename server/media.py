@@ -122,6 +122,9 @@ class MediaService:
         self.blobs = BlobStore(root)
         self.thumbs = os.path.join(root, "thumbs")
         self._secret = b""
+        # Held while files are removed and while a backup copies them: a backup's
+        # snapshot never names a file the sweep removed before it was copied.
+        self.removals = trio.Lock()
         images.set_pixel_limit(settings.max_image_pixels)
 
     async def start(self) -> None:
@@ -295,8 +298,9 @@ class MediaService:
             orphans += batch
             if len(batch) < 1000:
                 break
-        for sha256 in orphans:
-            await self._forget_if_unused(sha256)
+        async with self.removals:
+            for sha256 in orphans:
+                await self._forget_if_unused(sha256)
         return len(orphans)
 
 

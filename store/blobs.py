@@ -41,6 +41,7 @@ from .errors import StorageError
 
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 TMP_DIR = "tmp"
+THUMBS_DIR = "thumbs"  # server/images.py writes them: <hh>/<sha256>-<size>.<ext>
 
 
 class BlobTooLarge(Exception):
@@ -61,6 +62,13 @@ def _storage_error(exc: OSError) -> StorageError:
     if exc.errno in _FULL_ERRNOS:
         return BlobStorageFull(f"no space left for media: {exc.strerror}")
     return StorageError(f"media file error: {exc}")
+
+
+def blob_path(root: str, sha256: str) -> str:
+    """Where the file of a hash lives under a media directory."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError("not a sha256 hex digest")
+    return os.path.join(root, sha256[:2], sha256)
 
 
 def _fsync_dir(path: str) -> None:
@@ -95,9 +103,7 @@ class BlobStore:
         return removed
 
     def path(self, sha256: str) -> str:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError("not a sha256 hex digest")
-        return os.path.join(self.root, sha256[:2], sha256)
+        return blob_path(self.root, sha256)
 
     def exists(self, sha256: str) -> bool:
         return os.path.exists(self.path(sha256))
@@ -206,3 +212,54 @@ class BlobUpload:
             os.unlink(self._path)
         except FileNotFoundError:
             pass
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link (files never change once stored), or an fsynced copy across
+    file systems."""
+    try:
+        os.link(source, target)
+        return
+    except FileExistsError:
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+    tmp = target + ".copying"
+    with open(source, "rb") as src, open(tmp, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.rename(tmp, target)
+
+
+def copy_files(source_root: str, target_root: str, hashes: list[str]) -> tuple[int, int]:
+    """Put the files (and thumbnails) of `hashes` from one media directory into
+    another, by hard link or copy, fsynced; (files, bytes). Blocking."""
+    files = size = 0
+    for sha256 in hashes:
+        path = blob_path(source_root, sha256)
+        if not os.path.exists(path):
+            continue
+        out = blob_path(target_root, sha256)
+        os.makedirs(os.path.dirname(out), mode=0o700, exist_ok=True)
+        _link_or_copy(path, out)
+        files += 1
+        size += os.path.getsize(path)
+        _copy_thumbnails(source_root, target_root, sha256)
+    for directory in {os.path.dirname(blob_path(target_root, h)) for h in hashes} | {target_root}:
+        if os.path.isdir(directory):
+            _fsync_dir(directory)
+    return files, size
+
+
+def _copy_thumbnails(source_root: str, target_root: str, sha256: str) -> None:
+    fan = os.path.join(source_root, THUMBS_DIR, sha256[:2])
+    if not os.path.isdir(fan):
+        return
+    for name in os.listdir(fan):
+        if name.startswith(sha256 + "-") and not name.endswith(".tmp"):
+            out = os.path.join(target_root, THUMBS_DIR, sha256[:2])
+            os.makedirs(out, mode=0o700, exist_ok=True)
+            _link_or_copy(os.path.join(fan, name), os.path.join(out, name))

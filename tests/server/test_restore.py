@@ -48,9 +48,11 @@ def files(path: str) -> dict[str, bytes] | None:
     if not os.path.isdir(path):
         return None
     out = {}
-    for name in sorted(os.listdir(path)):
-        with open(os.path.join(path, name), "rb") as f:
-            out[name] = hashlib.sha256(f.read()).digest()
+    for top, _dirs, names in os.walk(path):  # media/ holds directories of files
+        for name in sorted(names):
+            with open(os.path.join(top, name), "rb") as f:
+                out[os.path.relpath(os.path.join(top, name), path)] = \
+                    hashlib.sha256(f.read()).digest()
     return out
 
 
