@@ -344,6 +344,7 @@ async def stats(app: App, args: dict[str, Any]) -> dict[str, Any]:
         "rss_bytes": _rss_bytes(),
         "rss_anon_bytes": _anon_rss_bytes(),
         **app.store.stats(),
+        **app.media.stats(),
     }
 
 

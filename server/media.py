@@ -53,6 +53,15 @@ _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 Write = Callable[[Any], Awaitable[Any]]  # App.write: submit an operation, await its result
 
 
+@dataclass(slots=True)
+class MediaCounts:
+    uploads: int = 0
+    upload_bytes: int = 0
+    refused: int = 0
+    downloads: int = 0
+    download_bytes: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Uploaded:
     record: records.MediaRecord
@@ -125,11 +134,20 @@ class MediaService:
         # Held while files are removed and while a backup copies them: a backup's
         # snapshot never names a file the sweep removed before it was copied.
         self.removals = trio.Lock()
+        self.counts = MediaCounts()
         images.set_pixel_limit(settings.max_image_pixels)
 
     async def start(self) -> None:
         """Load (or create, once) the secret of signed URLs."""
         self._secret = await self.write(_ensure_secret)
+
+    def stats(self) -> dict[str, int]:
+        """The `admin stats` figures (and /metrics)."""
+        files, size = self.store.read(records.stats)
+        c = self.counts
+        return {"media_files": files, "media_bytes": size, "media_uploads": c.uploads,
+                "media_upload_bytes": c.upload_bytes, "media_refused": c.refused,
+                "media_downloads": c.downloads, "media_download_bytes": c.download_bytes}
 
     # ----- uploads -----
 
@@ -155,6 +173,16 @@ class MediaService:
                      body: AsyncIterator[bytes]) -> Uploaded | UploadRefused:
         """Stream a body to a durable file and record it. Cancelling is safe: the
         partial file is removed."""
+        result = await self._upload(user, name, body)
+        if isinstance(result, Uploaded):
+            self.counts.uploads += 1
+            self.counts.upload_bytes += result.record.size
+        else:
+            self.counts.refused += 1
+        return result
+
+    async def _upload(self, user: User, name: str,
+                      body: AsyncIterator[bytes]) -> Uploaded | UploadRefused:
         try:
             upload = await trio.to_thread.run_sync(self.blobs.begin,
                                                    self.settings.max_upload_bytes)

@@ -107,6 +107,13 @@ FIGURES: dict[str, Figure] = {
     "lmdb_map_bytes": _gauge("corpchat_lmdb_map_bytes", "LMDB map size"),
     "lmdb_used_bytes": _gauge("corpchat_lmdb_used_bytes", "LMDB pages in use"),
     "lmdb_map_use": _gauge("corpchat_lmdb_map_use_ratio", "LMDB pages in use / map size"),
+    "media_files": _gauge("corpchat_media_files", "Distinct media files stored"),
+    "media_bytes": _gauge("corpchat_media_bytes", "Bytes of the distinct media files"),
+    "media_uploads": _counter("corpchat_media_uploads", "Uploads accepted"),
+    "media_upload_bytes": _counter("corpchat_media_upload_bytes", "Bytes of accepted uploads"),
+    "media_refused": _counter("corpchat_media_refused", "Uploads refused (413, 422, 429, 507)"),
+    "media_downloads": _counter("corpchat_media_downloads", "Media answers with a body"),
+    "media_download_bytes": _counter("corpchat_media_download_bytes", "Media bytes sent"),
 }
 REALM_FAMILY = Figure("corpchat_users_online_by_realm", "Users with a session, by realm")
 FIGURES_BY_REALM = {"users_online_by_realm": REALM_FAMILY}
