@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import h11
@@ -85,6 +85,7 @@ class Connection:
         self._pinged = False
         self._heard = 0.0  # trio time of the last read (the idle timer re-arms from it)
         self.reader_scope = trio.CancelScope()
+        self._tasks: trio.Nursery | None = None  # the connection's own, while it runs
         # wsproto refused the client's framing: it cannot find a close frame after it.
         self.framing_failed = False
 
@@ -93,6 +94,7 @@ class Connection:
         session = self.session
         try:
             async with trio.open_nursery() as nursery:
+                self._tasks = nursery
                 nursery.start_soon(self._reader)
                 await session.writer()
                 nursery.cancel_scope.cancel()
@@ -109,6 +111,12 @@ class Connection:
 
     def stop_reading(self) -> None:
         self.reader_scope.cancel()
+
+    def start_exchange(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Run a plain HTTP exchange (a media upload or download) as a task of this
+        connection: cancelled when it closes, and done before its socket closes."""
+        assert self._tasks is not None, "the connection is not running"
+        self._tasks.start_soon(fn, *args)
 
     async def _reader(self) -> None:
         session = self.session

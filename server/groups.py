@@ -23,7 +23,15 @@ from dataclasses import dataclass, field, replace
 
 from corpchat.bridge import admit_consumers, archive_corp, group_archive_corp, may_own_group
 from corpchat.store import CONSUMER, GROUP, Membership, Message, Refused, User, WriteTxn
-from corpchat.store.records import ADMIN, MEMBER, OWNER, SYSTEM, ArchiveEntry, Conversation
+from corpchat.store.records import (
+    ADMIN,
+    MEMBER,
+    OWNER,
+    SYSTEM,
+    ArchiveEntry,
+    Conversation,
+    StoredAttachment,
+)
 
 MANAGERS = frozenset({OWNER, ADMIN})
 MAX_NAME_CHARS = 64
@@ -243,7 +251,8 @@ def dissolve(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | 
 
 
 def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str, now_ms: int,
-         receipt: bool = False, urgent: bool = False) -> tuple[Message, bool] | Refused:
+         receipt: bool = False, urgent: bool = False,
+         attachments: tuple[StoredAttachment, ...] = ()) -> tuple[Message, bool] | Refused:
     """A text message into a group, once per client_msg_id."""
     old = w.find_sent(uid=sender.uid, client_msg_id=client_msg_id)
     if old is not None:
@@ -252,7 +261,8 @@ def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str, no
     if isinstance(found, Refused):
         return found
     msg = w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid, text=text,
-                   client_msg_id=client_msg_id, receipt=receipt, urgent=urgent)
+                   client_msg_id=client_msg_id, receipt=receipt, urgent=urgent,
+                   attachments=attachments)
     _archive(w, found[0], msg, sender.realm, text)
     return msg, False
 
@@ -262,12 +272,12 @@ def _archive(w: WriteTxn, conversation: Conversation, msg: Message, realm: str, 
     """External groups (with consumer members) are archived for the owning corp."""
     if corp := group_archive_corp(conversation):
         w.archive(ArchiveEntry(corp, msg.time_ms, msg.pos, conversation.conv,
-                               msg.seq, msg.sender, realm, text, kind))
+                               msg.seq, msg.sender, realm, text, kind, msg.attachments))
 
 
 def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
-             now_ms: int, receipt: bool = False,
-             urgent: bool = False) -> tuple[Message, bool] | Refused:
+             now_ms: int, receipt: bool = False, urgent: bool = False,
+             attachments: tuple[StoredAttachment, ...] = ()) -> tuple[Message, bool] | Refused:
     """A notice on the corp's board: only the corp's admins post there."""
     old = w.find_sent(uid=sender.uid, client_msg_id=client_msg_id)
     if old is not None:
@@ -276,7 +286,8 @@ def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str
     if current is None or not current.corp_admin:
         return Refused("forbidden", "only corp admins post announcements")
     return w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
-                    text=text, client_msg_id=client_msg_id, receipt=receipt, urgent=urgent), False
+                    text=text, client_msg_id=client_msg_id, receipt=receipt, urgent=urgent,
+                    attachments=attachments), False
 
 
 def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
@@ -298,7 +309,7 @@ def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
             return Refused("forbidden", "only the sender or a group admin recalls a message")
         if now_ms - msg.time_ms > caps.recall_window_ms:
             return Refused("recall_expired", "the recall window has passed")
-    w.rewrite_message(replace(msg, text="", recalled=True))
+    w.rewrite_message(replace(msg, text="", recalled=True, attachments=()))  # archive keeps them
     notice = _system(w, conv, actor, now_ms, "recall", (msg.sender,), ref=seq)
     conversation = w.conversation(conv)
     if conversation is not None and conversation.kind == GROUP:

@@ -25,6 +25,7 @@ from corpchat.bridge import (
 from corpchat.protocol import (
     Ack,
     Announce,
+    Attachment,
     CloseCode,
     Conversations,
     ConversationsReply,
@@ -47,6 +48,8 @@ from corpchat.protocol import (
     Hello,
     History,
     HistoryPage,
+    MediaUrl,
+    MediaUrlReply,
     Member,
     Ping,
     Pong,
@@ -83,6 +86,8 @@ from .audit import audit
 from .bridge_handlers import BRIDGE_FRAMES, BridgeHandler
 from .customers import CUSTOMER_FRAMES
 from .hub import ChangeContext, ReadContext, SendContext, error_frame, message_event
+from .images import THUMB_SIZES
+from .media import MAX_NAME_CHARS, with_attachments
 from .people import People, tied
 from .quiet_handlers import QUIET_FRAMES
 from .ratelimit import TokenBucket
@@ -158,6 +163,8 @@ class RequestHandler:
                 self._history(session, frame)
             case Ping():
                 session.push(event_frame(Pong(re=frame.id, server_time=self.app.clock.now_ms())))
+            case MediaUrl():
+                self._media_url(session, frame)
             case GroupInfo():
                 self._group_info(session, frame)
             case GroupList():
@@ -275,7 +282,8 @@ class RequestHandler:
         limits = self.limits
         if not 0 < len(frame.client_msg_id) <= limits.max_client_msg_id_chars:
             raise _bad(f"client_msg_id must have 1 to {limits.max_client_msg_id_chars} characters")
-        if not frame.text:
+        files = self._attachments(frame.attachments)
+        if not frame.text and not files:
             raise _bad("text is empty")
         if len(frame.text) > limits.max_text_chars:
             raise ProtocolError(ErrorCode.TEXT_TOO_LONG,
@@ -286,8 +294,9 @@ class RequestHandler:
         if isinstance(frame, Announce):
             board = self._announce_conv(sender)
 
-            def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
-                return groups.announce(w, sender, board, cmid, text, now, receipt, urgent)
+            def op(w, urgent=False, found=()):  # noqa: ANN001, ANN202 - on the writer thread
+                return groups.announce(w, sender, board, cmid, text, now, receipt, urgent, found)
+            op = with_attachments(op, sender, cmid, files)
             if frame.urgent:
                 op = self._urgent(sender, op, cmid, now)
             self._submit(session, op, SendContext(session, frame.id))
@@ -303,18 +312,40 @@ class RequestHandler:
         if kind == GROUP:
             conv = frame.conv
 
-            def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
-                return groups.send(w, sender, conv, cmid, text, now, receipt, urgent)
+            def op(w, urgent=False, found=()):  # noqa: ANN001, ANN202 - on the writer thread
+                return groups.send(w, sender, conv, cmid, text, now, receipt, urgent, found)
         else:
             assert recipient is not None
             archive = archive_corp(sender, recipient)
 
-            def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
+            def op(w, urgent=False, found=()):  # noqa: ANN001, ANN202 - on the writer thread
                 return w.send_direct(sender, recipient, cmid, text, now, receipt, archive,
-                                     urgent)
+                                     urgent, found)
+        op = with_attachments(op, sender, cmid, files)
         if frame.urgent:
             op = self._urgent(sender, op, cmid, now)
         self._submit(session, op, SendContext(session, frame.id))
+
+    def _attachments(self, wanted: tuple[Attachment, ...] | None) -> tuple[Attachment, ...]:
+        """A request's attachments, checked for what needs no lookup (§29.3)."""
+        files = wanted or ()
+        most = self.app.config.media.max_attachments
+        if len(files) > most:
+            raise _bad(f"at most {most} attachments")
+        if any(a.name is not None and len(a.name) > MAX_NAME_CHARS for a in files):
+            raise _bad(f"an attachment's name has at most {MAX_NAME_CHARS} characters")
+        return files
+
+    def _media_url(self, session: Session, frame: MediaUrl) -> None:
+        if frame.thumb is not None and frame.thumb not in THUMB_SIZES:
+            raise _bad(f"thumb is one of {', '.join(map(str, THUMB_SIZES))}")
+        viewer: User = session.user  # type: ignore[assignment]
+        media = self.app.media
+        if media.servable(viewer, frame.media, None) is None:
+            raise ProtocolError(ErrorCode.NO_SUCH_MEDIA, f"no media {frame.media} you may fetch")
+        url, expires = media.signed_url(viewer.uid, frame.media, frame.thumb)
+        session.push(event_frame(MediaUrlReply(re=frame.id, media=frame.media, url=url,
+                                               expires=expires)))
 
     def _destination(self, sender: User, frame: Send) -> tuple[str | None, User | None]:
         """(kind, direct recipient) of a send's `to`/`conv`, or its refusal."""

@@ -14,6 +14,7 @@ import h11
 
 from corpchat.protocol import CloseCode
 
+from . import media_http
 from .metrics import render
 
 if TYPE_CHECKING:
@@ -36,6 +37,10 @@ def respond(connection: Connection, conn: h11.Connection, request: h11.Request) 
     its figures take a few event-loop turns (see server/metrics.py), so the
     connection stops reading and waits for it."""
     app, session = connection.app, connection.session
+    if media_http.is_media(request.target):  # served by a task of the connection
+        connection.stop_reading()
+        connection.start_exchange(media_http.exchange, connection, conn, request)
+        return
     if _path(request) == b"/metrics" and request.method in (b"GET", b"HEAD"):
         connection.stop_reading()
         app.spawn(_metrics, app, session, conn)

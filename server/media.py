@@ -397,3 +397,22 @@ def claim_attachments(w: Any, user: User, wanted: tuple[Any, ...]
     for attachment in out:
         w.do(records.claim, media_id=attachment.media_id)
     return tuple(out)
+
+
+def with_attachments(op: Callable[..., Any], sender: User, client_msg_id: str,
+                     wanted: tuple[Any, ...]) -> Callable[..., Any]:
+    """Wrap a send's writer operation `op(w, urgent=False, found=())` so that it first
+    checks and claims the request's attachments, in the same transaction. A repeat
+    of a stored message goes straight to `op`, which answers its original ack."""
+    if not wanted:
+        return op
+
+    def claimed(w: Any, urgent: bool = False) -> Any:
+        if w.find_sent(uid=sender.uid, client_msg_id=client_msg_id) is not None:
+            return op(w, urgent)
+        found = claim_attachments(w, sender, wanted)
+        if isinstance(found, Refused):
+            return found
+        return op(w, urgent, found)
+
+    return claimed

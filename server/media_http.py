@@ -12,6 +12,7 @@ download's file goes out with `os.sendfile` from worker threads
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
+import h11
 import trio
 
 from corpchat.store import Store, User
@@ -26,8 +28,11 @@ from corpchat.store import Store, User
 from .images import THUMB_SIZES
 from .media import MediaService, Servable, UploadRefused
 
+log = logging.getLogger("corpchat.media")
+
 Headers = Sequence[tuple[bytes, bytes]]
 SENDFILE_BYTES = 4 * 1024 * 1024  # per sendfile call (a thread hop each)
+READ_BYTES = 256 * 1024  # per read of an upload's body
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -227,11 +232,11 @@ def parse_range(value: str, size: int) -> tuple[int, int] | str | None:
             return "unsatisfiable"
         return max(0, size - n), size - 1
     start = int(first)
+    if start >= size:
+        return "unsatisfiable"
     end = int(last) if last else size - 1
     if end < start:
         return None
-    if start >= size:
-        return "unsatisfiable"
     return start, min(end, size - 1)
 
 
@@ -264,3 +269,119 @@ async def send_file(fd: int, path: str, offset: int, length: int) -> int:
                 break
             sent += n
     return sent
+
+
+# ----- the exchange on a connection -----
+
+class ClientGone(Exception):
+    """The client closed or stalled mid-request."""
+
+
+async def exchange(connection: Any, http: h11.Connection, request: h11.Request) -> None:
+    """Serve one media request on a connection that stopped reading WebSocket data, then
+    close it. Runs as a task of the connection (cancelled with it: cancel-safe);
+    never raises."""
+    app, session = connection.app, connection.session
+    head_only = request.method == b"HEAD"
+    try:
+        if request.method == b"POST" or request.target.split(b"?", 1)[0] == b"/media":
+            answer: Answer | FileAnswer = await _upload_exchange(connection, http, request)
+        else:
+            answer = download(app.media, app.store, request.method, request.target,
+                              request.headers)
+        if isinstance(answer, FileAnswer):
+            await _send_file_answer(connection, http, answer)
+        else:
+            session.push(encode(http, answer, head_only=head_only))
+    except ClientGone:
+        session.mark_dead()
+    except (h11.RemoteProtocolError, UnicodeDecodeError) as exc:
+        _answer_late(session, http, error_answer(400, "bad_request", f"bad request: {exc}"))
+    except Exception:
+        log.exception("media request failed")
+        _answer_late(session, http, error_answer(500, "internal_error", "internal error"))
+    finally:
+        session.begin_close(1000)
+
+
+def _answer_late(session: Any, http: h11.Connection, answer: Answer) -> None:
+    if http.our_state is h11.SEND_RESPONSE:
+        session.push(encode(http, answer, head_only=False))
+
+
+async def _upload_exchange(connection: Any, http: h11.Connection,
+                           request: h11.Request) -> Answer:
+    app = connection.app
+    checked = upload_precheck(app.media, app.store, request.method, request.target,
+                              request.headers)
+    if isinstance(checked, Answer):
+        if checked.status == 413:
+            app.media.counts.refused += 1
+        return checked
+    user, name = checked
+    return await upload(app.media, user, unquote(name),
+                        _body(connection, http, app.config.idle_timeout_s))
+
+
+async def _body(connection: Any, http: h11.Connection,
+                idle_s: float) -> AsyncIterator[bytes]:
+    """The request body, a chunk at a time: the socket is read only when the upload
+    asks for the next chunk (backpressure), each read within `idle_s`."""
+    fd = connection.session.fd
+    while True:
+        event = http.next_event()
+        if event is h11.NEED_DATA:
+            with trio.move_on_after(idle_s) as idle:
+                data = await _read(fd)
+            if idle.cancelled_caught or not data:
+                raise ClientGone()
+            http.receive_data(data)
+        elif isinstance(event, h11.Data):
+            yield bytes(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            return
+        else:
+            raise ClientGone()
+
+
+async def _read(fd: int) -> bytes:
+    while True:
+        await trio.lowlevel.wait_readable(fd)
+        try:
+            return os.read(fd, READ_BYTES)
+        except BlockingIOError:
+            continue
+        except OSError:
+            return b""
+
+
+async def _send_file_answer(connection: Any, http: h11.Connection, answer: FileAnswer) -> None:
+    session, media = connection.session, connection.app.media
+    headers = [*answer.headers, (b"content-length", str(answer.length).encode()),
+               (b"connection", b"close")]
+    session.push(http.send(h11.Response(status_code=answer.status, headers=headers)))
+    if not answer.send_body or answer.length == 0:
+        return
+    await session.flush_all()
+    if session.dead:
+        return
+    try:
+        sent = await send_file(session.fd, answer.path, answer.offset, answer.length)
+    except OSError as exc:  # the client went away mid-file
+        log.debug("download cut: %s", exc)
+        session.mark_dead()
+        return
+    media.counts.downloads += 1
+    media.counts.download_bytes += sent
+
+
+def encode(http: h11.Connection, answer: Answer, *, head_only: bool) -> bytes:
+    """A whole small response, with its length, closing the connection."""
+    headers = [*answer.headers, (b"connection", b"close")]
+    if answer.status != 304:
+        headers.append((b"content-length", str(len(answer.body)).encode()))
+    out = [http.send(h11.Response(status_code=answer.status, headers=headers))]
+    if answer.body and not head_only and answer.status != 304:
+        out.append(http.send(h11.Data(data=answer.body)))
+    out.append(http.send(h11.EndOfMessage()))
+    return b"".join(out)
