@@ -23,6 +23,7 @@ from corpchat.bridge import (
     may_serve_customers,
 )
 from corpchat.protocol import (
+    Attachment,
     BroadcastCustomers,
     BroadcastDone,
     ContactTag,
@@ -51,9 +52,12 @@ from corpchat.protocol import (
 from corpchat.store import CONSUMER, ENTERPRISE, Refused, StorageError, User
 from corpchat.store import contacts as tables
 from corpchat.store import customers as cust
+from corpchat.store import media as media_records
+from corpchat.store.records import StoredAttachment
 
 from .bridge_ops import Notices
-from .hub import NoticeContext, error_frame
+from .hub import NoticeContext, error_frame, media_info
+from .media import MAX_NAME_CHARS, claim_attachments
 from .people import People
 from .session import Session
 from .wsframes import event_frame
@@ -109,8 +113,15 @@ class CustomerHandler:
             case MomentPost(text=text, attachments=attachments):
                 _employee_only(user)
                 people, seen = self._feed_people(user), self._author(user)
-                submit(lambda w: _post(w, frame.id, user, seen, text, attachments or (), 0,
-                                       now, caps, people), context)
+                files = self._moment_media(frame.media, len(attachments or ()))
+
+                def post(w):  # noqa: ANN001, ANN202 - runs on the writer thread
+                    found = claim_attachments(w, user, files)
+                    if isinstance(found, Refused):
+                        return found
+                    return _post(w, frame.id, user, seen, text, attachments or (), 0, now,
+                                 caps, people, found)
+                submit(post, context)
             case MomentDraft():
                 self._draft(user, frame, now, submit, context)
             case MomentConfirm(draft=draft_id):
@@ -120,6 +131,17 @@ class CustomerHandler:
                        context)
             case MomentsFeed():
                 self._feed(session, user, frame)
+
+    def _moment_media(self, wanted: tuple[Attachment, ...] | None,
+                      references: int) -> tuple[Attachment, ...]:
+        """A moment's uploaded files, checked for what needs no lookup (§29.3)."""
+        files = wanted or ()
+        most = min(self.app.config.media.max_attachments, self.caps.moment_attachments)
+        if len(files) + references > most:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"at most {most} attachments")
+        if any(a.name is not None and len(a.name) > MAX_NAME_CHARS for a in files):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "an attachment's name is too long")
+        return files
 
     # ----- lookups -----
 
@@ -174,7 +196,9 @@ class CustomerHandler:
         limits = self.app.config.limits
         if not 0 < len(frame.client_msg_id) <= 32:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "client_msg_id has 1 to 32 characters")
-        if not frame.text:
+        if len(frame.attachments or ()) > self.app.config.media.max_attachments:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "too many attachments")
+        if not frame.text and not frame.attachments:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "text is empty")
         if len(frame.text) > limits.max_text_chars:
             # §25: bad_request, unlike send's text_too_long (the spec's choice, kept)
@@ -227,6 +251,15 @@ class CustomerHandler:
             session.push(error_frame(ErrorCode.STORAGE_UNAVAILABLE, "storage unavailable",
                                      frame.id))
             return
+        if frame.attachments:  # checked (and committed) once, before any chunk
+            files = frame.attachments
+            claimed = await self.app.write(lambda w: claim_attachments(w, user, files))
+            if isinstance(claimed, Refused | BaseException):
+                session.sent_one()
+                code, text = (claimed.code, claimed.message) if isinstance(claimed, Refused) \
+                    else (ErrorCode.STORAGE_UNAVAILABLE, "storage unavailable")
+                session.push(error_frame(code, text, frame.id))
+                return
         sent, skipped = 0, 0
         day, caps, archive = day_number(now), self.caps, archive_corp
         for start in range(0, len(targets), BROADCAST_CHUNK):
@@ -259,15 +292,21 @@ class CustomerHandler:
         for employee in employees:
             _enforce(may_act_for(user, employee))
         text, attachments = frame.text, tuple(frame.attachments or ())
+        files = self._moment_media(frame.media, len(attachments))
         looker = People(self.app.store)
         author = looker.profile(user, user)
 
         def op(w):  # noqa: ANN001, ANN202
+            found = claim_attachments(w, user, files)  # the admin's files, kept with the draft
+            if isinstance(found, Refused):
+                return found
             draft_id = w.new_id("moment_draft")
             w.do(cust.put_draft, user.corp_id, draft_id,
-                 [user.uid, text, list(attachments), [e.uid for e in employees], []])
+                 [user.uid, text, list(attachments), [e.uid for e in employees], [],
+                  [a.row() for a in found]])
             info = MomentInfo(moment=0, author=author, time=now, text=text,
-                              attachments=attachments or None)
+                              attachments=attachments or None,
+                              media=tuple(media_info(a) for a in found) or None)
             event = MomentEvent(moment=info, draft=draft_id)
             return Notices(events=tuple((e.uid, event) for e in employees),
                            reply=Created(re=frame.id, id=draft_id))
@@ -370,25 +409,33 @@ def _broadcast_chunk(w, sender: User, chunk: list[User], frame: BroadcastCustome
             skipped += 1
             continue
         w.do(tables.use_quota, f"mass.{sender.uid}", consumer.uid, day)
+        files = claim_attachments(w, sender, frame.attachments or ())  # once it is a no-op
+        if isinstance(files, Refused):
+            return files  # type: ignore[return-value]
         msg, _ = w.send_direct(sender, consumer, cmid, frame.text, now,
-                               archive_corp=archive(sender, consumer))
+                               archive_corp=archive(sender, consumer), attachments=files)
         stored.append(msg)
         sent += 1
     return Notices(messages=tuple(stored), sent=sent, skipped=skipped, keep_convs=False)
 
 
 def _post(w, request_id: int, employee: User, seen: Profile, text: str, attachments,  # noqa: ANN001
-          authored_by: int, now: int, caps: CustomerCaps,
-          audience: list[int]) -> Notices | Refused:
+          authored_by: int, now: int, caps: CustomerCaps, audience: list[int],
+          files: tuple[StoredAttachment, ...] = ()) -> Notices | Refused:
     day = day_number(now)
     verdict = may_post_moment(w.do(tables.quota_used, "moments", employee.uid, day), text,
-                              len(attachments), caps)
+                              len(attachments) + len(files), caps)
     if not verdict.allowed:
         return Refused(verdict.code, verdict.reason)
+    if len(files) > 1 and any(f.kind == "video" for f in files):
+        return Refused("bad_request", "a moment holds up to 9 images, or one video alone")
     w.do(tables.use_quota, "moments", employee.uid, day)
     moment = cust.Moment(employee.uid, w.new_id("moment"), now, text, tuple(attachments),
-                         authored_by)
+                         authored_by, files)
     w.do(cust.put_moment, moment)
+    for f in files:
+        w.do(media_records.add_moment_ref, media_id=f.media_id, employee=employee.uid,
+             moment=moment.moment_id)
     event = MomentEvent(moment=_moment_info(moment, seen))
     return Notices(events=tuple((uid, event) for uid in audience),
                    reply=Created(re=request_id, id=moment.moment_id))
@@ -399,18 +446,20 @@ def _confirm(w, request_id: int, employee: User, seen: Profile, draft_id: int,  
     draft = w.do(cust.draft, employee.corp_id, draft_id)
     if draft is None or employee.uid not in draft[3]:
         return Refused("not_found", f"no draft {draft_id} for you")
-    author, text, attachments, employees, confirmed = draft
+    author, text, attachments, employees, confirmed, *rest = draft
     if employee.uid in confirmed:
         return Refused("exists", "already confirmed")
+    files = tuple(StoredAttachment.from_row(row) for row in rest[0]) if rest else ()
     result = _post(w, request_id, employee, seen, text, attachments, author, now, caps,
-                   audience)
+                   audience, files)
     if not isinstance(result, Refused):
         w.do(cust.put_draft, employee.corp_id, draft_id,
-             [author, text, attachments, employees, [*confirmed, employee.uid]])
+             [author, text, attachments, employees, [*confirmed, employee.uid], *rest])
     return result
 
 
 def _moment_info(moment: cust.Moment, author) -> MomentInfo:  # noqa: ANN001
     return MomentInfo(moment=moment.moment_id, author=author, time=moment.time_ms,
-                      text=moment.text, attachments=moment.attachments or None)
+                      text=moment.text, attachments=moment.attachments or None,
+                      media=tuple(media_info(a) for a in moment.media) or None)
 

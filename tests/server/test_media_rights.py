@@ -1,0 +1,132 @@
+"""Who may fetch a file: the rules of the messages and moments that carry it (§29.2)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from corpchat.protocol import (
+    Ack,
+    Attachment,
+    BroadcastCustomers,
+    BroadcastDone,
+    Created,
+    Error,
+    GroupRemove,
+    MomentEvent,
+    MomentPost,
+    MomentsFeed,
+    MomentsPage,
+    Msg,
+    Ok,
+)
+
+from .test_groups import make_contact, make_group, people, request
+from .test_media import fetch, png, send_with, upload
+
+
+def _token(client) -> str:
+    return client.session.token
+
+
+async def test_outsiders_get_404(server, nursery):
+    """Another corp's employee, a consumer without a contact: 404, never 403."""
+    c = await people(server, nursery, "ann", "ben")
+    c.update(await people(server, nursery, "zed", corp="other"))
+    c.update(await people(server, nursery, "carl", corp=None))
+    media = (await upload(server, _token(c["ann"]), png())).json()["media"]
+    await send_with(c["ann"], "ben", media)
+    for outsider in ("zed", "carl"):
+        reply = await fetch(server, f"/media/{media}", _token(c[outsider]))
+        assert reply.status_code == 404, outsider
+    assert (await fetch(server, f"/media/{media}", _token(c["ben"]))).status_code == 200
+
+
+async def test_a_removed_member_sees_what_came_before_not_after(server, nursery):
+    c = await people(server, nursery, "ann", "ben", "cat")
+    conv = await make_group(c["ann"], "ben", "cat")
+    before = (await upload(server, _token(c["ann"]), png(color=(1, 1, 1)))).json()["media"]
+    await send_with(c["ann"], None, before, conv=conv)
+    removed = await request(c["ann"], GroupRemove, conv=conv, members=("cat",))
+    assert isinstance(removed, Ok)
+    after = (await upload(server, _token(c["ann"]), png(color=(2, 2, 2)))).json()["media"]
+    await send_with(c["ann"], None, after, conv=conv)
+    assert (await fetch(server, f"/media/{before}", _token(c["cat"]))).status_code == 200
+    assert (await fetch(server, f"/media/{after}", _token(c["cat"]))).status_code == 404
+    assert (await fetch(server, f"/media/{after}", _token(c["ben"]))).status_code == 200
+
+
+async def test_a_consumer_sees_media_of_a_chat_with_their_employee(server, nursery):
+    c = await people(server, nursery, "amy")
+    c.update(await people(server, nursery, "carl", "dora", corp=None))
+    await make_contact(c["amy"], c["carl"])
+    media = (await upload(server, _token(c["amy"]), png())).json()["media"]
+    await send_with(c["amy"], "carl", media, "our catalogue")
+    msg = await c["carl"].expect(Msg)
+    assert msg.attachments[0].media == media
+    assert (await fetch(server, f"/media/{media}", _token(c["carl"]))).status_code == 200
+    assert (await fetch(server, f"/media/{media}", _token(c["dora"]))).status_code == 404
+
+
+async def test_a_moment_with_nine_images_end_to_end(server, nursery):
+    c = await people(server, nursery, "amy", "bea")
+    c.update(await people(server, nursery, "carl", "dora", corp=None))
+    await make_contact(c["amy"], c["carl"])
+    images = [png(color=(i * 20, 0, 0)) for i in range(9)]
+    ids = [(await upload(server, _token(c["amy"]), data, name=f"{i}.png")).json()["media"]
+           for i, data in enumerate(images)]
+    too_many = await request(c["amy"], MomentPost, reply=(Created, Error), text="ten",
+                             media=tuple(Attachment(media=m) for m in [*ids, ids[0]]))
+    assert isinstance(too_many, Error) and too_many.code == "bad_request"
+    posted = await request(c["amy"], MomentPost, reply=(Created, Error), text="new shop",
+                           media=tuple(Attachment(media=m) for m in ids))
+    assert isinstance(posted, Created), posted
+    event = await c["carl"].expect(MomentEvent)
+    assert [m.media for m in event.moment.media] == ids
+    assert [m.sha256 for m in event.moment.media] == \
+        [hashlib.sha256(d).hexdigest() for d in images]
+    page = await request(c["carl"], MomentsFeed, reply=(MomentsPage, Error))
+    assert [m.media for m in page.moments[0].media] == ids
+    for media, data in zip(ids, images, strict=True):
+        got = await fetch(server, f"/media/{media}?thumb=64", _token(c["carl"]))
+        assert got.status_code == 200
+        assert (await fetch(server, f"/media/{media}", _token(c["carl"]))).content == data
+        assert (await fetch(server, f"/media/{media}", _token(c["dora"]))).status_code == 404
+        assert (await fetch(server, f"/media/{media}", _token(c["bea"]))).status_code == 404
+
+
+async def test_a_mass_message_with_a_picture(server, nursery):
+    c = await people(server, nursery, "amy")
+    c.update(await people(server, nursery, "c1", "c2", corp=None))
+    for customer in ("c1", "c2"):
+        await make_contact(c["amy"], c[customer])
+    media = (await upload(server, _token(c["amy"]), png())).json()["media"]
+    done = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                         client_msg_id="spring", text="",
+                         attachments=(Attachment(media=media, name="offer.png"),))
+    assert isinstance(done, BroadcastDone) and done.sent == 2, done
+    for customer in ("c1", "c2"):
+        msg = await c[customer].expect(Msg)
+        assert (msg.kind, msg.attachments[0].name) == ("image", "offer.png")
+        assert (await fetch(server, f"/media/{media}", _token(c[customer]))).status_code == 200
+    refused = await request(c["amy"], BroadcastCustomers, reply=(BroadcastDone, Error),
+                            client_msg_id="x", text="", attachments=(Attachment(media="q" * 22),))
+    assert isinstance(refused, Error) and refused.code == "no_such_media"
+
+
+async def test_an_unreferenced_upload_is_swept_after_a_day(server, nursery, clock):
+    c = await people(server, nursery, "ann", "ben")
+    kept = (await upload(server, _token(c["ann"]), png(color=(5, 5, 5)))).json()
+    lost = (await upload(server, _token(c["ann"]), png(color=(6, 6, 6)))).json()
+    await send_with(c["ann"], "ben", kept["media"])
+    media = server.app.media
+    clock.advance(86400 - 1)
+    assert await media.sweep_once() == 0
+    clock.advance(1)
+    assert await media.sweep_once() == 1
+    assert not media.blobs.exists(lost["sha256"]) and media.blobs.exists(kept["sha256"])
+    assert (await fetch(server, f"/media/{lost['media']}", _token(c["ann"]))).status_code == 404
+    assert (await fetch(server, f"/media/{kept['media']}", _token(c["ben"]))).status_code == 200
+    c["ann"].session.send_text("", to="ben", attachments=(Attachment(media=lost["media"]),))
+    await c["ann"].flush()
+    assert (await c["ann"].expect(Error)).code == "no_such_media"
+    assert not [a for a in c["ann"].taken(Ack) if a.seq > 1]
