@@ -456,23 +456,14 @@ async def user_enable(app: App, args: dict[str, Any]) -> dict[str, Any]:
 
 @command("backup")
 async def backup(app: App, args: dict[str, Any]) -> dict[str, Any]:
-    """A consistent, compacted copy of the live database, taken while serving."""
-    import trio
-
+    """A consistent, compacted copy of the live database and its media, while serving."""
     from .admin import AdminError
 
     path = os.path.abspath(_arg(args, "path"))
     if os.path.exists(path):
         raise AdminError("exists", f"{path} exists; give a new directory")
-    from corpchat.store import copy_media
-
-    def take() -> tuple[int, tuple[int, int]]:
-        size = app.store.backup(path)  # the snapshot, then the files it needs
-        return size, copy_media(app.store.path, path, needed_by=path)
-
     try:
-        async with app.media.removals:  # no sweep removes a file the snapshot needs
-            size, (files, media_bytes) = await trio.to_thread.run_sync(take)
+        size, files, media_bytes = await app.media.backup(path)
     except (OSError, StorageError) as exc:
         raise AdminError("backup_failed", str(exc)) from exc
     return {"path": path, "bytes": size, "media_files": files, "media_bytes": media_bytes}

@@ -69,6 +69,7 @@ from corpchat.protocol import (
     Welcome,
     decode_client_frame,
 )
+from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.store import (
     ANNOUNCE,
     DIRECT,
@@ -90,7 +91,6 @@ from .images import THUMB_SIZES
 from .media import MAX_NAME_CHARS, with_attachments
 from .people import People, tied
 from .quiet_handlers import QUIET_FRAMES
-from .ratelimit import TokenBucket
 from .session import Session
 from .wsframes import event_frame
 

@@ -20,9 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-import h11
 import trio
 
+from corpchat.protocol.server import (
+    HttpBody,
+    HttpBodyEnd,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseHead,
+    State,
+)
 from corpchat.store import Store, User
 
 from .images import THUMB_SIZES
@@ -274,74 +281,75 @@ async def send_file(fd: int, path: str, offset: int, length: int) -> int:
 # ----- the exchange on a connection -----
 
 class ClientGone(Exception):
-    """The client closed or stalled mid-request."""
+    """The client closed, stalled or broke the framing mid-request."""
 
 
-async def exchange(connection: Any, http: h11.Connection, request: h11.Request) -> None:
-    """Serve one media request on a connection that stopped reading WebSocket data, then
-    close it. Runs as a task of the connection (cancelled with it: cancel-safe);
-    never raises."""
-    app, session = connection.app, connection.session
-    head_only = request.method == b"HEAD"
+async def exchange(connection: Any, request: HttpRequest) -> None:
+    """Serve one media request on a connection whose reader stopped, then close it.
+    This task reads the rest of the request itself, through the connection's
+    sans-IO protocol. Runs as a task of the connection (cancelled with it:
+    cancel-safe); never raises."""
+    app, session, protocol = connection.app, connection.session, connection.protocol
     try:
         if request.method == b"POST" or request.target.split(b"?", 1)[0] == b"/media":
-            answer: Answer | FileAnswer = await _upload_exchange(connection, http, request)
+            answer: Answer | FileAnswer = await _upload_exchange(connection, request)
         else:
             answer = download(app.media, app.store, request.method, request.target,
                               request.headers)
         if isinstance(answer, FileAnswer):
-            await _send_file_answer(connection, http, answer)
+            await _send_file_answer(connection, answer)
         else:
-            session.push(encode(http, answer, head_only=head_only))
+            session.push(protocol.send(response(answer)))
     except ClientGone:
         session.mark_dead()
-    except (h11.RemoteProtocolError, UnicodeDecodeError) as exc:
-        _answer_late(session, http, error_answer(400, "bad_request", f"bad request: {exc}"))
     except Exception:
         log.exception("media request failed")
-        _answer_late(session, http, error_answer(500, "internal_error", "internal error"))
+        if protocol.state is State.ANSWERING:
+            session.push(protocol.send(response(
+                error_answer(500, "internal_error", "internal error"))))
     finally:
         session.begin_close(1000)
 
 
-def _answer_late(session: Any, http: h11.Connection, answer: Answer) -> None:
-    if http.our_state is h11.SEND_RESPONSE:
-        session.push(encode(http, answer, head_only=False))
+def response(answer: Answer) -> HttpResponse:
+    """An Answer as the protocol's command (its content type apart from the rest)."""
+    kind = header(answer.headers, b"content-type") or b"application/octet-stream"
+    rest = tuple((k, v) for k, v in answer.headers if k != b"content-type")
+    return HttpResponse(answer.status, answer.body, kind, rest)
 
 
-async def _upload_exchange(connection: Any, http: h11.Connection,
-                           request: h11.Request) -> Answer:
+async def _upload_exchange(connection: Any, request: HttpRequest) -> Answer:
     app = connection.app
     checked = upload_precheck(app.media, app.store, request.method, request.target,
                               request.headers)
     if isinstance(checked, Answer):
-        if checked.status == 413:
+        if checked.status in (413, 429, 507):
             app.media.counts.refused += 1
         return checked
     user, name = checked
-    return await upload(app.media, user, unquote(name),
-                        _body(connection, http, app.config.idle_timeout_s))
+    return await upload(app.media, user, name, _body(connection, app.config.idle_timeout_s))
 
 
-async def _body(connection: Any, http: h11.Connection,
-                idle_s: float) -> AsyncIterator[bytes]:
+async def _body(connection: Any, idle_s: float) -> AsyncIterator[bytes]:
     """The request body, a chunk at a time: the socket is read only when the upload
     asks for the next chunk (backpressure), each read within `idle_s`."""
-    fd = connection.session.fd
+    events, protocol, fd = connection.http_events, connection.protocol, connection.session.fd
     while True:
-        event = http.next_event()
-        if event is h11.NEED_DATA:
-            with trio.move_on_after(idle_s) as idle:
-                data = await _read(fd)
-            if idle.cancelled_caught or not data:
+        while events:
+            event = events.popleft()
+            if isinstance(event, HttpBody):
+                yield event.data
+            elif isinstance(event, HttpBodyEnd):
+                return
+            else:  # bad framing (Refused): the protocol stopped reading
                 raise ClientGone()
-            http.receive_data(data)
-        elif isinstance(event, h11.Data):
-            yield bytes(event.data)
-        elif isinstance(event, h11.EndOfMessage):
-            return
-        else:
+        if protocol.state is not State.ANSWERING:
             raise ClientGone()
+        with trio.move_on_after(idle_s) as idle:
+            data = await _read(fd)
+        if idle.cancelled_caught or not data:
+            raise ClientGone()
+        events.extend(protocol.receive_data(data))
 
 
 async def _read(fd: int) -> bytes:
@@ -355,33 +363,21 @@ async def _read(fd: int) -> bytes:
             return b""
 
 
-async def _send_file_answer(connection: Any, http: h11.Connection, answer: FileAnswer) -> None:
+async def _send_file_answer(connection: Any, answer: FileAnswer) -> None:
     session, media = connection.session, connection.app.media
-    headers = [*answer.headers, (b"content-length", str(answer.length).encode()),
-               (b"connection", b"close")]
-    session.push(http.send(h11.Response(status_code=answer.status, headers=headers)))
-    if not answer.send_body or answer.length == 0:
+    length = answer.length if answer.send_body else 0
+    session.push(connection.protocol.send(
+        HttpResponseHead(answer.status, tuple(answer.headers), answer.length)))
+    if length == 0:
         return
     await session.flush_all()
     if session.dead:
         return
     try:
-        sent = await send_file(session.fd, answer.path, answer.offset, answer.length)
+        sent = await send_file(session.fd, answer.path, answer.offset, length)
     except OSError as exc:  # the client went away mid-file
         log.debug("download cut: %s", exc)
         session.mark_dead()
         return
     media.counts.downloads += 1
     media.counts.download_bytes += sent
-
-
-def encode(http: h11.Connection, answer: Answer, *, head_only: bool) -> bytes:
-    """A whole small response, with its length, closing the connection."""
-    headers = [*answer.headers, (b"connection", b"close")]
-    if answer.status != 304:
-        headers.append((b"content-length", str(len(answer.body)).encode()))
-    out = [http.send(h11.Response(status_code=answer.status, headers=headers))]
-    if answer.body and not head_only and answer.status != 304:
-        out.append(http.send(h11.Data(data=answer.body)))
-    out.append(http.send(h11.EndOfMessage()))
-    return b"".join(out)
