@@ -228,6 +228,7 @@ async def archive_export(app: App, args: dict[str, Any]):  # noqa: ANN201 - a St
     from corpchat.store import contacts as tables
 
     from .admin import AdminError, Stream
+    from .archive_tar import archive_row
 
     corp = app.store.corp_by_name(_arg(args, "corp"))
     if corp is None:
@@ -243,9 +244,7 @@ async def archive_export(app: App, args: dict[str, Any]):  # noqa: ANN201 - a St
             for entry in page:
                 if employee and entry.sender != employee and not _involves(app, entry, employee):
                     continue
-                yield {"time": entry.time_ms, "conv": entry.conv, "seq": entry.seq,
-                       "sender": entry.sender, "realm": entry.realm, "text": entry.text,
-                       "kind": entry.kind}
+                yield archive_row(entry)
             if resume is None:
                 return
 
