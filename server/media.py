@@ -103,6 +103,9 @@ class Servable:
 def clean_name(raw: str) -> str:
     """A file name safe to store and show: no directories, no control characters."""
     name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
+    # Control and format characters (a right-to-left override makes "gpj.exe" look
+    # like "exe.jpg") become "_".
+    name = "".join("_" if unicodedata.category(c) in ("Cc", "Cf") else c for c in name)
     return _UNSAFE_NAME.sub("_", name).strip()[:MAX_NAME_CHARS]
 
 

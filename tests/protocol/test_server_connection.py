@@ -498,3 +498,26 @@ def test_head_and_304_answers_have_no_body() -> None:
         conn.receive_data(method + b" /media/x HTTP/1.1\r\nHost: x\r\n\r\n")
         data = conn.send(HttpResponse(status, b"not sent"))
         assert data.endswith(b"\r\n\r\n"), (method, status)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=3000), cut=st.integers(min_value=1), chunked=st.booleans())
+def test_any_body_comes_out_whole_however_it_is_split(body: bytes, cut: int,
+                                                      chunked: bool) -> None:
+    head = b"POST /media HTTP/1.1\r\nHost: x\r\n"
+    if chunked:
+        wire = head + b"Transfer-Encoding: chunked\r\n\r\n" + (
+            f"{len(body):x}\r\n".encode() + body + b"\r\n" if body else b"") + b"0\r\n\r\n"
+    else:
+        wire = head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    at = 1 + cut % len(wire)
+    assert _body_of(feed(connection(), [wire[:at], wire[at:]])) == (body, True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(garbage=st.binary(max_size=200))
+def test_garbage_in_a_chunked_body_is_refused_or_taken_never_raised(garbage: bytes) -> None:
+    conn = connection()
+    events = conn.receive_data(b"POST /media HTTP/1.1\r\nHost: x\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\n" + garbage)
+    assert all(isinstance(e, HttpRequest | HttpBody | HttpBodyEnd | Refused) for e in events)
