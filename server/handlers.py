@@ -216,7 +216,7 @@ class RequestHandler:
         session.push(event_frame(Welcome(
             re=frame.id, user=user.handle, session=session.id,
             server_time=app.clock.now_ms(), sync=str(app.hub.head),
-            limits=self.limits.to_wire(),
+            limits={**self.limits.to_wire(), **app.media.limits()},
             announce_conv=self._announce_conv(user) if user.corp_id else None,
             unread=self._unread(user), quiet=app.quiet.state_frame(user.uid))))
         app.push.online(user.uid)

@@ -144,6 +144,11 @@ class MediaService:
         """Load (or create, once) the secret of signed URLs."""
         self._secret = await self.write(_ensure_secret)
 
+    def limits(self) -> dict[str, int]:
+        """The keys 1.4 adds to `welcome.limits` (§29.3)."""
+        return {"max_attachments": self.settings.max_attachments,
+                "max_upload_bytes": self.settings.max_upload_bytes}
+
     def stats(self) -> dict[str, int]:
         """The `admin stats` figures (and /metrics)."""
         files, size = self.store.read(records.stats)

@@ -19,6 +19,7 @@ from corpchat.protocol import (
     MediaUrlReply,
     Msg,
     Recall,
+    Welcome,
 )
 
 from ..client import TestClient, send_frame
@@ -74,6 +75,9 @@ async def test_upload_send_and_fetch_round_trip(server, nursery):
     assert (await fetch(server, f"/media/{media}", ben)).status_code == 404
     a = await TestClient(nursery, server.url, ann).connect()
     b = await TestClient(nursery, server.url, ben).connect()
+    welcome = a.taken(Welcome)[0]
+    assert welcome.limits["max_attachments"] == 9
+    assert welcome.limits["max_upload_bytes"] == 256 * 1024  # this module's setting
     ack = await send_with(a, "ben", media)
     msg = await b.expect(Msg)
     assert (msg.seq, msg.text, msg.kind) == (ack.seq, "", "image")
