@@ -1,8 +1,9 @@
 """Media: uploads, the rights to fetch, signed URLs and the sweep (docs/protocol.md §29).
 
 An upload streams through here chunk by chunk: each chunk is written and
-hashed by a worker thread (`trio.to_thread`), so neither the event loop nor
-memory ever holds the file — at most one chunk per upload is in flight, and
+hashed by a media thread (media_threads.py: few, at a lower priority), so
+neither the event loop nor memory ever holds the file — at most one chunk
+per upload is in flight, and
 the connection reads the next one only after it was written (backpressure:
 a fast client fills its TCP window and waits). Once the body is complete the
 file is fsynced and renamed to its hash (store/blobs.py), its type sniffed
@@ -42,6 +43,7 @@ from corpchat.store.records import StoredAttachment, pack, unpack
 
 from . import images, mediatypes
 from .config import MediaSettings
+from .media_threads import THREADS
 
 log = logging.getLogger("corpchat.media")
 
@@ -202,17 +204,17 @@ class MediaService:
     async def _upload(self, user: User, name: str,
                       body: AsyncIterator[bytes]) -> Uploaded | UploadRefused:
         try:
-            upload = await trio.to_thread.run_sync(self.blobs.begin,
+            upload = await THREADS.run(self.blobs.begin,
                                                    self.settings.max_upload_bytes)
         except StorageError as exc:
             return _storage_refusal(exc)
         try:
             head, blob = await self._receive(upload, body)
         except BaseException:
-            await trio.to_thread.run_sync(upload.abort)
+            await THREADS.run(upload.abort)
             raise
         if isinstance(blob, UploadRefused):
-            await trio.to_thread.run_sync(upload.abort)
+            await THREADS.run(upload.abort)
             return blob
         try:
             return await self._record(user, clean_name(name), head, blob)
@@ -227,10 +229,10 @@ class MediaService:
             async for chunk in body:
                 if len(head) < mediatypes.SNIFF_BYTES:
                     head += chunk[:mediatypes.SNIFF_BYTES - len(head)]
-                await trio.to_thread.run_sync(upload.write, chunk)
+                await THREADS.run(upload.write, chunk)
             if upload.size == 0:
                 return head, UploadRefused(400, "bad_request", "the body is empty")
-            return head, await trio.to_thread.run_sync(upload.finish)
+            return head, await THREADS.run(upload.finish)
         except BlobTooLarge:
             return head, _too_large(self.settings.max_upload_bytes)
         except StorageError as exc:
@@ -240,7 +242,7 @@ class MediaService:
                       blob: Blob) -> Uploaded | UploadRefused:
         mime = mediatypes.sniff(head)
         try:
-            probe = await trio.to_thread.run_sync(self._probe, blob, mime)
+            probe = await THREADS.run(self._probe, blob, mime)
         except images.ImageTooLarge as exc:
             return UploadRefused(422, "image_too_large", str(exc))
         mime, width, height, duration, animated = probe
@@ -273,8 +275,8 @@ class MediaService:
     async def _forget_if_unused(self, sha256: str) -> None:
         """Remove a file no record needs (a refused upload's; not if deduplicated)."""
         if self.store.read(records.hash_records, sha256=sha256) == 0:
-            if await trio.to_thread.run_sync(self.blobs.remove, sha256):
-                await trio.to_thread.run_sync(images.remove_thumbnails, self.thumbs, sha256)
+            if await THREADS.run(self.blobs.remove, sha256):
+                await THREADS.run(images.remove_thumbnails, self.thumbs, sha256)
 
     # ----- fetching -----
 

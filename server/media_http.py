@@ -34,12 +34,13 @@ from corpchat.store import Store, User
 
 from .images import THUMB_SIZES
 from .media import MediaService, Servable, UploadRefused
+from .media_threads import THREADS
 
 log = logging.getLogger("corpchat.media")
 
 Headers = Sequence[tuple[bytes, bytes]]
 SENDFILE_BYTES = 4 * 1024 * 1024  # per sendfile call (a thread hop each)
-READ_BYTES = 256 * 1024  # per read of an upload's body
+READ_BYTES = 64 * 1024  # per read of an upload's body: what one upload holds in memory
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -260,8 +261,9 @@ def content_disposition(name: str, inline: bool) -> bytes:
 
 async def send_file(fd: int, path: str, offset: int, length: int) -> int:
     """Send part of a file to a non-blocking socket with `os.sendfile`, each call in a
-    worker thread (a cold file's disk reads never stall the event loop), waiting for
-    the socket to drain between calls. Returns the bytes sent. Cancel-safe."""
+    media thread (a cold file's disk reads never stall the event loop), waiting for
+    the socket to drain between calls. Returns the bytes sent. Cancel-safe (between
+    calls)."""
     sent = 0
     with open(path, "rb") as f:
         file_fd = f.fileno()
@@ -269,7 +271,7 @@ async def send_file(fd: int, path: str, offset: int, length: int) -> int:
             await trio.lowlevel.wait_writable(fd)
             count = min(SENDFILE_BYTES, length - sent)
             try:
-                n = await trio.to_thread.run_sync(os.sendfile, fd, file_fd, offset + sent, count)
+                n = await THREADS.run(os.sendfile, fd, file_fd, offset + sent, count)
             except BlockingIOError:
                 continue
             if n == 0:  # the file shrank under us: it never does (content-addressed)
