@@ -204,7 +204,7 @@ def add_moment_ref(txn: Txn, db: Dbs, *, media_id: str, employee: int, moment: i
 def sweep(txn: Txn, db: Dbs, *, now_ms: int, limit: int) -> list[str]:
     """Drop up to `limit` pending uploads expired by `now_ms`; the hashes left
     without any record (their files may go once this commits)."""
-    expired = []
+    expired: list[bytes] = []
     for key, _ in prefix_items(txn, db["media_expiry"], b""):
         if keys.read_u64(key) > now_ms or len(expired) >= limit:
             break
