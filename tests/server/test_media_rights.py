@@ -130,3 +130,23 @@ async def test_an_unreferenced_upload_is_swept_after_a_day(server, nursery, cloc
     await c["ann"].flush()
     assert (await c["ann"].expect(Error)).code == "no_such_media"
     assert not [a for a in c["ann"].taken(Ack) if a.seq > 1]
+
+
+async def test_a_full_corp_quota_is_507_and_expired_uploads_free_it(nursery, server_config,
+                                                                    clock):
+    import dataclasses
+
+    from ..conftest import running_server
+
+    media = dataclasses.replace(server_config.media, corp_media_bytes=3000)
+    config = dataclasses.replace(server_config, media=media)
+    async with running_server(nursery, config, clock) as srv:
+        c = await people(srv, nursery, "ann")
+        c.update(await people(srv, nursery, "carl", corp=None))  # no corp: no corp quota
+        assert (await upload(srv, _token(c["ann"]), b"%PDF-" + b"a" * 2000)).status_code == 201
+        full = await upload(srv, _token(c["ann"]), b"%PDF-" + b"b" * 2000)
+        assert full.status_code == 507 and full.json()["error"] == "corp_quota_full"
+        assert (await upload(srv, _token(c["carl"]), b"%PDF-" + b"c" * 2000)).status_code == 201
+        clock.advance(86400)
+        await srv.app.media.sweep_once()  # the unsent upload expired: its bytes count no more
+        assert (await upload(srv, _token(c["ann"]), b"%PDF-" + b"d" * 2000)).status_code == 201
