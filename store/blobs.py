@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from .errors import StorageError
 
-_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # EFBIG: RLIMIT_FSIZE
 TMP_DIR = "tmp"
 THUMBS_DIR = "thumbs"  # server/images.py writes them: <hh>/<sha256>-<size>.<ext>
 

@@ -112,3 +112,27 @@ def test_moment_refs(tmp_path):
 def test_any_string_is_a_media_id_or_not_never_an_error(tmp_path_factory, text):
     assert media.valid_media_id(text) == (len(text) == 22 and all(
         c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_" for c in text))
+
+
+def test_a_full_disk_refuses_the_upload_and_leaves_nothing(tmp_path):
+    """RLIMIT_FSIZE stands in for a full disk (writes past it fail with EFBIG, as a
+    full file system's do with ENOSPC): the write is refused with BlobStorageFull and
+    the partial file is gone."""
+    import resource
+    import signal
+
+    from corpchat.store.blobs import BlobStorageFull
+
+    blobs = BlobStore(str(tmp_path / "media"))
+    upload = blobs.begin(10 << 20)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))
+    try:
+        with pytest.raises(BlobStorageFull):
+            for _ in range(10):
+                upload.write(b"x" * 16384)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+    assert os.listdir(blobs.tmp) == [] and list(blobs.walk()) == []
