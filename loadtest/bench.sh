@@ -53,4 +53,14 @@ taskset -c 1 "$BIN/python" -m corpchat.server.fanoutbench  # the fan-out step al
 # chat at 100 msgs/s; the caps the set-up needs are raised in broadcast.toml
 SERVE_ARGS="--config loadtest/broadcast.toml" run broadcast-20k broadcast --members 100 \
   --consumers 20000 --rate 100 --connect-concurrency 100
+# issue 19: one 1 GiB download (and its upload), the media settings of loadtest/media.toml
+data=$(mktemp -d /tmp/corpchat-bench-XXXX)
+taskset -c 0 "$BIN/corpchat" serve --data "$data" --listen "127.0.0.1:$PORT" \
+  --log-level WARNING --config loadtest/media.toml &
+server=$!
+for _ in $(seq 50); do [ -S "$data/admin.sock" ] && break; sleep 0.1; done
+taskset -c 1 "$BIN/python" -m corpchat.server.mediabench download \
+  --url "http://127.0.0.1:$PORT" --admin-socket "$data/admin.sock" > "$OUT/media-download.json"
+kill "$server"; wait "$server" 2>/dev/null || true
+rm -rf "$data"
 echo "reports in $OUT/"
