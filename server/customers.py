@@ -57,7 +57,7 @@ from corpchat.store.records import StoredAttachment
 
 from .bridge_ops import Notices
 from .hub import NoticeContext, error_frame, media_info
-from .media import MAX_NAME_CHARS, claim_attachments
+from .media import MAX_NAME_CHARS, check_attachments, claim_attachments, commit_attachments
 from .people import People
 from .session import Session
 from .wsframes import event_frame
@@ -116,11 +116,14 @@ class CustomerHandler:
                 files = self._moment_media(frame.media, len(attachments or ()))
 
                 def post(w):  # noqa: ANN001, ANN202 - runs on the writer thread
-                    found = claim_attachments(w, user, files)
+                    found = check_attachments(w, user, files)
                     if isinstance(found, Refused):
                         return found
-                    return _post(w, frame.id, user, seen, text, attachments or (), 0, now,
-                                 caps, people, found)
+                    posted = _post(w, frame.id, user, seen, text, attachments or (), 0, now,
+                                   caps, people, found)
+                    if not isinstance(posted, Refused):
+                        commit_attachments(w, found)
+                    return posted
                 submit(post, context)
             case MomentDraft():
                 self._draft(user, frame, now, submit, context)
@@ -253,7 +256,7 @@ class CustomerHandler:
             return
         if frame.attachments:  # checked (and committed) once, before any chunk
             files = frame.attachments
-            claimed = await self.app.write(lambda w: claim_attachments(w, user, files))
+            claimed = await self.app.write(lambda w: check_attachments(w, user, files))
             if isinstance(claimed, Refused | BaseException):
                 session.sent_one()
                 code, text = (claimed.code, claimed.message) if isinstance(claimed, Refused) \
@@ -400,6 +403,9 @@ def _broadcast_chunk(w, sender: User, chunk: list[User], frame: BroadcastCustome
                      now: int, day: int, caps: CustomerCaps, archive) -> Notices:  # noqa: ANN001
     """Store one chunk of a mass message; the hub fans its messages out."""
     sent, skipped, stored = 0, 0, []
+    files = check_attachments(w, sender, frame.attachments or ())
+    if isinstance(files, Refused):  # checked before the first chunk: only a race gets here
+        return files  # type: ignore[return-value]
     for consumer in chunk:
         cmid = f"{frame.client_msg_id}:{consumer.uid}"
         if w.find_sent(uid=sender.uid, client_msg_id=cmid) is not None:
@@ -409,13 +415,12 @@ def _broadcast_chunk(w, sender: User, chunk: list[User], frame: BroadcastCustome
             skipped += 1
             continue
         w.do(tables.use_quota, f"mass.{sender.uid}", consumer.uid, day)
-        files = claim_attachments(w, sender, frame.attachments or ())  # once it is a no-op
-        if isinstance(files, Refused):
-            return files  # type: ignore[return-value]
         msg, _ = w.send_direct(sender, consumer, cmid, frame.text, now,
                                archive_corp=archive(sender, consumer), attachments=files)
         stored.append(msg)
         sent += 1
+    if stored:
+        commit_attachments(w, files)
     return Notices(messages=tuple(stored), sent=sent, skipped=skipped, keep_convs=False)
 
 

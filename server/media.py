@@ -398,10 +398,10 @@ def _add_pending(w: Any, record: records.MediaRecord, expires_ms: int,
     return record
 
 
-def claim_attachments(w: Any, user: User, wanted: tuple[Any, ...]
+def check_attachments(w: Any, user: User, wanted: tuple[Any, ...]
                       ) -> tuple[StoredAttachment, ...] | Refused:
-    """Check every attachment a request names, then commit their records with it
-    (in the writer's transaction: refused, nothing is written)."""
+    """Check every attachment a request names (in the writer's transaction; nothing
+    is written): the copies its message will carry, or the refusal."""
     out = []
     for item in wanted:
         found = w.do(records.get_media, media_id=item.media)
@@ -414,9 +414,23 @@ def claim_attachments(w: Any, user: User, wanted: tuple[Any, ...]
         if not verdict.allowed:
             return Refused(verdict.code, f"no media {item.media} you may use")
         out.append(attachment_of(record, item.name))
-    for attachment in out:
-        w.do(records.claim, media_id=attachment.media_id)
     return tuple(out)
+
+
+def commit_attachments(w: Any, found: tuple[StoredAttachment, ...]) -> None:
+    """Keep the records of checked attachments: the request that carries them is stored."""
+    for attachment in found:
+        w.do(records.claim, media_id=attachment.media_id)
+
+
+def claim_attachments(w: Any, user: User, wanted: tuple[Any, ...]
+                      ) -> tuple[StoredAttachment, ...] | Refused:
+    """check_attachments, then commit_attachments: for a caller that refuses nothing
+    after it."""
+    found = check_attachments(w, user, wanted)
+    if not isinstance(found, Refused):
+        commit_attachments(w, found)
+    return found
 
 
 def with_attachments(op: Callable[..., Any], sender: User, client_msg_id: str,
@@ -430,9 +444,12 @@ def with_attachments(op: Callable[..., Any], sender: User, client_msg_id: str,
     def claimed(w: Any, urgent: bool = False) -> Any:
         if w.find_sent(uid=sender.uid, client_msg_id=client_msg_id) is not None:
             return op(w, urgent)
-        found = claim_attachments(w, sender, wanted)
+        found = check_attachments(w, sender, wanted)
         if isinstance(found, Refused):
             return found
-        return op(w, urgent, found)
+        result = op(w, urgent, found)
+        if not isinstance(result, Refused):  # a refused send keeps nothing
+            commit_attachments(w, found)
+        return result
 
     return claimed

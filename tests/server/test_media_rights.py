@@ -150,3 +150,30 @@ async def test_a_full_corp_quota_is_507_and_expired_uploads_free_it(nursery, ser
         clock.advance(86400)
         await srv.app.media.sweep_once()  # the unsent upload expired: its bytes count no more
         assert (await upload(srv, _token(c["ann"]), b"%PDF-" + b"d" * 2000)).status_code == 201
+
+
+async def test_a_refused_send_keeps_no_claim_on_its_upload(server, nursery, clock):
+    """A send refused in its transaction (not a member) writes nothing: its upload is
+    still pending, and swept after a day."""
+    c = await people(server, nursery, "ann", "ben", "cat")
+    conv = await make_group(c["ben"], "cat")  # ann is not a member
+    media = (await upload(server, _token(c["ann"]), png())).json()
+    c["ann"].session.send_text("", conv=conv, attachments=(Attachment(media=media["media"]),))
+    await c["ann"].flush()
+    assert (await c["ann"].expect(Error)).code == "not_member"
+    clock.advance(86400)
+    assert await server.app.media.sweep_once() == 1
+
+
+async def test_a_moment_refused_in_its_transaction_keeps_no_claim(server, nursery, clock):
+    """The day's second moment is refused inside the writer (quota_exceeded): the
+    upload it named stays pending and is swept after a day."""
+    c = await people(server, nursery, "amy")
+    first = await request(c["amy"], MomentPost, reply=(Created, Error), text="one a day")
+    assert isinstance(first, Created)
+    media = (await upload(server, _token(c["amy"]), png())).json()
+    second = await request(c["amy"], MomentPost, reply=(Created, Error), text="two",
+                           media=(Attachment(media=media["media"]),))
+    assert isinstance(second, Error) and second.code == "quota_exceeded"
+    clock.advance(86400)
+    assert await server.app.media.sweep_once() == 1
