@@ -251,7 +251,10 @@ class MediaService:
                                      user.uid, now, name, width, height, duration,
                                      user.corp_id, animated)
         expires = now + self.settings.unreferenced_s * 1000
-        result = await self.write(lambda w: _add_pending(w, record, expires, self.settings))
+        try:
+            result = await self.write(lambda w: _add_pending(w, record, expires, self.settings))
+        except StorageError as exc:  # the writer stopped: the server is shutting down
+            return _storage_refusal(exc)
         if isinstance(result, Refused):
             if result.code == "quota_exceeded":
                 return _over_quota(now)

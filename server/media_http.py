@@ -299,6 +299,7 @@ async def exchange(connection: Any, request: HttpRequest) -> None:
             answer = download(app.media, app.store, request.method, request.target,
                               request.headers)
         if isinstance(answer, FileAnswer):
+            connection.on_authenticated()  # a long download is no unauthenticated probe
             await _send_file_answer(connection, answer)
         else:
             session.push(protocol.send(response(answer)))
@@ -329,6 +330,7 @@ async def _upload_exchange(connection: Any, request: HttpRequest) -> Answer:
             app.media.counts.refused += 1
         return checked
     user, name = checked
+    connection.on_authenticated()  # a valid token: no longer capped as unauthenticated
     return await upload(app.media, user, name, _body(connection, app.config.idle_timeout_s))
 
 

@@ -177,3 +177,43 @@ async def test_a_moment_refused_in_its_transaction_keeps_no_claim(server, nurser
     assert isinstance(second, Error) and second.code == "quota_exceeded"
     clock.advance(86400)
     assert await server.app.media.sweep_once() == 1
+
+
+async def test_an_authenticated_upload_is_not_capped_as_unauthenticated(nursery, server_config,
+                                                                        clock):
+    """Past its token check an upload frees its place among the connections that have
+    not authenticated yet (at most 1 per address here): a second upload gets in while
+    the first one is still streaming."""
+    import dataclasses
+
+    import httpx
+    import trio
+
+    from ..conftest import running_server
+    from .test_media import base, bearer
+
+    config = dataclasses.replace(server_config, max_unauthenticated_per_address=1)
+    async with running_server(nursery, config, clock) as srv:
+        c = await people(srv, nursery, "ann")
+        token = _token(c["ann"])
+        go_on, finished = trio.Event(), trio.Event()
+
+        async def slow_body():
+            yield b"%PDF-" + b"a" * 1000
+            await go_on.wait()
+            yield b"b" * 1000
+
+        async def first(task_status=trio.TASK_STATUS_IGNORED):
+            async with httpx.AsyncClient(timeout=10) as http:
+                task_status.started()
+                reply = await http.post(f"{base(srv)}/media", content=slow_body(),
+                                        headers=bearer(token))
+                assert reply.status_code == 201
+            finished.set()
+
+        await nursery.start(first)
+        await trio.sleep(0.3)  # the first upload is past its head, waiting for its body
+        assert (await upload(srv, token, b"%PDF-second")).status_code == 201
+        go_on.set()
+        with trio.fail_after(5):
+            await finished.wait()
