@@ -13,6 +13,7 @@ from PIL import Image
 
 from corpchat.protocol import (
     Ack,
+    Announce,
     Attachment,
     Error,
     MediaUrl,
@@ -279,3 +280,21 @@ async def test_fuzzed_bodies_round_trip_or_are_refused_cleanly(server):
         got = await fetch(server, f"/media/{info['media']}", ann)
         assert got.content == data
     assert (await fetch(server, "/healthz")).status_code == 200
+
+
+async def test_an_announcement_with_a_poster_and_head_requests(server, nursery):
+    boss, ann = await server.user("boss"), await server.user("ann")
+    await server.admin("user.set", handle="boss", corp_admin=True)
+    info = (await upload(server, boss, png(), name="poster.png")).json()
+    b = await TestClient(nursery, server.url, boss).connect()
+    a = await TestClient(nursery, server.url, ann).connect()
+    b.session.queue(Announce(id=b.session.next_request_id(), client_msg_id="party", text="",
+                             attachments=(Attachment(media=info["media"]),)))
+    await b.flush()
+    await b.expect(Ack)
+    msg = await a.expect(Msg)
+    assert (msg.kind, msg.attachments[0].name) == ("image", "poster.png")
+    async with httpx.AsyncClient(timeout=10) as http:
+        head = await http.head(f"{base(server)}/media/{info['media']}", headers=bearer(ann))
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == info["size"]
