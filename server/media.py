@@ -297,8 +297,12 @@ class MediaService:
         if not self.store.read(decide):
             return None
         if thumb is None:
-            return Servable(self.blobs.path(record.sha256), record.size, record.mime,
-                            f'"{record.sha256}"', record.name, _inline(record.mime))
+            path = self.blobs.path(record.sha256)
+            if not os.path.exists(path):  # a data directory restored without its media/
+                log.error("media %s: its file %s is missing", media_id, path)
+                return None
+            return Servable(path, record.size, record.mime, f'"{record.sha256}"', record.name,
+                            _inline(record.mime))
         found_thumb = images.find_thumbnail(self.thumbs, record.sha256, thumb)
         if found_thumb is None:
             return None
