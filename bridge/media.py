@@ -1,4 +1,4 @@
-"""Who may fetch a file, and who may attach it (issue 19, docs/protocol.md §29).
+"""Who may fetch a file, and who may attach it (issue 19, docs/protocol.md §30).
 
 - "Rights follow the messages: whoever may see a message may fetch its
   attachments; everyone else gets 404" (DESIGN.md, Media). Whether someone

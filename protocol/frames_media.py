@@ -5,7 +5,7 @@ The bytes never travel over the WebSocket: a client uploads a file with
 `attachments` of a `send` (or `announce`, `broadcast.customers`, or the
 `media` of `moment.post` / `moment.draft`); messages carry `media` maps
 describing each file, and the file is fetched with `GET /media/<id>`
-(docs/protocol.md §29).
+(docs/protocol.md §30).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Media: uploads, the rights to fetch, signed URLs and the sweep (docs/protocol.md §29).
+"""Media: uploads, the rights to fetch, signed URLs and the sweep (docs/protocol.md §30).
 
 An upload streams through here chunk by chunk: each chunk is written and
 hashed by a media thread (media_threads.py: few, at a lower priority), so
@@ -34,6 +34,7 @@ from typing import Any
 import trio
 
 from corpchat.bridge.media import may_attach, may_fetch
+from corpchat.protocol import Attachment, ErrorCode, ProtocolError
 from corpchat.protocol.clock import Clock
 from corpchat.store import StorageError, Store, User, copy_media
 from corpchat.store import media as records
@@ -53,6 +54,7 @@ _SECRET_KEY = b"media_url_secret"
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 
 Write = Callable[[Any], Awaitable[Any]]  # App.write: submit an operation, await its result
+Files = tuple[StoredAttachment, ...]  # the checked attachments of a request
 
 
 @dataclass(slots=True)
@@ -111,6 +113,25 @@ def clean_name(raw: str) -> str:
     return _UNSAFE_NAME.sub("_", name).strip()[:MAX_NAME_CHARS]
 
 
+def media_limits(settings: MediaSettings) -> dict[str, int]:
+    """The keys 1.4 adds to `welcome.limits` (§30.3)."""
+    return {"max_attachments": settings.max_attachments,
+            "max_upload_bytes": settings.max_upload_bytes}
+
+
+def requested_attachments(settings: MediaSettings,
+                          wanted: tuple[Attachment, ...] | None) -> tuple[Attachment, ...]:
+    """A request's attachments, checked for what needs no lookup (§30.3)."""
+    files = wanted or ()
+    if len(files) > settings.max_attachments:
+        raise ProtocolError(ErrorCode.BAD_REQUEST,
+                            f"at most {settings.max_attachments} attachments")
+    if any(a.name is not None and len(a.name) > MAX_NAME_CHARS for a in files):
+        raise ProtocolError(ErrorCode.BAD_REQUEST,
+                            f"an attachment's name has at most {MAX_NAME_CHARS} characters")
+    return files
+
+
 def attachment_of(record: records.MediaRecord, name: str | None = None) -> StoredAttachment:
     """The copy of a record a message carries."""
     return StoredAttachment(record.media_id, clean_name(name) if name else record.name,
@@ -145,11 +166,6 @@ class MediaService:
     async def start(self) -> None:
         """Load (or create, once) the secret of signed URLs."""
         self._secret = await self.write(_ensure_secret)
-
-    def limits(self) -> dict[str, int]:
-        """The keys 1.4 adds to `welcome.limits` (§29.3)."""
-        return {"max_attachments": self.settings.max_attachments,
-                "max_upload_bytes": self.settings.max_upload_bytes}
 
     def stats(self) -> dict[str, int]:
         """The `admin stats` figures (and /metrics)."""
@@ -258,7 +274,7 @@ class MediaService:
         if isinstance(result, Refused):
             if result.code == "quota_exceeded":
                 return _over_quota(now)
-            return UploadRefused(507, result.code, result.message)
+            return UploadRefused(507, result.code, result.reason)
         if isinstance(result, BaseException):
             return _storage_refusal(result)
         return Uploaded(record)

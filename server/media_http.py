@@ -1,6 +1,6 @@
 """The media routes on the WebSocket port: `POST /media`, `GET|HEAD /media/<id>`.
 
-docs/protocol.md §29 is the contract. This module decides what to answer from
+docs/protocol.md §30 is the contract. This module decides what to answer from
 a parsed request (method, target, headers) — credentials, ranges, ETags,
 the file name's encoding — and leaves the bytes to the connection
 (server/connection.py): an upload's body arrives as an async iterator of
@@ -40,7 +40,7 @@ log = logging.getLogger("corpchat.media")
 
 Headers = Sequence[tuple[bytes, bytes]]
 SENDFILE_BYTES = 4 * 1024 * 1024  # per sendfile call (a thread hop each)
-READ_BYTES = 64 * 1024  # per read of an upload's body: what one upload holds in memory
+TLS_CHUNK_BYTES = 256 * 1024  # a download's reads under TLS, each encrypted and sent
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -259,6 +259,21 @@ def content_disposition(name: str, inline: bool) -> bytes:
     return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{encoded}".encode("ascii")
 
 
+async def send_file_tls(tls: trio.SSLStream[Any], path: str, offset: int, length: int) -> int:
+    """Part of a file through a TLS stream: 256 KiB reads in a media thread, each
+    encrypted and sent before the next is read (sendfile cannot encrypt)."""
+    sent = 0
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while sent < length:
+            chunk = await THREADS.run(f.read, min(TLS_CHUNK_BYTES, length - sent))
+            if not chunk:
+                break
+            await tls.send_all(chunk)
+            sent += len(chunk)
+    return sent
+
+
 async def send_file(fd: int, path: str, offset: int, length: int) -> int:
     """Send part of a file to a non-blocking socket with `os.sendfile`, each call in a
     media thread (a cold file's disk reads never stall the event loop), waiting for
@@ -337,7 +352,7 @@ async def _upload_exchange(connection: Any, request: HttpRequest) -> Answer:
 async def _body(connection: Any, idle_s: float) -> AsyncIterator[bytes]:
     """The request body, a chunk at a time: the socket is read only when the upload
     asks for the next chunk (backpressure), each read within `idle_s`."""
-    events, protocol, fd = connection.http_events, connection.protocol, connection.session.fd
+    events, protocol = connection.http_events, connection.protocol
     while True:
         while events:
             event = events.popleft()
@@ -350,21 +365,13 @@ async def _body(connection: Any, idle_s: float) -> AsyncIterator[bytes]:
         if protocol.state is not State.ANSWERING:
             raise ClientGone()
         with trio.move_on_after(idle_s) as idle:
-            data = await _read(fd)
+            try:
+                data = await connection.read()
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
         if idle.cancelled_caught or not data:
             raise ClientGone()
         events.extend(protocol.receive_data(data))
-
-
-async def _read(fd: int) -> bytes:
-    while True:
-        await trio.lowlevel.wait_readable(fd)
-        try:
-            return os.read(fd, READ_BYTES)
-        except BlockingIOError:
-            continue
-        except OSError:
-            return b""
 
 
 async def _send_file_answer(connection: Any, answer: FileAnswer) -> None:
@@ -378,8 +385,11 @@ async def _send_file_answer(connection: Any, answer: FileAnswer) -> None:
     if session.dead:
         return
     try:
-        sent = await send_file(session.fd, answer.path, answer.offset, length)
-    except OSError as exc:  # the client went away mid-file
+        if connection.tls is not None:  # the bytes go through the TLS stream
+            sent = await send_file_tls(connection.tls, answer.path, answer.offset, length)
+        else:
+            sent = await send_file(session.fd, answer.path, answer.offset, length)
+    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
         log.debug("download cut: %s", exc)
         session.mark_dead()
         return

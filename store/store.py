@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from . import contacts, conversations, keys, media, messages, receipts, settings, users
+from . import contacts, conversations, keys, media, messages, receipts, settings, tokens, users
 from .errors import Refused, StorageError
 from .records import (
     ANNOUNCE,
@@ -73,6 +73,8 @@ class Store(TokenReads):
             self._check_schema(txn)
             contacts.index_senders(txn, self.db)  # indexes added in 1.2: built once
             settings.index_tokens(txn, self.db)
+            tokens.index_user_tokens(txn, self.db)
+            messages.index_stream(txn, self.db)  # added in 1.6 (search follows it)
         self.last_seq: dict[int, int] = {}  # writer thread only
         self.head: int | None = None  # writer thread only
         # Held by anything that reads from another thread (backup) and by a map
@@ -490,6 +492,7 @@ class WriteTxn(TokenWrites):
         if receipt and sender_uid is not None:
             self.txn.put(key, keys.u64(sender_uid), db=self.db["receipt_msgs"])
         self.txn.put(keys.pair(conv, pos), keys.u64(seq), db=self.db["conv_pos"])
+        self.txn.put(keys.u64(pos), key, db=self.db["stream"])
         if sender_uid is not None and client_msg_id:
             self.txn.put(keys.idem_key(sender_uid, client_msg_id), key, db=self.db["idem"])
         for attachment in attachments:

@@ -19,9 +19,10 @@ Roles (who sends the request):
 
 Each request is aimed at what the outsider should not reach: the group
 (`conv`), its receipt-requested message (`seq`), olga, her contact cleo,
-acme's tags and moment draft. Rows for quiet hours, user.info, devices,
-tags, broadcasts, transfers and moments follow server/quiet_handlers.py and
-server/customers.py (docs/protocol.md does not cover them yet).
+acme's tags and moment draft (1.3: olga's password and device token).
+Rows for quiet hours, user.info, devices, tags, broadcasts, transfers and
+moments follow server/features/quiet.py and server/features/customers.py
+(docs/protocol.md does not cover them yet).
 `TABLE` holds, per frame TYPE, the probe and one expectation per role:
 `Refused(code, close)` — the documented error, and the close code when the
 connection must end — or `Served(reply)` for requests any user may make
@@ -50,6 +51,7 @@ from corpchat.protocol import (
     ConversationsReply,
     Created,
     DepartmentReply,
+    DevicesReply,
     Error,
     Frame,
     GroupListReply,
@@ -60,6 +62,7 @@ from corpchat.protocol import (
     People,
     Pong,
     RequestListReply,
+    SearchPage,
     SyncPage,
     TagsReply,
     UserInfoReply,
@@ -139,6 +142,13 @@ def _not_olgas_requests(world: World, role: str, reply: Any) -> str | None:
     return f"olga's request shown: {handles}" if "cody" in handles else None
 
 
+def _no_group_hits(world: World, role: str, reply: Any) -> str | None:
+    """search (1.6): no hit of the group — the probe's words are only in the message
+    sent after rex's removal, so not even rex may find it."""
+    hits = [(h.conv, h.seq) for h in reply.hits if h.conv == world.conv]
+    return f"group hits: {hits}" if hits else None
+
+
 def _no_acme_tags(world: World, role: str, reply: Any) -> str | None:
     tags = {t.tag for t in reply.tags}
     if role == "other_corp":
@@ -151,6 +161,13 @@ def _not_olgas(world: World, role: str, reply: Any) -> str | None:
     return f"someone else's contacts: {handles}" if handles & {"cleo", "cody"} else None
 
 
+def _own_devices(world: World, role: str, reply: Any) -> str | None:
+    """devices: the actor's own tokens, never anyone else's."""
+    ids = {d.token_id for d in reply.devices}
+    others = ids & (set(world.token_ids.values()) - {world.token_ids[ACTORS[role]]})
+    return f"someone else's devices: {others}" if others else None
+
+
 # ----- the table -----
 
 NOT_AUTHENTICATED = Refused("not_authenticated", CloseCode.AUTH_FAILED)
@@ -159,6 +176,7 @@ ALREADY = Refused("already_authenticated")
 NOT_MEMBER, FORBIDDEN, NOT_FOUND = Refused("not_member"), Refused("forbidden"), \
     Refused("not_found")
 NOT_CONTACT = Refused("not_contact")
+AUTH_FAILED = Refused("auth_failed")  # login, redeem: the connection stays open
 
 
 @dataclass(frozen=True)
@@ -280,9 +298,23 @@ TABLE: dict[str, Row] = {
     "group.list": row(_f(), *[Served(GroupListReply, _no_group)] * 4),
     "typing": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
     "recall": row(_g(seq=SEQ), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
-    # §29: a file of the group, sent after rex's removal
+    # §30: a file of the group, sent after rex's removal
     "media.url": row(lambda w, actor: {"media": w.media_after},
                      *[Refused("no_such_media")] * 4),
+    # 1.3 sign-in: before hello only; olga's password is not theirs to guess (§29.2)
+    "login": row(_f(handle="olga", password="not her password", device="probe"),
+                 ALREADY, ALREADY, ALREADY, ALREADY, unauthenticated=AUTH_FAILED),
+    "redeem": row(_f(invite="inv_" + "A" * 32, password="tulip bicycle 42", device="probe"),
+                  ALREADY, ALREADY, ALREADY, ALREADY, unauthenticated=AUTH_FAILED),
+    # one's own devices only: olga's token is not found for anyone else
+    "devices": row(_f(), *[Served(DevicesReply, _own_devices)] * 4),
+    "device.revoke": row(lambda w, actor: {"token_id": w.token_ids["olga"]},
+                         NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    # one's own password (these accounts have none yet: `old` is not asked for)
+    "password.change": row(_f(new="seven lazy otters", keep_devices=True),
+                           SERVED_OK, SERVED_OK, SERVED_OK, SERVED_OK),
+    # 1.6: anyone searches; what is found is checked against the store (§32)
+    "search": row(_f(query="after rex"), *[Served(SearchPage, _no_group_hits)] * 4),
 }
 
 
@@ -454,7 +486,7 @@ async def test_a_former_members_read_cursor_stops_at_their_removal(server, nurse
     assert reply.seq == world.seq + 1  # his `remove` message, not the one posted after it
 
 
-# ----- the media routes (docs/protocol.md §29): 404 for anyone who may not see -----
+# ----- the media routes (docs/protocol.md §30): 404 for anyone who may not see -----
 
 # (role) -> status of GET /media/<the file sent after rex's removal>, of ?thumb=64,
 # and of the file rex saw before it; a POST /media upload.

@@ -1,4 +1,4 @@
-"""Media over real HTTP on the server's port: upload, send, fetch, rights (§29)."""
+"""Media over real HTTP on the server's port: upload, send, fetch, rights (§30)."""
 
 from __future__ import annotations
 

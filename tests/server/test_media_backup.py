@@ -1,4 +1,4 @@
-"""`admin backup` includes media; a restore elsewhere serves every attachment (§29)."""
+"""`admin backup` includes media; a restore elsewhere serves every attachment (§30)."""
 
 from __future__ import annotations
 

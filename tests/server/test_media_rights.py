@@ -1,4 +1,4 @@
-"""Who may fetch a file: the rules of the messages and moments that carry it (§29.2)."""
+"""Who may fetch a file: the rules of the messages and moments that carry it (§30.2)."""
 
 from __future__ import annotations
 

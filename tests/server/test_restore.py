@@ -48,11 +48,11 @@ def files(path: str) -> dict[str, bytes] | None:
     if not os.path.isdir(path):
         return None
     out = {}
-    for top, _dirs, names in os.walk(path):  # media/ holds directories of files
+    for folder, _, names in os.walk(path):  # the search index is a directory in it (1.6)
         for name in sorted(names):
-            with open(os.path.join(top, name), "rb") as f:
-                out[os.path.relpath(os.path.join(top, name), path)] = \
-                    hashlib.sha256(f.read()).digest()
+            full = os.path.join(folder, name)
+            with open(full, "rb") as f:
+                out[os.path.relpath(full, path)] = hashlib.sha256(f.read()).digest()
     return out
 
 
