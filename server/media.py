@@ -271,10 +271,10 @@ class MediaService:
             result = await self.write(lambda w: _add_pending(w, record, expires, self.settings))
         except StorageError as exc:  # the writer stopped: the server is shutting down
             return _storage_refusal(exc)
-        if isinstance(result, Refused):
-            if result.code == "quota_exceeded":
-                return _over_quota(now)
-            return UploadRefused(507, result.code, result.reason)
+        if result == "quota_exceeded":
+            return _over_quota(now)
+        if result == "corp_quota_full":
+            return UploadRefused(507, "corp_quota_full", "the corp's media quota is full")
         if isinstance(result, BaseException):
             return _storage_refusal(result)
         return Uploaded(record)
@@ -407,16 +407,17 @@ def _ensure_secret(w: Any) -> bytes:
 
 
 def _add_pending(w: Any, record: records.MediaRecord, expires_ms: int,
-                 settings: MediaSettings) -> records.MediaRecord | Refused:
-    """The authoritative quota checks, then the pending record."""
+                 settings: MediaSettings) -> records.MediaRecord | str:
+    """The authoritative quota checks, then the pending record; refused, the HTTP
+    error code (quota_exceeded, corp_quota_full)."""
     day = record.created_ms // DAY_MS
     used = w.do(records.uploaded_today, uid=record.uploader, day=day)
     if used + record.size > settings.upload_bytes_per_day:
-        return Refused("quota_exceeded", "today's upload quota is used up")
+        return "quota_exceeded"
     quota = settings.corp_media_bytes
     if quota and record.corp_id and \
             w.do(records.corp_bytes, corp_id=record.corp_id) + record.size > quota:
-        return Refused("corp_quota_full", "the corp's media quota is full")
+        return "corp_quota_full"
     w.do(records.add_pending, record, expires_ms=expires_ms, day=day)
     return record
 
@@ -429,13 +430,13 @@ def check_attachments(w: Any, user: User, wanted: tuple[Any, ...]
     for item in wanted:
         found = w.do(records.get_media, media_id=item.media)
         if found is None:
-            return Refused("no_such_media", f"no media {item.media} you may use")
+            return Refused(ErrorCode.NO_SUCH_MEDIA, f"no media {item.media} you may use")
         record, committed = found
         sightings = records.sightings(w.txn, w.db, media_id=item.media, uid=user.uid)
         verdict = may_attach(user, uploader=record.uploader, committed=committed,
                              sightings=sightings)
         if not verdict.allowed:
-            return Refused(verdict.code, f"no media {item.media} you may use")
+            return Refused(ErrorCode(verdict.code), f"no media {item.media} you may use")
         out.append(attachment_of(record, item.name))
     return tuple(out)
 
