@@ -179,8 +179,12 @@ async def test_a_reader_gone_early_ends_the_cli_quietly(server, argv):
 async def test_stats_watch_json_prints_one_object_per_line(server):
     argv = [CORPCHAT, "admin", "stats", "--watch", "0.01", "--json",
             "--data", server.app.config.data_dir]
-    proc = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE,
-                                            stderr=subprocess.PIPE)
+    # SIGINT as a terminal delivers it, even when this suite runs in the background
+    # (a non-interactive shell starts background jobs with SIGINT ignored, and Python
+    # keeps an inherited SIG_IGN, so the watch would never see the signal).
+    proc = await trio.lowlevel.open_process(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     out = b""
     with trio.fail_after(60):
         while out.count(b"\n") < 3:
