@@ -1,4 +1,4 @@
-"""Plain HTTP on the WebSocket port: /healthz and /metrics.
+"""Plain HTTP on the WebSocket port: /healthz, /metrics and the web client (server/web.py).
 
 The first request on a connection is parsed with h11. A WebSocket upgrade
 is handed, bytes and all, to wsproto; anything else gets one plain answer
@@ -14,6 +14,7 @@ import h11
 
 from corpchat.protocol import CloseCode
 
+from . import web
 from .metrics import render
 
 if TYPE_CHECKING:
@@ -51,7 +52,22 @@ def answer(app: App, conn: h11.Connection, request: h11.Request) -> bytes:
         return _response(conn, 405, b"method not allowed\n")
     if path == b"/healthz":
         return _response(conn, *((503, b"draining\n") if app.draining else (200, b"ok\n")))
+    static = web.lookup(path)
+    if static is not None:
+        return _static(conn, request, static)
     return _response(conn, 404, b"corpchat speaks WebSocket (subprotocol corpchat.v1) here\n")
+
+
+def _static(conn: h11.Connection, request: h11.Request, file: web.StaticFile) -> bytes:
+    headers = dict(request.headers)  # h11 lowercases the names
+    reply = web.answer(file, head=request.method == b"HEAD",
+                       if_none_match=headers.get(b"if-none-match"), host=headers.get(b"host"))
+    parts = [conn.send(h11.Response(status_code=reply.status,
+                                    headers=[*reply.headers, (b"connection", b"close")]))]
+    if reply.body:
+        parts.append(conn.send(h11.Data(data=reply.body)))
+    parts.append(conn.send(h11.EndOfMessage()))
+    return b"".join(parts)
 
 
 async def _metrics(app: App, session: Session, conn: h11.Connection) -> None:

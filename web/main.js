@@ -1,0 +1,135 @@
+// The page: wires the view model to the views, the sign-in screen, the
+// section rail, the connection banner, toasts and desktop notifications.
+
+import { openStore } from "./proto/store.js";
+import { AppModel } from "./model/app.js";
+import { isResting } from "./model/quiet.js";
+import { ChatView } from "./view/chat.js";
+import { ContactsView } from "./view/contacts.js";
+import { CustomersView } from "./view/customers.js";
+import { clear, h, icon } from "./view/dom.js";
+import { ConversationListView } from "./view/list.js";
+import { Panels } from "./view/panels.js";
+import { SettingsView } from "./view/settings.js";
+
+const $ = (id) => document.getElementById(id);
+
+class Notifier {
+  constructor() { this.app = null; }
+  permission() { return "Notification" in window ? Notification.permission : "denied"; }
+  async ask() { if ("Notification" in window) await Notification.requestPermission(); }
+  notify({ title, body, conv, tag }) {
+    if (!document.hidden || this.permission() !== "granted") return;
+    if (isResting(this.app.quiet, Date.now())) return;
+    const n = new Notification(title, { body, tag });
+    n.onclick = () => { window.focus(); this.app.open(conv); n.close(); };
+  }
+}
+
+function wsUrl() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/`;
+}
+
+/** `#token=…` signs in (and leaves the address bar, so it is not bookmarked or shared). */
+function tokenFromHash() {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (!m) return null;
+  history.replaceState(null, "", location.pathname + location.search);
+  return decodeURIComponent(m[1]);
+}
+
+function signInScreen(app) {
+  const token = h("input", { type: "password", id: "token", autocomplete: "off", required: true,
+    placeholder: "cc_…", "aria-describedby": "token-help" });
+  const form = h("form", { class: "signin-card", onsubmit: (e) => {
+    e.preventDefault();
+    app.signIn(token.value.trim());
+  } },
+  h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "corpchat"),
+  h("h1", { text: "Sign in" }),
+  h("label", { class: "field", for: "token" }, "Access token", token),
+  h("p", { id: "token-help", class: "muted", text: "Paste the token your administrator gave you, or open the sign-in link they sent." }),
+  h("button", { class: "btn primary wide", type: "submit" }, "Sign in"));
+  clear($("signin"), form);
+  token.focus();
+}
+
+function toasts(app) {
+  app.on("toast", ({ text, kind }) => {
+    const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
+    $("toasts").append(el);
+    setTimeout(() => el.remove(), kind === "error" ? 8000 : 5000);
+  });
+}
+
+const STATE_TEXT = { connecting: "Connecting…", syncing: "Catching up…", offline: "Offline — reconnecting…",
+  stopped: "Disconnected." };
+
+const RAIL_ICONS = { chats: "chat", contacts: "people", notices: "megaphone", customers: "star", me: "moon" };
+
+function sections(app, views) {
+  const buttons = [...document.querySelectorAll(".rail [data-section]")];
+  for (const b of buttons) b.querySelector(".rail-icon").append(icon(RAIL_ICONS[b.dataset.section]));
+  const show = (name) => {
+    for (const b of buttons) b.setAttribute("aria-current", b.dataset.section === name ? "page" : "false");
+    document.body.dataset.section = name;
+    $("page").hidden = name === "chats";
+    $("chat").hidden = name !== "chats";
+    if (name === "notices" && app.welcome?.announce_conv !== undefined) {
+      $("page").hidden = true;
+      $("chat").hidden = false;
+      app.open(app.welcome.announce_conv);
+      document.body.classList.add("chat-open");
+    }
+    if (name === "contacts") views.contacts.render();
+    if (name === "me") views.settings.render();
+    if (name === "customers") views.customers.show();
+    if (name !== "chats" && name !== "notices") document.body.classList.add("chat-open");
+  };
+  for (const b of buttons) b.addEventListener("click", () => show(b.dataset.section));
+  app.on("section", show);
+  return show;
+}
+
+async function main() {
+  const store = await openStore();
+  const notifier = new Notifier();
+  const app = new AppModel({ store, url: wsUrl(), origin: location.origin, notifier });
+  notifier.app = app;
+  window.corpchat = app;  // for the console and the browser tests
+  const panels = new Panels(app, $("drawer"));
+  const views = {
+    list: new ConversationListView(app, $("sidebar"), panels),
+    chat: new ChatView(app, $("chat"), panels),
+    contacts: new ContactsView(app, $("page")),
+    settings: new SettingsView(app, $("page"), notifier),
+    customers: new CustomersView(app, $("page")),
+  };
+  const show = sections(app, views);
+  toasts(app);
+  app.on("state", (s) => {
+    document.body.dataset.state = s;
+    $("signin").hidden = s !== "signed_out";
+    $("app").hidden = s === "signed_out";
+    $("connbar").textContent = STATE_TEXT[s] || "";
+    $("connbar").hidden = !STATE_TEXT[s] || (s === "syncing" && app.caughtUpOnce);
+    if (s === "signed_out") signInScreen(app);
+  });
+  app.on("convs", () => {
+    const n = app.convs.totalUnread();
+    $("rail-unread").textContent = n ? (n > 99 ? "99+" : String(n)) : "";
+  });
+  app.on("state", () => {
+    document.body.classList.toggle("employee", app.employee);
+    $("customers-label").textContent = app.employee ? "Customers" : "Moments";
+  });
+  window.addEventListener("online", () => app.client?.retryNow());
+  document.addEventListener("visibilitychange", () => app.markSeen());
+  show("chats");
+  const token = tokenFromHash();
+  if (token) await app.signIn(token);
+  else await app.start();
+}
+
+main();

@@ -1,0 +1,310 @@
+// The chat pane: header, the message log (history on scroll up, live messages,
+// local sends with their state, read receipts), typing line and composer.
+
+import { isText } from "../model/chats.js";
+import { restingText } from "../model/quiet.js";
+import { avatar, clear, dayLabel, h, icon, time } from "./dom.js";
+
+const GROUP_MS = 5 * 60 * 1000;
+const RECALL_MS = 24 * 3600 * 1000;
+
+const SYSTEM_TEXT = {
+  create: (m, who) => `${who} created the group “${m.name}”`,
+  add: (m, who, names) => `${who} added ${names}`,
+  remove: (m, who, names) => `${who} removed ${names}`,
+  leave: (m, who) => `${who} left the group`,
+  rename: (m, who) => `${who} renamed the group to “${m.name}”`,
+  role: (m, who, names) => `${who} made ${names} ${m.name === "admin" ? "an admin" : "a member"}`,
+  transfer: (m, who, names) => `${who} handed the group over to ${names}`,
+  dissolve: (m, who) => `${who} dissolved the group`,
+  recall: (m, who) => `${who} recalled a message`,
+};
+
+export class ChatView {
+  constructor(app, root, panels) {
+    Object.assign(this, { app, root, panels });
+    this.els = new Map();  // seq → element, kept across renders
+    this.conv = null;
+    app.on("open", (open) => this.show(open));
+    app.on("chat", (d) => this.changed(d));
+    app.on("people", () => this.header());
+    app.on("convs", () => this.header());
+    app.on("group", (conv) => { if (conv === this.conv) this.header(); });
+    setInterval(() => this.typingLine(), 1000);
+    this.empty();
+  }
+
+  empty() {
+    this.conv = null;
+    clear(this.root, h("div", { class: "placeholder" },
+      h("div", { class: "placeholder-mark", "aria-hidden": "true" }),
+      h("h2", { text: "Welcome to corpchat" }),
+      h("p", { text: "Pick a conversation on the left, or start a new one." })));
+  }
+
+  show(open) {
+    this.conv = open.conv ?? null;
+    this.draftTo = open.draftTo ?? null;
+    this.els = new Map();
+    this.headerEl = h("header", { class: "chat-header" });
+    this.log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Messages",
+      tabindex: "0" });
+    this.older = h("div", { class: "older", "aria-hidden": "true" });
+    this.list = h("div", { class: "messages" });
+    this.log.append(this.older, this.list);
+    this.jump = h("button", { class: "jump", hidden: true, type: "button",
+      onclick: () => this.toBottom() }, "New messages ↓");
+    this.typingEl = h("div", { class: "typing", "aria-live": "polite" });
+    this.composer = this.buildComposer();
+    clear(this.root, this.headerEl, h("div", { class: "log-wrap" }, this.log, this.jump),
+      this.typingEl, this.composer);
+    this.header();
+    this.render();
+    this.toBottom();
+    this.observeTop();
+    this.log.addEventListener("scroll", () => {
+      if (this.atBottom()) { this.jump.hidden = true; this.app.markSeen(); }
+    });
+    document.body.classList.add("chat-open");
+  }
+
+  observeTop() {
+    const io = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting) && this.conv !== null) this.app.loadOlder(this.conv);
+    }, { root: this.log, rootMargin: "400px 0px 0px 0px" });
+    io.observe(this.older);
+  }
+
+  // ----- header -----
+
+  header() {
+    if (!this.headerEl) return;
+    const app = this.app;
+    const row = this.conv !== null ? app.convs.get(this.conv) : null;
+    const peer = row?.kind === "direct" ? row.peer : this.draftTo;
+    const name = peer ? app.people.display(peer) : row?.name || "";
+    const sub = [];
+    if (peer) {
+      const until = app.people.resting(peer);
+      if (until !== null) sub.push(h("span", { class: "resting-mark" }, until ? restingText(until) : "Resting"));
+      const title = app.people.title(peer);
+      if (title) sub.push(h("span", { text: title }));
+    } else if (row?.kind === "group") {
+      const g = app.people.groups.get(this.conv);
+      if (g) sub.push(h("span", { text: `${g.members.length} members` }));
+    } else if (row?.kind === "announce") {
+      sub.push(h("span", { text: "Company notice board" }));
+    }
+    const actions = [];
+    if (row?.kind === "group" && !row.left) {
+      actions.push(h("button", { class: "btn ghost", type: "button", "aria-label": "Group members and settings",
+        onclick: () => this.panels.group(this.conv) }, "Members"));
+    }
+    clear(this.headerEl,
+      h("button", { class: "back", type: "button", "aria-label": "Back to conversations",
+        onclick: () => document.body.classList.remove("chat-open") }, "‹"),
+      row?.kind === "announce" ? h("span", { class: "avatar board", "aria-hidden": "true" }, icon("megaphone"))
+        : avatar(peer || String(this.conv), name),
+      h("div", { class: "chat-title" }, h("h1", { text: name }), h("div", { class: "chat-sub" }, sub)),
+      h("div", { class: "chat-actions" }, actions));
+  }
+
+  // ----- the log -----
+
+  changed(d) {
+    if (d.conv !== this.conv || !this.list) return;
+    if (d.typing) return this.typingLine();
+    if (d.receipts !== undefined) return this.updateReceipt(d.receipts);
+    const stick = this.atBottom() || d.local !== undefined;
+    const fromBottom = this.log.scrollHeight - this.log.scrollTop;
+    this.render();
+    if (d.older) this.log.scrollTop = this.log.scrollHeight - fromBottom;  // no jump
+    else if (stick) this.toBottom();
+    else if (d.added) this.jump.hidden = false;
+  }
+
+  render() {
+    const chat = this.conv !== null ? this.app.chat(this.conv) : null;
+    const msgs = chat ? chat.list() : [];
+    const frag = document.createDocumentFragment();
+    let prev = null;
+    for (const m of msgs) {
+      if (!prev || dayLabel(prev.time) !== dayLabel(m.time)) {
+        frag.append(h("div", { class: "day", role: "separator" }, h("span", { text: dayLabel(m.time) })));
+        prev = null;
+      }
+      const el = this.element(m);
+      const cont = prev && prev.from === m.from && !prev.kind && !m.kind && m.time - prev.time < GROUP_MS;
+      el.classList.toggle("cont", !!cont);
+      frag.append(el);
+      prev = m;
+    }
+    for (const [id, local] of chat ? chat.local : this.draftLocals()) frag.append(this.localElement(id, local));
+    if (!msgs.length && !(chat?.local.size) && !chat?.loading) {
+      frag.append(h("p", { class: "log-empty", text: this.draftTo
+        ? `This is the start of your conversation with ${this.app.people.display(this.draftTo)}.`
+        : "No messages yet." }));
+    }
+    this.list.replaceChildren(frag);
+    this.older.textContent = chat && chat.more && msgs.length ? "Loading older messages…" : "";
+  }
+
+  draftLocals() {
+    const d = this.app.draftLocal;
+    return d ? [[d.id, d]] : [];
+  }
+
+  element(m) {
+    const key = `${m.seq}:${m.recalled ? "r" : ""}`;
+    const cached = this.els.get(m.seq);
+    if (cached && cached.dataset.key === key) return cached;
+    const el = m.kind === "system" ? this.systemElement(m) : this.messageElement(m);
+    el.dataset.key = key;
+    this.els.set(m.seq, el);
+    return el;
+  }
+
+  systemElement(m) {
+    const people = this.app.people;
+    const who = m.from === this.app.user ? "You" : people.display(m.from, m);
+    const names = (m.users || []).map((u) => (u === this.app.user ? "you" : people.display(u))).join(", ");
+    const text = (SYSTEM_TEXT[m.event] || (() => `${who} changed the group`))(m, who, names);
+    return h("div", { class: "system", "data-seq": m.seq }, h("span", { text }));
+  }
+
+  messageElement(m) {
+    const app = this.app;
+    const mine = m.from === app.user;
+    const name = mine ? "You" : app.people.display(m.from, m);
+    const body = m.recalled ? h("div", { class: "bubble recalled", text: "This message was recalled" })
+      : m.kind !== undefined ? h("div", { class: "bubble recalled", text: "Unsupported message" })
+        : h("div", { class: "bubble" }, linkify(m.text));
+    const meta = h("div", { class: "meta" },
+      h("time", { datetime: new Date(Number(m.time)).toISOString(), text: time(m.time) }),
+      m.urgent ? h("span", { class: "urgent-tag", text: "Urgent" }) : null,
+      mine && !m.recalled ? h("span", { class: "state sent", text: "Sent" }) : null);
+    const el = h("article", { class: `message${mine ? " mine" : ""}`, "data-seq": m.seq,
+      "aria-label": `${name}, ${time(m.time)}` },
+      avatar(m.from, name),
+      h("div", { class: "content" },
+        h("div", { class: "who" }, h("span", { class: "name", text: name }),
+          m.title && !mine ? h("span", { class: "title", text: m.title }) : null,
+          m.external && !mine ? h("span", { class: "badge ext", text: "External" }) : null),
+        body, meta, this.receiptLine(m), this.actions(m)));
+    return el;
+  }
+
+  actions(m) {
+    if (m.recalled || !isText(m)) return null;
+    const mine = m.from === this.app.user;
+    const role = this.app.people.myRole(this.conv);
+    const canRecall = (mine && Date.now() - Number(m.time) < RECALL_MS) || role === "owner" || role === "admin";
+    if (!canRecall) return null;
+    return h("div", { class: "msg-actions" },
+      h("button", { type: "button", class: "link", "aria-label": "Recall this message",
+        onclick: () => this.app.recall(this.conv, m.seq) }, "Recall"));
+  }
+
+  receiptLine(m) {
+    if (!m.receipt || m.from !== this.app.user || m.recalled) return null;
+    const chat = this.app.chat(this.conv);
+    const known = chat.receipts.get(m.seq);
+    if (!known) this.app.receipts(this.conv, m.seq);
+    const el = h("button", { type: "button", class: "receipt-line", "data-receipt": m.seq,
+      onclick: () => this.panels.receipts(this.conv, m.seq) });
+    fillReceipt(el, known);
+    return el;
+  }
+
+  updateReceipt(seq) {
+    const el = this.list.querySelector(`[data-receipt="${seq}"]`);
+    if (el) fillReceipt(el, this.app.chat(this.conv).receipts.get(seq));
+  }
+
+  localElement(id, local) {
+    const failed = local.state === "failed";
+    return h("article", { class: `message mine local${failed ? " failed" : ""}`, "data-local": id },
+      avatar(this.app.user, "You"),
+      h("div", { class: "content" },
+        h("div", { class: "bubble" }, linkify(local.frame.text)),
+        h("div", { class: "meta" },
+          failed ? h("span", { class: "state failed", text: "Failed to send" })
+            : h("span", { class: "state sending", text: "Sending…" }),
+          failed && this.conv !== null ? h("button", { type: "button", class: "link",
+            onclick: () => this.app.retry(this.conv, id) }, "Retry") : null)));
+  }
+
+  typingLine() {
+    if (!this.typingEl) return;
+    const chat = this.conv !== null ? this.app.chats.get(this.conv) : null;
+    const now = Date.now();
+    const who = chat ? [...chat.typing].filter(([, until]) => until > now).map(([u]) => this.app.people.display(u)) : [];
+    const text = who.length === 0 ? "" : who.length === 1 ? `${who[0]} is typing…` : `${who.join(", ")} are typing…`;
+    if (this.typingEl.textContent !== text) this.typingEl.textContent = text;
+  }
+
+  atBottom() {
+    return this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
+  }
+
+  toBottom() {
+    this.log.scrollTop = this.log.scrollHeight;
+    this.jump.hidden = true;
+  }
+
+  // ----- composer -----
+
+  buildComposer() {
+    const app = this.app;
+    const row = this.conv !== null ? app.convs.get(this.conv) : null;
+    if (row?.left) return h("div", { class: "composer closed", text: "You are no longer a member of this conversation." });
+    const board = row?.kind === "announce";
+    if (board && app.cannotAnnounce) return h("div", { class: "composer closed", text: "Only company admins post notices." });
+    const input = h("textarea", { rows: "1", "aria-label": board ? "Notice" : "Message",
+      placeholder: board ? "Post a notice to everyone in the company" : `Message ${row?.name || app.people.display(this.draftTo || "")}`,
+      maxlength: "4000" });
+    const receipt = h("input", { type: "checkbox", id: "opt-receipt" });
+    const urgent = h("input", { type: "checkbox", id: "opt-urgent" });
+    const send = () => {
+      app.send(input.value, { receipt: receipt.checked, urgent: urgent.checked });
+      input.value = "";
+      receipt.checked = urgent.checked = false;
+      grow();
+      input.focus();
+    };
+    const grow = () => { input.style.height = "auto"; input.style.height = `${Math.min(input.scrollHeight, 160)}px`; };
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+    });
+    input.addEventListener("input", () => { grow(); app.typingNow(); });
+    return h("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); send(); } },
+      input,
+      h("div", { class: "composer-bar" },
+        h("label", { class: "opt", for: "opt-receipt" }, receipt, "Read receipt"),
+        app.employee ? h("label", { class: "opt", for: "opt-urgent" }, urgent, "Urgent") : null,
+        h("button", { class: "btn primary", type: "submit" }, board ? "Post" : "Send")));
+  }
+}
+
+function fillReceipt(el, known) {
+  if (!known) { el.textContent = "…"; return; }
+  const n = Number(known.unreadCount);
+  el.textContent = n === 0 ? "All read" : `${n} unread`;
+  el.classList.toggle("all", n === 0);
+  el.setAttribute("aria-label", n === 0 ? "Everyone has read it" : `${n} have not read it yet: show who`);
+}
+
+const URL_RE = /\bhttps?:\/\/[^\s<>"]+/g;
+
+/** Text with its web addresses as links (built as nodes: no HTML is parsed). */
+export function linkify(text) {
+  const out = [];
+  let at = 0;
+  for (const match of text.matchAll(URL_RE)) {
+    out.push(text.slice(at, match.index));
+    out.push(h("a", { href: match[0], target: "_blank", rel: "noopener noreferrer", text: match[0] }));
+    at = match.index + match[0].length;
+  }
+  out.push(text.slice(at));
+  return out;
+}

@@ -1,0 +1,88 @@
+// The "Me" section: status (take a break / resume), the quiet-hours schedule
+// editor (weekdays, times, time zone), desktop notifications, signing out.
+
+import { DAYS, describeQuiet, formFromQuiet, isResting, quietFromForm, scheduleText } from "../model/quiet.js";
+import { avatar, clear, h } from "./dom.js";
+
+function zones() {
+  try {
+    return Intl.supportedValuesOf("timeZone");
+  } catch {
+    return ["UTC"];
+  }
+}
+
+export class SettingsView {
+  constructor(app, root, notifier) {
+    Object.assign(this, { app, root, notifier });
+    app.on("quiet", () => { if (!this.root.hidden) this.render(); });
+  }
+
+  render() {
+    const app = this.app;
+    const q = app.quiet;
+    const resting = isResting(q, Date.now());
+    clear(this.root, h("div", { class: "page" },
+      h("h1", { text: "Me" }),
+      h("section", { class: "card me" }, avatar(app.user || "?", app.people.display(app.user || "")),
+        h("div", { class: "grow" }, h("div", { class: "person-name", text: app.people.display(app.user || "") }),
+          h("div", { class: "muted", text: `@${app.user}` })),
+        h("span", { class: resting ? "resting-mark" : "available-mark", "data-testid": "my-status", text: describeQuiet(q) })),
+      this.breakCard(q, resting),
+      this.scheduleCard(q),
+      this.notificationsCard(),
+      h("section", { class: "card" }, h("h2", { text: "Session" }),
+        h("p", { class: "muted", text: `Connection: ${app.state}` }),
+        h("button", { type: "button", class: "btn danger", onclick: () => app.signOut() }, "Sign out"))));
+  }
+
+  breakCard(q, resting) {
+    const app = this.app;
+    return h("section", { class: "card", "aria-label": "Take a break" },
+      h("h2", { text: "Take a break" }),
+      h("p", { class: "muted", text: "Messages still arrive, silently; people see that you are resting. Urgent messages get through." }),
+      h("div", { class: "button-row" },
+        [30, 60, 120].map((m) => h("button", { type: "button", class: "btn", onclick: () => app.takeBreak(m) },
+          m < 60 ? `${m} minutes` : `${m / 60} hour${m > 60 ? "s" : ""}`)),
+        q?.break_until !== undefined || resting
+          ? h("button", { type: "button", class: "btn primary", onclick: () => app.resume() }, "Resume now") : null));
+  }
+
+  scheduleCard(q) {
+    const app = this.app;
+    const form = formFromQuiet(q);
+    const days = DAYS.map((d, i) => h("label", { class: "day-toggle" },
+      h("input", { type: "checkbox", checked: form.days.has(i), onchange: (e) => {
+        if (e.target.checked) form.days.add(i); else form.days.delete(i);
+      } }), h("span", { text: d })));
+    const start = h("input", { type: "time", value: form.start, "aria-label": "Quiet from", required: true });
+    const end = h("input", { type: "time", value: form.end, "aria-label": "Quiet until", required: true });
+    const zone = h("select", { "aria-label": "Time zone" }, zones().map((z) => h("option", { value: z, selected: z === form.timezone ? "" : null }, z)));
+    const enabled = h("input", { type: "checkbox", checked: form.enabled });
+    const save = (e) => {
+      e.preventDefault();
+      app.setQuiet(quietFromForm({ ...form, start: start.value, end: end.value, timezone: zone.value, enabled: enabled.checked }));
+    };
+    return h("section", { class: "card", "aria-label": "Quiet hours" },
+      h("h2", { text: "Quiet hours" }),
+      h("p", { class: "muted", text: `Now: ${scheduleText(q)}` }),
+      h("form", { class: "stack", onsubmit: save },
+        h("fieldset", { class: "days" }, h("legend", { text: "Days" }), days),
+        h("div", { class: "inline" }, h("label", { class: "field" }, "From", start), h("label", { class: "field" }, "Until", end),
+          h("label", { class: "field grow" }, "Time zone", zone)),
+        h("label", { class: "opt" }, enabled, "Enabled"),
+        h("div", { class: "button-row" },
+          h("button", { class: "btn primary", type: "submit" }, "Save schedule"),
+          app.employee ? h("button", { class: "btn", type: "button", onclick: () => app.setQuiet({ inherit: true }) },
+            "Use company default") : null)));
+  }
+
+  notificationsCard() {
+    const state = this.notifier.permission();
+    return h("section", { class: "card" }, h("h2", { text: "Desktop notifications" }),
+      h("p", { class: "muted", text: state === "granted" ? "On: you are notified of new messages while this tab is hidden, except while you rest."
+        : state === "denied" ? "Blocked in the browser's site settings." : "Off." }),
+      state === "default" ? h("button", { type: "button", class: "btn", onclick: async () => {
+        await this.notifier.ask(); this.render(); } }, "Turn on") : null);
+  }
+}
