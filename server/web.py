@@ -85,6 +85,13 @@ def policy(host: bytes | None) -> bytes:
             b"base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
+def files_on_disk() -> list:
+    """The package's files (for the size check of the tests)."""
+    from pathlib import Path
+
+    return [p for p in Path(str(resources.files("corpchat.web"))).rglob("*") if p.is_file()]
+
+
 def lookup(path: bytes) -> StaticFile | None:
     return files().get(path)
 

@@ -124,6 +124,9 @@ async function main() {
     document.body.classList.toggle("employee", app.employee);
     $("customers-label").textContent = app.employee ? "Customers" : "Moments";
   });
+  // The browser knows first when the network goes: drop the socket rather than wait for
+  // TCP to notice, and reconnect as soon as it is back.
+  window.addEventListener("offline", () => app.client?.drop());
   window.addEventListener("online", () => app.client?.retryNow());
   document.addEventListener("visibilitychange", () => app.markSeen());
   show("chats");

@@ -117,7 +117,8 @@ def person(browser, web_server):
         page.errors = []  # uncaught exceptions of the page: a test fails on any
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
         page.goto(f"{web_server.url}#token={token}")
-        page.wait_for_function("window.corpchat && window.corpchat.state === 'online'")
+        # (not wait_for_function: its polling evaluates strings, which the page's CSP forbids)
+        page.locator("body[data-state=online]").wait_for(state="attached")
         return page
 
     yield open_page

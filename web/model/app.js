@@ -131,6 +131,7 @@ export class AppModel {
 
   msg(m) {
     const row = this.convs.touch(m, this.user);
+    if (row.kind === "direct" && row.peer) this.people.want(row.peer);
     const chat = this.chats.get(m.conv);
     if (chat) {
       chat.add(m);

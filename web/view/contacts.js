@@ -9,7 +9,11 @@ export class ContactsView {
     this.app = app;
     this.root = root;
     this.results = null;
-    app.on("people", () => { if (this.root.isConnected && !this.root.hidden) this.render(); });
+    app.on("people", () => {
+      // Not while the person is typing into one of the page's fields: that would wipe it.
+      const typing = this.root.contains(document.activeElement) && document.activeElement.value;
+      if (document.body.dataset.section === "contacts" && !typing) this.render();
+    });
   }
 
   render() {

@@ -8,7 +8,7 @@ export class CustomersView {
     this.app = app;
     this.root = root;
     this.loaded = false;
-    app.on("people", () => { if (!this.root.hidden) this.render(); });
+    app.on("people", () => { if (document.body.dataset.section === "customers") this.render(); });
   }
 
   show() {

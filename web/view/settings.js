@@ -15,7 +15,7 @@ function zones() {
 export class SettingsView {
   constructor(app, root, notifier) {
     Object.assign(this, { app, root, notifier });
-    app.on("quiet", () => { if (!this.root.hidden) this.render(); });
+    app.on("quiet", () => { if (document.body.dataset.section === "me") this.render(); });
   }
 
   render() {
