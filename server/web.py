@@ -30,7 +30,7 @@ CONTENT_TYPES = {
 }
 
 # A Host header we repeat in the policy: a host name or address and a port, nothing else.
-_HOST = re.compile(rb"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?$")
+_HOST = re.compile(rb"^(?:[A-Za-z0-9.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,7 @@ function sections(app, views) {
   const buttons = [...document.querySelectorAll(".rail [data-section]")];
   for (const b of buttons) b.querySelector(".rail-icon").append(icon(RAIL_ICONS[b.dataset.section]));
   const show = (name) => {
+    views.panels.close();
     for (const b of buttons) b.setAttribute("aria-current", b.dataset.section === name ? "page" : "false");
     document.body.dataset.section = name;
     $("page").hidden = name === "chats";
@@ -89,6 +90,15 @@ function sections(app, views) {
   };
   for (const b of buttons) b.addEventListener("click", () => show(b.dataset.section));
   app.on("section", show);
+  app.on("open", (open) => {  // a conversation opened from anywhere shows the chat pane
+    const board = open.conv !== undefined && open.conv === app.welcome?.announce_conv;
+    const want = board ? "notices" : "chats";
+    if (document.body.dataset.section === want) return;
+    for (const b of buttons) b.setAttribute("aria-current", b.dataset.section === want ? "page" : "false");
+    document.body.dataset.section = want;
+    $("page").hidden = true;
+    $("chat").hidden = false;
+  });
   return show;
 }
 
@@ -100,6 +110,7 @@ async function main() {
   window.corpchat = app;  // for the console and the browser tests
   const panels = new Panels(app, $("drawer"));
   const views = {
+    panels,
     list: new ConversationListView(app, $("sidebar"), panels),
     chat: new ChatView(app, $("chat"), panels),
     contacts: new ContactsView(app, $("page")),

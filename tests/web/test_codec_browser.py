@@ -1,4 +1,4 @@
-"""The web client's codec against every golden vector, in Chromium (docs/protocol.md §15)."""
+"""The web client's codec against every golden vector, and its protocol client, in Chromium."""
 
 from __future__ import annotations
 
@@ -30,3 +30,16 @@ def test_every_vector_in_the_browser(browser, web_server):
     context.close()
     assert result["failures"] == []
     assert result["count"] >= 288  # every file was read
+
+
+def test_the_protocol_client_in_the_browser(browser, web_server):
+    """The resume algorithm, `re` matching and paced re-sends (tests/web/js/client.test.js)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.route("**/_t/**", _serve_repo_files)
+    page.goto(web_server.url)
+    result = page.evaluate(
+        """async () => (await import("/_t/tests/web/js/client.test.js")).runClientTests()""")
+    context.close()
+    assert result["failures"] == []
+    assert result["count"] >= 8

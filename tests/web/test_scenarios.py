@@ -47,7 +47,8 @@ def test_a_message_reaches_a_colleague_signed_in_elsewhere(web_server, person):
     expect(ben.locator(".message .bubble")).to_have_text(["Hi Ben, the release is at 3pm"])
     expect(row.locator(".count")).to_have_count(0)  # read on opening
     send(ben, "Thanks!")
-    expect(ann.locator(".message .bubble")).to_have_text(["Hi Ben, the release is at 3pm", "Thanks!"])
+    expect(ann.locator(".message .bubble")).to_have_text(
+        ["Hi Ben, the release is at 3pm", "Thanks!"])
 
 
 def test_offline_and_back_delivers_everything_once_in_order(web_server, person, browser):
@@ -106,8 +107,8 @@ def test_taking_a_break_shows_the_resting_mark_to_the_sender(web_server, person)
 
 
 def test_a_consumer_accepts_a_contact_request_and_sees_name_at_corp(web_server, person):
-    ivy = person(web_server.employee("ivy5", corp="globex", name="Ivy Chen", title="Account manager",
-                                     corp_full_name="Globex Inc"))
+    ivy = person(web_server.employee("ivy5", corp="globex", name="Ivy Chen",
+                                     title="Account manager", corp_full_name="Globex Inc"))
     joe = person(web_server.consumer("joe5", name="Joe Bloggs"))
     ivy.get_by_role("button", name="Contacts").click()
     ivy.get_by_label("Customer's handle").fill("joe5")

@@ -105,6 +105,7 @@ export class AppModel {
     if (!this.caughtUpOnce) {
       this.caughtUpOnce = true;
       this.people.start();
+      this.people.want(this.user);
     }
     const open = this.openConv;
     if (open && !open.draftTo) this.reloadChat(open);

@@ -27,7 +27,7 @@ export class ChatView {
     this.conv = null;
     app.on("open", (open) => this.show(open));
     app.on("chat", (d) => this.changed(d));
-    app.on("people", () => this.header());
+    app.on("people", () => { this.header(); if (this.list) this.render(); });
     app.on("convs", () => this.header());
     app.on("group", (conv) => { if (conv === this.conv) this.header(); });
     setInterval(() => this.typingLine(), 1000);
@@ -155,7 +155,8 @@ export class ChatView {
   }
 
   element(m) {
-    const key = `${m.seq}:${m.recalled ? "r" : ""}`;
+    if (m.kind !== "system" && !m.display) this.app.people.want(m.from);  // their name, once
+    const key = `${m.seq}:${m.recalled ? "r" : ""}:${this.app.people.display(m.from, m)}`;
     const cached = this.els.get(m.seq);
     if (cached && cached.dataset.key === key) return cached;
     const el = m.kind === "system" ? this.systemElement(m) : this.messageElement(m);
@@ -185,7 +186,7 @@ export class ChatView {
       mine && !m.recalled ? h("span", { class: "state sent", text: "Sent" }) : null);
     const el = h("article", { class: `message${mine ? " mine" : ""}`, "data-seq": m.seq,
       "aria-label": `${name}, ${time(m.time)}` },
-      avatar(m.from, name),
+      avatar(m.from, mine ? app.people.display(m.from) : name),
       h("div", { class: "content" },
         h("div", { class: "who" }, h("span", { class: "name", text: name }),
           m.title && !mine ? h("span", { class: "title", text: m.title }) : null,
@@ -224,7 +225,7 @@ export class ChatView {
   localElement(id, local) {
     const failed = local.state === "failed";
     return h("article", { class: `message mine local${failed ? " failed" : ""}`, "data-local": id },
-      avatar(this.app.user, "You"),
+      avatar(this.app.user, this.app.people.display(this.app.user)),
       h("div", { class: "content" },
         h("div", { class: "bubble" }, linkify(local.frame.text)),
         h("div", { class: "meta" },

@@ -5,11 +5,14 @@ import { DAYS, describeQuiet, formFromQuiet, isResting, quietFromForm, scheduleT
 import { avatar, clear, h } from "./dom.js";
 
 function zones() {
+  let names = [];
   try {
-    return Intl.supportedValuesOf("timeZone");
+    names = Intl.supportedValuesOf("timeZone");
   } catch {
-    return ["UTC"];
+    // an older browser: the user's own zone and UTC
   }
+  const own = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return [...new Set(["UTC", own, ...names].filter(Boolean))];
 }
 
 export class SettingsView {

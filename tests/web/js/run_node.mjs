@@ -1,5 +1,6 @@
 // Runs the codec's vector tests in Node (a developer's quick check; CI runs them in Chromium).
 import { readdirSync, readFileSync } from "node:fs";
+import { runClientTests } from "./client.test.js";
 import { runVectors } from "./vectors.test.js";
 
 const dir = new URL("../../vectors/", import.meta.url);
@@ -7,7 +8,9 @@ const files = {};
 for (const f of readdirSync(dir).filter((n) => n.endsWith(".json"))) {
   files[f] = readFileSync(new URL(f, dir), "utf-8");
 }
-const { count, failures } = runVectors(files);
+const vectors = runVectors(files);
+const client = await runClientTests();
+const failures = [...vectors.failures, ...client.failures];
 for (const f of failures) console.log("FAIL", f);
-console.log(`${count} vectors, ${failures.length} failures`);
+console.log(`${vectors.count} vectors, ${client.count} client tests, ${failures.length} failures`);
 process.exit(failures.length ? 1 : 0);
