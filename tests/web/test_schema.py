@@ -7,4 +7,4 @@ from .schema import TARGET, render
 
 def test_the_web_clients_frame_tables_are_current():
     assert TARGET.read_text(encoding="utf-8") == render(), (
-        "protocol/frames_*.py changed: run `python -m tests.web.schema`, commit web/proto/schema.js")
+        "frames changed: run `python -m tests.web.schema`, commit web/proto/schema.js")
