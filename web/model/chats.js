@@ -2,7 +2,7 @@
 // messages) and each open chat (messages by seq, local sends with their state).
 // Plain objects; the views read them and call the methods below.
 
-export const PAGE = 50;
+export const PAGE = 100;
 
 export function isText(m) {
   return m.kind === undefined && !m.recalled;
@@ -23,13 +23,18 @@ export class ChatModel {
   add(m) {
     const had = this.bySeq.has(m.seq);
     this.bySeq.set(m.seq, m);
+    this.dirty = true;
     if (this.oldest === null || m.seq < this.oldest) this.oldest = m.seq;
     return !had;
   }
 
-  /** Messages in seq order, then the local ones not acked yet. */
+  /** Messages in seq order (kept sorted between changes: a long chat re-renders often). */
   list() {
-    return [...this.bySeq.values()].sort((a, b) => a.seq - b.seq);
+    if (!this.sorted || this.sorted.length !== this.bySeq.size || this.dirty) {
+      this.sorted = [...this.bySeq.values()].sort((a, b) => a.seq - b.seq);
+      this.dirty = false;
+    }
+    return this.sorted;
   }
 
   last() {

@@ -46,6 +46,7 @@ export class ChatView {
     this.conv = open.conv ?? null;
     this.draftTo = open.draftTo ?? null;
     this.els = new Map();
+    this.days = new Map();
     this.headerEl = h("header", { class: "chat-header" });
     this.log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Messages",
       tabindex: "0" });
@@ -64,8 +65,15 @@ export class ChatView {
     this.observeTop();
     this.log.addEventListener("scroll", () => {
       if (this.atBottom()) { this.jump.hidden = true; this.app.markSeen(); }
+      this.nearTop();
     });
     document.body.classList.add("chat-open");
+  }
+
+  /** Near the top: the next page of history (the observer alone misses a sentinel that stays
+   *  in view across a page, as it does when the page is short). */
+  nearTop() {
+    if (this.conv !== null && this.log.scrollTop < 400) this.app.loadOlder(this.conv);
   }
 
   observeTop() {
@@ -117,8 +125,12 @@ export class ChatView {
     if (d.receipts !== undefined) return this.updateReceipt(d.receipts);
     const stick = this.atBottom() || d.local !== undefined;
     const fromBottom = this.log.scrollHeight - this.log.scrollTop;
-    this.render();
-    if (d.older) this.log.scrollTop = this.log.scrollHeight - fromBottom;  // no jump
+    if (d.older) this.prependOlder();
+    else this.render();
+    if (d.older) {
+      this.log.scrollTop = this.log.scrollHeight - fromBottom;  // no jump
+      requestAnimationFrame(() => this.nearTop());
+    }
     else if (stick) this.toBottom();
     else if (d.added) this.jump.hidden = false;
   }
@@ -126,19 +138,7 @@ export class ChatView {
   render() {
     const chat = this.conv !== null ? this.app.chat(this.conv) : null;
     const msgs = chat ? chat.list() : [];
-    const frag = document.createDocumentFragment();
-    let prev = null;
-    for (const m of msgs) {
-      if (!prev || dayLabel(prev.time) !== dayLabel(m.time)) {
-        frag.append(h("div", { class: "day", role: "separator" }, h("span", { text: dayLabel(m.time) })));
-        prev = null;
-      }
-      const el = this.element(m);
-      const cont = prev && prev.from === m.from && !prev.kind && !m.kind && m.time - prev.time < GROUP_MS;
-      el.classList.toggle("cont", !!cont);
-      frag.append(el);
-      prev = m;
-    }
+    const { frag } = this.build(msgs);
     for (const [id, local] of chat ? chat.local : this.draftLocals()) frag.append(this.localElement(id, local));
     if (!msgs.length && !(chat?.local.size) && !chat?.loading) {
       frag.append(h("p", { class: "log-empty", text: this.draftTo
@@ -146,7 +146,56 @@ export class ChatView {
         : "No messages yet." }));
     }
     this.list.replaceChildren(frag);
+    this.firstSeq = msgs.length ? msgs[0].seq : null;
     this.older.textContent = chat && chat.more && msgs.length ? "Loading older messages…" : "";
+  }
+
+  /** Elements for `msgs` (in seq order) with their day separators and sender runs. */
+  build(msgs) {
+    const frag = document.createDocumentFragment();
+    let prev = null;
+    let prevDay = null;
+    for (const m of msgs) {
+      const day = this.dayOf(m);
+      if (day !== prevDay) {
+        frag.append(h("div", { class: "day", role: "separator", "data-day": day }, h("span", { text: day })));
+        prev = null;
+        prevDay = day;
+      }
+      const el = this.element(m);
+      el.classList.toggle("cont", !!continues(prev, m));
+      frag.append(el);
+      prev = m;
+    }
+    return { frag, last: prev, lastDay: prevDay };
+  }
+
+  /** A page of history came: put only its messages in front (a long chat stays cheap). */
+  prependOlder() {
+    const chat = this.app.chat(this.conv);
+    const msgs = chat.list();
+    if (this.firstSeq === null || !this.list.firstElementChild) return this.render();
+    const older = msgs.filter((m) => m.seq < this.firstSeq);
+    const { frag, last, lastDay } = this.build(older);
+    const head = this.list.firstElementChild;
+    const firstOld = chat.bySeq.get(this.firstSeq);
+    if (head.dataset.day === lastDay) {
+      head.remove();  // the same day goes on: one separator
+      this.els.get(this.firstSeq)?.classList.toggle("cont", !!continues(last, firstOld));
+    }
+    this.list.prepend(frag);
+    if (older.length) this.firstSeq = older[0].seq;
+    this.older.textContent = chat.more ? "Loading older messages…" : "";
+  }
+
+  /** The day a message is shown under, computed once per message (locale formatting is slow). */
+  dayOf(m) {
+    let day = this.days.get(m.seq);
+    if (day === undefined) {
+      day = dayLabel(m.time);
+      this.days.set(m.seq, day);
+    }
+    return day;
   }
 
   draftLocals() {
@@ -285,6 +334,10 @@ export class ChatView {
         app.employee ? h("label", { class: "opt", for: "opt-urgent" }, urgent, "Urgent") : null,
         h("button", { class: "btn primary", type: "submit" }, board ? "Post" : "Send")));
   }
+}
+
+function continues(prev, m) {
+  return prev && prev.from === m.from && !prev.kind && !m.kind && m.time - prev.time < GROUP_MS;
 }
 
 function fillReceipt(el, known) {
