@@ -44,7 +44,7 @@ class StaticFile:
 class StaticAnswer:
     status: int  # 200, or 304 when the client's copy is current
     headers: list[tuple[bytes, bytes]]
-    body: bytes  # empty for a 304 or a HEAD
+    body: bytes  # empty for a 304
 
 
 @functools.cache
@@ -96,17 +96,15 @@ def lookup(path: bytes) -> StaticFile | None:
     return files().get(path)
 
 
-def answer(file: StaticFile, *, head: bool, if_none_match: bytes | None,
-           host: bytes | None) -> StaticAnswer:
-    """The response to a GET or HEAD of `file`."""
+def answer(file: StaticFile, *, if_none_match: bytes | None, host: bytes | None) -> StaticAnswer:
+    """The response to a GET or HEAD of `file` (Content-Type and -Length are the caller's;
+    protocol/server.py sends no body for HEAD or 304)."""
     headers = [(b"etag", file.etag), (b"cache-control", b"no-cache"),
                (b"content-security-policy", policy(host)),
                (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
     if if_none_match is not None and _matches(if_none_match, file.etag):
         return StaticAnswer(304, headers, b"")
-    headers = [(b"content-type", file.content_type),
-               (b"content-length", str(len(file.body)).encode()), *headers]
-    return StaticAnswer(200, headers, b"" if head else file.body)
+    return StaticAnswer(200, headers, file.body)
 
 
 def _matches(if_none_match: bytes, etag: bytes) -> bool:

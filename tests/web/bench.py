@@ -47,8 +47,8 @@ async def _send_all(url: str, token: str, texts: list[tuple[str, str]]) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(read)
             for i, (to, text) in enumerate(texts):
-                await ws.send_message(encode(Send(id=i + 2, client_msg_id=f"{token[-8:]}-{id(texts)}-{i}",
-                                                  text=text, to=to)))
+                cmid = f"{token[-8:]}-{id(texts)}-{i}"
+                await ws.send_message(encode(Send(id=i + 2, client_msg_id=cmid, text=text, to=to)))
                 if i % 150 == 149:
                     await trio.sleep(1)
             await done.wait()
@@ -58,7 +58,8 @@ async def _populate(server: WebServer, tokens: dict[str, str]) -> None:
     url = f"ws://127.0.0.1:{server.port}/"
     async with trio.open_nursery() as nursery:
         for n in range(CONVERSATIONS):  # 200 colleagues, one message each to ann
-            nursery.start_soon(_send_all, url, tokens[f"p{n}"], [("ann", f"Hello Ann, this is p{n}")])
+            hello = [("ann", f"Hello Ann, this is p{n}")]
+            nursery.start_soon(_send_all, url, tokens[f"p{n}"], hello)
             if n % 25 == 24:
                 await trio.sleep(0.2)
     per = MESSAGES // SENDERS
@@ -91,7 +92,8 @@ FIRST_PAINT = """async (want) => {
     await new Promise((r) => requestAnimationFrame(r));
   }
   await new Promise((r) => requestAnimationFrame(r));
-  return { listMs: performance.now(), fcp: (performance.getEntriesByName("first-contentful-paint")[0] || {}).startTime };
+  const fcp = performance.getEntriesByName("first-contentful-paint")[0] || {};
+  return { listMs: performance.now(), fcp: fcp.startTime };
 }"""
 
 SCROLL_ALL = """async (want) => {
@@ -117,7 +119,8 @@ def main() -> None:
         tokens[f"p{n}"] = server.employee(f"p{n}", name=f"Person {n}")
     t = time.monotonic()
     trio.run(_populate, server, tokens)
-    print(f"populated {CONVERSATIONS} conversations and {MESSAGES} messages in {time.monotonic() - t:.1f} s")
+    print(f"populated {CONVERSATIONS} conversations and {MESSAGES} messages "
+          f"in {time.monotonic() - t:.1f} s")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
@@ -132,7 +135,8 @@ def main() -> None:
         cdp.send("Performance.enable")
         metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
         print(f"scrolled through {result['messages']} messages in {result['ms'] / 1000:.1f} s: "
-              f"JS heap {metrics['JSHeapUsedSize'] / 1048576:.0f} MB, {metrics['Nodes']:.0f} DOM nodes, "
+              f"JS heap {metrics['JSHeapUsedSize'] / 1048576:.0f} MB, "
+              f"{metrics['Nodes']:.0f} DOM nodes, "
               f"renderer RSS {_renderer_rss_mb():.0f} MB")
         browser.close()
     trio.from_thread.run_sync(server.app.request_shutdown, trio_token=server.token)
