@@ -6,6 +6,8 @@ import { restingText } from "../model/quiet.js";
 import { avatar, clear, dayLabel, h, icon, time } from "./dom.js";
 
 const GROUP_MS = 5 * 60 * 1000;
+const MAX_DOM = 1500;  // messages in the page at once; the rest stay in the model only
+const STEP = 100;
 const RECALL_MS = 24 * 3600 * 1000;
 
 const SYSTEM_TEXT = {
@@ -66,6 +68,7 @@ export class ChatView {
     this.log.addEventListener("scroll", () => {
       if (this.atBottom()) { this.jump.hidden = true; this.app.markSeen(); }
       this.nearTop();
+      this.nearBottom();
     });
     document.body.classList.add("chat-open");
   }
@@ -73,7 +76,20 @@ export class ChatView {
   /** Near the top: the next page of history (the observer alone misses a sentinel that stays
    *  in view across a page, as it does when the page is short). */
   nearTop() {
-    if (this.conv !== null && this.log.scrollTop < 400) this.app.loadOlder(this.conv);
+    if (this.conv === null || this.log.scrollTop >= 400) return;
+    const chat = this.app.chat(this.conv);
+    if (this.firstSeq !== null && chat.oldest !== null && chat.oldest < this.firstSeq) {
+      this.keepingPlace(() => this.prependOlder());  // still in the model
+    } else {
+      this.app.loadOlder(this.conv);
+    }
+  }
+
+  nearBottom() {
+    if (this.conv === null || this.atNewest) return;
+    if (this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 400) {
+      this.keepingPlace(() => this.appendNewer());
+    }
   }
 
   observeTop() {
@@ -123,21 +139,31 @@ export class ChatView {
     if (d.conv !== this.conv || !this.list) return;
     if (d.typing) return this.typingLine();
     if (d.receipts !== undefined) return this.updateReceipt(d.receipts);
-    const stick = this.atBottom() || d.local !== undefined;
-    const fromBottom = this.log.scrollHeight - this.log.scrollTop;
-    if (d.older) this.prependOlder();
-    else this.render();
-    if (d.older) {
-      this.log.scrollTop = this.log.scrollHeight - fromBottom;  // no jump
-      requestAnimationFrame(() => this.nearTop());
+    if (d.older) return this.keepingPlace(() => this.prependOlder());
+    if (!this.atNewest && d.local === undefined) {  // reading far back: do not pull them down
+      if (d.added) this.jump.hidden = false;
+      return;
     }
-    else if (stick) this.toBottom();
+    const stick = this.atBottom() || d.local !== undefined;
+    this.render();
+    if (stick) this.toBottom();
     else if (d.added) this.jump.hidden = false;
+  }
+
+  /** Change the log without moving what the person looks at (no jump). */
+  keepingPlace(change) {
+    const anchor = [...this.list.children].find((el) => el.offsetTop + el.offsetHeight > this.log.scrollTop);
+    const before = anchor ? anchor.offsetTop - this.log.scrollTop : 0;
+    change();
+    if (anchor?.isConnected) this.log.scrollTop = anchor.offsetTop - before;
+    requestAnimationFrame(() => this.nearTop());
   }
 
   render() {
     const chat = this.conv !== null ? this.app.chat(this.conv) : null;
-    const msgs = chat ? chat.list() : [];
+    const all = chat ? chat.list() : [];
+    const msgs = all.slice(-MAX_DOM);
+    this.els = new Map([...this.els].filter(([seq]) => msgs.length && seq >= msgs[0].seq));
     const { frag } = this.build(msgs);
     for (const [id, local] of chat ? chat.local : this.draftLocals()) frag.append(this.localElement(id, local));
     if (!msgs.length && !(chat?.local.size) && !chat?.loading) {
@@ -147,6 +173,8 @@ export class ChatView {
     }
     this.list.replaceChildren(frag);
     this.firstSeq = msgs.length ? msgs[0].seq : null;
+    this.lastSeq = msgs.length ? msgs[msgs.length - 1].seq : null;
+    this.atNewest = true;
     this.older.textContent = chat && chat.more && msgs.length ? "Loading older messages…" : "";
   }
 
@@ -175,7 +203,7 @@ export class ChatView {
     const chat = this.app.chat(this.conv);
     const msgs = chat.list();
     if (this.firstSeq === null || !this.list.firstElementChild) return this.render();
-    const older = msgs.filter((m) => m.seq < this.firstSeq);
+    const older = msgs.filter((m) => m.seq < this.firstSeq).slice(-STEP);
     const { frag, last, lastDay } = this.build(older);
     const head = this.list.firstElementChild;
     const firstOld = chat.bySeq.get(this.firstSeq);
@@ -185,7 +213,40 @@ export class ChatView {
     }
     this.list.prepend(frag);
     if (older.length) this.firstSeq = older[0].seq;
+    this.trim(msgs, "bottom");
     this.older.textContent = chat.more ? "Loading older messages…" : "";
+  }
+
+  /** Scrolled down after reading far back: the next newer messages from the model. */
+  appendNewer() {
+    const msgs = this.app.chat(this.conv).list();
+    const newer = msgs.filter((m) => m.seq > this.lastSeq).slice(0, STEP);
+    if (!newer.length) return;
+    const { frag } = this.build(newer);
+    const first = frag.firstElementChild;
+    const tail = [...this.list.querySelectorAll(".day")].pop();
+    if (first?.dataset.day && tail?.dataset.day === first.dataset.day) first.remove();
+    this.list.append(frag);
+    this.lastSeq = newer[newer.length - 1].seq;
+    this.atNewest = this.lastSeq === msgs[msgs.length - 1].seq;
+    this.trim(msgs, "top");
+    if (this.atNewest) this.render();  // with the local sends again
+  }
+
+  /** Keep at most MAX_DOM messages in the page, dropping those at `end`, far out of view. */
+  trim(msgs, end) {
+    const shown = msgs.filter((m) => m.seq >= this.firstSeq && m.seq <= this.lastSeq);
+    if (shown.length <= MAX_DOM) return;
+    const keep = end === "bottom" ? shown.slice(0, MAX_DOM) : shown.slice(-MAX_DOM);
+    const [lo, hi] = [keep[0].seq, keep[keep.length - 1].seq];
+    for (const el of [...this.list.children]) {
+      const seq = el.dataset.seq !== undefined ? Number(el.dataset.seq) : null;
+      if (seq !== null && (seq < lo || seq > hi)) { el.remove(); this.els.delete(seq); }
+      if (el.dataset.local !== undefined && end === "bottom") el.remove();
+    }
+    this.firstSeq = lo;
+    this.lastSeq = hi;
+    if (end === "bottom") this.atNewest = false;
   }
 
   /** The day a message is shown under, computed once per message (locale formatting is slow). */
@@ -298,6 +359,7 @@ export class ChatView {
   }
 
   toBottom() {
+    if (!this.atNewest) this.render();
     this.log.scrollTop = this.log.scrollHeight;
     this.jump.hidden = true;
   }
