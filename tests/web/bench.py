@@ -70,20 +70,31 @@ async def _populate(server: WebServer, tokens: dict[str, str]) -> None:
             nursery.start_soon(_send_all, url, tokens["ben"], texts)
 
 
-def _renderer_rss_mb() -> float:
-    """Resident memory of the renderers of *our* browser (descendants of this process)."""
+def _renderer_memory() -> str:
+    """RSS and PSS (shared pages divided among their users) of *our* browser's renderers
+    (descendants of this process; other people's browsers on the machine do not count)."""
+    rss, pss = 0.0, 0.0
+    for pid in _renderers():
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        rss += int(fields["Rss"].split()[0]) / 1024
+        pss += int(fields["Pss"].split()[0]) / 1024
+    return f"renderer RSS {rss:.0f} MB, PSS {pss:.0f} MB"
+
+
+def _renderers() -> list[str]:
     rows = [line.split(None, 3) for line in subprocess.run(
         ["ps", "-eo", "pid,ppid,rss,args"], capture_output=True, text=True).stdout.splitlines()[1:]]
     children: dict[str, list[list[str]]] = {}
     for row in rows:
         children.setdefault(row[1], []).append(row)
-    total, todo = 0, [str(os.getpid())]
+    found, todo = [], [str(os.getpid())]
     while todo:
         for row in children.get(todo.pop(), []):
             todo.append(row[0])
             if "--type=renderer" in row[3]:
-                total += int(row[2])
-    return total / 1024
+                found.append(row[0])
+    return found
 
 
 FIRST_PAINT = """async (want) => {
@@ -97,15 +108,18 @@ FIRST_PAINT = """async (want) => {
 }"""
 
 SCROLL_ALL = """async (want) => {
+  // Scroll up until the conversation's first message is on the page (the page keeps at
+  // most 1,500 messages; the model keeps them all), then count what the model holds.
   const log = document.querySelector(".log");
   const t0 = performance.now();
-  while (document.querySelectorAll(".message").length < want) {
+  while (!document.querySelector('.message[data-seq="1"]')) {
     log.scrollTop = 0;
     await new Promise((r) => setTimeout(r, 30));
-    if (performance.now() - t0 > 600000) break;
+    if (performance.now() - t0 > 300000) break;
   }
-  return { messages: document.querySelectorAll(".message").length, ms: performance.now() - t0,
-           heapMb: performance.memory.usedJSHeapSize / 1048576 };
+  const chat = window.corpchat.chat(window.corpchat.openConv.conv);
+  return { messages: chat.bySeq.size, ms: performance.now() - t0,
+           inPage: document.querySelectorAll(".message").length };
 }"""
 
 
@@ -128,16 +142,20 @@ def main() -> None:
         paint = page.evaluate(FIRST_PAINT, CONVERSATIONS + 1)  # and the notice board
         print(f"first paint of the list ({CONVERSATIONS + 1} rows): {paint['listMs']:.0f} ms "
               f"after navigation start (first contentful paint {paint['fcp']:.0f} ms)")
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("HeapProfiler.collectGarbage")
+        print(f"after the list: {_renderer_memory()}")
         page.locator(".conv", has_text="ben").first.click()
         page.locator(".message").first.wait_for()
         result = page.evaluate(SCROLL_ALL, MESSAGES)
-        cdp = page.context.new_cdp_session(page)
+        cdp.send("HeapProfiler.collectGarbage")
         cdp.send("Performance.enable")
         metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-        print(f"scrolled through {result['messages']} messages in {result['ms'] / 1000:.1f} s: "
+        print(f"scrolled through {result['messages']} messages in {result['ms'] / 1000:.1f} s "
+              f"({result['inPage']} in the page at the end): "
               f"JS heap {metrics['JSHeapUsedSize'] / 1048576:.0f} MB, "
               f"{metrics['Nodes']:.0f} DOM nodes, "
-              f"renderer RSS {_renderer_rss_mb():.0f} MB")
+              f"{_renderer_memory()}")
         browser.close()
     trio.from_thread.run_sync(server.app.request_shutdown, trio_token=server.token)
 

@@ -27,6 +27,9 @@ def company(server: WebServer) -> dict[str, str]:
         "zoe": server.consumer("zoe", name="Zoe Martin"),
     }
     server.admin("user.set", handle="ann", corp_admin=True)
+    group = server.admin("tag.group_add", corp="acme", name="Customer type")["group"]
+    for tag in ("VIP", "Wholesale", "New"):
+        server.admin("tag.add", corp="acme", group=group, name=tag)
     return tokens
 
 
@@ -73,8 +76,12 @@ def main() -> None:
         shoot(ann, "chat")
         ann.get_by_role("button", name="Me: status, quiet hours, settings").click()
         shoot(ann, "quiet-hours")
-        ann.get_by_role("button", name="Customers and moments").click()
-        shoot(ann, "customers")
+        dev.get_by_role("button", name="Customers and moments").click()
+        dev.locator(".chip", has_text="VIP").first.click()
+        dev.get_by_label("New moment").fill("Our spring catalogue is out — ask me for a copy!")
+        dev.get_by_role("button", name="Post moment").click()
+        expect(dev.locator(".moments")).to_contain_text("spring catalogue")
+        shoot(dev, "customers")
         zoe.get_by_role("button", name="Chats").click()
         open_chat_with(zoe, "Dev Patel @acme")
         shoot(zoe, "consumer-chat")

@@ -6,7 +6,7 @@
 import { ProtocolError, decodeFrame, encodeFrame } from "./frames.js";
 
 export const SUBPROTOCOL = "corpchat.v1";
-const RECONNECT = new Set([1001, 1005, 1006, 1011, 4000, 4002, 4003]);  // §12; 1005/1006: no close frame
+const RECONNECT = new Set([1001, 1005, 1006, 1008, 1011, 4000, 4002, 4003]);  // §12; 1005/1006: no close frame
 const KEEP = new Set(["storage_unavailable", "internal_error", "rate_limited"]);
 const RESEND_WINDOW = 64;
 const BUCKET = { burst: 300, perSecond: 150 };  // the server's 400 / 200, with a margin
