@@ -59,7 +59,8 @@ function toasts(app) {
   app.on("toast", ({ text, kind }) => {
     const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
     $("toasts").append(el);
-    setTimeout(() => el.remove(), kind === "error" ? 8000 : 5000);
+    while ($("toasts").children.length > 3) $("toasts").firstElementChild.remove();
+    setTimeout(() => el.remove(), kind === "error" ? 8000 : 4000);
   });
 }
 

@@ -51,6 +51,7 @@ def new_group(page, name, members):
 
 
 def shoot(page, name):
+    page.evaluate("document.getElementById('toasts').replaceChildren()")  # passing notices
     page.wait_for_timeout(300)  # let the last frame paint
     page.screenshot(path=str(OUT / f"{name}.png"))
     print("wrote", OUT / f"{name}.png")

@@ -373,7 +373,8 @@ export class ChatView {
     const board = row?.kind === "announce";
     if (board && app.cannotAnnounce) return h("div", { class: "composer closed", text: "Only company admins post notices." });
     const input = h("textarea", { rows: "1", "aria-label": board ? "Notice" : "Message",
-      placeholder: board ? "Post a notice to everyone in the company" : `Message ${row?.name || app.people.display(this.draftTo || "")}`,
+      placeholder: board ? "Post a notice to everyone in the company"
+        : `Message ${row?.kind === "group" ? row.name : app.people.display(row?.peer || this.draftTo || "")}`,
       maxlength: "4000" });
     const receipt = h("input", { type: "checkbox", id: "opt-receipt" });
     const urgent = h("input", { type: "checkbox", id: "opt-urgent" });

@@ -53,7 +53,7 @@ export class CustomersView {
     const last = p.lastBroadcast;
     return h("section", { class: "card", "aria-label": "Mass message" },
       h("h2", { text: "Mass message" }),
-      h("p", { class: "quota", text: `Quota: each customer receives at most 1 mass message from you per day (renews 00:00 UTC). ${p.contacts.length} customers.` }),
+      h("p", { class: "quota", text: `Quota: each customer receives at most 1 mass message from you per day (renews 00:00 UTC). ${p.contacts.length} customer${p.contacts.length === 1 ? "" : "s"}.` }),
       h("form", { class: "stack", onsubmit: async (e) => {
         e.preventDefault();
         if (!text.value.trim()) return;
