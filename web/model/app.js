@@ -140,10 +140,23 @@ export class AppModel {
       chat.typing.delete(m.from);
     }
     if (m.kind === "system") this.people.systemMessage(m);
+    if (m.kind === "system" && m.event === "recall" && m.ref !== undefined) this.recalled(m.conv, m.ref);
     this.emit("convs");
     if (chat) this.emit("chat", { conv: m.conv, added: m });
     if (this.openConv?.conv === m.conv) this.markSeen();
     this.maybeNotify(m, row);
+  }
+
+  /** A recall's system message names the message it withdrew: show that one as a tombstone. */
+  recalled(conv, seq) {
+    const chat = this.chats.get(conv);
+    const original = chat?.bySeq.get(seq);
+    if (original) {
+      chat.bySeq.set(seq, { ...original, recalled: true, text: "" });
+      chat.dirty = true;
+    }
+    const row = this.convs.get(conv);
+    if (row?.last?.seq === seq) row.last = { ...row.last, recalled: true, text: "" };
   }
 
   maybeNotify(m, row) {
@@ -277,7 +290,10 @@ export class AppModel {
         this.emit("chat", { conv: chat.conv, local: f.client_msg_id });
       }
     }
-    if (f.code === "forbidden" && f.frame.type === "announce") this.cannotAnnounce = true;
+    if (f.code === "forbidden" && f.frame.type === "announce") {
+      this.cannotAnnounce = true;  // not a company admin: the board is read-only for them
+      if (this.openConv) this.emit("open", this.openConv);
+    }
     this.toast(`Not sent: ${ERROR_TEXT[f.code] || f.message}`, "error");
   }
 

@@ -293,7 +293,8 @@ export class ChatView {
     const meta = h("div", { class: "meta" },
       h("time", { datetime: new Date(Number(m.time)).toISOString(), text: time(m.time) }),
       m.urgent ? h("span", { class: "urgent-tag", text: "Urgent" }) : null,
-      mine && !m.recalled ? h("span", { class: "state sent", text: "Sent" }) : null);
+      mine && !m.recalled ? h("span", { class: "state sent", text: "Sent" }) : null,
+      this.actions(m));
     const el = h("article", { class: `message${mine ? " mine" : ""}`, "data-seq": m.seq,
       "aria-label": `${name}, ${time(m.time)}` },
       avatar(m.from, mine ? app.people.display(m.from) : name),
@@ -301,7 +302,7 @@ export class ChatView {
         h("div", { class: "who" }, h("span", { class: "name", text: name }),
           m.title && !mine ? h("span", { class: "title", text: m.title }) : null,
           m.external && !mine ? h("span", { class: "badge ext", text: "External" }) : null),
-        body, meta, this.receiptLine(m), this.actions(m)));
+        body, meta, this.receiptLine(m)));
     return el;
   }
 
@@ -311,7 +312,7 @@ export class ChatView {
     const role = this.app.people.myRole(this.conv);
     const canRecall = (mine && Date.now() - Number(m.time) < RECALL_MS) || role === "owner" || role === "admin";
     if (!canRecall) return null;
-    return h("div", { class: "msg-actions" },
+    return h("span", { class: "msg-actions" },
       h("button", { type: "button", class: "link", "aria-label": "Recall this message",
         onclick: () => this.app.recall(this.conv, m.seq) }, "Recall"));
   }

@@ -61,7 +61,8 @@ export class ConversationListView {
     const resting = row.kind === "direct" && row.peer ? app.people.resting(row.peer) : null;
     const last = row.last;
     if (last && row.kind === "group" && last.kind === undefined) app.people.want(last.from);
-    const preview = !last ? "" : last.recalled ? "Message recalled" : last.kind === "system" ? "Group updated"
+    const preview = !last ? "" : last.recalled || last.event === "recall" ? "Message recalled"
+      : last.kind === "system" ? "Group updated"
       : `${last.from === app.user ? "You: " : row.kind !== "direct" ? `${app.people.display(last.from, last)}: ` : ""}${last.text}`;
     const key = [name, active, row.unread, last?.seq, last?.recalled, resting, row.left, preview].join("|");
     const cached = this.rows.get(row.conv);

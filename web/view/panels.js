@@ -47,6 +47,11 @@ export class Panels {
           buttons.push(h("button", { type: "button", class: "link", onclick: () => change(
             { type: "group.role", user: m.user, role: m.role === "admin" ? "member" : "admin" }, "Role") },
           m.role === "admin" ? "Make member" : "Make admin"));
+          if (!m.external) {  // only an employee can own a group (§10.4)
+            buttons.push(h("button", { type: "button", class: "link", "aria-label": `Make ${name} the owner`,
+              onclick: () => this.confirm(`Make ${name} the owner?`, "You become an admin of the group.", "Hand over",
+                () => change({ type: "group.transfer", to: m.user }, "Hand over")) }, "Make owner"));
+          }
         }
         if (role === "owner" || (role === "admin" && m.role === "member")) {
           buttons.push(h("button", { type: "button", class: "link danger", "aria-label": `Remove ${name}`,
