@@ -39,20 +39,81 @@ function tokenFromHash() {
   return decodeURIComponent(m[1]);
 }
 
-function signInScreen(app) {
-  const token = h("input", { type: "password", id: "token", autocomplete: "off", required: true,
-    placeholder: "cc_…", "aria-describedby": "token-help" });
-  const form = h("form", { class: "signin-card", onsubmit: (e) => {
+/** `#invite=…` opens the "choose a password" form (revision 1.3, §29.1). */
+function inviteFromHash() {
+  const m = /(?:^#|&)invite=([^&]+)/.exec(location.hash);
+  if (!m) return null;
+  history.replaceState(null, "", location.pathname + location.search);
+  return decodeURIComponent(m[1]);
+}
+
+function card(...children) {
+  return h("div", { class: "signin-card" },
+    h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "corpchat"), children);
+}
+
+function failure(el, e) {
+  el.textContent = e.code === "auth_failed" ? "Wrong handle or password."
+    : e.code === "rate_limited" ? "Too many attempts. Wait a little and try again."
+      : e.code === "bad_request" ? e.message : `Could not sign in (${e.code || e.message}).`;
+}
+
+function tokenForm(app, withPassword) {
+  const token = h("input", { type: "password", id: "token", autocomplete: "off", required: true, placeholder: "cc_…" });
+  return h("form", { class: "stack", onsubmit: (e) => { e.preventDefault(); app.signIn(token.value.trim()); } },
+    h("label", { class: "field", for: "token" }, "Access token", token),
+    h("p", { class: "muted", text: "Paste the token your administrator gave you, or open the sign-in link they sent." }),
+    h("button", { class: "btn primary wide", type: "submit" }, "Sign in"),
+    withPassword ? h("button", { class: "link", type: "button", onclick: () => signInScreen(app) }, "Sign in with a password") : null);
+}
+
+function passwordForm(app) {
+  const handle = h("input", { type: "text", id: "handle", autocomplete: "username", required: true, autocapitalize: "none" });
+  const password = h("input", { type: "password", id: "password", autocomplete: "current-password", required: true, minlength: "10" });
+  const error = h("p", { class: "form-error", role: "alert" });
+  return h("form", { class: "stack", onsubmit: async (e) => {
     e.preventDefault();
-    app.signIn(token.value.trim());
+    error.textContent = "";
+    try {
+      await app.signInWith({ type: "login", handle: handle.value.trim().toLowerCase(), password: password.value });
+    } catch (err) { failure(error, err); }
   } },
-  h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "corpchat"),
-  h("h1", { text: "Sign in" }),
-  h("label", { class: "field", for: "token" }, "Access token", token),
-  h("p", { id: "token-help", class: "muted", text: "Paste the token your administrator gave you, or open the sign-in link they sent." }),
-  h("button", { class: "btn primary wide", type: "submit" }, "Sign in"));
-  clear($("signin"), form);
-  token.focus();
+  h("label", { class: "field", for: "handle" }, "Handle", handle),
+  h("label", { class: "field", for: "password" }, "Password", password), error,
+  h("button", { class: "btn primary wide", type: "submit" }, "Sign in"),
+  h("button", { class: "link", type: "button", onclick: () => clear($("signin"), card(h("h1", { text: "Sign in" }), tokenForm(app, true))) },
+    "Use an access token instead"));
+}
+
+function inviteForm(app, invite) {
+  const password = h("input", { type: "password", id: "new-password", autocomplete: "new-password", required: true, minlength: "10" });
+  const again = h("input", { type: "password", id: "new-password-2", autocomplete: "new-password", required: true });
+  const error = h("p", { class: "form-error", role: "alert" });
+  return h("form", { class: "stack", onsubmit: async (e) => {
+    e.preventDefault();
+    if (password.value !== again.value) { error.textContent = "The two passwords differ."; return; }
+    try {
+      await app.signInWith({ type: "redeem", invite, password: password.value });
+    } catch (err) {
+      if (err.code === "auth_failed") error.textContent = "This invite link has expired or was used already. Ask for a new one.";
+      else failure(error, err);
+    }
+  } },
+  h("p", { class: "muted", text: "Welcome! Choose a password: at least 10 characters, not a common one. You will sign in with it on any device." }),
+  h("label", { class: "field", for: "new-password" }, "Password", password),
+  h("label", { class: "field", for: "new-password-2" }, "Password again", again), error,
+  h("button", { class: "btn primary wide", type: "submit" }, "Set password and sign in"));
+}
+
+function signInScreen(app, invite = null) {
+  if (invite && app.canSignIn) {
+    clear($("signin"), card(h("h1", { text: "Join corpchat" }), inviteForm(app, invite)));
+  } else if (app.canSignIn) {
+    clear($("signin"), card(h("h1", { text: "Sign in" }), passwordForm(app)));
+  } else {
+    clear($("signin"), card(h("h1", { text: "Sign in" }), tokenForm(app, false)));
+  }
+  $("signin").querySelector("input")?.focus();
 }
 
 function toasts(app) {
@@ -63,6 +124,8 @@ function toasts(app) {
     setTimeout(() => el.remove(), kind === "error" ? 8000 : 4000);
   });
 }
+
+let pendingInvite = null;
 
 const STATE_TEXT = { connecting: "Connecting…", syncing: "Catching up…", offline: "Offline — reconnecting…",
   stopped: "Disconnected." };
@@ -126,7 +189,7 @@ async function main() {
     $("app").hidden = s === "signed_out";
     $("connbar").textContent = STATE_TEXT[s] || "";
     $("connbar").hidden = !STATE_TEXT[s] || (s === "syncing" && app.caughtUpOnce);
-    if (s === "signed_out") signInScreen(app);
+    if (s === "signed_out") signInScreen(app, pendingInvite);
   });
   app.on("convs", () => {
     const n = app.convs.totalUnread();
@@ -142,8 +205,10 @@ async function main() {
   window.addEventListener("online", () => app.client?.retryNow());
   document.addEventListener("visibilitychange", () => app.markSeen());
   show("chats");
+  pendingInvite = inviteFromHash();
   const token = tokenFromHash();
   if (token) await app.signIn(token);
+  else if (pendingInvite && app.canSignIn) app.setState("signed_out");  // the invite first
   else await app.start();
 }
 

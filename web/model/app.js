@@ -2,7 +2,8 @@
 // state the views show (plain objects) and offers the actions a person takes.
 // Views subscribe to topics: "state", "convs", "chat", "quiet", "people", "toast", "panel".
 
-import { ProtocolClient } from "../proto/client.js";
+import { ProtocolClient, requestBeforeHello } from "../proto/client.js";
+import { CLIENT } from "../proto/frames.js";
 import { deviceKey } from "../proto/store.js";
 import { ChatModel, ConversationList, PAGE, isText } from "./chats.js";
 import { People } from "./people.js";
@@ -56,7 +57,41 @@ export class AppModel {
     this.client.connect();
   }
 
+  /** What this server speaks of sign-in (revision 1.3, §29): password, invite, devices. */
+  get canSignIn() {
+    return Object.hasOwn(CLIENT, "login") && Object.hasOwn(CLIENT, "redeem");
+  }
+
+  /** `login` (handle and password) or `redeem` (an invite): a device token, then `hello`. */
+  async signInWith(frame) {
+    const reply = await requestBeforeHello(this.url, { ...frame, device: deviceName() });
+    await this.signIn(reply.token);
+    this.tokenId = reply.token_id;
+  }
+
+  async devices() {
+    return (await this.ask({ type: "devices" }, "Devices"))?.devices || [];
+  }
+
+  async revoke(device) {
+    if (device.current) return this.signOut();
+    return this.ask({ type: "device.revoke", token_id: device.token_id }, "Sign out device");
+  }
+
+  async changePassword(old, fresh) {
+    const frame = { type: "password.change", new: fresh };
+    if (old) frame.old = old;
+    const ok = await this.ask(frame, "Password");
+    if (ok) this.toast("Password changed. Your other devices are signed out.");
+    return ok;
+  }
+
   async signOut() {
+    if (this.client && this.canSignIn) {
+      // Signing out ends this device's token on the server too (§29.3).
+      const mine = (await this.devices()).find((d) => d.current);
+      if (mine) await this.ask({ type: "device.revoke", token_id: mine.token_id }, "Sign out");
+    }
     if (this.client) this.client.close();
     this.client = null;
     await this.store.put("session", undefined);
@@ -389,6 +424,15 @@ export class AppModel {
   }
 }
 
+function deviceName() {
+  const ua = navigator.userAgent;
+  const browser = /Firefox\//.test(ua) ? "Firefox" : /Edg\//.test(ua) ? "Edge"
+    : /Chrom(e|ium)\//.test(ua) ? "Chromium" : /Safari\//.test(ua) ? "Safari" : "Browser";
+  const system = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac OS/.test(ua) ? "macOS"
+    : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "a computer";
+  return `${browser} on ${system}`;
+}
+
 export const ERROR_TEXT = {
   forbidden: "you are not allowed to do that",
   not_member: "you are not a member of this conversation",
@@ -404,6 +448,8 @@ export const ERROR_TEXT = {
   storage_unavailable: "the server could not store it; try again",
   disconnected: "not connected",
   exists: "it exists already",
+  auth_failed: "wrong handle or password",
+  rate_limited: "too many attempts; wait a little and try again",
   contact_limit: "the contact limit is reached",
 };
 

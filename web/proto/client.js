@@ -380,3 +380,38 @@ export class ProtocolClient {
     p.reject(err);
   }
 }
+
+/** One request sent instead of `hello` (`login`, `redeem`; §29.2) on a connection of its
+ *  own: resolves with its reply (`logged_in`), rejects with its error. The caller then
+ *  connects with the token it got, like any device. */
+export function requestBeforeHello(url, frame, WebSocketImpl = globalThis.WebSocket) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocketImpl(url, [SUBPROTOCOL]);
+    ws.binaryType = "arraybuffer";
+    let settled = false;
+    const finish = (fn, value) => {
+      if (settled) return;
+      settled = true;
+      fn(value);
+      ws.close(1000);
+    };
+    ws.onopen = () => ws.send(encodeFrame({ ...frame, id: 1 }));
+    ws.onmessage = (e) => {
+      let f;
+      try {
+        f = decodeFrame(new Uint8Array(e.data), "server");
+      } catch (err) {
+        finish(reject, err);
+        return;
+      }
+      if (f.type === "error") {
+        const err = new ProtocolError(f.code, f.message);
+        err.retryAfterMs = f.retry_after_ms;
+        finish(reject, err);
+      } else if (f.re === 1) {
+        finish(resolve, f);
+      }
+    };
+    ws.onclose = () => finish(reject, new ProtocolError("disconnected", "the server closed the connection"));
+  });
+}

@@ -34,6 +34,8 @@ export class SettingsView {
       this.breakCard(q, resting),
       this.scheduleCard(q),
       this.notificationsCard(),
+      app.canSignIn ? this.devicesCard() : null,
+      app.canSignIn ? this.passwordCard() : null,
       h("section", { class: "card" }, h("h2", { text: "Session" }),
         h("p", { class: "muted", text: `Connection: ${app.state}` }),
         h("button", { type: "button", class: "btn danger", onclick: () => app.signOut() }, "Sign out"))));
@@ -78,6 +80,33 @@ export class SettingsView {
           h("button", { class: "btn primary", type: "submit" }, "Save schedule"),
           app.employee ? h("button", { class: "btn", type: "button", onclick: () => app.setQuiet({ inherit: true }) },
             "Use company default") : null)));
+  }
+
+  devicesCard() {
+    const app = this.app;
+    const list = h("ul", { class: "people", "aria-label": "Signed-in devices" }, h("li", { class: "muted", text: "Loading…" }));
+    app.devices().then((devices) => clear(list, devices.map((d) => h("li", { class: "person" },
+      h("div", { class: "grow" },
+        h("div", { class: "person-name" }, d.device || "Unnamed device", d.current ? h("span", { class: "badge", text: "This device" }) : null),
+        h("div", { class: "muted", text: [d.last_seen ? `Last active ${new Date(Number(d.last_seen)).toLocaleString()}` : "Never used",
+          d.address].filter(Boolean).join(" · ") })),
+      h("button", { type: "button", class: "btn danger", "aria-label": `Sign out ${d.device || "device"}`,
+        onclick: async () => { await app.revoke(d); this.render(); } }, "Sign out")))));
+    return h("section", { class: "card", "aria-label": "Devices" }, h("h2", { text: "Devices" }), list);
+  }
+
+  passwordCard() {
+    const app = this.app;
+    const old = h("input", { type: "password", autocomplete: "current-password", "aria-label": "Current password" });
+    const fresh = h("input", { type: "password", autocomplete: "new-password", minlength: "10", required: true, "aria-label": "New password" });
+    return h("section", { class: "card", "aria-label": "Password" }, h("h2", { text: "Password" }),
+      h("form", { class: "stack", onsubmit: async (e) => {
+        e.preventDefault();
+        if (await app.changePassword(old.value, fresh.value)) { old.value = fresh.value = ""; this.render(); }
+      } },
+      h("label", { class: "field" }, "Current password", old), h("label", { class: "field" }, "New password", fresh),
+      h("p", { class: "muted", text: "Changing it signs out your other devices." }),
+      h("button", { class: "btn", type: "submit" }, "Change password")));
   }
 
   notificationsCard() {
