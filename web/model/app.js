@@ -6,6 +6,7 @@ import { ProtocolClient, requestBeforeHello } from "../proto/client.js";
 import { CLIENT } from "../proto/frames.js";
 import { deviceKey } from "../proto/store.js";
 import { ChatModel, ConversationList, PAGE, isText } from "./chats.js";
+import { MediaUrls, hasMedia, upload } from "./media.js";
 import { People } from "./people.js";
 import { describeQuiet, isResting } from "./quiet.js";
 
@@ -25,6 +26,32 @@ export class AppModel {
     this.cannotAnnounce = false;
     this.caughtUpOnce = false;
     this.pendingUnread = [];
+    this.hasMedia = hasMedia;
+    this.mediaUrls = new MediaUrls(this);
+    this.sentMedia = new Map();  // media id → the upload's answer (name, size, kind, …)
+    this.uploads = [];  // {file, progress, media, error}: the composer's files before sending
+  }
+
+  /** Upload files for the next message; the composer shows each with its progress. */
+  async attach(files) {
+    if (!this.hasMedia) return;
+    await Promise.all([...files].map(async (file) => {
+      const item = { file, progress: 0, media: null, error: null };
+      this.uploads.push(item);
+      this.emit("uploads");
+      try {
+        item.media = await upload(this.client.token, file, (p) => { item.progress = p; this.emit("uploads"); });
+      } catch (e) {
+        item.error = e.message;
+        this.toast(`${file.name}: ${e.message}`, "error");
+      }
+      this.emit("uploads");
+    }));
+  }
+
+  dropUpload(item) {
+    this.uploads = this.uploads.filter((u) => u !== item);
+    this.emit("uploads");
   }
 
   on(topic, fn) {
@@ -274,7 +301,12 @@ export class AppModel {
 
   send(text, { receipt = false, urgent = false } = {}) {
     const open = this.openConv;
-    if (!open || !text.trim()) return;
+    const files = this.uploads.filter((u) => u.media).map((u) => ({ media: u.media.media }));
+    if (!open || (!text.trim() && !files.length)) return;
+    if (this.uploads.some((u) => !u.media && !u.error)) {
+      this.toast("Wait for the uploads to finish.");
+      return;
+    }
     const row = open.conv !== undefined ? this.convs.get(open.conv) : null;
     const announce = row?.kind === "announce";
     const fields = { text };
@@ -282,6 +314,12 @@ export class AppModel {
     else if (!announce) fields.conv = open.conv;
     if (receipt) fields.receipt = true;
     if (urgent) fields.urgent = true;
+    if (files.length) {
+      for (const u of this.uploads) if (u.media) this.sentMedia.set(u.media.media, u.media);
+      fields.attachments = files;
+      this.uploads = [];
+      this.emit("uploads");
+    }
     const id = this.client.sendMessage(fields, announce ? "announce" : "send");
     const frame = this.client.unacked.get(id);
     if (open.conv !== undefined) {
@@ -304,6 +342,10 @@ export class AppModel {
     if (frame.to) m.to = frame.to;
     if (frame.receipt) m.receipt = true;
     if (frame.urgent) m.urgent = true;
+    if (frame.attachments) {  // as the others will see them: from the uploads' answers
+      m.attachments = frame.attachments.map((a) => ({ type: "media", ...this.sentMedia.get(a.media), media: a.media }));
+      m.kind = m.attachments.every((x) => x.kind === "image") ? "image" : "file";
+    }
     if (!chat.bySeq.has(a.seq)) chat.add(m);
     this.convs.touch(chat.bySeq.get(a.seq), this.user);
     this.convs.markRead(a.conv, Math.max(a.seq, this.convs.get(a.conv).read));

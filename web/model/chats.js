@@ -4,8 +4,9 @@
 
 export const PAGE = 100;
 
+/** A person's message (text, or files: kind image / voice / video / file), not a system line. */
 export function isText(m) {
-  return m.kind === undefined && !m.recalled;
+  return m.kind !== "system" && !m.recalled;
 }
 
 export class ChatModel {

@@ -2,6 +2,7 @@
 // local sends with their state, read receipts), typing line and composer.
 
 import { isText } from "../model/chats.js";
+import { sizeText } from "../model/media.js";
 import { restingText } from "../model/quiet.js";
 import { avatar, clear, dayLabel, h, icon, time } from "./dom.js";
 
@@ -32,6 +33,7 @@ export class ChatView {
     app.on("people", () => { this.header(); if (this.list) this.render(); });
     app.on("convs", () => this.header());
     app.on("group", (conv) => { if (conv === this.conv) this.header(); });
+    app.on("uploads", () => this.showUploads?.());
     setInterval(() => this.typingLine(), 1000);
     this.empty();
   }
@@ -287,9 +289,12 @@ export class ChatView {
     const app = this.app;
     const mine = m.from === app.user;
     const name = mine ? "You" : app.people.display(m.from, m);
+    const files = m.recalled ? [] : m.attachments || [];
+    const known = m.kind === undefined || MEDIA_KINDS.has(m.kind);
     const body = m.recalled ? h("div", { class: "bubble recalled", text: "This message was recalled" })
-      : m.kind !== undefined ? h("div", { class: "bubble recalled", text: "Unsupported message" })
-        : h("div", { class: "bubble" }, linkify(m.text));
+      : !known ? h("div", { class: "bubble recalled", text: "A message this version cannot show" })
+        : [files.length ? h("div", { class: "files" }, files.map((f) => this.fileElement(f))) : null,
+          m.text ? h("div", { class: "bubble" }, linkify(m.text)) : null];
     const meta = h("div", { class: "meta" },
       h("time", { datetime: new Date(Number(m.time)).toISOString(), text: time(m.time) }),
       m.urgent ? h("span", { class: "urgent-tag", text: "Urgent" }) : null,
@@ -304,6 +309,29 @@ export class ChatView {
           m.external && !mine ? h("span", { class: "badge ext", text: "External" }) : null),
         body, meta, this.receiptLine(m)));
     return el;
+  }
+
+  /** An image as a thumbnail (click: the full image), any other file as name and size. */
+  fileElement(f) {
+    const urls = this.app.mediaUrls;
+    const link = h("a", { target: "_blank", rel: "noopener", class: f.kind === "image" ? "thumb" : "file",
+      "aria-label": f.kind === "image" ? `Image ${f.name || ""}, open full size` : `Download ${f.name}` });
+    urls.get(f.media).then((url) => { link.href = url; }, () => link.classList.add("gone"));
+    if (f.kind === "image") {
+      const img = h("img", { alt: f.name || "image", loading: "lazy" });
+      if (f.width && f.height) {  // its box before it loads: no jump
+        const scale = Math.min(1, 240 / Math.max(Number(f.width), Number(f.height)));
+        img.width = Math.round(Number(f.width) * scale);
+        img.height = Math.round(Number(f.height) * scale);
+      }
+      urls.get(f.media, 320).then((url) => { img.src = url; }, () => {});
+      link.append(img);
+    } else {
+      link.append(h("span", { class: "file-icon", "aria-hidden": "true", text: (f.name.split(".").pop() || "file").slice(0, 4).toUpperCase() }),
+        h("span", { class: "file-meta" }, h("span", { class: "file-name", text: f.name || "file" }),
+          h("span", { class: "muted", text: sizeText(f.size ?? 0) })));
+    }
+    return link;
   }
 
   actions(m) {
@@ -338,7 +366,8 @@ export class ChatView {
     return h("article", { class: `message mine local${failed ? " failed" : ""}`, "data-local": id },
       avatar(this.app.user, this.app.people.display(this.app.user)),
       h("div", { class: "content" },
-        h("div", { class: "bubble" }, linkify(local.frame.text)),
+        local.frame.text ? h("div", { class: "bubble" }, linkify(local.frame.text)) : null,
+        local.frame.attachments ? h("div", { class: "bubble muted", text: `${local.frame.attachments.length} file(s)` }) : null,
         h("div", { class: "meta" },
           failed ? h("span", { class: "state failed", text: "Failed to send" })
             : h("span", { class: "state sending", text: "Sending…" }),
@@ -391,14 +420,33 @@ export class ChatView {
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
     });
     input.addEventListener("input", () => { grow(); app.typingNow(); });
+    const strip = h("div", { class: "uploads", "aria-live": "polite" });
+    const showUploads = () => clear(strip, app.uploads.map((u) => h("div", { class: `upload${u.error ? " failed" : ""}` },
+      h("span", { class: "file-name", text: u.file.name }), h("span", { class: "muted", text: sizeText(u.file.size) }),
+      u.media || u.error ? null : h("progress", { max: "1", value: String(u.progress), "aria-label": `Uploading ${u.file.name}` }),
+      u.error ? h("span", { class: "state failed", text: "failed" }) : u.media ? h("span", { class: "state sent", text: "ready" }) : null,
+      h("button", { type: "button", class: "icon-btn", "aria-label": `Remove ${u.file.name}`, onclick: () => app.dropUpload(u) }, "×"))));
+    const picker = h("input", { type: "file", multiple: true, hidden: true, onchange: (e) => { app.attach(e.target.files); e.target.value = ""; } });
+    this.showUploads = showUploads;
+    if (app.hasMedia) {
+      input.addEventListener("paste", (e) => { if (e.clipboardData.files.length) { e.preventDefault(); app.attach(e.clipboardData.files); } });
+      this.root.ondragover = (e) => { e.preventDefault(); this.root.classList.add("dropping"); };
+      this.root.ondragleave = () => this.root.classList.remove("dropping");
+      this.root.ondrop = (e) => { e.preventDefault(); this.root.classList.remove("dropping"); app.attach(e.dataTransfer.files); };
+      showUploads();
+    }
     return h("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); send(); } },
-      input,
+      app.hasMedia ? strip : null, input,
       h("div", { class: "composer-bar" },
+        app.hasMedia ? h("button", { type: "button", class: "btn ghost", "aria-label": "Attach files", onclick: () => picker.click() }, "Attach") : null,
+        app.hasMedia ? picker : null,
         h("label", { class: "opt", for: "opt-receipt" }, receipt, "Read receipt"),
         app.employee ? h("label", { class: "opt", for: "opt-urgent" }, urgent, "Urgent") : null,
         h("button", { class: "btn primary", type: "submit" }, board ? "Post" : "Send")));
   }
 }
+
+const MEDIA_KINDS = new Set(["image", "voice", "video", "file"]);
 
 function continues(prev, m) {
   return prev && prev.from === m.from && !prev.kind && !m.kind && m.time - prev.time < GROUP_MS;
