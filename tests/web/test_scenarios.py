@@ -145,3 +145,17 @@ def test_a_group_is_created_and_appears_for_its_members(web_server, person):
     kim.get_by_role("button", name="Recall this message").click()
     expect(lee.locator(".message .bubble")).to_have_text(["This message was recalled"])
     expect(lee.locator(".system").last).to_contain_text("Kim Ng recalled a message")
+
+
+def test_at_phone_width_one_pane_shows_at_a_time(web_server, person):
+    pat = person(web_server.employee("pat9", name="Pat Lane"))
+    quinn = person(web_server.employee("qui9", name="Quinn Ray"), width=390, height=780)
+    start_chat(pat, "qui9")
+    send(pat, "A long message that would push a narrow layout sideways if nothing wrapped it")
+    expect(quinn.locator(".conv", has_text="Pat Lane")).to_be_visible()
+    assert quinn.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sideways
+    quinn.locator(".conv", has_text="Pat Lane").click()
+    expect(quinn.locator(".sidebar")).to_be_hidden()
+    expect(quinn.locator(".message .bubble")).to_have_count(1)
+    quinn.get_by_role("button", name="Back to conversations").click()
+    expect(quinn.locator(".sidebar")).to_be_visible()
