@@ -49,6 +49,12 @@ def test_a_message_reaches_a_colleague_signed_in_elsewhere(web_server, person):
     send(ben, "Thanks!")
     expect(ann.locator(".message .bubble")).to_have_text(
         ["Hi Ben, the release is at 3pm", "Thanks!"])
+    # A reload keeps the sign-in and the device's sync token (IndexedDB): straight back.
+    token = ben.evaluate("window.corpchat.client.syncToken")
+    ben.reload()
+    ben.locator("body[data-state=online]").wait_for(state="attached")
+    assert ben.evaluate("window.corpchat.client.syncToken") == token
+    expect(ben.locator(".conv", has_text="Ann Lee")).to_contain_text("Thanks!")
 
 
 def test_offline_and_back_delivers_everything_once_in_order(web_server, person, browser):
