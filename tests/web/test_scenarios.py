@@ -165,3 +165,17 @@ def test_at_phone_width_one_pane_shows_at_a_time(web_server, person):
     expect(quinn.locator(".message .bubble")).to_have_count(1)
     quinn.get_by_role("button", name="Back to conversations").click()
     expect(quinn.locator(".sidebar")).to_be_visible()
+
+
+def test_a_company_admin_posts_a_notice_and_colleagues_read_it(web_server, person):
+    rae = person(web_server.employee("rae10", corp="initech", name="Rae Cole", corp_admin=True))
+    sam = person(web_server.employee("sam10", corp="initech", name="Sam Yu"))
+    rae.get_by_role("button", name="Notices").click()
+    box = rae.get_by_role("textbox", name="Notice")
+    box.fill("The office is closed on Friday")
+    box.press("Enter")
+    expect(rae.locator(".message.mine .state.sent")).to_have_count(1)
+    board = sam.locator(".conv", has_text="initech")
+    expect(board).to_contain_text("The office is closed on Friday")
+    sam.get_by_role("button", name="Notices").click()
+    expect(sam.locator(".message .bubble")).to_have_text(["The office is closed on Friday"])
