@@ -205,6 +205,14 @@ async function main() {
   window.addEventListener("online", () => app.client?.retryNow());
   document.addEventListener("visibilitychange", () => app.markSeen());
   show("chats");
+  // A link opened in a tab that already shows the page changes only the fragment.
+  window.addEventListener("hashchange", () => {
+    const invite = inviteFromHash();
+    const fresh = tokenFromHash();
+    if (fresh) app.signIn(fresh);
+    else if (invite && app.state !== "signed_out") app.toast("Sign out first to use an invite link.");
+    else if (invite) { pendingInvite = invite; signInScreen(app, invite); }
+  });
   pendingInvite = inviteFromHash();
   const token = tokenFromHash();
   if (token) await app.signIn(token);

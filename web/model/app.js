@@ -77,7 +77,7 @@ export class AppModel {
     if (this.client) this.client.close();
     await this.store.put("session", { token, user });
     this.client = new ProtocolClient({
-      url: this.url, token, store: this.store, keyFor: (u) => deviceKey(this.origin, u),
+      url: this.url, token, store: this.store, keyFor: (u) => deviceKey(this.origin, u), device: deviceName(),
       onEvent: (f) => this.event(f), onState: (s) => this.connectionState(s),
     });
     if (user) await this.client.load(user);
