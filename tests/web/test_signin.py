@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from corpchat.protocol import CLIENT_FRAMES
 
 from .conftest import TIMEOUT_MS
+from .test_scenarios import send, start_chat
 
 pytestmark = pytest.mark.skipif("login" not in CLIENT_FRAMES,
                                 reason="the server has no sign-in (revision 1.3) yet")
@@ -27,8 +28,8 @@ def fresh_page(browser, url):
     return page
 
 
-def test_invite_then_password_then_devices(browser, web_server):
-    web_server.employee("seed7")  # the corp
+def test_invite_then_password_then_devices(browser, web_server, person):
+    nat = person(web_server.employee("nat7", name="Nat Ross"))  # a colleague, signed in elsewhere
     added = web_server.admin("user.add", handle="mia7", corp="acme")
     link = added["invite_link"]
     code = link.split("#invite=", 1)[1]
@@ -39,6 +40,9 @@ def test_invite_then_password_then_devices(browser, web_server):
     page.get_by_label("Password again").fill("correct horse battery")
     page.get_by_role("button", name="Set password and sign in").click()
     page.locator("body[data-state=online]").wait_for(state="attached")
+    start_chat(page, "nat7")
+    send(page, "Hello from my first day")
+    expect(nat.locator(".conv", has_text="mia7")).to_contain_text("Hello from my first day")
 
     other = fresh_page(browser, web_server.url)
     other.get_by_label("Handle").fill("mia7")
