@@ -16,6 +16,7 @@ from . import (
     frames_people,
     frames_quiet,
     frames_receipts,
+    frames_search,
     frames_signin,
 )
 from .client import ClientSession, SyncComplete, should_reconnect
@@ -31,6 +32,7 @@ from .frames_moments import *  # noqa: F403
 from .frames_people import *  # noqa: F403
 from .frames_quiet import *  # noqa: F403
 from .frames_receipts import *  # noqa: F403
+from .frames_search import *  # noqa: F403
 from .frames_signin import *  # noqa: F403
 from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUBPROTOCOL, Limits
 
@@ -48,3 +50,4 @@ __all__ += frames_people.__all__
 __all__ += frames_quiet.__all__
 __all__ += frames_receipts.__all__
 __all__ += frames_signin.__all__
+__all__ += frames_search.__all__

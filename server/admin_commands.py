@@ -313,6 +313,7 @@ async def stats(app: Running, args: dict[str, Any]) -> dict[str, Any]:
         "rss_bytes": _rss_bytes(),
         "rss_anon_bytes": _anon_rss_bytes(),
         **app.store.stats(),
+        **search_stats(app),
     }
 
 
@@ -545,3 +546,18 @@ async def user_remove(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     corp, waiting for 'transfer'."""
     result = await user_disable(app, args)
     return {**result, "customers_waiting": "use 'corpchat admin transfer --from ...'"}
+
+
+def search_stats(app: Running) -> dict[str, Any]:
+    """The search indexer's figures (zeros when search is off); the search commands
+    are in admin_search.py."""
+    indexer = app.indexer
+    figures = indexer.stats() if indexer is not None else None
+    return {
+        "search_indexed_pos": figures.indexed_pos if figures else 0,
+        "search_lag_messages": figures.lag_messages if figures else 0,
+        "search_lag_s": round(figures.lag_seconds, 3) if figures else 0.0,
+        "search_documents": figures.documents if figures else 0,
+        "search_index_bytes": figures.index_bytes if figures else 0,
+        "search_commits": figures.commits if figures else 0,
+    }

@@ -316,6 +316,20 @@ def _add_admin(sub: Any) -> None:
     x.add_argument("--output", help="a file (default: stdout)")
     x.set_defaults(cmd="archive.export", stream=True, build=lambda a: {
         "corp": a.corp, "since": a.since, "until": a.until, "employee": a.employee})
+    x = a_sub.add_parser("search", help="archive entries matching a query (recalled and "
+                                        "edited versions too), as rows")
+    x.add_argument("corp")
+    x.add_argument("query", help="words, \"phrases\" and -exclusions, as in `search`")
+    x.add_argument("--since", type=int, help="ms since the epoch")
+    x.add_argument("--until", type=int, help="ms since the epoch")
+    x.add_argument("--output", help="a file (default: stdout)")
+    x.set_defaults(cmd="archive.search", stream=True, build=lambda a: {
+        "corp": a.corp, "query": a.query, "since": a.since, "until": a.until})
+
+    srch = asub.add_parser("search", help="the full-text search index")
+    s_sub = srch.add_subparsers(dest="verb", required=True)
+    x = s_sub.add_parser("reindex", help="rebuild the index from the database while serving")
+    x.set_defaults(cmd="search.reindex", build=lambda a: {})
     u = user.add_parser("list", help="list users")
     u.set_defaults(cmd="user.list", build=lambda a: {})
 

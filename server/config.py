@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from corpchat.bridge import BridgeCaps, CustomerCaps
 from corpchat.protocol import Limits
+from corpchat.search import SearchCaps
 
 from .passwords import PasswordParams
 
@@ -22,6 +23,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     bridge: BridgeCaps = field(default_factory=BridgeCaps)  # the [bridge] table
     customers: CustomerCaps = field(default_factory=CustomerCaps)  # the [customers] table
+    search: SearchCaps = field(default_factory=SearchCaps)  # the [search] table
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
     map_initial_bytes: int = 256 * 1024 * 1024
     max_batch_ops: int = 4096
@@ -132,13 +134,14 @@ def _apply(cls: type, base: object, table: dict[str, object], prefix: str) -> ob
         raise ConfigError(f"{prefix.rstrip('.') or 'server'}: {exc}") from None
 
 
-TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps}
+TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps,
+          "search": SearchCaps}
 
 
 def config_from_mapping(data: dict[str, object], base: ServerConfig | None = None) -> ServerConfig:
     """Build a config from a parsed TOML document: top-level keys are ServerConfig
-    fields (plus `listen = "HOST:PORT"`); the tables [limits], [bridge] and
-    [customers] are Limits, BridgeCaps and CustomerCaps."""
+    fields (plus `listen = "HOST:PORT"`); the tables [limits], [bridge],
+    [customers] and [search] are Limits, BridgeCaps, CustomerCaps and SearchCaps."""
     data = dict(data)
     base = base or ServerConfig()
     tables = {}

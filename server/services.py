@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from corpchat.protocol.clock import Clock
+from corpchat.search import Indexer
 from corpchat.store import GroupCommitWriter, StorageError, Store, User, WriteOp
 
 from .config import ServerConfig
@@ -133,6 +134,9 @@ class Running(Protocol):
 
     @property
     def transfers(self) -> Transfers: ...
+
+    @property
+    def indexer(self) -> Indexer | None: ...
 
     @property
     def rates(self) -> Rates: ...

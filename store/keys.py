@@ -17,6 +17,7 @@ scan walks a conversation or a user in order. Sub-databases:
   conv_members  conv u64 | uid u64          -> Membership record
   msgs          conv u64 | seq u64          -> Message record
   conv_pos      conv u64 | pos u64          -> seq u64
+  stream        pos u64                     -> conv u64 | seq u64 (every message, in commit order)
   idem          uid u64 | client_msg_id     -> conv u64 | seq u64
   read_cursors  uid u64 | conv u64          -> seq u64 (read up to and including)
   receipt_msgs  conv u64 | seq u64          -> sender uid u64 (receipt requested)
@@ -66,7 +67,7 @@ DATABASES = (
     "counters", "quotas", "archive", "quiet", "quiet_corp", "breaks", "devices",
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
-    "device_tokens", "passwords", "invites", "invite_of", "user_tokens",
+    "device_tokens", "passwords", "invites", "invite_of", "user_tokens", "stream",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

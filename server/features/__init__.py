@@ -9,6 +9,7 @@
   contacts   directory, contacts, friends, pending requests
   customers  tags, mass messages, moments, transfer refusals
   quiet      quiet hours, breaks, user.info, push devices
+  search     search (the index is corpchat.search; its thread starts in app.py)
 
 Adding a request type touches its frame definition (protocol/frames.py)
 and its feature module: `@routes.handles(NewFrame)` on its handler. A new
@@ -24,11 +25,12 @@ from . import (
     messaging,
     quiet,
     receipts,
+    search,
     sign_in,
 )
 
 MODULES = (sign_in, credentials, messaging, history, receipts, groups, contacts, customers,
-           quiet)
+           quiet, search)
 
 __all__ = ["MODULES", "contacts", "credentials", "customers", "groups", "history", "messaging",
-           "quiet", "receipts", "sign_in"]
+           "quiet", "receipts", "search", "sign_in"]

@@ -187,6 +187,21 @@ REVISION_1_3_NESTED_FIELDS = {
     "device": ["token_id", "device", "created", "current", "last_seen", "address"],
 }
 
+# Revision 1.6 (docs/protocol.md, section 32): search. Its vectors live in the
+# *_v1_6.json files.
+REVISION_1_6_CLIENT_FIELDS = {
+    "search": ["id", "query", "conv", "from", "before", "after", "kind", "limit", "cursor",
+               "order"],
+}
+REVISION_1_6_SERVER_FIELDS = {
+    "search.page": ["re", "hits", "cursor"],
+}
+REVISION_1_6_NESTED_FIELDS = {
+    "hit": ["conv", "seq", "pos", "from", "time", "snippet", "kind", "display", "corp",
+            "external"],
+    "snippet": ["text", "ranges"],
+}
+
 # Every revision's tables, oldest first: a later revision's list of a frame's fields
 # extends the earlier one's.
 REVISIONS = (
@@ -194,14 +209,20 @@ REVISIONS = (
     ("1.1", REVISION_1_1_CLIENT_FIELDS, REVISION_1_1_SERVER_FIELDS, REVISION_1_1_NESTED_FIELDS),
     ("1.2", REVISION_1_2_CLIENT_FIELDS, REVISION_1_2_SERVER_FIELDS, REVISION_1_2_NESTED_FIELDS),
     ("1.3", REVISION_1_3_CLIENT_FIELDS, REVISION_1_3_SERVER_FIELDS, REVISION_1_3_NESTED_FIELDS),
+    ("1.6", REVISION_1_6_CLIENT_FIELDS, REVISION_1_6_SERVER_FIELDS, REVISION_1_6_NESTED_FIELDS),
 )
 
-CLIENT_VECTOR_FILES = ("client_frames.json", "client_frames_v1_1.json", "client_frames_v1_2.json",
-                       "client_frames_v1_3.json")
-SERVER_VECTOR_FILES = ("server_frames.json", "server_frames_v1_1.json", "server_frames_v1_2.json",
-                       "server_frames_v1_3.json")
-ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json", "accepted_v1_2.json", "accepted_v1_3.json")
-INVALID_FILES = ("invalid.json", "invalid_v1_1.json", "invalid_v1_2.json", "invalid_v1_3.json")
+
+def revision_files(stem: str) -> tuple[str, ...]:
+    """A kind of vector file in every revision that has files: 1.0's has no suffix."""
+    return (f"{stem}.json",) + tuple(f"{stem}_v{name.replace('.', '_')}.json"
+                                     for name, *_ in REVISIONS[1:])
+
+
+CLIENT_VECTOR_FILES = revision_files("client_frames")
+SERVER_VECTOR_FILES = revision_files("server_frames")
+ACCEPTED_FILES = revision_files("accepted")
+INVALID_FILES = revision_files("invalid")
 
 
 def latest_fields() -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
@@ -500,3 +521,17 @@ def test_server_frames_hold_arrays_of_20000_items() -> None:
     with pytest.raises(ProtocolError) as info:
         decode_server_frame(_array_frame(20_001))
     assert (info.value.code, info.value.close) == ("bad_frame", 1002)
+
+
+def test_revision_1_6_vectors_cover_its_frames_fields_and_nothing_unknown() -> None:
+    assert _types("client_frames_v1_6.json") == set(REVISION_1_6_CLIENT_FIELDS)
+    assert _types("server_frames_v1_6.json") == set(REVISION_1_6_SERVER_FIELDS) | {"error"}
+    client, client_nested = _seen_fields("client")
+    server, server_nested = _seen_fields("server")
+    nested = {k: client_nested.get(k, set()) | server_nested.get(k, set())
+              for k in client_nested.keys() | server_nested.keys()}
+    for seen, fields in ((client, REVISION_1_6_CLIENT_FIELDS),
+                         (server, REVISION_1_6_SERVER_FIELDS),
+                         (nested, REVISION_1_6_NESTED_FIELDS)):
+        for kind, names in fields.items():
+            assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])

@@ -61,6 +61,7 @@ from corpchat.protocol import (
     People,
     Pong,
     RequestListReply,
+    SearchPage,
     SyncPage,
     TagsReply,
     UserInfoReply,
@@ -135,6 +136,13 @@ def _not_olgas_requests(world: World, role: str, reply: Any) -> str | None:
     contact.request to cleo, made earlier in the run, is theirs to see)."""
     handles = {r.profile.user for r in (*reply.incoming, *reply.outgoing)}
     return f"olga's request shown: {handles}" if "cody" in handles else None
+
+
+def _no_group_hits(world: World, role: str, reply: Any) -> str | None:
+    """search (1.6): no hit of the group — the probe's words are only in the message
+    sent after rex's removal, so not even rex may find it."""
+    hits = [(h.conv, h.seq) for h in reply.hits if h.conv == world.conv]
+    return f"group hits: {hits}" if hits else None
 
 
 def _no_acme_tags(world: World, role: str, reply: Any) -> str | None:
@@ -298,6 +306,8 @@ TABLE: dict[str, Row] = {
     # one's own password (these accounts have none yet: `old` is not asked for)
     "password.change": row(_f(new="seven lazy otters", keep_devices=True),
                            SERVED_OK, SERVED_OK, SERVED_OK, SERVED_OK),
+    # 1.6: anyone searches; what is found is checked against the store (§32)
+    "search": row(_f(query="after rex"), *[Served(SearchPage, _no_group_hits)] * 4),
 }
 
 
