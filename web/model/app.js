@@ -245,6 +245,27 @@ export class AppModel {
     if (row?.kind === "group") this.people.loadGroup(conv);
   }
 
+  /** Full-text search (revision 1.6, §32): one page of hits, newest first. */
+  get hasSearch() {
+    return Object.hasOwn(CLIENT, "search");
+  }
+
+  search(query, cursor = null) {
+    const frame = { type: "search", query, limit: 20 };
+    if (cursor) frame.cursor = cursor;
+    return this.client.request(frame);
+  }
+
+  /** Open a conversation at one message (a search hit): load back to it, then show it. */
+  async openAt(conv, seq) {
+    await this.open(conv);
+    const chat = this.chat(conv);
+    for (let pages = 0; (chat.oldest === null || chat.oldest > seq) && chat.more && pages < 50; pages++) {
+      await this.loadOlder(conv);
+    }
+    this.emit("focus", { conv, seq });
+  }
+
   /** A direct chat with someone we have no conversation with yet: the first send creates it. */
   openDirect(handle) {
     for (const row of this.convs.byConv.values()) {

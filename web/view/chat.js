@@ -34,6 +34,7 @@ export class ChatView {
     app.on("convs", () => this.header());
     app.on("group", (conv) => { if (conv === this.conv) this.header(); });
     app.on("uploads", () => this.showUploads?.());
+    app.on("focus", ({ conv, seq }) => { if (conv === this.conv) this.focus(seq); });
     setInterval(() => this.typingLine(), 1000);
     this.empty();
   }
@@ -161,13 +162,28 @@ export class ChatView {
     requestAnimationFrame(() => this.nearTop());
   }
 
-  render() {
+  /** Show the message `seq` (a search hit): the page around it, scrolled to it, marked. */
+  focus(seq) {
+    this.render(seq);
+    const el = this.els.get(seq);
+    if (!el) return;
+    el.scrollIntoView({ block: "center" });
+    el.classList.add("found");
+    setTimeout(() => el.classList.remove("found"), 2500);
+  }
+
+  render(around = null) {
     const chat = this.conv !== null ? this.app.chat(this.conv) : null;
     const all = chat ? chat.list() : [];
-    const msgs = all.slice(-MAX_DOM);
+    const at = around === null ? -1 : all.findIndex((m) => m.seq === around);
+    const start = at < 0 ? Math.max(0, all.length - MAX_DOM) : Math.max(0, Math.min(at - MAX_DOM / 2, all.length - MAX_DOM));
+    const msgs = all.slice(start, start + MAX_DOM);
     this.els = new Map([...this.els].filter(([seq]) => msgs.length && seq >= msgs[0].seq));
     const { frag } = this.build(msgs);
-    for (const [id, local] of chat ? chat.local : this.draftLocals()) frag.append(this.localElement(id, local));
+    const newest = start + msgs.length >= all.length;
+    if (newest) {
+      for (const [id, local] of chat ? chat.local : this.draftLocals()) frag.append(this.localElement(id, local));
+    }
     if (!msgs.length && !(chat?.local.size) && !chat?.loading) {
       frag.append(h("p", { class: "log-empty", text: this.draftTo
         ? `This is the start of your conversation with ${this.app.people.display(this.draftTo)}.`
@@ -176,7 +192,7 @@ export class ChatView {
     this.list.replaceChildren(frag);
     this.firstSeq = msgs.length ? msgs[0].seq : null;
     this.lastSeq = msgs.length ? msgs[msgs.length - 1].seq : null;
-    this.atNewest = true;
+    this.atNewest = newest;
     this.older.textContent = chat && chat.more && msgs.length ? "Loading older messages…" : "";
   }
 

@@ -3,15 +3,34 @@
 
 import { avatar, clear, h, icon, time } from "./dom.js";
 
+/** A snippet's text with its matches in <mark>; ranges count code points (§32). */
+function marked(snippet) {
+  if (!snippet) return [];
+  const chars = Array.from(snippet.text);
+  const out = [];
+  let at = 0;
+  for (const [start, end] of snippet.ranges) {
+    const [s, e] = [Number(start), Number(end)];
+    if (s < at) continue;
+    out.push(chars.slice(at, s).join(""), h("mark", { text: chars.slice(s, e).join("") }));
+    at = e;
+  }
+  out.push(chars.slice(at).join(""));
+  return out;
+}
+
 export class ConversationListView {
   constructor(app, root, panels) {
     Object.assign(this, { app, root, panels });
     this.rows = new Map();  // conv → {el, key}
     this.filter = "";
     this.scheduled = false;
-    const search = h("input", { type: "search", class: "filter", placeholder: "Filter conversations",
-      "aria-label": "Filter conversations", oninput: (e) => { this.filter = e.target.value.toLowerCase(); this.render(); } });
+    const label = app.hasSearch ? "Search conversations and messages" : "Filter conversations";
+    const search = h("input", { type: "search", class: "filter", placeholder: app.hasSearch ? "Search" : "Filter conversations",
+      "aria-label": label, oninput: (e) => { this.filter = e.target.value.toLowerCase(); this.render(); this.searchSoon(e.target.value); },
+      onkeydown: (e) => { if (e.key === "Enter") this.searchNow(e.target.value); } });
     this.ul = h("ul", { class: "conv-list", "aria-label": "Conversations" });
+    this.hits = h("div", { class: "hits", "aria-live": "polite" });
     clear(root,
       h("div", { class: "side-header" }, h("h2", { text: "Chats" }),
         h("div", { class: "side-actions" },
@@ -19,8 +38,51 @@ export class ConversationListView {
             onclick: () => panels.newChat() }, icon("pencil")),
           h("button", { type: "button", class: "icon-btn", "aria-label": "New group", title: "New group",
             onclick: () => panels.newGroup() }, icon("plus")))),
-      h("div", { class: "side-search" }, search), this.ul);
+      h("div", { class: "side-search" }, search), h("div", { class: "side-scroll" }, this.ul, this.hits));
     for (const topic of ["convs", "people", "open"]) app.on(topic, () => this.schedule());
+  }
+
+  // ----- message search (revision 1.6) -----
+
+  searchSoon(text) {
+    clearTimeout(this.searchTimer);
+    if (!this.app.hasSearch) return;
+    this.searchTimer = setTimeout(() => this.searchNow(text), 350);
+  }
+
+  async searchNow(text, cursor = null) {
+    clearTimeout(this.searchTimer);
+    const query = text.trim();
+    if (!this.app.hasSearch) return;
+    if (query.length < 2) { clear(this.hits); return; }
+    this.query = query;
+    let page;
+    try {
+      page = await this.app.search(query, cursor);
+    } catch (e) {
+      clear(this.hits, h("p", { class: "muted hits-note", text: e.code === "bad_request" ? e.message : "Search is not available right now." }));
+      return;
+    }
+    if (this.query !== query) return;  // a newer search was typed meanwhile
+    if (!cursor) clear(this.hits, h("h3", { class: "hits-title", text: "Messages" }));
+    this.hits.querySelector(".more-hits")?.remove();
+    for (const hit of page.hits) this.hits.append(this.hitElement(hit));
+    if (!cursor && !page.hits.length && !page.cursor) this.hits.append(h("p", { class: "muted hits-note", text: "No messages found." }));
+    if (page.cursor) {
+      this.hits.append(h("button", { type: "button", class: "link more-hits", onclick: () => this.searchNow(query, page.cursor) }, "More results"));
+    }
+  }
+
+  hitElement(hit) {
+    const app = this.app;
+    const row = app.convs.get(hit.conv);
+    const who = hit.from === app.user ? "You" : app.people.display(hit.from, hit);
+    const where = row ? this.name(row) : "";
+    return h("button", { type: "button", class: "hit", onclick: () => app.openAt(hit.conv, hit.seq) },
+      h("span", { class: "conv-top" }, h("span", { class: "conv-name", text: who }),
+        h("span", { class: "conv-time", text: time(hit.time) })),
+      where && where !== who ? h("span", { class: "muted", text: `in ${where}` }) : null,
+      h("span", { class: "snippet" }, marked(hit.snippet)));
   }
 
   /** Many frames in one turn (a sync page) repaint once. */
