@@ -13,6 +13,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, WebServer, _serve
 from .test_scenarios import open_chat_with, send, start_chat
+from .test_search import search_until_found
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "web"
 
@@ -79,6 +80,10 @@ def main() -> None:
         conversation(ann, ben, cara, dev)
         people(ann, dev, zoe)
         shoot(ann, "chat")
+        search_until_found(ann, "launch")
+        ann.locator(".hit").last.click()
+        shoot(ann, "search")
+        ann.get_by_role("searchbox", name="Search conversations and messages").fill("")
         ann.get_by_role("button", name="Me: status, quiet hours, settings").click()
         shoot(ann, "quiet-hours")
         devices = ann.locator("section[aria-label=Devices]")
