@@ -179,3 +179,15 @@ def test_a_company_admin_posts_a_notice_and_colleagues_read_it(web_server, perso
     expect(board).to_contain_text("The office is closed on Friday")
     sam.get_by_role("button", name="Notices").click()
     expect(sam.locator(".message .bubble")).to_have_text(["The office is closed on Friday"])
+
+
+def test_the_quiet_hours_editor_saves_a_schedule(web_server, person):
+    wes = person(web_server.employee("wes12", name="Wes Hart"))
+    wes.get_by_role("button", name=re.compile("^Me")).click()
+    card = wes.locator("section[aria-label='Quiet hours']")
+    card.get_by_text("Sat", exact=True).click()  # Mon–Fri are ticked at first: now Mon–Sat
+    card.get_by_label("Quiet from").fill("21:30")
+    card.get_by_label("Quiet until").fill("07:15")
+    card.get_by_label("Time zone").select_option("Europe/Berlin")
+    card.get_by_role("button", name="Save schedule").click()
+    expect(card).to_contain_text("Now: Mon, Tue, Wed, Thu, Fri, Sat 21:30–07:15 Europe/Berlin")
