@@ -191,3 +191,24 @@ def test_the_quiet_hours_editor_saves_a_schedule(web_server, person):
     card.get_by_label("Time zone").select_option("Europe/Berlin")
     card.get_by_role("button", name="Save schedule").click()
     expect(card).to_contain_text("Now: Mon, Tue, Wed, Thu, Fri, Sat 21:30–07:15 Europe/Berlin")
+
+
+def test_a_mass_message_reaches_customers_once_a_day(web_server, person):
+    xia = person(web_server.employee("xia13", corp="umbrella", name="Xia Li"))
+    yan = person(web_server.consumer("yan13", name="Yan Oh"))
+    xia.get_by_role("button", name="Contacts").click()
+    xia.get_by_label("Customer's handle").fill("yan13")
+    xia.get_by_role("button", name="Send request").click()
+    yan.get_by_role("button", name="Contacts").click()
+    yan.locator("section[aria-label=Requests]").get_by_role("button", name="Accept").click()
+    xia.get_by_role("button", name="Customers and moments").click()
+    card = xia.locator("section[aria-label='Mass message']")
+    expect(card.locator(".quota")).to_contain_text("at most 1 mass message from you per day")
+    expect(card.locator(".quota")).to_contain_text("1 customer.")
+    for _ in range(2):
+        card.get_by_label("Mass message").fill("Spring sale: 20% off this week")
+        card.get_by_role("button", name="Send to customers").click()
+        expect(card.get_by_test_id("broadcast-result")).to_be_visible()
+    expect(card.get_by_test_id("broadcast-result")).to_have_text(
+        "Last mass message: sent to 0; 1 skipped (had one today).")
+    expect(yan.locator(".conv", has_text="Xia Li @umbrella")).to_contain_text("Spring sale")
