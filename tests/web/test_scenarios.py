@@ -110,6 +110,13 @@ def test_taking_a_break_shows_the_resting_mark_to_the_sender(web_server, person)
     expect(hal.get_by_test_id("my-status")).to_contain_text("Resting until")
     expect(gil.locator(".chat-sub .resting-mark")).to_contain_text("Resting until")
     expect(gil.locator(".conv", has_text="Hal Ito").locator(".resting-mark")).to_be_visible()
+    send(gil, "No rush")
+    send(gil, "Whenever you are back")
+    expect(gil.locator(".message.mine .state.sent")).to_have_count(3)
+    hal.get_by_role("button", name="Resume now").click()  # the rest ends: its digest
+    expect(hal.locator(".toast.digest")).to_have_text(
+        "While you rested: 2 new messages in 1 conversation.")
+    expect(gil.locator(".chat-sub .resting-mark")).to_have_count(0)
 
 
 def test_a_consumer_accepts_a_contact_request_and_sees_name_at_corp(web_server, person):
