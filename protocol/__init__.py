@@ -12,6 +12,7 @@ from . import (
     frames_core,
     frames_customers,
     frames_groups,
+    frames_media,
     frames_moments,
     frames_people,
     frames_quiet,
@@ -28,6 +29,7 @@ from .frames import CLIENT_FRAMES, SERVER_FRAMES, Frame
 from .frames_core import *  # noqa: F403
 from .frames_customers import *  # noqa: F403
 from .frames_groups import *  # noqa: F403
+from .frames_media import *  # noqa: F403
 from .frames_moments import *  # noqa: F403
 from .frames_people import *  # noqa: F403
 from .frames_quiet import *  # noqa: F403
@@ -45,6 +47,7 @@ __all__ = [
 __all__ += frames_core.__all__
 __all__ += frames_customers.__all__
 __all__ += frames_groups.__all__
+__all__ += frames_media.__all__
 __all__ += frames_moments.__all__
 __all__ += frames_people.__all__
 __all__ += frames_quiet.__all__

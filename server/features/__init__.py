@@ -10,6 +10,7 @@
   customers  tags, mass messages, moments, transfer refusals
   quiet      quiet hours, breaks, user.info, push devices
   search     search (the index is corpchat.search; its thread starts in app.py)
+  media      media.url (uploads and downloads are HTTP: server/media_http.py)
 
 Adding a request type touches its frame definition (protocol/frames.py)
 and its feature module: `@routes.handles(NewFrame)` on its handler. A new
@@ -22,6 +23,7 @@ from . import (
     customers,
     groups,
     history,
+    media,
     messaging,
     quiet,
     receipts,
@@ -30,7 +32,7 @@ from . import (
 )
 
 MODULES = (sign_in, credentials, messaging, history, receipts, groups, contacts, customers,
-           quiet, search)
+           quiet, search, media)
 
-__all__ = ["MODULES", "contacts", "credentials", "customers", "groups", "history", "messaging",
-           "quiet", "receipts", "search", "sign_in"]
+__all__ = ["MODULES", "contacts", "credentials", "customers", "groups", "history", "media",
+           "messaging", "quiet", "receipts", "search", "sign_in"]
