@@ -13,6 +13,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, WebServer, _serve
 from .test_scenarios import open_chat_with, send, start_chat
+from .test_attachments import png
 from .test_search import search_until_found
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "web"
@@ -114,6 +115,10 @@ def conversation(ann, ben, cara, dev) -> None:
     open_chat_with(ben, "Launch team")
     send(ben, "On it. Release notes are drafted, I'll share them at noon.")
     open_chat_with(cara, "Launch team")
+    cara.locator(".composer input[type=file]").set_input_files(
+        [{"name": "store-listing.png", "mimeType": "image/png", "buffer": png(360, 220)},
+         {"name": "release-notes.txt", "mimeType": "text/plain", "buffer": b"v2.0 notes\n" * 300}])
+    expect(cara.locator(".upload .state.sent")).to_have_count(2)
     send(cara, "Screenshots for the store listing are done ✓")
     start_chat(ann, "ben")
     send(ann, "Can you review the pricing page copy today?")
