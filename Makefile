@@ -19,8 +19,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	$(BIN)/corpchat serve --data $(DATA) --listen $(LISTEN)
 
+# The web client's tests (tests/web) drive Debian's chromium through Playwright (no browser
+# download: there may be no internet). CI runs as root; elsewhere install it once yourself.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
 # lint first, so that CI runs ruff and mypy with the tests.
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 # ruff, and mypy over the packages as `corpchat.*` (see [tool.mypy] in pyproject.toml).

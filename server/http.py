@@ -1,4 +1,4 @@
-"""Plain HTTP on the WebSocket port: /healthz and /metrics.
+"""Plain HTTP on the WebSocket port: /healthz, /metrics and the web client (server/web.py).
 
 The first request on a connection is parsed by protocol/server.py (h11,
 or wsproto for a WebSocket upgrade); a plain request gets one answer here
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from corpchat.protocol import CloseCode, ProtocolError
 from corpchat.protocol.server import HttpRequest, HttpResponse, ServerConnection
 
-from . import media_http
+from . import media_http, web
 from .metrics import render
 
 if TYPE_CHECKING:
@@ -66,7 +66,16 @@ def answer(app: Running, request: HttpRequest) -> HttpResponse:
         return HttpResponse(405, b"method not allowed\n")
     if path == b"/healthz":
         return HttpResponse(*((503, b"draining\n") if app.draining else (200, b"ok\n")))
+    static = web.lookup(path)
+    if static is not None:
+        return _static(request, static)
     return HttpResponse(404, b"corpchat speaks WebSocket (subprotocol corpchat.v1) here\n")
+
+
+def _static(request: HttpRequest, file: web.StaticFile) -> HttpResponse:
+    headers = dict(request.headers)
+    reply = web.answer(file, if_none_match=headers.get(b"if-none-match"), host=headers.get(b"host"))
+    return HttpResponse(reply.status, reply.body, file.content_type, tuple(reply.headers))
 
 
 async def _metrics(app: Running, session: Session, protocol: ServerConnection) -> None:
