@@ -31,6 +31,7 @@ from corpchat.protocol.admin import (
 
 from . import admin_commands
 from .admission import CapacityLog, accept_retrying
+from .api import admin_apps
 from .audit import audit
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class AdminServer:
     def __init__(self, app: App) -> None:
         self.app = app
         self.path = socket_path(app.config.data_dir)
-        self.commands: dict[str, Command] = dict(admin_commands.COMMANDS)
+        self.commands: dict[str, Command] = {**admin_commands.COMMANDS, **admin_apps.COMMANDS}
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)

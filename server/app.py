@@ -32,6 +32,8 @@ from .admission import (
     accept_retrying,
     raise_descriptor_limit,
 )
+from .api.platform import Platform
+from .api.router import Router
 from .audit import audit
 from .bridge_handlers import BridgeHandler
 from .config import ServerConfig
@@ -77,6 +79,9 @@ class App:
         self.draining = False
         self.rates = Rates(self.clock, self.hub.stats)
         self.admission = Admission()
+        self.api = Router()  # the JSON routes of docs/api.md (server/api/)
+        self.platform = Platform(self.store, self.write, self.clock, config.platform)
+        self.platform.register(self.api)
 
     # ----- the writer thread's doors into the event loop -----
 

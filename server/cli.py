@@ -209,6 +209,39 @@ def _interval(value: str) -> float:
     return seconds
 
 
+def _csv(value: str | None, kind: type = str) -> list[Any] | None:
+    return None if value is None else [kind(v) for v in value.split(",") if v.strip()]
+
+
+def _add_app_admin(asub: Any) -> None:
+    """`admin app …`: the open platform's apps (docs/api.md)."""
+    app = asub.add_parser("app", help="apps of the HTTP API").add_subparsers(
+        dest="verb", required=True)
+    a = app.add_parser("add", help="create an app and print its id and secret (once)")
+    a.add_argument("--corp", required=True)
+    a.add_argument("name")
+    a.add_argument("--callback-url", help="where its events are POSTed (http or https)")
+    a.set_defaults(cmd="app.add", build=lambda a: {"corp": a.corp, "name": a.name,
+                                                    "callback_url": a.callback_url})
+    a = app.add_parser("list", help="the apps (of one corp)")
+    a.add_argument("--corp")
+    a.set_defaults(cmd="app.list", build=lambda a: {"corp": a.corp})
+    for verb, cmd, what in (("remove", "app.remove", "remove an app and its tokens"),
+                            ("rotate-secret", "app.rotate_secret",
+                             "a new secret; every access token retires")):
+        a = app.add_parser(verb, help=what)
+        a.add_argument("app", type=int)
+        a.set_defaults(cmd=cmd, build=lambda a: {"app": a.app})
+    a = app.add_parser("scope", help="whom the app reaches (each list given replaces)")
+    a.add_argument("app", type=int)
+    a.add_argument("--users", help="comma-separated handles")
+    a.add_argument("--departments", help="comma-separated department ids")
+    a.add_argument("--callback-url", help="change the callback URL ('' removes it)")
+    a.set_defaults(cmd="app.scope", build=lambda a: {
+        "app": a.app, "users": _csv(a.users), "departments": _csv(a.departments, int),
+        "callback_url": a.callback_url})
+
+
 def _add_admin(sub: Any) -> None:
     p = sub.add_parser("admin", help="operate a running server through its admin socket")
     _add_admin_flags(p, defaults=True)
@@ -256,6 +289,8 @@ def _add_admin(sub: Any) -> None:
         "handle": a.handle, "name": a.name, "title": a.title, "phone": a.phone,
         "email": a.email, "dept": a.dept,
         "corp_admin": None if a.corp_admin is None else a.corp_admin == "yes"})
+
+    _add_app_admin(asub)
 
     dept = asub.add_parser("dept", help="departments").add_subparsers(dest="verb", required=True)
     d = dept.add_parser("add", help="add a department")

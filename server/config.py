@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from corpchat.bridge import BridgeCaps, CustomerCaps
 from corpchat.protocol import Limits
 
+from .api.settings import PlatformCaps
+
 _ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address"})  # 0 means "any"/"off"
 
 
@@ -19,6 +21,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     bridge: BridgeCaps = field(default_factory=BridgeCaps)  # the [bridge] table
     customers: CustomerCaps = field(default_factory=CustomerCaps)  # the [customers] table
+    platform: PlatformCaps = field(default_factory=PlatformCaps)  # the [platform] table (apps)
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
     map_initial_bytes: int = 256 * 1024 * 1024
     max_batch_ops: int = 4096
@@ -79,6 +82,9 @@ def _coerce(key: str, value: object, default: object) -> object:
     elif isinstance(default, float):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value  # type: ignore[arg-type]
+    elif isinstance(default, tuple):  # a TOML list of strings (platform.callback_hosts)
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        value = tuple(v.lower() for v in value) if ok else value  # type: ignore[union-attr]
     else:
         ok = isinstance(value, type(default))
     if not ok:
@@ -99,7 +105,8 @@ def _apply(cls: type, base: object, table: dict[str, object], prefix: str) -> ob
         raise ConfigError(f"{prefix.rstrip('.') or 'server'}: {exc}") from None
 
 
-TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps}
+TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps,
+          "platform": PlatformCaps}
 
 
 def config_from_mapping(data: dict[str, object], base: ServerConfig | None = None) -> ServerConfig:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from corpchat.protocol import CloseCode, ProtocolError
 from corpchat.protocol.server import HttpRequest, HttpResponse, ServerConnection
 
+from .api.exchange import exchange as api_exchange
+from .api.exchange import is_api
 from .metrics import render
 
 if TYPE_CHECKING:
@@ -29,6 +31,12 @@ def respond(connection: Connection, request: HttpRequest) -> None:
     its figures take a few event-loop turns (see server/metrics.py), so the
     connection stops reading and waits for it."""
     app, session = connection.app, connection.session
+    if is_api(request.target):  # the JSON routes read their body in a task of their own
+        connection.stop_reading()
+        caps = app.config.platform
+        connection.start_exchange(api_exchange, connection, app.api, request,
+                                  caps.max_body_bytes, caps.body_timeout_s)
+        return
     if _path(request) == b"/metrics" and request.method in (b"GET", b"HEAD"):
         connection.stop_reading()
         app.spawn(_metrics, app, session, connection.protocol)

@@ -45,6 +45,11 @@ scan walks a conversation or a user in order. Sub-databases:
   transfer_log  consumer u64 | time ms u64  -> [from, to] (completed transfers)
   moments       employee u64 | moment u64   -> Moment record (published)
   moment_drafts corp u64 | draft u64        -> [author, text, attachments, employees, confirmed]
+  apps          app u64                     -> AppRecord (store/apps.py)
+  app_tokens    sha256(access token) 32 bytes -> [app u64, expires ms]
+  app_token_ix  app u64 | expires ms u64 | serial u64 | sha256 -> b"" (live tokens, oldest first)
+  app_idem      app u64 | idempotency key   -> [time ms, answer] (POST /api/v1/messages)
+  app_convs     app u64 | uid u64           -> conv u64 (the employee's `app` conversation)
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ DATABASES = (
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
     "device_tokens",
+    "apps", "app_tokens", "app_token_ix", "app_idem", "app_convs",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

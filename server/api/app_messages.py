@@ -1,0 +1,74 @@
+"""The writer operation of an app message (POST /api/v1/messages).
+
+One transaction stores the message in every recipient's `app` conversation
+(created on first use), and the answer under the idempotency key: a retry
+after a crash finds either nothing (and sends) or the answer (and repeats
+it), never half a delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from corpchat.store import Message, WriteTxn
+from corpchat.store import apps as tables
+from corpchat.store.records import Membership
+
+APP = "app"  # the conversation kind an app shows as (protocol.md revision 1.7)
+
+
+def app_sender(app_id: int) -> str:
+    """The sender of an app's messages: no user handle has a colon."""
+    return f"app:{app_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class AppDelivery:
+    """What the hub fans out after the commit (its _deliver reads these fields)."""
+
+    answer: dict[str, Any]
+    repeat: bool = False
+    messages: tuple[Message, ...] = ()
+    events: tuple[Any, ...] = ()
+    forget: tuple[int, ...] = ()
+    keep_convs: bool = False  # thousands of one-member conversations: not kept loaded
+    then: Callable[[], None] | None = None
+
+
+def app_conversation(w: WriteTxn, app: tables.AppRecord, uid: int, now_ms: int) -> int:
+    """The employee's conversation with the app, created (as its only member) once."""
+    conv = w.do(tables.app_conv, app.app_id, uid)
+    if conv is not None:
+        return conv
+    conversation = w.create_conversation(APP, app.name, now_ms, app.corp_id)
+    w.put_conversation(_with_members(conversation, 1))
+    w.set_membership(uid=uid, conv=conversation.conv,
+                     membership=Membership(w.store.head + 1))  # type: ignore[operator]
+    w.do(tables.set_app_conv, app.app_id, uid, conversation.conv)
+    return conversation.conv
+
+
+def _with_members(conversation: Any, members: int) -> Any:
+    from dataclasses import replace
+
+    return replace(conversation, members=members)
+
+
+def deliver(w: WriteTxn, app: tables.AppRecord, uids: list[int], text: str,
+            skipped: list[dict[str, Any]], idempotency_key: str | None, now_ms: int,
+            window_ms: int) -> AppDelivery:
+    if idempotency_key:
+        first = w.do(tables.idempotent_answer, app.app_id, idempotency_key, now_ms - window_ms)
+        if first is not None:
+            return AppDelivery(first, repeat=True)
+    message_id = w.new_id("app_message")
+    sender = app_sender(app.app_id)
+    cmid = f"app-{message_id}"
+    messages = tuple(w.append(conv=app_conversation(w, app, uid, now_ms), sender=sender,
+                              now_ms=now_ms, text=text, client_msg_id=cmid) for uid in uids)
+    answer = {"message_id": str(message_id), "delivered": len(messages), "skipped": skipped}
+    if idempotency_key:
+        w.do(tables.put_idempotent_answer, app.app_id, idempotency_key, now_ms, answer)
+    return AppDelivery(answer, messages=messages)
