@@ -16,6 +16,7 @@ from . import (
     frames_people,
     frames_quiet,
     frames_receipts,
+    frames_robots,
 )
 from .client import ClientSession, SyncComplete, should_reconnect
 from .codec import SERVER_FRAME_LIMITS, decode_client_frame, decode_map, decode_server_frame, encode
@@ -30,6 +31,7 @@ from .frames_moments import *  # noqa: F403
 from .frames_people import *  # noqa: F403
 from .frames_quiet import *  # noqa: F403
 from .frames_receipts import *  # noqa: F403
+from .frames_robots import *  # noqa: F403
 from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUBPROTOCOL, Limits
 
 __all__ = [
@@ -45,3 +47,4 @@ __all__ += frames_moments.__all__
 __all__ += frames_people.__all__
 __all__ += frames_quiet.__all__
 __all__ += frames_receipts.__all__
+__all__ += frames_robots.__all__

@@ -225,6 +225,7 @@ class Msg(Frame):
     external: bool | None = None  # the sender is a consumer (shown to employees)
     urgent: bool | None = None
     silent: bool | None = None  # you are resting: store it, show it, do not alert
+    robot: bool | None = None  # 1.7: sent by a group robot (`from` is robot:<id>)
 
 
 @server_frame

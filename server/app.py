@@ -33,6 +33,7 @@ from .admission import (
     raise_descriptor_limit,
 )
 from .api.platform import Platform
+from .api.robots import RobotHooks
 from .api.router import Router
 from .audit import audit
 from .bridge_handlers import BridgeHandler
@@ -82,6 +83,8 @@ class App:
         self.api = Router()  # the JSON routes of docs/api.md (server/api/)
         self.platform = Platform(self.store, self.write, self.clock, config.platform)
         self.platform.register(self.api)
+        self.robots = RobotHooks(self.store, self.write, self.clock, config.platform)
+        self.robots.register(self.api)
 
     # ----- the writer thread's doors into the event loop -----
 

@@ -79,7 +79,7 @@ from corpchat.store import (
 from corpchat.store import contacts as tables
 from corpchat.store.records import Token
 
-from . import groups, quiet_handlers, receipts
+from . import groups, quiet_handlers, receipts, robot_handlers
 from .audit import audit
 from .bridge_handlers import BRIDGE_FRAMES, BridgeHandler
 from .customers import CUSTOMER_FRAMES
@@ -149,6 +149,10 @@ class RequestHandler:
         if isinstance(frame, QUIET_FRAMES):
             quiet_handlers.handle(self.app, session, frame, self._submit_for(session))
             return
+        if isinstance(frame, robot_handlers.ROBOT_FRAMES):
+            robot_handlers.handle(self._robot_services(), session, frame,
+                                  self._submit_for(session))
+            return
         match frame:
             case Send() | Announce():
                 self._send(session, frame)
@@ -186,6 +190,11 @@ class RequestHandler:
                 raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
             case _:
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{frame.TYPE} is not served")
+
+    def _robot_services(self) -> robot_handlers.RobotServices:
+        app, caps = self.app, self.app.config.platform
+        base = caps.public_url or f"http://{app.config.host}:{app.port}"
+        return robot_handlers.RobotServices(app.store, app.clock, caps, base, app.robots.quota)
 
     def _hello(self, session: Session, frame: Hello) -> None:
         app = self.app

@@ -50,6 +50,8 @@ scan walks a conversation or a user in order. Sub-databases:
   app_token_ix  app u64 | expires ms u64 | serial u64 | sha256 -> b"" (live tokens, oldest first)
   app_idem      app u64 | idempotency key   -> [time ms, answer] (POST /api/v1/messages)
   app_convs     app u64 | uid u64           -> conv u64 (the employee's `app` conversation)
+  robots        conv u64 | robot u64        -> Robot record (store/robots.py)
+  robot_keys    sha256(webhook key) 32 bytes -> conv u64 | robot u64
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ DATABASES = (
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
     "device_tokens",
-    "apps", "app_tokens", "app_token_ix", "app_idem", "app_convs",
+    "apps", "app_tokens", "app_token_ix", "app_idem", "app_convs", "robots", "robot_keys",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit
