@@ -23,7 +23,7 @@ from collections.abc import Callable
 import trio
 
 from corpchat.protocol.clock import Clock, SystemClock
-from corpchat.store import GroupCommitWriter, Pending, StorageError, Store
+from corpchat.store import GroupCommitWriter, Pending, StorageError, Store, outbox
 
 from .admission import (
     Admission,
@@ -32,6 +32,7 @@ from .admission import (
     accept_retrying,
     raise_descriptor_limit,
 )
+from .api.callbacks import CallbackSender
 from .api.platform import Platform
 from .api.robots import RobotHooks
 from .api.router import Router
@@ -85,6 +86,8 @@ class App:
         self.platform.register(self.api)
         self.robots = RobotHooks(self.store, self.write, self.clock, config.platform)
         self.robots.register(self.api)
+        self.callbacks = CallbackSender(self.store, self.write, self.clock, config.platform)
+        outbox.set_clock(self.clock.now_ms)  # the events' times, on the injected clock
 
     # ----- the writer thread's doors into the event loop -----
 
@@ -97,6 +100,7 @@ class App:
             self.hub.on_batch(batch)
         except Exception:
             log.exception("fan-out of a batch of %d failed", len(batch))
+        self.callbacks.poke()  # the batch may have written events to the outbox
 
     def _run_exclusive(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the event-loop thread, between tasks, and wait for it.
@@ -149,6 +153,7 @@ class App:
                 nursery.start_soon(self.push.run)
                 self.transfers.load()
                 nursery.start_soon(self.transfers.run)
+                nursery.start_soon(self.callbacks.run)
                 self._background = nursery
                 async with trio.open_nursery() as connections:
                     accept_scope = trio.CancelScope()

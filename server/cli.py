@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import datetime
 import gc
 import json
 import math
@@ -213,6 +214,18 @@ def _csv(value: str | None, kind: type = str) -> list[Any] | None:
     return None if value is None else [kind(v) for v in value.split(",") if v.strip()]
 
 
+def _when_ms(value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {value}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return int(when.timestamp() * 1000)
+
+
 def _add_app_admin(asub: Any) -> None:
     """`admin app …`: the open platform's apps (docs/api.md)."""
     app = asub.add_parser("app", help="apps of the HTTP API").add_subparsers(
@@ -232,6 +245,14 @@ def _add_app_admin(asub: Any) -> None:
         a = app.add_parser(verb, help=what)
         a.add_argument("app", type=int)
         a.set_defaults(cmd=cmd, build=lambda a: {"app": a.app})
+    a = app.add_parser("status", help="its callbacks: backlog, last error, failing")
+    a.add_argument("app", type=int)
+    a.set_defaults(cmd="app.status", build=lambda a: {"app": a.app})
+    a = app.add_parser("replay", help="send the kept events from a time on again")
+    a.add_argument("app", type=int)
+    a.add_argument("--since", required=True, type=_when_ms,
+                   help="ms since the epoch, or an ISO time (2026-12-04T10:00:00+08:00)")
+    a.set_defaults(cmd="app.replay", build=lambda a: {"app": a.app, "since": a.since})
     a = app.add_parser("scope", help="whom the app reaches (each list given replaces)")
     a.add_argument("app", type=int)
     a.add_argument("--users", help="comma-separated handles")

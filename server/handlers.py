@@ -80,6 +80,7 @@ from corpchat.store import contacts as tables
 from corpchat.store.records import Token
 
 from . import groups, quiet_handlers, receipts, robot_handlers
+from .api.app_messages import APP, app_reply
 from .audit import audit
 from .bridge_handlers import BRIDGE_FRAMES, BridgeHandler
 from .customers import CUSTOMER_FRAMES
@@ -314,6 +315,11 @@ class RequestHandler:
 
             def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
                 return groups.send(w, sender, conv, cmid, text, now, receipt, urgent)
+        elif kind == APP:  # a reply to an app: stored, and an event for its callback
+            conv = frame.conv
+
+            def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
+                return app_reply(w, sender, conv, cmid, text, now)
         else:
             assert recipient is not None
             archive = archive_corp(sender, recipient)
@@ -330,7 +336,7 @@ class RequestHandler:
         kind = self._conv_kind(sender, frame.conv) if frame.conv is not None else None
         if kind == ANNOUNCE:
             raise ProtocolError(ErrorCode.FORBIDDEN, "the notice board is read-only: use announce")
-        if kind == GROUP:
+        if kind in (GROUP, APP):
             return kind, None
         recipient = self._recipient(sender, frame)
         self._may_message(sender, recipient)

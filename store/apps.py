@@ -149,3 +149,10 @@ def app_conv(txn: Txn, db: Dbs, app_id: int, uid: int) -> int | None:
 
 def set_app_conv(txn: Txn, db: Dbs, app_id: int, uid: int, conv: int) -> None:
     txn.put(keys.pair(app_id, uid), keys.u64(conv), db=db["app_convs"])
+    txn.put(keys.u64(conv), keys.u64(app_id), db=db["app_conv_apps"])
+
+
+def app_of_conv(txn: Txn, db: Dbs, conv: int) -> int | None:
+    """The app whose conversation `conv` is (an employee's reply goes to its callback)."""
+    raw = txn.get(keys.u64(conv), db=db["app_conv_apps"])
+    return keys.read_u64(raw) if raw is not None else None

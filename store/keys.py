@@ -52,6 +52,9 @@ scan walks a conversation or a user in order. Sub-databases:
   app_convs     app u64 | uid u64           -> conv u64 (the employee's `app` conversation)
   robots        conv u64 | robot u64        -> Robot record (store/robots.py)
   robot_keys    sha256(webhook key) 32 bytes -> conv u64 | robot u64
+  app_conv_apps conv u64                    -> app u64 (whose `app` conversation it is)
+  outbox        app u64 | seq u64           -> [event id, type, time ms, data] (store/outbox.py)
+  outbox_state  app u64                     -> Cursor record (delivery state per app)
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ DATABASES = (
     "moment_drafts", "requests_by", "friend_reqs_by",
     "device_tokens",
     "apps", "app_tokens", "app_token_ix", "app_idem", "app_convs", "robots", "robot_keys",
+    "app_conv_apps", "outbox", "outbox_state",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

@@ -9,12 +9,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from corpchat.protocol.admin import AdminError
-from corpchat.store import Refused, StorageError
+from corpchat.store import Refused, StorageError, outbox
 from corpchat.store import apps as tables
 from corpchat.store import contacts as directory
+
+from .urls import callback_url_problem
 
 # The commands take the App as every admin command does (admin_commands.COMMANDS);
 # typed loosely here so that this module does not import the composition root.
@@ -59,11 +60,9 @@ def _app(app: App, args: dict[str, Any]) -> tables.AppRecord:
 
 def check_callback_url(url: str, allowed_hosts: tuple[str, ...]) -> str:
     """http(s) only, and (when the operator lists any) only to the allowed hosts."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _fail("bad_request", "the callback URL must be an http(s) URL with a host")
-    if allowed_hosts and parts.hostname.lower() not in allowed_hosts:
-        raise _fail("forbidden", f"{parts.hostname} is not in the callback_hosts allow-list")
+    problem = callback_url_problem(url, allowed_hosts)
+    if problem:
+        raise _fail("forbidden" if "allow-list" in problem else "bad_request", problem)
     return url
 
 
@@ -109,7 +108,8 @@ async def app_list(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
 @command("app.remove")
 async def app_remove(app: App, args: dict[str, Any]) -> dict[str, Any]:
     record = _app(app, args)
-    await _commit(app, lambda w: w.do(tables.delete_app, record.app_id))
+    await _commit(app, lambda w: (w.do(tables.delete_app, record.app_id),
+                                  w.do(outbox.drop_app, record.app_id)))
     return {"app_id": record.app_id, "removed": True}
 
 
@@ -166,3 +166,38 @@ def _department(app: App, record: tables.AppRecord, dept_id: object) -> int:
     if dept is None or dept.corp_id != record.corp_id:
         raise _fail("not_found", f"no department {dept_id} in the app's corp")
     return dept.dept_id
+
+
+@command("app.status")
+async def app_status(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """The callbacks' state: the backlog, the last error, whether the app is failing."""
+    record = _app(app, args)
+    state = app.store.read(outbox.cursor, record.app_id)
+    return {"app_id": record.app_id, "callback_url": record.callback_url,
+            "backlog": state.last - state.delivered, "delivered": state.delivered,
+            "last_event": state.last, "attempts": state.attempts,
+            "next_attempt_ms": state.next_attempt_ms or None,
+            "failing_since_ms": state.failing_since_ms or None,
+            "last_error": state.last_error or None, "failing": state.failing}
+
+
+@command("app.replay")
+async def app_replay(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """Send again every kept event from `since` (ms) on, and retry a failing app now."""
+    record = _app(app, args)
+    since = args.get("since")
+    if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+        raise _fail("bad_request", "since must be a time in ms since the epoch")
+
+    def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
+        state = w.do(outbox.cursor, record.app_id)
+        first = w.do(outbox.first_since, record.app_id, since)
+        delivered = state.delivered if first is None else min(state.delivered, first - 1)
+        w.do(outbox.put_cursor, record.app_id, replace(
+            state, delivered=delivered, attempts=0, next_attempt_ms=0, failing_since_ms=0,
+            failing=False))
+        return state.last - delivered
+
+    backlog = await _commit(app, op)
+    app.callbacks.poke()
+    return {"app_id": record.app_id, "backlog": backlog}

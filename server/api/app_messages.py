@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from corpchat.store import Message, WriteTxn
+from corpchat.store import Message, Refused, User, WriteTxn, outbox
 from corpchat.store import apps as tables
 from corpchat.store.records import Membership
 
@@ -72,3 +72,26 @@ def deliver(w: WriteTxn, app: tables.AppRecord, uids: list[int], text: str,
     if idempotency_key:
         w.do(tables.put_idempotent_answer, app.app_id, idempotency_key, now_ms, answer)
     return AppDelivery(answer, messages=messages)
+
+
+def app_reply(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
+              now_ms: int) -> tuple[Message, bool] | Refused:
+    """An employee's message in their app conversation, once per client_msg_id, and in
+    the same transaction the `message` event for the app's callback."""
+    old = w.find_sent(uid=sender.uid, client_msg_id=client_msg_id)
+    if old is not None:
+        return old, True
+    mine = w.membership(uid=sender.uid, conv=conv)
+    app_id = w.do(tables.app_of_conv, conv)
+    if mine is None or not mine.active or app_id is None:
+        return Refused("not_member", f"not a member of conversation {conv}")
+    app = w.do(tables.get_app, app_id)
+    if app is None:
+        return Refused("forbidden", "the app was removed")
+    msg = w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
+                   text=text, client_msg_id=client_msg_id)
+    if app.callback_url:
+        w.do(outbox.emit, app.corp_id, "message", {
+            "user": sender.handle, "conv": conv, "seq": msg.seq, "text": text,
+            "client_msg_id": client_msg_id}, app.app_id)
+    return msg, False

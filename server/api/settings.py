@@ -25,3 +25,10 @@ class PlatformCaps:
     # The server's address as the company's systems reach it, for robots' webhook
     # URLs (e.g. https://chat.acme.example); empty: http://HOST:PORT of the listener.
     public_url: str = ""
+    callback_timeout_s: float = 5.0  # one callback request, connect to answer
+    callback_batch_max: int = 100  # events in one callback request, in order
+    callback_max_concurrent: int = 16  # callback requests in flight over all apps
+    callback_backoff_initial_s: float = 1.0  # the first retry's delay (doubling, jittered)
+    callback_backoff_max_s: float = 600.0  # the longest delay between retries
+    callback_retry_s: int = 24 * 3600  # of failures before the app is marked failing
+    callback_retention_s: int = 7 * 24 * 3600  # delivered events kept for `app replay`
