@@ -18,6 +18,9 @@ class Receiver:
         self.requests = 0
         self.bad_signatures = 0
         self.answers: list[int] = []  # statuses to answer next (then 200)
+        self.down = False  # answer 503 to everything (the ids seen are still recorded)
+        self.seen: list[str] = []  # every event id that arrived, acknowledged or not
+        self.redirect_to: str | None = None  # answer 302 to there
         self._lock = threading.Lock()
         receiver = self
 
@@ -26,6 +29,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 status = receiver.take(self.headers, body)
                 self.send_response(status)
+                if status == 302:
+                    self.send_header("location", receiver.redirect_to or "/")
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -49,9 +54,15 @@ class Receiver:
             if not self.verified(headers, body):
                 self.bad_signatures += 1
                 return 401
+            events = json.loads(body)["events"]
+            self.seen.extend(e["id"] for e in events)
+            if self.redirect_to:
+                return 302
+            if self.down:
+                return 503
             if self.answers:
                 return self.answers.pop(0)
-            self.events.extend(json.loads(body)["events"])
+            self.events.extend(events)
             return 200
 
     def types(self) -> list[str]:

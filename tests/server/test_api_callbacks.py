@@ -127,8 +127,25 @@ async def test_failing_after_the_retry_period_then_replay(server, nursery, clock
     assert events[1]["id"] == first_id
 
 
-async def test_callbacks_refuse_other_hosts_redirects(server, nursery, clock, receiver):
-    """A receiver that redirects elsewhere is a failure, not a call to the other host."""
+async def test_a_redirect_to_another_host_is_not_followed(server, nursery, receiver):
+    await people(server, nursery, "ann")
+    app = await _app(server, receiver)
+    other = Receiver()  # where the redirect points: it must never be called
+    receiver.redirect_to = other.url.replace("127.0.0.1", "localhost")
+    try:
+        dept = (await server.admin("dept.add", corp="acme", name="Ops"))["dept"]
+        await server.admin("user.set", handle="ann", dept=dept)
+        with trio.fail_after(10):
+            while not (await server.admin("app.status", app=app["app_id"]))["last_error"]:
+                await trio.sleep(0.02)
+        status = await server.admin("app.status", app=app["app_id"])
+        assert "another host" in status["last_error"] and status["backlog"] == 1
+        assert other.requests == 0
+    finally:
+        other.close()
+
+
+async def test_unreachable_callback_is_an_error_not_a_crash(server, nursery):
     await people(server, nursery, "ann")
     app = await server.admin("app.add", corp="acme", name="R",
                              callback_url="http://127.0.0.1:9/nothing")
@@ -137,4 +154,4 @@ async def test_callbacks_refuse_other_hosts_redirects(server, nursery, clock, re
     with trio.fail_after(10):
         while not (await server.admin("app.status", app=app["app_id"]))["last_error"]:
             await trio.sleep(0.02)
-    assert receiver.requests == 0
+    assert "ConnectError" in (await server.admin("app.status", app=app["app_id"]))["last_error"]
