@@ -155,3 +155,19 @@ async def test_unreachable_callback_is_an_error_not_a_crash(server, nursery):
         while not (await server.admin("app.status", app=app["app_id"]))["last_error"]:
             await trio.sleep(0.02)
     assert "ConnectError" in (await server.admin("app.status", app=app["app_id"]))["last_error"]
+
+
+async def test_a_transfer_result_and_the_contacts_it_moves(server, nursery, clock, receiver):
+    c = await people(server, nursery, "ann", "bob")
+    token = await server.user("carol", corp=None)
+    carol = await TestClient(nursery, server.url, token).connect()
+    await make_contact(c["ann"], carol)
+    await _app(server, receiver)
+    await server.admin("transfer", **{"from": "ann", "to": "bob", "customers": ["carol"]})
+    clock.advance(24 * 3600 + 1)  # the customer did not refuse within the window
+    events = await _arrived(receiver, 3)  # the app came after ann's contact was made
+    assert [e["type"] for e in events] == ["customer.removed", "customer.added",
+                                           "transfer.result"]
+    assert events[1]["data"] == {"employee": "bob", "customer": "carol"}
+    assert events[2]["data"] == {"customer": "carol", "from": "ann", "to": "bob",
+                                 "result": "done"}
