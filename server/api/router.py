@@ -82,6 +82,11 @@ class Router:
                 return
         self._routes.append((parts, {method: handler}))
 
+    def routes(self) -> list[tuple[str, str]]:
+        """(method, pattern) of every route, for the authorisation matrix's check."""
+        return sorted((method, "/" + "/".join(parts)) for parts, methods in self._routes
+                      for method in methods)
+
     def knows(self, path: str) -> bool:
         return self._match(path) is not None
 

@@ -59,6 +59,7 @@ from corpchat.protocol import (
     People,
     Pong,
     RequestListReply,
+    RobotAdded,
     SyncPage,
     TagsReply,
     UserInfoReply,
@@ -84,6 +85,7 @@ class World:
     draft: int  # olga's moment draft for mia
     tokens: dict[str, str]
     token_ids: dict[str, str]
+    robot: int = 0  # a robot olga added to the group
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,11 @@ TABLE: dict[str, Row] = {
     "group.list": row(_f(), *[Served(GroupListReply, _no_group)] * 4),
     "typing": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
     "recall": row(_g(seq=SEQ), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    # 1.7: robots are the group's managers' to add and remove, its members' to list
+    "robot.add": row(_g(name="spy"), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    "robot.remove": row(lambda w, actor: {"conv": w.conv, "robot": w.robot},
+                        NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    "robot.list": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
 }
 
 
@@ -313,7 +320,10 @@ async def build_world(server, nursery) -> World:
     draft = await request(olga, _type("moment.draft"), reply=(Created, Error), text="news",
                           employees=("mia",))
     assert isinstance(tag, Created) and isinstance(draft, Created), (tag, draft)
-    return World(conv, seq, removed.pos, tag.id, draft.id, tokens, token_ids)
+    robot = await request(olga, _type("robot.add"), reply=(RobotAdded, Error), conv=conv,
+                          name="CI")
+    assert isinstance(robot, RobotAdded), robot
+    return World(conv, seq, removed.pos, tag.id, draft.id, tokens, token_ids, robot.robot)
 
 
 def _type(name: str) -> type[Frame]:
