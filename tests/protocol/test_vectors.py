@@ -170,18 +170,35 @@ REVISION_1_2_NESTED_FIELDS = {
     "request": ["kind", "profile", "time"],
 }
 
+REVISION_1_7_CLIENT_FIELDS = {
+    "robot.add": ["id", "conv", "name"],
+    "robot.remove": ["id", "conv", "robot"],
+    "robot.list": ["id", "conv"],
+}
+REVISION_1_7_SERVER_FIELDS = {
+    "robot.add": ["re", "conv", "robot", "name", "url"],
+    "robot.list": ["re", "conv", "robots"],
+    "msg": REVISION_1_2_SERVER_FIELDS["msg"] + ["robot"],
+}
+REVISION_1_7_NESTED_FIELDS = {
+    "robot": ["robot", "name", "by", "created"],
+}
+
 # Every revision's tables, oldest first: a later revision's list of a frame's fields
 # extends the earlier one's.
 REVISIONS = (
     ("1.0", CORE_CLIENT_FIELDS, CORE_SERVER_FIELDS, {}),
     ("1.1", REVISION_1_1_CLIENT_FIELDS, REVISION_1_1_SERVER_FIELDS, REVISION_1_1_NESTED_FIELDS),
     ("1.2", REVISION_1_2_CLIENT_FIELDS, REVISION_1_2_SERVER_FIELDS, REVISION_1_2_NESTED_FIELDS),
+    ("1.7", REVISION_1_7_CLIENT_FIELDS, REVISION_1_7_SERVER_FIELDS, REVISION_1_7_NESTED_FIELDS),
 )
 
-CLIENT_VECTOR_FILES = ("client_frames.json", "client_frames_v1_1.json", "client_frames_v1_2.json")
-SERVER_VECTOR_FILES = ("server_frames.json", "server_frames_v1_1.json", "server_frames_v1_2.json")
-ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json", "accepted_v1_2.json")
-INVALID_FILES = ("invalid.json", "invalid_v1_1.json", "invalid_v1_2.json")
+CLIENT_VECTOR_FILES = ("client_frames.json", "client_frames_v1_1.json", "client_frames_v1_2.json",
+                       "client_frames_v1_7.json")
+SERVER_VECTOR_FILES = ("server_frames.json", "server_frames_v1_1.json", "server_frames_v1_2.json",
+                       "server_frames_v1_7.json")
+ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json", "accepted_v1_2.json", "accepted_v1_7.json")
+INVALID_FILES = ("invalid.json", "invalid_v1_1.json", "invalid_v1_2.json", "invalid_v1_7.json")
 
 
 def latest_fields() -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
@@ -468,3 +485,23 @@ def test_server_frames_hold_arrays_of_20000_items() -> None:
     with pytest.raises(ProtocolError) as info:
         decode_server_frame(_array_frame(20_001))
     assert (info.value.code, info.value.close) == ("bad_frame", 1002)
+
+
+def test_revision_1_7_vectors_cover_its_frames_and_fields() -> None:
+    assert _types("client_frames_v1_7.json") == set(REVISION_1_7_CLIENT_FIELDS)
+    assert _types("server_frames_v1_7.json") == set(REVISION_1_7_SERVER_FIELDS)
+    client, _ = _seen_fields("client")
+    server, nested = _seen_fields("server")
+    for seen, fields in ((client, REVISION_1_7_CLIENT_FIELDS),
+                         (server, REVISION_1_7_SERVER_FIELDS),
+                         (nested, REVISION_1_7_NESTED_FIELDS)):
+        for kind, names in fields.items():
+            assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
+
+
+@pytest.mark.parametrize(("table", "fields"), [(CLIENT_FRAMES, REVISION_1_7_CLIENT_FIELDS),
+                                               (SERVER_FRAMES, REVISION_1_7_SERVER_FIELDS)])
+def test_revision_1_7_fields_keep_their_canonical_order(table: Any,
+                                                       fields: dict[str, list[str]]) -> None:
+    for kind, names in fields.items():
+        assert wire_keys(table[kind])[: len(names)] == names, kind
