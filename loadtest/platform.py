@@ -21,6 +21,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import trio
@@ -122,24 +123,44 @@ def messages(args: argparse.Namespace) -> dict[str, Any]:
             "seconds": timings}
 
 
+async def _raw_post(host: str, port: int, path: str, body: bytes) -> int:
+    """One request on its own connection (the server closes after each answer), written
+    by hand: httpx's per-request cost capped the generator near 200 requests/s."""
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        await stream.send_all(b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json"
+                              b"\r\ncontent-length: %d\r\n\r\n%s"
+                              % (path.encode(), host.encode(), len(body), body))
+        head = b""
+        while b"\r\n" not in head:
+            data = await stream.receive_some(4096)
+            if not data:
+                return 0
+            head += data
+        return int(head.split(b" ", 2)[1])
+
+
 async def _robot_load(url: str, keys: list[str], rate: float, seconds: float) -> dict[str, int]:
     counts = {"200": 0, "429": 0, "other": 0}
-    async with httpx.AsyncClient(base_url=url, timeout=10,
-                                 limits=httpx.Limits(max_connections=64)) as http:
-        async def post(key: str) -> None:
-            try:
-                answer = await http.post(f"/hooks/robot/{key}", json={"text": "load"})
-                counts[str(answer.status_code) if answer.status_code in (200, 429)
-                       else "other"] += 1
-            except httpx.HTTPError:
-                counts["other"] += 1
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    body = b'{"text": "load"}'
+    inflight = trio.CapacityLimiter(256)
 
-        async with trio.open_nursery() as nursery:
-            start, n = trio.current_time(), 0
-            while trio.current_time() - start < seconds:
-                nursery.start_soon(post, keys[n % len(keys)])
-                n += 1
-                await trio.sleep_until(start + n / rate)
+    async def post(key: str) -> None:
+        async with inflight:
+            try:
+                status = await _raw_post(host, port, f"/hooks/robot/{key}", body)
+            except (OSError, trio.BrokenResourceError):  # refused or reset: counted
+                status = 0
+        counts[str(status) if status in (200, 429) else "other"] += 1
+
+    async with trio.open_nursery() as nursery:
+        start, n = trio.current_time(), 0
+        while trio.current_time() - start < seconds:
+            nursery.start_soon(post, keys[n % len(keys)])
+            n += 1
+            await trio.sleep_until(start + n / rate)
     return counts
 
 
@@ -199,9 +220,12 @@ def robots(args: argparse.Namespace) -> dict[str, Any]:
     """`--rate` posts/s spread over the robots whose keys `--keys` lists (one a line)."""
     with open(args.keys, encoding="utf-8") as f:
         keys = [line.strip() for line in f if line.strip()]
+    start = time.perf_counter()
     counts = trio.run(_robot_load, args.url, keys, args.rate, args.seconds)
+    elapsed = time.perf_counter() - start
     return {"benchmark": "robots", "robots": len(keys), "rate": args.rate,
-            "seconds": args.seconds, "answers": counts}
+            "seconds": round(elapsed, 2), "answers": counts,
+            "achieved_per_s": round(sum(counts.values()) / elapsed)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,8 +115,8 @@ class Router:
             return await handler(ApiRequest(method, path, headers, body, params, query))
         except ApiError as error:
             return error_response(error)
-        except Exception:
-            log.exception("API route %s %s failed", method, path)
+        except Exception:  # the pattern, not the path: a path may hold a robot's key
+            log.exception("API route %s %s failed", method, _pattern(handler, methods))
             return error_response(ApiError(500, "internal_error", "internal error"))
 
 
@@ -132,3 +132,7 @@ def _bind(parts: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
         elif part != segment:
             return None
     return params
+
+
+def _pattern(handler: Handler, methods: dict[str, Handler]) -> str:
+    return getattr(handler, "__name__", "?") + f" ({', '.join(sorted(methods))})"
