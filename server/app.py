@@ -8,6 +8,11 @@ Shutdown (SIGINT/SIGTERM, or `request_shutdown`) goes in order: stop
 accepting; stop reading requests; let the writer commit everything already
 submitted and the hub answer it; close every session with "going away";
 give them `shutdown_timeout_s` to drain; close LMDB.
+
+The App is the composition root: it builds every part, each given the
+parts it uses, and hands each feature module (features/) its services
+(services.py). In server/, only cli.py imports it; connections, the admin
+socket and /metrics see it as `services.Running`.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from collections.abc import Callable
 import trio
 
 from corpchat.protocol.clock import Clock, SystemClock
+from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.store import GroupCommitWriter, Pending, StorageError, Store, outbox
 
+from . import features
 from .admission import (
     Admission,
     CapacityLog,
@@ -37,15 +44,27 @@ from .api.platform import Platform
 from .api.robots import RobotHooks
 from .api.router import Router
 from .audit import audit
-from .bridge_handlers import BridgeHandler
 from .config import ServerConfig
 from .connection import Connection
-from .customers import CustomerHandler
-from .handlers import RequestHandler
+from .features.credentials import Credentials
+from .features.customers import Customers
+from .features.groups import Groups
+from .features.messaging import Messaging
+from .features.quiet import Quiet
+from .features.robots import Robots
+from .features.sign_in import SignIn
+from .handlers import RequestHandler, bind_all
 from .hub import Hub, Waiter
+from .lockout import FailureWindow, SignInLimits
+from .online import Online
+from .ops.groups import Caps
+from .passwords import Passwords
 from .push import PushGateway
 from .quiet import QuietHours
 from .rates import Rates
+from .routes import Route
+from .services import Services, extend, record_to, submit_to
+from .tls import Tls
 from .transfers import Transfers
 
 log = logging.getLogger("corpchat.server")
@@ -53,6 +72,7 @@ log = logging.getLogger("corpchat.server")
 
 class App:
     def __init__(self, config: ServerConfig, clock: Clock | None = None) -> None:
+        self._services: list[Services] = []
         self.config = config
         self.clock = clock or SystemClock()
         os.makedirs(config.data_dir, mode=0o700, exist_ok=True)
@@ -60,19 +80,26 @@ class App:
         self._lock_file = lock_data_dir(config.data_dir)
         self.store = Store(config.data_dir, map_bytes=config.map_initial_bytes,
                            durable=config.durable)
-        self.hub = Hub(self.store)
         self.writer = GroupCommitWriter(self.store, self._on_commit,
                                         max_batch=config.max_batch_ops,
                                         commit_gap_s=config.commit_gap_s,
                                         run_exclusive=self._run_exclusive)
-        self.quiet = QuietHours(self)
-        self.push = PushGateway(self)
-        self.hub.quiet, self.hub.push = self.quiet, self.push
-        self.bridge = BridgeHandler(self)
-        self.customers = CustomerHandler(self)
-        self.transfers = Transfers(self)
+        self.online = Online()
+        self.push = PushGateway(self.store, config, self.online, self.write)
+        self.quiet = QuietHours(self.store, self.clock, self.online, self.push)
+        self.hub = Hub(self.store, self.online, self.quiet, self.push)
+        self.transfers = Transfers(self.store, self.clock, config, self.write)
         self._background: trio.Nursery | None = None
-        self.handlers = RequestHandler(self)
+        self.passwords = Passwords(config.password_params)  # argon2id, off the event loop
+        self.tls = Tls(config.tls_cert, config.tls_key) if config.tls else None
+        self.api = Router()  # the JSON routes of docs/api.md (server/api/)
+        self.platform = Platform(self.store, self.write, self.clock, config.platform)
+        self.platform.register(self.api)
+        self.robots = RobotHooks(self.store, self.write, self.clock, config.platform)
+        self.robots.register(self.api)
+        self.callbacks = CallbackSender(self.store, self.write, self.clock, config.platform)
+        outbox.set_clock(self.clock.now_ms)  # the events' times, on the injected clock
+        self.handlers = RequestHandler(self._routes(), config.limits)
         self.connections: set[Connection] = set()
         self.started_at = self.clock.monotonic()
         self.port: int | None = None
@@ -81,13 +108,50 @@ class App:
         self.draining = False
         self.rates = Rates(self.clock, self.hub.stats)
         self.admission = Admission()
-        self.api = Router()  # the JSON routes of docs/api.md (server/api/)
-        self.platform = Platform(self.store, self.write, self.clock, config.platform)
-        self.platform.register(self.api)
-        self.robots = RobotHooks(self.store, self.write, self.clock, config.platform)
-        self.robots.register(self.api)
-        self.callbacks = CallbackSender(self.store, self.write, self.clock, config.platform)
-        outbox.set_clock(self.clock.now_ms)  # the events' times, on the injected clock
+
+    def _sign_in_limits(self) -> SignInLimits:
+        config, window_ms = self.config, self.config.login_window_s * 1000
+        return SignInLimits(
+            FailureWindow(self.clock, config.login_failures_per_handle, window_ms),
+            FailureWindow(self.clock, config.login_failures_per_address, window_ms))
+
+    def _routes(self) -> dict[type, Route]:
+        """Each feature module's handlers, given the services that module uses."""
+        config = self.config
+        base = Services(self.store, self.clock, config, self.hub, submit_to(self.writer))
+        self.groups = extend(Groups, base, caps=Caps(
+            config.max_group_members, config.max_group_consumers, config.recall_window_s * 1000))
+        services = {
+            features.sign_in: extend(SignIn, base, quiet=self.quiet, push=self.push,
+                                     signups=TokenBucket(config.signups_per_s, 10, self.clock),
+                                     record=record_to(self.writer)),
+            features.messaging: extend(Messaging, base, typing={}),
+            features.groups: self.groups,
+            features.customers: extend(Customers, base, write=self.write, spawn=self.spawn),
+            features.quiet: extend(Quiet, base, quiet=self.quiet, push=self.push),
+            features.credentials: extend(Credentials, base, passwords=self.passwords,
+                                         limits=self._sign_in_limits(), spawn=self.spawn),
+            features.robots: extend(Robots, base, quota=self.robots.quota,
+                                    base_url=self._public_url),
+        }
+        self._services = [base, *services.values()]
+        return bind_all(*(module.routes.bind(services.get(module, base))
+                          for module in features.MODULES))
+
+    def _public_url(self) -> str:
+        """The base of robots' webhook URLs (PlatformCaps.public_url, or the listener)."""
+        return self.config.platform.public_url or f"http://{self.config.host}:{self.port}"
+
+    @property
+    def config(self) -> ServerConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: ServerConfig) -> None:
+        """A new configuration for a running server (the feature modules read it too)."""
+        self._config = config
+        for services in self._services:
+            services.config = config
 
     # ----- the writer thread's doors into the event loop -----
 
@@ -154,13 +218,15 @@ class App:
                 self.transfers.load()
                 nursery.start_soon(self.transfers.run)
                 nursery.start_soon(self.callbacks.run)
+                if self.tls is not None:
+                    nursery.start_soon(self.tls.reload_on_sighup)
                 self._background = nursery
                 async with trio.open_nursery() as connections:
                     accept_scope = trio.CancelScope()
                     for listener in listeners:
                         nursery.start_soon(self._accept_loop, listener, connections, accept_scope)
-                    log.info("serving on %s:%d, data in %s", self.config.host, self.port,
-                             self.config.data_dir)
+                    log.info("serving on %s:%d%s, data in %s", self.config.host, self.port,
+                             " (TLS)" if self.tls else "", self.config.data_dir)
                     task_status.started(self.port)
                     await self._shutdown.wait()
                     await self._drain(connections)
@@ -169,6 +235,7 @@ class App:
         finally:
             await trio.to_thread.run_sync(self.writer.stop)
             self.store.close()
+            self.passwords.close()
             self._lock_file.close()
             log.info("stopped")
 
@@ -187,7 +254,8 @@ class App:
 
     async def _serve_connection(self, stream: trio.SocketStream, place: Unauthenticated) -> None:
         try:
-            connection = Connection(self, stream, on_authenticated=place.release)
+            wrapped = stream if self.tls is None else self.tls.wrap(stream)
+            connection = Connection(self, wrapped, on_authenticated=place.release)
             self.connections.add(connection)
             audit("connect", logging.DEBUG, session=connection.session.id,
                   peer=connection.session.peer)

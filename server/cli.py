@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import datetime
 import gc
 import json
 import math
@@ -20,6 +19,7 @@ import trio
 from corpchat.adminclient import AdminError, AdminUnreachable, call, call_stream, socket_path
 
 from .admin import AdminSocketUnusable
+from .api.cli_apps import add_app_admin
 from .audit import audit_offline
 from .config import ServerConfig
 from .human import render
@@ -88,6 +88,10 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--log-format", choices=["plain", "json"], default="plain")
     p.add_argument("--push-url", help="POST offline notifications (JSON) to this URL")
+    p.add_argument("--public-url", help="how people reach the server, for invite links "
+                   "(behind a proxy), e.g. https://chat.example.com")
+    p.add_argument("--tls-cert", help="PEM certificate chain: serve wss:// and https://")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     p.add_argument("--open-signup", action="store_true",
                    help="let consumers create accounts with 'register' (rate-limited)")
     p.set_defaults(run=_serve)
@@ -110,6 +114,9 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         flags["open_signup"] = True
     if getattr(args, "push_url", None):
         flags["push_url"] = args.push_url
+    for name in ("public_url", "tls_cert", "tls_key"):
+        if getattr(args, name, None):
+            flags[name] = getattr(args, name)
     return dataclasses.replace(config, **flags)
 
 
@@ -137,8 +144,12 @@ def _serve(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from .tls import TlsUnusable
+
     try:
         app = App(config)
+    except TlsUnusable as exc:  # before OSError: an unreadable certificate is one
+        return _fail(str(exc), 1)
     except OSError as exc:  # not a directory, under a file, not ours to write, ...
         return _fail(f"cannot use the data directory {config.data_dir}: "
                      f"{_data_dir_problem(config.data_dir, exc)}", 1)
@@ -210,59 +221,6 @@ def _interval(value: str) -> float:
     return seconds
 
 
-def _csv(value: str | None, kind: type = str) -> list[Any] | None:
-    return None if value is None else [kind(v) for v in value.split(",") if v.strip()]
-
-
-def _when_ms(value: str) -> int:
-    if value.isdigit():
-        return int(value)
-    try:
-        when = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a time: {value}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.UTC)
-    return int(when.timestamp() * 1000)
-
-
-def _add_app_admin(asub: Any) -> None:
-    """`admin app …`: the open platform's apps (docs/api.md)."""
-    app = asub.add_parser("app", help="apps of the HTTP API").add_subparsers(
-        dest="verb", required=True)
-    a = app.add_parser("add", help="create an app and print its id and secret (once)")
-    a.add_argument("--corp", required=True)
-    a.add_argument("name")
-    a.add_argument("--callback-url", help="where its events are POSTed (http or https)")
-    a.set_defaults(cmd="app.add", build=lambda a: {"corp": a.corp, "name": a.name,
-                                                    "callback_url": a.callback_url})
-    a = app.add_parser("list", help="the apps (of one corp)")
-    a.add_argument("--corp")
-    a.set_defaults(cmd="app.list", build=lambda a: {"corp": a.corp})
-    for verb, cmd, what in (("remove", "app.remove", "remove an app and its tokens"),
-                            ("rotate-secret", "app.rotate_secret",
-                             "a new secret; every access token retires")):
-        a = app.add_parser(verb, help=what)
-        a.add_argument("app", type=int)
-        a.set_defaults(cmd=cmd, build=lambda a: {"app": a.app})
-    a = app.add_parser("status", help="its callbacks: backlog, last error, failing")
-    a.add_argument("app", type=int)
-    a.set_defaults(cmd="app.status", build=lambda a: {"app": a.app})
-    a = app.add_parser("replay", help="send the kept events from a time on again")
-    a.add_argument("app", type=int)
-    a.add_argument("--since", required=True, type=_when_ms,
-                   help="ms since the epoch, or an ISO time (2026-12-04T10:00:00+08:00)")
-    a.set_defaults(cmd="app.replay", build=lambda a: {"app": a.app, "since": a.since})
-    a = app.add_parser("scope", help="whom the app reaches (each list given replaces)")
-    a.add_argument("app", type=int)
-    a.add_argument("--users", help="comma-separated handles")
-    a.add_argument("--departments", help="comma-separated department ids")
-    a.add_argument("--callback-url", help="change the callback URL ('' removes it)")
-    a.set_defaults(cmd="app.scope", build=lambda a: {
-        "app": a.app, "users": _csv(a.users), "departments": _csv(a.departments, int),
-        "callback_url": a.callback_url})
-
-
 def _add_admin(sub: Any) -> None:
     p = sub.add_parser("admin", help="operate a running server through its admin socket")
     _add_admin_flags(p, defaults=True)
@@ -293,7 +251,7 @@ def _add_admin(sub: Any) -> None:
         "disabled": a.disabled, "clear": a.clear})
 
     user = asub.add_parser("user", help="users").add_subparsers(dest="verb", required=True)
-    u = user.add_parser("add", help="create a user and print its first token")
+    u = user.add_parser("add", help="create a user; print its first token and an invite link")
     realm = u.add_mutually_exclusive_group(required=True)
     realm.add_argument("--corp", help="an employee of this corp")
     realm.add_argument("--consumer", action="store_true", help="a consumer account")
@@ -311,7 +269,7 @@ def _add_admin(sub: Any) -> None:
         "email": a.email, "dept": a.dept,
         "corp_admin": None if a.corp_admin is None else a.corp_admin == "yes"})
 
-    _add_app_admin(asub)
+    add_app_admin(asub)
 
     dept = asub.add_parser("dept", help="departments").add_subparsers(dest="verb", required=True)
     d = dept.add_parser("add", help="add a department")
@@ -384,6 +342,12 @@ def _add_admin(sub: Any) -> None:
     u = user.add_parser("enable", help="let a disabled user log in again (then: token issue)")
     u.add_argument("handle")
     u.set_defaults(cmd="user.enable", build=lambda a: {"handle": a.handle})
+    u = user.add_parser("invite", help="a new invite link for a user (the old one ends)")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.invite", build=lambda a: {"handle": a.handle})
+    u = user.add_parser("password", help="set a user's password, read from standard input")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.password", build=_password_args)
 
     s = asub.add_parser("stats", help="live server statistics")
     s.add_argument("--watch", type=_interval, metavar="SECONDS",
@@ -415,6 +379,18 @@ CORP_POLICY_FLAGS = {
     "transfer-history": "a colleague taking over customers sees the old chat (default yes)",
     "robots-in-external-groups": "group robots may post into external groups (default no)",
 }
+
+
+def _password_args(a: argparse.Namespace) -> dict[str, Any]:
+    """The password from standard input: asked for (not echoed) on a terminal, else its
+    first line. It goes to the server over the admin socket and is never printed."""
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"new password for {a.handle}: ")
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    return {"handle": a.handle, "password": password}
 
 
 def _transfer_args(a: argparse.Namespace) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -46,10 +47,14 @@ from corpchat.protocol import (
     ErrorCode,
     Frame,
     HistoryPage,
+    LoggedIn,
+    Login,
     Msg,
     ProtocolError,
     SyncComplete,
     Welcome,
+    decode_server_frame,
+    encode,
     should_reconnect,
 )
 
@@ -129,8 +134,9 @@ def format_msg(msg: Msg) -> str:
 class TerminalClient:
     def __init__(self, url: str, token: str, out: Output, *, device: str | None = None,
                  state_path: str | None = None, backoff: Backoff | None = None,
-                 drain_s: float = 5.0) -> None:
+                 drain_s: float = 5.0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.url = url
+        self.ssl_context = ssl_context  # wss:// with a private CA (--ca-file); None: the system's
         self.out = out
         self.state_path = state_path
         self.state = load_state(state_path) if state_path else State()
@@ -183,7 +189,8 @@ class TerminalClient:
     async def _connect_once(self) -> tuple[int | None, str]:
         """One connection, to its end: (close code or None, why)."""
         try:
-            async with open_websocket_url(self.url, subprotocols=[SUBPROTOCOL]) as ws:
+            async with open_websocket_url(self.url, subprotocols=[SUBPROTOCOL],
+                                          ssl_context=self.ssl_context) as ws:
                 self._ws = ws
                 self.session.connect()
                 await self._flush()
@@ -383,10 +390,15 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("client", help="a line-based terminal client")
     p.add_argument("--url", type=_ws_url, default="ws://127.0.0.1:8765/",
                    help="the server's WebSocket URL (ws:// or wss://)")
-    p.add_argument("--token", required=True,
-                   help="from 'corpchat admin user add'; write --token=T, as T may begin with '-'")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--token", help="from 'corpchat admin user add'; write --token=T, "
+                     "as T may begin with '-'")
+    who.add_argument("--login", metavar="HANDLE",
+                     help="sign in with HANDLE's password (asked for; piped: the first line)")
     p.add_argument("--device", help="a name for this device (shown to operators)")
     p.add_argument("--state", help="keep the sync position in this file across runs")
+    p.add_argument("--ca-file", help="wss://: trust this PEM certificate (e.g. a self-signed "
+                   "one) instead of the system's authorities")
     p.set_defaults(run=_run)
 
 
@@ -406,10 +418,55 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
+class SignInRefused(Exception):
+    """The server answered `login` with an error (its code and message), or could not
+    be reached."""
+
+
+async def sign_in(url: str, handle: str, password: str, device: str,
+                  ssl_context: ssl.SSLContext | None = None) -> str:
+    """A new device token for `handle` from its password (`login`, docs/protocol.md §29)."""
+    try:
+        async with open_websocket_url(url, subprotocols=[SUBPROTOCOL],
+                                      ssl_context=ssl_context) as ws:
+            await ws.send_message(encode(Login(id=1, handle=handle, password=password,
+                                               device=device)))
+            message = await ws.get_message()
+    except (ConnectionClosed, HandshakeError, OSError) as exc:
+        raise SignInRefused(f"cannot reach {url}: {exc}") from None
+    reply = decode_server_frame(message) if isinstance(message, bytes) else None
+    if isinstance(reply, LoggedIn):
+        return reply.token
+    if isinstance(reply, Error):
+        raise SignInRefused(f"{reply.code}: {reply.message}")
+    raise SignInRefused(f"unexpected answer {reply!r}")
+
+
+def _password(handle: str) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(f"password for {handle}: ")
+    return sys.stdin.readline().removesuffix("\n")
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
-        client = TerminalClient(args.url, args.token, _print, device=args.device,
-                                state_path=args.state)
+        context = ssl.create_default_context(cafile=args.ca_file) if args.ca_file else None
+    except (OSError, ssl.SSLError) as exc:
+        print(f"error: cannot use the CA file {args.ca_file}: {exc}", file=sys.stderr)
+        return 2
+    token = args.token
+    if args.login:
+        try:
+            token = trio.run(sign_in, args.url, args.login, _password(args.login),
+                             args.device or "terminal", context)
+        except SignInRefused as exc:
+            print(f"error: sign-in refused: {exc}", file=sys.stderr)
+            return 1
+    try:
+        client = TerminalClient(args.url, token, _print, device=args.device,
+                                state_path=args.state, ssl_context=context)
     except (OSError, ValueError) as exc:
         print(f"error: cannot use the state file: {exc}", file=sys.stderr)
         return 2

@@ -9,8 +9,10 @@ from corpchat.bridge import BridgeCaps, CustomerCaps
 from corpchat.protocol import Limits
 
 from .api.settings import PlatformCaps
+from .passwords import PasswordParams
 
-_ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address"})  # 0 means "any"/"off"
+_ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address",  # 0 means "any"/"off"
+                           "password_max_waiting", "login_failures_per_address"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,30 @@ class ServerConfig:
     # per-address cap, e.g. behind a reverse proxy) and in all.
     max_unauthenticated_per_address: int = 64
     max_unauthenticated: int = 10_000
+    # Sign-in (docs/operations.md, "Sign-in"): invites, failed-login windows, argon2id.
+    public_url: str = ""  # how people reach the server, for invite links ("" : http://HOST:PORT)
+    invite_ttl_s: int = 7 * 86_400
+    login_failures_per_handle: int = 5  # within login_window_s, then rate_limited
+    login_failures_per_address: int = 20  # 0: off (behind a proxy every client shares one)
+    login_window_s: int = 900
+    password_time_cost: int = 2  # argon2id iterations
+    password_memory_kib: int = 19_456  # argon2id memory per hash (19 MiB)
+    password_parallelism: int = 1
+    password_workers: int = 2  # hashes running at once (threads), each a core while it runs
+    password_max_waiting: int = 64  # queued behind them; more are refused at once (busy)
+    # TLS on the listening port (both or neither): wss:// and https://, reloaded on SIGHUP.
+    tls_cert: str = ""  # PEM certificate chain
+    tls_key: str = ""  # PEM private key
+
+    @property
+    def password_params(self) -> PasswordParams:
+        return PasswordParams(self.password_time_cost, self.password_memory_kib,
+                              self.password_parallelism, self.password_workers,
+                              self.password_max_waiting)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
 
     @property
     def page_bytes(self) -> int:
@@ -68,6 +94,12 @@ class ServerConfig:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 if value < 0 or (value == 0 and f.name not in _ZERO_ALLOWED):
                     raise ValueError(f"setting {f.name} must be positive")
+        if (problem := self.password_params.problem()) is not None:
+            raise ValueError(problem)  # refuse to start with weak password hashing
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("public_url must begin with http:// or https://")
 
 
 class ConfigError(ValueError):

@@ -22,7 +22,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from .app import App
+    from .services import Running
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ class StatsCollector(Collector):
     """The families of one `stats` result (and what `stats` does not show: draining,
     the commit-time histogram)."""
 
-    def __init__(self, app: App, figures: dict[str, Any]) -> None:
+    def __init__(self, app: Running, figures: dict[str, Any]) -> None:
         self.app, self.figures = app, figures
 
     def collect(self) -> Iterator[Metric]:
@@ -155,7 +155,7 @@ def _commit_histogram(bounds: tuple[float, ...], counts: list[int],
                                  buckets=buckets, sum_value=total_s)
 
 
-async def render(app: App) -> bytes:
+async def render(app: Running) -> bytes:
     """The /metrics body: the `stats` figures of this moment, in the text format."""
     from .admin_commands import stats
 

@@ -10,6 +10,7 @@ scan walks a conversation or a user in order. Sub-databases:
   handles       handle (utf-8)              -> uid u64
   tokens        sha256(token) 32 bytes      -> Token record
   token_ids     token id (ascii)            -> sha256(token)
+  user_tokens   uid u64 | token id (ascii)  -> sha256(token) (a user's tokens, 1.3)
   convs         conv u64                    -> Conversation record
   directs       uid u64 | uid u64 (sorted)  -> conv u64
   members       uid u64 | conv u64          -> Membership record
@@ -45,6 +46,9 @@ scan walks a conversation or a user in order. Sub-databases:
   transfer_log  consumer u64 | time ms u64  -> [from, to] (completed transfers)
   moments       employee u64 | moment u64   -> Moment record (published)
   moment_drafts corp u64 | draft u64        -> [author, text, attachments, employees, confirmed]
+  passwords     uid u64                     -> argon2id hash (PHC string; store/credentials.py)
+  invites       sha256(invite code) 32 bytes -> [uid, created ms, expires ms]
+  invite_of     uid u64                     -> sha256(invite code) (a user's one live invite)
   apps          app u64                     -> AppRecord (store/apps.py)
   app_tokens    sha256(access token) 32 bytes -> [app u64, expires ms]
   app_token_ix  app u64 | expires ms u64 | serial u64 | sha256 -> b"" (live tokens, oldest first)
@@ -72,7 +76,7 @@ DATABASES = (
     "counters", "quotas", "archive", "quiet", "quiet_corp", "breaks", "devices",
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
-    "device_tokens",
+    "device_tokens", "passwords", "invites", "invite_of", "user_tokens",
     "apps", "app_tokens", "app_token_ix", "app_idem", "app_convs", "robots", "robot_keys",
     "app_conv_apps", "outbox", "outbox_state",
 )

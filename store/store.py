@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from . import contacts, conversations, keys, messages, receipts, settings, users
+from . import contacts, conversations, keys, messages, receipts, settings, tokens, users
 from .errors import Refused, StorageError
 from .records import (
     ANNOUNCE,
@@ -72,6 +72,7 @@ class Store(TokenReads):
             self._check_schema(txn)
             contacts.index_senders(txn, self.db)  # indexes added in 1.2: built once
             settings.index_tokens(txn, self.db)
+            tokens.index_user_tokens(txn, self.db)
         self.last_seq: dict[int, int] = {}  # writer thread only
         self.head: int | None = None  # writer thread only
         # Held by anything that reads from another thread (backup) and by a map

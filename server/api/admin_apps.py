@@ -40,7 +40,7 @@ def _fail(code: str, message: str) -> Exception:
 async def _commit(app: App, op: Any) -> Any:
     result = await app.write(op)
     if isinstance(result, Refused):
-        raise _fail(result.code, result.message)
+        raise _fail(result.code, result.reason)
     if isinstance(result, StorageError):
         raise _fail("storage_unavailable", str(result))
     if isinstance(result, BaseException):

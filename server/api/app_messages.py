@@ -8,13 +8,14 @@ it), never half a delivery.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from corpchat.store import Message, Refused, User, WriteTxn, outbox
+from corpchat.store import Refused, User, WriteTxn, outbox
 from corpchat.store import apps as tables
 from corpchat.store.records import Membership
+
+from ..ops.results import Notices, Sent
 
 APP = "app"  # the conversation kind an app shows as (protocol.md revision 1.7)
 
@@ -25,16 +26,11 @@ def app_sender(app_id: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class AppDelivery:
-    """What the hub fans out after the commit (its _deliver reads these fields)."""
+class AppDelivery(Notices):
+    """Notices for the hub to fan out after the commit, and the HTTP answer."""
 
-    answer: dict[str, Any]
+    answer: dict[str, Any] = field(default_factory=dict)
     repeat: bool = False
-    messages: tuple[Message, ...] = ()
-    events: tuple[Any, ...] = ()
-    forget: tuple[int, ...] = ()
-    keep_convs: bool = False  # thousands of one-member conversations: not kept loaded
-    then: Callable[[], None] | None = None
 
 
 def app_conversation(w: WriteTxn, app: tables.AppRecord, uid: int, now_ms: int) -> int:
@@ -62,7 +58,7 @@ def deliver(w: WriteTxn, app: tables.AppRecord, uids: list[int], text: str,
     if idempotency_key:
         first = w.do(tables.idempotent_answer, app.app_id, idempotency_key, now_ms - window_ms)
         if first is not None:
-            return AppDelivery(first, repeat=True)
+            return AppDelivery(answer=first, repeat=True)
     message_id = w.new_id("app_message")
     sender = app_sender(app.app_id)
     cmid = f"app-{message_id}"
@@ -71,16 +67,17 @@ def deliver(w: WriteTxn, app: tables.AppRecord, uids: list[int], text: str,
     answer = {"message_id": str(message_id), "delivered": len(messages), "skipped": skipped}
     if idempotency_key:
         w.do(tables.put_idempotent_answer, app.app_id, idempotency_key, now_ms, answer)
-    return AppDelivery(answer, messages=messages)
+    # thousands of one-member conversations: not kept loaded by the hub
+    return AppDelivery(messages=messages, keep_convs=False, answer=answer)
 
 
 def app_reply(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
-              now_ms: int) -> tuple[Message, bool] | Refused:
+              now_ms: int) -> Sent | Refused:
     """An employee's message in their app conversation, once per client_msg_id, and in
     the same transaction the `message` event for the app's callback."""
     old = w.find_sent(uid=sender.uid, client_msg_id=client_msg_id)
     if old is not None:
-        return old, True
+        return Sent(old, duplicate=True)
     mine = w.membership(uid=sender.uid, conv=conv)
     app_id = w.do(tables.app_of_conv, conv)
     if mine is None or not mine.active or app_id is None:
@@ -94,4 +91,4 @@ def app_reply(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: st
         w.do(outbox.emit, app.corp_id, "message", {
             "user": sender.handle, "conv": conv, "seq": msg.seq, "text": text,
             "client_msg_id": client_msg_id}, app.app_id)
-    return msg, False
+    return Sent(msg)

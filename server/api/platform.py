@@ -48,7 +48,7 @@ class Platform:
         if isinstance(result, StorageError):
             raise ApiError(503, "storage_unavailable", "the server cannot store this now")
         if isinstance(result, Refused):
-            raise ApiError(409, result.code, result.message)
+            raise ApiError(409, result.code, result.reason)
         if isinstance(result, BaseException):
             raise result
         return result

@@ -94,7 +94,7 @@ class RobotHooks:
         result = await self.write(lambda w: post_as_robot(w, bot, text, mentions, now))
         if isinstance(result, Refused):
             raise ApiError(404 if result.code == "not_found" else 403, result.code,
-                           result.message)
+                           result.reason)
         if isinstance(result, StorageError):
             raise ApiError(503, "storage_unavailable", "the server cannot store this now")
         if isinstance(result, BaseException):
@@ -135,7 +135,7 @@ def post_as_robot(w: WriteTxn, bot: tables.Robot, text: str, mentions: tuple[str
     if corp := group_archive_corp(group):
         w.archive(ArchiveEntry(corp, now_ms, msg.pos, bot.conv, msg.seq, msg.sender,
                                "robot", text))
-    return AppDelivery({}, messages=(msg,), keep_convs=True)
+    return AppDelivery(messages=(msg,))
 
 
 def _member(w: WriteTxn, handle: str, members: set[int]) -> bool:

@@ -170,6 +170,22 @@ REVISION_1_2_NESTED_FIELDS = {
     "request": ["kind", "profile", "time"],
 }
 
+# Revision 1.3 (docs/protocol.md §29, sign-in and devices): new frames only; its
+# vectors live in the *_v1_3.json files.
+REVISION_1_3_CLIENT_FIELDS = {
+    "login": ["id", "handle", "password", "device"],
+    "redeem": ["id", "invite", "password", "device"],
+    "devices": ["id"],
+    "device.revoke": ["id", "token_id"],
+    "password.change": ["id", "old", "new", "keep_devices"],
+}
+REVISION_1_3_SERVER_FIELDS = {
+    "logged_in": ["re", "token", "token_id"],
+    "devices": ["re", "devices"],
+}
+REVISION_1_3_NESTED_FIELDS = {
+    "device": ["token_id", "device", "created", "current", "last_seen", "address"],
+}
 REVISION_1_7_CLIENT_FIELDS = {
     "robot.add": ["id", "conv", "name"],
     "robot.remove": ["id", "conv", "robot"],
@@ -190,15 +206,18 @@ REVISIONS = (
     ("1.0", CORE_CLIENT_FIELDS, CORE_SERVER_FIELDS, {}),
     ("1.1", REVISION_1_1_CLIENT_FIELDS, REVISION_1_1_SERVER_FIELDS, REVISION_1_1_NESTED_FIELDS),
     ("1.2", REVISION_1_2_CLIENT_FIELDS, REVISION_1_2_SERVER_FIELDS, REVISION_1_2_NESTED_FIELDS),
+    ("1.3", REVISION_1_3_CLIENT_FIELDS, REVISION_1_3_SERVER_FIELDS, REVISION_1_3_NESTED_FIELDS),
     ("1.7", REVISION_1_7_CLIENT_FIELDS, REVISION_1_7_SERVER_FIELDS, REVISION_1_7_NESTED_FIELDS),
 )
 
 CLIENT_VECTOR_FILES = ("client_frames.json", "client_frames_v1_1.json", "client_frames_v1_2.json",
-                       "client_frames_v1_7.json")
+                       "client_frames_v1_3.json", "client_frames_v1_7.json")
 SERVER_VECTOR_FILES = ("server_frames.json", "server_frames_v1_1.json", "server_frames_v1_2.json",
-                       "server_frames_v1_7.json")
-ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json", "accepted_v1_2.json", "accepted_v1_7.json")
-INVALID_FILES = ("invalid.json", "invalid_v1_1.json", "invalid_v1_2.json", "invalid_v1_7.json")
+                       "server_frames_v1_3.json", "server_frames_v1_7.json")
+ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json", "accepted_v1_2.json", "accepted_v1_3.json",
+                  "accepted_v1_7.json")
+INVALID_FILES = ("invalid.json", "invalid_v1_1.json", "invalid_v1_2.json", "invalid_v1_3.json",
+                 "invalid_v1_7.json")
 
 
 def latest_fields() -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
@@ -471,6 +490,18 @@ def test_each_revision_extends_the_fields_of_the_one_before() -> None:
                 before = earlier.get((direction, kind), [])
                 assert names[: len(before)] == before, (name, direction, kind)
                 earlier[(direction, kind)] = names
+
+
+def test_revision_1_3_vectors_cover_its_frames_and_fields() -> None:
+    assert _types("client_frames_v1_3.json") == set(REVISION_1_3_CLIENT_FIELDS)
+    assert _types("server_frames_v1_3.json") == set(REVISION_1_3_SERVER_FIELDS) | {"error", "ok"}
+    client, _ = _seen_fields("client")
+    server, nested = _seen_fields("server")
+    for seen, fields in ((client, REVISION_1_3_CLIENT_FIELDS),
+                         (server, REVISION_1_3_SERVER_FIELDS),
+                         (nested, REVISION_1_3_NESTED_FIELDS)):
+        for kind, names in fields.items():
+            assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
 
 
 def _array_frame(items: int) -> bytes:

@@ -67,8 +67,9 @@ def test_kill_9_between_commit_and_delivery(tmp_path):
         for dept in depts[3:]:  # committed; the receiver refuses them
             call(admin, "user.set", {"handle": "ann", "dept": dept})
         _wait(lambda: len(receiver.seen) > 5, "an unacknowledged delivery")
-        status = call(admin, "app.status", {"app": app["app_id"]})
-        assert status["backlog"] == 6 and status["delivered"] == 5
+        _wait(lambda: call(admin, "app.status", {"app": app["app_id"]})["delivered"] == 5,
+              "the first five acknowledged")
+        assert call(admin, "app.status", {"app": app["app_id"]})["backlog"] == 6
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         before = list(receiver.events)
@@ -81,7 +82,8 @@ def test_kill_9_between_commit_and_delivery(tmp_path):
         assert all(e["id"] in refused for e in after[:1])  # seen before: the same id
         assert len({e["id"] for e in receiver.events}) == 11
         assert receiver.bad_signatures == 0
-        assert call(admin, "app.status", {"app": app["app_id"]})["backlog"] == 0
+        _wait(lambda: call(admin, "app.status", {"app": app["app_id"]})["backlog"] == 0,
+              "the cursor to pass the last event")
     finally:
         proc.kill()
         proc.wait()

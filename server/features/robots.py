@@ -8,11 +8,9 @@ in the reply and nowhere else (never logged).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from corpchat.protocol import (
     ErrorCode,
-    Frame,
     Ok,
     ProtocolError,
     RobotAdd,
@@ -22,52 +20,54 @@ from corpchat.protocol import (
     RobotListReply,
     RobotRemove,
 )
-from corpchat.protocol.clock import Clock
 from corpchat.store import GROUP, Refused, Store, User
 from corpchat.store import robots as tables
 
-from .api import robots
-from .api.settings import PlatformCaps
-from .bridge_ops import Notices
-from .hub import NoticeContext
-from .session import Session
-from .wsframes import event_frame
+from ..api import robots
+from ..hub import NoticeContext
+from ..ops.results import Notices
+from ..routes import Routes
+from ..services import Services
+from ..session import Session
+from ..wsframes import event_frame
 
-ROBOT_FRAMES = (RobotAdd, RobotRemove, RobotList)
+routes = Routes()
 
 
-@dataclass(frozen=True, slots=True)
-class RobotServices:
-    """What the robot requests need: reads, the time, the caps, the webhook's base URL."""
-
-    store: Store
-    clock: Clock
-    caps: PlatformCaps
-    base_url: str  # e.g. https://chat.acme.example (PlatformCaps.public_url or the listener)
+@dataclass(slots=True)
+class Robots(Services):
     quota: robots.RobotQuota
+    base_url: object  # () -> str: PlatformCaps.public_url, or the listener's http://HOST:PORT
 
 
-def handle(s: RobotServices, session: Session, frame: Frame, submit: Any) -> None:
+@routes.handles(RobotAdd)
+def robot_add(s: Robots, session: Session, frame: RobotAdd) -> None:
     user: User = session.user  # type: ignore[assignment]
-    context = NoticeContext(session, frame.id)  # type: ignore[attr-defined]
-    caps, now = s.caps, s.clock.now_ms()
-    match frame:
-        case RobotAdd(conv=conv, name=name):
-            name = name.strip()
-            if not 0 < len(name) <= robots.MAX_NAME_CHARS:
-                raise ProtocolError(ErrorCode.BAD_REQUEST,
-                                    f"a robot's name has 1 to {robots.MAX_NAME_CHARS} characters")
-            key, digest = robots.new_key()
-            url = robots.robot_url(s.base_url, key)
-            submit(lambda w: _added(robots.add_robot(w, user, conv, name, digest, now,
-                                                     caps.robots_per_group), frame.id, url),
-                   context)
-        case RobotRemove(conv=conv, robot=robot_id):
-            quota = s.quota
-            submit(lambda w: _removed(robots.remove_robot(w, user, conv, robot_id), frame.id,
-                                      quota), context)
-        case RobotList(conv=conv):
-            session.push(event_frame(_listing(s.store, user, conv, frame.id)))
+    name, conv, caps = frame.name.strip(), frame.conv, s.config.platform
+    if not 0 < len(name) <= robots.MAX_NAME_CHARS:
+        raise ProtocolError(ErrorCode.BAD_REQUEST,
+                            f"a robot's name has 1 to {robots.MAX_NAME_CHARS} characters")
+    key, digest = robots.new_key()
+    url = robots.robot_url(s.base_url(), key)  # type: ignore[operator]
+    now, request_id = s.clock.now_ms(), frame.id
+    s.submit(session, lambda w: _added(robots.add_robot(w, user, conv, name, digest, now,
+                                                        caps.robots_per_group), request_id, url),
+             NoticeContext(session, request_id))
+
+
+@routes.handles(RobotRemove)
+def robot_remove(s: Robots, session: Session, frame: RobotRemove) -> None:
+    user: User = session.user  # type: ignore[assignment]
+    conv, robot_id, quota, request_id = frame.conv, frame.robot, s.quota, frame.id
+    s.submit(session, lambda w: _removed(robots.remove_robot(w, user, conv, robot_id),
+                                         request_id, quota),
+             NoticeContext(session, request_id))
+
+
+@routes.handles(RobotList)
+def robot_list(s: Robots, session: Session, frame: RobotList) -> None:
+    user: User = session.user  # type: ignore[assignment]
+    session.push(event_frame(_listing(s.store, user, frame.conv, frame.id)))
 
 
 def _added(result: tables.Robot | Refused, request_id: int, url: str) -> Notices | Refused:
