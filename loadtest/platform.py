@@ -184,7 +184,9 @@ async def _add_robots(ws_url: str, token: str, members: list[str], n: int) -> li
         async def ask(frame: Any, kind: type) -> Any:
             await ws.send_message(encode(frame))
             while True:
-                reply = decode_server_frame(await ws.get_message())
+                message = await ws.get_message()
+                reply = decode_server_frame(message if isinstance(message, bytes)
+                                            else message.encode())
                 if getattr(reply, "re", None) == frame.id:
                     assert isinstance(reply, kind), reply
                     return reply

@@ -162,7 +162,7 @@ def first_since(txn: Txn, db: Dbs, app_id: int, since_ms: int) -> int | None:
 
 def sweep(txn: Txn, db: Dbs, app_id: int, upto: int, before_ms: int, limit: int = 1000) -> int:
     """Drop delivered events (seq <= upto) older than `before_ms`; how many went."""
-    gone = []
+    gone: list[bytes] = []
     for key, value in _items(txn, db["outbox"], keys.u64(app_id)):
         if keys.read_u64(key, 8) > upto or unpack(value)[2] >= before_ms or len(gone) >= limit:
             break

@@ -10,6 +10,7 @@ import secrets
 from dataclasses import replace
 from typing import Any
 
+from corpchat.protocol import ErrorCode
 from corpchat.protocol.admin import AdminError
 from corpchat.store import Refused, StorageError, outbox
 from corpchat.store import apps as tables
@@ -121,7 +122,7 @@ async def app_rotate_secret(app: App, args: dict[str, Any]) -> dict[str, Any]:
     def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
         current = w.do(tables.get_app, record.app_id)
         if current is None:
-            return Refused("not_found", "the app was removed")
+            return Refused(ErrorCode.NOT_FOUND, "the app was removed")
         w.do(tables.put_app, replace(current, secret_digest=tables.digest(secret)))
         w.do(tables.drop_all_tokens, record.app_id)
 
@@ -146,7 +147,7 @@ async def app_scope(app: App, args: dict[str, Any]) -> dict[str, Any]:
     def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
         current = w.do(tables.get_app, record.app_id)
         if current is None:
-            return Refused("not_found", "the app was removed")
+            return Refused(ErrorCode.NOT_FOUND, "the app was removed")
         updated = replace(current, **changes)
         w.do(tables.put_app, updated)
         return updated

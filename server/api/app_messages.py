@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from corpchat.protocol import ErrorCode
 from corpchat.store import Refused, User, WriteTxn, outbox
 from corpchat.store import apps as tables
 from corpchat.store.records import Membership
@@ -81,10 +82,10 @@ def app_reply(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: st
     mine = w.membership(uid=sender.uid, conv=conv)
     app_id = w.do(tables.app_of_conv, conv)
     if mine is None or not mine.active or app_id is None:
-        return Refused("not_member", f"not a member of conversation {conv}")
+        return Refused(ErrorCode.NOT_MEMBER, f"not a member of conversation {conv}")
     app = w.do(tables.get_app, app_id)
     if app is None:
-        return Refused("forbidden", "the app was removed")
+        return Refused(ErrorCode.FORBIDDEN, "the app was removed")
     msg = w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
                    text=text, client_msg_id=client_msg_id)
     if app.callback_url:

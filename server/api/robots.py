@@ -19,6 +19,7 @@ from typing import Any
 
 from corpchat.bridge.archive import group_archive_corp
 from corpchat.bridge.robots import may_robot_post
+from corpchat.protocol import ErrorCode
 from corpchat.protocol.clock import Clock
 from corpchat.store import GROUP, Refused, StorageError, Store, User, WriteTxn
 from corpchat.store import robots as tables
@@ -120,14 +121,14 @@ def post_as_robot(w: WriteTxn, bot: tables.Robot, text: str, mentions: tuple[str
     """The robot's message in its group (writer thread): the robot must still exist,
     the group be a live group the bridge lets robots post into."""
     if w.do(tables.conv_robot, bot.conv, bot.robot_id) is None:
-        return Refused("not_found", "no such robot")
+        return Refused(ErrorCode.NOT_FOUND, "no such robot")
     group = w.conversation(bot.conv)
     if group is None or group.kind != GROUP:
-        return Refused("not_found", "the robot's group is gone")
+        return Refused(ErrorCode.NOT_FOUND, "the robot's group is gone")
     owner = w.corp(group.corp_id) if group.corp_id else None
     verdict = may_robot_post(group, owner)
     if not verdict.allowed:
-        return Refused(verdict.code, verdict.reason)
+        return Refused(ErrorCode(verdict.code), verdict.reason)
     members = {uid for uid, m in w.memberships(bot.conv) if m.active}
     named = tuple(h for h in mentions if h == "all" or _member(w, h, members))
     msg = w.append(conv=bot.conv, sender=robot_sender(bot.robot_id), now_ms=now_ms, text=text,
@@ -158,9 +159,9 @@ def _managed_group(w: WriteTxn, actor: User, conv: int) -> Conversation | Refuse
     mine = w.membership(uid=actor.uid, conv=conv)
     if group is None or group.kind != GROUP or group.dissolved or mine is None \
             or not mine.active:
-        return Refused("not_member", f"not a member of group {conv}")
+        return Refused(ErrorCode.NOT_MEMBER, f"not a member of group {conv}")
     if mine.role not in MANAGERS:
-        return Refused("forbidden", "only the group's owner and admins manage its robots")
+        return Refused(ErrorCode.FORBIDDEN, "only the group's owner and admins manage its robots")
     return group
 
 
@@ -171,9 +172,9 @@ def add_robot(w: WriteTxn, actor: User, conv: int, name: str, key_digest: bytes,
         return group
     verdict = may_robot_post(group, w.corp(group.corp_id) if group.corp_id else None)
     if not verdict.allowed:
-        return Refused(verdict.code, verdict.reason)
+        return Refused(ErrorCode(verdict.code), verdict.reason)
     if len(w.do(tables.conv_robots, conv)) >= per_group:
-        return Refused("quota_exceeded", f"a group has at most {per_group} robots")
+        return Refused(ErrorCode.QUOTA_EXCEEDED, f"a group has at most {per_group} robots")
     bot = tables.Robot(w.new_id("robot"), conv, name, key_digest, actor.handle, now_ms)
     w.do(tables.put_robot, bot)
     return bot
@@ -185,7 +186,7 @@ def remove_robot(w: WriteTxn, actor: User, conv: int, robot_id: int) -> tables.R
         return group
     bot = w.do(tables.conv_robot, conv, robot_id)
     if bot is None:
-        return Refused("not_found", f"no robot {robot_id} in group {conv}")
+        return Refused(ErrorCode.NOT_FOUND, f"no robot {robot_id} in group {conv}")
     w.do(tables.delete_robot, bot)
     return bot
 
