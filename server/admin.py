@@ -36,6 +36,8 @@ from .api import admin_apps
 from .audit import audit
 from .services import Running
 
+admin_commands.COMMANDS.update(admin_apps.COMMANDS)  # `help` lists them too
+
 log = logging.getLogger("corpchat.admin")
 Command = Callable[[Running, dict[str, Any]], Awaitable[Any]]
 # Admin commands with an INFO audit line, and the fields it takes from the
@@ -73,7 +75,7 @@ class AdminServer:
     def __init__(self, app: Running) -> None:
         self.app = app
         self.path = socket_path(app.config.data_dir)
-        self.commands: dict[str, Command] = {**admin_commands.COMMANDS, **admin_apps.COMMANDS}
+        self.commands: dict[str, Command] = dict(admin_commands.COMMANDS)
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)

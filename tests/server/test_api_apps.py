@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corpchat.protocol import Msg
+from corpchat.protocol import Conversations, ConversationsReply, Msg
 
 from ..client import TestClient
+from .test_groups import request
 
 
 def _base(server) -> str:
@@ -105,6 +106,9 @@ async def test_message_reaches_the_scope_only(server, nursery):
     assert answer.json()["delivered"] == 1  # alice, in a sub-department
     msg = await alice.expect(Msg)
     assert (msg.text, msg.sender) == ("Quarter closes Friday", f"app:{app['app_id']}")
+    listed = await request(alice, Conversations, reply=(ConversationsReply,))
+    assert [(c.kind, c.name) for c in listed.convs if c.conv == msg.conv] == [
+        ("app", "Approvals")]
     users = (await _get(server, f"/api/v1/departments/{depts['sales']}/users", token)).json()
     assert [u["handle"] for u in users["users"]] == ["alice"]
     assert (await _get(server, f"/api/v1/departments/{depts['hr']}/users",
