@@ -12,11 +12,13 @@ from . import (
     frames_core,
     frames_customers,
     frames_groups,
+    frames_media,
     frames_moments,
     frames_people,
     frames_quiet,
     frames_receipts,
     frames_robots,
+    frames_search,
     frames_signin,
 )
 from .client import ClientSession, SyncComplete, should_reconnect
@@ -28,11 +30,13 @@ from .frames import CLIENT_FRAMES, SERVER_FRAMES, Frame
 from .frames_core import *  # noqa: F403
 from .frames_customers import *  # noqa: F403
 from .frames_groups import *  # noqa: F403
+from .frames_media import *  # noqa: F403
 from .frames_moments import *  # noqa: F403
 from .frames_people import *  # noqa: F403
 from .frames_quiet import *  # noqa: F403
 from .frames_receipts import *  # noqa: F403
 from .frames_robots import *  # noqa: F403
+from .frames_search import *  # noqa: F403
 from .frames_signin import *  # noqa: F403
 from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUBPROTOCOL, Limits
 
@@ -45,9 +49,11 @@ __all__ = [
 __all__ += frames_core.__all__
 __all__ += frames_customers.__all__
 __all__ += frames_groups.__all__
+__all__ += frames_media.__all__
 __all__ += frames_moments.__all__
 __all__ += frames_people.__all__
 __all__ += frames_quiet.__all__
 __all__ += frames_receipts.__all__
 __all__ += frames_signin.__all__
+__all__ += frames_search.__all__
 __all__ += frames_robots.__all__

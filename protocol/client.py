@@ -42,6 +42,7 @@ from .codec import decode_server_frame, encode
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .frames import Frame
 from .frames_core import Ack, Error, Hello, History, Msg, Ping, Send, Sync, SyncPage, Welcome
+from .frames_media import Attachment
 from .pacing import Pacer, Pacing, PendingSend
 
 # Close codes after which a client should reconnect (after a back-off). 1008
@@ -107,11 +108,13 @@ class ClientSession:
 
     def send_text(self, text: str, *, to: str | None = None, conv: int | None = None,
                   client_msg_id: str | None = None, receipt: bool = False,
-                  urgent: bool = False) -> str:
-        """Queue a message; returns its client_msg_id. Re-sent until acked."""
+                  urgent: bool = False, attachments: tuple[Attachment, ...] = ()) -> str:
+        """Queue a message (1.4: with uploaded files); returns its client_msg_id.
+        Re-sent until acked."""
         cmid = client_msg_id or secrets.token_hex(8)
         request = Send(id=next(self._ids), client_msg_id=cmid, text=text, to=to, conv=conv,
-                       receipt=receipt or None, urgent=urgent or None)
+                       receipt=receipt or None, urgent=urgent or None,
+                       attachments=attachments or None)
         self._unacked[cmid] = request
         if self.ready:
             self._queue_send(request)  # behind the re-sends still waiting

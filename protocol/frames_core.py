@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .frames import Frame, client_frame, nested_frame, server_frame, wire
+from .frames_media import Attachment, MediaInfo
 from .frames_quiet import QuietState
 
 __all__ = [
@@ -65,6 +66,7 @@ class Send(Frame):
     conv: int | None = None
     receipt: bool | None = None  # ask who reads it (see `receipts`)
     urgent: bool | None = None  # bypass quiet hours (employees, a daily quota)
+    attachments: tuple[Attachment, ...] | None = None  # 1.4: uploaded files (text may be "")
 
 
 @client_frame
@@ -78,6 +80,7 @@ class Announce(Frame):
     text: str
     receipt: bool | None = None
     urgent: bool | None = None
+    attachments: tuple[Attachment, ...] | None = None
 
 
 @client_frame
@@ -225,6 +228,7 @@ class Msg(Frame):
     external: bool | None = None  # the sender is a consumer (shown to employees)
     urgent: bool | None = None
     silent: bool | None = None  # you are resting: store it, show it, do not alert
+    attachments: tuple[MediaInfo, ...] | None = None  # 1.4: its files (kind says which)
     robot: bool | None = None  # 1.7: sent by a group robot (`from` is robot:<id>)
 
 

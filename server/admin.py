@@ -29,7 +29,8 @@ from corpchat.protocol.admin import (
     encode_stream_start,
 )
 
-from . import admin_commands, admin_signin  # noqa: F401 - admin_signin registers its commands
+# admin_signin and admin_search register their commands
+from . import admin_commands, admin_search, admin_signin  # noqa: F401
 from .admin_commands import Stream
 from .admission import CapacityLog, accept_retrying
 from .api import admin_apps

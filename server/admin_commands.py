@@ -198,6 +198,8 @@ async def archive_export(app: Running, args: dict[str, Any]):  # noqa: ANN201 - 
     """The corp's archive of cross-realm messages as rows, a short read per page."""
     from corpchat.store import contacts as tables
 
+    from .archive_tar import archive_row
+
     corp = app.store.corp_by_name(_arg(args, "corp"))
     if corp is None:
         raise AdminError("not_found", f"no corp {args['corp']!r}")
@@ -212,9 +214,7 @@ async def archive_export(app: Running, args: dict[str, Any]):  # noqa: ANN201 - 
             for entry in page:
                 if employee and entry.sender != employee and not _involves(app, entry, employee):
                     continue
-                yield {"time": entry.time_ms, "conv": entry.conv, "seq": entry.seq,
-                       "sender": entry.sender, "realm": entry.realm, "text": entry.text,
-                       "kind": entry.kind}
+                yield archive_row(entry)
             if resume is None:
                 return
 
@@ -313,6 +313,8 @@ async def stats(app: Running, args: dict[str, Any]) -> dict[str, Any]:
         "rss_bytes": _rss_bytes(),
         "rss_anon_bytes": _anon_rss_bytes(),
         **app.store.stats(),
+        **app.media.stats(),
+        **search_stats(app),
     }
 
 
@@ -413,17 +415,16 @@ async def user_enable(app: Running, args: dict[str, Any]) -> dict[str, Any]:
 
 @command("backup")
 async def backup(app: Running, args: dict[str, Any]) -> dict[str, Any]:
-    """A consistent, compacted copy of the live database, taken while serving."""
-    import trio
+    """A consistent, compacted copy of the live database and its media, while serving."""
 
     path = os.path.abspath(_arg(args, "path"))
     if os.path.exists(path):
         raise AdminError("exists", f"{path} exists; give a new directory")
     try:
-        size = await trio.to_thread.run_sync(app.store.backup, path)
+        size, files, media_bytes = await app.media.backup(path)
     except (OSError, StorageError) as exc:
         raise AdminError("backup_failed", str(exc)) from exc
-    return {"path": path, "bytes": size}
+    return {"path": path, "bytes": size, "media_files": files, "media_bytes": media_bytes}
 
 
 @command("drain")
@@ -545,3 +546,18 @@ async def user_remove(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     corp, waiting for 'transfer'."""
     result = await user_disable(app, args)
     return {**result, "customers_waiting": "use 'corpchat admin transfer --from ...'"}
+
+
+def search_stats(app: Running) -> dict[str, Any]:
+    """The search indexer's figures (zeros when search is off); the search commands
+    are in admin_search.py."""
+    indexer = app.indexer
+    figures = indexer.stats() if indexer is not None else None
+    return {
+        "search_indexed_pos": figures.indexed_pos if figures else 0,
+        "search_lag_messages": figures.lag_messages if figures else 0,
+        "search_lag_s": round(figures.lag_seconds, 3) if figures else 0.0,
+        "search_documents": figures.documents if figures else 0,
+        "search_index_bytes": figures.index_bytes if figures else 0,
+        "search_commits": figures.commits if figures else 0,
+    }

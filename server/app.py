@@ -29,6 +29,7 @@ import trio
 
 from corpchat.protocol.clock import Clock, SystemClock
 from corpchat.protocol.ratelimit import TokenBucket
+from corpchat.search import Indexer
 from corpchat.store import GroupCommitWriter, Pending, StorageError, Store, outbox
 
 from . import features
@@ -49,13 +50,16 @@ from .connection import Connection
 from .features.credentials import Credentials
 from .features.customers import Customers
 from .features.groups import Groups
+from .features.media import Media
 from .features.messaging import Messaging
 from .features.quiet import Quiet
 from .features.robots import Robots
+from .features.search import Searching
 from .features.sign_in import SignIn
 from .handlers import RequestHandler, bind_all
 from .hub import Hub, Waiter
 from .lockout import FailureWindow, SignInLimits
+from .media import MediaService
 from .online import Online
 from .ops.groups import Caps
 from .passwords import Passwords
@@ -68,6 +72,16 @@ from .tls import Tls
 from .transfers import Transfers
 
 log = logging.getLogger("corpchat.server")
+
+
+def _indexer(store: Store, config: ServerConfig, clock: Clock) -> Indexer | None:
+    """The search indexer of the data directory (`search/`), unless search is off."""
+    caps = config.search
+    if not caps.enabled:
+        return None
+    return Indexer(store, os.path.join(config.data_dir, "search"), now_ms=clock.now_ms,
+                   page=caps.batch_messages, pause_s=caps.pause_s,
+                   heap_bytes=caps.writer_heap_bytes)
 
 
 class App:
@@ -89,6 +103,8 @@ class App:
         self.quiet = QuietHours(self.store, self.clock, self.online, self.push)
         self.hub = Hub(self.store, self.online, self.quiet, self.push)
         self.transfers = Transfers(self.store, self.clock, config, self.write)
+        self.indexer = _indexer(self.store, config, self.clock)
+        self.media = MediaService(self.store, self.clock, config.media, self.write)
         self._background: trio.Nursery | None = None
         self.passwords = Passwords(config.password_params)  # argon2id, off the event loop
         self.tls = Tls(config.tls_cert, config.tls_key) if config.tls else None
@@ -129,8 +145,11 @@ class App:
             features.groups: self.groups,
             features.customers: extend(Customers, base, write=self.write, spawn=self.spawn),
             features.quiet: extend(Quiet, base, quiet=self.quiet, push=self.push),
+            features.media: extend(Media, base, media=self.media),
             features.credentials: extend(Credentials, base, passwords=self.passwords,
                                          limits=self._sign_in_limits(), spawn=self.spawn),
+            features.search: extend(Searching, base, indexer=self.indexer, spawn=self.spawn,
+                                    limiter=trio.CapacityLimiter(config.search.query_threads)),
             features.robots: extend(Robots, base, quota=self.robots.quota,
                                     base_url=self._public_url),
         }
@@ -157,6 +176,8 @@ class App:
 
     def _on_commit(self, batch: list[Pending]) -> None:
         assert self._token is not None
+        if self.indexer is not None:
+            self.indexer.wake()  # the batch is committed: the index may follow it now
         self._token.run_sync_soon(self._fan_out, batch)
 
     def _fan_out(self, batch: list[Pending]) -> None:
@@ -203,6 +224,8 @@ class App:
 
         self._token = trio.lowlevel.current_trio_token()
         self.writer.start()
+        if self.indexer is not None:
+            self.indexer.start()
         try:
             raise_descriptor_limit(self.config.max_connections)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
@@ -217,6 +240,8 @@ class App:
                 nursery.start_soon(self.push.run)
                 self.transfers.load()
                 nursery.start_soon(self.transfers.run)
+                await self.media.start()
+                nursery.start_soon(self.media.sweep_forever)
                 nursery.start_soon(self.callbacks.run)
                 if self.tls is not None:
                     nursery.start_soon(self.tls.reload_on_sighup)
@@ -234,6 +259,8 @@ class App:
                 nursery.cancel_scope.cancel()
         finally:
             await trio.to_thread.run_sync(self.writer.stop)
+            if self.indexer is not None:
+                await trio.to_thread.run_sync(self.indexer.stop)
             self.store.close()
             self.passwords.close()
             self._lock_file.close()

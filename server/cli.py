@@ -317,8 +317,24 @@ def _add_admin(sub: Any) -> None:
     x.add_argument("--until", type=int, help="ms since the epoch")
     x.add_argument("--employee", help="only conversations this employee is in")
     x.add_argument("--output", help="a file (default: stdout)")
+    x.add_argument("--with-media", action="store_true",
+                   help="a tar of archive.jsonl and media/<sha256> (the files) instead")
     x.set_defaults(cmd="archive.export", stream=True, build=lambda a: {
         "corp": a.corp, "since": a.since, "until": a.until, "employee": a.employee})
+    x = a_sub.add_parser("search", help="archive entries matching a query (recalled and "
+                                        "edited versions too), as rows")
+    x.add_argument("corp")
+    x.add_argument("query", help="words, \"phrases\" and -exclusions, as in `search`")
+    x.add_argument("--since", type=int, help="ms since the epoch")
+    x.add_argument("--until", type=int, help="ms since the epoch")
+    x.add_argument("--output", help="a file (default: stdout)")
+    x.set_defaults(cmd="archive.search", stream=True, build=lambda a: {
+        "corp": a.corp, "query": a.query, "since": a.since, "until": a.until})
+
+    srch = asub.add_parser("search", help="the full-text search index")
+    s_sub = srch.add_subparsers(dest="verb", required=True)
+    x = s_sub.add_parser("reindex", help="rebuild the index from the database while serving")
+    x.set_defaults(cmd="search.reindex", build=lambda a: {})
     u = user.add_parser("list", help="list users")
     u.set_defaults(cmd="user.list", build=lambda a: {})
 
@@ -514,6 +530,8 @@ def _rows(path: str, cmd: str, request: dict[str, Any]) -> Iterator[Any]:
 
 
 def _admin_stream(args: argparse.Namespace, path: str) -> int:
+    if getattr(args, "with_media", False):
+        return _admin_tar(args, path)
     try:
         out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
     except OSError as exc:
@@ -531,6 +549,28 @@ def _admin_stream(args: argparse.Namespace, path: str) -> int:
         return _fail(f"cannot write {args.output or 'stdout'}: {exc.strerror}", 1)
     finally:
         if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def _admin_tar(args: argparse.Namespace, path: str) -> int:
+    """archive export --with-media: a tar stream (server/archive_tar.py)."""
+    from .archive_tar import write_tar
+
+    try:
+        out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    except OSError as exc:
+        return _fail(f"cannot write {args.output}: {exc.strerror}", 1)
+    try:
+        write_tar(_rows(path, args.cmd, args.build(args)), args.data, out)
+    except AdminUnreachable as exc:
+        return _fail(str(exc), 2)
+    except AdminError as exc:
+        return _fail(f"{exc.code}: {exc.message}", 1)
+    except OSError as exc:
+        return _fail(f"cannot write the archive: {exc}", 1)
+    finally:
+        if out is not sys.stdout.buffer:
             out.close()
     return 0
 

@@ -51,6 +51,9 @@ from corpchat.protocol import (
     Login,
     Msg,
     ProtocolError,
+    Search,
+    SearchHit,
+    SearchPage,
     SyncComplete,
     Welcome,
     decode_server_frame,
@@ -61,7 +64,8 @@ from corpchat.protocol import (
 ABNORMAL_CLOSURE = 1006  # how trio-websocket reports a connection lost without a close frame
 LineSource = Callable[[], Awaitable[str | None]]  # the next line, or None at end of input
 Output = Callable[[str], None]
-HELP = "/to USER or /to #GROUP picks the peer, /history [N] shows its last N messages, /quit"
+HELP = ("/to USER or /to #GROUP picks the peer, /history [N] shows its last N messages, "
+        "/search TEXT finds messages, /quit")
 DEFAULT_HISTORY = 20
 
 
@@ -127,6 +131,18 @@ def format_msg(msg: Msg) -> str:
         return f"[{stamp}] #{msg.conv} * {msg.sender} {msg.event} {detail}".rstrip()
     text = "(recalled)" if msg.recalled else msg.text
     return f"[{stamp}] {msg.sender} -> {msg.to or f'#{msg.conv}'}: {text}"
+
+
+def format_hit(hit: SearchHit) -> str:
+    """`[HH:MM:SS] #CONV alice: …the [match] in its snippet…` in local time."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(hit.time / 1000))
+    text = hit.snippet.text if hit.snippet else ""
+    marked, at = [], 0
+    for start, end in hit.snippet.ranges if hit.snippet else ():
+        marked += [text[at:start], "[", text[start:end], "]"]
+        at = end
+    marked.append(text[at:])
+    return f"[{stamp}] #{hit.conv}/{hit.seq} {hit.sender}: {''.join(marked)}"
 
 
 # ----- the client -----
@@ -272,6 +288,8 @@ class TerminalClient:
                     self.out(f"-- already delivered earlier (message {event.client_msg_id})")
             case HistoryPage():
                 self._show_history(event)
+            case SearchPage():
+                self._show_search(event)
             case Error():
                 self.out(f"! {event.code}: {event.message}")
 
@@ -293,6 +311,16 @@ class TerminalClient:
         self.out(f"-- last {count} message{'s' if count > 1 else ''} with {peer}")
         for msg in reversed(page.msgs):  # the page is newest first
             self.out(format_msg(msg))
+
+    def _show_search(self, page: SearchPage) -> None:
+        if not page.hits:
+            self.out("-- nothing found")
+            return
+        count = len(page.hits)
+        self.out(f"-- {count} hit{'s' if count > 1 else ''}, newest first"
+                 + (" (there are more: narrow the search)" if page.cursor else ""))
+        for hit in page.hits:
+            self.out(format_hit(hit))
 
     def _peer_of(self, msg: Msg) -> str:
         """Whom this message is a conversation with, as `/to` would name it."""
@@ -341,6 +369,10 @@ class TerminalClient:
                 self.out("! usage: /to USER")
             case "/history":
                 self._ask_history(arg.strip())
+            case "/search" if arg.strip():
+                self._ask_search(arg.strip())
+            case "/search":
+                self.out("! usage: /search TEXT")
             case _ if command.startswith("/"):
                 self.out(f"! unknown command {command}: {HELP}")
             case _ if self.peer is None:
@@ -363,6 +395,12 @@ class TerminalClient:
             self.out("! offline: try again once reconnected")
         else:
             self.session.history(conv, limit=min(int(arg or DEFAULT_HISTORY), self._max_page))
+
+    def _ask_search(self, text: str) -> None:
+        if self._ws is None:
+            self.out("! offline: try again once reconnected")
+        else:
+            self.session.queue(Search(id=self.session.next_request_id(), query=text))
 
     async def _finish(self) -> None:
         """Give unacked sends a moment to be confirmed, then close politely."""

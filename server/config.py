@@ -7,12 +7,33 @@ from dataclasses import dataclass, field
 
 from corpchat.bridge import BridgeCaps, CustomerCaps
 from corpchat.protocol import Limits
+from corpchat.search import SearchCaps
 
 from .api.settings import PlatformCaps
 from .passwords import PasswordParams
 
 _ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address",  # 0 means "any"/"off"
                            "password_max_waiting", "login_failures_per_address"})
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSettings:
+    """The [media] table (docs/operations.md, "Media")."""
+
+    max_upload_bytes: int = 100 * 1024 * 1024  # one file; 413 past it
+    upload_bytes_per_day: int = 2 * 1024 * 1024 * 1024  # per user per UTC day; 429 past it
+    corp_media_bytes: int = 0  # everything a corp's people uploaded; 0: no quota
+    unreferenced_s: int = 24 * 3600  # an upload no message refers to is removed after this
+    sweep_interval_s: float = 600.0  # how often expired uploads are looked for
+    max_image_pixels: int = 64_000_000  # larger images are refused (decompression bombs)
+    max_attachments: int = 9  # per message or moment
+    url_ttl_s: int = 600  # signed URLs (media.url) stay valid this long
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value < 0 or (value == 0 and f.name != "corp_media_bytes"):
+                raise ValueError(f"setting {f.name} must be positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +44,8 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     bridge: BridgeCaps = field(default_factory=BridgeCaps)  # the [bridge] table
     customers: CustomerCaps = field(default_factory=CustomerCaps)  # the [customers] table
+    media: MediaSettings = field(default_factory=MediaSettings)  # the [media] table
+    search: SearchCaps = field(default_factory=SearchCaps)  # the [search] table
     platform: PlatformCaps = field(default_factory=PlatformCaps)  # the [platform] table (apps)
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
     map_initial_bytes: int = 256 * 1024 * 1024
@@ -138,13 +161,14 @@ def _apply(cls: type, base: object, table: dict[str, object], prefix: str) -> ob
 
 
 TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps,
-          "platform": PlatformCaps}
+          "media": MediaSettings, "search": SearchCaps, "platform": PlatformCaps}
 
 
 def config_from_mapping(data: dict[str, object], base: ServerConfig | None = None) -> ServerConfig:
     """Build a config from a parsed TOML document: top-level keys are ServerConfig
-    fields (plus `listen = "HOST:PORT"`); the tables [limits], [bridge] and
-    [customers] are Limits, BridgeCaps and CustomerCaps."""
+    fields (plus `listen = "HOST:PORT"`); the tables [limits], [bridge],
+    [customers], [media] and [search] are Limits, BridgeCaps, CustomerCaps, MediaSettings
+    and SearchCaps."""
     data = dict(data)
     base = base or ServerConfig()
     tables = {}

@@ -117,6 +117,11 @@ class Connection:
     def stop_reading(self) -> None:
         self.reader_scope.cancel()
 
+    async def read(self) -> bytes:
+        """One read of the peer's bytes (decrypted under TLS; b"" at EOF), for an
+        exchange that took over reading (server/media_http.py)."""
+        return await self._read()
+
     def start_exchange(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run a plain HTTP exchange (a media upload or download) as a task of this
         connection: cancelled when it closes, and done before its socket closes."""

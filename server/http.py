@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from corpchat.protocol import CloseCode, ProtocolError
 from corpchat.protocol.server import HttpRequest, HttpResponse, ServerConnection
 
+from . import media_http
 from .api.exchange import exchange as api_exchange
 from .api.exchange import is_api
 from .metrics import render
@@ -39,12 +41,18 @@ class Asked(Protocol):
 
     def stop_reading(self) -> None: ...
 
+    def start_exchange(self, fn: Callable[..., Awaitable[None]], *args: object) -> None: ...
+
 
 def respond(connection: Asked, request: HttpRequest) -> None:
     """Answer a plain request, then close. /metrics is answered by a task of its own:
     its figures take a few event-loop turns (see server/metrics.py), so the
     connection stops reading and waits for it."""
     app, session = connection.app, connection.session
+    if media_http.is_media(request.target):  # served by a task of the connection
+        connection.stop_reading()
+        connection.start_exchange(media_http.exchange, connection, request)
+        return
     if is_api(request.target):  # the JSON routes read their body in a task of their own
         connection.stop_reading()
         caps = app.config.platform

@@ -28,6 +28,7 @@ from corpchat.protocol import (
     CloseCode,
     Error,
     Frame,
+    MediaInfo,
     Msg,
     Ok,
     Reader,
@@ -46,7 +47,7 @@ from corpchat.store import (
     Store,
     User,
 )
-from corpchat.store.records import TEXT
+from corpchat.store.records import TEXT, StoredAttachment
 
 from .online import Online
 from .ops.results import Notices, failure
@@ -155,16 +156,24 @@ class HubStats:
 def message_event(msg: Message) -> Msg:
     event = Msg(conv=msg.conv, seq=msg.seq, pos=msg.pos, sender=msg.sender, time=msg.time_ms,
                 text=msg.text, client_msg_id=msg.client_msg_id or None, to=msg.to,
-                kind=None if msg.kind == TEXT else msg.kind, event=msg.event,
+                kind=msg.wire_kind, event=msg.event,
                 users=msg.users or None, name=msg.name, ref=msg.ref,
                 recalled=msg.recalled or None, receipt=msg.receipt or None,
-                urgent=msg.urgent or None)
+                urgent=msg.urgent or None,
+                attachments=tuple(media_info(a) for a in msg.attachments) or None)
     if msg.sender.startswith(ROBOT_SENDER):  # 1.7: shown by the robot's name
         return replace(event, robot=True, display=msg.name, name=None)
     return event
 
 
 ROBOT_SENDER = "robot:"  # a group robot's messages come from robot:<id> (no handle has ':')
+
+
+def media_info(a: StoredAttachment) -> MediaInfo:
+    """A stored attachment as the `media` map of docs/protocol.md §30.3."""
+    return MediaInfo(media=a.media_id, name=a.name, size=a.size, mime=a.mime, sha256=a.sha256,
+                     kind=a.kind, width=a.width or None, height=a.height or None,
+                     duration_ms=a.duration_ms or None, animated=a.animated or None)
 
 
 def error_frame(code: str, message: str, request_id: int | None = None,

@@ -107,6 +107,22 @@ FIGURES: dict[str, Figure] = {
     "lmdb_map_bytes": _gauge("corpchat_lmdb_map_bytes", "LMDB map size"),
     "lmdb_used_bytes": _gauge("corpchat_lmdb_used_bytes", "LMDB pages in use"),
     "lmdb_map_use": _gauge("corpchat_lmdb_map_use_ratio", "LMDB pages in use / map size"),
+    "media_files": _gauge("corpchat_media_files", "Distinct media files stored"),
+    "media_bytes": _gauge("corpchat_media_bytes", "Bytes of the distinct media files"),
+    "media_uploads": _counter("corpchat_media_uploads", "Uploads accepted"),
+    "media_upload_bytes": _counter("corpchat_media_upload_bytes", "Bytes of accepted uploads"),
+    "media_refused": _counter("corpchat_media_refused", "Uploads refused (413, 422, 429, 507)"),
+    "media_downloads": _counter("corpchat_media_downloads", "Media answers with a body"),
+    "media_download_bytes": _counter("corpchat_media_download_bytes", "Media bytes sent"),
+    "search_indexed_pos": _gauge("corpchat_search_indexed_position",
+                                 "The last stream position the search index holds"),
+    "search_lag_messages": _gauge("corpchat_search_lag_messages",
+                                  "Committed messages not yet searchable"),
+    "search_lag_s": _gauge("corpchat_search_lag_seconds",
+                           "Age of the oldest message not yet searchable"),
+    "search_documents": _gauge("corpchat_search_documents", "Messages in the search index"),
+    "search_index_bytes": _gauge("corpchat_search_index_bytes", "The search index on disk"),
+    "search_commits": _counter("corpchat_search_commits", "Search index commits"),
 }
 REALM_FAMILY = Figure("corpchat_users_online_by_realm", "Users with a session, by realm")
 FIGURES_BY_REALM = {"users_online_by_realm": REALM_FAMILY}

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from corpchat.protocol.clock import Clock
+from corpchat.search import Indexer
 from corpchat.store import GroupCommitWriter, StorageError, Store, User, WriteOp
 
 from .config import ServerConfig
 from .handlers import RequestHandler
 from .hub import UNANSWERED, Answers, ConvState, Hub
+from .media import MediaService
 from .ops import Write
 from .passwords import Passwords
 from .push import PushGateway
@@ -133,6 +135,12 @@ class Running(Protocol):
 
     @property
     def transfers(self) -> Transfers: ...
+
+    @property
+    def indexer(self) -> Indexer | None: ...
+
+    @property
+    def media(self) -> MediaService: ...
 
     @property
     def rates(self) -> Rates: ...

@@ -14,7 +14,7 @@ from .records import (
     Message,
     User,
 )
-from .restore import NotRestorable, restore_backup
+from .restore import NotRestorable, copy_media, restore_backup
 from .store import (
     Store,
     WriteTxn,
@@ -28,6 +28,7 @@ __all__ = [
     "GroupCommitWriter", "MapFull", "Membership", "Message", "NotRestorable", "Pending",
     "Refused",
     "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "credentials", "customers",
+    "restore_backup", "copy_media",
     "outbox",
     "restore_backup",
     "settings", "token_digest", "tokens", "valid_handle",

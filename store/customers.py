@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import keys, outbox
-from .records import pack, unpack
+from .records import StoredAttachment, pack, unpack
 from .scan import Dbs, Txn
 from .scan import prefix_items as _items
 
@@ -125,14 +125,19 @@ class Moment:
     text: str
     attachments: tuple[str, ...] = ()
     authored_by: int = 0  # a corp admin who drafted it, 0 when the employee wrote it
+    media: tuple[StoredAttachment, ...] = ()  # uploaded files (1.4)
 
     def encode(self) -> bytes:
-        return pack([self.time_ms, self.text, list(self.attachments), self.authored_by])
+        fields = [self.time_ms, self.text, list(self.attachments), self.authored_by]
+        if self.media:
+            fields.append([a.row() for a in self.media])
+        return pack(fields)
 
     @classmethod
     def decode(cls, employee: int, moment_id: int, data: bytes) -> Moment:
-        time_ms, text, attachments, authored = unpack(data)[:4]
-        return cls(employee, moment_id, time_ms, text, tuple(attachments), authored)
+        time_ms, text, attachments, authored, *rest = unpack(data)
+        media = tuple(StoredAttachment.from_row(row) for row in rest[0]) if rest else ()
+        return cls(employee, moment_id, time_ms, text, tuple(attachments), authored, media)
 
 
 def put_moment(txn: Txn, db: Dbs, moment: Moment) -> None:

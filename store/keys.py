@@ -17,6 +17,7 @@ scan walks a conversation or a user in order. Sub-databases:
   conv_members  conv u64 | uid u64          -> Membership record
   msgs          conv u64 | seq u64          -> Message record
   conv_pos      conv u64 | pos u64          -> seq u64
+  stream        pos u64                     -> conv u64 | seq u64 (every message, in commit order)
   idem          uid u64 | client_msg_id     -> conv u64 | seq u64
   read_cursors  uid u64 | conv u64          -> seq u64 (read up to and including)
   receipt_msgs  conv u64 | seq u64          -> sender uid u64 (receipt requested)
@@ -46,6 +47,12 @@ scan walks a conversation or a user in order. Sub-databases:
   transfer_log  consumer u64 | time ms u64  -> [from, to] (completed transfers)
   moments       employee u64 | moment u64   -> Moment record (published)
   moment_drafts corp u64 | draft u64        -> [author, text, attachments, employees, confirmed]
+  media         media id (ascii)            -> MediaRecord (referenced by a message or moment)
+  media_pending media id (ascii)            -> MediaRecord (uploaded, not referenced yet)
+  media_expiry  expires ms u64 | media id   -> b"" (when a pending upload is swept)
+  media_refs    media id | conv u64 | seq u64 -> b"" (a message carries it; conv 0:
+                employee u64 | moment u64, a moment)
+  media_hashes  sha256 32 bytes             -> [records, size] (the file goes at 0 records)
   passwords     uid u64                     -> argon2id hash (PHC string; store/credentials.py)
   invites       sha256(invite code) 32 bytes -> [uid, created ms, expires ms]
   invite_of     uid u64                     -> sha256(invite code) (a user's one live invite)
@@ -76,6 +83,8 @@ DATABASES = (
     "counters", "quotas", "archive", "quiet", "quiet_corp", "breaks", "devices",
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
+    "device_tokens", "passwords", "invites", "invite_of", "user_tokens", "stream",
+    "media", "media_pending", "media_expiry", "media_refs", "media_hashes",
     "device_tokens", "passwords", "invites", "invite_of", "user_tokens",
     "apps", "app_tokens", "app_token_ix", "app_idem", "app_convs", "robots", "robot_keys",
     "app_conv_apps", "outbox", "outbox_state",

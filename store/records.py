@@ -169,6 +169,32 @@ class Membership:
 
 TEXT = "text"
 SYSTEM = "system"
+FILE_KIND = "file"  # a message whose attachments are of several kinds
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttachment:
+    """A file as a message carries it: a copy of its media record (store/media.py)
+    with the name this message shows, so a page of messages needs no other read."""
+
+    media_id: str
+    name: str
+    size: int
+    mime: str
+    sha256: str
+    kind: str  # image, voice, video or file
+    width: int = 0
+    height: int = 0
+    duration_ms: int = 0
+    animated: bool = False
+
+    def row(self) -> list[object]:
+        return [self.media_id, self.name, self.size, self.mime, self.sha256, self.kind,
+                self.width, self.height, self.duration_ms, self.animated]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> StoredAttachment:
+        return cls(*row[:10])
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,18 +223,34 @@ class Message:
     recalled: bool = False
     receipt: bool = False  # the sender asked who reads it
     urgent: bool = False  # bypasses quiet hours
+    attachments: tuple[StoredAttachment, ...] = ()  # files (a text message's; a recall drops them)
+
+    @property
+    def wire_kind(self) -> str | None:
+        """`msg.kind`: absent for text, the files' kind for a message with files."""
+        if self.kind != TEXT:
+            return self.kind
+        if not self.attachments:
+            return None
+        kinds = {a.kind for a in self.attachments}
+        return kinds.pop() if len(kinds) == 1 else FILE_KIND
 
     def encode(self) -> bytes:
-        return pack([self.pos, self.sender, self.time_ms, self.text, self.client_msg_id, self.to,
-                     self.kind, self.event, list(self.users), self.name, self.ref,
-                     self.recalled, self.receipt, self.urgent])
+        fields = [self.pos, self.sender, self.time_ms, self.text, self.client_msg_id, self.to,
+                  self.kind, self.event, list(self.users), self.name, self.ref,
+                  self.recalled, self.receipt, self.urgent]
+        if self.attachments:  # older records, and messages without files, stay as they were
+            fields.append([a.row() for a in self.attachments])
+        return pack(fields)
 
     @classmethod
     def decode(cls, conv: int, seq: int, data: bytes) -> Message:
         pos, sender, time_ms, text, cmid, to, *rest = unpack(data)
         if rest:
             rest[2] = tuple(rest[2])
-        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:8])
+        if len(rest) > 8:
+            rest[8] = tuple(StoredAttachment.from_row(row) for row in rest[8])
+        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:9])
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,11 +300,16 @@ class ArchiveEntry:
     realm: str  # the sender's
     text: str
     kind: str = TEXT  # or "recall"
+    attachments: tuple[StoredAttachment, ...] = ()  # kept even once the message is recalled
 
     def encode(self) -> bytes:
-        return pack([self.conv, self.seq, self.sender, self.realm, self.text, self.kind])
+        fields = [self.conv, self.seq, self.sender, self.realm, self.text, self.kind]
+        if self.attachments:
+            fields.append([a.row() for a in self.attachments])
+        return pack(fields)
 
     @classmethod
     def decode(cls, corp_id: int, time_ms: int, pos: int, data: bytes) -> ArchiveEntry:
-        conv, seq, sender, realm, text, kind = unpack(data)[:6]
-        return cls(corp_id, time_ms, pos, conv, seq, sender, realm, text, kind)
+        conv, seq, sender, realm, text, kind, *rest = unpack(data)
+        files = tuple(StoredAttachment.from_row(row) for row in rest[0]) if rest else ()
+        return cls(corp_id, time_ms, pos, conv, seq, sender, realm, text, kind, files)

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from . import contacts, conversations, keys, messages, receipts, settings, tokens, users
+from . import contacts, conversations, keys, media, messages, receipts, settings, tokens, users
 from .errors import Refused, StorageError
 from .records import (
     ANNOUNCE,
@@ -38,6 +38,7 @@ from .records import (
     Corp,
     Membership,
     Message,
+    StoredAttachment,
     User,
     pack,
     unpack,
@@ -73,6 +74,7 @@ class Store(TokenReads):
             contacts.index_senders(txn, self.db)  # indexes added in 1.2: built once
             settings.index_tokens(txn, self.db)
             tokens.index_user_tokens(txn, self.db)
+            messages.index_stream(txn, self.db)  # added in 1.6 (search follows it)
         self.last_seq: dict[int, int] = {}  # writer thread only
         self.head: int | None = None  # writer thread only
         # Held by anything that reads from another thread (backup) and by a map
@@ -132,10 +134,10 @@ class Store(TokenReads):
         except lmdb.Error as exc:
             raise StorageError(str(exc)) from exc
 
-    def read(self, op: Callable[..., T], *args: Any) -> T:
+    def read(self, op: Callable[..., T], *args: Any, **ids: Any) -> T:
         """Run a named read operation (e.g. from store.contacts) in one short read txn."""
         with self._read() as txn:
-            return op(txn, self.db, *args)
+            return op(txn, self.db, *args, **ids)
 
     def user_by_handle(self, handle: str) -> User | None:
         user = self._by_handle.get(handle)
@@ -299,9 +301,9 @@ class WriteTxn(TokenWrites):
         if store.head is None:
             store.head = messages.head(txn, self.db)
 
-    def do(self, op: Callable[..., T], *args: Any) -> T:
+    def do(self, op: Callable[..., T], *args: Any, **ids: Any) -> T:
         """Run a named operation (e.g. from store.contacts) inside this transaction."""
-        return op(self.txn, self.db, *args)
+        return op(self.txn, self.db, *args, **ids)
 
     def archive(self, entry: ArchiveEntry) -> None:
         contacts.archive(self.txn, self.db, entry)
@@ -443,7 +445,8 @@ class WriteTxn(TokenWrites):
 
     def send_direct(self, sender: User, recipient: User, client_msg_id: str, text: str,
                     now_ms: int, receipt: bool = False,
-                    archive_corp: int | None = None, urgent: bool = False) -> tuple[Message, bool]:
+                    archive_corp: int | None = None, urgent: bool = False,
+                    attachments: tuple[StoredAttachment, ...] = ()) -> tuple[Message, bool]:
         """Store a direct message once per client_msg_id: (message, was it a repeat).
 
         With `archive_corp`, the message also goes to that corp's archive, in
@@ -456,10 +459,11 @@ class WriteTxn(TokenWrites):
         conv = self.open_direct(sender, recipient, now_ms)
         msg = self.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
                           text=text, client_msg_id=client_msg_id, to=recipient.handle,
-                          receipt=receipt, urgent=urgent)
+                          receipt=receipt, urgent=urgent, attachments=attachments)
         if archive_corp:
             self.archive(ArchiveEntry(archive_corp, now_ms, msg.pos, conv, msg.seq,
-                                      sender.handle, sender.realm, text))
+                                      sender.handle, sender.realm, text,
+                                      attachments=attachments))
         return msg, False
 
     def find_sent(self, *, uid: int, client_msg_id: str) -> Message | None:
@@ -470,24 +474,30 @@ class WriteTxn(TokenWrites):
                text: str = "", client_msg_id: str = "", to: str | None = None,
                kind: str = TEXT, event: str | None = None, users: tuple[str, ...] = (),
                name: str | None = None, ref: int | None = None,
-               receipt: bool = False, urgent: bool = False) -> Message:
+               receipt: bool = False, urgent: bool = False,
+               attachments: tuple[StoredAttachment, ...] = ()) -> Message:
         """Store a message at the next seq of `conv` and the next stream position.
 
         A user's message (with sender_uid and client_msg_id) is also indexed
-        for idempotent retries.
+        for idempotent retries; its attachments are referenced from their media
+        (store/media.py), whose records the caller has claimed in this transaction.
         """
         seq = self._last_seq(conv) + 1
         pos = self.store.head + 1  # type: ignore[operator]
         msg = Message(conv, seq, pos, sender, now_ms, text, client_msg_id, to, kind, event,
-                      users, name, ref, receipt=receipt, urgent=urgent)
+                      users, name, ref, receipt=receipt, urgent=urgent, attachments=attachments)
         # Written here rather than by a messages.* helper: this is the writer's hot path.
         key = keys.pair(conv, seq)
         self.txn.put(key, msg.encode(), db=self.db["msgs"])
         if receipt and sender_uid is not None:
             self.txn.put(key, keys.u64(sender_uid), db=self.db["receipt_msgs"])
         self.txn.put(keys.pair(conv, pos), keys.u64(seq), db=self.db["conv_pos"])
+        self.txn.put(keys.u64(pos), key, db=self.db["stream"])
         if sender_uid is not None and client_msg_id:
             self.txn.put(keys.idem_key(sender_uid, client_msg_id), key, db=self.db["idem"])
+        for attachment in attachments:
+            media.add_message_ref(self.txn, self.db, media_id=attachment.media_id, conv=conv,
+                                  seq=seq)
         self.store.last_seq[conv] = seq
         self.store.head = pos
         return msg

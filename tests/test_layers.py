@@ -24,14 +24,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("protocol", "adminclient", "store", "bridge", "server", "loadtest")
+PACKAGES = ("protocol", "adminclient", "store", "bridge", "search", "server", "loadtest")
 # Which project packages each package may import.
 ALLOWED = {
     "protocol": set(),
     "adminclient": {"protocol"},
     "store": {"protocol"},
     "bridge": {"store", "protocol"},
-    "server": {"bridge", "store", "protocol", "adminclient", "loadtest"},
+    "search": {"store", "protocol"},
+    "server": {"bridge", "search", "store", "protocol", "adminclient", "loadtest"},
     "loadtest": {"protocol", "adminclient"},
 }
 COMPOSITION_ROOTS = {"server.app", "server.cli", "server.__init__"}

@@ -9,7 +9,6 @@ PlatformCaps.max_body_bytes it is refused with 413 before more is read.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import trio
@@ -19,7 +18,6 @@ from corpchat.protocol.server import HttpBody, HttpBodyEnd, HttpRequest, HttpRes
 from .router import ApiError, ApiResponse, Router, error_response
 
 log = logging.getLogger("corpchat.api")
-READ_BYTES = 64 * 1024
 
 PREFIXES = (b"/api/", b"/hooks/")
 
@@ -77,7 +75,7 @@ def _http(answer: ApiResponse) -> HttpResponse:
 
 async def _whole_body(connection: Any, limit: int) -> bytes | None:
     """The body, or None once it passes `limit` (the rest is left unread)."""
-    events, protocol, fd = connection.http_events, connection.protocol, connection.session.fd
+    events, protocol = connection.http_events, connection.protocol
     parts: list[bytes] = []
     size = 0
     while True:
@@ -94,18 +92,7 @@ async def _whole_body(connection: Any, limit: int) -> bytes | None:
                 raise _Gone()
         if protocol.state is not State.ANSWERING:
             raise _Gone()
-        data = await _read(fd)
+        data = await connection.read()  # decrypted under TLS; b"" at EOF
         if not data:
             raise _Gone()
         events.extend(protocol.receive_data(data))
-
-
-async def _read(fd: int) -> bytes:
-    while True:
-        await trio.lowlevel.wait_readable(fd)
-        try:
-            return os.read(fd, READ_BYTES)
-        except BlockingIOError:
-            continue
-        except OSError:
-            return b""

@@ -9,6 +9,8 @@
   contacts   directory, contacts, friends, pending requests
   customers  tags, mass messages, moments, transfer refusals
   quiet      quiet hours, breaks, user.info, push devices
+  search     search (the index is corpchat.search; its thread starts in app.py)
+  media      media.url (uploads and downloads are HTTP: server/media_http.py)
   robots     robot.add, robot.remove, robot.list (group robots, docs/api.md)
 
 Adding a request type touches its frame definition (protocol/frames.py)
@@ -22,15 +24,17 @@ from . import (
     customers,
     groups,
     history,
+    media,
     messaging,
     quiet,
     receipts,
     robots,
+    search,
     sign_in,
 )
 
 MODULES = (sign_in, credentials, messaging, history, receipts, groups, contacts, customers,
-           quiet, robots)
+           quiet, search, media, robots)
 
-__all__ = ["MODULES", "contacts", "credentials", "customers", "groups", "history", "messaging",
-           "quiet", "receipts", "robots", "sign_in"]
+__all__ = ["MODULES", "contacts", "credentials", "customers", "groups", "history", "media",
+           "messaging", "quiet", "receipts", "robots", "search", "sign_in"]

@@ -27,6 +27,7 @@ from corpchat.store import ANNOUNCE, GROUP, User, WriteOp
 
 from ..api.app_messages import APP, app_reply
 from ..hub import Hub, Out, RequestContext
+from ..media import Files, requested_attachments, with_attachments
 from ..ops import groups as group_ops
 from ..ops import messages as ops
 from ..ops.messages import SendOp
@@ -70,7 +71,7 @@ def _check_text(s: Services, frame: Send | Announce) -> None:
     limits = s.config.limits
     if not 0 < len(frame.client_msg_id) <= limits.max_client_msg_id_chars:
         raise bad(f"client_msg_id must have 1 to {limits.max_client_msg_id_chars} characters")
-    if not frame.text:
+    if not frame.text and not requested_attachments(s.config.media, frame.attachments):
         raise bad("text is empty")
     if len(frame.text) > limits.max_text_chars:
         raise ProtocolError(ErrorCode.TEXT_TOO_LONG,
@@ -84,8 +85,8 @@ def announce(s: Messaging, session: Session, frame: Announce) -> None:
     now, board = s.clock.now_ms(), announce_conv(s.store, sender)
     cmid, text, receipt = frame.client_msg_id, frame.text, bool(frame.receipt)
 
-    def send(w: Any, urgent: bool = False) -> Sent | Refusal:
-        return group_ops.announce(w, sender, board, cmid, text, now, receipt, urgent)
+    def send(w: Any, urgent: bool = False, found: Files = ()) -> Sent | Refusal:
+        return group_ops.announce(w, sender, board, cmid, text, now, receipt, urgent, found)
     _submit_send(s, session, frame, send, sender, now)
 
 
@@ -106,25 +107,27 @@ def send(s: Messaging, session: Session, frame: Send) -> None:
     if kind == GROUP:
         conv: int = frame.conv  # type: ignore[assignment]
 
-        def op(w: Any, urgent: bool = False) -> Sent | Refusal:
-            return group_ops.send(w, sender, conv, cmid, text, now, receipt, urgent)
+        def op(w: Any, urgent: bool = False, found: Files = ()) -> Sent | Refusal:
+            return group_ops.send(w, sender, conv, cmid, text, now, receipt, urgent, found)
     elif kind == APP:  # a reply to an app: stored, and an event for its callback
         app_conv: int = frame.conv  # type: ignore[assignment]
 
-        def op(w: Any, urgent: bool = False) -> Sent | Refusal:
+        def op(w: Any, urgent: bool = False, found: Files = ()) -> Sent | Refusal:
             return app_reply(w, sender, app_conv, cmid, text, now)
     else:
         assert recipient is not None
         archive = archive_corp(sender, recipient)
 
-        def op(w: Any, urgent: bool = False) -> Sent | Refusal:
+        def op(w: Any, urgent: bool = False, found: Files = ()) -> Sent | Refusal:
             return ops.send_direct(w, sender, recipient, cmid, text, now, receipt, archive,
-                                   urgent)
+                                   urgent, found)
     _submit_send(s, session, frame, op, sender, now)
 
 
 def _submit_send(s: Messaging, session: Session, frame: Send | Announce, op: SendOp,
                  sender: User, now: int) -> None:
+    files = requested_attachments(s.config.media, frame.attachments)
+    op = with_attachments(op, sender, frame.client_msg_id, files)
     write: WriteOp = op
     if frame.urgent:
         write = _urgent(s, sender, op, frame.client_msg_id, now)

@@ -194,10 +194,46 @@ REVISION_1_7_CLIENT_FIELDS = {
 REVISION_1_7_SERVER_FIELDS = {
     "robot.add": ["re", "conv", "robot", "name", "url"],
     "robot.list": ["re", "conv", "robots"],
-    "msg": REVISION_1_2_SERVER_FIELDS["msg"] + ["robot"],
+    "msg": REVISION_1_2_SERVER_FIELDS["msg"] + ["attachments", "robot"],  # after 1.4's
 }
 REVISION_1_7_NESTED_FIELDS = {
     "robot": ["robot", "name", "by", "created"],
+}
+
+# Revision 1.6 (docs/protocol.md, section 32): search. Its vectors live in the
+# *_v1_6.json files.
+REVISION_1_6_CLIENT_FIELDS = {
+    "search": ["id", "query", "conv", "from", "before", "after", "kind", "limit", "cursor",
+               "order"],
+}
+REVISION_1_6_SERVER_FIELDS = {
+    "search.page": ["re", "hits", "cursor"],
+}
+REVISION_1_6_NESTED_FIELDS = {
+    "hit": ["conv", "seq", "pos", "from", "time", "snippet", "kind", "display", "corp",
+            "external"],
+    "snippet": ["text", "ranges"],
+}
+
+# Revision 1.4 (docs/protocol.md, section 30): media. Its vectors live in the
+# *_v1_4.json files.
+REVISION_1_4_CLIENT_FIELDS = {
+    "send": REVISION_1_2_CLIENT_FIELDS["send"] + ["attachments"],
+    "announce": REVISION_1_2_CLIENT_FIELDS["announce"] + ["attachments"],
+    "broadcast.customers": REVISION_1_2_CLIENT_FIELDS["broadcast.customers"] + ["attachments"],
+    "moment.post": REVISION_1_2_CLIENT_FIELDS["moment.post"] + ["media"],
+    "moment.draft": REVISION_1_2_CLIENT_FIELDS["moment.draft"] + ["media"],
+    "media.url": ["id", "media", "thumb"],
+}
+REVISION_1_4_SERVER_FIELDS = {
+    "msg": REVISION_1_2_SERVER_FIELDS["msg"] + ["attachments"],
+    "media.url": ["re", "media", "url", "expires"],
+}
+REVISION_1_4_NESTED_FIELDS = {
+    "attachment": ["media", "name"],  # inside client requests only
+    "media": ["media", "name", "size", "mime", "sha256", "kind", "width", "height",
+              "duration_ms", "animated"],
+    "moment": REVISION_1_2_NESTED_FIELDS["moment"] + ["media"],
 }
 
 # Every revision's tables, oldest first: a later revision's list of a frame's fields
@@ -207,17 +243,22 @@ REVISIONS = (
     ("1.1", REVISION_1_1_CLIENT_FIELDS, REVISION_1_1_SERVER_FIELDS, REVISION_1_1_NESTED_FIELDS),
     ("1.2", REVISION_1_2_CLIENT_FIELDS, REVISION_1_2_SERVER_FIELDS, REVISION_1_2_NESTED_FIELDS),
     ("1.3", REVISION_1_3_CLIENT_FIELDS, REVISION_1_3_SERVER_FIELDS, REVISION_1_3_NESTED_FIELDS),
+    ("1.4", REVISION_1_4_CLIENT_FIELDS, REVISION_1_4_SERVER_FIELDS, REVISION_1_4_NESTED_FIELDS),
+    ("1.6", REVISION_1_6_CLIENT_FIELDS, REVISION_1_6_SERVER_FIELDS, REVISION_1_6_NESTED_FIELDS),
     ("1.7", REVISION_1_7_CLIENT_FIELDS, REVISION_1_7_SERVER_FIELDS, REVISION_1_7_NESTED_FIELDS),
 )
 
-CLIENT_VECTOR_FILES = ("client_frames.json", "client_frames_v1_1.json", "client_frames_v1_2.json",
-                       "client_frames_v1_3.json", "client_frames_v1_7.json")
-SERVER_VECTOR_FILES = ("server_frames.json", "server_frames_v1_1.json", "server_frames_v1_2.json",
-                       "server_frames_v1_3.json", "server_frames_v1_7.json")
-ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json", "accepted_v1_2.json", "accepted_v1_3.json",
-                  "accepted_v1_7.json")
-INVALID_FILES = ("invalid.json", "invalid_v1_1.json", "invalid_v1_2.json", "invalid_v1_3.json",
-                 "invalid_v1_7.json")
+
+def revision_files(stem: str) -> tuple[str, ...]:
+    """A kind of vector file in every revision that has files: 1.0's has no suffix."""
+    return (f"{stem}.json",) + tuple(f"{stem}_v{name.replace('.', '_')}.json"
+                                     for name, *_ in REVISIONS[1:])
+
+
+CLIENT_VECTOR_FILES = revision_files("client_frames")
+SERVER_VECTOR_FILES = revision_files("server_frames")
+ACCEPTED_FILES = revision_files("accepted")
+INVALID_FILES = revision_files("invalid")
 
 
 def latest_fields() -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
@@ -516,6 +557,54 @@ def test_server_frames_hold_arrays_of_20000_items() -> None:
     with pytest.raises(ProtocolError) as info:
         decode_server_frame(_array_frame(20_001))
     assert (info.value.code, info.value.close) == ("bad_frame", 1002)
+
+
+def test_revision_1_4_vectors_cover_its_frames_and_fields() -> None:
+    client = {}
+    server = {}
+    nested: dict[str, set[str]] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "type" in value:
+                nested.setdefault(value["type"], set()).update(value)
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for v in _load("client_frames_v1_4.json"):
+        client.setdefault(v["frame"]["type"], set()).update(v["frame"])
+        for item in v["frame"].values():
+            walk(item)
+    for v in _load("server_frames_v1_4.json"):
+        server.setdefault(v["frame"]["type"], set()).update(v["frame"])
+        for item in v["frame"].values():
+            walk(item)
+    assert set(client) == set(REVISION_1_4_CLIENT_FIELDS)
+    assert set(server) == set(REVISION_1_4_SERVER_FIELDS) | {"moments", "moment", "error"}
+    older = {**REVISION_1_2_CLIENT_FIELDS, **REVISION_1_2_SERVER_FIELDS}
+    for seen, fields in ((client, REVISION_1_4_CLIENT_FIELDS),
+                         (server, REVISION_1_4_SERVER_FIELDS)):
+        for kind, names in fields.items():
+            new = set(names) - set(older.get(kind, ()))
+            assert new <= seen[kind], (kind, new - seen[kind])
+    for kind, names in REVISION_1_4_NESTED_FIELDS.items():
+        new = set(names) - set(REVISION_1_2_NESTED_FIELDS.get(kind, ()))
+        assert new <= nested[kind], (kind, new - nested[kind])
+def test_revision_1_6_vectors_cover_its_frames_fields_and_nothing_unknown() -> None:
+    assert _types("client_frames_v1_6.json") == set(REVISION_1_6_CLIENT_FIELDS)
+    assert _types("server_frames_v1_6.json") == set(REVISION_1_6_SERVER_FIELDS) | {"error"}
+    client, client_nested = _seen_fields("client")
+    server, server_nested = _seen_fields("server")
+    nested = {k: client_nested.get(k, set()) | server_nested.get(k, set())
+              for k in client_nested.keys() | server_nested.keys()}
+    for seen, fields in ((client, REVISION_1_6_CLIENT_FIELDS),
+                         (server, REVISION_1_6_SERVER_FIELDS),
+                         (nested, REVISION_1_6_NESTED_FIELDS)):
+        for kind, names in fields.items():
+            assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
 
 
 def test_revision_1_7_vectors_cover_its_frames_and_fields() -> None:

@@ -46,6 +46,7 @@ from trio_websocket import ConnectionClosed
 from corpchat.protocol import (
     CLIENT_FRAMES,
     Ack,
+    Attachment,
     CloseCode,
     ConversationsReply,
     Created,
@@ -62,6 +63,7 @@ from corpchat.protocol import (
     Pong,
     RequestListReply,
     RobotAdded,
+    SearchPage,
     SyncPage,
     TagsReply,
     UserInfoReply,
@@ -70,6 +72,7 @@ from corpchat.protocol import (
 
 from ..client import RawWs, TestClient, wait_closed
 from ..server.test_groups import make_contact, make_group, request
+from ..server.test_media import fetch, png, upload
 
 ROLES = ("unauthenticated", "non_member", "removed_member", "other_corp", "consumer",
          "disabled", "revoked")
@@ -87,6 +90,8 @@ class World:
     draft: int  # olga's moment draft for mia
     tokens: dict[str, str]
     token_ids: dict[str, str]
+    media_before: str = ""  # a picture in the receipt-requested message (rex saw it)
+    media_after: str = ""  # one sent after rex's removal
     robot: int = 0  # a robot olga added to the group
 
 
@@ -137,6 +142,13 @@ def _not_olgas_requests(world: World, role: str, reply: Any) -> str | None:
     contact.request to cleo, made earlier in the run, is theirs to see)."""
     handles = {r.profile.user for r in (*reply.incoming, *reply.outgoing)}
     return f"olga's request shown: {handles}" if "cody" in handles else None
+
+
+def _no_group_hits(world: World, role: str, reply: Any) -> str | None:
+    """search (1.6): no hit of the group — the probe's words are only in the message
+    sent after rex's removal, so not even rex may find it."""
+    hits = [(h.conv, h.seq) for h in reply.hits if h.conv == world.conv]
+    return f"group hits: {hits}" if hits else None
 
 
 def _no_acme_tags(world: World, role: str, reply: Any) -> str | None:
@@ -288,6 +300,9 @@ TABLE: dict[str, Row] = {
     "group.list": row(_f(), *[Served(GroupListReply, _no_group)] * 4),
     "typing": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
     "recall": row(_g(seq=SEQ), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    # §30: a file of the group, sent after rex's removal
+    "media.url": row(lambda w, actor: {"media": w.media_after},
+                     *[Refused("no_such_media")] * 4),
     # 1.3 sign-in: before hello only; olga's password is not theirs to guess (§29.2)
     "login": row(_f(handle="olga", password="not her password", device="probe"),
                  ALREADY, ALREADY, ALREADY, ALREADY, unauthenticated=AUTH_FAILED),
@@ -300,6 +315,8 @@ TABLE: dict[str, Row] = {
     # one's own password (these accounts have none yet: `old` is not asked for)
     "password.change": row(_f(new="seven lazy otters", keep_devices=True),
                            SERVED_OK, SERVED_OK, SERVED_OK, SERVED_OK),
+    # 1.6: anyone searches; what is found is checked against the store (§32)
+    "search": row(_f(query="after rex"), *[Served(SearchPage, _no_group_hits)] * 4),
     # 1.7: robots are the group's managers' to add and remove, its members' to list
     "robot.add": row(_g(name="spy"), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
     "robot.remove": row(lambda w, actor: {"conv": w.conv, "robot": w.robot},
@@ -329,11 +346,14 @@ async def build_world(server, nursery) -> World:
     await make_contact(olga, cleo)
     assert isinstance(await request(olga, _type("contact.request"), to="cody"), Ok)
     conv = await make_group(olga, "mia", "rex", "dina", "rita", name="inner circle")
-    await olga.send("who reads this?", conv=conv, receipt=True)
+    before, after = [(await upload(server, tokens["olga"], png(color=c))).json()["media"]
+                     for c in ((1, 2, 3), (4, 5, 6))]
+    await olga.send("who reads this?", conv=conv, receipt=True,
+                    attachments=(Attachment(media=before),))
     seq = (await olga.expect(Ack)).seq
     removed = await request(olga, GroupRemove, conv=conv, members=("rex",))
     assert isinstance(removed, Ok), removed
-    await olga.send("after rex", conv=conv)
+    await olga.send("after rex", conv=conv, attachments=(Attachment(media=after),))
     await olga.expect(Ack)
     await server.admin("user.set", handle="olga", corp_admin=True)
     group = await request(olga, _type("tag.group.add"), reply=(Created, Error), name="tier")
@@ -345,7 +365,8 @@ async def build_world(server, nursery) -> World:
     robot = await request(olga, _type("robot.add"), reply=(RobotAdded, Error), conv=conv,
                           name="CI")
     assert isinstance(robot, RobotAdded), robot
-    return World(conv, seq, removed.pos, tag.id, draft.id, tokens, token_ids, robot.robot)
+    return World(conv, seq, removed.pos, tag.id, draft.id, tokens, token_ids, before, after,
+                 robot.robot)
 
 
 def _type(name: str) -> type[Frame]:
@@ -474,3 +495,39 @@ async def test_a_former_members_read_cursor_stops_at_their_removal(server, nurse
     reply = await ask(raw, _type("read")(id=5, conv=world.conv, seq=10**9))
     assert isinstance(reply, Ok), reply
     assert reply.seq == world.seq + 1  # his `remove` message, not the one posted after it
+
+
+# ----- the media routes (docs/protocol.md §30): 404 for anyone who may not see -----
+
+# (role) -> status of GET /media/<the file sent after rex's removal>, of ?thumb=64,
+# and of the file rex saw before it; a POST /media upload.
+MEDIA = {
+    "unauthenticated": (401, 401, 401, 401),
+    "non_member": (404, 404, 404, 201),
+    "removed_member": (404, 404, 200, 201),  # what came before his removal stays his
+    "other_corp": (404, 404, 404, 201),
+    "consumer": (404, 404, 404, 201),
+    "disabled": (401, 401, 401, 401),
+    "revoked": (401, 401, 401, 401),
+}
+
+
+@pytest.mark.slow
+async def test_the_media_routes_answer_each_role_as_documented(server, nursery):
+    world = await build_world(server, nursery)
+    for role in ("disabled", "revoked"):
+        await _kill_credentials(server, nursery, world, role)
+    problems = []
+    for role, expected in MEDIA.items():
+        token = None if role == "unauthenticated" else world.tokens[ACTORS[role]]
+        got = (
+            (await fetch(server, f"/media/{world.media_after}", token)).status_code,
+            (await fetch(server, f"/media/{world.media_after}?thumb=64", token)).status_code,
+            (await fetch(server, f"/media/{world.media_before}", token)).status_code,
+            (await upload(server, token or "cc_none", png())).status_code,
+        )
+        if got != expected:
+            problems.append(f"{role}: expected {expected}, got {got}")
+    mia = world.tokens["mia"]
+    assert (await fetch(server, f"/media/{world.media_after}", mia)).status_code == 200
+    assert problems == []

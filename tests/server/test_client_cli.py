@@ -332,3 +332,25 @@ def test_message_lines_use_local_time():
     msg = Msg(conv=1, seq=1, pos=1, sender="alice", time=1_800_000_000_123, text="hi", to="bob")
     stamp = time.strftime("%H:%M:%S", time.localtime(1_800_000_000))
     assert format_msg(msg) == f"[{stamp}] alice -> bob: hi"
+
+
+async def test_search_finds_and_marks_the_match(server, nursery):
+    from .test_search import caught_up
+
+    alice = await Running(nursery, server.url, await server.user("alice")).connected()
+    bob = await Running(nursery, server.url, await server.user("bob")).connected()
+    await alice.terminal.type("/to bob", "我明天提交报销单")
+    await bob.terminal.wait_for("alice -> bob: 我明天提交报销单")
+    await caught_up(server)
+    await bob.terminal.type("/search 报销")
+    await bob.terminal.wait_for("-- 1 hit, newest first")
+    line = await bob.terminal.wait_for("alice: 我明天提交[报销]单")
+    assert line.endswith(" alice: 我明天提交[报销]单")
+    await bob.terminal.type("/search nothing-like-it", "/search")
+    await bob.terminal.wait_for("-- nothing found")
+    await bob.terminal.wait_for("! usage: /search TEXT")
+    await bob.terminal.type('/search "open')
+    await bob.terminal.wait_for("! bad_request: a quote is not closed")
+    for running in (alice, bob):
+        await running.terminal.type("/quit")
+        assert await running.finished() == 0
