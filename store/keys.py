@@ -85,7 +85,6 @@ DATABASES = (
     "moment_drafts", "requests_by", "friend_reqs_by",
     "device_tokens", "passwords", "invites", "invite_of", "user_tokens", "stream",
     "media", "media_pending", "media_expiry", "media_refs", "media_hashes",
-    "device_tokens", "passwords", "invites", "invite_of", "user_tokens",
     "apps", "app_tokens", "app_token_ix", "app_idem", "app_convs", "robots", "robot_keys",
     "app_conv_apps", "outbox", "outbox_state",
 )
