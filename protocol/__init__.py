@@ -17,6 +17,7 @@ from . import (
     frames_people,
     frames_quiet,
     frames_receipts,
+    frames_robots,
     frames_search,
     frames_signin,
 )
@@ -34,6 +35,7 @@ from .frames_moments import *  # noqa: F403
 from .frames_people import *  # noqa: F403
 from .frames_quiet import *  # noqa: F403
 from .frames_receipts import *  # noqa: F403
+from .frames_robots import *  # noqa: F403
 from .frames_search import *  # noqa: F403
 from .frames_signin import *  # noqa: F403
 from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUBPROTOCOL, Limits
@@ -54,3 +56,4 @@ __all__ += frames_quiet.__all__
 __all__ += frames_receipts.__all__
 __all__ += frames_signin.__all__
 __all__ += frames_search.__all__
+__all__ += frames_robots.__all__

@@ -229,6 +229,7 @@ class Msg(Frame):
     urgent: bool | None = None
     silent: bool | None = None  # you are resting: store it, show it, do not alert
     attachments: tuple[MediaInfo, ...] | None = None  # 1.4: its files (kind says which)
+    robot: bool | None = None  # 1.7: sent by a group robot (`from` is robot:<id>)
 
 
 @server_frame

@@ -33,8 +33,11 @@ from corpchat.protocol.admin import (
 from . import admin_commands, admin_search, admin_signin  # noqa: F401
 from .admin_commands import Stream
 from .admission import CapacityLog, accept_retrying
+from .api import admin_apps
 from .audit import audit
 from .services import Running
+
+admin_commands.COMMANDS.update(admin_apps.COMMANDS)  # `help` lists them too
 
 log = logging.getLogger("corpchat.admin")
 Command = Callable[[Running, dict[str, Any]], Awaitable[Any]]

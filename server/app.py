@@ -30,7 +30,7 @@ import trio
 from corpchat.protocol.clock import Clock, SystemClock
 from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.search import Indexer
-from corpchat.store import GroupCommitWriter, Pending, StorageError, Store
+from corpchat.store import GroupCommitWriter, Pending, StorageError, Store, outbox
 
 from . import features
 from .admission import (
@@ -40,6 +40,10 @@ from .admission import (
     accept_retrying,
     raise_descriptor_limit,
 )
+from .api.callbacks import CallbackSender
+from .api.platform import Platform
+from .api.robots import RobotHooks
+from .api.router import Router
 from .audit import audit
 from .config import ServerConfig
 from .connection import Connection
@@ -49,6 +53,7 @@ from .features.groups import Groups
 from .features.media import Media
 from .features.messaging import Messaging
 from .features.quiet import Quiet
+from .features.robots import Robots
 from .features.search import Searching
 from .features.sign_in import SignIn
 from .handlers import RequestHandler, bind_all
@@ -103,6 +108,13 @@ class App:
         self._background: trio.Nursery | None = None
         self.passwords = Passwords(config.password_params)  # argon2id, off the event loop
         self.tls = Tls(config.tls_cert, config.tls_key) if config.tls else None
+        self.api = Router()  # the JSON routes of docs/api.md (server/api/)
+        self.platform = Platform(self.store, self.write, self.clock, config.platform)
+        self.platform.register(self.api)
+        self.robots = RobotHooks(self.store, self.write, self.clock, config.platform)
+        self.robots.register(self.api)
+        self.callbacks = CallbackSender(self.store, self.write, self.clock, config.platform)
+        outbox.set_clock(self.clock.now_ms)  # the events' times, on the injected clock
         self.handlers = RequestHandler(self._routes(), config.limits)
         self.connections: set[Connection] = set()
         self.started_at = self.clock.monotonic()
@@ -138,10 +150,16 @@ class App:
                                          limits=self._sign_in_limits(), spawn=self.spawn),
             features.search: extend(Searching, base, indexer=self.indexer, spawn=self.spawn,
                                     limiter=trio.CapacityLimiter(config.search.query_threads)),
+            features.robots: extend(Robots, base, quota=self.robots.quota,
+                                    base_url=self._public_url),
         }
         self._services = [base, *services.values()]
         return bind_all(*(module.routes.bind(services.get(module, base))
                           for module in features.MODULES))
+
+    def _public_url(self) -> str:
+        """The base of robots' webhook URLs (PlatformCaps.public_url, or the listener)."""
+        return self.config.platform.public_url or f"http://{self.config.host}:{self.port}"
 
     @property
     def config(self) -> ServerConfig:
@@ -167,6 +185,7 @@ class App:
             self.hub.on_batch(batch)
         except Exception:
             log.exception("fan-out of a batch of %d failed", len(batch))
+        self.callbacks.poke()  # the batch may have written events to the outbox
 
     def _run_exclusive(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the event-loop thread, between tasks, and wait for it.
@@ -223,6 +242,7 @@ class App:
                 nursery.start_soon(self.transfers.run)
                 await self.media.start()
                 nursery.start_soon(self.media.sweep_forever)
+                nursery.start_soon(self.callbacks.run)
                 if self.tls is not None:
                     nursery.start_soon(self.tls.reload_on_sighup)
                 self._background = nursery

@@ -18,6 +18,7 @@ import trio
 from corpchat.adminclient import AdminError, AdminUnreachable, call, call_stream, socket_path
 
 from .admin import AdminSocketUnusable
+from .api.cli_apps import add_app_admin
 from .audit import audit_offline
 from .cli_admin import add_commands
 from .config import ServerConfig
@@ -218,6 +219,7 @@ def _add_admin(sub: Any) -> None:
     _add_admin_flags(p, defaults=True)
     asub = p.add_subparsers(dest="admin_command", required=True, parser_class=AdminParser)
     add_commands(asub)
+    add_app_admin(asub)
     p.set_defaults(run=_admin)
 
 

@@ -10,6 +10,7 @@ from corpchat.bridge import BridgeCaps, CustomerCaps
 from corpchat.protocol import Limits
 from corpchat.search import SearchCaps
 
+from .api.settings import PlatformCaps
 from .passwords import PasswordParams
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class ServerConfig:
     customers: CustomerCaps = field(default_factory=CustomerCaps)  # the [customers] table
     media: MediaSettings = field(default_factory=MediaSettings)  # the [media] table
     search: SearchCaps = field(default_factory=SearchCaps)  # the [search] table
+    platform: PlatformCaps = field(default_factory=PlatformCaps)  # the [platform] table (apps)
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
     map_initial_bytes: int = 256 * 1024 * 1024
     max_batch_ops: int = 4096
@@ -140,6 +142,11 @@ def _coerce(key: str, value: object, default: object) -> object:
         if isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         ok = isinstance(value, float)
+    elif isinstance(default, tuple):  # a TOML list of strings (platform.callback_hosts)
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if ok:
+            assert isinstance(value, list)
+            value = tuple(str(v).lower() for v in value)
     else:
         ok = isinstance(value, type(default))
     if not ok:
@@ -165,7 +172,7 @@ def _apply(cls: type[D], base: D, table: dict[str, object], prefix: str) -> D:
 
 
 TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps,
-          "media": MediaSettings, "search": SearchCaps}
+          "media": MediaSettings, "search": SearchCaps, "platform": PlatformCaps}
 
 
 def config_from_mapping(data: dict[str, object], base: ServerConfig | None = None) -> ServerConfig:

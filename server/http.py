@@ -16,6 +16,8 @@ from corpchat.protocol import CloseCode, ProtocolError
 from corpchat.protocol.server import HttpRequest, HttpResponse, ServerConnection
 
 from . import media_http, web
+from .api.exchange import exchange as api_exchange
+from .api.exchange import is_api
 from .metrics import render
 
 if TYPE_CHECKING:
@@ -50,6 +52,12 @@ def respond(connection: Asked, request: HttpRequest) -> None:
     if media_http.is_media(request.target):  # served by a task of the connection
         connection.stop_reading()
         connection.start_exchange(media_http.exchange, connection, request)
+        return
+    if is_api(request.target):  # the JSON routes read their body in a task of their own
+        connection.stop_reading()
+        caps = app.config.platform
+        connection.start_exchange(api_exchange, connection, app.api, request,
+                                  caps.max_body_bytes, caps.body_timeout_s)
         return
     if _path(request) == b"/metrics" and request.method in (b"GET", b"HEAD"):
         connection.stop_reading()

@@ -154,13 +154,19 @@ class HubStats:
 
 
 def message_event(msg: Message) -> Msg:
-    return Msg(conv=msg.conv, seq=msg.seq, pos=msg.pos, sender=msg.sender, time=msg.time_ms,
-               text=msg.text, client_msg_id=msg.client_msg_id or None, to=msg.to,
-               kind=msg.wire_kind, event=msg.event,
-               users=msg.users or None, name=msg.name, ref=msg.ref,
-               recalled=msg.recalled or None, receipt=msg.receipt or None,
-               urgent=msg.urgent or None,
-               attachments=tuple(media_info(a) for a in msg.attachments) or None)
+    event = Msg(conv=msg.conv, seq=msg.seq, pos=msg.pos, sender=msg.sender, time=msg.time_ms,
+                text=msg.text, client_msg_id=msg.client_msg_id or None, to=msg.to,
+                kind=msg.wire_kind, event=msg.event,
+                users=msg.users or None, name=msg.name, ref=msg.ref,
+                recalled=msg.recalled or None, receipt=msg.receipt or None,
+                urgent=msg.urgent or None,
+                attachments=tuple(media_info(a) for a in msg.attachments) or None)
+    if msg.sender.startswith(ROBOT_SENDER):  # 1.7: shown by the robot's name
+        return replace(event, robot=True, display=msg.name, name=None)
+    return event
+
+
+ROBOT_SENDER = "robot:"  # a group robot's messages come from robot:<id> (no handle has ':')
 
 
 def media_info(a: StoredAttachment) -> MediaInfo:

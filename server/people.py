@@ -21,6 +21,7 @@ from corpchat.bridge import (
 from corpchat.protocol import Msg, Profile
 from corpchat.store import CONSUMER, ENTERPRISE, Contact, Store, User
 from corpchat.store import contacts as tables
+from corpchat.store.conversations import get_conversation
 
 
 class People:
@@ -43,12 +44,21 @@ class People:
 
     def decorate(self, msg: Msg, viewer_realm: str) -> Msg:
         """The message as a viewer of this realm sees its sender."""
+        if msg.robot:  # a group robot speaks for the group's corp: its badge
+            return self._robot_badge(msg, viewer_realm)
         sender = self.user(msg.sender)
         if sender is None:
             return msg
         badge = self.badge(sender, viewer_realm)
         return replace(msg, display=badge.display, title=badge.title, corp=badge.corp,
                        external=badge.external or None)
+
+    def _robot_badge(self, msg: Msg, viewer_realm: str) -> Msg:
+        if viewer_realm != CONSUMER:
+            return msg
+        group = self.store.read(lambda txn, db: get_conversation(txn, db, conv=msg.conv))
+        corp = self.store.corp(group.corp_id) if group and group.corp_id else None
+        return replace(msg, corp=corp.name) if corp is not None else msg
 
     def profile(self, person: User, viewer: User, *, contact: Contact | None = None,
                 note: str | None = None) -> Profile:

@@ -18,6 +18,7 @@ from corpchat.protocol.clock import Clock
 from corpchat.search import Indexer
 from corpchat.store import GroupCommitWriter, StorageError, Store, User, WriteOp
 
+from .api.router import Router
 from .config import ServerConfig
 from .handlers import RequestHandler
 from .hub import UNANSWERED, Answers, ConvState, Hub
@@ -141,6 +142,9 @@ class Running(Protocol):
 
     @property
     def media(self) -> MediaService: ...
+
+    @property
+    def api(self) -> Router: ...
 
     @property
     def rates(self) -> Rates: ...

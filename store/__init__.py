@@ -1,6 +1,6 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
-from . import contacts, credentials, customers, settings, tokens
+from . import contacts, credentials, customers, outbox, settings, tokens
 from .errors import MapFull, Refused, StorageError
 from .records import (
     ANNOUNCE,
@@ -29,5 +29,7 @@ __all__ = [
     "Refused",
     "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "credentials", "customers",
     "restore_backup", "copy_media",
+    "outbox",
+    "restore_backup",
     "settings", "token_digest", "tokens", "valid_handle",
 ]

@@ -8,7 +8,7 @@ composes inside a read (Store) or a batch write (WriteTxn).
 
 from __future__ import annotations
 
-from . import keys
+from . import keys, outbox
 from .records import ArchiveEntry, Contact, Department, User, pack, unpack
 from .scan import Dbs, Txn
 from .scan import prefix_items as _items
@@ -52,6 +52,7 @@ def add_contact(txn: Txn, db: Dbs, record: Contact) -> None:
             db=db["contacts_of"])
     bump(txn, db, "contacts.employee", record.employee, 1)
     bump(txn, db, "contacts.corp", record.corp_id, 1)
+    outbox.contact_event(txn, db, record.corp_id, record.employee, record.consumer, True)
 
 
 def remove_contact(txn: Txn, db: Dbs, record: Contact) -> None:
@@ -59,6 +60,7 @@ def remove_contact(txn: Txn, db: Dbs, record: Contact) -> None:
     txn.delete(keys.pair(record.consumer, record.employee), db=db["contacts_of"])
     bump(txn, db, "contacts.employee", record.employee, -1)
     bump(txn, db, "contacts.corp", record.corp_id, -1)
+    outbox.contact_event(txn, db, record.corp_id, record.employee, record.consumer, False)
 
 
 def contacts_of_employee(txn: Txn, db: Dbs, employee: int) -> list[Contact]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import keys
+from . import keys, outbox
 from .records import StoredAttachment, pack, unpack
 from .scan import Dbs, Txn, indexed
 from .scan import prefix_items as _items
@@ -91,7 +91,14 @@ def transfer(txn: Txn, db: Dbs, consumer: int, source: int) -> Transfer | None:
 
 
 def put_transfer(txn: Txn, db: Dbs, record: Transfer) -> None:
-    txn.put(keys.pair(record.consumer, record.source), record.encode(), db=db["transfers"])
+    """Also writes the apps' transfer.result event when a pending transfer ends."""
+    key = keys.pair(record.consumer, record.source)
+    raw = txn.get(key, db=db["transfers"])
+    was = Transfer.decode(record.consumer, record.source, raw).state if raw else None
+    txn.put(key, record.encode(), db=db["transfers"])
+    if was == "pending" and record.state != "pending":
+        outbox.transfer_event(txn, db, record.corp_id, record.consumer, record.source,
+                              record.target, record.state)
 
 
 def all_transfers(txn: Txn, db: Dbs) -> list[Transfer]:

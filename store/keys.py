@@ -56,6 +56,16 @@ scan walks a conversation or a user in order. Sub-databases:
   passwords     uid u64                     -> argon2id hash (PHC string; store/credentials.py)
   invites       sha256(invite code) 32 bytes -> [uid, created ms, expires ms]
   invite_of     uid u64                     -> sha256(invite code) (a user's one live invite)
+  apps          app u64                     -> AppRecord (store/apps.py)
+  app_tokens    sha256(access token) 32 bytes -> [app u64, expires ms]
+  app_token_ix  app u64 | expires ms u64 | serial u64 | sha256 -> b"" (live tokens, oldest first)
+  app_idem      app u64 | idempotency key   -> [time ms, answer] (POST /api/v1/messages)
+  app_convs     app u64 | uid u64           -> conv u64 (the employee's `app` conversation)
+  robots        conv u64 | robot u64        -> Robot record (store/robots.py)
+  robot_keys    sha256(webhook key) 32 bytes -> conv u64 | robot u64
+  app_conv_apps conv u64                    -> app u64 (whose `app` conversation it is)
+  outbox        app u64 | seq u64           -> [event id, type, time ms, data] (store/outbox.py)
+  outbox_state  app u64                     -> Cursor record (delivery state per app)
 """
 
 from __future__ import annotations
@@ -75,6 +85,8 @@ DATABASES = (
     "moment_drafts", "requests_by", "friend_reqs_by",
     "device_tokens", "passwords", "invites", "invite_of", "user_tokens", "stream",
     "media", "media_pending", "media_expiry", "media_refs", "media_hashes",
+    "apps", "app_tokens", "app_token_ix", "app_idem", "app_convs", "robots", "robot_keys",
+    "app_conv_apps", "outbox", "outbox_state",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

@@ -304,6 +304,11 @@ class WriteTxn(TokenWrites):
             store.head = messages.head(txn, self.db)
 
     @property
+    def stream_head(self) -> int:
+        """The stream position of the last message this batch has written so far."""
+        return self._head
+
+    @property
     def _head(self) -> int:
         """The stream head: read when the first write transaction began, then kept."""
         head = self.store.head

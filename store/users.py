@@ -7,7 +7,7 @@ with the Store for now (store/store.py).
 
 from __future__ import annotations
 
-from . import keys
+from . import keys, outbox
 from .records import Corp, User
 from .scan import Dbs, Txn, indexed
 
@@ -38,7 +38,11 @@ def all_users(txn: Txn, db: Dbs) -> list[User]:
 
 
 def put_user(txn: Txn, db: Dbs, user: User) -> None:
+    """Also writes the apps' department events when the user's department changes."""
+    raw = txn.get(keys.u64(user.uid), db=db["users"])
+    old = User.decode(user.uid, raw) if raw is not None else None
     txn.put(keys.u64(user.uid), user.encode(), db=db["users"])
+    outbox.department_events(txn, db, old, user)
 
 
 def index_handle(txn: Txn, db: Dbs, user: User) -> None:

@@ -11,6 +11,7 @@
   quiet      quiet hours, breaks, user.info, push devices
   search     search (the index is corpchat.search; its thread starts in app.py)
   media      media.url (uploads and downloads are HTTP: server/media_http.py)
+  robots     robot.add, robot.remove, robot.list (group robots, docs/api.md)
 
 Adding a request type touches its frame definition (protocol/frames.py)
 and its feature module: `@routes.handles(NewFrame)` on its handler. A new
@@ -27,12 +28,13 @@ from . import (
     messaging,
     quiet,
     receipts,
+    robots,
     search,
     sign_in,
 )
 
 MODULES = (sign_in, credentials, messaging, history, receipts, groups, contacts, customers,
-           quiet, search, media)
+           quiet, search, media, robots)
 
 __all__ = ["MODULES", "contacts", "credentials", "customers", "groups", "history", "media",
-           "messaging", "quiet", "receipts", "search", "sign_in"]
+           "messaging", "quiet", "receipts", "robots", "search", "sign_in"]

@@ -25,6 +25,7 @@ from corpchat.protocol import (
 from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.store import ANNOUNCE, GROUP, User, WriteOp
 
+from ..api.app_messages import APP, app_reply
 from ..hub import Hub, Out, RequestContext
 from ..media import Files, requested_attachments, with_attachments
 from ..ops import groups as group_ops
@@ -109,6 +110,12 @@ def send(s: Messaging, session: Session, frame: Send) -> None:
 
         def op(w: Any, urgent: bool = False, found: Files = ()) -> Sent | Refusal:
             return group_ops.send(w, sender, conv, cmid, text, now, receipt, urgent, found)
+    elif kind == APP:  # a reply to an app: stored, and an event for its callback
+        app_conv = frame.conv
+        assert app_conv is not None  # _destination: an app conversation is named by conv
+
+        def op(w: Any, urgent: bool = False, found: Files = ()) -> Sent | Refusal:
+            return app_reply(w, sender, app_conv, cmid, text, now)
     else:
         assert recipient is not None
         archive = archive_corp(sender, recipient)
@@ -134,7 +141,7 @@ def _destination(s: Services, sender: User, frame: Send) -> tuple[str | None, Us
     kind = conv_kind(s.hub, sender, frame.conv) if frame.conv is not None else None
     if kind == ANNOUNCE:
         raise ProtocolError(ErrorCode.FORBIDDEN, "the notice board is read-only: use announce")
-    if kind == GROUP:
+    if kind in (GROUP, APP):
         return kind, None
     recipient = _recipient(s, sender, frame)
     # `tied` looks up only the tie the bridge asks about: none between colleagues

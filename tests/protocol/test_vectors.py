@@ -186,6 +186,19 @@ REVISION_1_3_SERVER_FIELDS = {
 REVISION_1_3_NESTED_FIELDS = {
     "device": ["token_id", "device", "created", "current", "last_seen", "address"],
 }
+REVISION_1_7_CLIENT_FIELDS = {
+    "robot.add": ["id", "conv", "name"],
+    "robot.remove": ["id", "conv", "robot"],
+    "robot.list": ["id", "conv"],
+}
+REVISION_1_7_SERVER_FIELDS = {
+    "robot.add": ["re", "conv", "robot", "name", "url"],
+    "robot.list": ["re", "conv", "robots"],
+    "msg": REVISION_1_2_SERVER_FIELDS["msg"] + ["attachments", "robot"],  # after 1.4's
+}
+REVISION_1_7_NESTED_FIELDS = {
+    "robot": ["robot", "name", "by", "created"],
+}
 
 # Revision 1.6 (docs/protocol.md, section 32): search. Its vectors live in the
 # *_v1_6.json files.
@@ -232,6 +245,7 @@ REVISIONS = (
     ("1.3", REVISION_1_3_CLIENT_FIELDS, REVISION_1_3_SERVER_FIELDS, REVISION_1_3_NESTED_FIELDS),
     ("1.4", REVISION_1_4_CLIENT_FIELDS, REVISION_1_4_SERVER_FIELDS, REVISION_1_4_NESTED_FIELDS),
     ("1.6", REVISION_1_6_CLIENT_FIELDS, REVISION_1_6_SERVER_FIELDS, REVISION_1_6_NESTED_FIELDS),
+    ("1.7", REVISION_1_7_CLIENT_FIELDS, REVISION_1_7_SERVER_FIELDS, REVISION_1_7_NESTED_FIELDS),
 )
 
 
@@ -591,3 +605,23 @@ def test_revision_1_6_vectors_cover_its_frames_fields_and_nothing_unknown() -> N
                          (nested, REVISION_1_6_NESTED_FIELDS)):
         for kind, names in fields.items():
             assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
+
+
+def test_revision_1_7_vectors_cover_its_frames_and_fields() -> None:
+    assert _types("client_frames_v1_7.json") == set(REVISION_1_7_CLIENT_FIELDS)
+    assert _types("server_frames_v1_7.json") == set(REVISION_1_7_SERVER_FIELDS)
+    client, _ = _seen_fields("client")
+    server, nested = _seen_fields("server")
+    for seen, fields in ((client, REVISION_1_7_CLIENT_FIELDS),
+                         (server, REVISION_1_7_SERVER_FIELDS),
+                         (nested, REVISION_1_7_NESTED_FIELDS)):
+        for kind, names in fields.items():
+            assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
+
+
+@pytest.mark.parametrize(("table", "fields"), [(CLIENT_FRAMES, REVISION_1_7_CLIENT_FIELDS),
+                                               (SERVER_FRAMES, REVISION_1_7_SERVER_FIELDS)])
+def test_revision_1_7_fields_keep_their_canonical_order(table: Any,
+                                                       fields: dict[str, list[str]]) -> None:
+    for kind, names in fields.items():
+        assert wire_keys(table[kind])[: len(names)] == names, kind

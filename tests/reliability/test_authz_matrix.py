@@ -62,6 +62,7 @@ from corpchat.protocol import (
     People,
     Pong,
     RequestListReply,
+    RobotAdded,
     SearchPage,
     SyncPage,
     TagsReply,
@@ -91,6 +92,7 @@ class World:
     token_ids: dict[str, str]
     media_before: str = ""  # a picture in the receipt-requested message (rex saw it)
     media_after: str = ""  # one sent after rex's removal
+    robot: int = 0  # a robot olga added to the group
 
 
 @dataclass(frozen=True)
@@ -315,6 +317,11 @@ TABLE: dict[str, Row] = {
                            SERVED_OK, SERVED_OK, SERVED_OK, SERVED_OK),
     # 1.6: anyone searches; what is found is checked against the store (§32)
     "search": row(_f(query="after rex"), *[Served(SearchPage, _no_group_hits)] * 4),
+    # 1.7: robots are the group's managers' to add and remove, its members' to list
+    "robot.add": row(_g(name="spy"), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    "robot.remove": row(lambda w, actor: {"conv": w.conv, "robot": w.robot},
+                        NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    "robot.list": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
 }
 
 
@@ -355,7 +362,11 @@ async def build_world(server, nursery) -> World:
     draft = await request(olga, _type("moment.draft"), reply=(Created, Error), text="news",
                           employees=("mia",))
     assert isinstance(tag, Created) and isinstance(draft, Created), (tag, draft)
-    return World(conv, seq, removed.pos, tag.id, draft.id, tokens, token_ids, before, after)
+    robot = await request(olga, _type("robot.add"), reply=(RobotAdded, Error), conv=conv,
+                          name="CI")
+    assert isinstance(robot, RobotAdded), robot
+    return World(conv, seq, removed.pos, tag.id, draft.id, tokens, token_ids, before, after,
+                 robot.robot)
 
 
 def _type(name: str) -> type[Frame]:
