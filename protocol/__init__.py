@@ -11,6 +11,7 @@ its area module and nowhere else, and a new area is two lines below.
 from . import (
     frames_core,
     frames_customers,
+    frames_everyday,
     frames_groups,
     frames_moments,
     frames_people,
@@ -25,6 +26,7 @@ from .errors import CloseCode, ErrorCode, ProtocolError
 from .frames import CLIENT_FRAMES, SERVER_FRAMES, Frame
 from .frames_core import *  # noqa: F403
 from .frames_customers import *  # noqa: F403
+from .frames_everyday import *  # noqa: F403
 from .frames_groups import *  # noqa: F403
 from .frames_moments import *  # noqa: F403
 from .frames_people import *  # noqa: F403
@@ -40,6 +42,7 @@ __all__ = [
 ]
 __all__ += frames_core.__all__
 __all__ += frames_customers.__all__
+__all__ += frames_everyday.__all__
 __all__ += frames_groups.__all__
 __all__ += frames_moments.__all__
 __all__ += frames_people.__all__

@@ -230,7 +230,8 @@ class RequestHandler:
 
     def _unread(self, user: User) -> tuple[Unread, ...]:
         counts = self.app.store.unread_counts(user.uid, self.app.config.unread_count_cap)
-        return tuple(Unread(conv=c, read=r, unread=n) for c, r, n in counts)
+        return tuple(Unread(conv=c, read=r, unread=n, mentions=m or None)
+                     for c, r, n, m in counts)
 
     def _receipts(self, session: Session, frame: Receipts) -> None:
         """Who has and has not read a receipt-requested message, paged."""

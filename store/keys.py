@@ -45,6 +45,18 @@ scan walks a conversation or a user in order. Sub-databases:
   transfer_log  consumer u64 | time ms u64  -> [from, to] (completed transfers)
   moments       employee u64 | moment u64   -> Moment record (published)
   moment_drafts corp u64 | draft u64        -> [author, text, attachments, employees, confirmed]
+  edits         conv u64 | seq u64 | version u64 -> [text, time ms, pos, editor] (1.5; version
+                0 is the original text, kept when it is first edited)
+  conv_events   conv u64 | pos u64          -> [kind, seq, version] (1.5: edits and reaction
+                changes in the stream; a message's reaction entry moves to its last change)
+  reaction_counts conv u64 | seq u64        -> [{emoji: count}, pos of the last change]
+  reactions     conv u64 | seq u64 | emoji utf-8 | 0x00 | uid u64 -> [on pos, off pos, time ms]
+                (off pos 0 while it stands; kept after, so counts as of a position can be read)
+  pins          conv u64 | seq u64          -> [by handle, time ms]
+  notices       conv u64                    -> seq u64 (the group's notice)
+  mutes         uid u64 | conv u64          -> until ms (0: until unmuted)
+  user_events   uid u64 | pos u64           -> ["mute", conv, until or nil] (1.5: a user's
+                own events in the stream)
 """
 
 from __future__ import annotations
@@ -63,6 +75,8 @@ DATABASES = (
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
     "device_tokens",
+    "edits", "conv_events", "reaction_counts", "reactions", "pins", "notices", "mutes",
+    "user_events",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit
@@ -107,6 +121,10 @@ def text_key(name: str) -> bytes:
 
 def dir_name_key(corp_id: int, name: str, uid: int) -> bytes:
     return u64(corp_id) + name.casefold().encode()[:400] + b"\x00" + u64(uid)
+
+
+def reaction_key(conv: int, seq: int, emoji: str, uid: int) -> bytes:
+    return pair(conv, seq) + emoji.encode() + b"\x00" + u64(uid)
 
 
 def counter_key(name: str, ident: int) -> bytes:

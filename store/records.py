@@ -195,18 +195,68 @@ class Message:
     recalled: bool = False
     receipt: bool = False  # the sender asked who reads it
     urgent: bool = False  # bypasses quiet hours
+    # 1.5 (everyday messaging): appended, so older records read with defaults.
+    mentions: tuple[str, ...] = ()  # handles, or "all"
+    quote: Quote | None = None  # the replied-to message, as it was when answered
+    forwarded: Origin | None = None  # where a forwarded copy comes from
+    notice: bool = False  # a group's notice (also receipt-requested)
+    version: int = 0  # edits so far; the text is the latest version's
+    edited_ms: int = 0  # when the latest version was stored
 
     def encode(self) -> bytes:
-        return pack([self.pos, self.sender, self.time_ms, self.text, self.client_msg_id, self.to,
-                     self.kind, self.event, list(self.users), self.name, self.ref,
-                     self.recalled, self.receipt, self.urgent])
+        fields = [self.pos, self.sender, self.time_ms, self.text, self.client_msg_id, self.to,
+                  self.kind, self.event, list(self.users), self.name, self.ref,
+                  self.recalled, self.receipt, self.urgent]
+        if self.mentions or self.quote or self.forwarded or self.notice or self.version:
+            # a plain message keeps its 1.2 size: the hot path writes and reads it
+            fields += [list(self.mentions), self.quote and self.quote.encode(),
+                       self.forwarded and self.forwarded.encode(), self.notice, self.version,
+                       self.edited_ms]
+        return pack(fields)
 
     @classmethod
     def decode(cls, conv: int, seq: int, data: bytes) -> Message:
         pos, sender, time_ms, text, cmid, to, *rest = unpack(data)
         if rest:
             rest[2] = tuple(rest[2])
-        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:8])
+        if len(rest) > 8:
+            rest[8] = tuple(rest[8])
+            rest[9] = rest[9] and Quote(*rest[9])
+            rest[10] = rest[10] and Origin(*rest[10])
+        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:14])
+
+    def mentions_user(self, handle: str) -> bool:
+        return bool(self.mentions) and (handle in self.mentions or "all" in self.mentions)
+
+
+QUOTE_CHARS = 100  # how much of the replied-to text a reply keeps
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A reply's snapshot of the message it answers (taken when the reply is stored)."""
+
+    seq: int
+    sender: str
+    kind: str
+    text: str  # the first QUOTE_CHARS characters
+    pos: int  # the quoted message's position: who may see the text
+
+    def encode(self) -> list[Any]:
+        return [self.seq, self.sender, self.kind, self.text, self.pos]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a forwarded message comes from."""
+
+    sender: str  # the original sender's handle
+    time_ms: int
+    conv: int
+    seq: int
+
+    def encode(self) -> list[Any]:
+        return [self.sender, self.time_ms, self.conv, self.seq]
 
 
 @dataclass(frozen=True, slots=True)

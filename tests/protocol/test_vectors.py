@@ -170,18 +170,56 @@ REVISION_1_2_NESTED_FIELDS = {
     "request": ["kind", "profile", "time"],
 }
 
+# Revision 1.5 (docs/protocol.md, section 29: everyday messaging): its frames, the
+# fields it appends to earlier frames, and its nested maps; vectors in *_v1_5.json.
+REVISION_1_5_CLIENT_FIELDS = {
+    "send": REVISION_1_2_CLIENT_FIELDS["send"] + ["mentions", "reply_to"],
+    "edit": ["id", "conv", "seq", "text"],
+    "react": ["id", "conv", "seq", "emoji", "on"],
+    "reactions.list": ["id", "conv", "seq", "emoji", "offset", "limit"],
+    "forward": ["id", "client_msg_id", "from_conv", "seqs", "to_conv"],
+    "group.notice": ["id", "conv", "text"],
+    "pin": ["id", "conv", "seq"],
+    "unpin": ["id", "conv", "seq"],
+    "pins": ["id", "conv"],
+    "conv.mute": ["id", "conv", "until"],
+}
+REVISION_1_5_SERVER_FIELDS = {
+    "msg": REVISION_1_2_SERVER_FIELDS["msg"] + [
+        "mentioned", "reply_to", "quote", "edited_at", "version", "reactions", "reacted",
+        "forwarded_from", "notice", "mentions"],
+    "sync.page": REVISION_1_1_SERVER_FIELDS["sync.page"] + ["edited", "reaction", "mute"],
+    "edited": ["conv", "seq", "pos", "text", "edited_at", "version"],
+    "reaction": ["conv", "seq", "pos", "reactions", "changes"],
+    "mute": ["conv", "pos", "muted", "until"],
+    "reactions.list": ["re", "conv", "seq", "emoji", "users", "count", "more"],
+    "forwarded": ["re", "conv", "seqs", "pos", "duplicate"],
+    "pins": ["re", "conv", "pins", "notice"],
+}
+REVISION_1_5_NESTED_FIELDS = {
+    "unread": REVISION_1_1_NESTED_FIELDS["unread"] + ["mentions"],
+    "conv": REVISION_1_1_NESTED_FIELDS["conv"] + ["muted_until", "notice"],
+    "quote": ["seq", "from", "kind", "text", "recalled"],
+    "origin": ["from", "time", "display", "corp", "external"],
+    "change": ["user", "emoji", "on"],
+    "pinned": ["seq", "by", "time"],
+}
+
 # Every revision's tables, oldest first: a later revision's list of a frame's fields
 # extends the earlier one's.
 REVISIONS = (
     ("1.0", CORE_CLIENT_FIELDS, CORE_SERVER_FIELDS, {}),
     ("1.1", REVISION_1_1_CLIENT_FIELDS, REVISION_1_1_SERVER_FIELDS, REVISION_1_1_NESTED_FIELDS),
     ("1.2", REVISION_1_2_CLIENT_FIELDS, REVISION_1_2_SERVER_FIELDS, REVISION_1_2_NESTED_FIELDS),
+    ("1.5", REVISION_1_5_CLIENT_FIELDS, REVISION_1_5_SERVER_FIELDS, REVISION_1_5_NESTED_FIELDS),
 )
 
-CLIENT_VECTOR_FILES = ("client_frames.json", "client_frames_v1_1.json", "client_frames_v1_2.json")
-SERVER_VECTOR_FILES = ("server_frames.json", "server_frames_v1_1.json", "server_frames_v1_2.json")
-ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json", "accepted_v1_2.json")
-INVALID_FILES = ("invalid.json", "invalid_v1_1.json", "invalid_v1_2.json")
+CLIENT_VECTOR_FILES = ("client_frames.json", "client_frames_v1_1.json", "client_frames_v1_2.json",
+                       "client_frames_v1_5.json")
+SERVER_VECTOR_FILES = ("server_frames.json", "server_frames_v1_1.json", "server_frames_v1_2.json",
+                       "server_frames_v1_5.json")
+ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json", "accepted_v1_2.json", "accepted_v1_5.json")
+INVALID_FILES = ("invalid.json", "invalid_v1_1.json", "invalid_v1_2.json", "invalid_v1_5.json")
 
 
 def latest_fields() -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
@@ -468,3 +506,41 @@ def test_server_frames_hold_arrays_of_20000_items() -> None:
     with pytest.raises(ProtocolError) as info:
         decode_server_frame(_array_frame(20_001))
     assert (info.value.code, info.value.close) == ("bad_frame", 1002)
+
+
+def test_revision_1_5_vectors_cover_its_frames_and_fields() -> None:
+    """Every 1.5 frame and every field 1.5 adds has a vector in the 1.5 files."""
+    assert set(REVISION_1_5_CLIENT_FIELDS) <= _types("client_frames_v1_5.json")
+    assert set(REVISION_1_5_SERVER_FIELDS) <= _types("server_frames_v1_5.json")
+    seen: dict[str, set[str]] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "type" in value:
+                seen.setdefault(value["type"], set()).update(value)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for name in ("client_frames_v1_5.json", "server_frames_v1_5.json"):
+        for v in _load(name):
+            walk(v["frame"])
+    for fields in (REVISION_1_5_CLIENT_FIELDS, REVISION_1_5_SERVER_FIELDS,
+                   REVISION_1_5_NESTED_FIELDS):
+        for kind, names in fields.items():
+            earlier = latest_before("1.5", kind)
+            new = set(names) - set(earlier)
+            assert new <= seen.get(kind, set()), (kind, new - seen.get(kind, set()))
+
+
+def latest_before(revision: str, kind: str) -> list[str]:
+    """A frame's (or map's) fields in the revisions before `revision`."""
+    out: list[str] = []
+    for name, client, server, nested in REVISIONS:
+        if name == revision:
+            break
+        for table in (client, server, nested):
+            out = table.get(kind, out) if kind in table else out
+    return out
