@@ -32,6 +32,10 @@ from .codec import decode_server_frame, encode
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .frames import Frame
 from .frames_core import Ack, Error, Hello, History, Msg, Ping, Send, Sync, SyncPage, Welcome
+from .frames_everyday import Edited, MuteEvent, ReactionEvent
+
+# What takes a place in the stream: messages and, in 1.5, edits, reactions, mutes.
+Positioned = Msg | Edited | ReactionEvent | MuteEvent
 
 # Close codes after which a client should reconnect (after a back-off).
 RECONNECT_CODES = frozenset({
@@ -74,7 +78,7 @@ class ClientSession:
         self._outbox: list[bytes] = []
         self._unacked: dict[str, Send] = {}  # client_msg_id -> request, in send order
         self._syncing = False
-        self._held: list[Msg | Ack] = []  # live frames that arrive while a sync runs
+        self._held: list[Positioned | Ack] = []  # live frames that arrive while a sync runs
         self.ready = False
 
     # ----- outgoing -----
@@ -150,10 +154,10 @@ class ClientSession:
                 return self._on_welcome(frame)
             case SyncPage():
                 return self._on_sync_page(frame)
-            case Msg() | Ack() if self._syncing:
+            case Msg() | Ack() | Edited() | ReactionEvent() | MuteEvent() if self._syncing:
                 self._held.append(frame)
                 return []
-            case Msg():
+            case Msg() | Edited() | ReactionEvent() | MuteEvent():  # 1.5: events with a pos
                 return self._on_msg(frame)
             case Ack():
                 return self._on_ack(frame)
@@ -177,8 +181,13 @@ class ClientSession:
 
     def _on_sync_page(self, page: SyncPage) -> list[Frame | SyncComplete]:
         events: list[Frame | SyncComplete] = []
-        for msg in page.msgs:
-            events.extend(self._on_msg(msg))
+        # 1.5: the page's events take their place among its messages by pos
+        items: list[Positioned] = [*page.msgs, *(page.edited or ()), *(page.reaction or ()),
+                                   *(page.mute or ())]
+        if len(items) > len(page.msgs):
+            items.sort(key=lambda item: item.pos)
+        for item in items:
+            events.extend(self._on_msg(item))
         if _pos(page.sync) > _pos(self.sync_token):
             self.sync_token = page.sync
         if page.more:
@@ -187,11 +196,11 @@ class ClientSession:
         self._syncing = False
         held, self._held = self._held, []
         for frame in held:
-            events.extend(self._on_msg(frame) if isinstance(frame, Msg) else self._on_ack(frame))
+            events.extend(self._on_ack(frame) if isinstance(frame, Ack) else self._on_msg(frame))
         events.append(SyncComplete(self.sync_token or page.sync))
         return events
 
-    def _on_msg(self, msg: Msg) -> list[Frame | SyncComplete]:
+    def _on_msg(self, msg: Positioned) -> list[Frame | SyncComplete]:
         if msg.pos <= _pos(self.sync_token):
             return []
         self.sync_token = str(msg.pos)

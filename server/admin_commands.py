@@ -71,7 +71,7 @@ async def corp_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
 
 
 CORP_POLICY = ("show_consumer_reads", "show_employee_reads", "push_previews",
-               "transfer_history")
+               "transfer_history", "forward_to_customers")
 
 
 @command("corp.set")

@@ -64,6 +64,7 @@ class App:
         self.quiet = QuietHours(self)
         self.push = PushGateway(self)
         self.hub.quiet, self.hub.push = self.quiet, self.push
+        self.hub.everyday.clock = self.clock
         self.bridge = BridgeHandler(self)
         self.customers = CustomerHandler(self)
         self.transfers = Transfers(self)

@@ -357,6 +357,7 @@ CORP_POLICY_FLAGS = {
     "show-employee-reads": "customers see when employees read (default no)",
     "push-previews": "message text in employees' push notifications (default yes)",
     "transfer-history": "a colleague taking over customers sees the old chat (default yes)",
+    "forward-to-customers": "internal messages may be forwarded to customers (default no)",
 }
 
 

@@ -12,6 +12,24 @@ _ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address"})  # 0 mean
 
 
 @dataclass(frozen=True, slots=True)
+class EverydayCaps:
+    """The [everyday] table: limits of mentions, edits, reactions, forwards, notices
+    and pins (docs/protocol.md §29.9)."""
+
+    max_mentions: int = 50  # handles per message (bad_request)
+    edit_window_s: int = 24 * 3600  # a sender edits within this (edit_expired)
+    max_reactions_per_message: int = 20  # distinct emoji (limit_reached)
+    max_forward: int = 100  # messages per forward (bad_request)
+    max_notice_chars: int = 4000  # a group notice's text (text_too_long)
+    max_pins: int = 50  # pinned messages per conversation (limit_reached)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ValueError(f"setting {f.name} must be positive")
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     data_dir: str = "./data"
     host: str = "127.0.0.1"
@@ -19,6 +37,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     bridge: BridgeCaps = field(default_factory=BridgeCaps)  # the [bridge] table
     customers: CustomerCaps = field(default_factory=CustomerCaps)  # the [customers] table
+    everyday: EverydayCaps = field(default_factory=EverydayCaps)  # the [everyday] table
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
     map_initial_bytes: int = 256 * 1024 * 1024
     max_batch_ops: int = 4096
@@ -99,13 +118,15 @@ def _apply(cls: type, base: object, table: dict[str, object], prefix: str) -> ob
         raise ConfigError(f"{prefix.rstrip('.') or 'server'}: {exc}") from None
 
 
-TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps}
+TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps,
+          "everyday": EverydayCaps}
 
 
 def config_from_mapping(data: dict[str, object], base: ServerConfig | None = None) -> ServerConfig:
     """Build a config from a parsed TOML document: top-level keys are ServerConfig
-    fields (plus `listen = "HOST:PORT"`); the tables [limits], [bridge] and
-    [customers] are Limits, BridgeCaps and CustomerCaps."""
+    fields (plus `listen = "HOST:PORT"`); the tables [limits], [bridge],
+    [customers] and [everyday] are Limits, BridgeCaps, CustomerCaps and
+    EverydayCaps."""
     data = dict(data)
     base = base or ServerConfig()
     tables = {}

@@ -78,11 +78,11 @@ from corpchat.store import (
 from corpchat.store import contacts as tables
 from corpchat.store.records import Token
 
-from . import groups, quiet_handlers, receipts
+from . import everyday, groups, quiet_handlers, receipts
 from .audit import audit
 from .bridge_handlers import BRIDGE_FRAMES, BridgeHandler
 from .customers import CUSTOMER_FRAMES
-from .hub import ChangeContext, ReadContext, SendContext, error_frame, message_event
+from .hub import ChangeContext, ReadContext, SendContext, error_frame
 from .people import People, tied
 from .quiet_handlers import QUIET_FRAMES
 from .ratelimit import TokenBucket
@@ -103,6 +103,7 @@ class RequestHandler:
         self.caps = groups.Caps(config.max_group_members, config.max_group_consumers,
                                 config.recall_window_s * 1000)
         self._typing: dict[int, TokenBucket] = {}
+        self._everyday = everyday.Everyday(app.store, app.hub, config, app.clock.now_ms)
 
     @property
     def bridge(self) -> BridgeHandler:
@@ -148,6 +149,9 @@ class RequestHandler:
             return
         if isinstance(frame, QUIET_FRAMES):
             quiet_handlers.handle(self.app, session, frame, self._submit_for(session))
+            return
+        if isinstance(frame, everyday.EVERYDAY_FRAMES):
+            everyday.handle(self._everyday, session, frame, self._submit_for(session))
             return
         match frame:
             case Send() | Announce():
@@ -313,6 +317,8 @@ class RequestHandler:
             def op(w, urgent=False):  # noqa: ANN001, ANN202 - runs on the writer thread
                 return w.send_direct(sender, recipient, cmid, text, now, receipt, archive,
                                      urgent)
+        if frame.mentions or frame.reply_to is not None:  # 1.5
+            op = everyday.with_extras(self._everyday, sender, frame, op)
         if frame.urgent:
             op = self._urgent(sender, op, cmid, now)
         self._submit(session, op, SendContext(session, frame.id))
@@ -452,16 +458,8 @@ class RequestHandler:
                           for u, m in members))))
 
     def _shown(self, viewer: User, msgs: list) -> tuple:  # noqa: ANN001 - store Messages
-        """Messages as this viewer sees their senders (badges across realms)."""
-        looker = People(self.app.store)
-        out = []
-        for msg in msgs:
-            event = message_event(msg)
-            sender = looker.user(msg.sender)
-            if sender is not None and sender.realm != viewer.realm:
-                event = looker.decorate(event, viewer.realm)
-            out.append(event)
-        return tuple(out)
+        """Messages as this viewer sees them (badges across realms; 1.5's fields)."""
+        return everyday.shown(self.app.store, viewer, msgs)
 
     def _conversations(self, session: Session, frame: Conversations) -> None:
         user: User = session.user  # type: ignore[assignment]
@@ -475,7 +473,9 @@ class RequestHandler:
             summaries.append(ConvSummary(
                 conv=conversation.conv, kind=conversation.kind, name=conversation.name or peer
                 or "", last_seq=seq, last_pos=pos, read=read, peer=peer,
-                left=None if membership.active else True))
+                left=None if membership.active else True,
+                **everyday.conv_marks(self.app.store, self.app.hub, user.uid, conversation.conv,
+                                      conversation.kind)))
         session.push(event_frame(ConversationsReply(re=frame.id, convs=tuple(summaries))))
 
     def _group_list(self, session: Session, frame: GroupList) -> None:
@@ -501,12 +501,13 @@ class RequestHandler:
             raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN,
                                 f"not a valid sync token: {frame.since!r}")
         limit = self._page_limit(frame.limit)
-        msgs, token, more = self.app.store.sync_page(uid=session.user.uid,  # type: ignore[union-attr]
-                                                     since=int(frame.since), limit=limit,
-                                                     max_bytes=self.app.config.page_bytes)
+        msgs, events, token, more = self.app.store.sync_stream(
+            uid=session.user.uid, since=int(frame.since), limit=limit,  # type: ignore[union-attr]
+            max_bytes=self.app.config.page_bytes)
         session.push(event_frame(SyncPage(
             re=frame.id, msgs=self._shown(session.user, msgs), sync=str(token), more=more,
-            unread=None if more else self._unread(session.user))))  # type: ignore[arg-type]
+            unread=None if more else self._unread(session.user),  # type: ignore[arg-type]
+            **everyday.sync_events(events))))
 
     def _history(self, session: Session, frame: History) -> None:
         page = self.app.store.history_page(uid=session.user.uid, conv=frame.conv,  # type: ignore[union-attr]

@@ -48,6 +48,7 @@ from corpchat.store import (
 )
 from corpchat.store.records import TEXT
 
+from .everyday_fanout import EverydayFanout, badge_origin, everyday_fields, marked
 from .people import People
 from .session import Session
 from .wsframes import event_frame, ok_frame
@@ -130,12 +131,15 @@ class HubStats:
 
 
 def message_event(msg: Message) -> Msg:
-    return Msg(conv=msg.conv, seq=msg.seq, pos=msg.pos, sender=msg.sender, time=msg.time_ms,
-               text=msg.text, client_msg_id=msg.client_msg_id or None, to=msg.to,
-               kind=None if msg.kind == TEXT else msg.kind, event=msg.event,
-               users=msg.users or None, name=msg.name, ref=msg.ref,
-               recalled=msg.recalled or None, receipt=msg.receipt or None,
-               urgent=msg.urgent or None)
+    event = Msg(conv=msg.conv, seq=msg.seq, pos=msg.pos, sender=msg.sender, time=msg.time_ms,
+                text=msg.text, client_msg_id=msg.client_msg_id or None, to=msg.to,
+                kind=None if msg.kind == TEXT else msg.kind, event=msg.event,
+                users=msg.users or None, name=msg.name, ref=msg.ref,
+                recalled=msg.recalled or None, receipt=msg.receipt or None,
+                urgent=msg.urgent or None)
+    if msg.mentions or msg.quote or msg.forwarded or msg.notice or msg.version:
+        event = everyday_fields(event, msg)  # 1.5
+    return event
 
 
 def error_frame(code: str, message: str, request_id: int | None = None,
@@ -163,17 +167,23 @@ class _Variants:
 
     def __init__(self, event: Msg, mixed: bool, store: Store) -> None:
         self.event, self.mixed, self.store = event, mixed, store
-        self._frames: dict[tuple[bool, bool], bytes] = {}
+        self._frames: dict[tuple[bool, bool, bool, bool], bytes] = {}
 
-    def frame(self, consumer: bool, silent: bool) -> bytes:
-        key = (consumer and self.mixed, silent)
+    def frame(self, consumer: bool, silent: bool, mentioned: bool = False,
+              unquoted: bool = False) -> bytes:
+        """As seen by the receiver's realm, silent or not (resting, muted), mentioning
+        them or not, and with the quote's text or without (they do not see it)."""
+        realm = consumer and (self.mixed or self.event.forwarded_from is not None)
+        key = (realm, silent, mentioned, unquoted)
         data = self._frames.get(key)
         if data is None:
             event = self.event
             if self.mixed:
                 event = People(self.store).decorate(event, CONSUMER if consumer else ENTERPRISE)
-            if silent:
-                event = replace(event, silent=True)
+            if event.forwarded_from is not None:
+                event = badge_origin(event, self.store, consumer)
+            if silent or mentioned or unquoted:
+                event = marked(event, silent, mentioned, unquoted)
             data = self._frames[key] = event_frame(event)
         return data
 
@@ -194,6 +204,7 @@ class Hub:
         # in commit order. Past memberships stay, so a message committed
         # before a removal still reaches the removed member.
         self.convs: dict[int, ConvState] = {}
+        self.everyday = EverydayFanout(self)  # 1.5: mutes, coalesced reactions, events
 
     def register(self, session: Session) -> None:
         user: User = session.user  # type: ignore[assignment]
@@ -236,6 +247,7 @@ class Hub:
         """Answer and fan out one committed batch (event-loop thread, no await)."""
         out: dict[Session, list[bytes]] = defaultdict(list)
         receipts: dict[tuple[int, int, int], list[tuple[User, Reader]]] = defaultdict(list)
+        self.everyday.begin(batch)
         for pending in batch:
             context = pending.context
             if isinstance(context, SendContext):
@@ -249,6 +261,8 @@ class Hub:
             elif isinstance(context, Waiter):
                 self._deliver(pending.result, out)
                 context.set(pending.result)
+            elif hasattr(context, "answer"):  # 1.5: a context that answers its own result
+                context.answer(self, pending.result, out)
         self._emit_receipts(receipts, out)
         for session, frames in out.items():
             was_open = session.close_code is None
@@ -422,6 +436,10 @@ class Hub:
         variants = _Variants(message_event(msg), state.mixed, self.store)
         resting = {} if msg.urgent else self.quiet.resting
         sender_uid = self._sender_uid(msg, skip)
+        # 1.5: mentions, a quote some receivers may not see, mutes (None: none apply,
+        # the plain message's path)
+        marks = self.everyday.marks(msg) if msg.mentions or msg.quote \
+            or msg.conv in self.everyday.muted else None
         pos = msg.pos
         delivered = 0
         for uid, membership in state.members.items():
@@ -430,13 +448,16 @@ class Hub:
             silent = uid in resting
             if silent and uid != sender_uid and msg.kind == TEXT:
                 self.quiet.held(uid, msg.conv)
+            mentioned = unquoted = hushed = False
+            if marks is not None:
+                mentioned, unquoted, hushed = marks.of(uid, membership)
             sessions = self.sessions.get(uid)
             if not sessions:
-                if not silent and uid != sender_uid and self.push.wanted(uid) \
+                if not silent and not hushed and uid != sender_uid and self.push.wanted(uid) \
                         and msg.kind == TEXT:
                     self.push.offline(uid, msg.conv, msg.sender, self._preview(uid, msg))
                 continue
-            data = variants.frame(membership.consumer, silent)
+            data = variants.frame(membership.consumer, silent or hushed, mentioned, unquoted)
             for session in sessions:
                 if session is not skip:
                     out[session].append(data)

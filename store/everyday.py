@@ -127,17 +127,23 @@ class Seen:
     message: Message
     reactions: dict[str, int]
     reacted: tuple[str, ...]
+    quote_shown: bool  # the reader sees the quoted original (its text may be shown)
+    quote_recalled: bool  # the quoted original has been recalled since
 
 
-def as_read(txn: Txn, db: Dbs, *, uid: int, msgs: list[Message],
-            memberships: dict[int, Membership]) -> list[Seen]:
+def as_read(txn: Txn, db: Dbs, *, uid: int, msgs: list[Message]) -> list[Seen]:
     """Messages of a page as `uid` sees them: the version current at a former
-    member's removal, and the reactions (as of their removal) with their own."""
+    member's removal, the reactions (as of their removal) with their own, and
+    whether the quote of a reply may show its text."""
+    memberships: dict[int, Membership | None] = {}
     out = []
     for msg in msgs:
-        membership = memberships.get(msg.conv)
+        if msg.conv not in memberships:
+            raw = txn.get(keys.pair(uid, msg.conv), db=db["members"])
+            memberships[msg.conv] = None if raw is None else Membership.decode(raw)
+        membership = memberships[msg.conv]
         if membership is None:
-            out.append(Seen(msg, {}, ()))
+            out.append(Seen(msg, {}, (), False, False))
             continue
         msg = as_seen(txn, db, msg, membership)
         counts, last = reaction_counts(txn, db, conv=msg.conv, seq=msg.seq)
@@ -145,7 +151,12 @@ def as_read(txn: Txn, db: Dbs, *, uid: int, msgs: list[Message],
             counts = counts_at(txn, db, conv=msg.conv, seq=msg.seq, pos=membership.left_pos)
         mine = reacted(txn, db, conv=msg.conv, seq=msg.seq, uid=uid, emojis=list(counts)) \
             if counts else ()
-        out.append(Seen(msg, counts, mine))
+        shown = recalled = False
+        if msg.quote is not None:
+            shown = membership.sees(msg.quote.pos)
+            raw = txn.get(keys.pair(msg.conv, msg.quote.seq), db=db["msgs"])
+            recalled = raw is not None and Message.decode(msg.conv, msg.quote.seq, raw).recalled
+        out.append(Seen(msg, counts, mine, shown, recalled))
     return out
 
 
@@ -327,3 +338,13 @@ def read_event(txn: Txn, db: Dbs, conv: int, pos: int, record: bytes,
         return None
     text, time_ms = unpack(found)[:2]
     return EditEvent(conv, ref, pos, "" if msg.recalled else text, time_ms, version)
+
+
+def visible_message(txn: Txn, db: Dbs, *, uid: int, conv: int, seq: int) -> Message | None:
+    """A message of `conv` that `uid` sees (within their membership), or None."""
+    raw = txn.get(keys.pair(uid, conv), db=db["members"])
+    found = txn.get(keys.pair(conv, seq), db=db["msgs"])
+    if raw is None or found is None:
+        return None
+    msg = Message.decode(conv, seq, found)
+    return msg if Membership.decode(raw).sees(msg.pos) else None

@@ -57,15 +57,16 @@ class Corp:
     show_employee_reads: bool = False  # employees' read state shown to customers
     push_previews: bool = True  # message text in its employees' push notifications
     transfer_history: bool = True  # a colleague taking over customers sees the old chat
+    forward_to_customers: bool = False  # 1.5: internal messages may be forwarded to customers
 
     def encode(self) -> bytes:
         return pack([self.name, self.created_ms, self.announce_conv, self.full_name,
                      self.show_consumer_reads, self.show_employee_reads, self.push_previews,
-                     self.transfer_history])
+                     self.transfer_history, self.forward_to_customers])
 
     @classmethod
     def decode(cls, corp_id: int, data: bytes) -> Corp:
-        return cls(corp_id, *unpack(data)[:8])  # older records lack the policy: defaults
+        return cls(corp_id, *unpack(data)[:9])  # older records lack the policy: defaults
 
 
 @dataclass(frozen=True, slots=True)
