@@ -95,11 +95,13 @@ class ClientSession:
 
     def send_text(self, text: str, *, to: str | None = None, conv: int | None = None,
                   client_msg_id: str | None = None, receipt: bool = False,
-                  urgent: bool = False) -> str:
+                  urgent: bool = False, mentions: tuple[str, ...] = (),
+                  reply_to: int | None = None) -> str:
         """Queue a message; returns its client_msg_id. Re-sent until acked."""
         cmid = client_msg_id or secrets.token_hex(8)
         request = Send(id=next(self._ids), client_msg_id=cmid, text=text, to=to, conv=conv,
-                       receipt=receipt or None, urgent=urgent or None)
+                       receipt=receipt or None, urgent=urgent or None,
+                       mentions=mentions or None, reply_to=reply_to)
         self._unacked[cmid] = request
         if self.ready:
             self._queue(request)
