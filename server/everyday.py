@@ -17,12 +17,14 @@ from corpchat.bridge import Verdict, archive_corp, may_message_directly
 from corpchat.protocol import (
     ConvMute,
     Edit,
+    Edited,
     ErrorCode,
     Forward,
     Forwarded,
     Frame,
     GroupNotice,
     Msg,
+    MuteEvent,
     Ok,
     Pin,
     PinEntry,
@@ -30,6 +32,7 @@ from corpchat.protocol import (
     PinsReply,
     ProtocolError,
     React,
+    ReactionEvent,
     ReactionsList,
     ReactionsListReply,
     Send,
@@ -44,6 +47,7 @@ from corpchat.store.everyday import EditEvent, MuteState, ReactionState, Seen, S
 from . import everyday_ops as ops
 from . import groups
 from .config import ServerConfig
+from .everyday_fanout import badge_origin
 from .hub import ChangeContext, Hub, RequestContext, failure_frame, message_event
 from .people import People, tied
 from .session import Session
@@ -302,8 +306,6 @@ def shown(store: Store, viewer: User, msgs: list[Any]) -> tuple[Msg, ...]:
 
 
 def _page_fields(store: Store, event: Msg, item: Seen, viewer: User) -> Msg:
-    from .everyday_fanout import badge_origin
-
     msg = item.message
     quote = event.quote
     if quote is not None and (item.quote_recalled or not item.quote_shown):
@@ -318,8 +320,6 @@ def _page_fields(store: Store, event: Msg, item: Seen, viewer: User) -> Msg:
 
 def sync_events(events: list[StreamEvent]) -> dict[str, Any]:
     """A sync page's 1.5 arrays, each in position order (absent when empty)."""
-    from corpchat.protocol import Edited, MuteEvent, ReactionEvent
-
     edited = tuple(Edited(conv=e.conv, seq=e.seq, pos=e.pos, text=e.text,
                           edited_at=e.edited_ms, version=e.version)
                    for e in events if isinstance(e, EditEvent))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from corpchat.protocol import (
     Edited,
@@ -28,13 +28,11 @@ from corpchat.store import CONSUMER, ENTERPRISE, Membership, Message, Pending, S
 from corpchat.store import everyday as tables
 from corpchat.store.everyday import MuteState
 
+from .people import People
+from .session import Session
 from .wsframes import event_frame
 
-if TYPE_CHECKING:
-    from .hub import Hub
-    from .session import Session
-
-Out = dict["Session", list[bytes]]
+Out = dict[Session, list[bytes]]
 
 
 def everyday_fields(event: Msg, msg: Message) -> Msg:
@@ -64,8 +62,6 @@ def marked(event: Msg, silent: bool, mentioned: bool, unquoted: bool) -> Msg:
 
 def badge_origin(event: Msg, store: Store, consumer: bool) -> Msg:
     """A forward's origin as a receiver of this realm may see its original sender."""
-    from .people import People
-
     origin = event.forwarded_from
     if origin is None:
         return event
@@ -107,7 +103,7 @@ class _Folded:
 
 
 class EverydayFanout:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Any) -> None:  # the Hub (which imports this module)
         self.hub = hub
         self.muted: dict[int, dict[int, int]] = defaultdict(dict)  # conv -> uid -> until
         for (uid, conv), until in hub.store.read(tables.all_mutes).items():
