@@ -19,6 +19,15 @@ The rules it implements (docs/protocol.md, "Sync and resume"):
   reconnect; the server answers a repeat with the original ack. A send
   refused with an error is dropped, unless the error is a storage or
   internal failure or rate limit (RETRY_CODES).
+* What it sends is paced (docs/protocol.md §8.3, `pacing.py`): at most 64
+  sends unanswered, every frame within a bucket under the server's, and
+  nothing for `retry_after_ms` after a `rate_limited`, whose refused
+  request goes out again first. New sends queue behind the re-sends.
+  `data_to_send()` gives what may go out now; the driver calls it again
+  after each received payload and at `next_send_at()` (on `clock`).
+* A driver feeds `receive()` every payload that arrived before a close,
+  even after a write failed: the acks among them are what empties
+  `unacked`.
 * Frame types it does not know (from a later minor version) are ignored.
 """
 
@@ -28,19 +37,24 @@ import itertools
 import secrets
 from dataclasses import dataclass
 
+from .clock import Clock, SystemClock
 from .codec import decode_server_frame, encode
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .frames import Frame
 from .frames_core import Ack, Error, Hello, History, Msg, Ping, Send, Sync, SyncPage, Welcome
 from .frames_everyday import Edited, MuteEvent, ReactionEvent
+from .pacing import Pacer, Pacing, PendingSend
 
 # What takes a place in the stream: messages and, in 1.5, edits, reactions, mutes.
 Positioned = Msg | Edited | ReactionEvent | MuteEvent
 
-# Close codes after which a client should reconnect (after a back-off).
+# Close codes after which a client should reconnect (after a back-off). 1008
+# is a request flood (which pacing avoids) or too many connections of the
+# user (refused at hello): both pass, and a chat client that stays offline
+# until its user notices loses messages; the back-off keeps retries rare.
 RECONNECT_CODES = frozenset({
-    CloseCode.GOING_AWAY, CloseCode.RESYNC_REQUIRED, CloseCode.TIMEOUT,
-    CloseCode.INTERNAL_ERROR, CloseCode.KICKED,
+    CloseCode.GOING_AWAY, CloseCode.POLICY_VIOLATION, CloseCode.RESYNC_REQUIRED,
+    CloseCode.TIMEOUT, CloseCode.INTERNAL_ERROR, CloseCode.KICKED,
 })
 
 # Errors answering a `send` after which it stays queued and is re-sent on the
@@ -68,14 +82,16 @@ class ClientSession:
     """Protocol state of one client device across its connections."""
 
     def __init__(self, token: str, *, device: str | None = None,
-                 sync_token: str | None = None) -> None:
+                 sync_token: str | None = None, clock: Clock | None = None,
+                 pacing: Pacing | None = None) -> None:
         self.token = token
         self.device = device
         self.sync_token = sync_token
+        self.clock: Clock = clock or SystemClock()
         self.user: str | None = None
         self.session_id: str | None = None
         self._ids = itertools.count(1)
-        self._outbox: list[bytes] = []
+        self._pacer = Pacer(pacing or Pacing(), self.clock)  # what goes out, and when
         self._unacked: dict[str, Send] = {}  # client_msg_id -> request, in send order
         self._syncing = False
         self._held: list[Positioned | Ack] = []  # live frames that arrive while a sync runs
@@ -85,7 +101,7 @@ class ClientSession:
 
     def connect(self) -> int:
         """Start a (re)connection: queue `hello`. Returns its request id."""
-        self._outbox.clear()
+        self._pacer.reset()
         self._held.clear()
         self._syncing = False
         self.ready = False
@@ -104,7 +120,7 @@ class ClientSession:
                        mentions=mentions or None, reply_to=reply_to)
         self._unacked[cmid] = request
         if self.ready:
-            self._queue(request)
+            self._queue_send(request)  # behind the re-sends still waiting
         return cmid
 
     def history(self, conv: int, *, before: int | None = None, limit: int | None = None) -> int:
@@ -125,16 +141,28 @@ class ClientSession:
         self._queue(frame)
 
     def data_to_send(self) -> list[bytes]:
-        """Payloads to send, each as one binary WebSocket message, in order."""
-        out, self._outbox = self._outbox, []
-        return out
+        """Payloads to send now, each as one binary WebSocket message, in order.
+
+        Pacing may hold some back: call again after the next received payload,
+        and at `next_send_at()`.
+        """
+        return self._pacer.release(self._unacked)
+
+    def next_send_at(self) -> float | None:
+        """When `data_to_send()` has more, in `clock.monotonic()` seconds (perhaps
+        already past); None if nothing waits, or only for answers (the window)."""
+        return self._pacer.next_send_at()
 
     @property
     def unacked(self) -> int:
         return len(self._unacked)
 
     def _queue(self, frame: Frame) -> None:
-        self._outbox.append(encode(frame))
+        request_id = getattr(frame, "id", None)
+        self._pacer.queue(request_id if isinstance(request_id, int) else None, encode(frame))
+
+    def _queue_send(self, request: Send) -> None:
+        self._pacer.queue_send(PendingSend(request.id, request.client_msg_id, encode(request)))
 
     def _start_sync(self) -> None:
         assert self.sync_token is not None
@@ -151,6 +179,7 @@ class ClientSession:
             if exc.code == ErrorCode.UNKNOWN_TYPE:
                 return []  # a frame type from a later minor version: ignore it
             raise
+        self._note_answer(frame)
         match frame:
             case Welcome():
                 return self._on_welcome(frame)
@@ -177,8 +206,8 @@ class ClientSession:
             self.sync_token = frame.sync
         self.ready = True
         self._start_sync()
-        for request in self._unacked.values():
-            self._queue(request)
+        for request in self._unacked.values():  # in the order first sent, paced
+            self._queue_send(request)
         return [frame]
 
     def _on_sync_page(self, page: SyncPage) -> list[Frame | SyncComplete]:
@@ -208,8 +237,22 @@ class ClientSession:
         self.sync_token = str(msg.pos)
         return [msg]
 
+    def _note_answer(self, frame: Frame) -> None:
+        """A reply frees its request's window slot on arrival, even an ack held
+        during a sync; a `rate_limited` pauses the connection instead."""
+        match frame:
+            case Error(code=ErrorCode.RATE_LIMITED):
+                self._pacer.rate_limited(frame.re, frame.retry_after_ms)
+            case Msg():
+                pass
+            case _:
+                re = getattr(frame, "re", None)
+                if isinstance(re, int):
+                    self._pacer.answered(re)
+
     def _on_refused(self, error: Error) -> None:
-        """A send refused for good is not re-sent; a storage failure is, on reconnect."""
+        """A send refused for good is not re-sent; a storage failure is, on reconnect;
+        a rate-limited one on this connection too, after the pause (_note_answer)."""
         if error.code in RETRY_CODES:
             return
         for cmid, request in self._unacked.items():

@@ -36,6 +36,7 @@ from corpchat.protocol import (
     RequestList,
     RequestListReply,
 )
+from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.store import ENTERPRISE, Refused, User
 from corpchat.store import contacts as tables
 from corpchat.store import customers as cust
@@ -44,7 +45,6 @@ from . import bridge_ops
 from .bridge_ops import Notices
 from .hub import NoticeContext
 from .people import People as Looker
-from .ratelimit import TokenBucket
 from .session import Session
 from .wsframes import event_frame
 

@@ -10,14 +10,17 @@ requests, the connection task keeps a WebSocket open, feeds it what the
 session queues and shows what the session returns. When the connection
 drops with a code `should_reconnect()` accepts, the connection task opens
 a new one after a jittered back-off; the session survives, so unacked
-sends are re-sent and sync resumes from its token. `--state FILE` keeps
-that token (and the conversation ids learned so far) across runs.
+sends are re-sent and sync resumes from its token. The session paces what
+it sends (protocol.md §8.3): a third task writes what it held back once
+`next_send_at()` comes. `--state FILE` keeps that token (and the
+conversation ids learned so far) across runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -55,6 +58,7 @@ from corpchat.protocol import (
     should_reconnect,
 )
 
+ABNORMAL_CLOSURE = 1006  # how trio-websocket reports a connection lost without a close frame
 LineSource = Callable[[], Awaitable[str | None]]  # the next line, or None at end of input
 Output = Callable[[str], None]
 HELP = ("/to USER or /to #GROUP picks the peer, /history [N] shows its last N messages, "
@@ -187,6 +191,7 @@ class TerminalClient:
         self._known: set[str] = set()  # handles seen, for @mention completion
         self._ws: WebSocketConnection | None = None
         self._send_lock = trio.Lock()
+        self._queued = trio.Event()  # set by every flush: the pacing task looks again
         self._stopping = False
         self._welcomed = False  # ever connected
         self._online = False  # connected, as far as we know
@@ -202,6 +207,7 @@ class TerminalClient:
 
             nursery.start_soon(then_stop, self._stay_connected)
             nursery.start_soon(then_stop, self._read_lines, lines)
+            nursery.start_soon(self._pace)
         return self.exit_code
 
     # ----- the connection task -----
@@ -234,7 +240,7 @@ class TerminalClient:
                         await self._on_payload(message)
         except ConnectionClosed as exc:
             closed = exc.reason
-            if closed is None or closed.code is None:
+            if closed is None or closed.code in (None, ABNORMAL_CLOSURE):
                 return None, "connection broken"
             why = f": {closed.reason}" if closed.reason else ""
             return closed.code, f"close {closed.code}{why}"
@@ -261,11 +267,35 @@ class TerminalClient:
         await self._flush()
 
     async def _flush(self) -> None:
-        """Send what the session queued, in order (from either task)."""
+        """Send what the session lets out now, in order (from any task).
+
+        A write that fails because the connection closed is not an error here:
+        the connection task reads on to the close, so the acks that arrived
+        before it still count (what was not written goes out after the next
+        welcome).
+        """
         async with self._send_lock:
             if self._ws is not None:
-                for payload in self.session.data_to_send():
-                    await self._ws.send_message(payload)
+                try:
+                    for payload in self.session.data_to_send():
+                        await self._ws.send_message(payload)
+                except ConnectionClosed:
+                    pass
+        self._queued.set()
+
+    async def _pace(self) -> None:
+        """Flush what pacing held back when it is due; runs as long as the client."""
+        clock = self.session.clock
+        while True:
+            self._queued = trio.Event()
+            at = self.session.next_send_at()
+            online = self._ws is not None  # offline, the next connection's flush wakes us
+            if online and at is not None and at <= clock.monotonic():
+                await self._flush()
+                continue
+            delay = math.inf if at is None or not online else at - clock.monotonic()
+            with trio.move_on_after(delay):
+                await self._queued.wait()
 
     # ----- what the user sees -----
 

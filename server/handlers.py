@@ -66,6 +66,7 @@ from corpchat.protocol import (
     Welcome,
     decode_client_frame,
 )
+from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.store import (
     ANNOUNCE,
     DIRECT,
@@ -85,7 +86,6 @@ from .customers import CUSTOMER_FRAMES
 from .hub import ChangeContext, ReadContext, SendContext, error_frame
 from .people import People, tied
 from .quiet_handlers import QUIET_FRAMES
-from .ratelimit import TokenBucket
 from .session import Session
 from .wsframes import event_frame
 

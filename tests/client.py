@@ -8,6 +8,7 @@ event of a type, under a deadline.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from corpchat.protocol import (
     decode_server_frame,
     encode,
 )
+from corpchat.protocol.clock import Clock, ManualClock
 
 EVENT_TIMEOUT_S = 5.0
 
@@ -50,10 +52,14 @@ class TestClient:
     __test__ = False  # not a pytest class
 
     def __init__(self, nursery: trio.Nursery, url: str, token: str, *,
-                 device: str | None = None, sync_token: str | None = None) -> None:
+                 device: str | None = None, sync_token: str | None = None,
+                 clock: Clock | None = None) -> None:
         self.nursery = nursery
         self.url = url
-        self.session = ClientSession(token, device=device, sync_token=sync_token)
+        self.session = ClientSession(token, device=device, sync_token=sync_token, clock=clock)
+        self._nudged = trio.Event()  # the clock moved, or the session queued more
+        self._send_lock = trio.Lock()
+        self.session.clock.subscribe(lambda: self._nudged.set())
         self.ws: WebSocketConnection | None = None
         self.events: list[Frame | SyncComplete] = []
         self._unread: list[Frame | SyncComplete] = []
@@ -65,14 +71,35 @@ class TestClient:
         self.session.connect()
         await self.flush()
         self.nursery.start_soon(self._read)
+        self.nursery.start_soon(self._pace, self.ws)
         if wait_sync:
             await self.expect(SyncComplete)
         return self
 
     async def flush(self) -> None:
         assert self.ws is not None
-        for payload in self.session.data_to_send():
-            await self.ws.send_message(payload)
+        async with self._send_lock:  # several tasks flush: each batch goes out whole, in order
+            for payload in self.session.data_to_send():
+                await self.ws.send_message(payload)
+        self._nudged.set()
+
+    async def _pace(self, ws: WebSocketConnection) -> None:
+        """Write what the session's pacing held back once it is due (§8.3): at
+        `next_send_at()` on a real clock, or when a test moves a manual one."""
+        clock = self.session.clock
+        while self.ws is ws and not ws.closed:
+            self._nudged = trio.Event()
+            at = self.session.next_send_at()
+            if at is not None and at <= clock.monotonic():
+                try:
+                    await self.flush()
+                except ConnectionClosed:
+                    return
+                continue
+            manual = isinstance(clock, ManualClock)  # it nudges when it moves
+            delay = math.inf if at is None or manual else at - clock.monotonic()
+            with trio.move_on_after(delay):
+                await self._nudged.wait()
 
     async def _read(self) -> None:
         assert self.ws is not None
@@ -83,7 +110,10 @@ class TestClient:
                     self.events.append(event)
                     self._unread.append(event)
                 self._arrived.set()
-                await self.flush()
+                try:
+                    await self.flush()
+                except ConnectionClosed:
+                    pass  # read on: the frames that came before the close count too
         except ConnectionClosed as exc:
             self.closed_code = exc.reason.code if exc.reason else None
             self._arrived.set()

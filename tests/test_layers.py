@@ -54,10 +54,6 @@ KNOWN: set[str] = {
      'server.push server.quiet server.quiet_handlers server.transfers'),
     'private: server.admin_commands imports server.customers._add_tag',
     'private: server.admin_commands imports server.customers._add_tag_group',
-    'private: server.connection reads proto._frame_decoder',
-    'private: server.connection reads proto._message_decoder',
-    'private: server.connection reads ws._events',
-    'private: server.connection reads ws._proto',
 }
 
 

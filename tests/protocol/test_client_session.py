@@ -36,6 +36,8 @@ from corpchat.protocol import (
     encode,
     should_reconnect,
 )
+from corpchat.protocol.clock import ManualClock
+from corpchat.protocol.pacing import Pacing
 
 T = 1_800_000_000_000
 
@@ -270,7 +272,7 @@ def test_garbage_from_the_server_raises_protocol_error() -> None:
     (CloseCode.GOING_AWAY, True),
     (CloseCode.PROTOCOL_ERROR, False),
     (CloseCode.UNSUPPORTED_DATA, False),
-    (CloseCode.POLICY_VIOLATION, False),
+    (CloseCode.POLICY_VIOLATION, True),  # a flood, or too many connections: after a back-off
     (CloseCode.MESSAGE_TOO_BIG, False),
     (CloseCode.INTERNAL_ERROR, True),
     (CloseCode.RESYNC_REQUIRED, True),
@@ -281,6 +283,194 @@ def test_garbage_from_the_server_raises_protocol_error() -> None:
 ])
 def test_should_reconnect(code: int | None, again: bool) -> None:
     assert should_reconnect(code) is again
+
+
+# ----- pacing (docs/protocol.md §8.3, "Pacing re-sends") -------------------------------
+
+
+def cs(first: int, last: int, prefix: str = "c") -> list[str]:
+    """client_msg_ids first..last, as `paced_out` shows the sends."""
+    return [f"{prefix}{i}" for i in range(first, last + 1)]
+
+
+def paced_out(frame: Frame) -> str:
+    """A sent frame in short: a send by its client_msg_id, anything else by its type."""
+    return frame.client_msg_id if isinstance(frame, Send) else frame.TYPE
+
+
+@dataclass
+class PacedCase:
+    name: str
+    steps: list[Any]
+    out: list[str]  # what went out, in order, over all steps
+    next_at: float | None  # session.next_send_at() at the end (the clock starts at 0)
+    pacing: Pacing = field(default_factory=Pacing)
+
+
+def QUEUE(n: int) -> tuple[str, int]:  # noqa: N802 - n sends offline: c1, c2, ...
+    return ("queue", n)
+
+
+def NEW(cmid: str) -> tuple[str, str]:  # noqa: N802 - a send while connected
+    return ("new", cmid)
+
+
+def ACK(name: str) -> tuple[str, str]:  # noqa: N802 - the server acks this send
+    return ("ack", name)
+
+
+def LIMITED(name: str | None, retry_after_ms: int) -> tuple[str, str | None, int]:  # noqa: N802
+    """The server refuses the request `name` (a client_msg_id or a frame type) as rate_limited."""
+    return ("limited", name, retry_after_ms)
+
+
+def ADVANCE(seconds: float) -> tuple[str, float]:  # noqa: N802
+    return ("advance", seconds)
+
+
+ANSWER_ALL = ("answer all",)  # the server acks every send as soon as it is written
+WELCOME = welcome("5", re=0)
+PACED = [
+    PacedCase("after welcome at most 64 re-sends go out, behind the sync",
+              [QUEUE(100), CONNECT, WELCOME],
+              out=["hello", "sync", *cs(1, 64)], next_at=None),
+    PacedCase("each answer, an ack or an error with its re, lets one more out",
+              [QUEUE(100), CONNECT, WELCOME, ACK("c1"), ("refused", "c2")],
+              out=["hello", "sync", *cs(1, 64), "c65", "c66"], next_at=None),
+    PacedCase("an ack held by a running sync still opens the window",
+              [QUEUE(70), CONNECT, WELCOME, ACK("c5"), ACK("c6")],
+              out=["hello", "sync", *cs(1, 64), "c65", "c66"], next_at=None),
+    PacedCase("acks as fast as it sends: 300 frames at once, then 150 a second",
+              [QUEUE(400), CONNECT, WELCOME, ANSWER_ALL, ADVANCE(1 / 150), ANSWER_ALL,
+               ADVANCE(0.1)],
+              out=["hello", "sync", *cs(1, 298), "c299", *cs(300, 314)], next_at=0.1 + 2 / 150),
+    PacedCase("rate_limited: nothing until retry_after_ms, then the refused send first",
+              [QUEUE(10), CONNECT, WELCOME, LIMITED("c3", 500), ACK("c1"), ADVANCE(0.499)],
+              out=["hello", "sync", *cs(1, 10)], next_at=0.5),
+    PacedCase("after the pause the refused send goes out again, at the sustained rate",
+              [QUEUE(10), CONNECT, WELCOME, LIMITED("c3", 500), ADVANCE(0.5)],
+              out=["hello", "sync", *cs(1, 10), "c3"], next_at=None),
+    PacedCase("a rate_limited pause also holds frames other than sends",
+              [QUEUE(1), CONNECT, WELCOME, LIMITED("c1", 20), ("ping",)],
+              out=["hello", "sync", "c1"], next_at=0.02),
+    PacedCase("a refused sync is sent again after the pause",
+              [CONNECT, WELCOME, LIMITED("sync", 100), ADVANCE(0.1)],
+              out=["hello", "sync", "sync"], next_at=None),
+    PacedCase("a rate_limited without re (1.0, 1.1) only pauses",
+              [QUEUE(2), CONNECT, WELCOME, LIMITED(None, 100), ACK("c1"), ADVANCE(0.1)],
+              out=["hello", "sync", "c1", "c2"], next_at=None),
+    PacedCase("new sends queue behind the re-sends, in order",
+              [QUEUE(3), CONNECT, WELCOME, NEW("n1"), NEW("n2"), ACK("c1"), ACK("c2"),
+               ACK("c3"), ACK("n1")],
+              out=["hello", "sync", "c1", "c2", "c3", "n1", "n2"], next_at=None,
+              pacing=Pacing(window=2)),
+    PacedCase("a send refused as rate_limited goes out again before later ones",
+              [QUEUE(3), CONNECT, WELCOME, NEW("n1"), LIMITED("c2", 10), ACK("c1"),
+               ADVANCE(0.1), ACK("c2")],
+              out=["hello", "sync", "c1", "c2", "c2", "c3", "n1"], next_at=None,
+              pacing=Pacing(window=2)),
+    PacedCase("requests other than sends do not wait for the window",
+              [QUEUE(3), CONNECT, WELCOME, page("9", 6, 9, more=True), ("ping",)],
+              out=["hello", "sync", "c1", "sync", "ping"], next_at=None,
+              pacing=Pacing(window=1)),
+    PacedCase("a reconnect starts again: a fresh window and bucket, re-sends first",
+              [QUEUE(3), CONNECT, WELCOME, page("5"), ANSWER_ALL, NEW("n1"), CONNECT, WELCOME],
+              out=["hello", "sync", *cs(1, 3), "hello", "sync", "n1"], next_at=None,
+              pacing=Pacing(window=2, burst=5)),
+    PacedCase("a reconnect re-sends what is still unacked, in the order first sent",
+              [QUEUE(3), CONNECT, WELCOME, page("5"), NEW("n1"), ACK("c1"), CONNECT, WELCOME],
+              out=["hello", "sync", "c1", "c2", "c3", "hello", "sync", "c2", "c3"],
+              next_at=None, pacing=Pacing(window=2)),
+]
+
+
+class PacedRun:
+    """A session on a manual clock, and the server's side of the steps."""
+
+    def __init__(self, pacing: Pacing) -> None:
+        self.clock = ManualClock()
+        self.session = ClientSession("tok", sync_token="5", clock=self.clock, pacing=pacing)
+        self.out: list[str] = []
+        self.ids: dict[str, int] = {}  # a request (client_msg_id or type) -> its last id
+        self.unanswered: list[Send] = []
+        self.queued = 0
+
+    def flush(self) -> int:
+        payloads = self.session.data_to_send()
+        for payload in payloads:
+            frame = decode_client_frame(payload)
+            self.out.append(paced_out(frame))
+            self.ids[paced_out(frame)] = getattr(frame, "id", 0)
+            if isinstance(frame, Send):
+                self.unanswered.append(frame)
+        return len(payloads)
+
+    def receive(self, frame: Frame) -> None:
+        self.session.receive(encode(frame))
+        self.flush()
+
+    def ack(self, cmid: str) -> Ack:
+        pos = 100 + len(self.out)
+        return Ack(re=self.ids[cmid], conv=7, seq=pos, pos=pos, time=T, client_msg_id=cmid)
+
+    def step(self, step: Any) -> None:
+        match step:
+            case ("queue", int(n)):
+                for _ in range(n):
+                    self.queued += 1
+                    self.session.send_text("x", to="bob", client_msg_id=f"c{self.queued}")
+            case ("new", str(cmid)):
+                self.session.send_text("x", to="bob", client_msg_id=cmid)
+            case ("ack", str(cmid)):
+                self.receive(self.ack(cmid))
+            case ("refused", str(cmid)):
+                self.receive(Error(code=ErrorCode.NOT_CONTACT, message="no", re=self.ids[cmid]))
+            case ("limited", name, int(ms)):
+                re = None if name is None else self.ids[name]
+                self.receive(Error(code=ErrorCode.RATE_LIMITED, message="slow down", re=re,
+                                   retry_after_ms=ms))
+            case ("advance", float(seconds)):
+                self.clock.advance(seconds)
+            case ("answer all",):
+                while self.unanswered:
+                    self.receive(self.ack(self.unanswered.pop(0).client_msg_id))
+            case ("ping",):
+                self.session.ping()
+            case ("connect",):
+                self.session.connect()
+                self.unanswered.clear()
+            case _:
+                self.receive(step)
+        self.flush()
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in PACED])
+def test_paced_sending(case: PacedCase) -> None:
+    run = PacedRun(case.pacing)
+    for step in case.steps:
+        run.step(step)
+    assert run.out == case.out
+    next_at = run.session.next_send_at()
+    assert next_at == (None if case.next_at is None else pytest.approx(case.next_at))
+
+
+def test_paced_sends_never_exceed_the_servers_bucket() -> None:
+    """However fast the acks come, the frames sent by any time t stay within the
+    server's bucket (400 + 200 t), and those unanswered within the window."""
+    run = PacedRun(Pacing())
+    run.step(QUEUE(2000))
+    run.step(CONNECT)
+    run.step(WELCOME)
+    run.step(page("5"))  # caught up: acks are processed, not held
+    while run.session.unacked:
+        assert len(run.unanswered) <= 64
+        assert len(run.out) <= 400 + 200 * run.clock.monotonic()
+        run.step(ANSWER_ALL)
+        if (at := run.session.next_send_at()) is not None:
+            run.clock.advance(max(at - run.clock.monotonic(), 0.001))
+            run.flush()
+    assert run.out[2:] == cs(1, 2000)
+    assert run.clock.monotonic() == pytest.approx((2000 + 2 - 300) / 150, abs=0.01)
 
 
 # ----- against a model of the server ---------------------------------------------------

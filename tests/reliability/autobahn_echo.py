@@ -6,12 +6,14 @@ text and binary message. corpchat itself refuses text and answers binary
 messages with msgpack frames, so this module puts a thin echo on top of the
 *real* connection code instead of a look-alike:
 
-- `EchoConnection` subclasses `corpchat.server.connection.Connection`, so the
-  reader loop, the h11 request head parsing and upgrade hand-off, the
-  handshake and idle timeouts, `wsproto.WSConnection(SERVER)`, ping answers,
-  the binary-message assembly with the frame-size limit (close 1009 past
-  `ServerConfig().limits.max_frame_bytes`, 64 KiB), the rejection of
-  protocol errors and the closing handshake are the server's own code;
+- `EchoConnection` subclasses `corpchat.server.connection.Connection` and
+  `EchoProtocol` the sans-IO `corpchat.protocol.server.ServerConnection`, so
+  the reader loop, the request head parsing and upgrade hand-off, the
+  handshake and idle timeouts, wsproto's handshake and framing, the fast
+  binary-frame path, ping answers, the binary-message assembly with the
+  frame-size limit (close 1009 past `ServerConfig().limits.max_frame_bytes`,
+  64 KiB), the rejection of protocol errors and the closing handshake are
+  the server's own code;
 - outgoing bytes go through the server's `Session` (the non-blocking write
   path with its bounded buffer), binary echoes are built by
   `server/wsframes.binary_frame` (the fan-out serializer) and text echoes
@@ -25,8 +27,8 @@ What differs, and why:
   the session as past the handshake (the real server does that on `hello`);
 - text messages are echoed (the real server closes with 1003), with the
   same size limit counted in UTF-8 bytes;
-- `_on_payload` echoes instead of decoding msgpack, and skips the request
-  rate limiter: that is application policy, and Autobahn's 9.7/9.8 cases
+- `_on_payload` echoes instead of decoding msgpack, and `_on_message` skips
+  the request rate limiter: that is application policy, and Autobahn's 9.7/9.8 cases
   send 1000 messages back to back.
 
 Run it standalone for a full Autobahn run:
@@ -41,12 +43,14 @@ import argparse
 from typing import Any
 
 import trio
-from wsproto.events import AcceptConnection, Event, TextMessage
+from wsproto.events import TextMessage
 
 from corpchat.protocol import SUBPROTOCOL, CloseCode
 from corpchat.protocol.clock import SystemClock
+from corpchat.protocol.ratelimit import TokenBucket
+from corpchat.protocol.server import Accept, Message, Reply, ServerConnection, Upgrade
 from corpchat.server.config import ServerConfig
-from corpchat.server.connection import Connection
+from corpchat.server.connection import LINGER_DISCARD_BYTES, Connection
 from corpchat.server.wsframes import binary_frame
 
 ECHO_USER = "autobahn-echo"  # stands in for the authenticated user
@@ -71,42 +75,53 @@ class EchoApp:
         self.connections = 0
 
 
-class EchoConnection(Connection):
-    """The server's connection, echoing messages instead of handling requests."""
+class EchoProtocol(ServerConnection):
+    """The server's sans-IO connection, echoing text; messages skip the rate limit."""
 
-    def __init__(self, app: EchoApp, stream: trio.SocketStream) -> None:
-        super().__init__(app, stream)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._text: list[str] = []
         self._text_bytes = 0
 
-    def _accept(self, request: Any) -> None:
-        offered = SUBPROTOCOL in request.subprotocols
-        self.session.push(self.ws.send(AcceptConnection(
-            subprotocol=SUBPROTOCOL if offered else None)))
-        self.ws = self.ws.connection  # as the server does after its accept
-        self.session.user = ECHO_USER  # past the handshake: the idle timeouts apply
-
-    def _on_event(self, event: Event) -> None:
-        if isinstance(event, TextMessage):
-            self._on_text(event)
-        else:
-            super()._on_event(event)
+    def _on_message(self, payload: bytes, frames: int) -> None:
+        self._events.append(Message(payload))  # no rate limit on messages
 
     def _on_text(self, event: TextMessage) -> None:
-        limit = self.app.config.limits.max_frame_bytes
         self._text.append(event.data)
         self._text_bytes += len(event.data.encode("utf-8"))
-        if self._text_bytes > limit:
+        if self._text_bytes > self.max_frame_bytes:
             self._text.clear()
-            self.session.begin_close(CloseCode.MESSAGE_TOO_BIG, "message too large")
+            self._refuse(b"", CloseCode.MESSAGE_TOO_BIG, "message too large")
             return
         if event.message_finished:
             text = "".join(self._text)
             self._text.clear()
             self._text_bytes = 0
-            self.session.push(self.ws.send(TextMessage(data=text)))
+            assert self._ws is not None
+            self._events.append(Reply(self._ws.send(TextMessage(data=text))))
 
-    def _on_payload(self, payload: bytes, frames: int) -> None:
+
+class EchoConnection(Connection):
+    """The server's connection, echoing messages instead of handling requests."""
+
+    def __init__(self, app: EchoApp, stream: trio.SocketStream) -> None:
+        super().__init__(app, stream)  # type: ignore[arg-type]
+
+    def _protocol(self) -> ServerConnection:
+        config = self.app.config
+        return EchoProtocol(TokenBucket(config.requests_per_s, config.request_burst,
+                                        self.app.clock),
+                            max_violations=config.max_rate_violations, limits=config.limits,
+                            discard_bytes=LINGER_DISCARD_BYTES)
+
+    def _accept(self, upgrade: Upgrade) -> None:
+        offered = SUBPROTOCOL in upgrade.subprotocols
+        self.session.push(self.protocol.send(Accept(SUBPROTOCOL if offered else None)))
+        self.session.user = ECHO_USER  # past the handshake: the idle timeouts apply
+        self.protocol.authenticated()
+        self._on_events(self.protocol.resume())
+
+    def _on_payload(self, payload: bytes) -> None:
         self.session.push(binary_frame(payload))
 
 

@@ -16,7 +16,8 @@ import time
 import pytest
 import trio
 
-from corpchat.protocol import Ack, CloseCode, GroupCreate, Msg, Ok
+from corpchat.protocol import Ack, ClientSession, CloseCode, GroupCreate, Msg, Ok
+from corpchat.protocol.pacing import Pacing
 from corpchat.server.client_cli import (
     Backoff,
     State,
@@ -197,6 +198,35 @@ async def test_reconnects_resends_and_resumes_after_a_server_close(server, nurse
     assert alice.taken(Msg) == [msg]
     await bob.terminal.type("/quit")
     assert await bob.finished() == 0
+
+
+async def test_reconnects_after_a_flood_close(server, nursery):
+    """1008 (a request flood) is reconnected after a back-off: a chat client that
+    stays offline until its user notices loses messages (protocol.md §12)."""
+    bob = await Running(nursery, server.url, await server.user("bob"),
+                        backoff=Backoff(first_s=0.01, max_s=0.01)).connected()
+    bob_uid = server.app.store.user_by_handle("bob").uid
+    for session in server.app.hub.sessions_of(bob_uid):
+        session.begin_close(CloseCode.POLICY_VIOLATION, "request flood")
+    await bob.terminal.wait_for("-- connection lost (close 1008")
+    await bob.terminal.wait_for("-- reconnected")
+    await bob.terminal.type("/quit")
+    assert await bob.finished() == 0
+
+
+async def test_sends_held_back_by_pacing_go_out_when_due(server, nursery):
+    """A tiny bucket: the client's pacing task writes the rest as tokens come back,
+    with nothing arriving from the server to prompt it."""
+    bob = await TestClient(nursery, server.url, await server.user("bob")).connect()
+    alice = Running(nursery, server.url, await server.user("alice"))
+    alice.client.session = ClientSession(alice.client.session.token,
+                                         pacing=Pacing(window=8, burst=3, rate_per_s=50))
+    await alice.connected()  # hello and sync took 2 of the 3 tokens
+    await alice.terminal.type("/to bob", *(f"line {i}" for i in range(6)))
+    texts = [(await bob.expect(Msg)).text for _ in range(6)]
+    assert texts == [f"line {i}" for i in range(6)]
+    await alice.terminal.end_input()
+    assert await alice.finished() == 0
 
 
 async def test_bad_token_exits_without_retrying(server, nursery):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from corpchat.protocol.clock import Clock
+from .clock import Clock
 
 
 class TokenBucket:

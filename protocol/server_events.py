@@ -1,0 +1,102 @@
+"""The events of the server connection (protocol/server.py), in and out.
+
+Frozen, slotted dataclasses, one per thing that can happen: `Event` is what
+`ServerConnection.receive_data` returns, `Command` what its `send` takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ----- events out of `receive_data` -----
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """A plain HTTP request (not an upgrade): answer with `send(HttpResponse(...))`."""
+
+    method: bytes
+    target: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    """A WebSocket handshake: answer with `send(Accept())` or `send(Reject(...))`."""
+
+    subprotocols: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One complete binary message, admitted by the rate limit."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The protocol's own answer (a pong): write `data`."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The peer broke a rule: write `data` (may be empty), then close with `close` if set."""
+
+    data: bytes
+    close: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerClosed:
+    """The peer's close frame: close with its code."""
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """Closing is over: the peer's close came (`peer_closed`), or it sent too much."""
+
+    peer_closed: bool
+
+
+Event = HttpRequest | Upgrade | Message | Reply | Refused | PeerClosed | Finished
+
+
+# ----- events into `send` -----
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    subprotocol: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    status: int
+    body: bytes = b""  # text/plain when not empty
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    body: bytes
+    content_type: bytes = b"text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlive:
+    """Our WebSocket ping to a silent peer."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    code: int
+    reason: str = ""
+
+
+Command = Accept | Reject | HttpResponse | KeepAlive | Close
