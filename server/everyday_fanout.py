@@ -157,13 +157,15 @@ class EverydayFanout:
             if getattr(result, "state", None) is not None and hasattr(result, "emoji"):
                 self._last_change[(result.conv, result.seq)] = result
 
-    def reacted(self, result: Any, out: Out) -> None:
+    def reacted(self, reacted: Any, out: Out) -> None:
+        """One committed reaction change (everyday_ops.Reacted with a state)."""
+        result: Any = reacted
         key = (result.conv, result.seq)
         folded = self._folded.setdefault(key, _Folded())
         folded.changes.append(ReactionChange(user=result.user, emoji=result.emoji,
                                              on=result.on))
         self.hub.head = max(self.hub.head, result.state.pos)
-        if self._last_change.get(key) is not result:
+        if self._last_change.get(key) is not reacted:
             return  # a later change of this message in the batch carries it
         state = result.state
         frame = event_frame(ReactionEvent(conv=state.conv, seq=state.seq, pos=state.pos,

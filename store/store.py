@@ -506,8 +506,9 @@ class WriteTxn(TokenWrites):
     def next_pos(self) -> int:
         """The next stream position, for an event that is not a message (1.5: an
         edit, a reaction change, a mute; see store/everyday.py)."""
-        self.store.head += 1  # type: ignore[operator]
-        return self.store.head  # type: ignore[return-value]
+        pos = (self.store.head or 0) + 1  # set by __init__: never None here
+        self.store.head = pos
+        return pos
 
     def message_pos(self, *, conv: int, seq: int) -> int | None:
         """A stored message's stream position, without decoding the message."""

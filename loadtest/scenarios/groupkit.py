@@ -48,6 +48,7 @@ from corpchat.protocol import (
     ProtocolError,
     QuietBreak,
     QuietResume,
+    React,
     Read,
     Send,
     decode_map,
@@ -62,6 +63,7 @@ from ..worker import Worker, WorkerPlan, now_ns, sleep_until_ns
 
 READ_ID_BASE = 1 << 40  # ids of `read` requests
 REQUEST_ID_BASE = 1 << 48  # ids of set-up requests (group.create, contact.*)
+REACT_ID_BASE = 1 << 44  # ids of `react` requests (issue 20)
 REQUEST_TIMEOUT_S = 30.0
 START_AHEAD_NS = 300_000_000
 STATS_POLL_S = 0.25
@@ -132,6 +134,15 @@ class GroupClient(SimClient):
         self.receipt_seqs: list[int] = []  # own acked receipt-requested seqs
         self.receipts_complete = 0  # own seqs whose readers reached expected_readers
         self.expected_readers = 0
+        # issue 20: every mention_every-th / reply_every-th message mentions a member /
+        # replies to the last message seen (0: never); reacts to the messages whose
+        # seq % react_modulus == react_slot (react_modulus 0: never)
+        self.mention_every = self.reply_every = 0
+        self.mention_handle = ""
+        self.react_modulus = self.react_slot = 0
+        self.last_seen_seq = 0
+        self.reacts_sent = self.reaction_frames = 0
+        self._react_ids = itertools.count(REACT_ID_BASE)
 
     # ----- sending -----
 
@@ -144,8 +155,12 @@ class GroupClient(SimClient):
         if self.announce:
             frame: Frame = Announce(id=rid, client_msg_id=cmid, text=text)
         else:
+            mention = self.mention_every and n % self.mention_every == 0
+            reply = self.reply_every and n % self.reply_every == 0 and self.last_seen_seq
             frame = Send(id=rid, client_msg_id=cmid, text=text, conv=self.conv,
-                         receipt=True if self.receipt else None)
+                         receipt=True if self.receipt else None,
+                         mentions=(self.mention_handle,) if mention else None,
+                         reply_to=self.last_seen_seq if reply else None)
         payload = encode(frame)
         self.unacked[rid] = payload
         rec = self.rec
@@ -230,6 +245,9 @@ class GroupClient(SimClient):
                     self.silent_mismatch += silent is not self.resting
                     if self.auto_read and m.get("receipt"):
                         self._shown(m["conv"], m["seq"])
+                    self._everyday(m["conv"], m["seq"])
+            elif kind == "reaction":
+                self.reaction_frames += 1
             elif kind == "ack":
                 self._on_group_ack(m["re"], m["conv"], m["seq"], m["pos"], m["client_msg_id"])
             elif kind == "receipt":
@@ -261,6 +279,14 @@ class GroupClient(SimClient):
             if not self.quiet:
                 rec.e2e_us.record((now - int(text.split(":", 4)[3])) // 1000)
         return True
+
+    def _everyday(self, conv: int, seq: int) -> None:
+        """Issue 20: remember the last seq (to reply to); react if it is this one's turn."""
+        self.last_seen_seq = seq
+        if self.react_modulus and seq % self.react_modulus == self.react_slot and self.live:
+            self.reacts_sent += 1
+            self.conn.send(encode(React(id=next(self._react_ids), conv=conv, seq=seq,  # type: ignore[union-attr]
+                                        emoji="👍", on=True)))
 
     def _on_group_ack(self, rid: int, conv: int, seq: int, pos: int, cmid: str) -> None:
         track = self.receipt and rid in self.unacked
@@ -556,6 +582,8 @@ def _counters(clients: list[GroupClient]) -> dict[str, int]:
         "system_msgs": sum(c.system_msgs for c in clients),
         "silent_msgs": sum(c.silent_msgs for c in clients),
         "silent_mismatch": sum(c.silent_mismatch for c in clients),
+        "reacts_sent": sum(c.reacts_sent for c in clients),
+        "reaction_frames": sum(c.reaction_frames for c in clients),
     }
 
 
@@ -571,6 +599,7 @@ async def _run_phase(run: Run, phase: Phase) -> bool:
             c.auto_read = phase.read
             c.pace_reads(int(options.read_every_ms * 1e6), pacing)
             c.expected_readers = len(g.members) - 1
+        _everyday_roles(options, g, run.devices_of(g))
     if phase.resting != run.resting_now:
         await _set_resting(run, phase.resting)
     reply = await worker.barrier(f"{phase.name}:go")
@@ -614,6 +643,20 @@ async def _run_phase(run: Run, phase: Phase) -> bool:
 async def _during(run: Run, phase: Phase, start: int, end: int,
                   out: list[dict[str, Any] | None]) -> None:
     out[0] = await run.during(run, phase, start, end)  # type: ignore[misc]
+
+
+def _everyday_roles(options: Any, group: Group, devices: list[GroupClient]) -> None:
+    """Issue 20's mix: who mentions whom, how often sends reply, who reacts to what."""
+    members = group.members
+    for c in devices:
+        if c.spec.device.endswith("/1"):
+            continue  # a second device neither sends nor reacts
+        i = members.index(c.spec.handle)
+        c.mention_every = round(1 / options.mention_fraction) if options.mention_fraction else 0
+        c.reply_every = round(1 / options.reply_fraction) if options.reply_fraction else 0
+        c.mention_handle = members[(i + 1) % len(members)]
+        c.react_modulus = len(members) if options.reactions else 0
+        c.react_slot = i
 
 
 async def _set_resting(run: Run, resting: bool) -> None:
@@ -794,6 +837,8 @@ def phase_figures(options: Any, phase: Phase, s0: dict[str, Any], s1: dict[str, 
         "system_msgs": total("system_msgs"),
         "silent_msgs": total("silent_msgs"),
         "silent_mismatch": total("silent_mismatch"),
+        "reacts_sent": total("reacts_sent"),  # issue 20's mix
+        "reaction_frames": total("reaction_frames"),
         # from the phase's t0 to the end of its drain
         "slow_consumer_closes": after.get("slow_consumer_closes", 0)
         - before.get("slow_consumer_closes", 0),
