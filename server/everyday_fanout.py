@@ -83,10 +83,11 @@ class Marks:
     muted: dict[int, int]  # uid -> until (0: until unmuted)
     now_ms: int
     urgent: bool
+    sender: int  # one's own message mentions nobody to oneself (one's other devices)
 
     def of(self, uid: int, membership: Membership) -> tuple[bool, bool, bool]:
         """(mentioned, the quote's text hidden, hushed by a mute) for one receiver."""
-        mentioned = self.everyone or uid in self.mentioned
+        mentioned = (self.everyone or uid in self.mentioned) and uid != self.sender
         unquoted = bool(self.quote_pos) and not membership.sees(self.quote_pos)
         hushed = False
         if self.muted and not mentioned and not self.urgent:
@@ -124,8 +125,10 @@ class EverydayFanout:
                 if user is not None:
                     uids.add(user.uid)
         muted = self.muted.get(msg.conv) or {}
+        sender = self.hub.store.user_by_handle(msg.sender) if msg.mentions else None
         return Marks(everyone, frozenset(uids), msg.quote.pos if msg.quote else 0, muted,
-                     self.now_ms() if muted else 0, msg.urgent)
+                     self.now_ms() if muted else 0, msg.urgent,
+                     sender.uid if sender is not None else 0)
 
     # ----- events -----
 
