@@ -61,13 +61,13 @@ async def _member(url: str, token: str, conv: int, seq: int, every_s: float,
                 while True:
                     await ws.get_message()
             nursery.start_soon(drain)
-            next_at = time.monotonic()
+            next_at = trio.current_time()
             while next_at < end:
                 await ws.send_message(encode(React(id=10 + sent, conv=conv, seq=seq,
                                                    emoji="👍", on=sent % 2 == 0)))
                 sent += 1
                 next_at += every_s
-                await trio.sleep(max(0.0, next_at - time.monotonic()))
+                await trio.sleep(max(0.0, next_at - trio.current_time()))
             nursery.cancel_scope.cancel()
     return sent
 
@@ -89,7 +89,7 @@ async def storm(url: str, admin_socket: str, members: int, rate: float,
                                               conv=conv)))
         seq = (await _until(sender, Ack)).seq
         before = await _admin(admin_socket, "stats")
-        end = time.monotonic() + duration_s
+        end = trio.current_time() + duration_s
         sent: list[int] = []
 
         async def member(token: str) -> None:
