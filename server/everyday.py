@@ -334,6 +334,8 @@ def sync_events(events: list[StreamEvent]) -> dict[str, Any]:
 def conv_marks(store: Store, hub: Hub, uid: int, conv: int, kind: str) -> dict[str, Any]:
     """A `conv` map's 1.5 fields: the caller's mute and the group's notice."""
     until = hub.everyday.muted.get(conv, {}).get(uid)
+    if until and until <= hub.everyday.now_ms():
+        until = None  # that mute has ended
     notice = store.read(lambda txn, db: tables.notice_seq(txn, db, conv=conv)) \
         if kind == GROUP else 0
     return {"muted_until": until, "notice": notice or None}

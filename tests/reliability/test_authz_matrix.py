@@ -276,6 +276,18 @@ TABLE: dict[str, Row] = {
     "group.list": row(_f(), *[Served(GroupListReply, _no_group)] * 4),
     "typing": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
     "recall": row(_g(seq=SEQ), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    # 1.5 (§29): everything on a conversation is for its current members
+    "edit": row(_g(seq=SEQ, text="mine now"), *[NOT_MEMBER] * 4),
+    "react": row(_g(seq=SEQ, emoji="👍", on=True), *[NOT_MEMBER] * 4),
+    "reactions.list": row(_g(seq=SEQ, emoji="👍"), *[NOT_MEMBER] * 4),
+    "forward": row(lambda w, actor: {"client_msg_id": "probe-f", "from_conv": w.conv,
+                                     "seqs": (w.seq,), "to_conv": w.conv},
+                   *[NOT_MEMBER] * 4),
+    "group.notice": row(_g(text="hear ye"), *[NOT_MEMBER] * 4),
+    "pin": row(_g(seq=SEQ), *[NOT_MEMBER] * 4),
+    "unpin": row(_g(seq=SEQ), *[NOT_MEMBER] * 4),
+    "pins": row(_g(), *[NOT_MEMBER] * 4),
+    "conv.mute": row(_g(), *[NOT_MEMBER] * 4),
 }
 
 
