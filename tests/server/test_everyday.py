@@ -436,3 +436,21 @@ async def test_mute_hushes_all_but_mentions_and_reaches_every_device(server, nur
     assert (await tablet.expect(MuteEvent)).muted is False
     await sent(c["ann"], "unmuted", conv=conv)
     assert (await tablet.expect(Msg)).silent is None
+
+
+async def test_mutes_and_event_positions_survive_a_restart(nursery, server_config, clock):
+    from ..conftest import running_server
+
+    async with running_server(nursery, server_config, clock) as server:
+        c = await people(server, nursery, "ann", "ben")
+        tokens = {h: c[h].session.token for h in c}
+        conv = await make_group(c["ann"], "ben")
+        ack = await sent(c["ann"], "before", conv=conv)
+        assert isinstance(await request(c["ben"], ConvMute, conv=conv), Ok)
+        edit = await request(c["ann"], Edit, conv=conv, seq=ack.seq, text="before, edited")
+    async with running_server(nursery, server_config, clock) as server:
+        ann = await TestClient(nursery, server.url, tokens["ann"]).connect()
+        ben = await TestClient(nursery, server.url, tokens["ben"]).connect()
+        after = await sent(ann, "after", conv=conv)
+        assert after.pos > edit.pos  # the stream goes on after the event
+        assert (await ben.expect(Msg)).silent is True  # the mute was reloaded
