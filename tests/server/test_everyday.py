@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import trio
 
+from corpchat.adminclient import call_stream, socket_path
 from corpchat.protocol import (
     Ack,
-    ConvMute,
     Conversations,
     ConversationsReply,
+    ConvMute,
     Edit,
     Edited,
     Error,
@@ -36,7 +37,6 @@ from corpchat.protocol import (
     ReceiptsReply,
     Unpin,
 )
-from corpchat.adminclient import call_stream, socket_path
 
 from ..client import TestClient, WireClient
 from .test_groups import make_contact, make_group, people, request
