@@ -24,7 +24,8 @@ async def test_corp_set_changes_and_reports_the_policy(server, nursery):
                                 full_name="Acme Trading Ltd")
     assert result == {"corp": "acme", "full_name": "Acme Trading Ltd",
                       "show_consumer_reads": True, "show_employee_reads": False,
-                      "push_previews": False, "transfer_history": True}
+                      "push_previews": False, "transfer_history": True,
+                      "forward_to_customers": False}
     again = await server.admin("corp.set", corp="acme", transfer_history=False)
     assert (again["push_previews"], again["transfer_history"]) == (False, False)
     with pytest.raises(AdminError) as missing:

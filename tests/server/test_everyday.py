@@ -454,3 +454,17 @@ async def test_mutes_and_event_positions_survive_a_restart(nursery, server_confi
         after = await sent(ann, "after", conv=conv)
         assert after.pos > edit.pos  # the stream goes on after the event
         assert (await ben.expect(Msg)).silent is True  # the mute was reloaded
+
+
+async def test_a_customer_in_an_external_group_mentions_employees_not_all(server, nursery):
+    c = await people(server, nursery, "alice", "bob")
+    carol = await TestClient(nursery, server.url, await server.user("carol", corp=None)).connect()
+    await make_contact(c["alice"], carol)
+    conv = await make_group(c["alice"], "bob", "carol")
+    await carol.send("@all hello?", conv=conv, mentions=("all",))
+    assert (await carol.expect(Error)).code == "forbidden"
+    ack = await sent(carol, "@bob hello?", conv=conv, mentions=("bob",))
+    msg = await c["bob"].expect(Msg)
+    while msg.seq != ack.seq:
+        msg = await c["bob"].expect(Msg)
+    assert (msg.mentioned, msg.external) == (True, True)
