@@ -138,6 +138,7 @@ class App:
                 nursery.start_soon(self.rates.run)
                 self.quiet.load()
                 self.push.load()
+                self.hub.everyday.load()  # 1.5: mutes, for fan-out
                 nursery.start_soon(self.quiet.run)
                 nursery.start_soon(self.push.run)
                 self.transfers.load()

@@ -107,11 +107,14 @@ class EverydayFanout:
     def __init__(self, hub: Any) -> None:  # the Hub (which imports this module)
         self.hub = hub
         self.muted: dict[int, dict[int, int]] = defaultdict(dict)  # conv -> uid -> until
-        for (uid, conv), until in hub.store.read(tables.all_mutes).items():
-            self.muted[conv][uid] = until
         self._last_change: dict[tuple[int, int], Any] = {}  # this batch's, per message
         self._folded: dict[tuple[int, int], _Folded] = {}
         self.clock: Clock | None = None  # set by the App (mutes end at a time)
+
+    def load(self) -> None:
+        """Read every mute (at start, before anything is fanned out)."""
+        for (uid, conv), until in self.hub.store.read(tables.all_mutes).items():
+            self.muted[conv][uid] = until
 
     def now_ms(self) -> int:
         return self.clock.now_ms() if self.clock is not None else 0
