@@ -1,6 +1,6 @@
 """Which corp archives a message.
 
-Rule (DESIGN.md, "Realms and the bridge": "external conversations are
+Rule (docs/architecture.md, "Realms and the bridge": "external conversations are
 archived for the corp"; docs/protocol.md, "Who may be in a group"): a
 direct message between an employee and a consumer goes into the employee's
 corp's archive; a group with consumers is an external group and is

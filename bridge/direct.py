@@ -1,6 +1,6 @@
 """Who may open a direct conversation with whom.
 
-Rule (DESIGN.md, "Realms and the bridge"): inside a realm the core routes
+Rule (docs/architecture.md, "Realms and the bridge"): inside a realm the core routes
 directly — employees of one corp with each other; consumers with their
 friends. Employees of different corps share nothing. A consumer and an
 employee talk only while they are external contacts.

@@ -1,6 +1,6 @@
 """The delivery checker: was every acked message delivered exactly once, in order?
 
-The server's promise (DESIGN.md, "the path of one message"): once a send is
+The server's promise (docs/architecture.md, "the path of one message"): once a send is
 acked, every other device of every member receives it, exactly once, in
 per-conversation `seq` order, live or through sync after a reconnect; and
 nothing is shown that was not committed (acked). The checker compares what

@@ -11,9 +11,10 @@ is a header of 2, 4 or 10 bytes and a slice: `_parse` handles the common
 case (a complete binary message) inline and hands fragments and control
 frames (ping, close) to `_control`.
 
-I/O follows the server's pattern (DESIGN.md step 5): `send` writes straight
-to the non-blocking socket with no await, keeping only what the kernel did
-not take for the connection's writer task. Reading is shared: one
+I/O follows the server's pattern (docs/architecture.md, "the path of one
+message", step 6): `send` writes straight to the non-blocking socket with
+no await, keeping only what the kernel did not take for the connection's
+writer task. Reading is shared: one
 `ReadHub` task per worker waits on all sockets at once (a private epoll
 set) and calls `on_payload(bytes)` for each binary message, with no await
 per frame and no wake-up per connection. Every wait is bounded by the

@@ -1,7 +1,7 @@
 """Group fan-out at scale: 100 members on 2 devices each, and a member that stops reading.
 
 Both tests talk to a real server over real sockets (127.0.0.1) with a real
-LMDB; the fan-out path under test is DESIGN.md "the path of one message",
+LMDB; the fan-out path under test is docs/architecture.md "the path of one message",
 steps 4-5.
 """
 

@@ -177,7 +177,8 @@ async def test_a_stalled_receiver_is_closed_for_resync_and_others_keep_up(
 
 
 async def test_a_batch_larger_than_the_bound_is_written_when_the_socket_takes_it():
-    """DESIGN.md step 5: only bytes the kernel did not take count against the bound.
+    """Only bytes the kernel did not take count against the bound (docs/architecture.md,
+    the path of one message, step 6).
 
     A reader that keeps up must never be closed, even when one batch holds
     more than the bound for it.
