@@ -158,14 +158,14 @@ async def replay(model: EverydayMachine, data_dir: str) -> None:
         conv = await make_group(devices["ann-phone"], "ben", "cat")
         seqs: list[int] = []
         away_tokens: dict[str, str | None] = {}
-        for step in model.program:
+        earlier: dict[str, list[WireClient]] = {}  # a device's closed connections
+        for step in (*model.program, *(("back", d) for d in model.away)):
+            if step[0] == "away":
+                earlier.setdefault(step[1], []).append(devices[step[1]])
             await _step(step, devices, conv, seqs, away_tokens, server, nursery, tokens)
-        for device in list(away_tokens):
-            await _step(("back", device), devices, conv, seqs, away_tokens, server, nursery,
-                        tokens)
         for device, client in devices.items():
             await _settle(client)
-            _check(model, device, client, seqs)
+            _check(model, device, earlier.get(device, []) + [client], seqs)
         nursery.cancel_scope.cancel()
 
 
@@ -190,11 +190,8 @@ async def _step(step: tuple[Any, ...], devices: dict[str, WireClient], conv: int
         away_tokens[device] = client.session.sync_token
         await client.close()
     elif kind == "back":
-        old = devices[device]
         back = WireClient(nursery, server.url, tokens[DEVICES[device]], device=device,
                           sync_token=away_tokens.pop(device))
-        back.wire[:0] = old.wire  # one device's wire, across its connections
-        back.events[:0] = old.events
         devices[device] = await back.connect()
 
 
@@ -204,10 +201,12 @@ async def _settle(client: WireClient) -> None:
     assert isinstance(reply, Pong)
 
 
-def _check(model: EverydayMachine, device: str, client: WireClient, seqs: list[int]) -> None:
+def _check(model: EverydayMachine, device: str, connections: list[WireClient],
+           seqs: list[int]) -> None:
+    """The device's view, over all its connections in order, against the model."""
     user = DEVICES[device]
     view = View()
-    for event in client.events:
+    for event in (e for c in connections for e in c.events):
         if not isinstance(event, SyncComplete):
             view.apply(event)
     for seq, msg in zip(seqs, model.log, strict=True):
@@ -217,7 +216,7 @@ def _check(model: EverydayMachine, device: str, client: WireClient, seqs: list[i
         assert view.counts.get(seq, {}) == msg.counts(), (device, seq)
         mentioned = msg.sender != user and (user in msg.mentions or "all" in msg.mentions)
         assert view.mentioned.get(seq, False) == mentioned, (device, seq)
-    events = [f.pos for f in client.wire if isinstance(f, (Edited, ReactionEvent))]
+    events = [f.pos for c in connections for f in c.wire if isinstance(f, (Edited, ReactionEvent))]
     assert len(events) == len(set(events)), f"{device}: an event reached it twice"
 
 
