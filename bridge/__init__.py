@@ -2,7 +2,8 @@
 
 Each rule is a pure function returning a `Verdict` (or a decoration); the
 server asks, the bridge decides. It receives store records, never sockets,
-and the server sends a refusal's code and reason as the request's error.
+and the server sends a refused verdict's `.refusal` (protocol.Refusal: its
+code and reason) as the request's error.
 Where a rule only filters what someone is shown (read state, push previews,
 directory fields, the handed-over history) the server reads `.allowed`.
 Facts that cost a lookup are asked for only when a rule needs them:
@@ -14,25 +15,26 @@ Realm rules (function — business rule — where it is enforced):
   with their friends, an employee and a consumer only while external
   contacts; other corps share nothing. `tie_needed` names the one
   relationship to look up (none between colleagues). Enforced by
-  server/handlers.py `_may_message` on every direct `send`.
+  server/features/messaging.py `_destination` on every direct `send`.
 - `archive_corp`, `group_archive_corp` (archive.py) — a cross-realm direct
   message is archived for the employee's corp, an external group's for the
-  corp that owns it. handlers.py `_send`, server/customers.py (mass
-  messages), server/groups.py (group messages, notices and recalls).
+  corp that owns it. features/messaging.py `send`, features/customers.py
+  (mass messages), server/ops/groups.py (group messages, notices and recalls).
 - `may_invite` (invite.py) — employees of the corp, and consumers invited
   by an employee whose external contact they are; a consumer invites
-  nobody. handlers.py `_may_invite` for `group.create` / `group.add`.
+  nobody. features/groups.py `_may_invite` for `group.create` / `group.add`.
 - `may_create_group`, `may_own_group`, `admit_consumers` (groups.py) — only
   employees create or own groups; at most 100 consumers per group, all or
-  none of a request. handlers.py (`group.create`), server/groups.py
+  none of a request. features/groups.py (`group.create`), server/ops/groups.py
   (transfer, add, create).
 - `may_mark_urgent`, `may_send_urgent` (urgent.py) — only employees send
-  urgent messages, within a daily quota. handlers.py `_urgent`: the realm
-  before submitting, the quota inside the writer's transaction.
+  urgent messages, within a daily quota. features/messaging.py `_urgent`: the
+  realm before submitting; ops/messages.py `send_urgent`: the quota inside the
+  writer's transaction.
 - `deciding_corp_id`, `read_state_visible` (receipts.py) — read state
   crosses realms as the employee's corp allows (consumers' shown, employees'
   hidden by default). server/hub.py `read_visible`, for `receipt` events and
-  `receipts` replies.
+  `receipts` replies (features/receipts.py).
 - `may_preview` (previews.py) — the receiver's corp may keep message text
   out of its employees' push notifications. hub.py `_preview`.
 - `seen_by_consumers`, `seen_by_employees`, `may_see_directory` (badge.py)
@@ -40,27 +42,27 @@ Realm rules (function — business rule — where it is enforced):
   external; directory fields only between colleagues. server/people.py.
 - `may_use_directory`, `may_look_up` (directory.py) — the directory is for
   employees; `user.info` answers about oneself, colleagues and peers only,
-  anyone else as no such user. server/bridge_handlers.py, server/quiet_handlers.py.
+  anyone else as no such user. server/features/contacts.py, features/quiet.py.
 - `may_request_contact`, `may_accept_contact`, `may_befriend` (contacts.py)
   — only employees ask consumers to connect, within per-employee, per-corp
-  and daily caps; consumers befriend consumers. server/bridge_ops.py, in
+  and daily caps; consumers befriend consumers. server/ops/contacts.py, in
   the writer's transaction.
 - `may_add_tag`, `may_mass_message`, `may_post_moment` (customers.py) —
   tag library size, one mass message per customer per employee a day, one
-  moment a day. server/customers.py, in the writer's transaction.
+  moment a day. server/ops/customers.py, in the writer's transaction.
 - `may_serve_customers`, `may_administer_corp`, `may_act_for`
   (customers.py) — customer features are for employees, the tag library
   for corp admins, who act only for their own corp's employees.
-  server/customers.py.
+  server/features/customers.py.
 - `may_hand_over`, `may_transfer`, `may_inherit_history`,
   `handover_replaces_owner` (customers.py) — customers pass to a colleague
   of the same corp, at most twice in 90 days, one pending at a time, with
   the earlier chat unless the corp says no; a full group's seat passes
   with them.
-  server/admin_commands.py `transfer`, server/transfers.py.
+  server/admin_commands.py `transfer`, server/ops/transfers.py.
 - `may_forward` (forwarding.py) — internal messages reach customers by a
   forward only if the forwarder's corp allows it (`forward_to_customers`).
-  server/everyday_ops.py `forward`, in the writer's transaction.
+  server/ops/everyday.py `forward`, in the writer's transaction.
 """
 
 from .archive import archive_corp, group_archive_corp

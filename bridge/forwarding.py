@@ -1,4 +1,4 @@
-"""What a forward may carry across the realms (docs/protocol.md §29.6).
+"""What a forward may carry across the realms (docs/protocol.md §31.6).
 
 Rule (the corp's policy `forward_to_customers`, off by default):
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from corpchat.protocol.errors import ErrorCode, Refusal
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -10,6 +12,12 @@ class Verdict:
     allowed: bool
     code: str = ""
     reason: str = ""
+
+    @property
+    def refusal(self) -> Refusal:
+        """What a refused verdict answers: the project's one refusal type."""
+        assert not self.allowed, "an allowed verdict refuses nothing"
+        return Refusal(ErrorCode(self.code), self.reason)
 
 
 ALLOW = Verdict(True)

@@ -22,9 +22,16 @@ run() {  # [SERVE_ARGS="--config FILE"] run NAME SCENARIO [loadtest options...]
   local server=$!
   for _ in $(seq 50); do [ -S "$data/admin.sock" ] && break; sleep 0.1; done
   echo "== $name (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+  local flood=""
+  if [ -n "${FLOOD:-}" ]; then  # failed logins per second from this address, beside the run
+    taskset -c 1 "$BIN/python" -m corpchat.loadtest.loginflood --url "ws://127.0.0.1:$PORT/" \
+      --rate "$FLOOD" --duration $((DURATION + 4)) >"$OUT/$name.flood.json" &
+    flood=$!
+  fi
   taskset -c 1 "$BIN/corpchat" loadtest "$@" --url "ws://127.0.0.1:$PORT/" \
     --admin-socket "$data/admin.sock" --duration "$DURATION" --warmup 3 --seed 1 \
     --json "$OUT/$name.json" || echo "($name reported a failure)"
+  if [ -n "$flood" ]; then wait "$flood" || true; fi
   kill "$server"; wait "$server" 2>/dev/null || true
   rm -rf "$data"
 }
@@ -53,6 +60,12 @@ taskset -c 1 "$BIN/python" -m corpchat.server.fanoutbench  # the fan-out step al
 # chat at 100 msgs/s; the caps the set-up needs are raised in broadcast.toml
 SERVE_ARGS="--config loadtest/broadcast.toml" run broadcast-20k broadcast --members 100 \
   --consumers 20000 --rate 100 --connect-concurrency 100
+# issue 18: group fan-out alone and with 1,000 failed logins/s from one address, interleaved
+for round in 1 2 3; do
+  run "group-100x-400-$round" group --groups 1 --members 100 --clients 100 --rate 400
+  FLOOD=1000 run "group-100x-400-loginflood-$round" group --groups 1 --members 100 \
+    --clients 100 --rate 400
+done
 # issue 20: group100 with 20 % mentions, 10 % replies and one reaction per message,
 # interleaved with plain; then 1,000 reactions/s on one message
 for mix in plain mixed plain mixed; do

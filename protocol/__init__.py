@@ -17,10 +17,12 @@ from . import (
     frames_people,
     frames_quiet,
     frames_receipts,
+    frames_search,
+    frames_signin,
 )
 from .client import ClientSession, SyncComplete, should_reconnect
 from .codec import SERVER_FRAME_LIMITS, decode_client_frame, decode_map, decode_server_frame, encode
-from .errors import CloseCode, ErrorCode, ProtocolError
+from .errors import CloseCode, ErrorCode, ProtocolError, Refusal
 
 # Every frame, as its area module's __all__ lists it.
 from .frames import CLIENT_FRAMES, SERVER_FRAMES, Frame
@@ -32,13 +34,15 @@ from .frames_moments import *  # noqa: F403
 from .frames_people import *  # noqa: F403
 from .frames_quiet import *  # noqa: F403
 from .frames_receipts import *  # noqa: F403
+from .frames_search import *  # noqa: F403
+from .frames_signin import *  # noqa: F403
 from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUBPROTOCOL, Limits
 
 __all__ = [
     "CLIENT_FRAMES", "ClientSession", "CloseCode", "DEFAULT_LIMITS", "ErrorCode", "Frame",
-    "Limits", "PROTOCOL_VERSION", "ProtocolError", "SERVER_FRAMES", "SERVER_FRAME_LIMITS",
-    "SUBPROTOCOL", "SyncComplete", "decode_client_frame", "decode_map", "decode_server_frame",
-    "encode", "should_reconnect",
+    "Limits", "PROTOCOL_VERSION", "ProtocolError", "Refusal", "SERVER_FRAMES",
+    "SERVER_FRAME_LIMITS", "SUBPROTOCOL", "SyncComplete", "decode_client_frame", "decode_map",
+    "decode_server_frame", "encode", "should_reconnect",
 ]
 __all__ += frames_core.__all__
 __all__ += frames_customers.__all__
@@ -48,3 +52,5 @@ __all__ += frames_moments.__all__
 __all__ += frames_people.__all__
 __all__ += frames_quiet.__all__
 __all__ += frames_receipts.__all__
+__all__ += frames_signin.__all__
+__all__ += frames_search.__all__

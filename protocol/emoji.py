@@ -1,4 +1,4 @@
-"""What counts as one reaction emoji (docs/protocol.md §29.5).
+"""What counts as one reaction emoji (docs/protocol.md §31.5).
 
 "One grapheme cluster of at most 16 code points": the cluster rules are
 Unicode's (UAX #29, extended grapheme clusters), from the `regex` package's

@@ -4,10 +4,18 @@
 `CloseCode` values are WebSocket close codes. A `ProtocolError` raised while
 reading peer input carries the code to answer with and, when the input was
 unreadable, the close code that ends the connection.
+
+A request that was understood but is not allowed is a `Refusal`: the code
+and reason sent back, as a value. A write operation returns one (nothing is
+written); a check that runs before the write raises `refusal.error()`, the
+`ProtocolError` of the same code and reason. Both reach the client as the
+same `error` frame, and the admin socket answers its own refusals with the
+same two fields.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
 
@@ -79,3 +87,16 @@ class ProtocolError(Exception):
 
     def __repr__(self) -> str:
         return f"ProtocolError({self.code.value!r}, {self.message!r}, close={self.close})"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A request checked and refused: what to answer, and when to try again."""
+
+    code: ErrorCode
+    reason: str
+    retry_after_ms: int | None = None
+
+    def error(self) -> ProtocolError:
+        """The same refusal raised by a check that runs before any write."""
+        return ProtocolError(self.code, self.reason)

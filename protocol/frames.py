@@ -59,7 +59,9 @@ class Frame:
             if value is None:
                 continue
             if isinstance(value, tuple):
-                value = [v.to_wire() if isinstance(v, Frame) else v for v in value]
+                value = [v.to_wire() if isinstance(v, Frame)
+                         else list(v) if isinstance(v, tuple) else v  # arrays of arrays
+                         for v in value]
             elif isinstance(value, Frame):
                 value = value.to_wire()
             out[key] = value

@@ -13,8 +13,8 @@ import logging
 import os
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
@@ -29,21 +29,23 @@ from corpchat.protocol.admin import (
     encode_stream_start,
 )
 
-from . import admin_commands
+# admin_signin and admin_search register their commands
+from . import admin_commands, admin_search, admin_signin  # noqa: F401
+from .admin_commands import Stream
 from .admission import CapacityLog, accept_retrying
 from .audit import audit
-
-if TYPE_CHECKING:
-    from .app import App
+from .services import Running
 
 log = logging.getLogger("corpchat.admin")
-Command = Callable[["App", dict[str, Any]], Awaitable[Any]]
+Command = Callable[[Running, dict[str, Any]], Awaitable[Any]]
 # Admin commands with an INFO audit line, and the fields it takes from the
 # command's arguments and result: names and ids, never a token. Other commands
 # get a DEBUG line naming the command.
 AUDITED: dict[str, tuple[str, ...]] = {
     "kick": ("user", "device", "sessions_closed"),
-    "user.add": ("handle", "corp", "consumer", "uid", "token_id"),
+    "user.add": ("handle", "corp", "consumer", "uid", "token_id", "invite_expires_ms"),
+    "user.invite": ("handle", "expires_ms"),  # never the invite itself
+    "user.password": ("handle",),  # never the password
     "user.disable": ("handle", "tokens_revoked", "sessions_closed"),
     "user.enable": ("handle",),
     "user.remove": ("handle", "tokens_revoked", "sessions_closed"),
@@ -60,13 +62,6 @@ class AdminSocketUnusable(OSError):
     """The server cannot create its admin socket (e.g. a path too long for AF_UNIX)."""
 
 
-class Stream:
-    """A command's answer given row by row (e.g. an archive export)."""
-
-    def __init__(self, rows: AsyncIterator[Any]) -> None:
-        self.rows = rows
-
-
 async def _send_all(conn: trio.socket.SocketType, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -75,7 +70,7 @@ async def _send_all(conn: trio.socket.SocketType, data: bytes) -> None:
 
 
 class AdminServer:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Running) -> None:
         self.app = app
         self.path = socket_path(app.config.data_dir)
         self.commands: dict[str, Command] = dict(admin_commands.COMMANDS)

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import os
 import resource
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from typing import Any
 
 import trio
 
+from corpchat.protocol.admin import AdminError
 from corpchat.store import Refused, StorageError
 
-if TYPE_CHECKING:
-    from .app import App
+from .invites import new_invite
+from .ops import accounts
+from .services import Running
 
 COMMANDS: dict[str, Any] = {}
+
+
+class Stream:
+    """A command's answer given row by row (e.g. an archive export)."""
+
+    def __init__(self, rows: AsyncIterator[Any]) -> None:
+        self.rows = rows
+
+
 STATS_SLICE = 500  # connections looked at between event-loop turns by `stats`
 
 
@@ -26,30 +38,20 @@ def command(name: str):  # noqa: ANN201 - a registering decorator
 
 
 def _arg(args: dict[str, Any], name: str, kind: type = str) -> Any:
-    from .admin import AdminError
-
     value = args.get(name)
     if not isinstance(value, kind):
         raise AdminError("bad_request", f"argument {name!r} must be a {kind.__name__}")
     return value
 
 
-async def _write(app: App, op: Any) -> Any:
-    from .admin import AdminError
-
+async def _write(app: Running, op: Any) -> Any:
     result = await app.write(op)
-    if isinstance(result, Refused):
-        raise AdminError(result.code, result.message)
-    if isinstance(result, StorageError):
-        raise AdminError("storage_unavailable", str(result))
-    if isinstance(result, BaseException):
-        raise AdminError("internal_error", str(result))
+    if isinstance(result, Refused):  # refused, or the commit failed (ops/results.failure)
+        raise AdminError(result.code, result.reason)
     return result
 
 
-def _user(app: App, handle: str):  # noqa: ANN202
-    from .admin import AdminError
-
+def _user(app: Running, handle: str):  # noqa: ANN202
     user = app.store.user_by_handle(handle)
     if user is None:
         raise AdminError("not_found", f"no user {handle!r}")
@@ -57,12 +59,12 @@ def _user(app: App, handle: str):  # noqa: ANN202
 
 
 @command("help")
-async def help_(app: App, args: dict[str, Any]) -> list[str]:
+async def help_(app: Running, args: dict[str, Any]) -> list[str]:
     return sorted(COMMANDS)
 
 
 @command("corp.add")
-async def corp_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def corp_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     name = _arg(args, "name")
     full_name = args.get("full_name") or ""
     now = app.clock.now_ms()
@@ -75,30 +77,22 @@ CORP_POLICY = ("show_consumer_reads", "show_employee_reads", "push_previews",
 
 
 @command("corp.set")
-async def corp_set(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def corp_set(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Change a corp's full name or policy flags (CORP_POLICY); print the result."""
-    from dataclasses import replace
 
     corp = _corp(app, args)
     changes = {k: _arg(args, k, bool) for k in CORP_POLICY if args.get(k) is not None}
     if args.get("full_name") is not None:
         changes["full_name"] = _arg(args, "full_name")
 
-    def op(w):  # noqa: ANN001, ANN202
-        updated = replace(w.corp(corp.corp_id), **changes)
-        w.put_corp(updated)
-        return updated
-
-    updated = await _write(app, op)
+    updated = await _write(app, lambda w: accounts.set_corp(w, corp.corp_id, changes))
     return {"corp": updated.name, "full_name": updated.full_name,
             **{k: getattr(updated, k) for k in CORP_POLICY}}
 
 
 @command("user.add")
-async def user_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def user_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """An enterprise user (args.corp) or a consumer (args.consumer), with a first token."""
-    from .admin import AdminError
-
     handle = _arg(args, "handle")
     corp_id = None
     if not args.get("consumer"):
@@ -108,17 +102,17 @@ async def user_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
         corp_id = corp.corp_id
     now = app.clock.now_ms()
 
-    def op(w):  # noqa: ANN001, ANN202
-        user = w.create_user(handle, corp_id, now)
-        if isinstance(user, Refused):
-            return user
-        return user, w.issue_token(user.uid, now)
-
-    user, (token_id, token) = await _write(app, op)
+    enrolled = await _write(app, lambda w: accounts.add_user(w, handle, corp_id, now))
     if corp_id is not None:  # the new employee joined the corp's notice board
         app.hub.forget(app.store.corp(corp_id).announce_conv)  # type: ignore[union-attr]
+    user = enrolled.user
+    invite = await new_invite(app, user.uid)  # what the person signs in with (the web page)
+    if isinstance(invite, Refused):
+        raise AdminError(invite.code, invite.reason)
     return {"handle": user.handle, "realm": user.realm, "uid": user.uid,
-            "token": token, "token_id": token_id}
+            "token": enrolled.token, "token_id": enrolled.token_id,
+            "invite": invite["invite"], "invite_link": invite["link"],
+            "invite_expires_ms": invite["expires_ms"]}
 
 
 PROFILE_FIELDS = {"name": str, "title": str, "phone": str, "email": str, "dept": int,
@@ -126,13 +120,10 @@ PROFILE_FIELDS = {"name": str, "title": str, "phone": str, "email": str, "dept":
 
 
 @command("user.set")
-async def user_set(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def user_set(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Change a user's profile (name, title, dept, phone, email) or corp_admin flag."""
-    from dataclasses import replace
 
     from corpchat.store import contacts as tables
-
-    from .admin import AdminError
 
     user = _user(app, _arg(args, "handle"))
     changes = {k: _arg(args, k, kind) for k, kind in PROFILE_FIELDS.items()
@@ -144,24 +135,13 @@ async def user_set(app: App, args: dict[str, Any]) -> dict[str, Any]:
     if changes.get("dept") and app.store.read(tables.department, changes["dept"]) is None:
         raise AdminError("not_found", f"no department {changes['dept']}")
 
-    def op(w):  # noqa: ANN001, ANN202
-        current = w.user(user.uid)
-        updated = replace(current, **changes)
-        w.put_user(updated)
-        w.do(tables.index_name, updated, current)
-        return updated
-
-    updated = await _write(app, op)
+    updated = await _write(app, lambda w: accounts.set_profile(w, user.uid, changes))
     return {"handle": updated.handle, **{k: getattr(updated, k) for k in PROFILE_FIELDS}}
 
 
 @command("dept.add")
-async def dept_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def dept_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """A department in a corp, under `parent` (0 or absent: at the top)."""
-    from corpchat.store import contacts as tables
-    from corpchat.store.records import Department
-
-    from .admin import AdminError
 
     corp = app.store.corp_by_name(_arg(args, "corp"))
     if corp is None:
@@ -169,22 +149,15 @@ async def dept_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
     name, parent = _arg(args, "name"), int(args.get("parent") or 0)
     _check_parent(app, corp.corp_id, parent)
 
-    def op(w):  # noqa: ANN001, ANN202
-        dept = Department(w.new_id("dept"), corp.corp_id, name, parent)
-        w.do(tables.put_department, dept)
-        return dept
-
-    dept = await _write(app, op)
+    dept = await _write(app, lambda w: accounts.add_department(w, corp.corp_id, name, parent))
     return {"dept": dept.dept_id, "name": dept.name, "parent": dept.parent}
 
 
 @command("dept.move")
-async def dept_move(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def dept_move(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     from dataclasses import replace
 
     from corpchat.store import contacts as tables
-
-    from .admin import AdminError
 
     dept = app.store.read(tables.department, _arg(args, "dept", int))
     if dept is None:
@@ -198,10 +171,8 @@ async def dept_move(app: App, args: dict[str, Any]) -> dict[str, Any]:
     return {"dept": moved.dept_id, "name": moved.name, "parent": moved.parent}
 
 
-def _check_parent(app: App, corp_id: int, parent: int) -> None:
+def _check_parent(app: Running, corp_id: int, parent: int) -> None:
     from corpchat.store import contacts as tables
-
-    from .admin import AdminError
 
     if parent:
         found = app.store.read(tables.department, parent)
@@ -209,7 +180,7 @@ def _check_parent(app: App, corp_id: int, parent: int) -> None:
             raise AdminError("not_found", f"no department {parent} in this corp")
 
 
-def _is_under(app: App, dept_id: int, ancestor: int) -> bool:
+def _is_under(app: Running, dept_id: int, ancestor: int) -> bool:
     from corpchat.store import contacts as tables
 
     seen = set()
@@ -223,11 +194,9 @@ def _is_under(app: App, dept_id: int, ancestor: int) -> bool:
 
 
 @command("archive.export")
-async def archive_export(app: App, args: dict[str, Any]):  # noqa: ANN201 - a Stream
+async def archive_export(app: Running, args: dict[str, Any]):  # noqa: ANN201 - a Stream
     """The corp's archive of cross-realm messages as rows, a short read per page."""
     from corpchat.store import contacts as tables
-
-    from .admin import AdminError, Stream
 
     corp = app.store.corp_by_name(_arg(args, "corp"))
     if corp is None:
@@ -252,13 +221,13 @@ async def archive_export(app: App, args: dict[str, Any]):  # noqa: ANN201 - a St
     return Stream(rows())
 
 
-def _involves(app: App, entry, handle: str) -> bool:  # noqa: ANN001
+def _involves(app: Running, entry, handle: str) -> bool:  # noqa: ANN001
     user = app.store.user_by_handle(handle)
     return user is not None and app.store.membership(uid=user.uid, conv=entry.conv) is not None
 
 
 @command("user.list")
-async def user_list(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
+async def user_list(app: Running, args: dict[str, Any]) -> list[dict[str, Any]]:
     corps: dict[int, str] = {}
     rows = []
     for user in app.store.users():
@@ -273,7 +242,7 @@ async def user_list(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @command("token.issue")
-async def token_issue(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def token_issue(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     user = _user(app, _arg(args, "user"))
     now = app.clock.now_ms()
     token_id, token = await _write(app, lambda w: w.issue_token(user.uid, now))
@@ -281,7 +250,7 @@ async def token_issue(app: App, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @command("token.list")
-async def token_list(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
+async def token_list(app: Running, args: dict[str, Any]) -> list[dict[str, Any]]:
     """A user's tokens: id, the device of its last hello, when issued and last used
     (to the minute; None: never)."""
     from corpchat.store import tokens
@@ -293,7 +262,7 @@ async def token_list(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @command("token.revoke")
-async def token_revoke(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def token_revoke(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Delete a token and close the sessions that logged in with it."""
     token_id = _arg(args, "token_id")
     uid = await _write(app, lambda w: w.revoke_token(token_id))
@@ -306,7 +275,7 @@ async def token_revoke(app: App, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @command("stats")
-async def stats(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def stats(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     hub, writer = app.hub, app.writer
     online = +hub.online_by_realm
     buffered_total, buffered_max = await _buffered(app)
@@ -344,6 +313,7 @@ async def stats(app: App, args: dict[str, Any]) -> dict[str, Any]:
         "rss_bytes": _rss_bytes(),
         "rss_anon_bytes": _anon_rss_bytes(),
         **app.store.stats(),
+        **search_stats(app),
     }
 
 
@@ -354,7 +324,7 @@ def _percentile_ms(sorted_seconds: list[float], q: float) -> float:
                  * 1000, 3)
 
 
-async def _buffered(app: App) -> tuple[int, int]:
+async def _buffered(app: Running) -> tuple[int, int]:
     """Bytes waiting in session buffers, all and the most, walked STATS_SLICE connections
     at a time: 10,000 in one go stalled every conversation for ~10 ms per `stats`."""
     total = largest = 0
@@ -395,7 +365,7 @@ def _session_row(session) -> dict[str, Any]:  # noqa: ANN001
 
 
 @command("sessions")
-async def sessions(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
+async def sessions(app: Running, args: dict[str, Any]) -> list[dict[str, Any]]:
     """Live sessions, of one user (args.user) or all."""
     if args.get("user"):
         found = app.hub.sessions_of(_user(app, _arg(args, "user")).uid)
@@ -405,7 +375,7 @@ async def sessions(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @command("kick")
-async def kick(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def kick(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Close a user's sessions (or one device's) with the kicked code; they may reconnect."""
     user = _user(app, _arg(args, "user"))
     device = args.get("device")
@@ -418,17 +388,12 @@ async def kick(app: App, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @command("user.disable")
-async def user_disable(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def user_disable(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Revoke every token, refuse new logins and close every session at once."""
-    from dataclasses import replace
 
     user = _user(app, _arg(args, "handle"))
 
-    def op(w):  # noqa: ANN001, ANN202
-        w.put_user(replace(w.user(user.uid), disabled=True))
-        return w.revoke_user_tokens(user.uid)
-
-    revoked = await _write(app, op)
+    revoked = (await _write(app, lambda w: accounts.disable_user(w, user.uid))).tokens_revoked
     closed = 0
     for session in list(app.hub.sessions_of(user.uid)):
         session.begin_close(4001, "account disabled")
@@ -437,28 +402,20 @@ async def user_disable(app: App, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @command("user.enable")
-async def user_enable(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def user_enable(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Let a disabled (or removed) user log in again. Disabling revoked every token,
     so the user needs a new one: 'token issue'."""
-    from dataclasses import replace
 
     user = _user(app, _arg(args, "handle"))
 
-    def op(w):  # noqa: ANN001, ANN202
-        current = w.user(user.uid)
-        w.put_user(replace(current, disabled=False))
-        return current.disabled
-
-    was_disabled = await _write(app, op)
+    was_disabled = (await _write(app, lambda w: accounts.enable_user(w, user.uid))).was_disabled
     return {"handle": user.handle, "was_disabled": was_disabled}
 
 
 @command("backup")
-async def backup(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def backup(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """A consistent, compacted copy of the live database, taken while serving."""
     import trio
-
-    from .admin import AdminError
 
     path = os.path.abspath(_arg(args, "path"))
     if os.path.exists(path):
@@ -471,11 +428,10 @@ async def backup(app: App, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @command("drain")
-async def drain(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def drain(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Stop accepting, send every client 'going away', commit what is pending, exit."""
     timeout = args.get("timeout_s")
     if timeout is not None and not isinstance(timeout, (int, float)):
-        from .admin import AdminError
 
         raise AdminError("bad_request", "timeout_s must be a number")
     app.request_shutdown(timeout)
@@ -483,8 +439,7 @@ async def drain(app: App, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @command("log-level")
-async def log_level(app: App, args: dict[str, Any]) -> dict[str, Any]:
-    from .admin import AdminError
+async def log_level(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     from .logs import set_level
 
     try:
@@ -494,12 +449,10 @@ async def log_level(app: App, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @command("corp.quiet_hours")
-async def corp_quiet_hours(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def corp_quiet_hours(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """The corp's default quiet hours, for members who set none (args.clear drops it)."""
     from corpchat.protocol.quiet import Schedule, parse_windows
     from corpchat.store import settings
-
-    from .admin import AdminError
 
     corp = app.store.corp_by_name(_arg(args, "corp"))
     if corp is None:
@@ -518,9 +471,7 @@ async def corp_quiet_hours(app: App, args: dict[str, Any]) -> dict[str, Any]:
     return {"corp": corp.name, "quiet_hours": wire}
 
 
-def _corp(app: App, args: dict[str, Any]):  # noqa: ANN202
-    from .admin import AdminError
-
+def _corp(app: Running, args: dict[str, Any]):  # noqa: ANN202
     corp = app.store.corp_by_name(_arg(args, "corp"))
     if corp is None:
         raise AdminError("not_found", f"no corp {args['corp']!r}")
@@ -528,26 +479,26 @@ def _corp(app: App, args: dict[str, Any]):  # noqa: ANN202
 
 
 @command("tag.group_add")
-async def tag_group_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
-    from .customers import _add_tag_group
+async def tag_group_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
+    from .ops.customers import add_tag_group
 
     corp, name = _corp(app, args), _arg(args, "name")
-    group = await _write(app, lambda w: _add_tag_group(w, corp.corp_id, name))
-    return {"group": group, "name": name}
+    notices = await _write(app, lambda w: add_tag_group(w, 0, corp.corp_id, name))
+    return {"group": notices.reply.id, "name": name}
 
 
 @command("tag.add")
-async def tag_add(app: App, args: dict[str, Any]) -> dict[str, Any]:
-    from .customers import _add_tag
+async def tag_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
+    from .ops.customers import add_tag
 
     corp, group, name = _corp(app, args), _arg(args, "group", int), _arg(args, "name")
-    caps = app.customers.caps
-    notices = await _write(app, lambda w: _add_tag(w, 0, corp.corp_id, group, name, caps))
+    caps = app.config.customers
+    notices = await _write(app, lambda w: add_tag(w, 0, corp.corp_id, group, name, caps))
     return {"tag": notices.reply.id, "group": group, "name": name}
 
 
 @command("tag.list")
-async def tag_list(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def tag_list(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     from corpchat.store import customers as cust
 
     corp = _corp(app, args)
@@ -557,12 +508,10 @@ async def tag_list(app: App, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @command("transfer")
-async def transfer(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def transfer(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """Hand an employee's customers (all, or some) to a colleague of the same corp."""
     from corpchat.bridge import may_hand_over
     from corpchat.store import contacts as tables
-
-    from .admin import AdminError
 
     source, target = _user(app, _arg(args, "from")), _user(app, _arg(args, "to"))
     if not (verdict := may_hand_over(source, target)).allowed:
@@ -573,14 +522,13 @@ async def transfer(app: App, args: dict[str, Any]) -> dict[str, Any]:
         uids = [_user(app, h).uid for h in _arg(args, "customers", list)]
     consumers = [u for u in map(app.store.user, uids) if u is not None]
     message, now = str(args.get("message") or "")[:200], app.clock.now_ms()
-    notices = await _write(app, lambda w: app.transfers.start_op(w, source, target, consumers,
-                                                                   message, now))
+    notices = await _write(app, app.transfers.start_op(source, target, consumers, message, now))
     return {"from": source.handle, "to": target.handle, "started": notices.sent,
             "skipped": notices.skipped}
 
 
 @command("transfer.status")
-async def transfer_status(app: App, args: dict[str, Any]) -> list[dict[str, Any]]:
+async def transfer_status(app: Running, args: dict[str, Any]) -> list[dict[str, Any]]:
     from corpchat.store import customers as cust
 
     def handle(uid: int) -> str:
@@ -593,8 +541,23 @@ async def transfer_status(app: App, args: dict[str, Any]) -> list[dict[str, Any]
 
 
 @command("user.remove")
-async def user_remove(app: App, args: dict[str, Any]) -> dict[str, Any]:
+async def user_remove(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """An employee leaves: disabled like user.disable, but their customers stay with the
     corp, waiting for 'transfer'."""
     result = await user_disable(app, args)
     return {**result, "customers_waiting": "use 'corpchat admin transfer --from ...'"}
+
+
+def search_stats(app: Running) -> dict[str, Any]:
+    """The search indexer's figures (zeros when search is off); the search commands
+    are in admin_search.py."""
+    indexer = app.indexer
+    figures = indexer.stats() if indexer is not None else None
+    return {
+        "search_indexed_pos": figures.indexed_pos if figures else 0,
+        "search_lag_messages": figures.lag_messages if figures else 0,
+        "search_lag_s": round(figures.lag_seconds, 3) if figures else 0.0,
+        "search_documents": figures.documents if figures else 0,
+        "search_index_bytes": figures.index_bytes if figures else 0,
+        "search_commits": figures.commits if figures else 0,
+    }

@@ -8,6 +8,11 @@ Shutdown (SIGINT/SIGTERM, or `request_shutdown`) goes in order: stop
 accepting; stop reading requests; let the writer commit everything already
 submitted and the hub answer it; close every session with "going away";
 give them `shutdown_timeout_s` to drain; close LMDB.
+
+The App is the composition root: it builds every part, each given the
+parts it uses, and hands each feature module (features/) its services
+(services.py). In server/, only cli.py imports it; connections, the admin
+socket and /metrics see it as `services.Running`.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ from collections.abc import Callable
 import trio
 
 from corpchat.protocol.clock import Clock, SystemClock
+from corpchat.protocol.ratelimit import TokenBucket
+from corpchat.search import Indexer
 from corpchat.store import GroupCommitWriter, Pending, StorageError, Store
 
+from . import features
 from .admission import (
     Admission,
     CapacityLog,
@@ -33,22 +41,45 @@ from .admission import (
     raise_descriptor_limit,
 )
 from .audit import audit
-from .bridge_handlers import BridgeHandler
 from .config import ServerConfig
 from .connection import Connection
-from .customers import CustomerHandler
-from .handlers import RequestHandler
+from .features.credentials import Credentials
+from .features.customers import Customers
+from .features.groups import Groups
+from .features.messaging import Messaging
+from .features.quiet import Quiet
+from .features.search import Searching
+from .features.sign_in import SignIn
+from .handlers import RequestHandler, bind_all
 from .hub import Hub, Waiter
+from .lockout import FailureWindow, SignInLimits
+from .online import Online
+from .ops.groups import Caps
+from .passwords import Passwords
 from .push import PushGateway
 from .quiet import QuietHours
 from .rates import Rates
+from .routes import Route
+from .services import Services, extend, record_to, submit_to
+from .tls import Tls
 from .transfers import Transfers
 
 log = logging.getLogger("corpchat.server")
 
 
+def _indexer(store: Store, config: ServerConfig, clock: Clock) -> Indexer | None:
+    """The search indexer of the data directory (`search/`), unless search is off."""
+    caps = config.search
+    if not caps.enabled:
+        return None
+    return Indexer(store, os.path.join(config.data_dir, "search"), now_ms=clock.now_ms,
+                   page=caps.batch_messages, pause_s=caps.pause_s,
+                   heap_bytes=caps.writer_heap_bytes)
+
+
 class App:
     def __init__(self, config: ServerConfig, clock: Clock | None = None) -> None:
+        self._services: list[Services] = []
         self.config = config
         self.clock = clock or SystemClock()
         os.makedirs(config.data_dir, mode=0o700, exist_ok=True)
@@ -56,20 +87,21 @@ class App:
         self._lock_file = lock_data_dir(config.data_dir)
         self.store = Store(config.data_dir, map_bytes=config.map_initial_bytes,
                            durable=config.durable)
-        self.hub = Hub(self.store)
         self.writer = GroupCommitWriter(self.store, self._on_commit,
                                         max_batch=config.max_batch_ops,
                                         commit_gap_s=config.commit_gap_s,
                                         run_exclusive=self._run_exclusive)
-        self.quiet = QuietHours(self)
-        self.push = PushGateway(self)
-        self.hub.quiet, self.hub.push = self.quiet, self.push
+        self.online = Online()
+        self.push = PushGateway(self.store, config, self.online, self.write)
+        self.quiet = QuietHours(self.store, self.clock, self.online, self.push)
+        self.hub = Hub(self.store, self.online, self.quiet, self.push)
         self.hub.everyday.clock = self.clock
-        self.bridge = BridgeHandler(self)
-        self.customers = CustomerHandler(self)
-        self.transfers = Transfers(self)
+        self.transfers = Transfers(self.store, self.clock, config, self.write)
+        self.indexer = _indexer(self.store, config, self.clock)
         self._background: trio.Nursery | None = None
-        self.handlers = RequestHandler(self)
+        self.passwords = Passwords(config.password_params)  # argon2id, off the event loop
+        self.tls = Tls(config.tls_cert, config.tls_key) if config.tls else None
+        self.handlers = RequestHandler(self._routes(), config.limits)
         self.connections: set[Connection] = set()
         self.started_at = self.clock.monotonic()
         self.port: int | None = None
@@ -79,10 +111,52 @@ class App:
         self.rates = Rates(self.clock, self.hub.stats)
         self.admission = Admission()
 
+    def _sign_in_limits(self) -> SignInLimits:
+        config, window_ms = self.config, self.config.login_window_s * 1000
+        return SignInLimits(
+            FailureWindow(self.clock, config.login_failures_per_handle, window_ms),
+            FailureWindow(self.clock, config.login_failures_per_address, window_ms))
+
+    def _routes(self) -> dict[type, Route]:
+        """Each feature module's handlers, given the services that module uses."""
+        config = self.config
+        base = Services(self.store, self.clock, config, self.hub, submit_to(self.writer))
+        self.groups = extend(Groups, base, caps=Caps(
+            config.max_group_members, config.max_group_consumers, config.recall_window_s * 1000))
+        services = {
+            features.sign_in: extend(SignIn, base, quiet=self.quiet, push=self.push,
+                                     signups=TokenBucket(config.signups_per_s, 10, self.clock),
+                                     record=record_to(self.writer)),
+            features.messaging: extend(Messaging, base, typing={}),
+            features.groups: self.groups,
+            features.customers: extend(Customers, base, write=self.write, spawn=self.spawn),
+            features.quiet: extend(Quiet, base, quiet=self.quiet, push=self.push),
+            features.credentials: extend(Credentials, base, passwords=self.passwords,
+                                         limits=self._sign_in_limits(), spawn=self.spawn),
+            features.search: extend(Searching, base, indexer=self.indexer, spawn=self.spawn,
+                                    limiter=trio.CapacityLimiter(config.search.query_threads)),
+        }
+        self._services = [base, *services.values()]
+        return bind_all(*(module.routes.bind(services.get(module, base))
+                          for module in features.MODULES))
+
+    @property
+    def config(self) -> ServerConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: ServerConfig) -> None:
+        """A new configuration for a running server (the feature modules read it too)."""
+        self._config = config
+        for services in self._services:
+            services.config = config
+
     # ----- the writer thread's doors into the event loop -----
 
     def _on_commit(self, batch: list[Pending]) -> None:
         assert self._token is not None
+        if self.indexer is not None:
+            self.indexer.wake()  # the batch is committed: the index may follow it now
         self._token.run_sync_soon(self._fan_out, batch)
 
     def _fan_out(self, batch: list[Pending]) -> None:
@@ -128,6 +202,8 @@ class App:
 
         self._token = trio.lowlevel.current_trio_token()
         self.writer.start()
+        if self.indexer is not None:
+            self.indexer.start()
         try:
             raise_descriptor_limit(self.config.max_connections)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
@@ -143,13 +219,15 @@ class App:
                 nursery.start_soon(self.push.run)
                 self.transfers.load()
                 nursery.start_soon(self.transfers.run)
+                if self.tls is not None:
+                    nursery.start_soon(self.tls.reload_on_sighup)
                 self._background = nursery
                 async with trio.open_nursery() as connections:
                     accept_scope = trio.CancelScope()
                     for listener in listeners:
                         nursery.start_soon(self._accept_loop, listener, connections, accept_scope)
-                    log.info("serving on %s:%d, data in %s", self.config.host, self.port,
-                             self.config.data_dir)
+                    log.info("serving on %s:%d%s, data in %s", self.config.host, self.port,
+                             " (TLS)" if self.tls else "", self.config.data_dir)
                     task_status.started(self.port)
                     await self._shutdown.wait()
                     await self._drain(connections)
@@ -157,7 +235,10 @@ class App:
                 nursery.cancel_scope.cancel()
         finally:
             await trio.to_thread.run_sync(self.writer.stop)
+            if self.indexer is not None:
+                await trio.to_thread.run_sync(self.indexer.stop)
             self.store.close()
+            self.passwords.close()
             self._lock_file.close()
             log.info("stopped")
 
@@ -176,7 +257,8 @@ class App:
 
     async def _serve_connection(self, stream: trio.SocketStream, place: Unauthenticated) -> None:
         try:
-            connection = Connection(self, stream, on_authenticated=place.release)
+            wrapped = stream if self.tls is None else self.tls.wrap(stream)
+            connection = Connection(self, wrapped, on_authenticated=place.release)
             self.connections.add(connection)
             audit("connect", logging.DEBUG, session=connection.session.id,
                   peer=connection.session.peer)

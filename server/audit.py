@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 log = logging.getLogger("corpchat.audit")
-SECRET_FIELDS = frozenset({"token", "password", "secret"})
+SECRET_FIELDS = frozenset({"token", "password", "secret", "invite", "old", "new"})
 # Keys of every JSON log line (server/logs.py): a field by one of these names
 # is written as `field_NAME` instead of overwriting it.
 RESERVED = frozenset({"time", "level", "logger", "message", "event", "exception"})

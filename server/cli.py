@@ -87,6 +87,10 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--log-format", choices=["plain", "json"], default="plain")
     p.add_argument("--push-url", help="POST offline notifications (JSON) to this URL")
+    p.add_argument("--public-url", help="how people reach the server, for invite links "
+                   "(behind a proxy), e.g. https://chat.example.com")
+    p.add_argument("--tls-cert", help="PEM certificate chain: serve wss:// and https://")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     p.add_argument("--open-signup", action="store_true",
                    help="let consumers create accounts with 'register' (rate-limited)")
     p.set_defaults(run=_serve)
@@ -109,6 +113,9 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         flags["open_signup"] = True
     if getattr(args, "push_url", None):
         flags["push_url"] = args.push_url
+    for name in ("public_url", "tls_cert", "tls_key"):
+        if getattr(args, name, None):
+            flags[name] = getattr(args, name)
     return dataclasses.replace(config, **flags)
 
 
@@ -136,8 +143,12 @@ def _serve(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from .tls import TlsUnusable
+
     try:
         app = App(config)
+    except TlsUnusable as exc:  # before OSError: an unreadable certificate is one
+        return _fail(str(exc), 1)
     except OSError as exc:  # not a directory, under a file, not ours to write, ...
         return _fail(f"cannot use the data directory {config.data_dir}: "
                      f"{_data_dir_problem(config.data_dir, exc)}", 1)
@@ -239,7 +250,7 @@ def _add_admin(sub: Any) -> None:
         "disabled": a.disabled, "clear": a.clear})
 
     user = asub.add_parser("user", help="users").add_subparsers(dest="verb", required=True)
-    u = user.add_parser("add", help="create a user and print its first token")
+    u = user.add_parser("add", help="create a user; print its first token and an invite link")
     realm = u.add_mutually_exclusive_group(required=True)
     realm.add_argument("--corp", help="an employee of this corp")
     realm.add_argument("--consumer", action="store_true", help="a consumer account")
@@ -305,6 +316,20 @@ def _add_admin(sub: Any) -> None:
     x.add_argument("--output", help="a file (default: stdout)")
     x.set_defaults(cmd="archive.export", stream=True, build=lambda a: {
         "corp": a.corp, "since": a.since, "until": a.until, "employee": a.employee})
+    x = a_sub.add_parser("search", help="archive entries matching a query (recalled and "
+                                        "edited versions too), as rows")
+    x.add_argument("corp")
+    x.add_argument("query", help="words, \"phrases\" and -exclusions, as in `search`")
+    x.add_argument("--since", type=int, help="ms since the epoch")
+    x.add_argument("--until", type=int, help="ms since the epoch")
+    x.add_argument("--output", help="a file (default: stdout)")
+    x.set_defaults(cmd="archive.search", stream=True, build=lambda a: {
+        "corp": a.corp, "query": a.query, "since": a.since, "until": a.until})
+
+    srch = asub.add_parser("search", help="the full-text search index")
+    s_sub = srch.add_subparsers(dest="verb", required=True)
+    x = s_sub.add_parser("reindex", help="rebuild the index from the database while serving")
+    x.set_defaults(cmd="search.reindex", build=lambda a: {})
     u = user.add_parser("list", help="list users")
     u.set_defaults(cmd="user.list", build=lambda a: {})
 
@@ -328,6 +353,12 @@ def _add_admin(sub: Any) -> None:
     u = user.add_parser("enable", help="let a disabled user log in again (then: token issue)")
     u.add_argument("handle")
     u.set_defaults(cmd="user.enable", build=lambda a: {"handle": a.handle})
+    u = user.add_parser("invite", help="a new invite link for a user (the old one ends)")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.invite", build=lambda a: {"handle": a.handle})
+    u = user.add_parser("password", help="set a user's password, read from standard input")
+    u.add_argument("handle")
+    u.set_defaults(cmd="user.password", build=_password_args)
 
     s = asub.add_parser("stats", help="live server statistics")
     s.add_argument("--watch", type=_interval, metavar="SECONDS",
@@ -359,6 +390,18 @@ CORP_POLICY_FLAGS = {
     "transfer-history": "a colleague taking over customers sees the old chat (default yes)",
     "forward-to-customers": "internal messages may be forwarded to customers (default no)",
 }
+
+
+def _password_args(a: argparse.Namespace) -> dict[str, Any]:
+    """The password from standard input: asked for (not echoed) on a terminal, else its
+    first line. It goes to the server over the admin socket and is never printed."""
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"new password for {a.handle}: ")
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    return {"handle": a.handle, "password": password}
 
 
 def _transfer_args(a: argparse.Namespace) -> dict[str, Any]:

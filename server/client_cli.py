@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -48,22 +49,30 @@ from corpchat.protocol import (
     ErrorCode,
     Frame,
     HistoryPage,
+    LoggedIn,
+    Login,
     Msg,
     MuteEvent,
     ProtocolError,
     React,
     ReactionEvent,
+    Search,
+    SearchPage,
     SyncComplete,
     Welcome,
+    decode_server_frame,
+    encode,
     should_reconnect,
 )
+
+from .client_lines import complete_mentions, format_hit, format_reactions
 
 ABNORMAL_CLOSURE = 1006  # how trio-websocket reports a connection lost without a close frame
 LineSource = Callable[[], Awaitable[str | None]]  # the next line, or None at end of input
 Output = Callable[[str], None]
 HELP = ("/to USER or /to #GROUP picks the peer, /history [N] shows its last N messages, "
         "/reply N TEXT, /edit N TEXT, /react N EMOJI (/react N -EMOJI takes it back), "
-        "@han completes a handle, /quit")
+        "@han completes a handle, /search TEXT finds messages, /quit")
 DEFAULT_HISTORY = 20
 
 
@@ -146,37 +155,14 @@ def format_msg(msg: Msg) -> str:
     return line
 
 
-def format_reactions(counts: dict[str, int]) -> str:
-    return " ".join(f"{emoji} {n}" for emoji, n in sorted(counts.items()))
-
-
-def complete_mentions(line: str, known: set[str]) -> tuple[str, tuple[str, ...], str | None]:
-    """`@han` words completed to the one known handle they begin (`@all` stays):
-    (the line, the handles mentioned, a problem to show instead of sending)."""
-    words = line.split(" ")
-    mentioned: list[str] = []
-    for i, word in enumerate(words):
-        if not word.startswith("@") or len(word) < 2:
-            continue
-        prefix = word[1:].rstrip(",.:;!?")
-        if prefix == "all" or prefix in known:
-            mentioned.append(prefix)
-            continue
-        matches = sorted(h for h in known if h.startswith(prefix))
-        if len(matches) != 1:
-            return line, (), f"@{prefix}: " + (", ".join(matches) or "no one known by that name")
-        words[i] = "@" + matches[0] + word[1 + len(prefix):]
-        mentioned.append(matches[0])
-    return " ".join(words), tuple(dict.fromkeys(mentioned)), None
-
-
 # ----- the client -----
 
 class TerminalClient:
     def __init__(self, url: str, token: str, out: Output, *, device: str | None = None,
                  state_path: str | None = None, backoff: Backoff | None = None,
-                 drain_s: float = 5.0) -> None:
+                 drain_s: float = 5.0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.url = url
+        self.ssl_context = ssl_context  # wss:// with a private CA (--ca-file); None: the system's
         self.out = out
         self.state_path = state_path
         self.state = load_state(state_path) if state_path else State()
@@ -230,7 +216,8 @@ class TerminalClient:
     async def _connect_once(self) -> tuple[int | None, str]:
         """One connection, to its end: (close code or None, why)."""
         try:
-            async with open_websocket_url(self.url, subprotocols=[SUBPROTOCOL]) as ws:
+            async with open_websocket_url(self.url, subprotocols=[SUBPROTOCOL],
+                                          ssl_context=self.ssl_context) as ws:
                 self._ws = ws
                 self.session.connect()
                 await self._flush()
@@ -321,6 +308,8 @@ class TerminalClient:
                     self.out(f"-- already delivered earlier (message {event.client_msg_id})")
             case HistoryPage():
                 self._show_history(event)
+            case SearchPage():
+                self._show_search(event)
             case Error():
                 self.out(f"! {event.code}: {event.message}")
 
@@ -342,6 +331,16 @@ class TerminalClient:
         self.out(f"-- last {count} message{'s' if count > 1 else ''} with {peer}")
         for msg in reversed(page.msgs):  # the page is newest first
             self.out(format_msg(msg))
+
+    def _show_search(self, page: SearchPage) -> None:
+        if not page.hits:
+            self.out("-- nothing found")
+            return
+        count = len(page.hits)
+        self.out(f"-- {count} hit{'s' if count > 1 else ''}, newest first"
+                 + (" (there are more: narrow the search)" if page.cursor else ""))
+        for hit in page.hits:
+            self.out(format_hit(hit))
 
     def _peer_of(self, msg: Msg) -> str:
         """Whom this message is a conversation with, as `/to` would name it."""
@@ -392,6 +391,10 @@ class TerminalClient:
                 self._ask_history(arg.strip())
             case "/reply" | "/edit" | "/react":
                 self._on_message_command(command, arg.strip())
+            case "/search" if arg.strip():
+                self._ask_search(arg.strip())
+            case "/search":
+                self.out("! usage: /search TEXT")
             case _ if command.startswith("/"):
                 self.out(f"! unknown command {command}: {HELP}")
             case _ if self.peer is None:
@@ -448,6 +451,12 @@ class TerminalClient:
         else:
             self.session.history(conv, limit=min(int(arg or DEFAULT_HISTORY), self._max_page))
 
+    def _ask_search(self, text: str) -> None:
+        if self._ws is None:
+            self.out("! offline: try again once reconnected")
+        else:
+            self.session.queue(Search(id=self.session.next_request_id(), query=text))
+
     async def _finish(self) -> None:
         """Give unacked sends a moment to be confirmed, then close politely."""
         with trio.move_on_after(self.drain_s):
@@ -474,10 +483,15 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("client", help="a line-based terminal client")
     p.add_argument("--url", type=_ws_url, default="ws://127.0.0.1:8765/",
                    help="the server's WebSocket URL (ws:// or wss://)")
-    p.add_argument("--token", required=True,
-                   help="from 'corpchat admin user add'; write --token=T, as T may begin with '-'")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--token", help="from 'corpchat admin user add'; write --token=T, "
+                     "as T may begin with '-'")
+    who.add_argument("--login", metavar="HANDLE",
+                     help="sign in with HANDLE's password (asked for; piped: the first line)")
     p.add_argument("--device", help="a name for this device (shown to operators)")
     p.add_argument("--state", help="keep the sync position in this file across runs")
+    p.add_argument("--ca-file", help="wss://: trust this PEM certificate (e.g. a self-signed "
+                   "one) instead of the system's authorities")
     p.set_defaults(run=_run)
 
 
@@ -497,10 +511,55 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
+class SignInRefused(Exception):
+    """The server answered `login` with an error (its code and message), or could not
+    be reached."""
+
+
+async def sign_in(url: str, handle: str, password: str, device: str,
+                  ssl_context: ssl.SSLContext | None = None) -> str:
+    """A new device token for `handle` from its password (`login`, docs/protocol.md §29)."""
+    try:
+        async with open_websocket_url(url, subprotocols=[SUBPROTOCOL],
+                                      ssl_context=ssl_context) as ws:
+            await ws.send_message(encode(Login(id=1, handle=handle, password=password,
+                                               device=device)))
+            message = await ws.get_message()
+    except (ConnectionClosed, HandshakeError, OSError) as exc:
+        raise SignInRefused(f"cannot reach {url}: {exc}") from None
+    reply = decode_server_frame(message) if isinstance(message, bytes) else None
+    if isinstance(reply, LoggedIn):
+        return reply.token
+    if isinstance(reply, Error):
+        raise SignInRefused(f"{reply.code}: {reply.message}")
+    raise SignInRefused(f"unexpected answer {reply!r}")
+
+
+def _password(handle: str) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(f"password for {handle}: ")
+    return sys.stdin.readline().removesuffix("\n")
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
-        client = TerminalClient(args.url, args.token, _print, device=args.device,
-                                state_path=args.state)
+        context = ssl.create_default_context(cafile=args.ca_file) if args.ca_file else None
+    except (OSError, ssl.SSLError) as exc:
+        print(f"error: cannot use the CA file {args.ca_file}: {exc}", file=sys.stderr)
+        return 2
+    token = args.token
+    if args.login:
+        try:
+            token = trio.run(sign_in, args.url, args.login, _password(args.login),
+                             args.device or "terminal", context)
+        except SignInRefused as exc:
+            print(f"error: sign-in refused: {exc}", file=sys.stderr)
+            return 1
+    try:
+        client = TerminalClient(args.url, token, _print, device=args.device,
+                                state_path=args.state, ssl_context=context)
     except (OSError, ValueError) as exc:
         print(f"error: cannot use the state file: {exc}", file=sys.stderr)
         return 2

@@ -7,14 +7,18 @@ from dataclasses import dataclass, field
 
 from corpchat.bridge import BridgeCaps, CustomerCaps
 from corpchat.protocol import Limits
+from corpchat.search import SearchCaps
 
-_ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address"})  # 0 means "any"/"off"
+from .passwords import PasswordParams
+
+_ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address",  # 0 means "any"/"off"
+                           "password_max_waiting", "login_failures_per_address"})
 
 
 @dataclass(frozen=True, slots=True)
 class EverydayCaps:
     """The [everyday] table: limits of mentions, edits, reactions, forwards, notices
-    and pins (docs/protocol.md §29.9)."""
+    and pins (docs/protocol.md §31.9)."""
 
     max_mentions: int = 50  # handles per message (bad_request)
     edit_window_s: int = 24 * 3600  # a sender edits within this (edit_expired)
@@ -38,6 +42,7 @@ class ServerConfig:
     bridge: BridgeCaps = field(default_factory=BridgeCaps)  # the [bridge] table
     customers: CustomerCaps = field(default_factory=CustomerCaps)  # the [customers] table
     everyday: EverydayCaps = field(default_factory=EverydayCaps)  # the [everyday] table
+    search: SearchCaps = field(default_factory=SearchCaps)  # the [search] table
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
     map_initial_bytes: int = 256 * 1024 * 1024
     max_batch_ops: int = 4096
@@ -70,6 +75,30 @@ class ServerConfig:
     # per-address cap, e.g. behind a reverse proxy) and in all.
     max_unauthenticated_per_address: int = 64
     max_unauthenticated: int = 10_000
+    # Sign-in (docs/operations.md, "Sign-in"): invites, failed-login windows, argon2id.
+    public_url: str = ""  # how people reach the server, for invite links ("" : http://HOST:PORT)
+    invite_ttl_s: int = 7 * 86_400
+    login_failures_per_handle: int = 5  # within login_window_s, then rate_limited
+    login_failures_per_address: int = 20  # 0: off (behind a proxy every client shares one)
+    login_window_s: int = 900
+    password_time_cost: int = 2  # argon2id iterations
+    password_memory_kib: int = 19_456  # argon2id memory per hash (19 MiB)
+    password_parallelism: int = 1
+    password_workers: int = 2  # hashes running at once (threads), each a core while it runs
+    password_max_waiting: int = 64  # queued behind them; more are refused at once (busy)
+    # TLS on the listening port (both or neither): wss:// and https://, reloaded on SIGHUP.
+    tls_cert: str = ""  # PEM certificate chain
+    tls_key: str = ""  # PEM private key
+
+    @property
+    def password_params(self) -> PasswordParams:
+        return PasswordParams(self.password_time_cost, self.password_memory_kib,
+                              self.password_parallelism, self.password_workers,
+                              self.password_max_waiting)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
 
     @property
     def page_bytes(self) -> int:
@@ -84,6 +113,12 @@ class ServerConfig:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 if value < 0 or (value == 0 and f.name not in _ZERO_ALLOWED):
                     raise ValueError(f"setting {f.name} must be positive")
+        if (problem := self.password_params.problem()) is not None:
+            raise ValueError(problem)  # refuse to start with weak password hashing
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("public_url must begin with http:// or https://")
 
 
 class ConfigError(ValueError):
@@ -119,14 +154,14 @@ def _apply(cls: type, base: object, table: dict[str, object], prefix: str) -> ob
 
 
 TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps,
-          "everyday": EverydayCaps}
+          "everyday": EverydayCaps, "search": SearchCaps}
 
 
 def config_from_mapping(data: dict[str, object], base: ServerConfig | None = None) -> ServerConfig:
     """Build a config from a parsed TOML document: top-level keys are ServerConfig
     fields (plus `listen = "HOST:PORT"`); the tables [limits], [bridge],
-    [customers] and [everyday] are Limits, BridgeCaps, CustomerCaps and
-    EverydayCaps."""
+    [customers], [everyday] and [search] are Limits, BridgeCaps, CustomerCaps,
+    EverydayCaps and SearchCaps."""
     data = dict(data)
     base = base or ServerConfig()
     tables = {}

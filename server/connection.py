@@ -45,9 +45,10 @@ from corpchat.protocol.server import (
 from .audit import session_closed
 from .http import respond
 from .session import Session
+from .tls_session import TlsSession
 
 if TYPE_CHECKING:
-    from .app import App
+    from .services import Running
 
 log = logging.getLogger("corpchat.server")
 RECEIVE_BYTES = 65536
@@ -57,14 +58,23 @@ LINGER_DISCARD_BYTES = 16 * RECEIVE_BYTES
 
 
 class Connection:
-    def __init__(self, app: App, stream: trio.SocketStream,
+    def __init__(self, app: Running,
+                 stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
                  on_authenticated: Callable[[], None] = lambda: None) -> None:
         self.app = app
         self.stream = stream
         self.on_authenticated = on_authenticated  # past `hello`: no longer capped at accept
         config = app.config
-        self.session = Session(stream.socket.fileno(), _peer(stream),
-                               config.outbound_buffer_bytes, app.clock.now_ms())
+        # TLS: every byte through the SSLStream (server/tls.py); plain: the descriptor.
+        self.tls = stream if isinstance(stream, trio.SSLStream) else None
+        raw = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+        self.socket = raw.socket
+        if self.tls is not None:
+            self.session: Session = TlsSession(self.tls, _peer(raw), config.outbound_buffer_bytes,
+                                               app.clock.now_ms(), config.close_timeout_s)
+        else:
+            self.session = Session(raw.socket.fileno(), _peer(raw),
+                                   config.outbound_buffer_bytes, app.clock.now_ms())
         self.protocol = self._protocol()
         self._pinged = False
         self._heard = 0.0  # trio time of the last read (the idle timer re-arms from it)
@@ -89,6 +99,8 @@ class Connection:
             log.exception("connection %s failed", session.id)
         finally:
             self.app.hub.unregister(session)
+            if self.tls is not None and not session.dead:
+                await _send_close_notify(self.tls)
             session.mark_dead()
             await trio.aclose_forcefully(self.stream)
             if session.close_code == CloseCode.RESYNC_REQUIRED:
@@ -164,6 +176,9 @@ class Connection:
         checkpoint after the read, and a wait after the EAGAIN of the next) and a
         wasted `recv`. Cancel-safe: nothing is read once the wait is cancelled.
         """
+        if self.tls is not None:
+            data = await self.tls.receive_some(RECEIVE_BYTES)
+            return data if isinstance(data, bytes) else bytes(data)
         fd = self.session.fd
         while True:
             await trio.lowlevel.wait_readable(fd)
@@ -243,8 +258,12 @@ class Connection:
                 if session.dead:
                     nursery.cancel_scope.cancel()
                     return
+                if self.tls is not None:
+                    if not frame:  # an HTTP answer: its end is our close_notify, at once
+                        nursery.cancel_scope.cancel()
+                    return  # (a bare FIN would cut TLS's record stream: no half-close)
                 with contextlib.suppress(OSError):  # the peer reads EOF after our close frame
-                    self.stream.socket.shutdown(socket.SHUT_WR)
+                    self.socket.shutdown(socket.SHUT_WR)
 
     async def _discard_until_peer_closes(self) -> None:
         """Read and discard until the protocol's closing is over (the peer's close
@@ -259,11 +278,19 @@ class Connection:
         while protocol.state is State.CLOSING:
             try:
                 data = await self._read()
-            except OSError:  # a reset: the peer is gone
+            except (OSError, trio.BrokenResourceError):  # a reset: the peer is gone
                 return
             if not data:
                 return
             protocol.receive_data(data)
+
+
+async def _send_close_notify(tls: trio.SSLStream[trio.SocketStream]) -> None:
+    """End a TLS connection with close_notify (the peer knows no bytes were cut),
+    within a second, even while the server is being cancelled."""
+    with trio.CancelScope(shield=True, deadline=trio.current_time() + 1.0):
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            await tls.aclose()
 
 
 def _peer(stream: trio.SocketStream) -> str:

@@ -164,7 +164,7 @@ class EverydayFanout:
                 self._last_change[(result.conv, result.seq)] = result
 
     def reacted(self, reacted: Any, out: Out) -> None:
-        """One committed reaction change (everyday_ops.Reacted with a state)."""
+        """One committed reaction change (ops.everyday.Reacted with a state)."""
         result: Any = reacted
         key = (result.conv, result.seq)
         folded = self._folded.setdefault(key, _Folded())

@@ -29,6 +29,7 @@ from corpchat.protocol.clock import ManualClock
 from corpchat.store import Membership, Message
 
 from .hub import ConvState, Hub
+from .online import Online
 from .quiet import QuietHours
 
 CONV = 7
@@ -50,12 +51,12 @@ class _Push:
 
 
 def hub_for(members: int, resting: int) -> Hub:
-    hub = Hub(_Store())  # type: ignore[arg-type]
-    quiet = QuietHours(SimpleNamespace(clock=ManualClock()))  # type: ignore[arg-type]
+    online, push = Online(), _Push()
+    quiet = QuietHours(_Store(), ManualClock(), online, push)  # type: ignore[arg-type]
+    hub = Hub(_Store(), online, quiet, push)  # type: ignore[arg-type]
     now = ManualClock().now_ms()
     for uid in range(members - resting, members):  # the last ones rest, as in the scenarios
         quiet.resting[uid] = now + 3_600_000
-    hub.quiet, hub.push = quiet, _Push()
     hub.convs[CONV] = ConvState("group", {uid: Membership(joined_pos=1)
                                           for uid in range(members)})
     for uid in range(members):

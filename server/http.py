@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from corpchat.protocol import CloseCode, ProtocolError
 from corpchat.protocol.server import HttpRequest, HttpResponse, ServerConnection
@@ -17,14 +17,28 @@ from corpchat.protocol.server import HttpRequest, HttpResponse, ServerConnection
 from .metrics import render
 
 if TYPE_CHECKING:
-    from .app import App
-    from .connection import Connection
+    from .services import Running
     from .session import Session
 
 log = logging.getLogger("corpchat.server")
 
 
-def respond(connection: Connection, request: HttpRequest) -> None:
+class Asked(Protocol):
+    """The connection a plain request came on (server/connection.py), as answered here."""
+
+    @property
+    def app(self) -> Running: ...
+
+    @property
+    def session(self) -> Session: ...
+
+    @property
+    def protocol(self) -> ServerConnection: ...
+
+    def stop_reading(self) -> None: ...
+
+
+def respond(connection: Asked, request: HttpRequest) -> None:
     """Answer a plain request, then close. /metrics is answered by a task of its own:
     its figures take a few event-loop turns (see server/metrics.py), so the
     connection stops reading and waits for it."""
@@ -37,7 +51,7 @@ def respond(connection: Connection, request: HttpRequest) -> None:
     session.begin_close(CloseCode.NORMAL)
 
 
-def answer(app: App, request: HttpRequest) -> HttpResponse:
+def answer(app: Running, request: HttpRequest) -> HttpResponse:
     """The response to a plain request other than /metrics."""
     path = _path(request)
     if request.method not in (b"GET", b"HEAD"):
@@ -47,7 +61,7 @@ def answer(app: App, request: HttpRequest) -> HttpResponse:
     return HttpResponse(404, b"corpchat speaks WebSocket (subprotocol corpchat.v1) here\n")
 
 
-async def _metrics(app: App, session: Session, protocol: ServerConnection) -> None:
+async def _metrics(app: Running, session: Session, protocol: ServerConnection) -> None:
     """Never raises: it runs in the server's background nursery."""
     try:
         session.push(protocol.send(HttpResponse(200, await render(app),

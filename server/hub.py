@@ -1,36 +1,38 @@
 """Who is connected, and fan-out of each committed batch.
 
 The writer thread hands every committed batch to `on_batch` on the event
-loop. For each operation in commit order it answers the requester (ack or
-error) and builds each new message's frame once, then appends those same
-bytes to every live session of every member. Each session then gets all of
-the batch's frames in one `push_many` — one write for the lot. No await
-happens anywhere on this path, so one slow receiver cannot hold up others.
+loop. For each operation in commit order the context it was submitted with
+answers it (`context.answer(hub, result, out)`: an ack, `ok` or error to the
+requester, and the events it causes) and each new message's frame is built
+once, then those same bytes are appended to every live session of every
+member. Each session then gets all of the batch's frames in one
+`push_many` — one write for the lot. No await happens anywhere on this
+path, so one slow receiver cannot hold up others.
+
+A feature module defines its own contexts (features/*.py); the hub offers
+them its delivery API: `fan_out` a stored message, `deliver` a change's
+notices, `pending_receipts` to coalesce, and who is online (`sessions`).
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import trio
 
 from corpchat.bridge import deciding_corp_id, may_preview, read_state_visible
 from corpchat.protocol import (
-    Ack,
     CloseCode,
     Error,
-    ErrorCode,
     Frame,
     Msg,
     Ok,
     Reader,
-    ReadEvent,
     ReceiptEvent,
-    Reminder,
-    Removed,
+    Refusal,
     TypingEvent,
 )
 from corpchat.store import (
@@ -41,52 +43,68 @@ from corpchat.store import (
     Membership,
     Message,
     Pending,
-    Refused,
-    StorageError,
     Store,
     User,
 )
 from corpchat.store.records import TEXT
 
 from .everyday_fanout import EverydayFanout, badge_origin, everyday_fields, marked
+from .online import Online
+from .ops.results import Notices, failure
 from .people import People
+from .push import PushGateway
+from .quiet import QuietHours
 from .session import Session
-from .wsframes import event_frame, ok_frame
+from .wsframes import event_frame
 
-if TYPE_CHECKING:
-    from .receipts import ReadChange
+# Frames per session of one commit batch, appended in commit order.
+Out = dict[Session, list[bytes]]
+# Readers of receipt-requested messages in one batch: (sender uid, conv, seq) -> readers.
+Receipts = dict[tuple[int, int, int], list[tuple[User, Reader]]]
+
+
+class Answers(Protocol):
+    """The context a write is submitted with: it answers the committed result."""
+
+    def answer(self, hub: Hub, result: Any, out: Out) -> None: ...
 
 
 @dataclass(slots=True)
 class RequestContext:
-    """Who asked for a write, so the hub can answer after the commit."""
+    """Who asked for a write, so its context can answer after the commit."""
 
     session: Session
     request_id: int
 
-
-class SendContext(RequestContext):
-    """A submitted `send`: answered with an ack, fanned out to the others."""
-
-    __slots__ = ()
+    def refused(self, refusal: Refusal, out: Out) -> None:
+        out[self.session].append(refusal_frame(refusal, self.request_id))
 
 
-class ChangeContext(RequestContext):
-    """A submitted group change or recall: answered with `ok`, fanned out to all."""
+class Unanswered:
+    """The context of a write nobody waits for (a token's last-seen time)."""
 
     __slots__ = ()
 
+    def answer(self, hub: Hub, result: Any, out: Out) -> None:
+        pass
 
-class ReadContext(RequestContext):
-    """A submitted `read` or `remind`: answered with `ok`, then its events."""
 
-    __slots__ = ()
+UNANSWERED = Unanswered()
 
 
 class NoticeContext(RequestContext):
-    """A submitted bridge change: its reply (or `ok`) and events to users' sessions."""
+    """A submitted change answered with its reply (or `ok`), then its notices."""
 
     __slots__ = ()
+
+    def answer(self, hub: Hub, result: Notices | Refusal, out: Out) -> None:
+        origin = self.session
+        origin.sent_one()
+        if isinstance(result, Refusal):
+            self.refused(result, out)
+            return
+        out[origin].append(event_frame(result.reply or Ok(re=self.request_id)))
+        hub.deliver(result, out, origin)
 
 
 @dataclass(slots=True)
@@ -122,6 +140,11 @@ class Waiter:
         await self._event.wait()
         return self.result
 
+    def answer(self, hub: Hub, result: Any, out: Out) -> None:
+        if isinstance(result, Notices):
+            hub.deliver(result, out)
+        self.set(result)
+
 
 @dataclass(slots=True)
 class HubStats:
@@ -148,16 +171,9 @@ def error_frame(code: str, message: str, request_id: int | None = None,
                              retry_after_ms=retry_after_ms))
 
 
-def failure_frame(result: object, request_id: int | None) -> bytes | None:
-    """The error frame answering a failed write, or None if it succeeded."""
-    if isinstance(result, Refused):
-        return error_frame(result.code, result.message, request_id, result.retry_after_ms)
-    if isinstance(result, StorageError):
-        return error_frame(ErrorCode.STORAGE_UNAVAILABLE, "the write could not be stored",
-                           request_id)
-    if isinstance(result, BaseException):
-        return error_frame(ErrorCode.INTERNAL_ERROR, "internal error", request_id)
-    return None
+def refusal_frame(refusal: Refusal, request_id: int | None) -> bytes:
+    """The error frame answering a refused (or failed) write."""
+    return error_frame(refusal.code, refusal.reason, request_id, refusal.retry_after_ms)
 
 
 class _Variants:
@@ -189,14 +205,14 @@ class _Variants:
 
 
 class Hub:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, online: Online, quiet: QuietHours,
+                 push: PushGateway) -> None:
         self.store = store
-        self.quiet: Any = None  # QuietHours, set by the App
-        self.push: Any = None  # PushGateway, set by the App
-        self.sessions: dict[int, list[Session]] = defaultdict(list)
-        # users with a session, per realm: kept here because counting them from
-        # `sessions` on demand stalled the event loop (~15 ms at 10,000 connections)
-        self.online_by_realm: Counter[str] = Counter()
+        self.online = online
+        self.quiet = quiet
+        self.push = push
+        self.sessions = online.sessions  # the same dict: fan-out reads it directly
+        self.online_by_realm = online.online_by_realm
         self.head = store.head_pos()  # the last position fanned out
         self.stats = HubStats()
         # Membership for fan-out, from memory: loaded once per conversation,
@@ -204,27 +220,21 @@ class Hub:
         # in commit order. Past memberships stay, so a message committed
         # before a removal still reaches the removed member.
         self.convs: dict[int, ConvState] = {}
+        self.pending_receipts: Receipts = defaultdict(list)  # this batch's, until emitted
         self.everyday = EverydayFanout(self)  # 1.5: mutes, coalesced reactions, events
 
     def register(self, session: Session) -> None:
-        user: User = session.user  # type: ignore[assignment]
-        peers = self.sessions[user.uid]
-        if not peers:
-            self.online_by_realm[user.realm] += 1
-        peers.append(session)
+        self.online.register(session)
 
     def unregister(self, session: Session) -> None:
-        if session.user is None:
-            return
-        peers = self.sessions.get(session.user.uid)
-        if peers and session in peers:
-            peers.remove(session)
-            if not peers:
-                del self.sessions[session.user.uid]
-                self.online_by_realm[session.user.realm] -= 1
+        self.online.unregister(session)
 
     def sessions_of(self, uid: int) -> list[Session]:
         return self.sessions.get(uid, [])
+
+    def send_to_users(self, uids: Iterable[int], frame: Frame) -> None:
+        """One event to every live session of these users (encoded once)."""
+        self.online.send_to_users(uids, frame)
 
     def conversation(self, conv: int, *, keep: bool = True) -> ConvState | None:
         """A conversation's membership for fan-out; loaded once and kept, unless `keep`
@@ -245,47 +255,25 @@ class Hub:
 
     def on_batch(self, batch: list[Pending]) -> None:
         """Answer and fan out one committed batch (event-loop thread, no await)."""
-        out: dict[Session, list[bytes]] = defaultdict(list)
-        receipts: dict[tuple[int, int, int], list[tuple[User, Reader]]] = defaultdict(list)
+        out: Out = defaultdict(list)
         self.everyday.begin(batch)
         for pending in batch:
+            result = pending.result
+            if isinstance(result, BaseException):  # the commit failed (the writer logged it)
+                result = failure(result)
             context = pending.context
-            if isinstance(context, SendContext):
-                self._on_send(context, pending.result, out)
-            elif isinstance(context, ChangeContext):
-                self._on_change(context, pending.result, out)
-            elif isinstance(context, ReadContext):
-                self._on_read(context, pending.result, out, receipts)
-            elif isinstance(context, NoticeContext):
-                self._on_notices(context, pending.result, out)
-            elif isinstance(context, Waiter):
-                self._deliver(pending.result, out)
-                context.set(pending.result)
-            elif hasattr(context, "answer"):  # 1.5: a context that answers its own result
-                context.answer(self, pending.result, out)
-        self._emit_receipts(receipts, out)
+            if context is not None:  # None: submitted by code that wants no answer
+                context.answer(self, result, out)
+        if self.pending_receipts:
+            self._emit_receipts(self.pending_receipts, out)
+            self.pending_receipts.clear()
         for session, frames in out.items():
             was_open = session.close_code is None
             session.push_many(frames)
             if was_open and session.close_code == CloseCode.RESYNC_REQUIRED:
                 self.stats.slow_closes += 1
 
-    def _on_send(self, ctx: SendContext, result: Any, out: dict[Session, list[bytes]]) -> None:
-        origin = ctx.session
-        origin.sent_one()
-        failure = failure_frame(result, ctx.request_id)
-        if failure is not None:
-            out[origin].append(failure)
-            return
-        msg, duplicate = result
-        out[origin].append(event_frame(Ack(
-            re=ctx.request_id, conv=msg.conv, seq=msg.seq, pos=msg.pos, time=msg.time_ms,
-            client_msg_id=msg.client_msg_id, duplicate=duplicate,
-            recipient_resting_until=self._resting_peer(msg, origin))))
-        if not duplicate:
-            self.fan_out(msg, out, skip=origin)
-
-    def _resting_peer(self, msg: Message, origin: Session) -> int | None:
+    def resting_peer(self, msg: Message, origin: Session) -> int | None:
         """Until when the other member of a direct chat rests, if they do."""
         state = self.conversation(msg.conv)
         if state is None or state.kind != DIRECT:
@@ -295,88 +283,8 @@ class Hub:
                 return self.quiet.resting.get(uid)
         return None
 
-    def _on_change(self, ctx: ChangeContext, result: Any,
-                   out: dict[Session, list[bytes]]) -> None:
-        ctx.session.sent_one()
-        failure = failure_frame(result, ctx.request_id)
-        if failure is not None:
-            out[ctx.session].append(failure)
-            return
-        msg = result.message
-        state = self.conversation(msg.conv)
-        if state is not None:
-            state.apply(result.changes)
-        self.fan_out(msg, out, skip=None)
-        out[ctx.session].append(event_frame(Ok(re=ctx.request_id, conv=msg.conv, seq=msg.seq,
-                                                pos=msg.pos)))
-        if result.removed:
-            gone = event_frame(Removed(conv=msg.conv, by=msg.sender))
-            for uid in result.removed:
-                for session in self.sessions.get(uid, ()):
-                    out[session].append(gone)
-
-    def _on_read(self, ctx: ReadContext, result: Any, out: dict[Session, list[bytes]],
-                 receipts: dict[tuple[int, int, int], list[tuple[User, Reader]]]) -> None:
-        """A read moved a cursor (or a reminder went out)."""
-        origin = ctx.session
-        origin.sent_one()
-        failure = failure_frame(result, ctx.request_id)
-        if failure is not None:
-            out[origin].append(failure)
-            return
-        if hasattr(result, "targets"):  # a reminder: silent for those resting
-            out[origin].append(ok_frame(ctx.request_id, result.conv, result.seq))
-            reminder = Reminder(conv=result.conv, seq=result.seq,
-                                sender=origin.user.handle)  # type: ignore[union-attr]
-            frames = {False: event_frame(reminder),
-                      True: event_frame(replace(reminder, silent=True))}
-            for uid in result.targets:
-                silent = uid in self.quiet.resting
-                sessions = self.sessions.get(uid)
-                if not sessions and not silent and self.push.wanted(uid):
-                    self.push.reminder(uid, result.conv, reminder.sender)
-                for session in sessions or ():
-                    out[session].append(frames[silent])
-            return
-        self._on_cursor(origin, ctx.request_id, result, out, receipts)
-
-    def _on_cursor(self, origin: Session, request_id: int, result: ReadChange,
-                   out: dict[Session, list[bytes]],
-                   receipts: dict[tuple[int, int, int], list[tuple[User, Reader]]]) -> None:
-        """The hot path of read receipts (one per read): a pre-encoded `ok`, the cursor
-        to the reader's other devices only if there are any, and the reader queued
-        for the senders' coalesced `receipt` events."""
-        out[origin].append(ok_frame(request_id, result.conv, result.seq))
-        user: User = origin.user  # type: ignore[assignment]
-        if result.moved:
-            devices = self.sessions.get(user.uid, ())
-            if len(devices) > 1:
-                frame = event_frame(ReadEvent(conv=result.conv, seq=result.seq))
-                for session in devices:
-                    if session is not origin:
-                        out[session].append(frame)
-        if result.receipts:
-            entry = (user, Reader(user=user.handle, time=result.time_ms))
-            conv = result.conv
-            for seq, sender_uid in result.receipts:
-                receipts[(sender_uid, conv, seq)].append(entry)
-
-    def _on_notices(self, ctx: NoticeContext, result: Any,
-                    out: dict[Session, list[bytes]]) -> None:
-        origin = ctx.session
-        origin.sent_one()
-        failure = failure_frame(result, ctx.request_id)
-        if failure is not None:
-            out[origin].append(failure)
-            return
-        out[origin].append(event_frame(result.reply or Ok(re=ctx.request_id)))
-        self._deliver(result, out, origin)
-
-    def _deliver(self, result: Any, out: dict[Session, list[bytes]],
-                 origin: Session | None = None) -> None:
-        """What a committed change (bridge_ops.Notices) tells whom, in commit order."""
-        if not hasattr(result, "events"):
-            return
+    def deliver(self, result: Notices, out: Out, origin: Session | None = None) -> None:
+        """What a committed change tells whom, in commit order."""
         for conv in result.forget:
             self.forget(conv)
         for msg in result.messages:
@@ -389,8 +297,7 @@ class Hub:
         if result.then is not None:
             result.then()
 
-    def _emit_receipts(self, receipts: dict[tuple[int, int, int], list[tuple[User, Reader]]],
-                       out: dict[Session, list[bytes]]) -> None:
+    def _emit_receipts(self, receipts: Receipts, out: Out) -> None:
         """One `receipt` event per message per batch, however many read it."""
         for (sender_uid, conv, seq), readers in receipts.items():
             sessions = self.sessions.get(sender_uid)
@@ -415,8 +322,7 @@ class Hub:
         corp = self.store.corp(deciding) if deciding else None
         return read_state_visible(reader, viewer, corp).allowed
 
-    def fan_out(self, msg: Message, out: dict[Session, list[bytes]],
-                skip: Session | None, keep: bool = True) -> None:
+    def fan_out(self, msg: Message, out: Out, skip: Session | None, keep: bool = True) -> None:
         """Hand one committed message to every session that may see it, building each
         variant once.
 
@@ -474,13 +380,6 @@ class Hub:
             return None
         sender = self.store.user_by_handle(msg.sender)
         return sender.uid if sender is not None else None
-
-    def send_to_users(self, uids: Iterable[int], frame: Frame) -> None:
-        """One event to every live session of these users (encoded once)."""
-        data = event_frame(frame)
-        for uid in uids:
-            for session in self.sessions.get(uid, ()):
-                session.push(data)
 
     def typing(self, session: Session, conv: int) -> bool:
         """Tell the other members' sessions; False if the user is not a member."""

@@ -22,7 +22,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from .app import App
+    from .services import Running
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +107,15 @@ FIGURES: dict[str, Figure] = {
     "lmdb_map_bytes": _gauge("corpchat_lmdb_map_bytes", "LMDB map size"),
     "lmdb_used_bytes": _gauge("corpchat_lmdb_used_bytes", "LMDB pages in use"),
     "lmdb_map_use": _gauge("corpchat_lmdb_map_use_ratio", "LMDB pages in use / map size"),
+    "search_indexed_pos": _gauge("corpchat_search_indexed_position",
+                                 "The last stream position the search index holds"),
+    "search_lag_messages": _gauge("corpchat_search_lag_messages",
+                                  "Committed messages not yet searchable"),
+    "search_lag_s": _gauge("corpchat_search_lag_seconds",
+                           "Age of the oldest message not yet searchable"),
+    "search_documents": _gauge("corpchat_search_documents", "Messages in the search index"),
+    "search_index_bytes": _gauge("corpchat_search_index_bytes", "The search index on disk"),
+    "search_commits": _counter("corpchat_search_commits", "Search index commits"),
 }
 REALM_FAMILY = Figure("corpchat_users_online_by_realm", "Users with a session, by realm")
 FIGURES_BY_REALM = {"users_online_by_realm": REALM_FAMILY}
@@ -116,7 +125,7 @@ class StatsCollector(Collector):
     """The families of one `stats` result (and what `stats` does not show: draining,
     the commit-time histogram)."""
 
-    def __init__(self, app: App, figures: dict[str, Any]) -> None:
+    def __init__(self, app: Running, figures: dict[str, Any]) -> None:
         self.app, self.figures = app, figures
 
     def collect(self) -> Iterator[Metric]:
@@ -155,7 +164,7 @@ def _commit_histogram(bounds: tuple[float, ...], counts: list[int],
                                  buckets=buckets, sum_value=total_s)
 
 
-async def render(app: App) -> bytes:
+async def render(app: Running) -> bytes:
     """The /metrics body: the `stats` figures of this moment, in the text format."""
     from .admin_commands import stats
 

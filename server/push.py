@@ -12,17 +12,17 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from corpchat.protocol import Digest
-from corpchat.store import settings
+from corpchat.store import Store, settings
 
-from .bridge_ops import Notices
-
-if TYPE_CHECKING:
-    from .app import App
+from .config import ServerConfig
+from .online import Online
+from .ops import Write
+from .ops import settings as settings_ops
 
 log = logging.getLogger("corpchat.push")
 SENDERS = 4
@@ -41,9 +41,10 @@ class PushStats:
 
 
 class PushGateway:
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.url = app.config.push_url
+    def __init__(self, store: Store, config: ServerConfig, online: Online, write: Write) -> None:
+        self.store, self.connected, self.write = store, online, write
+        self.url = config.push_url
+        self.queue_max = config.push_queue_max
         self.stats = PushStats()
         self._queue: deque[dict[str, Any]] = deque()
         self._ready = trio.Event()
@@ -52,7 +53,8 @@ class PushGateway:
 
     def load(self) -> None:
         if self.url:
-            self.with_devices = self.app.store.read(settings.users_with_devices)
+            # in place: writer operations hold this set to update after their commit
+            self.with_devices |= self.store.read(settings.users_with_devices)
 
     def wanted(self, uid: int) -> bool:
         return bool(self.url) and uid in self.with_devices
@@ -71,7 +73,7 @@ class PushGateway:
                        "sender": sender, "preview": "", "unread": self._unread.get(uid, 0)})
 
     def digest(self, uid: int, digest: Digest) -> None:
-        if not self.wanted(uid) or self.app.hub.sessions_of(uid):
+        if not self.wanted(uid) or self.connected.sessions_of(uid):
             return
         self._enqueue({"kind": "digest", "user_id": uid, "conversation": None, "sender": None,
                        "preview": f"{digest.messages} new messages in "
@@ -79,7 +81,7 @@ class PushGateway:
                        "unread": self._unread.get(uid, 0)})
 
     def _enqueue(self, item: dict[str, Any]) -> None:
-        if len(self._queue) >= self.app.config.push_queue_max:
+        if len(self._queue) >= self.queue_max:
             self.stats.dropped += 1
             return
         self._queue.append(item)
@@ -101,25 +103,15 @@ class PushGateway:
                 self._ready = trio.Event()
                 await self._ready.wait()
             item = self._queue.popleft()
-            user = self.app.store.user(item.pop("user_id"))
+            user = self.store.user(item.pop("user_id"))
             if user is None:
                 continue
-            for platform, token in self.app.store.read(settings.devices, user.uid):
+            for platform, token in self.store.read(settings.devices, user.uid):
                 body = {**item, "user": user.handle, "platform": platform, "device_token": token}
                 if await self._post(client, body) in GONE:
                     # the push service will never take this token again: forget the device
-                    await self.app.write(partial(self.drop_device_op, uid=user.uid, token=token))
-
-    def drop_device_op(self, w: Any, uid: int, token: str) -> Notices:
-        """Forget one device of a user (a writer operation, `device.unregister` too)."""
-        w.do(settings.remove_device, uid, token)
-        still = w.do(settings.has_devices, uid)
-
-        def after() -> None:
-            if not still:
-                self.with_devices.discard(uid)
-
-        return Notices(then=after)
+                    await self.write(partial(settings_ops.drop_device, uid=user.uid,
+                                                 token=token, with_devices=self.with_devices))
 
     async def _post(self, client: Any, body: dict[str, Any]) -> int | None:
         """POST one notification; the final HTTP status, or None if it never got one."""

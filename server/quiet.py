@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import heapq
 import logging
-from typing import TYPE_CHECKING
 
 import trio
 
 from corpchat.protocol import Digest, Presence, QuietEvent, QuietState, QuietWindow
+from corpchat.protocol.clock import Clock
 from corpchat.protocol.quiet import Schedule, next_change, resting_at
-from corpchat.store import settings
+from corpchat.store import Store, settings
 
-if TYPE_CHECKING:
-    from corpchat.protocol.clock import Clock
-
-    from .app import App
+from .online import Online
+from .push import PushGateway
 
 log = logging.getLogger("corpchat.quiet")
 HORIZON_MS = 8 * 86_400_000
@@ -47,8 +45,8 @@ class _Held:
 
 
 class QuietHours:
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, store: Store, clock: Clock, online: Online, push: PushGateway) -> None:
+        self.store, self.clock, self.online, self.push = store, clock, online, push
         self.resting: dict[int, int] = {}  # uid -> resting until (ms)
         self._own: dict[int, Schedule] = {}
         self._corp: dict[int, Schedule] = {}
@@ -56,14 +54,14 @@ class QuietHours:
         self._due: list[tuple[int, int]] = []  # (due ms, uid), stale entries included
         self._next: dict[int, int] = {}  # uid -> their current due time (ms)
         self._held: dict[int, _Held] = {}  # what reached each user while resting
-        self._alarm = Alarm(app.clock)
+        self._alarm = Alarm(clock)
         self.transitions = 0
 
     # ----- loading and evaluating -----
 
     def load(self) -> None:
         """Read every schedule and break; evaluate everyone who has one."""
-        store = self.app.store
+        store = self.store
         self._own = {uid: Schedule.from_wire(w) for uid, w in store.read(settings.all_schedules)}
         self._corp = {c: Schedule.from_wire(w)
                       for c, w in store.read(settings.all_corp_schedules).items()}
@@ -71,7 +69,7 @@ class QuietHours:
         users = set(self._own) | set(self._breaks)
         if self._corp:
             users |= {u.uid for u in store.users() if u.corp_id in self._corp}
-        now = self.app.clock.now_ms()
+        now = self.clock.now_ms()
         for uid in users:
             self._evaluate(uid, now, announce=False)
 
@@ -79,7 +77,7 @@ class QuietHours:
         own = self._own.get(uid)
         if own is not None:
             return own, "user"
-        user = self.app.store.user(uid)
+        user = self.store.user(uid)
         corp = self._corp.get(user.corp_id) if user is not None and user.corp_id else None
         return (corp, "corp") if corp is not None else (None, "none")
 
@@ -122,13 +120,13 @@ class QuietHours:
         return False
 
     def _announce(self, uid: int, before: int | None, until: int | None) -> None:
-        hub = self.app.hub
-        user = self.app.store.user(uid)
+        hub = self.online
+        user = self.store.user(uid)
         if user is None:
             return
         presence = Presence(user=user.handle, status="resting" if until else "available",
                             until=until)
-        hub.send_to_users(self.app.store.peers(uid), presence)
+        hub.send_to_users(self.store.peers(uid), presence)
         hub.send_to_users((uid,), QuietEvent(quiet=self.state_frame(uid)))
         if until is None and before is not None:
             self._send_digest(uid)
@@ -138,8 +136,8 @@ class QuietHours:
         if held is None or not held.messages:
             return
         digest = Digest(messages=held.messages, conversations=len(held.convs))
-        self.app.hub.send_to_users((uid,), digest)
-        self.app.push.digest(uid, digest)
+        self.online.send_to_users((uid,), digest)
+        self.push.digest(uid, digest)
 
     def state_frame(self, uid: int) -> QuietState:
         schedule, source = self.schedule_of(uid)
@@ -165,8 +163,8 @@ class QuietHours:
             self._corp.pop(corp_id, None)
         else:
             self._corp[corp_id] = schedule
-        now = self.app.clock.now_ms()
-        for user in self.app.store.users():
+        now = self.clock.now_ms()
+        for user in self.store.users():
             if user.corp_id == corp_id and user.uid not in self._own:
                 self._evaluate(user.uid, now)
 
@@ -180,8 +178,8 @@ class QuietHours:
     def _changed(self, uid: int) -> None:
         """A user's own settings changed: their devices get one `quiet` event — from the
         announcement when resting changed too, else here."""
-        if not self._evaluate(uid, self.app.clock.now_ms()):
-            self.app.hub.send_to_users((uid,), QuietEvent(quiet=self.state_frame(uid)))
+        if not self._evaluate(uid, self.clock.now_ms()):
+            self.online.send_to_users((uid,), QuietEvent(quiet=self.state_frame(uid)))
 
     def held(self, uid: int, conv: int) -> None:
         """A message reached a resting user: count it for the digest. On the fan-out path
@@ -214,7 +212,7 @@ class QuietHours:
     def process_due(self, limit: int | None = None) -> bool:
         """Evaluate the users whose time has come, at most `limit` of them; True if more
         are due (the caller checkpoints, then calls again)."""
-        now = self.app.clock.now_ms()
+        now = self.clock.now_ms()
         due, planned = self._due, self._next
         evaluated = 0
         while due and due[0][0] <= now:

@@ -18,6 +18,7 @@ from collections import deque
 import trio
 
 from corpchat.protocol import CloseCode
+from corpchat.store import User
 
 _IOV_MAX = 512
 _session_ids = itertools.count(1)
@@ -38,7 +39,7 @@ class Session:
         self.peer = peer
         self.bound = bound
         self.connected_ms = connected_ms
-        self.user = None  # store.User once authenticated
+        self.user: User | None = None  # once authenticated
         self.device: str | None = None
         self.token_id: str | None = None
         self.inflight = 0  # sends submitted and not yet answered

@@ -1,6 +1,6 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
-from . import contacts, customers, everyday, settings, tokens
+from . import contacts, credentials, customers, everyday, settings, tokens
 from .errors import MapFull, Refused, StorageError
 from .records import (
     ANNOUNCE,
@@ -27,7 +27,8 @@ __all__ = [
     "ANNOUNCE", "CONSUMER", "DIRECT", "ENTERPRISE", "GROUP", "Contact", "Corp",
     "GroupCommitWriter", "MapFull", "Membership", "Message", "NotRestorable", "Pending",
     "Refused",
-    "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "customers", "everyday",
+    "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "credentials", "customers",
+    "everyday",
     "restore_backup",
     "settings", "token_digest", "tokens", "valid_handle",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from corpchat.protocol.errors import Refusal
 
 
 class StorageError(Exception):
@@ -13,10 +13,6 @@ class MapFull(StorageError):
     """The memory map is full; the caller grows it and tries again."""
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """An operation that was checked and refused; nothing was written."""
-
-    code: str
-    message: str
-    retry_after_ms: int | None = None
+# An operation that was checked and refused; nothing was written. The one
+# refusal type of the project (protocol/errors.py), under the store's old name.
+Refused = Refusal

@@ -96,6 +96,8 @@ def put_edit(txn: Txn, db: Dbs, msg: Message, text: str, *, pos: int, now_ms: in
     version = msg.version + 1
     txn.put(base + keys.u64(version), pack([text, now_ms, pos, editor]), db=db["edits"])
     txn.put(keys.pair(msg.conv, pos), pack([EDIT, msg.seq, version]), db=db["conv_events"])
+    # the search index follows `stream`: the message is indexed again, edited, from here
+    txn.put(keys.u64(pos), base, db=db["stream"])
     return Message(msg.conv, msg.seq, msg.pos, msg.sender, msg.time_ms, text,
                    msg.client_msg_id, msg.to, msg.kind, msg.event, msg.users, msg.name,
                    msg.ref, msg.recalled, msg.receipt, msg.urgent, msg.mentions, msg.quote,

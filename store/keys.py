@@ -10,12 +10,14 @@ scan walks a conversation or a user in order. Sub-databases:
   handles       handle (utf-8)              -> uid u64
   tokens        sha256(token) 32 bytes      -> Token record
   token_ids     token id (ascii)            -> sha256(token)
+  user_tokens   uid u64 | token id (ascii)  -> sha256(token) (a user's tokens, 1.3)
   convs         conv u64                    -> Conversation record
   directs       uid u64 | uid u64 (sorted)  -> conv u64
   members       uid u64 | conv u64          -> Membership record
   conv_members  conv u64 | uid u64          -> Membership record
   msgs          conv u64 | seq u64          -> Message record
   conv_pos      conv u64 | pos u64          -> seq u64
+  stream        pos u64                     -> conv u64 | seq u64 (every message, in commit order)
   idem          uid u64 | client_msg_id     -> conv u64 | seq u64
   read_cursors  uid u64 | conv u64          -> seq u64 (read up to and including)
   receipt_msgs  conv u64 | seq u64          -> sender uid u64 (receipt requested)
@@ -57,6 +59,9 @@ scan walks a conversation or a user in order. Sub-databases:
   mutes         uid u64 | conv u64          -> until ms (0: until unmuted)
   user_events   uid u64 | pos u64           -> ["mute", conv, until or nil] (1.5: a user's
                 own events in the stream)
+  passwords     uid u64                     -> argon2id hash (PHC string; store/credentials.py)
+  invites       sha256(invite code) 32 bytes -> [uid, created ms, expires ms]
+  invite_of     uid u64                     -> sha256(invite code) (a user's one live invite)
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ DATABASES = (
     "counters", "quotas", "archive", "quiet", "quiet_corp", "breaks", "devices",
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
-    "device_tokens",
+    "device_tokens", "passwords", "invites", "invite_of", "user_tokens", "stream",
     "edits", "conv_events", "reaction_counts", "reactions", "pins", "notices", "mutes",
     "user_events",
 )

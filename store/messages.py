@@ -11,12 +11,12 @@ them free of extra calls per item.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from . import everyday, keys
 from .conversations import user_memberships
 from .everyday import StreamEvent
-from .records import TEXT, Conversation, Membership, Message, message_pos, pack, unpack
+from .records import SYSTEM, TEXT, Conversation, Membership, Message, message_pos, pack, unpack
 from .scan import Dbs, Txn, cursor_before, prefix_items, walk_back
 
 
@@ -28,6 +28,60 @@ def head(txn: Txn, db: Dbs) -> int:
 
 def put_head(txn: Txn, db: Dbs, pos: int) -> None:
     txn.put(b"head", pack(pos), db=db["meta"])
+
+
+def index_stream(txn: Txn, db: Dbs) -> None:
+    """Build the `stream` table (pos -> conv, seq) of a database made before it,
+    from `conv_pos` (once, at open; O(1) otherwise)."""
+    if txn.stat(db["stream"])["entries"] or not txn.stat(db["conv_pos"])["entries"]:
+        return
+    for key, seq in txn.cursor(db=db["conv_pos"]).iternext():
+        conv, pos = keys.read_pair(key)
+        txn.put(keys.u64(pos), keys.pair(conv, keys.read_u64(seq)), db=db["stream"])
+
+
+def messages_after(txn: Txn, db: Dbs, *, pos: int,
+                   limit: int) -> list[tuple[int, Message]]:
+    """Up to `limit` entries of the `stream` table after position `pos`, in position
+    order, each as (its position, the message it names, as stored now) — what a
+    derived view such as the search index follows. An entry is a message's own
+    position; a later feature may add entries naming a message it changed (an
+    edit), whose position is then past the message's own."""
+    out: list[tuple[int, Message]] = []
+    msgs_db = db["msgs"]
+    for stream_key, key in prefix_items(txn, db["stream"], b"", keys.u64(pos + 1)):
+        if len(out) >= limit:
+            break
+        conv, seq = keys.read_pair(key)
+        raw = txn.get(key, db=msgs_db)
+        if raw is not None:
+            out.append((keys.read_u64(stream_key), Message.decode(conv, seq, raw)))
+    return out
+
+
+def shown_messages(txn: Txn, db: Dbs, *, uid: int,
+                   wanted: Iterable[tuple[int, int]]) -> list[Message | None]:
+    """Each (conv, seq) of `wanted` as the message `uid` may see now, or None.
+
+    The rule of `history_page`, read now (never remembered by a derived view
+    such as the search index): a member sees the positions of their membership
+    span — a former member up to their leaving, a re-added one from their new
+    joining (a membership keeps one span) —, and nobody else sees anything,
+    which is also what keeps consumers in their own conversations and every
+    corp in its own. A recalled message and a system event are nobody's.
+    """
+    spans: dict[int, Membership | None] = {}
+    out: list[Message | None] = []
+    for conv, seq in wanted:
+        if conv not in spans:
+            raw = txn.get(keys.pair(uid, conv), db=db["members"])
+            spans[conv] = None if raw is None else Membership.decode(raw)
+        span = spans[conv]
+        msg = None if span is None else get_message(txn, db, conv=conv, seq=seq)
+        visible = msg is not None and span is not None and span.sees(msg.pos) \
+            and msg.kind != SYSTEM and not msg.recalled
+        out.append(msg if visible else None)
+    return out
 
 
 def get_message(txn: Txn, db: Dbs, *, conv: int, seq: int) -> Message | None:

@@ -104,14 +104,15 @@ class Token:
     created_ms: int
     device: str = ""  # the `device` of the last hello with it ("" if none said one)
     last_seen_ms: int = 0  # a hello with it, to the minute (0: never used)
+    address: str = ""  # the remote address of that hello (or of the login that made it)
 
     def encode(self) -> bytes:
         return pack([self.token_id, self.uid, self.created_ms, self.device,
-                     self.last_seen_ms])
+                     self.last_seen_ms, self.address])
 
     @classmethod
     def decode(cls, data: bytes) -> Token:
-        return cls(*unpack(data)[:5])  # older records lack device and last seen
+        return cls(*unpack(data)[:6])  # older records lack device, last seen, address
 
 
 OWNER = "owner"

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from . import contacts, conversations, keys, messages, receipts, settings, users
+from . import contacts, conversations, keys, messages, receipts, settings, tokens, users
 from .errors import Refused, StorageError
 from .everyday import StreamEvent
 from .records import (
@@ -73,6 +73,8 @@ class Store(TokenReads):
             self._check_schema(txn)
             contacts.index_senders(txn, self.db)  # indexes added in 1.2: built once
             settings.index_tokens(txn, self.db)
+            tokens.index_user_tokens(txn, self.db)
+            messages.index_stream(txn, self.db)  # added in 1.6 (search follows it)
         self.last_seq: dict[int, int] = {}  # writer thread only
         self.head: int | None = None  # writer thread only
         # Held by anything that reads from another thread (backup) and by a map
@@ -132,10 +134,10 @@ class Store(TokenReads):
         except lmdb.Error as exc:
             raise StorageError(str(exc)) from exc
 
-    def read(self, op: Callable[..., T], *args: Any) -> T:
+    def read(self, op: Callable[..., T], *args: Any, **ids: Any) -> T:
         """Run a named read operation (e.g. from store.contacts) in one short read txn."""
         with self._read() as txn:
-            return op(txn, self.db, *args)
+            return op(txn, self.db, *args, **ids)
 
     def user_by_handle(self, handle: str) -> User | None:
         user = self._by_handle.get(handle)
@@ -494,6 +496,7 @@ class WriteTxn(TokenWrites):
         if receipt and sender_uid is not None:
             self.txn.put(key, keys.u64(sender_uid), db=self.db["receipt_msgs"])
         self.txn.put(keys.pair(conv, pos), keys.u64(seq), db=self.db["conv_pos"])
+        self.txn.put(keys.u64(pos), key, db=self.db["stream"])
         if sender_uid is not None and client_msg_id:
             self.txn.put(keys.idem_key(sender_uid, client_msg_id), key, db=self.db["idem"])
         self.store.last_seq[conv] = seq

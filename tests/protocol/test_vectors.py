@@ -170,7 +170,7 @@ REVISION_1_2_NESTED_FIELDS = {
     "request": ["kind", "profile", "time"],
 }
 
-# Revision 1.5 (docs/protocol.md, section 29: everyday messaging): its frames, the
+# Revision 1.5 (docs/protocol.md, section 31: everyday messaging): its frames, the
 # fields it appends to earlier frames, and its nested maps; vectors in *_v1_5.json.
 REVISION_1_5_CLIENT_FIELDS = {
     "send": REVISION_1_2_CLIENT_FIELDS["send"] + ["mentions", "reply_to"],
@@ -205,21 +205,60 @@ REVISION_1_5_NESTED_FIELDS = {
     "pinned": ["seq", "by", "time"],
 }
 
+# Revision 1.3 (docs/protocol.md §29, sign-in and devices): new frames only; its
+# vectors live in the *_v1_3.json files.
+REVISION_1_3_CLIENT_FIELDS = {
+    "login": ["id", "handle", "password", "device"],
+    "redeem": ["id", "invite", "password", "device"],
+    "devices": ["id"],
+    "device.revoke": ["id", "token_id"],
+    "password.change": ["id", "old", "new", "keep_devices"],
+}
+REVISION_1_3_SERVER_FIELDS = {
+    "logged_in": ["re", "token", "token_id"],
+    "devices": ["re", "devices"],
+}
+REVISION_1_3_NESTED_FIELDS = {
+    "device": ["token_id", "device", "created", "current", "last_seen", "address"],
+}
+
+# Revision 1.6 (docs/protocol.md, section 32): search. Its vectors live in the
+# *_v1_6.json files.
+REVISION_1_6_CLIENT_FIELDS = {
+    "search": ["id", "query", "conv", "from", "before", "after", "kind", "limit", "cursor",
+               "order"],
+}
+REVISION_1_6_SERVER_FIELDS = {
+    "search.page": ["re", "hits", "cursor"],
+}
+REVISION_1_6_NESTED_FIELDS = {
+    "hit": ["conv", "seq", "pos", "from", "time", "snippet", "kind", "display", "corp",
+            "external"],
+    "snippet": ["text", "ranges"],
+}
+
 # Every revision's tables, oldest first: a later revision's list of a frame's fields
 # extends the earlier one's.
 REVISIONS = (
     ("1.0", CORE_CLIENT_FIELDS, CORE_SERVER_FIELDS, {}),
     ("1.1", REVISION_1_1_CLIENT_FIELDS, REVISION_1_1_SERVER_FIELDS, REVISION_1_1_NESTED_FIELDS),
     ("1.2", REVISION_1_2_CLIENT_FIELDS, REVISION_1_2_SERVER_FIELDS, REVISION_1_2_NESTED_FIELDS),
+    ("1.3", REVISION_1_3_CLIENT_FIELDS, REVISION_1_3_SERVER_FIELDS, REVISION_1_3_NESTED_FIELDS),
     ("1.5", REVISION_1_5_CLIENT_FIELDS, REVISION_1_5_SERVER_FIELDS, REVISION_1_5_NESTED_FIELDS),
+    ("1.6", REVISION_1_6_CLIENT_FIELDS, REVISION_1_6_SERVER_FIELDS, REVISION_1_6_NESTED_FIELDS),
 )
 
-CLIENT_VECTOR_FILES = ("client_frames.json", "client_frames_v1_1.json", "client_frames_v1_2.json",
-                       "client_frames_v1_5.json")
-SERVER_VECTOR_FILES = ("server_frames.json", "server_frames_v1_1.json", "server_frames_v1_2.json",
-                       "server_frames_v1_5.json")
-ACCEPTED_FILES = ("accepted.json", "accepted_v1_1.json", "accepted_v1_2.json", "accepted_v1_5.json")
-INVALID_FILES = ("invalid.json", "invalid_v1_1.json", "invalid_v1_2.json", "invalid_v1_5.json")
+
+def revision_files(stem: str) -> tuple[str, ...]:
+    """A kind of vector file in every revision that has files: 1.0's has no suffix."""
+    return (f"{stem}.json",) + tuple(f"{stem}_v{name.replace('.', '_')}.json"
+                                     for name, *_ in REVISIONS[1:])
+
+
+CLIENT_VECTOR_FILES = revision_files("client_frames")
+SERVER_VECTOR_FILES = revision_files("server_frames")
+ACCEPTED_FILES = revision_files("accepted")
+INVALID_FILES = revision_files("invalid")
 
 
 def latest_fields() -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
@@ -494,6 +533,18 @@ def test_each_revision_extends_the_fields_of_the_one_before() -> None:
                 earlier[(direction, kind)] = names
 
 
+def test_revision_1_3_vectors_cover_its_frames_and_fields() -> None:
+    assert _types("client_frames_v1_3.json") == set(REVISION_1_3_CLIENT_FIELDS)
+    assert _types("server_frames_v1_3.json") == set(REVISION_1_3_SERVER_FIELDS) | {"error", "ok"}
+    client, _ = _seen_fields("client")
+    server, nested = _seen_fields("server")
+    for seen, fields in ((client, REVISION_1_3_CLIENT_FIELDS),
+                         (server, REVISION_1_3_SERVER_FIELDS),
+                         (nested, REVISION_1_3_NESTED_FIELDS)):
+        for kind, names in fields.items():
+            assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
+
+
 def _array_frame(items: int) -> bytes:
     """A `people` reply holding `items` minimal profiles."""
     people = [{"type": "profile", "user": "u", "display": "u"}] * items
@@ -544,3 +595,15 @@ def latest_before(revision: str, kind: str) -> list[str]:
         for table in (client, server, nested):
             out = table.get(kind, out) if kind in table else out
     return out
+def test_revision_1_6_vectors_cover_its_frames_fields_and_nothing_unknown() -> None:
+    assert _types("client_frames_v1_6.json") == set(REVISION_1_6_CLIENT_FIELDS)
+    assert _types("server_frames_v1_6.json") == set(REVISION_1_6_SERVER_FIELDS) | {"error"}
+    client, client_nested = _seen_fields("client")
+    server, server_nested = _seen_fields("server")
+    nested = {k: client_nested.get(k, set()) | server_nested.get(k, set())
+              for k in client_nested.keys() | server_nested.keys()}
+    for seen, fields in ((client, REVISION_1_6_CLIENT_FIELDS),
+                         (server, REVISION_1_6_SERVER_FIELDS),
+                         (nested, REVISION_1_6_NESTED_FIELDS)):
+        for kind, names in fields.items():
+            assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])

@@ -19,9 +19,10 @@ Roles (who sends the request):
 
 Each request is aimed at what the outsider should not reach: the group
 (`conv`), its receipt-requested message (`seq`), olga, her contact cleo,
-acme's tags and moment draft. Rows for quiet hours, user.info, devices,
-tags, broadcasts, transfers and moments follow server/quiet_handlers.py and
-server/customers.py (docs/protocol.md does not cover them yet).
+acme's tags and moment draft (1.3: olga's password and device token).
+Rows for quiet hours, user.info, devices, tags, broadcasts, transfers and
+moments follow server/features/quiet.py and server/features/customers.py
+(docs/protocol.md does not cover them yet).
 `TABLE` holds, per frame TYPE, the probe and one expectation per role:
 `Refused(code, close)` — the documented error, and the close code when the
 connection must end — or `Served(reply)` for requests any user may make
@@ -49,6 +50,7 @@ from corpchat.protocol import (
     ConversationsReply,
     Created,
     DepartmentReply,
+    DevicesReply,
     Error,
     Frame,
     GroupListReply,
@@ -59,6 +61,7 @@ from corpchat.protocol import (
     People,
     Pong,
     RequestListReply,
+    SearchPage,
     SyncPage,
     TagsReply,
     UserInfoReply,
@@ -135,6 +138,13 @@ def _not_olgas_requests(world: World, role: str, reply: Any) -> str | None:
     return f"olga's request shown: {handles}" if "cody" in handles else None
 
 
+def _no_group_hits(world: World, role: str, reply: Any) -> str | None:
+    """search (1.6): no hit of the group — the probe's words are only in the message
+    sent after rex's removal, so not even rex may find it."""
+    hits = [(h.conv, h.seq) for h in reply.hits if h.conv == world.conv]
+    return f"group hits: {hits}" if hits else None
+
+
 def _no_acme_tags(world: World, role: str, reply: Any) -> str | None:
     tags = {t.tag for t in reply.tags}
     if role == "other_corp":
@@ -147,6 +157,13 @@ def _not_olgas(world: World, role: str, reply: Any) -> str | None:
     return f"someone else's contacts: {handles}" if handles & {"cleo", "cody"} else None
 
 
+def _own_devices(world: World, role: str, reply: Any) -> str | None:
+    """devices: the actor's own tokens, never anyone else's."""
+    ids = {d.token_id for d in reply.devices}
+    others = ids & (set(world.token_ids.values()) - {world.token_ids[ACTORS[role]]})
+    return f"someone else's devices: {others}" if others else None
+
+
 # ----- the table -----
 
 NOT_AUTHENTICATED = Refused("not_authenticated", CloseCode.AUTH_FAILED)
@@ -155,6 +172,7 @@ ALREADY = Refused("already_authenticated")
 NOT_MEMBER, FORBIDDEN, NOT_FOUND = Refused("not_member"), Refused("forbidden"), \
     Refused("not_found")
 NOT_CONTACT = Refused("not_contact")
+AUTH_FAILED = Refused("auth_failed")  # login, redeem: the connection stays open
 
 
 @dataclass(frozen=True)
@@ -276,7 +294,7 @@ TABLE: dict[str, Row] = {
     "group.list": row(_f(), *[Served(GroupListReply, _no_group)] * 4),
     "typing": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
     "recall": row(_g(seq=SEQ), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
-    # 1.5 (§29): everything on a conversation is for its current members
+    # 1.5 (§31): everything on a conversation is for its current members
     "edit": row(_g(seq=SEQ, text="mine now"), *[NOT_MEMBER] * 4),
     "react": row(_g(seq=SEQ, emoji="👍", on=True), *[NOT_MEMBER] * 4),
     "reactions.list": row(_g(seq=SEQ, emoji="👍"), *[NOT_MEMBER] * 4),
@@ -288,6 +306,20 @@ TABLE: dict[str, Row] = {
     "unpin": row(_g(seq=SEQ), *[NOT_MEMBER] * 4),
     "pins": row(_g(), *[NOT_MEMBER] * 4),
     "conv.mute": row(_g(), *[NOT_MEMBER] * 4),
+    # 1.3 sign-in: before hello only; olga's password is not theirs to guess (§29.2)
+    "login": row(_f(handle="olga", password="not her password", device="probe"),
+                 ALREADY, ALREADY, ALREADY, ALREADY, unauthenticated=AUTH_FAILED),
+    "redeem": row(_f(invite="inv_" + "A" * 32, password="tulip bicycle 42", device="probe"),
+                  ALREADY, ALREADY, ALREADY, ALREADY, unauthenticated=AUTH_FAILED),
+    # one's own devices only: olga's token is not found for anyone else
+    "devices": row(_f(), *[Served(DevicesReply, _own_devices)] * 4),
+    "device.revoke": row(lambda w, actor: {"token_id": w.token_ids["olga"]},
+                         NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    # one's own password (these accounts have none yet: `old` is not asked for)
+    "password.change": row(_f(new="seven lazy otters", keep_devices=True),
+                           SERVED_OK, SERVED_OK, SERVED_OK, SERVED_OK),
+    # 1.6: anyone searches; what is found is checked against the store (§32)
+    "search": row(_f(query="after rex"), *[Served(SearchPage, _no_group_hits)] * 4),
 }
 
 

@@ -383,3 +383,25 @@ async def test_reply_edit_react_and_mention_from_the_terminal(server, nursery):
     await bob.terminal.wait_for(f"-- #{conv} message {first.seq}: 👍 1")
     await bob.terminal.type("/quit")
     assert await bob.finished() == 0
+
+
+async def test_search_finds_and_marks_the_match(server, nursery):
+    from .test_search import caught_up
+
+    alice = await Running(nursery, server.url, await server.user("alice")).connected()
+    bob = await Running(nursery, server.url, await server.user("bob")).connected()
+    await alice.terminal.type("/to bob", "我明天提交报销单")
+    await bob.terminal.wait_for("alice -> bob: 我明天提交报销单")
+    await caught_up(server)
+    await bob.terminal.type("/search 报销")
+    await bob.terminal.wait_for("-- 1 hit, newest first")
+    line = await bob.terminal.wait_for("alice: 我明天提交[报销]单")
+    assert line.endswith(" alice: 我明天提交[报销]单")
+    await bob.terminal.type("/search nothing-like-it", "/search")
+    await bob.terminal.wait_for("-- nothing found")
+    await bob.terminal.wait_for("! usage: /search TEXT")
+    await bob.terminal.type('/search "open')
+    await bob.terminal.wait_for("! bad_request: a quote is not closed")
+    for running in (alice, bob):
+        await running.terminal.type("/quit")
+        assert await running.finished() == 0

@@ -110,7 +110,7 @@ async def test_mass_message_reaches_each_customer_once_a_day(server, nursery, cl
 async def test_mass_message_in_many_chunks_while_colleagues_chat(server, nursery):
     """A mass message larger than a commit chunk: every customer gets it exactly once,
     colleagues' messages are acked meanwhile, and a retry stores nothing twice."""
-    from corpchat.server.customers import BROADCAST_CHUNK
+    from corpchat.server.features.customers import BROADCAST_CHUNK
 
     customers = tuple(f"k{i}" for i in range(2 * BROADCAST_CHUNK + 3))
     c = await shop(server, nursery, customers=customers)

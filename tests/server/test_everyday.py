@@ -468,3 +468,16 @@ async def test_a_customer_in_an_external_group_mentions_employees_not_all(server
     while msg.seq != ack.seq:
         msg = await c["bob"].expect(Msg)
     assert (msg.mentioned, msg.external) == (True, True)
+
+
+async def test_search_indexes_the_edited_text(server, nursery):
+    from .test_search import caught_up, found
+
+    c = await people(server, nursery, "ann", "ben")
+    conv = await make_group(c["ann"], "ben")
+    ack = await sent(c["ann"], "meeting on tuesday", conv=conv)
+    assert isinstance(await request(c["ann"], Edit, conv=conv, seq=ack.seq,
+                                    text="meeting on thursday"), Ok)
+    await caught_up(server)
+    assert await found(c["ben"], "thursday") == ["meeting on thursday"]
+    assert await found(c["ben"], "tuesday") == []

@@ -202,7 +202,7 @@ async def test_recall_leaves_a_tombstone_everywhere(server, nursery, clock):
 
 
 async def test_group_cap_and_consumer_cap_refuse_atomically(server, nursery):
-    server.app.handlers.caps = type(server.app.handlers.caps)(max_members=6, max_consumers=2)
+    server.app.groups.caps = type(server.app.groups.caps)(max_members=6, max_consumers=2)
     c = await people(server, nursery, "ann")
     for handle in ("m1", "m2", "m3", "m4", "m5"):
         await server.user(handle)

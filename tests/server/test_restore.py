@@ -48,9 +48,11 @@ def files(path: str) -> dict[str, bytes] | None:
     if not os.path.isdir(path):
         return None
     out = {}
-    for name in sorted(os.listdir(path)):
-        with open(os.path.join(path, name), "rb") as f:
-            out[name] = hashlib.sha256(f.read()).digest()
+    for folder, _, names in os.walk(path):  # the search index is a directory in it (1.6)
+        for name in sorted(names):
+            full = os.path.join(folder, name)
+            with open(full, "rb") as f:
+                out[os.path.relpath(full, path)] = hashlib.sha256(f.read()).digest()
     return out
 
 

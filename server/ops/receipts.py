@@ -11,33 +11,17 @@ These operations run on the writer thread inside the batch transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from corpchat.store import GROUP, Refused, User, WriteTxn
+from corpchat.protocol import ErrorCode, Refusal
+from corpchat.store import GROUP, User, WriteTxn
 
 from .groups import MANAGERS
+from .results import ReadChange, ReminderSent
 
 
-@dataclass(frozen=True, slots=True)
-class ReadChange:
-    conv: int
-    seq: int  # the cursor after this request
-    moved: bool
-    receipts: tuple[tuple[int, int], ...] = ()  # (seq, sender uid) newly read
-    time_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ReminderSent:
-    conv: int
-    seq: int
-    targets: tuple[int, ...]
-
-
-def mark_read(w: WriteTxn, reader: User, conv: int, seq: int, now_ms: int) -> ReadChange | Refused:
+def mark_read(w: WriteTxn, reader: User, conv: int, seq: int, now_ms: int) -> ReadChange | Refusal:
     membership = w.membership(uid=reader.uid, conv=conv)
     if membership is None:
-        return Refused("not_member", f"not a member of conversation {conv}")
+        return Refusal(ErrorCode.NOT_MEMBER, f"not a member of conversation {conv}")
     seq = min(seq, w.last_seen_seq(conv=conv, membership=membership))
     current = w.read_cursor(uid=reader.uid, conv=conv)
     if seq <= current:
@@ -63,15 +47,15 @@ def mark_read(w: WriteTxn, reader: User, conv: int, seq: int, now_ms: int) -> Re
 
 
 def remind(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
-           interval_ms: int) -> ReminderSent | Refused:
+           interval_ms: int) -> ReminderSent | Refusal:
     msg = w.message(conv=conv, seq=seq)
     if msg is None or not msg.receipt or w.membership(uid=actor.uid, conv=conv) is None:
-        return Refused("not_found", f"no receipt-requested message {seq}")
+        return Refusal(ErrorCode.NOT_FOUND, f"no receipt-requested message {seq}")
     if msg.sender != actor.handle:
-        return Refused("forbidden", "only the sender reminds")
+        return Refusal(ErrorCode.FORBIDDEN, "only the sender reminds")
     last = w.last_reminder(conv=conv, seq=seq)
     if last is not None and now_ms - last < interval_ms:
-        return Refused("remind_too_soon", "reminded too recently",
+        return Refusal(ErrorCode.REMIND_TOO_SOON, "reminded too recently",
                        retry_after_ms=interval_ms - (now_ms - last))
     w.set_last_reminder(conv=conv, seq=seq, now_ms=now_ms)
     readers = w.receipt_readers(conv=conv, seq=seq)

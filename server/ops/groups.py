@@ -19,11 +19,14 @@ a refusal is returned before anything is written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from corpchat.bridge import admit_consumers, archive_corp, group_archive_corp, may_own_group
-from corpchat.store import CONSUMER, GROUP, Membership, Message, Refused, User, WriteTxn
+from corpchat.protocol import ErrorCode, Refusal
+from corpchat.store import CONSUMER, GROUP, Membership, Message, User, WriteTxn
 from corpchat.store.records import ADMIN, MEMBER, OWNER, SYSTEM, ArchiveEntry, Conversation
+
+from .results import GroupChange, Sent
 
 MANAGERS = frozenset({OWNER, ADMIN})
 MAX_NAME_CHARS = 64
@@ -36,34 +39,25 @@ class Caps:
     recall_window_ms: int = 24 * 3600 * 1000
 
 
-@dataclass(frozen=True, slots=True)
-class GroupChange:
-    """A committed change: its system message and the memberships it changed."""
-
-    message: Message
-    changes: dict[int, Membership] = field(default_factory=dict)
-    removed: tuple[int, ...] = ()  # uids that lost the group (removed or dissolved)
-
-
 def may_remove(actor_role: str, target_role: str) -> bool:
     if actor_role == OWNER:
         return target_role != OWNER
     return actor_role == ADMIN and target_role == MEMBER
 
 
-def _name_problem(name: str) -> Refused | None:
+def _name_problem(name: str) -> Refusal | None:
     if not 0 < len(name) <= MAX_NAME_CHARS:
-        return Refused("bad_request", f"a group name has 1 to {MAX_NAME_CHARS} characters")
+        return Refusal(ErrorCode.BAD_REQUEST, f"a group name has 1 to {MAX_NAME_CHARS} characters")
     return None
 
 
-def _active_group(w: WriteTxn, conv: int, uid: int) -> tuple[Conversation, Membership] | Refused:
+def _active_group(w: WriteTxn, conv: int, uid: int) -> tuple[Conversation, Membership] | Refusal:
     """The group and the caller's membership, if the caller is a current member."""
     conversation = w.conversation(conv)
     membership = w.membership(uid=uid, conv=conv)
     if conversation is None or conversation.kind != GROUP or membership is None \
             or not membership.active:
-        return Refused("not_member", f"not a member of group {conv}")
+        return Refusal(ErrorCode.NOT_MEMBER, f"not a member of group {conv}")
     return conversation, membership
 
 
@@ -74,12 +68,12 @@ def _system(w: WriteTxn, conv: int, actor: User, now_ms: int, event: str,
                     users=users, name=name, ref=ref)
 
 
-def _admit(conversation: Conversation, users: list[User], caps: Caps) -> Refused | None:
+def _admit(conversation: Conversation, users: list[User], caps: Caps) -> Refusal | None:
     if conversation.members + len(users) > caps.max_members:
-        return Refused("group_full", f"a group holds at most {caps.max_members} members")
+        return Refusal(ErrorCode.GROUP_FULL, f"a group holds at most {caps.max_members} members")
     consumers = sum(u.realm == CONSUMER for u in users)
     verdict = admit_consumers(conversation.consumers, consumers, caps.max_consumers)
-    return None if verdict.allowed else Refused(verdict.code, verdict.reason)
+    return None if verdict.allowed else verdict.refusal
 
 
 def _join_all(w: WriteTxn, conversation: Conversation, users: list[User], pos: int,
@@ -108,7 +102,7 @@ def _leave_all(w: WriteTxn, conversation: Conversation, leaving: dict[int, Membe
 
 
 def create(w: WriteTxn, actor: User, name: str, members: list[User], now_ms: int,
-           caps: Caps) -> GroupChange | Refused:
+           caps: Caps) -> GroupChange | Refusal:
     problem = _name_problem(name)
     if problem:
         return problem
@@ -123,16 +117,16 @@ def create(w: WriteTxn, actor: User, name: str, members: list[User], now_ms: int
 
 
 def add(w: WriteTxn, actor: User, conv: int, members: list[User], now_ms: int,
-        caps: Caps) -> GroupChange | Refused:
+        caps: Caps) -> GroupChange | Refusal:
     found = _active_group(w, conv, actor.uid)
-    if isinstance(found, Refused):
+    if isinstance(found, Refusal):
         return found
     conversation, mine = found
     if mine.role not in MANAGERS:
-        return Refused("forbidden", "only the owner and admins add members")
+        return Refusal(ErrorCode.FORBIDDEN, "only the owner and admins add members")
     new = [u for u in _unique(members) if not _is_member(w, conv, u.uid)]
     if not new:
-        return Refused("bad_request", "everyone named is already a member")
+        return Refusal(ErrorCode.BAD_REQUEST, "everyone named is already a member")
     problem = _admit(conversation, new, caps)
     if problem:
         return problem
@@ -141,65 +135,66 @@ def add(w: WriteTxn, actor: User, conv: int, members: list[User], now_ms: int,
 
 
 def remove(w: WriteTxn, actor: User, conv: int, members: list[User],
-           now_ms: int) -> GroupChange | Refused:
+           now_ms: int) -> GroupChange | Refusal:
     found = _active_group(w, conv, actor.uid)
-    if isinstance(found, Refused):
+    if isinstance(found, Refusal):
         return found
     conversation, mine = found
     leaving: dict[int, Membership] = {}
     for user in _unique(members):
         theirs = w.membership(uid=user.uid, conv=conv)
         if theirs is None or not theirs.active:
-            return Refused("not_member", f"{user.handle!r} is not a member")
+            return Refusal(ErrorCode.NOT_MEMBER, f"{user.handle!r} is not a member")
         if user.uid == actor.uid or not may_remove(mine.role, theirs.role):
-            return Refused("forbidden", f"you may not remove {user.handle!r}")
+            return Refusal(ErrorCode.FORBIDDEN, f"you may not remove {user.handle!r}")
         leaving[user.uid] = theirs
     if not leaving:
-        return Refused("bad_request", "name at least one member")
+        return Refusal(ErrorCode.BAD_REQUEST, "name at least one member")
     msg = _system(w, conv, actor, now_ms, "remove",
                   tuple(u.handle for u in _unique(members)))
     return GroupChange(msg, _leave_all(w, conversation, leaving, msg.pos), tuple(leaving))
 
 
-def leave(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | Refused:
+def leave(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | Refusal:
     found = _active_group(w, conv, actor.uid)
-    if isinstance(found, Refused):
+    if isinstance(found, Refusal):
         return found
     conversation, mine = found
     if mine.role == OWNER:
-        return Refused("forbidden", "the owner transfers ownership (or dissolves) first")
+        return Refusal(ErrorCode.FORBIDDEN, "the owner transfers ownership (or dissolves) first")
     msg = _system(w, conv, actor, now_ms, "leave", (actor.handle,))
     return GroupChange(msg, _leave_all(w, conversation, {actor.uid: mine}, msg.pos))
 
 
-def rename(w: WriteTxn, actor: User, conv: int, name: str, now_ms: int) -> GroupChange | Refused:
+def rename(w: WriteTxn, actor: User, conv: int, name: str, now_ms: int) -> GroupChange | Refusal:
     found = _active_group(w, conv, actor.uid)
-    if isinstance(found, Refused):
+    if isinstance(found, Refusal):
         return found
     conversation, mine = found
     problem = _name_problem(name)
     if problem:
         return problem
     if mine.role not in MANAGERS:
-        return Refused("forbidden", "only the owner and admins rename the group")
+        return Refusal(ErrorCode.FORBIDDEN, "only the owner and admins rename the group")
     w.put_conversation(replace(conversation, name=name))
     return GroupChange(_system(w, conv, actor, now_ms, "rename", name=name))
 
 
 def set_role(w: WriteTxn, actor: User, conv: int, target: User, role: str,
-             now_ms: int) -> GroupChange | Refused:
+             now_ms: int) -> GroupChange | Refusal:
     found = _active_group(w, conv, actor.uid)
-    if isinstance(found, Refused):
+    if isinstance(found, Refusal):
         return found
     _, mine = found
     if role not in (ADMIN, MEMBER):
-        return Refused("bad_request", "role is 'admin' or 'member' (use group.transfer)")
+        return Refusal(ErrorCode.BAD_REQUEST, "role is 'admin' or 'member' (use group.transfer)")
     if mine.role != OWNER:
-        return Refused("forbidden", "only the owner sets roles")
+        return Refusal(ErrorCode.FORBIDDEN, "only the owner sets roles")
     theirs = w.membership(uid=target.uid, conv=conv)
     if theirs is None or not theirs.active or theirs.role == OWNER:
-        return Refused("not_member" if theirs is None or not theirs.active else "forbidden",
-                       f"cannot set the role of {target.handle!r}")
+        code = ErrorCode.NOT_MEMBER if theirs is None or not theirs.active \
+            else ErrorCode.FORBIDDEN
+        return Refusal(code, f"cannot set the role of {target.handle!r}")
     changed = replace(theirs, role=role)
     w.set_membership(uid=target.uid, conv=conv, membership=changed)
     msg = _system(w, conv, actor, now_ms, "role", (target.handle,), name=role)
@@ -207,20 +202,20 @@ def set_role(w: WriteTxn, actor: User, conv: int, target: User, role: str,
 
 
 def transfer(w: WriteTxn, actor: User, conv: int, target: User,
-             now_ms: int) -> GroupChange | Refused:
+             now_ms: int) -> GroupChange | Refusal:
     # §10.4's order: who may own a group depends on `target` alone, so it is checked
     # first, before anything about the group is read (or told)
     if not (verdict := may_own_group(target)).allowed:
-        return Refused(verdict.code, verdict.reason)
+        return verdict.refusal
     found = _active_group(w, conv, actor.uid)
-    if isinstance(found, Refused):
+    if isinstance(found, Refusal):
         return found
     _, mine = found
     if mine.role != OWNER:
-        return Refused("forbidden", "only the owner transfers ownership")
+        return Refusal(ErrorCode.FORBIDDEN, "only the owner transfers ownership")
     theirs = w.membership(uid=target.uid, conv=conv)
     if theirs is None or not theirs.active or target.uid == actor.uid:
-        return Refused("not_member", f"{target.handle!r} is not another member")
+        return Refusal(ErrorCode.NOT_MEMBER, f"{target.handle!r} is not another member")
     changes = {actor.uid: replace(mine, role=ADMIN), target.uid: replace(theirs, role=OWNER)}
     for uid, membership in changes.items():
         w.set_membership(uid=uid, conv=conv, membership=membership)
@@ -228,33 +223,35 @@ def transfer(w: WriteTxn, actor: User, conv: int, target: User,
     return GroupChange(msg, changes)
 
 
-def dissolve(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | Refused:
+def dissolve(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | Refusal:
     found = _active_group(w, conv, actor.uid)
-    if isinstance(found, Refused):
+    if isinstance(found, Refusal):
         return found
     conversation, mine = found
     if mine.role != OWNER:
-        return Refused("forbidden", "only the owner dissolves the group")
+        return Refusal(ErrorCode.FORBIDDEN, "only the owner dissolves the group")
     everyone = {uid: m for uid, m in w.memberships(conv) if m.active}
     msg = _system(w, conv, actor, now_ms, "dissolve")
     changes = _leave_all(w, conversation, everyone, msg.pos)
-    w.put_conversation(replace(w.conversation(conv), dissolved=True))  # type: ignore[arg-type]
+    left = w.conversation(conv)
+    assert left is not None  # the group itself, as _leave_all just wrote it
+    w.put_conversation(replace(left, dissolved=True))
     return GroupChange(msg, changes, tuple(everyone))
 
 
 def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str, now_ms: int,
-         receipt: bool = False, urgent: bool = False) -> tuple[Message, bool] | Refused:
+         receipt: bool = False, urgent: bool = False) -> Sent | Refusal:
     """A text message into a group, once per client_msg_id."""
     old = w.find_sent(uid=sender.uid, client_msg_id=client_msg_id)
     if old is not None:
-        return old, True
+        return Sent(old, duplicate=True)
     found = _active_group(w, conv, sender.uid)
-    if isinstance(found, Refused):
+    if isinstance(found, Refusal):
         return found
-    msg = w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid, text=text,
-                   client_msg_id=client_msg_id, receipt=receipt, urgent=urgent)
+    msg = w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
+                   text=text, client_msg_id=client_msg_id, receipt=receipt, urgent=urgent)
     _archive(w, found[0], msg, sender.realm, text)
-    return msg, False
+    return Sent(msg)
 
 
 def _archive(w: WriteTxn, conversation: Conversation, msg: Message, realm: str, text: str,
@@ -267,20 +264,20 @@ def _archive(w: WriteTxn, conversation: Conversation, msg: Message, realm: str, 
 
 def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
              now_ms: int, receipt: bool = False,
-             urgent: bool = False) -> tuple[Message, bool] | Refused:
+             urgent: bool = False) -> Sent | Refusal:
     """A notice on the corp's board: only the corp's admins post there."""
     old = w.find_sent(uid=sender.uid, client_msg_id=client_msg_id)
     if old is not None:
-        return old, True
+        return Sent(old, duplicate=True)
     current = w.user(sender.uid)
     if current is None or not current.corp_admin:
-        return Refused("forbidden", "only corp admins post announcements")
-    return w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
-                    text=text, client_msg_id=client_msg_id, receipt=receipt, urgent=urgent), False
+        return Refusal(ErrorCode.FORBIDDEN, "only corp admins post announcements")
+    return Sent(w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
+                         text=text, client_msg_id=client_msg_id, receipt=receipt, urgent=urgent))
 
 
 def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
-           caps: Caps) -> GroupChange | Refused:
+           caps: Caps) -> GroupChange | Refusal:
     """Replace a text message with a tombstone and log the recall in order.
 
     The sender may recall within the recall window; in a group the owner
@@ -288,16 +285,17 @@ def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
     """
     mine = w.membership(uid=actor.uid, conv=conv)
     if mine is None or not mine.active:
-        return Refused("not_member", f"not a member of conversation {conv}")
+        return Refusal(ErrorCode.NOT_MEMBER, f"not a member of conversation {conv}")
     msg = w.message(conv=conv, seq=seq)
     if msg is None or msg.kind != "text" or msg.recalled or not mine.sees(msg.pos):
-        return Refused("not_found", f"no message {seq} to recall")
+        return Refusal(ErrorCode.NOT_FOUND, f"no message {seq} to recall")
     moderator = w.conversation(conv).kind == GROUP and mine.role in MANAGERS  # type: ignore[union-attr]
     if not moderator:
         if msg.sender != actor.handle:
-            return Refused("forbidden", "only the sender or a group admin recalls a message")
+            return Refusal(ErrorCode.FORBIDDEN,
+                           "only the sender or a group admin recalls a message")
         if now_ms - msg.time_ms > caps.recall_window_ms:
-            return Refused("recall_expired", "the recall window has passed")
+            return Refusal(ErrorCode.RECALL_EXPIRED, "the recall window has passed")
     w.rewrite_message(replace(msg, text="", recalled=True))
     notice = _system(w, conv, actor, now_ms, "recall", (msg.sender,), ref=seq)
     conversation = w.conversation(conv)

@@ -29,8 +29,9 @@ from corpchat.store.records import (
     Quote,
 )
 
-from .config import EverydayCaps
-from .groups import MANAGERS, GroupChange
+from ..config import EverydayCaps
+from .groups import MANAGERS
+from .results import GroupChange, Sent
 
 SendOp = Callable[..., Any]
 
@@ -110,11 +111,11 @@ def send_with_extras(w: WriteTxn, op: SendOp, sender: User, conv: int, client_ms
         quote = Quote(original.seq, original.sender, original.kind,
                       original.text[:QUOTE_CHARS], original.pos)
     result = op(w, urgent=urgent)
-    if isinstance(result, Refused) or result[1]:
+    if isinstance(result, Refused) or result.duplicate:
         return result
-    msg = replace(result[0], mentions=mentions, quote=quote)
+    msg = replace(result.message, mentions=mentions, quote=quote)
     w.rewrite_message(msg)
-    return msg, False
+    return Sent(msg, False)
 
 
 def _may_mention_all(w: WriteTxn, sender: User, conv: int, mine: Membership) -> bool:
@@ -221,7 +222,7 @@ def forward(w: WriteTxn, forwarder: User, client_msg_id: str, from_conv: int,
         result = send(w, _copy_id(client_msg_id, i), original.text)
         if isinstance(result, Refused):
             return result  # the first copy is refused before anything is written
-        copy = replace(result[0], forwarded=Origin(original.sender, original.time_ms,
+        copy = replace(result.message, forwarded=Origin(original.sender, original.time_ms,
                                                    original.conv, original.seq))
         w.rewrite_message(copy)
         out.append(copy)
@@ -247,7 +248,7 @@ def _may_cross(w: WriteTxn, forwarder: User, from_conv: int, to_conv: int) -> Re
     internal = not _ever_consumers(w, source)
     corp = w.corp(forwarder.corp_id) if forwarder.corp_id else None
     verdict = may_forward(forwarder, internal, _ever_consumers(w, target), corp)
-    return None if verdict.allowed else Refused(verdict.code, verdict.reason)
+    return None if verdict.allowed else verdict.refusal
 
 
 def _ever_consumers(w: WriteTxn, conversation: Conversation) -> bool:

@@ -1,0 +1,71 @@
+"""Reading back: `sync` (everything since a token, paged), `history` (one
+conversation, backwards) and `conversations` (the user's list)."""
+
+from __future__ import annotations
+
+from corpchat.protocol import (
+    Conversations,
+    ConversationsReply,
+    ConvSummary,
+    ErrorCode,
+    History,
+    HistoryPage,
+    ProtocolError,
+    Sync,
+    SyncPage,
+)
+from corpchat.store import DIRECT, User
+
+from ..routes import Routes
+from ..services import Services
+from ..session import Session
+from ..wsframes import event_frame
+from .common import conv_marks, page_limit, shown, sync_events, unread
+
+routes = Routes()
+
+
+@routes.handles(Sync)
+def sync(s: Services, session: Session, frame: Sync) -> None:
+    user: User = session.user  # type: ignore[assignment]
+    since = frame.since
+    if not (since.isascii() and since.isdigit()) or int(since) > s.store.head_pos():
+        raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN, f"not a valid sync token: {frame.since!r}")
+    limit = page_limit(s.config.limits, frame.limit)
+    msgs, events, token, more = s.store.sync_stream(uid=user.uid, since=int(frame.since),
+                                                    limit=limit, max_bytes=s.config.page_bytes)
+    session.push(event_frame(SyncPage(
+        re=frame.id, msgs=shown(s.store, user, msgs), sync=str(token), more=more,
+        unread=None if more else unread(s.store, user, s.config.unread_count_cap),
+        **sync_events(events))))
+
+
+@routes.handles(History)
+def history(s: Services, session: Session, frame: History) -> None:
+    user: User = session.user  # type: ignore[assignment]
+    page = s.store.history_page(uid=user.uid, conv=frame.conv, before=frame.before,
+                                limit=page_limit(s.config.limits, frame.limit),
+                                max_bytes=s.config.page_bytes)
+    if page is None:
+        raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
+    msgs, more = page
+    session.push(event_frame(HistoryPage(
+        re=frame.id, conv=frame.conv, msgs=shown(s.store, user, msgs), more=more)))
+
+
+@routes.handles(Conversations)
+def conversations(s: Services, session: Session, frame: Conversations) -> None:
+    user: User = session.user  # type: ignore[assignment]
+    rows = s.store.user_conversations(user.uid)[:page_limit(s.config.limits, frame.limit)]
+    summaries = []
+    for conversation, membership, seq, pos, read in rows:
+        peer = None
+        if conversation.kind == DIRECT:
+            other = s.store.direct_peer(uid=user.uid, conv=conversation.conv)
+            peer = other.handle if other else None
+        summaries.append(ConvSummary(
+            conv=conversation.conv, kind=conversation.kind, name=conversation.name or peer
+            or "", last_seq=seq, last_pos=pos, read=read, peer=peer,
+            left=None if membership.active else True,
+            **conv_marks(s.store, s.hub, user.uid, conversation.conv, conversation.kind)))
+    session.push(event_frame(ConversationsReply(re=frame.id, convs=tuple(summaries))))
