@@ -65,7 +65,7 @@ class React(Frame):
 @client_frame
 @dataclass(frozen=True, slots=True)
 class ReactionsList(Frame):
-    """Who reacted to a message with an emoji (paged, earliest first)."""
+    """Who reacted to a message with an emoji (paged, in a stable order)."""
 
     TYPE: ClassVar[str] = "reactions.list"
     id: int
