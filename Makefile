@@ -19,7 +19,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	$(BIN)/corpchat serve --data $(DATA) --listen $(LISTEN)
 
-test: $(STAMP)
+# lint first, so that CI runs ruff and mypy with the tests.
+test: lint
 	$(BIN)/python -m pytest -q
 
 # ruff, and mypy over the packages as `corpchat.*` (see [tool.mypy] in pyproject.toml).

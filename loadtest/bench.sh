@@ -66,6 +66,16 @@ for round in 1 2 3; do
   FLOOD=1000 run "group-100x-400-loginflood-$round" group --groups 1 --members 100 \
     --clients 100 --rate 400
 done
+# issue 19: one 1 GiB download (and its upload), the media settings of loadtest/media.toml
+data=$(mktemp -d /tmp/corpchat-bench-XXXX)
+taskset -c 0 "$BIN/corpchat" serve --data "$data" --listen "127.0.0.1:$PORT" \
+  --log-level WARNING --config loadtest/media.toml &
+server=$!
+for _ in $(seq 50); do [ -S "$data/admin.sock" ] && break; sleep 0.1; done
+taskset -c 1 "$BIN/python" -m corpchat.server.mediabench download \
+  --url "http://127.0.0.1:$PORT" --admin-socket "$data/admin.sock" > "$OUT/media-download.json"
+kill "$server"; wait "$server" 2>/dev/null || true
+rm -rf "$data"
 # issue 20: group100 with 20 % mentions, 10 % replies and one reaction per message,
 # interleaved with plain; then 1,000 reactions/s on one message
 for mix in plain mixed plain mixed; do

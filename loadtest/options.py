@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ class Options:
         if self.employees < 1 or self.consumers < 0:
             raise ValueError("--employees must be at least 1; --consumers >= 0")
 
-    def replace(self, **changes: object) -> Options:
+    def replace(self, **changes: Any) -> Options:  # command-line values
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict[str, object]:

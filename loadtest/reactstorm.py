@@ -42,9 +42,16 @@ async def _hello(ws: WebSocketConnection, token: str) -> None:
     await ws.get_message()  # welcome
 
 
+async def _frame(ws: WebSocketConnection) -> Any:
+    """The next server frame (the server sends only binary messages)."""
+    raw = await ws.get_message()
+    assert isinstance(raw, bytes)
+    return decode_server_frame(raw)
+
+
 async def _until(ws: WebSocketConnection, kind: type) -> Any:
     while True:
-        frame = decode_server_frame(await ws.get_message())
+        frame = await _frame(ws)
         if isinstance(frame, kind):
             return frame
 
@@ -99,8 +106,7 @@ async def storm(url: str, admin_socket: str, members: int, rate: float,
             nonlocal frames
             with trio.move_on_at(end + 1.0):
                 while True:
-                    if isinstance(decode_server_frame(await sender.get_message()),
-                                  ReactionEvent):
+                    if isinstance(await _frame(sender), ReactionEvent):
                         frames += 1
 
         async with trio.open_nursery() as nursery:

@@ -263,7 +263,7 @@ def compare_rows(old: dict[str, Any], new: dict[str, Any]
         a, b = _get(old, path), _get(new, path)
         if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
             continue
-        scale = {"mib": 2**20, "kib": 1024}.get(spec, 1)
+        scale: float = {"mib": 2**20, "kib": 1024}.get(spec, 1)
         if spec == "{:.0%}":
             scale, label = 0.01, label + " %"
         a, b = a / scale, b / scale

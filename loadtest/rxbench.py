@@ -69,7 +69,7 @@ def _handshake(conn: socket.socket, ready: threading.Semaphore) -> None:
             if isinstance(event, Request):
                 conn.sendall(ws.send(AcceptConnection(subprotocol=event.subprotocols[0])))
             elif isinstance(event, BytesMessage):
-                frame = decode_client_frame(event.data)
+                frame = decode_client_frame(bytes(event.data))
                 if isinstance(frame, Hello):
                     conn.sendall(ws.send(BytesMessage(encode(Welcome(
                         re=frame.id, user="rx", session="s", server_time=0, sync="0",
@@ -89,12 +89,12 @@ def blaster(port_out: multiprocessing.connection.Connection, connections: int, f
     listener = socket.create_server(("127.0.0.1", 0), backlog=connections)
     port_out.send(listener.getsockname()[1])
     ready = threading.Semaphore(0)
-    conns = [None] * connections
+    by_index: dict[int, socket.socket] = {}
     for _ in range(connections):
         conn, _ = listener.accept()
-        index = int(port_out.recv())
-        conns[index] = conn
+        by_index[int(port_out.recv())] = conn
         threading.Thread(target=_handshake, args=(conn, ready), daemon=True).start()
+    conns = [by_index[i] for i in range(connections)]
     for _ in range(connections):
         ready.acquire(timeout=60)
     port_out.recv()  # "go": every device is connected and synced

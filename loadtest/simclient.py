@@ -158,7 +158,8 @@ class SimClient:
         if rec.win_start_ns <= now_ns < rec.win_end_ns:
             rec.win_sent += 1
         if self.live:
-            self.conn.send(payload)  # type: ignore[union-attr]
+            assert self.conn is not None  # live: welcomed on this connection
+            self.conn.send(payload)
 
     def _flush_session(self) -> None:
         assert self.session is not None and self.conn is not None
@@ -206,16 +207,18 @@ class SimClient:
 
     def _on_welcome(self) -> None:
         self._flush_session()  # the sync request goes before the re-sends
+        assert self.conn is not None  # a welcome came on this connection
         for payload in self.unacked.values():
-            self.conn.send(payload)  # type: ignore[union-attr]
+            self.conn.send(payload)
         self.live = True
         self.welcomed.set()
 
-    def _on_msg(self, conv: int, seq: int, pos: int, text: str) -> None:
+    def _on_msg(self, conv: int, seq: int, pos: int, text: str) -> bool:
+        """Count a message shown; False if it was shown already."""
         now = time.monotonic_ns()
         if pos <= self.pos:  # already shown: a sync page overlapped live delivery
             self.rec.stale_dropped += 1
-            return
+            return False
         self.pos = pos
         seqs = self.delivered.get(conv)
         if seqs is None:
@@ -227,6 +230,7 @@ class SimClient:
             rec.win_delivered += 1
             if text.startswith(TEXT_TAG):
                 rec.e2e_us.record((now - int(text.split(":", 4)[3])) // 1000)
+        return True
 
     def _on_ack(self, rid: int, conv: int, seq: int, pos: int, cmid: str) -> None:
         now = time.monotonic_ns()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -109,7 +109,7 @@ class Worker:
 
     # ----- sending -----
 
-    async def pace(self, senders: list[SimClient], rate: float, start_ns: int,
+    async def pace(self, senders: Sequence[SimClient], rate: float, start_ns: int,
                    stop_ns: int) -> None:
         """Open-loop sends: the k-th goes at start + k/rate to sender k mod len(senders).
 
@@ -133,7 +133,7 @@ class Worker:
             await sleep_until_ns(start_ns + int(k * interval))
         self.recorder.extra["pacer_sends"] = k
 
-    async def drain(self, senders: list[SimClient], settled: Callable[[], bool],
+    async def drain(self, senders: Sequence[SimClient], settled: Callable[[], bool],
                     timeout_s: float) -> bool:
         """Wait until every send is answered and `settled()`; False on timeout."""
         with trio.move_on_after(timeout_s):

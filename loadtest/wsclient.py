@@ -74,7 +74,7 @@ class WsConnection:
         self._proto = FrameProtocol(client=True, extensions=[])
         self._buf = b""
         self._fragments: list[bytes] | None = None
-        self._out: deque[bytes] = deque()
+        self._out: deque[bytes | bytearray] = deque()
         self._head_sent = 0
         self._blocked = False
         self._wake = trio.Event()
@@ -125,7 +125,7 @@ class WsConnection:
     def _flush(self) -> None:
         out = self._out
         while out:
-            chunks: list[bytes | memoryview] = list(itertools.islice(out, 0, _IOV_MAX))
+            chunks: list[bytes | bytearray | memoryview] = list(itertools.islice(out, 0, _IOV_MAX))
             if self._head_sent:
                 chunks[0] = memoryview(chunks[0])[self._head_sent:]
             offered = sum(map(len, chunks))

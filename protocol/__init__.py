@@ -13,6 +13,7 @@ from . import (
     frames_customers,
     frames_everyday,
     frames_groups,
+    frames_media,
     frames_moments,
     frames_people,
     frames_quiet,
@@ -30,6 +31,7 @@ from .frames_core import *  # noqa: F403
 from .frames_customers import *  # noqa: F403
 from .frames_everyday import *  # noqa: F403
 from .frames_groups import *  # noqa: F403
+from .frames_media import *  # noqa: F403
 from .frames_moments import *  # noqa: F403
 from .frames_people import *  # noqa: F403
 from .frames_quiet import *  # noqa: F403
@@ -48,6 +50,7 @@ __all__ += frames_core.__all__
 __all__ += frames_customers.__all__
 __all__ += frames_everyday.__all__
 __all__ += frames_groups.__all__
+__all__ += frames_media.__all__
 __all__ += frames_moments.__all__
 __all__ += frames_people.__all__
 __all__ += frames_quiet.__all__

@@ -43,6 +43,7 @@ from .errors import CloseCode, ErrorCode, ProtocolError
 from .frames import Frame
 from .frames_core import Ack, Error, Hello, History, Msg, Ping, Send, Sync, SyncPage, Welcome
 from .frames_everyday import Edited, MuteEvent, ReactionEvent
+from .frames_media import Attachment
 from .pacing import Pacer, Pacing, PendingSend
 
 # What takes a place in the stream: messages and, in 1.5, edits, reactions, mutes.
@@ -111,12 +112,14 @@ class ClientSession:
 
     def send_text(self, text: str, *, to: str | None = None, conv: int | None = None,
                   client_msg_id: str | None = None, receipt: bool = False,
-                  urgent: bool = False, mentions: tuple[str, ...] = (),
-                  reply_to: int | None = None) -> str:
-        """Queue a message; returns its client_msg_id. Re-sent until acked."""
+                  urgent: bool = False, attachments: tuple[Attachment, ...] = (),
+                  mentions: tuple[str, ...] = (), reply_to: int | None = None) -> str:
+        """Queue a message (1.4: with uploaded files); returns its client_msg_id.
+        Re-sent until acked."""
         cmid = client_msg_id or secrets.token_hex(8)
         request = Send(id=next(self._ids), client_msg_id=cmid, text=text, to=to, conv=conv,
                        receipt=receipt or None, urgent=urgent or None,
+                       attachments=attachments or None,
                        mentions=mentions or None, reply_to=reply_to)
         self._unacked[cmid] = request
         if self.ready:

@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     NO_SUCH_USER = "no_such_user"
     NO_SUCH_CONVERSATION = "no_such_conversation"
+    NO_SUCH_MEDIA = "no_such_media"  # 1.4: not uploaded by you and not visible to you
     NOT_MEMBER = "not_member"
     NOT_CONTACT = "not_contact"
     GROUP_FULL = "group_full"

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from .frames import Frame, client_frame, nested_frame, server_frame, wire
 from .frames_everyday import Edited, ForwardedFrom, MuteEvent, Quote, ReactionEvent
+from .frames_media import Attachment, MediaInfo
 from .frames_quiet import QuietState
 
 __all__ = [
@@ -66,6 +67,7 @@ class Send(Frame):
     conv: int | None = None
     receipt: bool | None = None  # ask who reads it (see `receipts`)
     urgent: bool | None = None  # bypass quiet hours (employees, a daily quota)
+    attachments: tuple[Attachment, ...] | None = None  # 1.4: uploaded files (text may be "")
     mentions: tuple[str, ...] | None = None  # 1.5: members' handles, or "all"
     reply_to: int | None = None  # 1.5: the seq (same conversation) this answers
 
@@ -81,6 +83,7 @@ class Announce(Frame):
     text: str
     receipt: bool | None = None
     urgent: bool | None = None
+    attachments: tuple[Attachment, ...] | None = None
 
 
 @client_frame
@@ -231,6 +234,7 @@ class Msg(Frame):
     external: bool | None = None  # the sender is a consumer (shown to employees)
     urgent: bool | None = None
     silent: bool | None = None  # you are resting: store it, show it, do not alert
+    attachments: tuple[MediaInfo, ...] | None = None  # 1.4: its files (kind says which)
     mentioned: bool | None = None  # 1.5: it mentions you (by handle or @all)
     reply_to: int | None = None  # 1.5
     quote: Quote | None = None  # 1.5: the replied-to message as you may see it

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .frames import Frame, client_frame, nested_frame, server_frame, wire
+from .frames_media import Attachment
 from .frames_people import Department, Profile
 
 __all__ = [
@@ -86,6 +87,7 @@ class BroadcastCustomers(Frame):
     tags: tuple[int, ...] | None = None
     match: str | None = None
     users: tuple[str, ...] | None = None
+    attachments: tuple[Attachment, ...] | None = None  # 1.4
 
 
 @client_frame

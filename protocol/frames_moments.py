@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .frames import Frame, client_frame, nested_frame, server_frame
+from .frames_media import Attachment, MediaInfo
 from .frames_people import Profile
 
 __all__ = [
@@ -30,6 +31,7 @@ class MomentPost(Frame):
     id: int
     text: str
     attachments: tuple[str, ...] | None = None
+    media: tuple[Attachment, ...] | None = None  # 1.4: uploaded files (up to 9 in all)
 
 
 @client_frame
@@ -42,6 +44,7 @@ class MomentDraft(Frame):
     text: str
     employees: tuple[str, ...]
     attachments: tuple[str, ...] | None = None
+    media: tuple[Attachment, ...] | None = None  # 1.4
 
 
 @client_frame
@@ -79,6 +82,7 @@ class MomentInfo(Frame):
     time: int
     text: str
     attachments: tuple[str, ...] | None = None
+    media: tuple[MediaInfo, ...] | None = None  # 1.4
 
 
 @server_frame

@@ -50,6 +50,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -88,6 +89,14 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+class WindowWire(TypedDict):
+    """A window as sent and stored: the fields of the `window` frame."""
+
+    day: int
+    start: str  # "HH:MM"
+    end: str
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """One quiet window, in the schedule's local wall-clock time."""
@@ -108,7 +117,7 @@ class Window:
     def crosses_midnight(self) -> bool:
         return self.end_min <= self.start_min
 
-    def to_wire(self) -> dict[str, object]:
+    def to_wire(self) -> WindowWire:
         return {
             "day": self.day,
             "start": _format_hhmm(self.start_min),

@@ -5,8 +5,15 @@ Everything that moves this state machine lives in this file. The rules:
 * HANDSHAKE — the first request head. A WebSocket upgrade becomes `Upgrade`;
   the server answers `send(Accept())` (→ AWAITING_HELLO) or `send(Reject())`
   (→ CLOSED). Any other HTTP request becomes `HttpRequest` (→ ANSWERING),
-  answered by `send(HttpResponse())` (→ CLOSED). A head that is not HTTP, a
-  bad handshake, or a head over MAX_HEAD_BYTES is `Refused` with a close.
+  answered by `send(HttpResponse())` or `send(HttpResponseHead())` (→ CLOSING).
+  A head that is not HTTP, a bad handshake, or a head over MAX_HEAD_BYTES is
+  `Refused` with a close.
+* ANSWERING — the request's body, if it has one (Content-Length or chunked),
+  as `HttpBody` events in arrival order, then `HttpBodyEnd` (at once after
+  the `HttpRequest` when there is no body). Bad body framing is `Refused`
+  with a close. The server may answer before the body is complete (a 413):
+  the rest is then discarded as in CLOSING. It reads on only as fast as it
+  consumes the body: that is the upload's backpressure.
 * AWAITING_HELLO, then AUTHENTICATED once the server calls `authenticated()`
   (its `hello` succeeded): WebSocket messages. Each complete binary message is
   charged to the rate limit one request per WebSocket frame it arrived in, a
@@ -83,8 +90,11 @@ from .server_events import (
     Command,
     Event,
     Finished,
+    HttpBody,
+    HttpBodyEnd,
     HttpRequest,
     HttpResponse,
+    HttpResponseHead,
     KeepAlive,
     Message,
     PeerClosed,
@@ -108,7 +118,8 @@ _UPGRADE_HEADER = re.compile(rb"\r\nupgrade:[ \t]*websocket", re.IGNORECASE)
 
 __all__ = [
     "CLOSING_FRAMES", "DISCARD_BYTES", "MAX_HEAD_BYTES", "MAX_MESSAGE_FRAMES", "Accept", "Close",
-    "Command", "Event", "Finished", "HttpRequest", "HttpResponse", "KeepAlive", "Message",
+    "Command", "Event", "Finished", "HttpBody", "HttpBodyEnd", "HttpRequest", "HttpResponse",
+    "HttpResponseHead", "KeepAlive", "Message",
     "PeerClosed", "Refused", "Reject", "Reply", "ServerConnection", "State", "Upgrade",
 ]
 
@@ -157,6 +168,7 @@ class ServerConnection:
         self._discarded = 0
         self._frames_left = CLOSING_FRAMES  # looked at while closing
         self._events: list[Event] = []
+        self._method = b""  # of a plain HTTP request
 
     # ----- input -----
 
@@ -169,6 +181,8 @@ class ServerConnection:
             self._receive_frames(data)
         elif state is State.HANDSHAKE:
             self._receive_head(data)
+        elif state is State.ANSWERING:
+            self._receive_body(data)
         elif state is State.CLOSING:
             self._discard(data)
         events, self._events = self._events, []
@@ -210,9 +224,29 @@ class ServerConnection:
             self._upgrade(len(head) - len(http.trailing_data[0]))
         elif isinstance(event, h11.Request):
             self.state = State.ANSWERING
-            self._events.append(HttpRequest(event.method, event.target))
+            self._method = event.method
+            self._events.append(HttpRequest(event.method, event.target, tuple(event.headers)))
+            self._receive_body(b"")  # what came with the head
         else:
             self._refuse(b"", CloseCode.PROTOCOL_ERROR, "not an HTTP request")
+
+    def _receive_body(self, data: bytes) -> None:
+        http = self._http
+        if http.their_state is not h11.SEND_BODY:
+            return  # the body is over: anything more is not ours to read
+        try:
+            if data:
+                http.receive_data(data)
+            while (event := http.next_event()) is not h11.NEED_DATA:
+                if isinstance(event, h11.Data):
+                    self._events.append(HttpBody(bytes(event.data)))
+                elif isinstance(event, h11.EndOfMessage):
+                    self._events.append(HttpBodyEnd())
+                    return
+                else:  # PAUSED: only one request per connection is served
+                    return
+        except h11.RemoteProtocolError as exc:
+            self._refuse(b"", CloseCode.PROTOCOL_ERROR, f"bad HTTP body: {exc}")
 
     def _upgrade(self, end: int) -> None:
         """Hand wsproto the head; keep what follows it for after the accept."""
@@ -421,6 +455,8 @@ class ServerConnection:
                 return self._reject(status, body)
             case HttpResponse():
                 return self._respond(command)
+            case HttpResponseHead():
+                return self._respond_head(command)
             case KeepAlive(payload=payload):
                 return self._ws.send(WsPing(payload)) if self.state in OPEN and self._ws else b""
             case Close(code=code, reason=reason):
@@ -454,11 +490,25 @@ class ServerConnection:
         if self.state is not State.ANSWERING:
             raise ProtocolError(ErrorCode.INTERNAL_ERROR, "no request to answer", remote=False)
         http, body = self._http, response.body
-        headers = [(b"content-type", response.content_type),
-                   (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        headers = [(b"content-type", response.content_type), *response.headers,
+                   (b"connection", b"close")]
+        if response.status != 304:
+            headers.append((b"content-length", str(len(body)).encode()))
+        if self._method == b"HEAD" or response.status == 304:
+            body = b""  # h11 sends no body for these
         self._linger()
         return b"".join([http.send(h11.Response(status_code=response.status, headers=headers)),
                          http.send(h11.Data(data=body)), http.send(h11.EndOfMessage())])
+
+    def _respond_head(self, response: HttpResponseHead) -> bytes:
+        if self.state in (State.CLOSING, State.CLOSED):
+            return b""
+        if self.state is not State.ANSWERING:
+            raise ProtocolError(ErrorCode.INTERNAL_ERROR, "no request to answer", remote=False)
+        headers = [*response.headers, (b"content-length", str(response.length).encode()),
+                   (b"connection", b"close")]
+        self._linger()  # the body bypasses h11: nothing more is sent through it
+        return self._http.send(h11.Response(status_code=response.status, headers=headers))
 
     def _linger(self) -> None:
         """CLOSING with no frames to follow: discard until the bound, EOF or the timeout."""

@@ -16,6 +16,19 @@ class HttpRequest:
 
     method: bytes
     target: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()  # names lowercase (h11's)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpBody:
+    """A piece of a plain request's body, as it arrived (chunked coding removed)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HttpBodyEnd:
+    """The request's body is complete (at once for a request without one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +76,8 @@ class Finished:
     peer_closed: bool
 
 
-Event = HttpRequest | Upgrade | Message | Reply | Refused | PeerClosed | Finished
+Event = (HttpRequest | HttpBody | HttpBodyEnd | Upgrade | Message | Reply | Refused
+         | PeerClosed | Finished)
 
 
 # ----- events into `send` -----
@@ -84,6 +98,18 @@ class HttpResponse:
     status: int
     body: bytes
     content_type: bytes = b"text/plain; charset=utf-8"
+    headers: tuple[tuple[bytes, bytes], ...] = ()  # more headers (ETag, Retry-After, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponseHead:
+    """A response whose `length` body bytes the server writes itself (a file, by
+    sendfile) right after the head: `send` gives the head only. `headers` holds
+    every header but the length and the connection's."""
+
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    length: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,4 +125,4 @@ class Close:
     reason: str = ""
 
 
-Command = Accept | Reject | HttpResponse | KeepAlive | Close
+Command = Accept | Reject | HttpResponse | HttpResponseHead | KeepAlive | Close

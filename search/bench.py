@@ -19,7 +19,7 @@ import statistics
 import tempfile
 import time
 
-from corpchat.store import GROUP, Membership, Store
+from corpchat.store import GROUP, Corp, Membership, Store, User
 
 from .corpus import messages
 from .index import index_bytes
@@ -45,17 +45,22 @@ def _populate(store: Store, count: int, convs: int, member_of: int,
     """The corpus in `store`; returns the reader's uid and the text bytes."""
     rng = random.Random(seed)
     w = store.begin_write()
-    corp = w.create_corp("bench", NOW).corp_id  # type: ignore[union-attr]
-    users = [w.create_user(f"u{i}", corp, NOW) for i in range(USERS)]
+    made = w.create_corp("bench", NOW)
+    assert isinstance(made, Corp)  # a fresh database refuses nothing
+    corp = made.corp_id
+    users: list[User] = []
+    for i in range(USERS):
+        user = w.create_user(f"u{i}", corp, NOW)
+        assert isinstance(user, User)
+        users.append(user)
     reader = users[0]
     groups = []
     for n in range(convs):
         conv = w.create_conversation(GROUP, f"g{n}", NOW, corp).conv
         members = rng.sample(users[1:], 20) + ([reader] if n < member_of else [])
         for user in members:
-            w.set_membership(uid=user.uid, conv=conv,  # type: ignore[union-attr]
-                             membership=Membership(1))
-        groups.append((conv, [u.handle for u in members]))  # type: ignore[union-attr]
+            w.set_membership(uid=user.uid, conv=conv, membership=Membership(1))
+        groups.append((conv, [u.handle for u in members]))
     w.commit()
     text_bytes = 0
     for start in range(0, count, 50_000):
@@ -67,7 +72,7 @@ def _populate(store: Store, count: int, convs: int, member_of: int,
             w.append(conv=conv, sender=rng.choice(handles), now_ms=NOW + start + i, text=text)
             text_bytes += len(text.encode())
         w.commit()
-    return reader.uid, text_bytes  # type: ignore[union-attr]
+    return reader.uid, text_bytes
 
 
 def _index(indexer: Indexer) -> float:

@@ -169,7 +169,7 @@ def _document(doc: Doc) -> tantivy.Document:
          "seq": doc.seq}, SCHEMA)
 
 
-def _candidates(searcher: tantivy.Searcher, hits: Sequence[tuple[object, tantivy.DocAddress]],
+def _candidates(searcher: tantivy.Searcher, hits: Sequence[tuple[float, tantivy.DocAddress]],
                 newest: bool) -> list[Candidate]:
     addresses = [address for _, address in hits]
     if not addresses:
@@ -178,5 +178,5 @@ def _candidates(searcher: tantivy.Searcher, hits: Sequence[tuple[object, tantivy
     seqs = searcher.fast_field_values("seq", addresses)
     positions = searcher.fast_field_values("pos", addresses)
     return [Candidate(int(conv or 0), int(seq or 0), int(pos or 0),
-                      0.0 if newest else float(key))  # type: ignore[arg-type]
+                      0.0 if newest else float(key))
             for (key, _), conv, seq, pos in zip(hits, convs, seqs, positions, strict=True)]

@@ -94,17 +94,17 @@ async def corp_set(app: Running, args: dict[str, Any]) -> dict[str, Any]:
 async def user_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     """An enterprise user (args.corp) or a consumer (args.consumer), with a first token."""
     handle = _arg(args, "handle")
-    corp_id = None
+    corp_id = board = None
     if not args.get("consumer"):
         corp = app.store.corp_by_name(_arg(args, "corp"))
         if corp is None:
             raise AdminError("not_found", f"no corp {args['corp']!r}")
-        corp_id = corp.corp_id
+        corp_id, board = corp.corp_id, corp.announce_conv
     now = app.clock.now_ms()
 
     enrolled = await _write(app, lambda w: accounts.add_user(w, handle, corp_id, now))
-    if corp_id is not None:  # the new employee joined the corp's notice board
-        app.hub.forget(app.store.corp(corp_id).announce_conv)  # type: ignore[union-attr]
+    if board is not None:  # the new employee joined the corp's notice board
+        app.hub.forget(board)
     user = enrolled.user
     invite = await new_invite(app, user.uid)  # what the person signs in with (the web page)
     if isinstance(invite, Refused):
@@ -198,6 +198,8 @@ async def archive_export(app: Running, args: dict[str, Any]):  # noqa: ANN201 - 
     """The corp's archive of cross-realm messages as rows, a short read per page."""
     from corpchat.store import contacts as tables
 
+    from .archive_tar import archive_row
+
     corp = app.store.corp_by_name(_arg(args, "corp"))
     if corp is None:
         raise AdminError("not_found", f"no corp {args['corp']!r}")
@@ -212,9 +214,7 @@ async def archive_export(app: Running, args: dict[str, Any]):  # noqa: ANN201 - 
             for entry in page:
                 if employee and entry.sender != employee and not _involves(app, entry, employee):
                     continue
-                yield {"time": entry.time_ms, "conv": entry.conv, "seq": entry.seq,
-                       "sender": entry.sender, "realm": entry.realm, "text": entry.text,
-                       "kind": entry.kind}
+                yield archive_row(entry)
             if resume is None:
                 return
 
@@ -313,6 +313,7 @@ async def stats(app: Running, args: dict[str, Any]) -> dict[str, Any]:
         "rss_bytes": _rss_bytes(),
         "rss_anon_bytes": _anon_rss_bytes(),
         **app.store.stats(),
+        **app.media.stats(),
         **search_stats(app),
     }
 
@@ -414,17 +415,16 @@ async def user_enable(app: Running, args: dict[str, Any]) -> dict[str, Any]:
 
 @command("backup")
 async def backup(app: Running, args: dict[str, Any]) -> dict[str, Any]:
-    """A consistent, compacted copy of the live database, taken while serving."""
-    import trio
+    """A consistent, compacted copy of the live database and its media, while serving."""
 
     path = os.path.abspath(_arg(args, "path"))
     if os.path.exists(path):
         raise AdminError("exists", f"{path} exists; give a new directory")
     try:
-        size = await trio.to_thread.run_sync(app.store.backup, path)
+        size, files, media_bytes = await app.media.backup(path)
     except (OSError, StorageError) as exc:
         raise AdminError("backup_failed", str(exc)) from exc
-    return {"path": path, "bytes": size}
+    return {"path": path, "bytes": size, "media_files": files, "media_bytes": media_bytes}
 
 
 @command("drain")

@@ -46,6 +46,7 @@ from .connection import Connection
 from .features.credentials import Credentials
 from .features.customers import Customers
 from .features.groups import Groups
+from .features.media import Media
 from .features.messaging import Messaging
 from .features.quiet import Quiet
 from .features.search import Searching
@@ -53,6 +54,7 @@ from .features.sign_in import SignIn
 from .handlers import RequestHandler, bind_all
 from .hub import Hub, Waiter
 from .lockout import FailureWindow, SignInLimits
+from .media import MediaService
 from .online import Online
 from .ops.groups import Caps
 from .passwords import Passwords
@@ -98,6 +100,7 @@ class App:
         self.hub.everyday.clock = self.clock
         self.transfers = Transfers(self.store, self.clock, config, self.write)
         self.indexer = _indexer(self.store, config, self.clock)
+        self.media = MediaService(self.store, self.clock, config.media, self.write)
         self._background: trio.Nursery | None = None
         self.passwords = Passwords(config.password_params)  # argon2id, off the event loop
         self.tls = Tls(config.tls_cert, config.tls_key) if config.tls else None
@@ -131,6 +134,7 @@ class App:
             features.groups: self.groups,
             features.customers: extend(Customers, base, write=self.write, spawn=self.spawn),
             features.quiet: extend(Quiet, base, quiet=self.quiet, push=self.push),
+            features.media: extend(Media, base, media=self.media),
             features.credentials: extend(Credentials, base, passwords=self.passwords,
                                          limits=self._sign_in_limits(), spawn=self.spawn),
             features.search: extend(Searching, base, indexer=self.indexer, spawn=self.spawn,
@@ -219,6 +223,8 @@ class App:
                 nursery.start_soon(self.push.run)
                 self.transfers.load()
                 nursery.start_soon(self.transfers.run)
+                await self.media.start()
+                nursery.start_soon(self.media.sweep_forever)
                 if self.tls is not None:
                     nursery.start_soon(self.tls.reload_on_sighup)
                 self._background = nursery

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from corpchat.bridge import BridgeCaps, CustomerCaps
 from corpchat.protocol import Limits
@@ -11,8 +12,31 @@ from corpchat.search import SearchCaps
 
 from .passwords import PasswordParams
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 _ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address",  # 0 means "any"/"off"
                            "password_max_waiting", "login_failures_per_address"})
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSettings:
+    """The [media] table (docs/operations.md, "Media")."""
+
+    max_upload_bytes: int = 100 * 1024 * 1024  # one file; 413 past it
+    upload_bytes_per_day: int = 2 * 1024 * 1024 * 1024  # per user per UTC day; 429 past it
+    corp_media_bytes: int = 0  # everything a corp's people uploaded; 0: no quota
+    unreferenced_s: int = 24 * 3600  # an upload no message refers to is removed after this
+    sweep_interval_s: float = 600.0  # how often expired uploads are looked for
+    max_image_pixels: int = 64_000_000  # larger images are refused (decompression bombs)
+    max_attachments: int = 9  # per message or moment
+    url_ttl_s: int = 600  # signed URLs (media.url) stay valid this long
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value < 0 or (value == 0 and f.name != "corp_media_bytes"):
+                raise ValueError(f"setting {f.name} must be positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +65,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     bridge: BridgeCaps = field(default_factory=BridgeCaps)  # the [bridge] table
     customers: CustomerCaps = field(default_factory=CustomerCaps)  # the [customers] table
+    media: MediaSettings = field(default_factory=MediaSettings)  # the [media] table
     everyday: EverydayCaps = field(default_factory=EverydayCaps)  # the [everyday] table
     search: SearchCaps = field(default_factory=SearchCaps)  # the [search] table
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
@@ -131,8 +156,9 @@ def _coerce(key: str, value: object, default: object) -> object:
     elif isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value  # type: ignore[arg-type]
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        ok = isinstance(value, float)
     else:
         ok = isinstance(value, type(default))
     if not ok:
@@ -140,31 +166,35 @@ def _coerce(key: str, value: object, default: object) -> object:
     return value
 
 
-def _apply(cls: type, base: object, table: dict[str, object], prefix: str) -> object:
+D = TypeVar("D", bound="DataclassInstance")
+
+
+def _apply(cls: type[D], base: D, table: dict[str, object], prefix: str) -> D:
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls)}
-    changes = {}
+    # Parsed TOML: each value is checked against its field's default by _coerce.
+    changes: dict[str, Any] = {}
     for key, value in table.items():
         if key not in fields or key in TABLES:
             raise ConfigError(f"unknown setting {prefix + key!r}")
         changes[key] = _coerce(prefix + key, value, fields[key])
     try:
-        return dataclasses.replace(base, **changes)  # type: ignore[type-var]
+        return dataclasses.replace(base, **changes)
     except ValueError as exc:
         raise ConfigError(f"{prefix.rstrip('.') or 'server'}: {exc}") from None
 
 
 TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps,
-          "everyday": EverydayCaps, "search": SearchCaps}
+          "media": MediaSettings, "everyday": EverydayCaps, "search": SearchCaps}
 
 
 def config_from_mapping(data: dict[str, object], base: ServerConfig | None = None) -> ServerConfig:
     """Build a config from a parsed TOML document: top-level keys are ServerConfig
     fields (plus `listen = "HOST:PORT"`); the tables [limits], [bridge],
-    [customers], [everyday] and [search] are Limits, BridgeCaps, CustomerCaps,
-    EverydayCaps and SearchCaps."""
+    [customers], [media], [everyday] and [search] are Limits, BridgeCaps, CustomerCaps,
+    MediaSettings, EverydayCaps and SearchCaps."""
     data = dict(data)
     base = base or ServerConfig()
-    tables = {}
+    tables: dict[str, Any] = {}  # field name -> its dataclass (TABLES), built from TOML
     for name, cls in TABLES.items():
         table = data.pop(name, {})
         if not isinstance(table, dict):
@@ -177,7 +207,7 @@ def config_from_mapping(data: dict[str, object], base: ServerConfig | None = Non
             raise ConfigError("setting 'listen' must be HOST:PORT")
         data.update(host=host.strip("[]"), port=int(port))
     config = _apply(ServerConfig, base, data, "")
-    return dataclasses.replace(config, **tables)  # type: ignore[type-var]
+    return dataclasses.replace(config, **tables)
 
 
 def load_config(path: str) -> ServerConfig:

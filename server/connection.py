@@ -19,7 +19,8 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -30,6 +31,8 @@ from corpchat.protocol.server import (
     Accept,
     Close,
     Event,
+    HttpBody,
+    HttpBodyEnd,
     HttpRequest,
     KeepAlive,
     Message,
@@ -79,6 +82,9 @@ class Connection:
         self._pinged = False
         self._heard = 0.0  # trio time of the last read (the idle timer re-arms from it)
         self.reader_scope = trio.CancelScope()
+        self._tasks: trio.Nursery | None = None  # the connection's own, while it runs
+        # A plain request's body events, for the exchange serving it (media_http).
+        self.http_events: deque[Event] = deque()
 
     def _protocol(self) -> ServerConnection:
         config = self.app.config
@@ -91,6 +97,7 @@ class Connection:
         session = self.session
         try:
             async with trio.open_nursery() as nursery:
+                self._tasks = nursery
                 nursery.start_soon(self._reader)
                 await session.writer()
                 nursery.cancel_scope.cancel()
@@ -109,6 +116,17 @@ class Connection:
 
     def stop_reading(self) -> None:
         self.reader_scope.cancel()
+
+    async def read(self) -> bytes:
+        """One read of the peer's bytes (decrypted under TLS; b"" at EOF), for an
+        exchange that took over reading (server/media_http.py)."""
+        return await self._read()
+
+    def start_exchange(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Run a plain HTTP exchange (a media upload or download) as a task of this
+        connection: cancelled when it closes, and done before its socket closes."""
+        assert self._tasks is not None, "the connection is not running"
+        self._tasks.start_soon(fn, *args)
 
     async def _reader(self) -> None:
         session = self.session
@@ -212,6 +230,8 @@ class Connection:
                 self._accept(event)
             case HttpRequest():
                 respond(self, event)
+            case HttpBody() | HttpBodyEnd():  # read by the exchange the request started
+                self.http_events.append(event)
 
     def _on_payload(self, payload: bytes) -> None:
         session = self.session

@@ -52,15 +52,17 @@ class _Push:
 
 def hub_for(members: int, resting: int) -> Hub:
     online, push = Online(), _Push()
-    quiet = QuietHours(_Store(), ManualClock(), online, push)  # type: ignore[arg-type]
-    hub = Hub(_Store(), online, quiet, push)  # type: ignore[arg-type]
+    # The stubs stand in for the store and the push gateway, which fan-out does not touch:
+    quiet = QuietHours(_Store(), ManualClock(), online, push)  # type: ignore[arg-type]  # stubs
+    hub = Hub(_Store(), online, quiet, push)  # type: ignore[arg-type]  # stubs
     now = ManualClock().now_ms()
     for uid in range(members - resting, members):  # the last ones rest, as in the scenarios
         quiet.resting[uid] = now + 3_600_000
     hub.convs[CONV] = ConvState("group", {uid: Membership(joined_pos=1)
                                           for uid in range(members)})
     for uid in range(members):
-        hub.sessions[uid].append(_Session(uid))  # type: ignore[arg-type]
+        # fan-out reads only `session.user.uid` (and hashes the session)
+        hub.sessions[uid].append(_Session(uid))  # type: ignore[arg-type]  # a stub session
     return hub
 
 

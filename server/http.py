@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from corpchat.protocol import CloseCode, ProtocolError
 from corpchat.protocol.server import HttpRequest, HttpResponse, ServerConnection
 
+from . import media_http
 from .metrics import render
 
 if TYPE_CHECKING:
@@ -37,12 +39,18 @@ class Asked(Protocol):
 
     def stop_reading(self) -> None: ...
 
+    def start_exchange(self, fn: Callable[..., Awaitable[None]], *args: object) -> None: ...
+
 
 def respond(connection: Asked, request: HttpRequest) -> None:
     """Answer a plain request, then close. /metrics is answered by a task of its own:
     its figures take a few event-loop turns (see server/metrics.py), so the
     connection stops reading and waits for it."""
     app, session = connection.app, connection.session
+    if media_http.is_media(request.target):  # served by a task of the connection
+        connection.stop_reading()
+        connection.start_exchange(media_http.exchange, connection, request)
+        return
     if _path(request) == b"/metrics" and request.method in (b"GET", b"HEAD"):
         connection.stop_reading()
         app.spawn(_metrics, app, session, connection.protocol)

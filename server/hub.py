@@ -28,6 +28,7 @@ from corpchat.protocol import (
     CloseCode,
     Error,
     Frame,
+    MediaInfo,
     Msg,
     Ok,
     Reader,
@@ -46,7 +47,7 @@ from corpchat.store import (
     Store,
     User,
 )
-from corpchat.store.records import TEXT
+from corpchat.store.records import TEXT, StoredAttachment
 
 from .everyday_fanout import EverydayFanout, badge_origin, everyday_fields, marked
 from .online import Online
@@ -156,13 +157,21 @@ class HubStats:
 def message_event(msg: Message) -> Msg:
     event = Msg(conv=msg.conv, seq=msg.seq, pos=msg.pos, sender=msg.sender, time=msg.time_ms,
                 text=msg.text, client_msg_id=msg.client_msg_id or None, to=msg.to,
-                kind=None if msg.kind == TEXT else msg.kind, event=msg.event,
+                kind=msg.wire_kind, event=msg.event,
                 users=msg.users or None, name=msg.name, ref=msg.ref,
                 recalled=msg.recalled or None, receipt=msg.receipt or None,
-                urgent=msg.urgent or None)
+                urgent=msg.urgent or None,
+                attachments=tuple(media_info(a) for a in msg.attachments) or None)
     if msg.mentions or msg.quote or msg.forwarded or msg.notice or msg.version:
         event = everyday_fields(event, msg)  # 1.5
     return event
+
+
+def media_info(a: StoredAttachment) -> MediaInfo:
+    """A stored attachment as the `media` map of docs/protocol.md §30.3."""
+    return MediaInfo(media=a.media_id, name=a.name, size=a.size, mime=a.mime, sha256=a.sha256,
+                     kind=a.kind, width=a.width or None, height=a.height or None,
+                     duration_ms=a.duration_ms or None, animated=a.animated or None)
 
 
 def error_frame(code: str, message: str, request_id: int | None = None,
@@ -279,7 +288,7 @@ class Hub:
         if state is None or state.kind != DIRECT:
             return None
         for uid in state.members:
-            if uid != origin.user.uid:  # type: ignore[union-attr]
+            if uid != origin.authed_user.uid:
                 return self.quiet.resting.get(uid)
         return None
 
@@ -303,7 +312,7 @@ class Hub:
             sessions = self.sessions.get(sender_uid)
             if not sessions:
                 continue
-            viewer = sessions[0].user
+            viewer = sessions[0].authed_user
             shown = tuple(r for reader, r in readers if self.read_visible(reader, viewer))
             if shown:
                 frame = event_frame(ReceiptEvent(conv=conv, seq=seq, readers=shown))
@@ -384,11 +393,11 @@ class Hub:
     def typing(self, session: Session, conv: int) -> bool:
         """Tell the other members' sessions; False if the user is not a member."""
         state = self.conversation(conv)
-        me = session.user.uid  # type: ignore[union-attr]
+        me = session.authed_user.uid
         if state is None or state.kind == ANNOUNCE or me not in state.members \
                 or not state.members[me].active:
             return False
-        frame = event_frame(TypingEvent(conv=conv, user=session.user.handle))  # type: ignore[union-attr]
+        frame = event_frame(TypingEvent(conv=conv, user=session.authed_user.handle))
         for uid, membership in state.members.items():
             if uid != me and membership.active:
                 for peer in self.sessions.get(uid, ()):

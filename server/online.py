@@ -11,7 +11,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from corpchat.protocol import Frame
-from corpchat.store import User
 
 from .session import Session
 from .wsframes import event_frame
@@ -25,7 +24,7 @@ class Online:
         self.online_by_realm: Counter[str] = Counter()
 
     def register(self, session: Session) -> None:
-        user: User = session.user  # type: ignore[assignment]
+        user = session.authed_user
         peers = self.sessions[user.uid]
         if not peers:
             self.online_by_realm[user.realm] += 1

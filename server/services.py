@@ -21,6 +21,7 @@ from corpchat.store import GroupCommitWriter, StorageError, Store, User, WriteOp
 from .config import ServerConfig
 from .handlers import RequestHandler
 from .hub import UNANSWERED, Answers, ConvState, Hub
+from .media import MediaService
 from .ops import Write
 from .passwords import Passwords
 from .push import PushGateway
@@ -137,6 +138,9 @@ class Running(Protocol):
 
     @property
     def indexer(self) -> Indexer | None: ...
+
+    @property
+    def media(self) -> MediaService: ...
 
     @property
     def rates(self) -> Rates: ...

@@ -55,6 +55,14 @@ class Session:
         self._waiting: trio.CancelScope | None = None  # the writer's wait for the socket
 
     @property
+    def authed_user(self) -> User:
+        """The signed-in user. Handlers run only in the authenticated state
+        (handlers._dispatch checks it once per frame), where `user` is set."""
+        user = self.user
+        assert user is not None, "a handler ran before hello"
+        return user
+
+    @property
     def buffered_bytes(self) -> int:
         return self._out_bytes - self._head_sent
 

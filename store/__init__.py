@@ -14,7 +14,7 @@ from .records import (
     Message,
     User,
 )
-from .restore import NotRestorable, restore_backup
+from .restore import NotRestorable, copy_media, restore_backup
 from .store import (
     Store,
     WriteTxn,
@@ -29,6 +29,6 @@ __all__ = [
     "Refused",
     "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "credentials", "customers",
     "everyday",
-    "restore_backup",
+    "restore_backup", "copy_media",
     "settings", "token_digest", "tokens", "valid_handle",
 ]

@@ -88,7 +88,7 @@ def employees_of_consumer(txn: Txn, db: Dbs, consumer: int) -> list[int]:
 
 def request(txn: Txn, db: Dbs, consumer: int, employee: int) -> tuple[str, int] | None:
     raw = txn.get(keys.pair(consumer, employee), db=db["requests"])
-    return None if raw is None else tuple(unpack(raw))  # type: ignore[return-value]
+    return None if raw is None else tuple(unpack(raw))
 
 
 def put_request(txn: Txn, db: Dbs, consumer: int, employee: int, note: str, now_ms: int) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from . import keys
 from .records import DIRECT, GROUP, Conversation, Membership, User
-from .scan import Dbs, Txn, prefix_items
+from .scan import Dbs, Txn, indexed, prefix_items
 from .users import get_user
 
 
@@ -60,7 +60,7 @@ def conversation_state(txn: Txn, db: Dbs, *,
 
 def group_members(txn: Txn, db: Dbs, *, conv: int) -> list[tuple[User, Membership]]:
     """A group's current members with their roles, in uid order."""
-    return [(get_user(txn, db, uid=uid), m)  # type: ignore[misc]
+    return [(User.decode(uid, indexed(txn, db["users"], keys.u64(uid))), m)
             for uid, m in conv_members(txn, db, conv=conv) if m.active]
 
 
@@ -70,7 +70,7 @@ def peers(txn: Txn, db: Dbs, *, uid: int) -> set[int]:
     for conv, mine in user_memberships(txn, db, uid=uid):
         if not mine.active:
             continue
-        kind = Conversation.decode(conv, txn.get(keys.u64(conv), db=db["convs"])).kind  # type: ignore[arg-type]
+        kind = Conversation.decode(conv, indexed(txn, db["convs"], keys.u64(conv))).kind
         if kind in (DIRECT, GROUP):
             out.update(u for u, m in conv_members(txn, db, conv=conv) if m.active)
     out.discard(uid)
@@ -81,7 +81,7 @@ def user_groups(txn: Txn, db: Dbs, *, uid: int) -> list[tuple[Conversation, Memb
     """The groups a user is currently a member of."""
     out = []
     for conv, mine in user_memberships(txn, db, uid=uid):
-        conversation = Conversation.decode(conv, txn.get(keys.u64(conv), db=db["convs"]))  # type: ignore[arg-type]
+        conversation = Conversation.decode(conv, indexed(txn, db["convs"], keys.u64(conv)))
         if mine.active and conversation.kind == GROUP:
             out.append((conversation, mine))
     return out

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import keys
-from .records import pack, unpack
-from .scan import Dbs, Txn
+from .records import StoredAttachment, pack, unpack
+from .scan import Dbs, Txn, indexed
 from .scan import prefix_items as _items
 
 # ----- tags -----
@@ -26,7 +26,7 @@ def put_tag_group(txn: Txn, db: Dbs, corp_id: int, group_id: int, name: str) -> 
 
 def tags(txn: Txn, db: Dbs, corp_id: int) -> dict[int, tuple[int, str]]:
     """tag id -> (group id, name) of a corp's tag library."""
-    return {keys.read_u64(k, 8): tuple(unpack(v))  # type: ignore[misc]
+    return {keys.read_u64(k, 8): tuple(unpack(v))
             for k, v in _items(txn, db["tags"], keys.u64(corp_id))}
 
 
@@ -118,14 +118,19 @@ class Moment:
     text: str
     attachments: tuple[str, ...] = ()
     authored_by: int = 0  # a corp admin who drafted it, 0 when the employee wrote it
+    media: tuple[StoredAttachment, ...] = ()  # uploaded files (1.4)
 
     def encode(self) -> bytes:
-        return pack([self.time_ms, self.text, list(self.attachments), self.authored_by])
+        fields = [self.time_ms, self.text, list(self.attachments), self.authored_by]
+        if self.media:
+            fields.append([a.row() for a in self.media])
+        return pack(fields)
 
     @classmethod
     def decode(cls, employee: int, moment_id: int, data: bytes) -> Moment:
-        time_ms, text, attachments, authored = unpack(data)[:4]
-        return cls(employee, moment_id, time_ms, text, tuple(attachments), authored)
+        time_ms, text, attachments, authored, *rest = unpack(data)
+        media = tuple(StoredAttachment.from_row(row) for row in rest[0]) if rest else ()
+        return cls(employee, moment_id, time_ms, text, tuple(attachments), authored, media)
 
 
 def put_moment(txn: Txn, db: Dbs, moment: Moment) -> None:
@@ -135,7 +140,7 @@ def put_moment(txn: Txn, db: Dbs, moment: Moment) -> None:
 def moments_of(txn: Txn, db: Dbs, employee: int, before_id: int | None,
                limit: int) -> list[Moment]:
     """An employee's moments, newest first (ids grow with time)."""
-    out = []
+    out: list[Moment] = []
     cursor = txn.cursor(db=db["moments"])
     end = keys.pair(employee, before_id) if before_id else keys.u64(employee + 1)
     if cursor.set_range(end):
@@ -169,7 +174,7 @@ def owned_groups_with(txn: Txn, db: Dbs, owner: int, consumer: int) -> list[int]
         conv, mine = keys.read_u64(key, 8), Membership.decode(value)
         if not mine.active or mine.role != OWNER:
             continue
-        if Conversation.decode(conv, txn.get(keys.u64(conv), db=db["convs"])).kind != GROUP:
+        if Conversation.decode(conv, indexed(txn, db["convs"], keys.u64(conv))).kind != GROUP:
             continue
         theirs = txn.get(keys.pair(consumer, conv), db=db["members"])
         if theirs is not None and Membership.decode(theirs).active:

@@ -23,7 +23,7 @@ WriteTxn (see messages.py).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import keys
 from .records import Membership, Message, pack, unpack
@@ -98,10 +98,7 @@ def put_edit(txn: Txn, db: Dbs, msg: Message, text: str, *, pos: int, now_ms: in
     txn.put(keys.pair(msg.conv, pos), pack([EDIT, msg.seq, version]), db=db["conv_events"])
     # the search index follows `stream`: the message is indexed again, edited, from here
     txn.put(keys.u64(pos), base, db=db["stream"])
-    return Message(msg.conv, msg.seq, msg.pos, msg.sender, msg.time_ms, text,
-                   msg.client_msg_id, msg.to, msg.kind, msg.event, msg.users, msg.name,
-                   msg.ref, msg.recalled, msg.receipt, msg.urgent, msg.mentions, msg.quote,
-                   msg.forwarded, msg.notice, version, now_ms)
+    return replace(msg, text=text, version=version, edited_ms=now_ms)
 
 
 def as_seen(txn: Txn, db: Dbs, msg: Message, membership: Membership) -> Message:
@@ -115,11 +112,8 @@ def as_seen(txn: Txn, db: Dbs, msg: Message, membership: Membership) -> Message:
         return msg
     last = seen[-1]
     edited = last.time_ms if last.version else 0
-    return Message(msg.conv, msg.seq, msg.pos, msg.sender, msg.time_ms,
-                   "" if msg.recalled else last.text, msg.client_msg_id, msg.to, msg.kind,
-                   msg.event, msg.users, msg.name, msg.ref, msg.recalled, msg.receipt,
-                   msg.urgent, msg.mentions, msg.quote, msg.forwarded, msg.notice,
-                   last.version, edited)
+    return replace(msg, text="" if msg.recalled else last.text, version=last.version,
+                   edited_ms=edited)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +212,8 @@ def set_reaction(txn: Txn, db: Dbs, *, conv: int, seq: int, uid: int, emoji: str
         txn.put(key, pack([pos, 0, now_ms]), db=db["reactions"])
         counts[emoji] = counts.get(emoji, 0) + 1
     else:
-        on_pos = unpack(raw)[0]  # type: ignore[arg-type]
+        assert raw is not None  # standing: taking back a reaction that stands
+        on_pos = unpack(raw)[0]
         txn.put(key, pack([on_pos, pos, now_ms]), db=db["reactions"])
         counts[emoji] -= 1
         if not counts[emoji]:

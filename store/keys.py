@@ -47,6 +47,12 @@ scan walks a conversation or a user in order. Sub-databases:
   transfer_log  consumer u64 | time ms u64  -> [from, to] (completed transfers)
   moments       employee u64 | moment u64   -> Moment record (published)
   moment_drafts corp u64 | draft u64        -> [author, text, attachments, employees, confirmed]
+  media         media id (ascii)            -> MediaRecord (referenced by a message or moment)
+  media_pending media id (ascii)            -> MediaRecord (uploaded, not referenced yet)
+  media_expiry  expires ms u64 | media id   -> b"" (when a pending upload is swept)
+  media_refs    media id | conv u64 | seq u64 -> b"" (a message carries it; conv 0:
+                employee u64 | moment u64, a moment)
+  media_hashes  sha256 32 bytes             -> [records, size] (the file goes at 0 records)
   edits         conv u64 | seq u64 | version u64 -> [text, time ms, pos, editor] (1.5; version
                 0 is the original text, kept when it is first edited)
   conv_events   conv u64 | pos u64          -> [kind, seq, version] (1.5: edits and reaction
@@ -80,6 +86,7 @@ DATABASES = (
     "tag_groups", "tags", "contact_tags", "transfers", "transfer_log", "moments",
     "moment_drafts", "requests_by", "friend_reqs_by",
     "device_tokens", "passwords", "invites", "invite_of", "user_tokens", "stream",
+    "media", "media_pending", "media_expiry", "media_refs", "media_hashes",
     "edits", "conv_events", "reaction_counts", "reactions", "pins", "notices", "mutes",
     "user_events",
 )

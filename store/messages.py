@@ -17,7 +17,7 @@ from . import everyday, keys
 from .conversations import user_memberships
 from .everyday import StreamEvent
 from .records import SYSTEM, TEXT, Conversation, Membership, Message, message_pos, pack, unpack
-from .scan import Dbs, Txn, cursor_before, prefix_items, walk_back
+from .scan import Dbs, Txn, cursor_before, indexed, prefix_items, walk_back
 
 
 def head(txn: Txn, db: Dbs) -> int:
@@ -106,7 +106,7 @@ def sent_message(txn: Txn, db: Dbs, *, uid: int, client_msg_id: str) -> Message 
     if raw is None:
         return None
     conv, seq = keys.read_pair(raw)
-    return Message.decode(conv, seq, txn.get(raw, db=db["msgs"]))  # type: ignore[arg-type]
+    return Message.decode(conv, seq, indexed(txn, db["msgs"], raw))
 
 
 def last_seq(txn: Txn, db: Dbs, *, conv: int) -> int:
@@ -135,7 +135,7 @@ def user_conversations(txn: Txn, db: Dbs, *,
     read cursor), most recently active first."""
     out = []
     for conv, mine in user_memberships(txn, db, uid=uid):
-        conversation = Conversation.decode(conv, txn.get(keys.u64(conv), db=db["convs"]))  # type: ignore[arg-type]
+        conversation = Conversation.decode(conv, indexed(txn, db["convs"], keys.u64(conv)))
         last = last_message_key(txn, db, conv=conv, membership=mine)
         seq, pos = last if last else (0, 0)
         raw = txn.get(keys.pair(uid, conv), db=db["read_cursors"])  # conversations.read_cursor
@@ -230,8 +230,9 @@ def sync_page(txn: Txn, db: Dbs, *, uid: int, since: int, limit: int,
                 at = pos
             continue
         raw = txn.get(keys.pair(conv, seq), db=msgs_db)
-        out.append(Message.decode(conv, seq, raw))  # type: ignore[arg-type]
-        size += len(raw)  # type: ignore[arg-type]
+        assert raw is not None  # the position index names only stored messages
+        out.append(Message.decode(conv, seq, raw))
+        size += len(raw)
         at = pos
     return out, events, max(last, since), False
 

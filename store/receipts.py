@@ -28,7 +28,7 @@ def receipt_messages(txn: Txn, db: Dbs, *, conv: int, after: int,
 
 def record_receipt(txn: Txn, db: Dbs, *, conv: int, seq: int, uid: int, now_ms: int) -> bool:
     """Record the first read of a message by a user; False if already recorded."""
-    return txn.put(keys.triple(conv, seq, uid), keys.u64(now_ms),  # type: ignore[no-any-return]
+    return txn.put(keys.triple(conv, seq, uid), keys.u64(now_ms),
                    db=db["receipts"], overwrite=False)
 
 

@@ -169,6 +169,32 @@ class Membership:
 
 TEXT = "text"
 SYSTEM = "system"
+FILE_KIND = "file"  # a message whose attachments are of several kinds
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttachment:
+    """A file as a message carries it: a copy of its media record (store/media.py)
+    with the name this message shows, so a page of messages needs no other read."""
+
+    media_id: str
+    name: str
+    size: int
+    mime: str
+    sha256: str
+    kind: str  # image, voice, video or file
+    width: int = 0
+    height: int = 0
+    duration_ms: int = 0
+    animated: bool = False
+
+    def row(self) -> list[object]:
+        return [self.media_id, self.name, self.size, self.mime, self.sha256, self.kind,
+                self.width, self.height, self.duration_ms, self.animated]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> StoredAttachment:
+        return cls(*row[:10])
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +223,7 @@ class Message:
     recalled: bool = False
     receipt: bool = False  # the sender asked who reads it
     urgent: bool = False  # bypasses quiet hours
+    attachments: tuple[StoredAttachment, ...] = ()  # files (a text message's; a recall drops them)
     # 1.5 (everyday messaging): appended, so older records read with defaults.
     mentions: tuple[str, ...] = ()  # handles, or "all"
     quote: Quote | None = None  # the replied-to message, as it was when answered
@@ -205,11 +232,25 @@ class Message:
     version: int = 0  # edits so far; the text is the latest version's
     edited_ms: int = 0  # when the latest version was stored
 
+    @property
+    def wire_kind(self) -> str | None:
+        """`msg.kind`: absent for text, the files' kind for a message with files."""
+        if self.kind != TEXT:
+            return self.kind
+        if not self.attachments:
+            return None
+        kinds = {a.kind for a in self.attachments}
+        return kinds.pop() if len(kinds) == 1 else FILE_KIND
+
     def encode(self) -> bytes:
         fields = [self.pos, self.sender, self.time_ms, self.text, self.client_msg_id, self.to,
                   self.kind, self.event, list(self.users), self.name, self.ref,
                   self.recalled, self.receipt, self.urgent]
-        if self.mentions or self.quote or self.forwarded or self.notice or self.version:
+        everyday = (self.mentions or self.quote or self.forwarded or self.notice
+                    or self.version)
+        if self.attachments or everyday:  # older records, and plain messages, stay as they were
+            fields.append([a.row() for a in self.attachments])
+        if everyday:
             # a plain message keeps its 1.2 size: the hot path writes and reads it
             fields += [list(self.mentions), self.quote and self.quote.encode(),
                        self.forwarded and self.forwarded.encode(), self.notice, self.version,
@@ -222,10 +263,12 @@ class Message:
         if rest:
             rest[2] = tuple(rest[2])
         if len(rest) > 8:
-            rest[8] = tuple(rest[8])
-            rest[9] = rest[9] and Quote(*rest[9])
-            rest[10] = rest[10] and Origin(*rest[10])
-        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:14])
+            rest[8] = tuple(StoredAttachment.from_row(row) for row in rest[8])
+        if len(rest) > 9:  # 1.5's fields, after 1.4's attachments
+            rest[9] = tuple(rest[9])
+            rest[10] = rest[10] and Quote(*rest[10])
+            rest[11] = rest[11] and Origin(*rest[11])
+        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:15])
 
     def mentions_user(self, handle: str) -> bool:
         return bool(self.mentions) and (handle in self.mentions or "all" in self.mentions)
@@ -308,11 +351,16 @@ class ArchiveEntry:
     realm: str  # the sender's
     text: str
     kind: str = TEXT  # or "recall"
+    attachments: tuple[StoredAttachment, ...] = ()  # kept even once the message is recalled
 
     def encode(self) -> bytes:
-        return pack([self.conv, self.seq, self.sender, self.realm, self.text, self.kind])
+        fields = [self.conv, self.seq, self.sender, self.realm, self.text, self.kind]
+        if self.attachments:
+            fields.append([a.row() for a in self.attachments])
+        return pack(fields)
 
     @classmethod
     def decode(cls, corp_id: int, time_ms: int, pos: int, data: bytes) -> ArchiveEntry:
-        conv, seq, sender, realm, text, kind = unpack(data)[:6]
-        return cls(corp_id, time_ms, pos, conv, seq, sender, realm, text, kind)
+        conv, seq, sender, realm, text, kind, *rest = unpack(data)
+        files = tuple(StoredAttachment.from_row(row) for row in rest[0]) if rest else ()
+        return cls(corp_id, time_ms, pos, conv, seq, sender, realm, text, kind, files)

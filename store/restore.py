@@ -7,6 +7,11 @@ read-only and without a lock file (`lock=False`): py-lmdb would otherwise
 create `lock.mdb` (and, for a missing file, an empty database) in a
 directory we only mean to read.
 
+Media files (store/blobs.py) go first: every file the backup's records need
+is linked or copied from the backup's `media/` into the data directory's
+(content-addressed, so files already there are the same bytes), fsynced,
+before the database that refers to them is put in place.
+
 The new file is copied beside the live one and fsynced; the live one gets a
 second, timestamped name (a hard link, so `data.mdb` exists at every moment)
 and the copy is renamed over `data.mdb`. A crash at any step leaves either
@@ -23,9 +28,10 @@ from dataclasses import dataclass
 
 import lmdb
 
-from . import messages
+from . import blobs, messages
 from .errors import StorageError
 from .records import unpack
+from .scan import Dbs, Txn
 from .store import SCHEMA_VERSION
 
 DATA_FILE = "data.mdb"
@@ -54,11 +60,11 @@ class Restored:
     kept_as: str | None  # where the replaced database now is
 
 
-def message_count(txn: lmdb.Transaction, db: dict) -> int:
+def message_count(txn: Txn, db: Dbs) -> int:
     return int(txn.stat(db["msgs"])["entries"])
 
 
-def last_pos(txn: lmdb.Transaction, db: dict) -> int:
+def last_pos(txn: Txn, db: Dbs) -> int:
     """The stream position of the last committed message (0: none yet): the `head`
     record every commit writes (store.WriteTxn.commit)."""
     return messages.head(txn, db)
@@ -109,6 +115,29 @@ def _check_schema(path: str, schema: int) -> None:
                             f"{SCHEMA_VERSION}; restore it with a newer corpchat")
 
 
+def media_hashes(directory: str) -> list[str]:
+    """The files the database in `directory` needs (its `media_hashes` table), read
+    read-only without a lock file; [] for a database from before media."""
+    env = lmdb.open(directory, readonly=True, lock=False, create=False, max_dbs=4)
+    try:
+        try:
+            table = env.open_db(b"media_hashes", create=False)
+        except lmdb.NotFoundError:
+            return []
+        with env.begin(buffers=False) as txn:
+            return [bytes(key).hex() for key, _ in txn.cursor(db=table)]
+    finally:
+        env.close()
+
+
+def copy_media(source_dir: str, target_dir: str, *, needed_by: str) -> tuple[int, int]:
+    """Every file the database in `needed_by` needs, from `source_dir`'s `media/` into
+    `target_dir`'s: for a backup, from the live data directory as the backup's
+    snapshot needs; for a restore, from the backup. Returns (files, bytes)."""
+    return blobs.copy_files(os.path.join(source_dir, "media"),
+                            os.path.join(target_dir, "media"), media_hashes(needed_by))
+
+
 def check_data_dir(backup_dir: str, data_dir: str, *, create: bool) -> None:
     """Refuse a data directory that does not exist (unless `create`), or the backup's own."""
     if not os.path.exists(data_dir):
@@ -134,6 +163,7 @@ def restore_backup(backup_dir: str, data_dir: str, *, create: bool = False,
     with held:
         target = os.path.join(data_dir, DATA_FILE)
         replaced, replaced_error = _summarize_live(data_dir)
+        copy_media(backup_dir, data_dir, needed_by=backup_dir)  # before the records
         staging = target + ".restoring"
         _copy_synced(os.path.join(backup_dir, DATA_FILE), staging)
         kept_as = _keep(target) if os.path.exists(target) else None

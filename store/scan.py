@@ -8,11 +8,17 @@ from typing import Any, TypeAlias
 import lmdb
 
 # Every transaction is opened with buffers=False, so keys and values are bytes.
-# (Where an index guarantees a record exists, reads of it carry
-# `type: ignore[arg-type]` rather than a runtime check on the hot path.)
 Txn: TypeAlias = "lmdb.Transaction[bytes]"
 Cursor: TypeAlias = "lmdb.Cursor[bytes]"
 Dbs: TypeAlias = dict[str, Any]
+
+
+def indexed(txn: Txn, db: Any, key: bytes) -> bytes:
+    """A record that an index or a membership guarantees exists (its absence is a
+    corrupt database, not a refusal)."""
+    raw = txn.get(key, db=db)
+    assert raw is not None, f"record {key.hex()} missing"
+    return raw
 
 
 def prefix_items(txn: Txn, db: Any, prefix: bytes,

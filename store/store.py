@@ -25,7 +25,9 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from . import contacts, conversations, keys, messages, receipts, settings, tokens, users
+from corpchat.protocol.errors import ErrorCode
+
+from . import contacts, conversations, keys, media, messages, receipts, settings, tokens, users
 from .errors import Refused, StorageError
 from .everyday import StreamEvent
 from .records import (
@@ -39,11 +41,12 @@ from .records import (
     Corp,
     Membership,
     Message,
+    StoredAttachment,
     User,
     pack,
     unpack,
 )
-from .scan import Txn
+from .scan import Txn, indexed
 from .tokens import TokenReads, TokenWrites
 from .users import MAX_HANDLE_CHARS, valid_handle
 
@@ -87,7 +90,7 @@ class Store(TokenReads):
         self._corps: dict[int, Corp] = {}  # read per receipt and push; cleared likewise
         self._user_generation = 0
 
-    def _check_schema(self, txn: lmdb.Transaction) -> None:
+    def _check_schema(self, txn: Txn) -> None:
         raw = txn.get(b"schema", db=self.db["meta"])
         if raw is None:
             txn.put(b"schema", pack(SCHEMA_VERSION), db=self.db["meta"])
@@ -244,7 +247,7 @@ class Store(TokenReads):
         """(conv, read seq, unread, mentions) for the user's conversations with something unread
         (see messages.unread_counts)."""
         with self._read() as txn:
-            handle = users.get_user(txn, self.db, uid=uid).handle  # type: ignore[union-attr]
+            handle = User.decode(uid, indexed(txn, self.db["users"], keys.u64(uid))).handle
             return messages.unread_counts(txn, self.db, uid=uid, handle=handle, cap=cap)
 
     def receipt_state(self, *, conv: int, seq: int) -> tuple[Message, dict[int, int],
@@ -309,15 +312,22 @@ class WriteTxn(TokenWrites):
         if store.head is None:
             store.head = messages.head(txn, self.db)
 
-    def do(self, op: Callable[..., T], *args: Any) -> T:
+    @property
+    def _head(self) -> int:
+        """The stream head: read when the first write transaction began, then kept."""
+        head = self.store.head
+        assert head is not None  # set by __init__; cleared only between transactions
+        return head
+
+    def do(self, op: Callable[..., T], *args: Any, **ids: Any) -> T:
         """Run a named operation (e.g. from store.contacts) inside this transaction."""
-        return op(self.txn, self.db, *args)
+        return op(self.txn, self.db, *args, **ids)
 
     def archive(self, entry: ArchiveEntry) -> None:
         contacts.archive(self.txn, self.db, entry)
 
     def commit(self) -> None:
-        messages.put_head(self.txn, self.db, self.store.head)  # type: ignore[arg-type]
+        messages.put_head(self.txn, self.db, self._head)
         self.txn.commit()
         if self.users_written:
             self.store.users_changed()
@@ -340,9 +350,9 @@ class WriteTxn(TokenWrites):
 
     def create_corp(self, name: str, now_ms: int, full_name: str = "") -> Corp | Refused:
         if not 0 < len(name) <= MAX_HANDLE_CHARS:
-            return Refused("bad_request", "a corp name has 1 to 64 characters")
+            return Refused(ErrorCode.BAD_REQUEST, "a corp name has 1 to 64 characters")
         if users.corp_name_taken(self.txn, self.db, name=name):
-            return Refused("exists", f"corp {name!r} exists")
+            return Refused(ErrorCode.EXISTS, f"corp {name!r} exists")
         board = self.create_conversation(ANNOUNCE, name, now_ms)
         corp = Corp(self._next_id(b"next_corp"), name, now_ms, board.conv, full_name)
         self.put_corp(corp)
@@ -356,14 +366,14 @@ class WriteTxn(TokenWrites):
     def create_user(self, handle: str, corp_id: int | None, now_ms: int) -> User | Refused:
         """An enterprise user of `corp_id`, or a consumer when it is None."""
         if not valid_handle(handle):
-            return Refused("bad_request", "a handle is 1-64 of a-z 0-9 . _ -")
+            return Refused(ErrorCode.BAD_REQUEST, "a handle is 1-64 of a-z 0-9 . _ -")
         if users.handle_taken(self.txn, self.db, handle=handle):
-            return Refused("exists", f"user {handle!r} exists")
+            return Refused(ErrorCode.EXISTS, f"user {handle!r} exists")
         corp = None
         if corp_id is not None:
             corp = users.get_corp(self.txn, self.db, corp_id=corp_id)
             if corp is None:
-                return Refused("not_found", f"no corp {corp_id}")
+                return Refused(ErrorCode.NOT_FOUND, f"no corp {corp_id}")
         realm = CONSUMER if corp is None else ENTERPRISE
         user = User(self._next_id(b"next_uid"), handle, realm, corp_id or 0, now_ms)
         self.put_user(user)
@@ -371,7 +381,7 @@ class WriteTxn(TokenWrites):
         users.index_handle(self.txn, self.db, user)
         if corp is not None:  # employees read the corp's notices from now on
             self.set_membership(uid=user.uid, conv=corp.announce_conv,
-                                membership=Membership(self.store.head + 1))  # type: ignore[operator]
+                                membership=Membership(self._head + 1))
         return user
 
     def put_user(self, user: User) -> None:
@@ -410,7 +420,7 @@ class WriteTxn(TokenWrites):
                 self.set_membership(uid=source.uid, conv=conv, membership=Membership(
                     mine.joined_pos, self.store.head or 1, mine.role, mine.consumer))
         if self.membership(uid=target.uid, conv=conv) is None:
-            start = 0 if with_history else self.store.head + 1  # type: ignore[operator]
+            start = 0 if with_history else self._head + 1
             self.set_membership(uid=target.uid, conv=conv, membership=Membership(start))
         return conv
 
@@ -453,7 +463,8 @@ class WriteTxn(TokenWrites):
 
     def send_direct(self, sender: User, recipient: User, client_msg_id: str, text: str,
                     now_ms: int, receipt: bool = False,
-                    archive_corp: int | None = None, urgent: bool = False) -> tuple[Message, bool]:
+                    archive_corp: int | None = None, urgent: bool = False,
+                    attachments: tuple[StoredAttachment, ...] = ()) -> tuple[Message, bool]:
         """Store a direct message once per client_msg_id: (message, was it a repeat).
 
         With `archive_corp`, the message also goes to that corp's archive, in
@@ -466,10 +477,11 @@ class WriteTxn(TokenWrites):
         conv = self.open_direct(sender, recipient, now_ms)
         msg = self.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
                           text=text, client_msg_id=client_msg_id, to=recipient.handle,
-                          receipt=receipt, urgent=urgent)
+                          receipt=receipt, urgent=urgent, attachments=attachments)
         if archive_corp:
             self.archive(ArchiveEntry(archive_corp, now_ms, msg.pos, conv, msg.seq,
-                                      sender.handle, sender.realm, text))
+                                      sender.handle, sender.realm, text,
+                                      attachments=attachments))
         return msg, False
 
     def find_sent(self, *, uid: int, client_msg_id: str) -> Message | None:
@@ -480,16 +492,18 @@ class WriteTxn(TokenWrites):
                text: str = "", client_msg_id: str = "", to: str | None = None,
                kind: str = TEXT, event: str | None = None, users: tuple[str, ...] = (),
                name: str | None = None, ref: int | None = None,
-               receipt: bool = False, urgent: bool = False) -> Message:
+               receipt: bool = False, urgent: bool = False,
+               attachments: tuple[StoredAttachment, ...] = ()) -> Message:
         """Store a message at the next seq of `conv` and the next stream position.
 
         A user's message (with sender_uid and client_msg_id) is also indexed
-        for idempotent retries.
+        for idempotent retries; its attachments are referenced from their media
+        (store/media.py), whose records the caller has claimed in this transaction.
         """
         seq = self._last_seq(conv) + 1
-        pos = self.store.head + 1  # type: ignore[operator]
+        pos = self._head + 1
         msg = Message(conv, seq, pos, sender, now_ms, text, client_msg_id, to, kind, event,
-                      users, name, ref, receipt=receipt, urgent=urgent)
+                      users, name, ref, receipt=receipt, urgent=urgent, attachments=attachments)
         # Written here rather than by a messages.* helper: this is the writer's hot path.
         key = keys.pair(conv, seq)
         self.txn.put(key, msg.encode(), db=self.db["msgs"])
@@ -499,6 +513,9 @@ class WriteTxn(TokenWrites):
         self.txn.put(keys.u64(pos), key, db=self.db["stream"])
         if sender_uid is not None and client_msg_id:
             self.txn.put(keys.idem_key(sender_uid, client_msg_id), key, db=self.db["idem"])
+        for attachment in attachments:
+            media.add_message_ref(self.txn, self.db, media_id=attachment.media_id, conv=conv,
+                                  seq=seq)
         self.store.last_seq[conv] = seq
         self.store.head = pos
         return msg

@@ -14,10 +14,12 @@ import secrets
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
+from corpchat.protocol.errors import ErrorCode
+
 from . import keys, users
 from .errors import Refused
 from .records import Token, User
-from .scan import Dbs, Txn, prefix_items
+from .scan import Dbs, Txn, indexed, prefix_items
 
 # A hello notes its token's last use at most this often: last seen is shown to
 # the minute, and a reconnecting crowd does not turn into a write per hello.
@@ -61,10 +63,12 @@ class TokenWrites:
         A token made by a login names its device and address, seen now."""
         user = _get_user(self.txn, self.db, uid)
         if user is None:
-            return Refused("not_found", f"no user {uid}")
+            return Refused(ErrorCode.NOT_FOUND, f"no user {uid}")
         if user.disabled:  # disabling revoked its tokens; a new one would undo that
-            return Refused("disabled", f"user {user.handle!r} is disabled "
-                           f"(enable it first: corpchat admin user enable {user.handle})")
+            return Refused(
+                "disabled",  # type: ignore[arg-type]  # an admin code (operations.md), not a client one
+                f"user {user.handle!r} is disabled "
+                f"(enable it first: corpchat admin user enable {user.handle})")
         token = "cc_" + secrets.token_urlsafe(32)  # never starts with "-" on a command line
         token_id = secrets.token_hex(6)
         digest = token_digest(token)
@@ -94,8 +98,8 @@ class TokenWrites:
         """Delete a token; returns the uid it belonged to."""
         digest = self.txn.get(token_id.encode(), db=self.db["token_ids"])
         if digest is None:
-            return Refused("not_found", f"no token {token_id!r}")
-        uid = Token.decode(self.txn.get(digest, db=self.db["tokens"])).uid
+            return Refused(ErrorCode.NOT_FOUND, f"no token {token_id!r}")
+        uid = Token.decode(indexed(self.txn, self.db["tokens"], digest)).uid
         self.txn.delete(digest, db=self.db["tokens"])
         self.txn.delete(token_id.encode(), db=self.db["token_ids"])
         self.txn.delete(_by_user(uid, token_id), db=self.db["user_tokens"])
@@ -141,7 +145,7 @@ def mark_seen(txn: Txn, db: Dbs, token_id: str, device: str, now_ms: int,
     was revoked meanwhile."""
     digest = txn.get(token_id.encode(), db=db["token_ids"])
     raw = None if digest is None else txn.get(digest, db=db["tokens"])
-    if raw is None:
+    if digest is None or raw is None:
         return False
     old = Token.decode(raw)  # a hello naming no device keeps the login's name
     seen = dataclasses.replace(old, device=device or old.device, last_seen_ms=now_ms,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import keys
 from .records import Corp, User
-from .scan import Dbs, Txn
+from .scan import Dbs, Txn, indexed
 
 HANDLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 MAX_HANDLE_CHARS = 64
@@ -55,7 +55,7 @@ def corp_by_name(txn: Txn, db: Dbs, *, name: str) -> Corp | None:
     if raw is None:
         return None
     corp_id = keys.read_u64(raw)
-    return Corp.decode(corp_id, txn.get(keys.u64(corp_id), db=db["corps"]))  # type: ignore[arg-type]
+    return Corp.decode(corp_id, indexed(txn, db["corps"], keys.u64(corp_id)))
 
 
 def corp_name_taken(txn: Txn, db: Dbs, *, name: str) -> bool:

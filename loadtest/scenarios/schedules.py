@@ -158,7 +158,21 @@ async def coordinate(coordinator: Any) -> dict[str, Any]:
     samples = await _poll(coordinator, base + 2 * n, deadline)
     await coordinator.gather("done")
     await coordinator.release(None)
+    figures = _figures(n, ready, windows, t1, plain, scheduled, (before_set, after_set), samples)
+    return {"stats_start": scheduled[0], "stats_end": scheduled[1],
+            "window_s": options.duration_s, "figures": figures}
 
+
+Stats = dict[str, Any]
+
+
+def _figures(n: int, ready: list[dict[str, Any]], windows: str, t1: int,
+             plain: tuple[Stats, Stats], scheduled: tuple[Stats, Stats],
+             setting: tuple[Stats, Stats], samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's figures: idle CPU with and without schedules, the cost of setting
+    them (`setting`: stats before and after) and of each transition."""
+    before_set, after_set = setting
+    base = before_set["quiet_transitions"]
     idle_rate = cpu_rate(*scheduled)
     first, last = samples[0], samples[-1]
     count = last["transitions"] - first["transitions"]  # those seen while polling
@@ -186,5 +200,4 @@ async def coordinate(coordinator: Any) -> dict[str, Any]:
             "core_fraction_realistic": round(realistic * per, 6),
             "core_fraction_worst_minute": round(n * per / 60, 4),
         }
-    return {"stats_start": scheduled[0], "stats_end": scheduled[1],
-            "window_s": options.duration_s, "figures": figures}
+    return figures

@@ -10,6 +10,7 @@
   customers  tags, mass messages, moments, transfer refusals
   quiet      quiet hours, breaks, user.info, push devices
   search     search (the index is corpchat.search; its thread starts in app.py)
+  media      media.url (uploads and downloads are HTTP: server/media_http.py)
 
 Adding a request type touches its frame definition (protocol/frames.py)
 and its feature module: `@routes.handles(NewFrame)` on its handler. A new
@@ -23,6 +24,7 @@ from . import (
     everyday,
     groups,
     history,
+    media,
     messaging,
     quiet,
     receipts,
@@ -31,7 +33,8 @@ from . import (
 )
 
 MODULES = (sign_in, credentials, messaging, history, receipts, groups, contacts, customers,
-           quiet, search, everyday)
+           quiet, search, media, everyday)
 
 __all__ = ["MODULES", "contacts", "credentials", "customers", "everyday", "groups", "history",
+           "media",
            "messaging", "quiet", "receipts", "search", "sign_in"]

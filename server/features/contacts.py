@@ -53,7 +53,9 @@ MAX_PENDING_LISTED = 1000  # per direction, newest first
 
 def _me(s: Services, session: Session) -> User:
     """The caller as stored now (a role or a department may have changed since hello)."""
-    return s.store.user(session.user.uid)  # type: ignore[return-value,union-attr]
+    user = s.store.user(session.authed_user.uid)
+    assert user is not None  # users are disabled, never deleted
+    return user
 
 
 def _submit(s: Services, session: Session, frame: Any, op: WriteOp) -> None:

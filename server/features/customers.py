@@ -19,6 +19,7 @@ from corpchat.bridge import (
     may_serve_customers,
 )
 from corpchat.protocol import (
+    Attachment,
     BroadcastCustomers,
     BroadcastDone,
     ContactTag,
@@ -31,6 +32,7 @@ from corpchat.protocol import (
     MomentsPage,
     Profile,
     ProtocolError,
+    Refusal,
     Skipped,
     TagAdd,
     TagGroupAdd,
@@ -45,6 +47,7 @@ from corpchat.store import contacts as tables
 from corpchat.store import customers as cust
 
 from ..hub import NoticeContext, error_frame
+from ..media import check_attachments, requested_attachments
 from ..ops import customers as ops
 from ..ops import transfers as transfer_ops
 from ..ops.results import Notices
@@ -75,7 +78,9 @@ class Customers(Services):
 
 def _me(s: Services, session: Session) -> User:
     """The caller as stored now (a role may have changed since hello)."""
-    return s.store.user(session.user.uid)  # type: ignore[return-value,union-attr]
+    user = s.store.user(session.authed_user.uid)
+    assert user is not None  # users are disabled, never deleted
+    return user
 
 
 def _submit(s: Services, session: Session, frame: Any, op: WriteOp) -> None:
@@ -136,8 +141,19 @@ def moment_post(s: Services, session: Session, frame: MomentPost) -> None:
     _employee_only(user)
     people, seen = _feed_people(s, user), _author(s, user)
     text, attachments = frame.text, frame.attachments or ()
-    _submit(s, session, frame, lambda w: ops.post(w, frame.id, user, seen, text, attachments,
-                                                  0, now, caps, people))
+    files = _moment_media(s, frame.media, len(attachments))
+    _submit(s, session, frame, lambda w: ops.post_with_media(
+        w, frame.id, user, seen, text, attachments, now, caps, people, files))
+
+
+def _moment_media(s: Services, wanted: tuple[Attachment, ...] | None,
+                  references: int) -> tuple[Attachment, ...]:
+    """A moment's uploaded files, checked for what needs no lookup (§30.3)."""
+    files = requested_attachments(s.config.media, wanted)
+    most = min(s.config.media.max_attachments, s.config.customers.moment_attachments)
+    if len(files) + references > most:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"at most {most} attachments")
+    return files
 
 
 @routes.handles(MomentConfirm)
@@ -194,7 +210,7 @@ def broadcast(s: Customers, session: Session, frame: BroadcastCustomers) -> None
     limits = s.config.limits
     if not 0 < len(frame.client_msg_id) <= 32:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "client_msg_id has 1 to 32 characters")
-    if not frame.text:
+    if not frame.text and not requested_attachments(s.config.media, frame.attachments):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "text is empty")
     if len(frame.text) > limits.max_text_chars:
         # §25: bad_request, unlike send's text_too_long (the spec's choice, kept)
@@ -249,6 +265,15 @@ async def _run_broadcast(s: Customers, session: Session, user: User,
         session.push(error_frame(ErrorCode.STORAGE_UNAVAILABLE, "storage unavailable",
                                  frame.id))
         return
+    files = frame.attachments or ()
+    if files:  # checked once, before any chunk (each chunk checks again, and keeps them)
+        checked = await s.write(lambda w: check_attachments(w, user, files))
+        if isinstance(checked, Refusal | BaseException):
+            session.sent_one()
+            code, text = (checked.code, checked.reason) if isinstance(checked, Refusal) \
+                else (ErrorCode.STORAGE_UNAVAILABLE, "storage unavailable")
+            session.push(error_frame(code, text, frame.id))
+            return
     sent, skipped = 0, 0
     day, caps, archive = day_number(now), s.config.customers, archive_corp
     for start in range(0, len(targets), BROADCAST_CHUNK):
@@ -256,7 +281,7 @@ async def _run_broadcast(s: Customers, session: Session, user: User,
 
         def op(w, chunk=chunk):  # noqa: ANN001, ANN202 - runs on the writer thread
             return ops.broadcast_chunk(w, user, chunk, frame.client_msg_id, frame.text,
-                                       now, day, caps, archive)
+                                       now, day, caps, archive, files)
 
         # The bulk lane: committed alone, after pending chat writes. Safe out of order
         # with them: a chunk touches only its own direct conversations, and the next
@@ -283,9 +308,10 @@ def moment_draft(s: Services, session: Session, frame: MomentDraft) -> None:
     for employee in employees:
         enforce(may_act_for(user, employee))
     text, attachments = frame.text, tuple(frame.attachments or ())
+    files = _moment_media(s, frame.media, len(attachments))
     author = People(s.store).profile(user, user)
-    _submit(s, session, frame,
-            lambda w: ops.draft(w, frame.id, user, author, text, attachments, employees, now))
+    _submit(s, session, frame, lambda w: ops.draft(w, frame.id, user, author, text,
+                                                   attachments, employees, now, files))
 
 
 @routes.handles(MomentsFeed)
@@ -306,8 +332,11 @@ def moments_feed(s: Services, session: Session, frame: MomentsFeed) -> None:
         found += store.read(cust.moments_of, author, frame.before, limit + 1)
     found.sort(key=lambda m: m.moment_id, reverse=True)
     looker = People(store)
-    page = [ops.moment_info(m, looker.profile(store.user(m.employee), user))  # type: ignore[arg-type]
-            for m in found[:limit]]
+    page = []
+    for m in found[:limit]:
+        poster = store.user(m.employee)
+        assert poster is not None  # a moment's author is a stored user
+        page.append(ops.moment_info(m, looker.profile(poster, user)))
     session.push(event_frame(MomentsPage(re=frame.id, moments=tuple(page),
                                          more=len(found) > limit)))
 

@@ -39,6 +39,7 @@ from corpchat.store import ANNOUNCE, GROUP, User, WriteTxn
 from corpchat.store import everyday as tables
 
 from ..hub import Hub, Out, RequestContext
+from ..media import Files
 from ..ops import everyday as ops
 from ..ops import groups as group_ops
 from ..ops import messages as message_ops
@@ -135,9 +136,9 @@ def with_extras(s: Services, sender: User, frame: Send,
     conv, cmid, reply_to = frame.conv, frame.client_msg_id, frame.reply_to
     found = tuple(uids)
 
-    def send(w: WriteTxn, urgent: bool = False) -> Any:
+    def send(w: WriteTxn, urgent: bool = False, files: Files = ()) -> Any:
         return ops.send_with_extras(w, op, sender, conv, cmid, mentions, found, reply_to,
-                                    urgent)
+                                    urgent, files)
     return send
 
 
@@ -146,7 +147,7 @@ def with_extras(s: Services, sender: User, frame: Send,
 
 @routes.handles(Edit)
 def edit(s: Services, session: Session, frame: Edit) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     _check_text(frame.text, s.config.limits.max_text_chars)
     now, caps, conv, seq, text = s.clock.now_ms(), s.config.everyday, frame.conv, frame.seq, \
         frame.text
@@ -156,7 +157,7 @@ def edit(s: Services, session: Session, frame: Edit) -> None:
 
 @routes.handles(React)
 def react(s: Services, session: Session, frame: React) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     if not is_reaction_emoji(frame.emoji):
         raise bad("emoji must be one grapheme cluster of at most 16 code points")
     now, caps, conv, seq, emoji, on = s.clock.now_ms(), s.config.everyday, frame.conv, \
@@ -167,7 +168,7 @@ def react(s: Services, session: Session, frame: React) -> None:
 
 @routes.handles(GroupNotice)
 def group_notice(s: Services, session: Session, frame: GroupNotice) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     _check_text(frame.text, s.config.everyday.max_notice_chars)
     now, conv, text = s.clock.now_ms(), frame.conv, frame.text
     s.submit(session, lambda w: ops.set_notice(w, user, conv, text, now),
@@ -176,7 +177,7 @@ def group_notice(s: Services, session: Session, frame: GroupNotice) -> None:
 
 @routes.handles(Pin, Unpin)
 def pin(s: Services, session: Session, frame: Pin | Unpin) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     now, caps, conv, seq, on = s.clock.now_ms(), s.config.everyday, frame.conv, frame.seq, \
         isinstance(frame, Pin)
     s.submit(session, lambda w: ops.pin(w, user, conv, seq, on, now, caps),
@@ -185,7 +186,7 @@ def pin(s: Services, session: Session, frame: Pin | Unpin) -> None:
 
 @routes.handles(ConvMute)
 def conv_mute(s: Services, session: Session, frame: ConvMute) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     now, conv, until = s.clock.now_ms(), frame.conv, frame.until
     s.submit(session, lambda w: ops.mute(w, user, conv, until, now),
              MuteContext(session, frame.id))
@@ -206,7 +207,7 @@ def _current_member(s: Services, user: User, conv: int) -> None:
 
 @routes.handles(ReactionsList)
 def reactions_list(s: Services, session: Session, frame: ReactionsList) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     _current_member(s, user, frame.conv)
     limit = page_limit(s.config.limits, frame.limit)
     offset = frame.offset or 0
@@ -224,7 +225,7 @@ def reactions_list(s: Services, session: Session, frame: ReactionsList) -> None:
 
 @routes.handles(Pins)
 def pins(s: Services, session: Session, frame: Pins) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     _current_member(s, user, frame.conv)
     pinned = s.store.read(lambda txn, db: tables.pins(txn, db, conv=frame.conv))
     notice = s.store.read(lambda txn, db: tables.notice_seq(txn, db, conv=frame.conv))
@@ -236,7 +237,7 @@ def pins(s: Services, session: Session, frame: Pins) -> None:
 
 @routes.handles(Forward)
 def forward(s: Services, session: Session, frame: Forward) -> None:
-    sender: User = session.user  # type: ignore[assignment]
+    sender = session.authed_user
     limits = s.config.limits
     if not 0 < len(frame.client_msg_id) <= limits.max_client_msg_id_chars:
         raise bad(f"client_msg_id must have 1 to {limits.max_client_msg_id_chars} characters")

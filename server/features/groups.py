@@ -78,11 +78,15 @@ class ChangeContext(RequestContext):
                     out[session].append(gone)
 
 
+Change = (GroupCreate | GroupAdd | GroupRemove | GroupLeave | GroupRename | GroupSetRole
+          | GroupTransfer | GroupDissolve | Recall)
+
+
 @routes.handles(GroupCreate, GroupAdd, GroupRemove, GroupLeave, GroupRename, GroupSetRole,
                 GroupTransfer, GroupDissolve, Recall)
-def change(s: Groups, session: Session, frame: Frame) -> None:
-    s.submit(session, _change_op(s, session.user, frame),  # type: ignore[arg-type]
-             ChangeContext(session, frame.id))  # type: ignore[attr-defined]
+def change(s: Groups, session: Session, frame: Change) -> None:
+    s.submit(session, _change_op(s, session.authed_user, frame),
+             ChangeContext(session, frame.id))
 
 
 def _change_op(s: Groups, actor: User, frame: Frame) -> WriteOp:
@@ -137,12 +141,13 @@ def _may_invite(s: Services, actor: User, users: list[User]) -> None:
 
 @routes.handles(GroupInfo)
 def group_info(s: Services, session: Session, frame: GroupInfo) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     if conv_kind(s.hub, user, frame.conv) != GROUP:
         raise ProtocolError(ErrorCode.NOT_MEMBER, f"{frame.conv} is not a group")
     state = s.store.conversation_state(frame.conv)
     members = s.store.group_members(frame.conv)
-    conversation = state[0]  # type: ignore[index]
+    assert state is not None  # conv_kind found the group
+    conversation = state[0]
     looker = People(s.store)
     session.push(event_frame(GroupInfoReply(
         re=frame.id, conv=frame.conv, name=conversation.name, created=conversation.created_ms,
@@ -153,7 +158,7 @@ def group_info(s: Services, session: Session, frame: GroupInfo) -> None:
 
 @routes.handles(GroupList)
 def group_list(s: Services, session: Session, frame: GroupList) -> None:
-    found = s.store.user_groups(session.user.uid)  # type: ignore[union-attr]
+    found = s.store.user_groups(session.authed_user.uid)
     session.push(event_frame(GroupListReply(re=frame.id, groups=tuple(
         GroupSummary(conv=c.conv, name=c.name, role=m.role, members=c.members)
         for c, m in found))))

@@ -14,7 +14,7 @@ from corpchat.protocol import (
     Sync,
     SyncPage,
 )
-from corpchat.store import DIRECT, User
+from corpchat.store import DIRECT
 
 from ..routes import Routes
 from ..services import Services
@@ -27,7 +27,7 @@ routes = Routes()
 
 @routes.handles(Sync)
 def sync(s: Services, session: Session, frame: Sync) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     since = frame.since
     if not (since.isascii() and since.isdigit()) or int(since) > s.store.head_pos():
         raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN, f"not a valid sync token: {frame.since!r}")
@@ -42,7 +42,7 @@ def sync(s: Services, session: Session, frame: Sync) -> None:
 
 @routes.handles(History)
 def history(s: Services, session: Session, frame: History) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     page = s.store.history_page(uid=user.uid, conv=frame.conv, before=frame.before,
                                 limit=page_limit(s.config.limits, frame.limit),
                                 max_bytes=s.config.page_bytes)
@@ -55,7 +55,7 @@ def history(s: Services, session: Session, frame: History) -> None:
 
 @routes.handles(Conversations)
 def conversations(s: Services, session: Session, frame: Conversations) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     rows = s.store.user_conversations(user.uid)[:page_limit(s.config.limits, frame.limit)]
     summaries = []
     for conversation, membership, seq, pos, read in rows:

@@ -26,6 +26,7 @@ from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.store import ANNOUNCE, GROUP, User, WriteOp
 
 from ..hub import Hub, Out, RequestContext
+from ..media import Files, requested_attachments, with_attachments
 from ..ops import groups as group_ops
 from ..ops import messages as ops
 from ..ops.messages import SendOp
@@ -70,7 +71,7 @@ def _check_text(s: Services, frame: Send | Announce) -> None:
     limits = s.config.limits
     if not 0 < len(frame.client_msg_id) <= limits.max_client_msg_id_chars:
         raise bad(f"client_msg_id must have 1 to {limits.max_client_msg_id_chars} characters")
-    if not frame.text:
+    if not frame.text and not requested_attachments(s.config.media, frame.attachments):
         raise bad("text is empty")
     if len(frame.text) > limits.max_text_chars:
         raise ProtocolError(ErrorCode.TEXT_TOO_LONG,
@@ -80,12 +81,12 @@ def _check_text(s: Services, frame: Send | Announce) -> None:
 @routes.handles(Announce)
 def announce(s: Messaging, session: Session, frame: Announce) -> None:
     _check_text(s, frame)
-    sender: User = session.user  # type: ignore[assignment]
+    sender = session.authed_user
     now, board = s.clock.now_ms(), announce_conv(s.store, sender)
     cmid, text, receipt = frame.client_msg_id, frame.text, bool(frame.receipt)
 
-    def send(w: Any, urgent: bool = False) -> Sent | Refusal:
-        return group_ops.announce(w, sender, board, cmid, text, now, receipt, urgent)
+    def send(w: Any, urgent: bool = False, found: Files = ()) -> Sent | Refusal:
+        return group_ops.announce(w, sender, board, cmid, text, now, receipt, urgent, found)
     _submit_send(s, session, frame, send, sender, now)
 
 
@@ -94,7 +95,7 @@ def send(s: Messaging, session: Session, frame: Send) -> None:
     _check_text(s, frame)
     if (frame.to is None) == (frame.conv is None):
         raise bad("give exactly one of 'to' and 'conv'")
-    sender: User = session.user  # type: ignore[assignment]
+    sender = session.authed_user
     try:  # a repeat is recognised before its destination is checked (protocol.md 7.4)
         kind, recipient = _destination(s, sender, frame)
     except ProtocolError:
@@ -104,17 +105,18 @@ def send(s: Messaging, session: Session, frame: Send) -> None:
     now, cmid, text, receipt = s.clock.now_ms(), frame.client_msg_id, frame.text, \
         bool(frame.receipt)
     if kind == GROUP:
-        conv: int = frame.conv  # type: ignore[assignment]
+        conv = frame.conv
+        assert conv is not None  # _destination: a group is named by conv
 
-        def op(w: Any, urgent: bool = False) -> Sent | Refusal:
-            return group_ops.send(w, sender, conv, cmid, text, now, receipt, urgent)
+        def op(w: Any, urgent: bool = False, found: Files = ()) -> Sent | Refusal:
+            return group_ops.send(w, sender, conv, cmid, text, now, receipt, urgent, found)
     else:
         assert recipient is not None
         archive = archive_corp(sender, recipient)
 
-        def op(w: Any, urgent: bool = False) -> Sent | Refusal:
+        def op(w: Any, urgent: bool = False, found: Files = ()) -> Sent | Refusal:
             return ops.send_direct(w, sender, recipient, cmid, text, now, receipt, archive,
-                                   urgent)
+                                   urgent, found)
     if frame.mentions or frame.reply_to is not None:  # 1.5: mentions, the quote
         op = with_extras(s, sender, frame, op)
     _submit_send(s, session, frame, op, sender, now)
@@ -122,6 +124,8 @@ def send(s: Messaging, session: Session, frame: Send) -> None:
 
 def _submit_send(s: Messaging, session: Session, frame: Send | Announce, op: SendOp,
                  sender: User, now: int) -> None:
+    files = requested_attachments(s.config.media, frame.attachments)
+    op = with_attachments(op, sender, frame.client_msg_id, files)
     write: WriteOp = op
     if frame.urgent:
         write = _urgent(s, sender, op, frame.client_msg_id, now)
@@ -153,7 +157,7 @@ def _answer_repeat(s: Services, session: Session, frame: Send) -> bool:
 
     (Ordinary repeats are answered by the writer, inside its transaction.)
     """
-    old = s.store.sent_message(uid=session.user.uid, client_msg_id=frame.client_msg_id)  # type: ignore[union-attr]
+    old = s.store.sent_message(uid=session.authed_user.uid, client_msg_id=frame.client_msg_id)
     if old is None:
         return False
     session.push(event_frame(Ack(re=frame.id, conv=old.conv, seq=old.seq, pos=old.pos,
@@ -168,7 +172,8 @@ def _recipient(s: Services, sender: User, frame: Send) -> User:
         if recipient is None:
             raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user {frame.to!r}")
         return recipient
-    peer = s.store.direct_peer(uid=sender.uid, conv=frame.conv)  # type: ignore[arg-type]
+    assert frame.conv is not None  # send checked: exactly one of to and conv
+    peer = s.store.direct_peer(uid=sender.uid, conv=frame.conv)
     if peer is None:
         raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {frame.conv}")
     return peer
@@ -176,7 +181,7 @@ def _recipient(s: Services, sender: User, frame: Send) -> User:
 
 @routes.handles(Typing)
 def typing(s: Messaging, session: Session, frame: Typing) -> None:
-    uid = session.user.uid  # type: ignore[union-attr]
+    uid = session.authed_user.uid
     bucket = s.typing.get(uid)
     if bucket is None:
         bucket = s.typing[uid] = TokenBucket(s.config.typing_per_s, 3, s.clock)

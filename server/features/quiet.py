@@ -21,7 +21,7 @@ from corpchat.protocol import (
     UserInfoReply,
 )
 from corpchat.protocol.quiet import Schedule
-from corpchat.store import User, WriteOp
+from corpchat.store import WriteOp
 
 from ..hub import NoticeContext
 from ..ops import settings as ops
@@ -49,7 +49,7 @@ def _submit(s: Services, session: Session, request_id: int, op: WriteOp) -> None
 
 @routes.handles(QuietSet)
 def quiet_set(s: Quiet, session: Session, frame: QuietSet) -> None:
-    uid, quiet = session.user.uid, s.quiet  # type: ignore[union-attr]
+    uid, quiet = session.authed_user.uid, s.quiet
     if frame.inherit:
         _submit(s, session, frame.id, lambda w: ops.set_schedule(
             w, uid, None, lambda: quiet.set_schedule(uid, None)))
@@ -62,7 +62,7 @@ def quiet_set(s: Quiet, session: Session, frame: QuietSet) -> None:
 
 @routes.handles(QuietBreak)
 def quiet_break(s: Quiet, session: Session, frame: QuietBreak) -> None:
-    uid, quiet = session.user.uid, s.quiet  # type: ignore[union-attr]
+    uid, quiet = session.authed_user.uid, s.quiet
     until = _break_until(s.clock.now_ms(), frame)
     _submit(s, session, frame.id, lambda w: ops.set_break(
         w, uid, until, lambda: quiet.set_break(uid, until)))
@@ -70,14 +70,14 @@ def quiet_break(s: Quiet, session: Session, frame: QuietBreak) -> None:
 
 @routes.handles(QuietResume)
 def quiet_resume(s: Quiet, session: Session, frame: QuietResume) -> None:
-    uid, quiet = session.user.uid, s.quiet  # type: ignore[union-attr]
+    uid, quiet = session.authed_user.uid, s.quiet
     _submit(s, session, frame.id, lambda w: ops.set_break(
         w, uid, None, lambda: quiet.set_break(uid, None)))
 
 
 @routes.handles(DeviceRegister)
 def device_register(s: Quiet, session: Session, frame: DeviceRegister) -> None:
-    uid, platform, token = session.user.uid, frame.platform, frame.push_token  # type: ignore[union-attr]
+    uid, platform, token = session.authed_user.uid, frame.platform, frame.push_token
     if not 0 < len(platform) <= 32 or not 0 < len(token) <= 4096:
         raise _bad("platform has 1-32 characters and push_token 1-4096")
     now, devices = s.clock.now_ms(), s.push.with_devices
@@ -87,7 +87,7 @@ def device_register(s: Quiet, session: Session, frame: DeviceRegister) -> None:
 
 @routes.handles(DeviceUnregister)
 def device_unregister(s: Quiet, session: Session, frame: DeviceUnregister) -> None:
-    uid, token = session.user.uid, frame.push_token  # type: ignore[union-attr]
+    uid, token = session.authed_user.uid, frame.push_token
     if not 0 < len(token) <= 4096:
         raise _bad("push_token has 1-4096 characters")
     devices = s.push.with_devices
@@ -96,7 +96,7 @@ def device_unregister(s: Quiet, session: Session, frame: DeviceUnregister) -> No
 
 @routes.handles(UserInfo)
 def user_info(s: Quiet, session: Session, frame: UserInfo) -> None:
-    viewer: User = session.user  # type: ignore[assignment]
+    viewer = session.authed_user
     handle = frame.user
     person = s.store.user_by_handle(handle)
     if person is None or not may_look_up(
@@ -123,7 +123,11 @@ def _schedule(frame: QuietSet) -> Schedule:
 def _break_until(now: int, frame: QuietBreak) -> int:
     if (frame.minutes is None) == (frame.until is None):
         raise _bad("give exactly one of 'minutes' and 'until'")
-    until = now + frame.minutes * 60_000 if frame.minutes is not None else frame.until
-    if not now < until <= now + MAX_BREAK_MS:  # type: ignore[operator]
+    if frame.minutes is not None:
+        until = now + frame.minutes * 60_000
+    else:
+        assert frame.until is not None  # exactly one of the two, checked above
+        until = frame.until
+    if not now < until <= now + MAX_BREAK_MS:
         raise _bad("a break ends in the future, within 7 days")
-    return until  # type: ignore[return-value]
+    return until

@@ -19,7 +19,6 @@ from corpchat.protocol import (
     Remind,
     Reminder,
 )
-from corpchat.store import User
 
 from ..hub import Hub, Out, RequestContext
 from ..ops import receipts as ops
@@ -49,7 +48,7 @@ class ReadContext(RequestContext):
             self.refused(result, out)
             return
         out[origin].append(ok_frame(self.request_id, result.conv, result.seq))
-        user: User = origin.user  # type: ignore[assignment]
+        user = origin.authed_user
         if result.moved:
             devices = hub.sessions.get(user.uid, ())
             if len(devices) > 1:
@@ -77,7 +76,7 @@ class RemindContext(RequestContext):
             return
         out[origin].append(ok_frame(self.request_id, result.conv, result.seq))
         reminder = Reminder(conv=result.conv, seq=result.seq,
-                            sender=origin.user.handle)  # type: ignore[union-attr]
+                            sender=origin.authed_user.handle)
         frames = {False: event_frame(reminder),
                   True: event_frame(replace(reminder, silent=True))}
         for uid in result.targets:
@@ -91,23 +90,23 @@ class RemindContext(RequestContext):
 
 @routes.handles(Read)
 def read(s: Services, session: Session, frame: Read) -> None:
-    reader, now, conv, seq = session.user, s.clock.now_ms(), frame.conv, frame.seq
-    s.submit(session, lambda w: ops.mark_read(w, reader, conv, seq, now),  # type: ignore[arg-type]
+    reader, now, conv, seq = session.authed_user, s.clock.now_ms(), frame.conv, frame.seq
+    s.submit(session, lambda w: ops.mark_read(w, reader, conv, seq, now),
              ReadContext(session, frame.id))
 
 
 @routes.handles(Remind)
 def remind(s: Services, session: Session, frame: Remind) -> None:
-    actor, now, conv, seq = session.user, s.clock.now_ms(), frame.conv, frame.seq
+    actor, now, conv, seq = session.authed_user, s.clock.now_ms(), frame.conv, frame.seq
     interval = s.config.remind_interval_s * 1000
-    s.submit(session, lambda w: ops.remind(w, actor, conv, seq, now, interval),  # type: ignore[arg-type]
+    s.submit(session, lambda w: ops.remind(w, actor, conv, seq, now, interval),
              RemindContext(session, frame.id))
 
 
 @routes.handles(Receipts)
 def receipts(s: Services, session: Session, frame: Receipts) -> None:
     """Who has and has not read a receipt-requested message, paged."""
-    viewer: User = session.user  # type: ignore[assignment]
+    viewer = session.authed_user
     state = s.store.receipt_state(conv=frame.conv, seq=frame.seq)
     mine = s.store.membership(uid=viewer.uid, conv=frame.conv)
     if state is None or mine is None:
@@ -115,7 +114,9 @@ def receipts(s: Services, session: Session, frame: Receipts) -> None:
     msg, readers, members = state
     if not mine.active and msg.sender != viewer.handle:
         raise ProtocolError(ErrorCode.FORBIDDEN, "only current admins see this")
-    conv_kind = s.hub.conversation(frame.conv).kind  # type: ignore[union-attr]
+    conversation = s.hub.conversation(frame.conv)
+    assert conversation is not None  # the viewer's membership was found above
+    conv_kind = conversation.kind
     if not ops.may_view_receipts(viewer, msg.sender, conv_kind, mine.role):
         raise ProtocolError(ErrorCode.FORBIDDEN, "only the sender and group admins see this")
     users = {uid: s.store.user(uid) for uid, m in members.items()

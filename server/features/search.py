@@ -80,7 +80,7 @@ def request_of(s: Searching, user: User, frame: Search) -> Request:
 
 @routes.handles(Search)
 def search_messages(s: Searching, session: Session, frame: Search) -> None:
-    user: User = session.user  # type: ignore[assignment]
+    user = session.authed_user
     if s.indexer is None:
         raise ProtocolError(ErrorCode.FORBIDDEN, "search is turned off on this server")
     request = request_of(s, user, frame)

@@ -21,6 +21,7 @@ from corpchat.store.records import Token
 
 from ..audit import audit
 from ..hub import NoticeContext
+from ..media import media_limits
 from ..ops import contacts as ops
 from ..push import PushGateway
 from ..quiet import QuietHours
@@ -64,7 +65,7 @@ def hello(s: SignIn, session: Session, frame: Hello) -> None:
     session.push(event_frame(Welcome(
         re=frame.id, user=user.handle, session=session.id,
         server_time=s.clock.now_ms(), sync=str(s.hub.head),
-        limits=s.config.limits.to_wire(),
+        limits={**s.config.limits.to_wire(), **media_limits(s.config.media)},
         announce_conv=announce_conv(s.store, user) if user.corp_id else None,
         unread=unread(s.store, user, s.config.unread_count_cap),
         quiet=s.quiet.state_frame(user.uid))))

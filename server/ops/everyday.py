@@ -27,6 +27,7 @@ from corpchat.store.records import (
     Conversation,
     Origin,
     Quote,
+    StoredAttachment,
 )
 
 from ..config import EverydayCaps
@@ -89,12 +90,13 @@ def _visible_text(w: WriteTxn, conv: int, seq: int, mine: Membership) -> Message
 
 def send_with_extras(w: WriteTxn, op: SendOp, sender: User, conv: int, client_msg_id: str,
                      mentions: tuple[str, ...], mentioned_uids: tuple[int, ...],
-                     reply_to: int | None, urgent: bool = False) -> Any:
+                     reply_to: int | None, urgent: bool = False,
+                     files: tuple[StoredAttachment, ...] = ()) -> Any:
     """Run a send (`op`) and keep its mentions and the quote of the message it
     answers in the stored record, in the same transaction. A repeat answers the
     original, checking nothing again (protocol.md 7.4)."""
     if w.find_sent(uid=sender.uid, client_msg_id=client_msg_id) is not None:
-        return op(w, urgent=urgent)
+        return op(w, urgent=urgent, found=files)
     mine = _member(w, conv, sender.uid)
     if isinstance(mine, Refused):
         return mine
@@ -108,9 +110,9 @@ def send_with_extras(w: WriteTxn, op: SendOp, sender: User, conv: int, client_ms
         original = _visible_text(w, conv, reply_to, mine)
         if isinstance(original, Refused):
             return original
-        quote = Quote(original.seq, original.sender, original.kind,
+        quote = Quote(original.seq, original.sender, original.wire_kind or original.kind,
                       original.text[:QUOTE_CHARS], original.pos)
-    result = op(w, urgent=urgent)
+    result = op(w, urgent=urgent, found=files)
     if isinstance(result, Refused) or result.duplicate:
         return result
     msg = replace(result.message, mentions=mentions, quote=quote)
@@ -181,7 +183,8 @@ def react(w: WriteTxn, user: User, conv: int, seq: int, emoji: str, on: bool, no
     msg = _visible_text(w, conv, seq, mine)
     if isinstance(msg, Refused):
         return msg
-    pos = w.store.head + 1  # type: ignore[operator]  # taken only if something changes
+    # taken only if something changes; the head is set once a write transaction began
+    pos = (w.store.head or 0) + 1
     state = tables.set_reaction(w.txn, w.db, conv=conv, seq=seq, uid=user.uid, emoji=emoji,
                                 on=on, pos=pos, now_ms=now_ms,
                                 max_distinct=caps.max_reactions_per_message)

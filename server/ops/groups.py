@@ -24,7 +24,15 @@ from dataclasses import dataclass, replace
 from corpchat.bridge import admit_consumers, archive_corp, group_archive_corp, may_own_group
 from corpchat.protocol import ErrorCode, Refusal
 from corpchat.store import CONSUMER, GROUP, Membership, Message, User, WriteTxn
-from corpchat.store.records import ADMIN, MEMBER, OWNER, SYSTEM, ArchiveEntry, Conversation
+from corpchat.store.records import (
+    ADMIN,
+    MEMBER,
+    OWNER,
+    SYSTEM,
+    ArchiveEntry,
+    Conversation,
+    StoredAttachment,
+)
 
 from .results import GroupChange, Sent
 
@@ -240,7 +248,8 @@ def dissolve(w: WriteTxn, actor: User, conv: int, now_ms: int) -> GroupChange | 
 
 
 def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str, now_ms: int,
-         receipt: bool = False, urgent: bool = False) -> Sent | Refusal:
+         receipt: bool = False, urgent: bool = False,
+         attachments: tuple[StoredAttachment, ...] = ()) -> Sent | Refusal:
     """A text message into a group, once per client_msg_id."""
     old = w.find_sent(uid=sender.uid, client_msg_id=client_msg_id)
     if old is not None:
@@ -249,7 +258,8 @@ def send(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str, no
     if isinstance(found, Refusal):
         return found
     msg = w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
-                   text=text, client_msg_id=client_msg_id, receipt=receipt, urgent=urgent)
+                   text=text, client_msg_id=client_msg_id, receipt=receipt, urgent=urgent,
+                   attachments=attachments)
     _archive(w, found[0], msg, sender.realm, text)
     return Sent(msg)
 
@@ -259,12 +269,12 @@ def _archive(w: WriteTxn, conversation: Conversation, msg: Message, realm: str, 
     """External groups (with consumer members) are archived for the owning corp."""
     if corp := group_archive_corp(conversation):
         w.archive(ArchiveEntry(corp, msg.time_ms, msg.pos, conversation.conv,
-                               msg.seq, msg.sender, realm, text, kind))
+                               msg.seq, msg.sender, realm, text, kind, msg.attachments))
 
 
 def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str,
-             now_ms: int, receipt: bool = False,
-             urgent: bool = False) -> Sent | Refusal:
+             now_ms: int, receipt: bool = False, urgent: bool = False,
+             attachments: tuple[StoredAttachment, ...] = ()) -> Sent | Refusal:
     """A notice on the corp's board: only the corp's admins post there."""
     old = w.find_sent(uid=sender.uid, client_msg_id=client_msg_id)
     if old is not None:
@@ -273,7 +283,8 @@ def announce(w: WriteTxn, sender: User, conv: int, client_msg_id: str, text: str
     if current is None or not current.corp_admin:
         return Refusal(ErrorCode.FORBIDDEN, "only corp admins post announcements")
     return Sent(w.append(conv=conv, sender=sender.handle, now_ms=now_ms, sender_uid=sender.uid,
-                         text=text, client_msg_id=client_msg_id, receipt=receipt, urgent=urgent))
+                         text=text, client_msg_id=client_msg_id, receipt=receipt, urgent=urgent,
+                         attachments=attachments))
 
 
 def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
@@ -289,14 +300,16 @@ def recall(w: WriteTxn, actor: User, conv: int, seq: int, now_ms: int,
     msg = w.message(conv=conv, seq=seq)
     if msg is None or msg.kind != "text" or msg.recalled or not mine.sees(msg.pos):
         return Refusal(ErrorCode.NOT_FOUND, f"no message {seq} to recall")
-    moderator = w.conversation(conv).kind == GROUP and mine.role in MANAGERS  # type: ignore[union-attr]
+    conversation = w.conversation(conv)
+    assert conversation is not None  # a membership names a stored conversation
+    moderator = conversation.kind == GROUP and mine.role in MANAGERS
     if not moderator:
         if msg.sender != actor.handle:
             return Refusal(ErrorCode.FORBIDDEN,
                            "only the sender or a group admin recalls a message")
         if now_ms - msg.time_ms > caps.recall_window_ms:
             return Refusal(ErrorCode.RECALL_EXPIRED, "the recall window has passed")
-    w.rewrite_message(replace(msg, text="", recalled=True))
+    w.rewrite_message(replace(msg, text="", recalled=True, attachments=()))  # archive keeps them
     notice = _system(w, conv, actor, now_ms, "recall", (msg.sender,), ref=seq)
     conversation = w.conversation(conv)
     if conversation is not None and conversation.kind == GROUP:

@@ -8,6 +8,7 @@ from corpchat.bridge import may_send_urgent, until_next_day_ms
 from corpchat.protocol import ErrorCode, Refusal
 from corpchat.store import User, WriteTxn
 from corpchat.store import contacts as tables
+from corpchat.store.records import StoredAttachment
 
 from .results import Sent
 
@@ -21,10 +22,10 @@ class SendOp(Protocol):
 
 def send_direct(w: WriteTxn, sender: User, recipient: User, client_msg_id: str, text: str,
                 now_ms: int, receipt: bool, archive_corp: int | None,
-                urgent: bool = False) -> Sent:
+                urgent: bool = False, attachments: tuple[StoredAttachment, ...] = ()) -> Sent:
     """A text message into the pair's direct conversation, once per client_msg_id."""
     msg, duplicate = w.send_direct(sender, recipient, client_msg_id, text, now_ms, receipt,
-                                   archive_corp, urgent)
+                                   archive_corp, urgent, attachments)
     return Sent(msg, duplicate)
 
 

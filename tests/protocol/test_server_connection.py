@@ -36,8 +36,11 @@ from corpchat.protocol.server import (
     Accept,
     Close,
     Finished,
+    HttpBody,
+    HttpBodyEnd,
     HttpRequest,
     HttpResponse,
+    HttpResponseHead,
     KeepAlive,
     Message,
     PeerClosed,
@@ -119,7 +122,8 @@ HEADS = [
      UPGRADE.replace(b"Sec-WebSocket-Protocol: corpchat.v1\r\n", b""), [Upgrade(())]),
     ("upgrade, LF line ends (h11 first)", UPGRADE.replace(b"\r\n", b"\n"),
      [Upgrade((SUBPROTOCOL,))]),
-    ("plain GET", b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", [HttpRequest(b"GET", b"/healthz")]),
+    ("plain GET", b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+     [HttpRequest(b"GET", b"/healthz", ((b"host", b"x"),)), HttpBodyEnd()]),
     ("not HTTP", b"\x16\x03\x01\x02\x00\x01\x00\r\n\r\n",
      [("refused", CloseCode.PROTOCOL_ERROR, None)]),
     ("upgrade without a key",
@@ -441,3 +445,79 @@ def test_any_bytes_give_events_or_our_error(head: bytes, chunks: list[bytes],
             conn.receive_data(chunk)
     except ProtocolError as exc:
         assert exc.remote
+
+
+# ----- a plain request's body (issue 19: media uploads) -----
+
+BODY = bytes(range(256)) * 3
+
+
+def _body_of(events: list[object]) -> tuple[bytes, bool]:
+    data = b"".join(e.data for e in events if isinstance(e, HttpBody))
+    return data, any(isinstance(e, HttpBodyEnd) for e in events)
+
+
+@pytest.mark.parametrize("wire", [
+    b"POST /media HTTP/1.1\r\nHost: x\r\nContent-Length: 768\r\n\r\n" + BODY,
+    b"POST /media HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    + b"100\r\n" + BODY[:256] + b"\r\n200\r\n" + BODY[256:] + b"\r\n0\r\n\r\n",
+], ids=["content-length", "chunked"])
+def test_a_body_arrives_in_order_however_it_is_split(wire: bytes) -> None:
+    for at in range(1, len(wire), 37):
+        events = feed(connection(), [wire[:at], wire[at:]])
+        assert isinstance(events[0], HttpRequest)
+        assert _body_of(events) == (BODY, True)
+
+
+def test_bad_chunked_framing_is_refused() -> None:
+    wire = (b"POST /media HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"zz\r\nhello\r\n")
+    events = connection().receive_data(wire)
+    assert isinstance(events[-1], Refused) and events[-1].close == CloseCode.PROTOCOL_ERROR
+
+
+def test_an_answer_before_the_body_ends_discards_the_rest() -> None:
+    conn = connection()
+    conn.receive_data(b"POST /media HTTP/1.1\r\nHost: x\r\nContent-Length: 9999\r\n\r\nab")
+    data = conn.send(HttpResponse(413, b"{}", b"application/json"))
+    assert data.startswith(b"HTTP/1.1 413 ")
+    assert conn.state is State.CLOSING and conn.receive_data(b"x" * 100) == []
+
+
+def test_a_response_head_for_a_body_the_server_writes_itself() -> None:
+    conn = connection()
+    conn.receive_data(b"GET /media/x HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = conn.send(HttpResponseHead(206, ((b"content-range", b"bytes 0-9/20"),), 10))
+    assert head.startswith(b"HTTP/1.1 206 ") and b"content-length: 10\r\n" in head.lower()
+    assert head.endswith(b"\r\n\r\n") and conn.state is State.CLOSING
+
+
+def test_head_and_304_answers_have_no_body() -> None:
+    for method, status in ((b"HEAD", 200), (b"GET", 304)):
+        conn = connection()
+        conn.receive_data(method + b" /media/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = conn.send(HttpResponse(status, b"not sent"))
+        assert data.endswith(b"\r\n\r\n"), (method, status)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=3000), cut=st.integers(min_value=1), chunked=st.booleans())
+def test_any_body_comes_out_whole_however_it_is_split(body: bytes, cut: int,
+                                                      chunked: bool) -> None:
+    head = b"POST /media HTTP/1.1\r\nHost: x\r\n"
+    if chunked:
+        wire = head + b"Transfer-Encoding: chunked\r\n\r\n" + (
+            f"{len(body):x}\r\n".encode() + body + b"\r\n" if body else b"") + b"0\r\n\r\n"
+    else:
+        wire = head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    at = 1 + cut % len(wire)
+    assert _body_of(feed(connection(), [wire[:at], wire[at:]])) == (body, True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(garbage=st.binary(max_size=200))
+def test_garbage_in_a_chunked_body_is_refused_or_taken_never_raised(garbage: bytes) -> None:
+    conn = connection()
+    events = conn.receive_data(b"POST /media HTTP/1.1\r\nHost: x\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\n" + garbage)
+    assert all(isinstance(e, HttpRequest | HttpBody | HttpBodyEnd | Refused) for e in events)

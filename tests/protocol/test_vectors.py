@@ -170,10 +170,31 @@ REVISION_1_2_NESTED_FIELDS = {
     "request": ["kind", "profile", "time"],
 }
 
+# Revision 1.4 (docs/protocol.md, section 30): media. Its vectors live in the
+# *_v1_4.json files.
+REVISION_1_4_CLIENT_FIELDS = {
+    "send": REVISION_1_2_CLIENT_FIELDS["send"] + ["attachments"],
+    "announce": REVISION_1_2_CLIENT_FIELDS["announce"] + ["attachments"],
+    "broadcast.customers": REVISION_1_2_CLIENT_FIELDS["broadcast.customers"] + ["attachments"],
+    "moment.post": REVISION_1_2_CLIENT_FIELDS["moment.post"] + ["media"],
+    "moment.draft": REVISION_1_2_CLIENT_FIELDS["moment.draft"] + ["media"],
+    "media.url": ["id", "media", "thumb"],
+}
+REVISION_1_4_SERVER_FIELDS = {
+    "msg": REVISION_1_2_SERVER_FIELDS["msg"] + ["attachments"],
+    "media.url": ["re", "media", "url", "expires"],
+}
+REVISION_1_4_NESTED_FIELDS = {
+    "attachment": ["media", "name"],  # inside client requests only
+    "media": ["media", "name", "size", "mime", "sha256", "kind", "width", "height",
+              "duration_ms", "animated"],
+    "moment": REVISION_1_2_NESTED_FIELDS["moment"] + ["media"],
+}
+
 # Revision 1.5 (docs/protocol.md, section 31: everyday messaging): its frames, the
 # fields it appends to earlier frames, and its nested maps; vectors in *_v1_5.json.
 REVISION_1_5_CLIENT_FIELDS = {
-    "send": REVISION_1_2_CLIENT_FIELDS["send"] + ["mentions", "reply_to"],
+    "send": REVISION_1_4_CLIENT_FIELDS["send"] + ["mentions", "reply_to"],
     "edit": ["id", "conv", "seq", "text"],
     "react": ["id", "conv", "seq", "emoji", "on"],
     "reactions.list": ["id", "conv", "seq", "emoji", "offset", "limit"],
@@ -185,7 +206,7 @@ REVISION_1_5_CLIENT_FIELDS = {
     "conv.mute": ["id", "conv", "until"],
 }
 REVISION_1_5_SERVER_FIELDS = {
-    "msg": REVISION_1_2_SERVER_FIELDS["msg"] + [
+    "msg": REVISION_1_4_SERVER_FIELDS["msg"] + [
         "mentioned", "reply_to", "quote", "edited_at", "version", "reactions", "reacted",
         "forwarded_from", "notice", "mentions"],
     "sync.page": REVISION_1_1_SERVER_FIELDS["sync.page"] + ["edited", "reaction", "mute"],
@@ -244,6 +265,7 @@ REVISIONS = (
     ("1.1", REVISION_1_1_CLIENT_FIELDS, REVISION_1_1_SERVER_FIELDS, REVISION_1_1_NESTED_FIELDS),
     ("1.2", REVISION_1_2_CLIENT_FIELDS, REVISION_1_2_SERVER_FIELDS, REVISION_1_2_NESTED_FIELDS),
     ("1.3", REVISION_1_3_CLIENT_FIELDS, REVISION_1_3_SERVER_FIELDS, REVISION_1_3_NESTED_FIELDS),
+    ("1.4", REVISION_1_4_CLIENT_FIELDS, REVISION_1_4_SERVER_FIELDS, REVISION_1_4_NESTED_FIELDS),
     ("1.5", REVISION_1_5_CLIENT_FIELDS, REVISION_1_5_SERVER_FIELDS, REVISION_1_5_NESTED_FIELDS),
     ("1.6", REVISION_1_6_CLIENT_FIELDS, REVISION_1_6_SERVER_FIELDS, REVISION_1_6_NESTED_FIELDS),
 )
@@ -559,6 +581,42 @@ def test_server_frames_hold_arrays_of_20000_items() -> None:
     assert (info.value.code, info.value.close) == ("bad_frame", 1002)
 
 
+def test_revision_1_4_vectors_cover_its_frames_and_fields() -> None:
+    client = {}
+    server = {}
+    nested: dict[str, set[str]] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "type" in value:
+                nested.setdefault(value["type"], set()).update(value)
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for v in _load("client_frames_v1_4.json"):
+        client.setdefault(v["frame"]["type"], set()).update(v["frame"])
+        for item in v["frame"].values():
+            walk(item)
+    for v in _load("server_frames_v1_4.json"):
+        server.setdefault(v["frame"]["type"], set()).update(v["frame"])
+        for item in v["frame"].values():
+            walk(item)
+    assert set(client) == set(REVISION_1_4_CLIENT_FIELDS)
+    assert set(server) == set(REVISION_1_4_SERVER_FIELDS) | {"moments", "moment", "error"}
+    older = {**REVISION_1_2_CLIENT_FIELDS, **REVISION_1_2_SERVER_FIELDS}
+    for seen, fields in ((client, REVISION_1_4_CLIENT_FIELDS),
+                         (server, REVISION_1_4_SERVER_FIELDS)):
+        for kind, names in fields.items():
+            new = set(names) - set(older.get(kind, ()))
+            assert new <= seen[kind], (kind, new - seen[kind])
+    for kind, names in REVISION_1_4_NESTED_FIELDS.items():
+        new = set(names) - set(REVISION_1_2_NESTED_FIELDS.get(kind, ()))
+        assert new <= nested[kind], (kind, new - nested[kind])
+
+
 def test_revision_1_5_vectors_cover_its_frames_and_fields() -> None:
     """Every 1.5 frame and every field 1.5 adds has a vector in the 1.5 files."""
     assert set(REVISION_1_5_CLIENT_FIELDS) <= _types("client_frames_v1_5.json")
@@ -595,6 +653,8 @@ def latest_before(revision: str, kind: str) -> list[str]:
         for table in (client, server, nested):
             out = table.get(kind, out) if kind in table else out
     return out
+
+
 def test_revision_1_6_vectors_cover_its_frames_fields_and_nothing_unknown() -> None:
     assert _types("client_frames_v1_6.json") == set(REVISION_1_6_CLIENT_FIELDS)
     assert _types("server_frames_v1_6.json") == set(REVISION_1_6_SERVER_FIELDS) | {"error"}

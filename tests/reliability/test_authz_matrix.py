@@ -46,6 +46,7 @@ from trio_websocket import ConnectionClosed
 from corpchat.protocol import (
     CLIENT_FRAMES,
     Ack,
+    Attachment,
     CloseCode,
     ConversationsReply,
     Created,
@@ -70,6 +71,7 @@ from corpchat.protocol import (
 
 from ..client import RawWs, TestClient, wait_closed
 from ..server.test_groups import make_contact, make_group, request
+from ..server.test_media import fetch, png, upload
 
 ROLES = ("unauthenticated", "non_member", "removed_member", "other_corp", "consumer",
          "disabled", "revoked")
@@ -87,6 +89,8 @@ class World:
     draft: int  # olga's moment draft for mia
     tokens: dict[str, str]
     token_ids: dict[str, str]
+    media_before: str = ""  # a picture in the receipt-requested message (rex saw it)
+    media_after: str = ""  # one sent after rex's removal
 
 
 @dataclass(frozen=True)
@@ -294,6 +298,9 @@ TABLE: dict[str, Row] = {
     "group.list": row(_f(), *[Served(GroupListReply, _no_group)] * 4),
     "typing": row(_g(), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
     "recall": row(_g(seq=SEQ), NOT_MEMBER, NOT_MEMBER, NOT_MEMBER, NOT_MEMBER),
+    # §30: a file of the group, sent after rex's removal
+    "media.url": row(lambda w, actor: {"media": w.media_after},
+                     *[Refused("no_such_media")] * 4),
     # 1.5 (§31): everything on a conversation is for its current members
     "edit": row(_g(seq=SEQ, text="mine now"), *[NOT_MEMBER] * 4),
     "react": row(_g(seq=SEQ, emoji="👍", on=True), *[NOT_MEMBER] * 4),
@@ -344,11 +351,14 @@ async def build_world(server, nursery) -> World:
     await make_contact(olga, cleo)
     assert isinstance(await request(olga, _type("contact.request"), to="cody"), Ok)
     conv = await make_group(olga, "mia", "rex", "dina", "rita", name="inner circle")
-    await olga.send("who reads this?", conv=conv, receipt=True)
+    before, after = [(await upload(server, tokens["olga"], png(color=c))).json()["media"]
+                     for c in ((1, 2, 3), (4, 5, 6))]
+    await olga.send("who reads this?", conv=conv, receipt=True,
+                    attachments=(Attachment(media=before),))
     seq = (await olga.expect(Ack)).seq
     removed = await request(olga, GroupRemove, conv=conv, members=("rex",))
     assert isinstance(removed, Ok), removed
-    await olga.send("after rex", conv=conv)
+    await olga.send("after rex", conv=conv, attachments=(Attachment(media=after),))
     await olga.expect(Ack)
     await server.admin("user.set", handle="olga", corp_admin=True)
     group = await request(olga, _type("tag.group.add"), reply=(Created, Error), name="tier")
@@ -357,7 +367,7 @@ async def build_world(server, nursery) -> World:
     draft = await request(olga, _type("moment.draft"), reply=(Created, Error), text="news",
                           employees=("mia",))
     assert isinstance(tag, Created) and isinstance(draft, Created), (tag, draft)
-    return World(conv, seq, removed.pos, tag.id, draft.id, tokens, token_ids)
+    return World(conv, seq, removed.pos, tag.id, draft.id, tokens, token_ids, before, after)
 
 
 def _type(name: str) -> type[Frame]:
@@ -486,3 +496,39 @@ async def test_a_former_members_read_cursor_stops_at_their_removal(server, nurse
     reply = await ask(raw, _type("read")(id=5, conv=world.conv, seq=10**9))
     assert isinstance(reply, Ok), reply
     assert reply.seq == world.seq + 1  # his `remove` message, not the one posted after it
+
+
+# ----- the media routes (docs/protocol.md §30): 404 for anyone who may not see -----
+
+# (role) -> status of GET /media/<the file sent after rex's removal>, of ?thumb=64,
+# and of the file rex saw before it; a POST /media upload.
+MEDIA = {
+    "unauthenticated": (401, 401, 401, 401),
+    "non_member": (404, 404, 404, 201),
+    "removed_member": (404, 404, 200, 201),  # what came before his removal stays his
+    "other_corp": (404, 404, 404, 201),
+    "consumer": (404, 404, 404, 201),
+    "disabled": (401, 401, 401, 401),
+    "revoked": (401, 401, 401, 401),
+}
+
+
+@pytest.mark.slow
+async def test_the_media_routes_answer_each_role_as_documented(server, nursery):
+    world = await build_world(server, nursery)
+    for role in ("disabled", "revoked"):
+        await _kill_credentials(server, nursery, world, role)
+    problems = []
+    for role, expected in MEDIA.items():
+        token = None if role == "unauthenticated" else world.tokens[ACTORS[role]]
+        got = (
+            (await fetch(server, f"/media/{world.media_after}", token)).status_code,
+            (await fetch(server, f"/media/{world.media_after}?thumb=64", token)).status_code,
+            (await fetch(server, f"/media/{world.media_before}", token)).status_code,
+            (await upload(server, token or "cc_none", png())).status_code,
+        )
+        if got != expected:
+            problems.append(f"{role}: expected {expected}, got {got}")
+    mia = world.tokens["mia"]
+    assert (await fetch(server, f"/media/{world.media_after}", mia)).status_code == 200
+    assert problems == []

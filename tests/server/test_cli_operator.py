@@ -188,6 +188,8 @@ async def test_stats_watch_json_prints_one_object_per_line(server):
             assert chunk, "the watch ended by itself"
             out += chunk
         proc.send_signal(signal.SIGINT)  # how an operator stops it
+        while chunk := await proc.stdout.receive_some():  # read on: a full pipe would
+            out += chunk  # hold the snapshot being written, or the exit's flush, forever
         assert await proc.wait() == 0
         err = b"".join([chunk async for chunk in proc.stderr])
     assert err == b"" and b"\x1b" not in out
