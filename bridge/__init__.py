@@ -60,6 +60,9 @@ Realm rules (function — business rule — where it is enforced):
   the earlier chat unless the corp says no; a full group's seat passes
   with them.
   server/admin_commands.py `transfer`, server/ops/transfers.py.
+- `may_forward` (forwarding.py) — internal messages reach customers by a
+  forward only if the forwarder's corp allows it (`forward_to_customers`).
+  server/ops/everyday.py `forward`, in the writer's transaction.
 """
 
 from .archive import archive_corp, group_archive_corp
@@ -87,6 +90,7 @@ from .customers import (
 )
 from .direct import CONTACT, FRIEND, Tie, may_message_directly, tie_needed
 from .directory import may_look_up, may_use_directory
+from .forwarding import may_forward
 from .groups import admit_consumers, may_create_group, may_own_group
 from .invite import may_invite
 from .previews import may_preview
@@ -100,7 +104,7 @@ __all__ = [
     "handover_replaces_owner", "may_accept_contact", "may_act_for", "may_add_tag",
     "may_administer_corp", "may_befriend", "may_create_group", "may_hand_over",
     "may_inherit_history", "may_invite", "may_look_up", "may_mark_urgent", "may_mass_message",
-    "may_message_directly", "may_own_group", "may_post_moment", "may_preview",
+    "may_forward", "may_message_directly", "may_own_group", "may_post_moment", "may_preview",
     "may_request_contact", "may_see_directory", "may_send_urgent", "may_serve_customers",
     "may_transfer", "may_use_directory", "read_state_visible", "refuse", "seen_by_consumers",
     "seen_by_employees", "tie_needed", "until_next_day_ms",

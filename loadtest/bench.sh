@@ -76,4 +76,21 @@ taskset -c 1 "$BIN/python" -m corpchat.server.mediabench download \
   --url "http://127.0.0.1:$PORT" --admin-socket "$data/admin.sock" > "$OUT/media-download.json"
 kill "$server"; wait "$server" 2>/dev/null || true
 rm -rf "$data"
+# issue 20: group100 with 20 % mentions, 10 % replies and one reaction per message,
+# interleaved with plain; then 1,000 reactions/s on one message
+for mix in plain mixed plain mixed; do
+  if [ "$mix" = plain ]; then extra=(); else
+    extra=(--mention-fraction 0.2 --reply-fraction 0.1 --reactions 1); fi
+  run "group-100x-400-$mix" group --groups 1 --members 100 --clients 100 --rate 400 "${extra[@]}"
+done
+data=$(mktemp -d /tmp/corpchat-bench-XXXX)
+taskset -c 0 "$BIN/corpchat" serve --data "$data" --listen "127.0.0.1:$PORT" \
+  --log-level WARNING --config loadtest/loopback.toml &
+server=$!
+for _ in $(seq 50); do [ -S "$data/admin.sock" ] && break; sleep 0.1; done
+taskset -c 1 "$BIN/python" -m corpchat.loadtest.reactstorm --url "ws://127.0.0.1:$PORT/" \
+  --admin-socket "$data/admin.sock" --members 100 --rate 1000 --duration "$DURATION" \
+  > "$OUT/reactstorm-1000.json" || echo "(reactstorm reported a failure)"
+kill "$server"; wait "$server" 2>/dev/null || true
+rm -rf "$data"
 echo "reports in $OUT/"

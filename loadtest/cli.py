@@ -64,6 +64,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="receipts: each member sends its read cursor at most once per MS "
                         "ms, covering every message up to it (default 0: one read per "
                         "message)")
+    p.add_argument("--mention-fraction", type=float, default=0.0,
+                   help="group: fraction of messages that mention another member (default 0)")
+    p.add_argument("--reply-fraction", type=float, default=0.0,
+                   help="group: fraction of messages that reply to the last one seen "
+                        "(default 0)")
+    p.add_argument("--reactions", type=int, default=0,
+                   help="group: reactions per message (0 or 1; one member reacts to each)")
     p.add_argument("--run-id", default="", help="namespace for corp and users (default random)")
     p.add_argument("--json", dest="json_path", metavar="FILE", help="write the JSON report here")
     p.add_argument("--compare", metavar="OLD.json", help="print deltas against an earlier report")
@@ -90,7 +97,8 @@ def options_from(args: argparse.Namespace) -> Options:
                    two_device_fraction=args.two_device_fraction, slow=args.slow,
                    employees=args.employees, consumers=args.consumers,
                    resting_fraction=args.resting_fraction, rounds=args.rounds,
-                   read_every_ms=args.read_every)
+                   read_every_ms=args.read_every, mention_fraction=args.mention_fraction,
+                   reply_fraction=args.reply_fraction, reactions=args.reactions)
 
 
 def admin_over(path: str):  # noqa: ANN201 - an AdminFn

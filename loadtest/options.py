@@ -37,6 +37,11 @@ class Options:
     # receipts: a member sends its read cursor at most once per this many ms, as a client
     # showing the conversation does on each refresh (0: one `read` per message)
     read_every_ms: float = 0.0
+    # group (issue 20): of the messages, the fractions that mention another member and
+    # that reply to the last one seen; reactions: each message gets this many (0 or 1)
+    mention_fraction: float = 0.0
+    reply_fraction: float = 0.0
+    reactions: int = 0
 
     def __post_init__(self) -> None:
         if self.clients < 1:
@@ -57,6 +62,10 @@ class Options:
             raise ValueError("--resting-fraction must be 0 to < 1; --rounds at least 1")
         if not 0.0 <= self.read_every_ms <= 60_000:
             raise ValueError("--read-every must be 0 to 60000 ms")
+        if not (0.0 <= self.mention_fraction <= 1.0 and 0.0 <= self.reply_fraction <= 1.0
+                and self.reactions in (0, 1)):
+            raise ValueError("--mention-fraction, --reply-fraction must be 0 to 1; "
+                             "--reactions 0 or 1")
         if self.employees < 1 or self.consumers < 0:
             raise ValueError("--employees must be at least 1; --consumers >= 0")
 

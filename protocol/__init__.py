@@ -11,6 +11,7 @@ its area module and nowhere else, and a new area is two lines below.
 from . import (
     frames_core,
     frames_customers,
+    frames_everyday,
     frames_groups,
     frames_media,
     frames_moments,
@@ -29,6 +30,7 @@ from .errors import CloseCode, ErrorCode, ProtocolError, Refusal
 from .frames import CLIENT_FRAMES, SERVER_FRAMES, Frame
 from .frames_core import *  # noqa: F403
 from .frames_customers import *  # noqa: F403
+from .frames_everyday import *  # noqa: F403
 from .frames_groups import *  # noqa: F403
 from .frames_media import *  # noqa: F403
 from .frames_moments import *  # noqa: F403
@@ -48,6 +50,7 @@ __all__ = [
 ]
 __all__ += frames_core.__all__
 __all__ += frames_customers.__all__
+__all__ += frames_everyday.__all__
 __all__ += frames_groups.__all__
 __all__ += frames_media.__all__
 __all__ += frames_moments.__all__

@@ -42,8 +42,12 @@ from .codec import decode_server_frame, encode
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .frames import Frame
 from .frames_core import Ack, Error, Hello, History, Msg, Ping, Send, Sync, SyncPage, Welcome
+from .frames_everyday import Edited, MuteEvent, ReactionEvent
 from .frames_media import Attachment
 from .pacing import Pacer, Pacing, PendingSend
+
+# What takes a place in the stream: messages and, in 1.5, edits, reactions, mutes.
+Positioned = Msg | Edited | ReactionEvent | MuteEvent
 
 # Close codes after which a client should reconnect (after a back-off). 1008
 # is a request flood (which pacing avoids) or too many connections of the
@@ -91,7 +95,7 @@ class ClientSession:
         self._pacer = Pacer(pacing or Pacing(), self.clock)  # what goes out, and when
         self._unacked: dict[str, Send] = {}  # client_msg_id -> request, in send order
         self._syncing = False
-        self._held: list[Msg | Ack] = []  # live frames that arrive while a sync runs
+        self._held: list[Positioned | Ack] = []  # live frames that arrive while a sync runs
         self.ready = False
 
     # ----- outgoing -----
@@ -108,13 +112,15 @@ class ClientSession:
 
     def send_text(self, text: str, *, to: str | None = None, conv: int | None = None,
                   client_msg_id: str | None = None, receipt: bool = False,
-                  urgent: bool = False, attachments: tuple[Attachment, ...] = ()) -> str:
+                  urgent: bool = False, attachments: tuple[Attachment, ...] = (),
+                  mentions: tuple[str, ...] = (), reply_to: int | None = None) -> str:
         """Queue a message (1.4: with uploaded files); returns its client_msg_id.
         Re-sent until acked."""
         cmid = client_msg_id or secrets.token_hex(8)
         request = Send(id=next(self._ids), client_msg_id=cmid, text=text, to=to, conv=conv,
                        receipt=receipt or None, urgent=urgent or None,
-                       attachments=attachments or None)
+                       attachments=attachments or None,
+                       mentions=mentions or None, reply_to=reply_to)
         self._unacked[cmid] = request
         if self.ready:
             self._queue_send(request)  # behind the re-sends still waiting
@@ -182,10 +188,10 @@ class ClientSession:
                 return self._on_welcome(frame)
             case SyncPage():
                 return self._on_sync_page(frame)
-            case Msg() | Ack() if self._syncing:
+            case Msg() | Ack() | Edited() | ReactionEvent() | MuteEvent() if self._syncing:
                 self._held.append(frame)
                 return []
-            case Msg():
+            case Msg() | Edited() | ReactionEvent() | MuteEvent():  # 1.5: events with a pos
                 return self._on_msg(frame)
             case Ack():
                 return self._on_ack(frame)
@@ -209,8 +215,13 @@ class ClientSession:
 
     def _on_sync_page(self, page: SyncPage) -> list[Frame | SyncComplete]:
         events: list[Frame | SyncComplete] = []
-        for msg in page.msgs:
-            events.extend(self._on_msg(msg))
+        # 1.5: the page's events take their place among its messages by pos
+        items: list[Positioned] = [*page.msgs, *(page.edited or ()), *(page.reaction or ()),
+                                   *(page.mute or ())]
+        if len(items) > len(page.msgs):
+            items.sort(key=lambda item: item.pos)
+        for item in items:
+            events.extend(self._on_msg(item))
         if _pos(page.sync) > _pos(self.sync_token):
             self.sync_token = page.sync
         if page.more:
@@ -219,11 +230,11 @@ class ClientSession:
         self._syncing = False
         held, self._held = self._held, []
         for frame in held:
-            events.extend(self._on_msg(frame) if isinstance(frame, Msg) else self._on_ack(frame))
+            events.extend(self._on_ack(frame) if isinstance(frame, Ack) else self._on_msg(frame))
         events.append(SyncComplete(self.sync_token or page.sync))
         return events
 
-    def _on_msg(self, msg: Msg) -> list[Frame | SyncComplete]:
+    def _on_msg(self, msg: Positioned) -> list[Frame | SyncComplete]:
         if msg.pos <= _pos(self.sync_token):
             return []
         self.sync_token = str(msg.pos)

@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     NOT_CONTACT = "not_contact"
     GROUP_FULL = "group_full"
     RECALL_EXPIRED = "recall_expired"
+    EDIT_EXPIRED = "edit_expired"  # 1.5
+    LIMIT_REACHED = "limit_reached"  # 1.5: reactions per message, pins per conversation
     REMIND_TOO_SOON = "remind_too_soon"
     CONTACT_LIMIT = "contact_limit"
     QUOTA_EXCEEDED = "quota_exceeded"

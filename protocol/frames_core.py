@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .frames import Frame, client_frame, nested_frame, server_frame, wire
+from .frames_everyday import Edited, ForwardedFrom, MuteEvent, Quote, ReactionEvent
 from .frames_media import Attachment, MediaInfo
 from .frames_quiet import QuietState
 
@@ -67,6 +68,8 @@ class Send(Frame):
     receipt: bool | None = None  # ask who reads it (see `receipts`)
     urgent: bool | None = None  # bypass quiet hours (employees, a daily quota)
     attachments: tuple[Attachment, ...] | None = None  # 1.4: uploaded files (text may be "")
+    mentions: tuple[str, ...] | None = None  # 1.5: members' handles, or "all"
+    reply_to: int | None = None  # 1.5: the seq (same conversation) this answers
 
 
 @client_frame
@@ -169,6 +172,7 @@ class Unread(Frame):
     conv: int
     read: int
     unread: int
+    mentions: int | None = None  # 1.5: how many of the unread mention the user
 
 
 @nested_frame
@@ -183,6 +187,8 @@ class ConvSummary(Frame):
     read: int  # the caller's read cursor
     peer: str | None = None  # direct chats: the other user
     left: bool | None = None  # the caller is no longer a member
+    muted_until: int | None = None  # 1.5: muted (0: until unmuted)
+    notice: int | None = None  # 1.5: the seq of the group's notice
 
 
 @server_frame
@@ -229,6 +235,16 @@ class Msg(Frame):
     urgent: bool | None = None
     silent: bool | None = None  # you are resting: store it, show it, do not alert
     attachments: tuple[MediaInfo, ...] | None = None  # 1.4: its files (kind says which)
+    mentioned: bool | None = None  # 1.5: it mentions you (by handle or @all)
+    reply_to: int | None = None  # 1.5
+    quote: Quote | None = None  # 1.5: the replied-to message as you may see it
+    edited_at: int | None = None  # 1.5: the latest version's time (pages only)
+    version: int | None = None  # 1.5: edits so far (pages only)
+    reactions: dict[str, int] | None = None  # 1.5: emoji -> count (pages only)
+    reacted: tuple[str, ...] | None = None  # 1.5: the emoji you reacted with
+    forwarded_from: ForwardedFrom | None = None  # 1.5
+    notice: bool | None = None  # 1.5: the group's notice (confirm it by reading it)
+    mentions: tuple[str, ...] | None = None  # 1.5: who it mentions, as sent
     robot: bool | None = None  # 1.7: sent by a group robot (`from` is robot:<id>)
 
 
@@ -257,6 +273,9 @@ class SyncPage(Frame):
     sync: str
     more: bool
     unread: tuple[Unread, ...] | None = None  # on the last page
+    edited: tuple[Edited, ...] | None = None  # 1.5: the stream's events in the page
+    reaction: tuple[ReactionEvent, ...] | None = None  # 1.5
+    mute: tuple[MuteEvent, ...] | None = None  # 1.5
 
 
 @server_frame

@@ -73,7 +73,7 @@ async def corp_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
 
 
 CORP_POLICY = ("show_consumer_reads", "show_employee_reads", "push_previews",
-               "transfer_history", "robots_in_external_groups")
+               "transfer_history", "forward_to_customers", "robots_in_external_groups")
 
 
 @command("corp.set")

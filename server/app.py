@@ -102,6 +102,7 @@ class App:
         self.push = PushGateway(self.store, config, self.online, self.write)
         self.quiet = QuietHours(self.store, self.clock, self.online, self.push)
         self.hub = Hub(self.store, self.online, self.quiet, self.push)
+        self.hub.everyday.clock = self.clock
         self.transfers = Transfers(self.store, self.clock, config, self.write)
         self.indexer = _indexer(self.store, config, self.clock)
         self.media = MediaService(self.store, self.clock, config.media, self.write)
@@ -236,6 +237,7 @@ class App:
                 nursery.start_soon(self.rates.run)
                 self.quiet.load()
                 self.push.load()
+                self.hub.everyday.load()  # 1.5: mutes, for fan-out
                 nursery.start_soon(self.quiet.run)
                 nursery.start_soon(self.push.run)
                 self.transfers.load()

@@ -207,6 +207,7 @@ CORP_POLICY_FLAGS = {
     "show-employee-reads": "customers see when employees read (default no)",
     "push-previews": "message text in employees' push notifications (default yes)",
     "transfer-history": "a colleague taking over customers sees the old chat (default yes)",
+    "forward-to-customers": "internal messages may be forwarded to customers (default no)",
     "robots-in-external-groups": "group robots may post into external groups (default no)",
 }
 

@@ -43,6 +43,8 @@ from corpchat.protocol import (
     Ack,
     ClientSession,
     CloseCode,
+    Edit,
+    Edited,
     Error,
     ErrorCode,
     Frame,
@@ -50,9 +52,11 @@ from corpchat.protocol import (
     LoggedIn,
     Login,
     Msg,
+    MuteEvent,
     ProtocolError,
+    React,
+    ReactionEvent,
     Search,
-    SearchHit,
     SearchPage,
     SyncComplete,
     Welcome,
@@ -61,11 +65,14 @@ from corpchat.protocol import (
     should_reconnect,
 )
 
+from .client_lines import complete_mentions, format_hit, format_reactions
+
 ABNORMAL_CLOSURE = 1006  # how trio-websocket reports a connection lost without a close frame
 LineSource = Callable[[], Awaitable[str | None]]  # the next line, or None at end of input
 Output = Callable[[str], None]
 HELP = ("/to USER or /to #GROUP picks the peer, /history [N] shows its last N messages, "
-        "/search TEXT finds messages, /quit")
+        "/reply N TEXT, /edit N TEXT, /react N EMOJI (/react N -EMOJI takes it back), "
+        "@han completes a handle, /search TEXT finds messages, /quit")
 DEFAULT_HISTORY = 20
 
 
@@ -124,25 +131,28 @@ def save_state(path: str, state: State) -> None:
 
 
 def format_msg(msg: Msg) -> str:
-    """`[HH:MM:SS] alice -> bob: text` in local time; a group is `#CONV`."""
+    """`[HH:MM:SS #SEQ] alice -> bob: text` in local time; a group is `#CONV`. A reply
+    is preceded by its quote (`  > ben: …`); 1.5's marks follow the text."""
     stamp = time.strftime("%H:%M:%S", time.localtime(msg.time / 1000))
     if msg.kind == "system":  # a group event: create, add, remove, rename, recall...
         detail = " ".join([*(msg.users or ()), *([msg.name] if msg.name else [])])
-        return f"[{stamp}] #{msg.conv} * {msg.sender} {msg.event} {detail}".rstrip()
+        ref = f" {msg.ref}" if msg.ref is not None and msg.event in ("pin", "unpin") else ""
+        return f"[{stamp} #{msg.seq}] #{msg.conv} * {msg.sender} {msg.event}{ref} {detail}" \
+            .rstrip()
     text = "(recalled)" if msg.recalled else msg.text
-    return f"[{stamp}] {msg.sender} -> {msg.to or f'#{msg.conv}'}: {text}"
-
-
-def format_hit(hit: SearchHit) -> str:
-    """`[HH:MM:SS] #CONV alice: …the [match] in its snippet…` in local time."""
-    stamp = time.strftime("%H:%M:%S", time.localtime(hit.time / 1000))
-    text = hit.snippet.text if hit.snippet else ""
-    marked, at = [], 0
-    for start, end in hit.snippet.ranges if hit.snippet else ():
-        marked += [text[at:start], "[", text[start:end], "]"]
-        at = end
-    marked.append(text[at:])
-    return f"[{stamp}] #{hit.conv}/{hit.seq} {hit.sender}: {''.join(marked)}"
+    if msg.forwarded_from is not None:
+        origin = msg.forwarded_from
+        text = f"[forwarded from {origin.display or origin.sender}] {text}"
+    marks = [mark for mark, on in (("(edited)", msg.version), ("[@you]", msg.mentioned),
+                                   ("[notice]", msg.notice)) if on]
+    if msg.reactions:
+        marks.append(format_reactions(msg.reactions))
+    line = f"[{stamp} #{msg.seq}] {msg.sender} -> {msg.to or f'#{msg.conv}'}: " \
+        + " ".join([text, *marks])
+    if msg.quote is not None:
+        quoted = "(recalled message)" if msg.quote.recalled else msg.quote.text or "(not shown)"
+        line = f"  > {msg.quote.sender}: {quoted}\n{line}"
+    return line
 
 
 # ----- the client -----
@@ -164,6 +174,7 @@ class TerminalClient:
         self.peer: str | None = None
         self.exit_code = 0
         self._sent_to: dict[str, str] = {}  # client_msg_id -> peer, until its ack names a conv
+        self._known: set[str] = set()  # handles seen, for @mention completion
         self._ws: WebSocketConnection | None = None
         self._send_lock = trio.Lock()
         self._queued = trio.Event()  # set by every flush: the pacing task looks again
@@ -281,7 +292,16 @@ class TerminalClient:
                 self._on_welcome(event)
             case Msg():
                 self._learn(self._peer_of(event), event.conv)
+                self._known.add(event.sender)
+                self._known.update(event.users or ())
                 self.out(format_msg(event))
+            case Edited():
+                self.out(f"-- #{event.conv} message {event.seq} edited: {event.text}")
+            case ReactionEvent():
+                shown = format_reactions(event.reactions) or "no reactions"
+                self.out(f"-- #{event.conv} message {event.seq}: {shown}")
+            case MuteEvent():
+                self.out(f"-- #{event.conv} {'muted' if event.muted else 'unmuted'}")
             case Ack():
                 self._learn(self._sent_to.pop(event.client_msg_id, None), event.conv)
                 if event.duplicate:
@@ -369,6 +389,8 @@ class TerminalClient:
                 self.out("! usage: /to USER")
             case "/history":
                 self._ask_history(arg.strip())
+            case "/reply" | "/edit" | "/react":
+                self._on_message_command(command, arg.strip())
             case "/search" if arg.strip():
                 self._ask_search(arg.strip())
             case "/search":
@@ -378,10 +400,43 @@ class TerminalClient:
             case _ if self.peer is None:
                 self.out("! no peer yet: type /to USER first")
             case _:
-                cmid = self.session.send_text(line, **_target(self.peer))
-                self._sent_to[cmid] = self.peer
-                if self._ws is None and self._welcomed:
-                    self.out("-- offline: it will be sent on reconnect")
+                self._send_line(line)
+
+    def _send_line(self, line: str, reply_to: int | None = None) -> None:
+        assert self.peer is not None
+        target = _target(self.peer)
+        line, mentions, problem = complete_mentions(line, self._known)
+        if problem is not None:
+            self.out(f"! {problem}")
+            return
+        if "conv" not in target:  # mentions and replies travel with a conversation id
+            mentions = ()
+            if reply_to is not None and self.peer in self.state.convs:
+                target = {"conv": self.state.convs[self.peer]}
+        cmid = self.session.send_text(line, mentions=mentions, reply_to=reply_to, **target)
+        self._sent_to[cmid] = self.peer
+        if self._ws is None and self._welcomed:
+            self.out("-- offline: it will be sent on reconnect")
+
+    def _on_message_command(self, command: str, arg: str) -> None:
+        """`/reply N TEXT`, `/edit N TEXT`, `/react N EMOJI` on message N (its #seq) of
+        the current conversation."""
+        number, _, rest = arg.partition(" ")
+        conv = self.peer and (self.state.convs.get(self.peer) or _target(self.peer).get("conv"))
+        if not number.isdigit() or not rest.strip():
+            self.out(f"! usage: {command} N {'EMOJI' if command == '/react' else 'TEXT'}")
+        elif self.peer is None or not conv:
+            self.out("! no conversation yet: type /to USER and send a message first")
+        elif command == "/reply":
+            self._send_line(rest.strip(), reply_to=int(number))
+        elif command == "/edit":
+            self.session.queue(Edit(id=self.session.next_request_id(), conv=conv,
+                                    seq=int(number), text=rest.strip()))
+        else:
+            emoji = rest.strip()
+            self.session.queue(React(id=self.session.next_request_id(), conv=conv,
+                                     seq=int(number), emoji=emoji.removeprefix("-") or emoji,
+                                     on=not (emoji.startswith("-") and len(emoji) > 1)))
 
     def _ask_history(self, arg: str) -> None:
         conv = self.peer and (self.state.convs.get(self.peer) or _target(self.peer).get("conv"))

@@ -41,6 +41,24 @@ class MediaSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EverydayCaps:
+    """The [everyday] table: limits of mentions, edits, reactions, forwards, notices
+    and pins (docs/protocol.md §31.9)."""
+
+    max_mentions: int = 50  # handles per message (bad_request)
+    edit_window_s: int = 24 * 3600  # a sender edits within this (edit_expired)
+    max_reactions_per_message: int = 20  # distinct emoji (limit_reached)
+    max_forward: int = 100  # messages per forward (bad_request)
+    max_notice_chars: int = 4000  # a group notice's text (text_too_long)
+    max_pins: int = 50  # pinned messages per conversation (limit_reached)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ValueError(f"setting {f.name} must be positive")
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     data_dir: str = "./data"
     host: str = "127.0.0.1"
@@ -49,6 +67,7 @@ class ServerConfig:
     bridge: BridgeCaps = field(default_factory=BridgeCaps)  # the [bridge] table
     customers: CustomerCaps = field(default_factory=CustomerCaps)  # the [customers] table
     media: MediaSettings = field(default_factory=MediaSettings)  # the [media] table
+    everyday: EverydayCaps = field(default_factory=EverydayCaps)  # the [everyday] table
     search: SearchCaps = field(default_factory=SearchCaps)  # the [search] table
     platform: PlatformCaps = field(default_factory=PlatformCaps)  # the [platform] table (apps)
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
@@ -172,14 +191,15 @@ def _apply(cls: type[D], base: D, table: dict[str, object], prefix: str) -> D:
 
 
 TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps,
-          "media": MediaSettings, "search": SearchCaps, "platform": PlatformCaps}
+          "media": MediaSettings, "everyday": EverydayCaps, "search": SearchCaps,
+          "platform": PlatformCaps}
 
 
 def config_from_mapping(data: dict[str, object], base: ServerConfig | None = None) -> ServerConfig:
     """Build a config from a parsed TOML document: top-level keys are ServerConfig
     fields (plus `listen = "HOST:PORT"`); the tables [limits], [bridge],
-    [customers], [media] and [search] are Limits, BridgeCaps, CustomerCaps, MediaSettings
-    and SearchCaps."""
+    [customers], [media], [everyday] and [search] are Limits, BridgeCaps, CustomerCaps,
+    MediaSettings, EverydayCaps and SearchCaps."""
     data = dict(data)
     base = base or ServerConfig()
     tables: dict[str, Any] = {}  # field name -> its dataclass (TABLES), built from TOML

@@ -49,6 +49,7 @@ from corpchat.store import (
 )
 from corpchat.store.records import TEXT, StoredAttachment
 
+from .everyday_fanout import EverydayFanout, badge_origin, everyday_fields, marked
 from .online import Online
 from .ops.results import Notices, failure
 from .people import People
@@ -161,6 +162,8 @@ def message_event(msg: Message) -> Msg:
                 recalled=msg.recalled or None, receipt=msg.receipt or None,
                 urgent=msg.urgent or None,
                 attachments=tuple(media_info(a) for a in msg.attachments) or None)
+    if msg.mentions or msg.quote or msg.forwarded or msg.notice or msg.version:
+        event = everyday_fields(event, msg)  # 1.5
     if msg.sender.startswith(ROBOT_SENDER):  # 1.7: shown by the robot's name
         return replace(event, robot=True, display=msg.name, name=None)
     return event
@@ -194,17 +197,23 @@ class _Variants:
 
     def __init__(self, event: Msg, mixed: bool, store: Store) -> None:
         self.event, self.mixed, self.store = event, mixed, store
-        self._frames: dict[tuple[bool, bool], bytes] = {}
+        self._frames: dict[tuple[bool, bool, bool, bool], bytes] = {}
 
-    def frame(self, consumer: bool, silent: bool) -> bytes:
-        key = (consumer and self.mixed, silent)
+    def frame(self, consumer: bool, silent: bool, mentioned: bool = False,
+              unquoted: bool = False) -> bytes:
+        """As seen by the receiver's realm, silent or not (resting, muted), mentioning
+        them or not, and with the quote's text or without (they do not see it)."""
+        realm = consumer and (self.mixed or self.event.forwarded_from is not None)
+        key = (realm, silent, mentioned, unquoted)
         data = self._frames.get(key)
         if data is None:
             event = self.event
             if self.mixed:
                 event = People(self.store).decorate(event, CONSUMER if consumer else ENTERPRISE)
-            if silent:
-                event = replace(event, silent=True)
+            if event.forwarded_from is not None:
+                event = badge_origin(event, self.store, consumer)
+            if silent or mentioned or unquoted:
+                event = marked(event, silent, mentioned, unquoted)
             data = self._frames[key] = event_frame(event)
         return data
 
@@ -226,6 +235,7 @@ class Hub:
         # before a removal still reaches the removed member.
         self.convs: dict[int, ConvState] = {}
         self.pending_receipts: Receipts = defaultdict(list)  # this batch's, until emitted
+        self.everyday = EverydayFanout(self)  # 1.5: mutes, coalesced reactions, events
 
     def register(self, session: Session) -> None:
         self.online.register(session)
@@ -260,6 +270,7 @@ class Hub:
     def on_batch(self, batch: list[Pending]) -> None:
         """Answer and fan out one committed batch (event-loop thread, no await)."""
         out: Out = defaultdict(list)
+        self.everyday.begin(batch)
         for pending in batch:
             result = pending.result
             if isinstance(result, BaseException):  # the commit failed (the writer logged it)
@@ -345,6 +356,10 @@ class Hub:
         variants = _Variants(message_event(msg), state.mixed, self.store)
         resting = {} if msg.urgent else self.quiet.resting
         sender_uid = self._sender_uid(msg, skip)
+        # 1.5: mentions, a quote some receivers may not see, mutes (None: none apply,
+        # the plain message's path)
+        marks = self.everyday.marks(msg) if msg.mentions or msg.quote \
+            or msg.conv in self.everyday.muted else None
         pos = msg.pos
         delivered = 0
         for uid, membership in state.members.items():
@@ -353,13 +368,16 @@ class Hub:
             silent = uid in resting
             if silent and uid != sender_uid and msg.kind == TEXT:
                 self.quiet.held(uid, msg.conv)
+            mentioned = unquoted = hushed = False
+            if marks is not None:
+                mentioned, unquoted, hushed = marks.of(uid, membership)
             sessions = self.sessions.get(uid)
             if not sessions:
-                if not silent and uid != sender_uid and self.push.wanted(uid) \
+                if not silent and not hushed and uid != sender_uid and self.push.wanted(uid) \
                         and msg.kind == TEXT:
                     self.push.offline(uid, msg.conv, msg.sender, self._preview(uid, msg))
                 continue
-            data = variants.frame(membership.consumer, silent)
+            data = variants.frame(membership.consumer, silent or hushed, mentioned, unquoted)
             for session in sessions:
                 if session is not skip:
                     out[session].append(data)

@@ -1,6 +1,6 @@
 """LMDB storage: key layout, records, named operations, the group-commit writer."""
 
-from . import contacts, credentials, customers, outbox, settings, tokens
+from . import contacts, credentials, customers, everyday, outbox, settings, tokens
 from .errors import MapFull, Refused, StorageError
 from .records import (
     ANNOUNCE,
@@ -28,6 +28,7 @@ __all__ = [
     "GroupCommitWriter", "MapFull", "Membership", "Message", "NotRestorable", "Pending",
     "Refused",
     "StorageError", "Store", "User", "WriteOp", "WriteTxn", "contacts", "credentials", "customers",
+    "everyday",
     "restore_backup", "copy_media",
     "outbox",
     "restore_backup",

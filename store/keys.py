@@ -53,6 +53,18 @@ scan walks a conversation or a user in order. Sub-databases:
   media_refs    media id | conv u64 | seq u64 -> b"" (a message carries it; conv 0:
                 employee u64 | moment u64, a moment)
   media_hashes  sha256 32 bytes             -> [records, size] (the file goes at 0 records)
+  edits         conv u64 | seq u64 | version u64 -> [text, time ms, pos, editor] (1.5; version
+                0 is the original text, kept when it is first edited)
+  conv_events   conv u64 | pos u64          -> [kind, seq, version] (1.5: edits and reaction
+                changes in the stream; a message's reaction entry moves to its last change)
+  reaction_counts conv u64 | seq u64        -> [{emoji: count}, pos of the last change]
+  reactions     conv u64 | seq u64 | emoji utf-8 | 0x00 | uid u64 -> [on pos, off pos, time ms]
+                (off pos 0 while it stands; kept after, so counts as of a position can be read)
+  pins          conv u64 | seq u64          -> [by handle, time ms]
+  notices       conv u64                    -> seq u64 (the group's notice)
+  mutes         uid u64 | conv u64          -> until ms (0: until unmuted)
+  user_events   uid u64 | pos u64           -> ["mute", conv, until or nil] (1.5: a user's
+                own events in the stream)
   passwords     uid u64                     -> argon2id hash (PHC string; store/credentials.py)
   invites       sha256(invite code) 32 bytes -> [uid, created ms, expires ms]
   invite_of     uid u64                     -> sha256(invite code) (a user's one live invite)
@@ -85,6 +97,8 @@ DATABASES = (
     "moment_drafts", "requests_by", "friend_reqs_by",
     "device_tokens", "passwords", "invites", "invite_of", "user_tokens", "stream",
     "media", "media_pending", "media_expiry", "media_refs", "media_hashes",
+    "edits", "conv_events", "reaction_counts", "reactions", "pins", "notices", "mutes",
+    "user_events",
     "apps", "app_tokens", "app_token_ix", "app_idem", "app_convs", "robots", "robot_keys",
     "app_conv_apps", "outbox", "outbox_state",
 )
@@ -131,6 +145,10 @@ def text_key(name: str) -> bytes:
 
 def dir_name_key(corp_id: int, name: str, uid: int) -> bytes:
     return u64(corp_id) + name.casefold().encode()[:400] + b"\x00" + u64(uid)
+
+
+def reaction_key(conv: int, seq: int, emoji: str, uid: int) -> bytes:
+    return pair(conv, seq) + emoji.encode() + b"\x00" + u64(uid)
 
 
 def counter_key(name: str, ident: int) -> bytes:

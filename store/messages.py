@@ -13,8 +13,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 
-from . import keys
+from . import everyday, keys
 from .conversations import user_memberships
+from .everyday import StreamEvent
 from .records import SYSTEM, TEXT, Conversation, Membership, Message, message_pos, pack, unpack
 from .scan import Dbs, Txn, cursor_before, indexed, prefix_items, walk_back
 
@@ -145,25 +146,27 @@ def user_conversations(txn: Txn, db: Dbs, *,
 
 
 def unread_counts(txn: Txn, db: Dbs, *, uid: int, handle: str,
-                  cap: int) -> list[tuple[int, int, int]]:
-    """(conv, read seq, unread) for the user's conversations with something unread.
+                  cap: int) -> list[tuple[int, int, int, int]]:
+    """(conv, read seq, unread, mentions) for the user's conversations with
+    something unread.
 
     Unread counts text messages from others (not from `handle`, the user's own)
-    after the read cursor that the user may see, counted up to `cap`.
+    after the read cursor that the user may see, counted up to `cap`; mentions
+    (1.5) those of them that mention the user by handle or @all.
     """
     out = []
     for conv, mine in user_memberships(txn, db, uid=uid):
         raw = txn.get(keys.pair(uid, conv), db=db["read_cursors"])  # conversations.read_cursor
         read = 0 if raw is None else keys.read_u64(raw)
-        unread = _count_unread(txn, db, conv, read, mine, cap, handle)
+        unread, mentions = _count_unread(txn, db, conv, read, mine, cap, handle)
         if unread:
-            out.append((conv, read, unread))
+            out.append((conv, read, unread, mentions))
     return out
 
 
 def _count_unread(txn: Txn, db: Dbs, conv: int, read: int,
-                  membership: Membership, cap: int, handle: str) -> int:
-    count = 0
+                  membership: Membership, cap: int, handle: str) -> tuple[int, int]:
+    count = mentions = 0
     for key, value in prefix_items(txn, db["msgs"], keys.u64(conv), keys.pair(conv, read + 1)):
         msg = Message.decode(conv, keys.read_u64(key, 8), value)
         if not membership.sees(msg.pos):
@@ -172,44 +175,66 @@ def _count_unread(txn: Txn, db: Dbs, conv: int, read: int,
             continue
         if msg.kind == TEXT and msg.sender != handle and not msg.recalled:
             count += 1
+            mentions += msg.mentions_user(handle)
             if count >= cap:
                 break
-    return count
+    return count, mentions
 
 
 def _conv_stream(txn: Txn, db: Dbs, conv: int, membership: Membership,
-                 since: int) -> Iterator[tuple[int, int, int]]:
-    """(conv, pos, seq) of the messages of `conv` after `since` the member sees."""
+                 since: int) -> Iterator[tuple[int, int, int, Membership | None, bytes]]:
+    """(pos, conv, seq, -, -) of the messages of `conv` after `since` the member sees."""
     start = max(since + 1, membership.joined_pos)
     for key, value in prefix_items(txn, db["conv_pos"], keys.u64(conv), keys.pair(conv, start)):
         pos = keys.read_u64(key, 8)
         if membership.left_pos and pos > membership.left_pos:
             return
-        yield conv, pos, keys.read_u64(value)
+        yield pos, conv, keys.read_u64(value), None, b""
+
+
+def _event_stream(events: Iterator[tuple[int, int, bytes]], membership: Membership | None
+                  ) -> Iterator[tuple[int, int, int, Membership | None, bytes]]:
+    """(pos, conv, 0, membership, record) of stream events (everyday.py)."""
+    for pos, conv, record in events:
+        yield pos, conv, 0, membership, record
 
 
 def sync_page(txn: Txn, db: Dbs, *, uid: int, since: int, limit: int,
-              max_bytes: int) -> tuple[list[Message], int, bool]:
-    """Messages after stream position `since` that `uid` may see.
+              max_bytes: int) -> tuple[list[Message], list[StreamEvent], int, bool]:
+    """Messages and events (1.5: edits, reactions, mutes) after stream position
+    `since` that `uid` may see.
 
-    Returns (messages in position order, the token position, more). With
-    more=False the token is the stream head, as every visible message up
-    to it has been returned.
+    Returns (messages, events, each in position order, the token position, more).
+    With more=False the token is the stream head, as everything visible up to it
+    has been returned; otherwise the last returned item's position.
     """
     last = head(txn, db)
-    streams = [_conv_stream(txn, db, conv, m, since)
-               for conv, m in user_memberships(txn, db, uid=uid)]
+    streams = []
+    for conv, m in user_memberships(txn, db, uid=uid):
+        streams.append(_conv_stream(txn, db, conv, m, since))
+        streams.append(_event_stream(everyday.conv_events(txn, db, conv, m, since), m))
+    streams.append(_event_stream(everyday.user_events(txn, db, uid, since), None))
     out: list[Message] = []
+    events: list[StreamEvent] = []
     size = 0
+    at = since
     msgs_db = db["msgs"]
-    for conv, _pos, seq in heapq.merge(*streams, key=lambda e: e[1]):
-        if len(out) >= limit or size >= max_bytes:
-            return out, out[-1].pos, True
+    for pos, conv, seq, membership, record in heapq.merge(*streams, key=lambda e: e[0]):
+        if len(out) + len(events) >= limit or size >= max_bytes:
+            return out, events, at, True
+        if record:
+            event = everyday.read_event(txn, db, conv, pos, record, membership)
+            if event is not None:
+                events.append(event)
+                size += len(record) + 64
+                at = pos
+            continue
         raw = txn.get(keys.pair(conv, seq), db=msgs_db)
         assert raw is not None  # the position index names only stored messages
         out.append(Message.decode(conv, seq, raw))
         size += len(raw)
-    return out, max(last, since), False
+        at = pos
+    return out, events, max(last, since), False
 
 
 def history_page(txn: Txn, db: Dbs, *, uid: int, conv: int, before: int | None, limit: int,

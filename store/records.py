@@ -57,16 +57,18 @@ class Corp:
     show_employee_reads: bool = False  # employees' read state shown to customers
     push_previews: bool = True  # message text in its employees' push notifications
     transfer_history: bool = True  # a colleague taking over customers sees the old chat
+    forward_to_customers: bool = False  # 1.5: internal messages may be forwarded to customers
     robots_in_external_groups: bool = False  # group robots may post where consumers read
 
     def encode(self) -> bytes:
         return pack([self.name, self.created_ms, self.announce_conv, self.full_name,
                      self.show_consumer_reads, self.show_employee_reads, self.push_previews,
-                     self.transfer_history, self.robots_in_external_groups])
+                     self.transfer_history, self.forward_to_customers,
+                     self.robots_in_external_groups])
 
     @classmethod
     def decode(cls, corp_id: int, data: bytes) -> Corp:
-        return cls(corp_id, *unpack(data)[:9])  # older records lack the policy: defaults
+        return cls(corp_id, *unpack(data)[:10])  # older records lack the policy: defaults
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +226,13 @@ class Message:
     receipt: bool = False  # the sender asked who reads it
     urgent: bool = False  # bypasses quiet hours
     attachments: tuple[StoredAttachment, ...] = ()  # files (a text message's; a recall drops them)
+    # 1.5 (everyday messaging): appended, so older records read with defaults.
+    mentions: tuple[str, ...] = ()  # handles, or "all"
+    quote: Quote | None = None  # the replied-to message, as it was when answered
+    forwarded: Origin | None = None  # where a forwarded copy comes from
+    notice: bool = False  # a group's notice (also receipt-requested)
+    version: int = 0  # edits so far; the text is the latest version's
+    edited_ms: int = 0  # when the latest version was stored
 
     @property
     def wire_kind(self) -> str | None:
@@ -239,8 +248,15 @@ class Message:
         fields = [self.pos, self.sender, self.time_ms, self.text, self.client_msg_id, self.to,
                   self.kind, self.event, list(self.users), self.name, self.ref,
                   self.recalled, self.receipt, self.urgent]
-        if self.attachments:  # older records, and messages without files, stay as they were
+        everyday = (self.mentions or self.quote or self.forwarded or self.notice
+                    or self.version)
+        if self.attachments or everyday:  # older records, and plain messages, stay as they were
             fields.append([a.row() for a in self.attachments])
+        if everyday:
+            # a plain message keeps its 1.2 size: the hot path writes and reads it
+            fields += [list(self.mentions), self.quote and self.quote.encode(),
+                       self.forwarded and self.forwarded.encode(), self.notice, self.version,
+                       self.edited_ms]
         return pack(fields)
 
     @classmethod
@@ -250,7 +266,44 @@ class Message:
             rest[2] = tuple(rest[2])
         if len(rest) > 8:
             rest[8] = tuple(StoredAttachment.from_row(row) for row in rest[8])
-        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:9])
+        if len(rest) > 9:  # 1.5's fields, after 1.4's attachments
+            rest[9] = tuple(rest[9])
+            rest[10] = rest[10] and Quote(*rest[10])
+            rest[11] = rest[11] and Origin(*rest[11])
+        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:15])
+
+    def mentions_user(self, handle: str) -> bool:
+        return bool(self.mentions) and (handle in self.mentions or "all" in self.mentions)
+
+
+QUOTE_CHARS = 100  # how much of the replied-to text a reply keeps
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A reply's snapshot of the message it answers (taken when the reply is stored)."""
+
+    seq: int
+    sender: str
+    kind: str
+    text: str  # the first QUOTE_CHARS characters
+    pos: int  # the quoted message's position: who may see the text
+
+    def encode(self) -> list[Any]:
+        return [self.seq, self.sender, self.kind, self.text, self.pos]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a forwarded message comes from."""
+
+    sender: str  # the original sender's handle
+    time_ms: int
+    conv: int
+    seq: int
+
+    def encode(self) -> list[Any]:
+        return [self.sender, self.time_ms, self.conv, self.seq]
 
 
 @dataclass(frozen=True, slots=True)

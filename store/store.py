@@ -29,6 +29,7 @@ from corpchat.protocol.errors import ErrorCode
 
 from . import contacts, conversations, keys, media, messages, receipts, settings, tokens, users
 from .errors import Refused, StorageError
+from .everyday import StreamEvent
 from .records import (
     ANNOUNCE,
     CONSUMER,
@@ -242,8 +243,8 @@ class Store(TokenReads):
         with self._read() as txn:
             return conversations.user_groups(txn, self.db, uid=uid)
 
-    def unread_counts(self, uid: int, cap: int) -> list[tuple[int, int, int]]:
-        """(conv, read seq, unread) for the user's conversations with something unread
+    def unread_counts(self, uid: int, cap: int) -> list[tuple[int, int, int, int]]:
+        """(conv, read seq, unread, mentions) for the user's conversations with something unread
         (see messages.unread_counts)."""
         with self._read() as txn:
             handle = User.decode(uid, indexed(txn, self.db["users"], keys.u64(uid))).handle
@@ -257,7 +258,15 @@ class Store(TokenReads):
 
     def sync_page(self, *, uid: int, since: int, limit: int,
                   max_bytes: int) -> tuple[list[Message], int, bool]:
-        """Messages after stream position `since` that `uid` may see (see messages.sync_page)."""
+        """The messages of a `sync_stream` page (for callers that want no events)."""
+        msgs, _events, token, more = self.sync_stream(uid=uid, since=since, limit=limit,
+                                                      max_bytes=max_bytes)
+        return msgs, token, more
+
+    def sync_stream(self, *, uid: int, since: int, limit: int,
+                    max_bytes: int) -> tuple[list[Message], list[StreamEvent], int, bool]:
+        """Messages and events after stream position `since` that `uid` may see
+        (see messages.sync_page)."""
         with self._read() as txn:
             return messages.sync_page(txn, self.db, uid=uid, since=since, limit=limit,
                                       max_bytes=max_bytes)
@@ -518,6 +527,13 @@ class WriteTxn(TokenWrites):
 
     def message(self, *, conv: int, seq: int) -> Message | None:
         return messages.get_message(self.txn, self.db, conv=conv, seq=seq)
+
+    def next_pos(self) -> int:
+        """The next stream position, for an event that is not a message (1.5: an
+        edit, a reaction change, a mute; see store/everyday.py)."""
+        pos = (self.store.head or 0) + 1  # set by __init__: never None here
+        self.store.head = pos
+        return pos
 
     def message_pos(self, *, conv: int, seq: int) -> int | None:
         """A stored message's stream position, without decoding the message."""

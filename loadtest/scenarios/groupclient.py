@@ -17,6 +17,7 @@ from corpchat.protocol import (
     Announce,
     Frame,
     ProtocolError,
+    React,
     Read,
     Send,
     decode_map,
@@ -28,6 +29,7 @@ from ..simclient import SEND_ID_BASE, TEXT_TAG, ClientSpec, SimClient
 
 READ_ID_BASE = 1 << 40  # ids of `read` requests
 REQUEST_ID_BASE = 1 << 48  # ids of set-up requests (group.create, contact.*)
+REACT_ID_BASE = 1 << 44  # ids of `react` requests (issue 20)
 REQUEST_TIMEOUT_S = 30.0
 
 
@@ -91,6 +93,15 @@ class GroupClient(SimClient):
         self.receipt_seqs: list[int] = []  # own acked receipt-requested seqs
         self.receipts_complete = 0  # own seqs whose readers reached expected_readers
         self.expected_readers = 0
+        # issue 20: every mention_every-th / reply_every-th message mentions a member /
+        # replies to the last message seen (0: never); reacts to the messages whose
+        # seq % react_modulus == react_slot (react_modulus 0: never)
+        self.mention_every = self.reply_every = 0
+        self.mention_handle = ""
+        self.react_modulus = self.react_slot = 0
+        self.last_seen_seq = 0
+        self.reacts_sent = self.reaction_frames = 0
+        self._react_ids = itertools.count(REACT_ID_BASE)
 
     # ----- sending -----
 
@@ -103,8 +114,12 @@ class GroupClient(SimClient):
         if self.announce:
             frame: Frame = Announce(id=rid, client_msg_id=cmid, text=text)
         else:
+            mention = self.mention_every and n % self.mention_every == 0
+            reply = self.reply_every and n % self.reply_every == 0 and self.last_seen_seq
             frame = Send(id=rid, client_msg_id=cmid, text=text, conv=self.conv,
-                         receipt=True if self.receipt else None)
+                         receipt=True if self.receipt else None,
+                         mentions=(self.mention_handle,) if mention else None,
+                         reply_to=self.last_seen_seq if reply else None)
         payload = encode(frame)
         self.unacked[rid] = payload
         rec = self.rec
@@ -191,6 +206,9 @@ class GroupClient(SimClient):
                     self.silent_mismatch += silent is not self.resting
                     if self.auto_read and m.get("receipt"):
                         self._shown(m["conv"], m["seq"])
+                    self._everyday(m["conv"], m["seq"])
+            elif kind == "reaction":
+                self.reaction_frames += 1
             elif kind == "ack":
                 self._on_group_ack(m["re"], m["conv"], m["seq"], m["pos"], m["client_msg_id"])
             elif kind == "receipt":
@@ -222,6 +240,15 @@ class GroupClient(SimClient):
             if not self.quiet:
                 rec.e2e_us.record((now - int(text.split(":", 4)[3])) // 1000)
         return True
+
+    def _everyday(self, conv: int, seq: int) -> None:
+        """Issue 20: remember the last seq (to reply to); react if it is this one's turn."""
+        self.last_seen_seq = seq
+        if self.react_modulus and seq % self.react_modulus == self.react_slot and self.live:
+            assert self.conn is not None  # live: welcomed on this connection
+            self.reacts_sent += 1
+            self.conn.send(encode(React(id=next(self._react_ids), conv=conv, seq=seq,
+                                        emoji="👍", on=True)))
 
     def _on_group_ack(self, rid: int, conv: int, seq: int, pos: int, cmid: str) -> None:
         track = self.receipt and rid in self.unacked

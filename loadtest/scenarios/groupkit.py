@@ -56,6 +56,7 @@ from .groupplan import (
     Phase,
     consumer_handle,
     devices,
+    everyday_roles,
     handle,
     members_per_group,
     plain_groups,
@@ -209,6 +210,8 @@ def _counters(clients: list[GroupClient]) -> dict[str, int]:
         "system_msgs": sum(c.system_msgs for c in clients),
         "silent_msgs": sum(c.silent_msgs for c in clients),
         "silent_mismatch": sum(c.silent_mismatch for c in clients),
+        "reacts_sent": sum(c.reacts_sent for c in clients),
+        "reaction_frames": sum(c.reaction_frames for c in clients),
     }
 
 
@@ -228,6 +231,7 @@ async def _run_phase(run: Run, phase: Phase) -> bool:
             c.auto_read = phase.read
             c.pace_reads(int(options.read_every_ms * 1e6), pacing)
             c.expected_readers = len(g.members) - 1
+        everyday_roles(options, g, run.devices_of(g))
     if phase.resting != run.resting_now:
         await _set_resting(run, phase.resting)
     reply = await worker.barrier(f"{phase.name}:go")
@@ -453,6 +457,8 @@ def phase_figures(options: Any, phase: Phase, s0: dict[str, Any], s1: dict[str, 
         "system_msgs": total("system_msgs"),
         "silent_msgs": total("silent_msgs"),
         "silent_mismatch": total("silent_mismatch"),
+        "reacts_sent": total("reacts_sent"),  # issue 20's mix
+        "reaction_frames": total("reaction_frames"),
         # from the phase's t0 to the end of its drain
         "slow_consumer_closes": after.get("slow_consumer_closes", 0)
         - before.get("slow_consumer_closes", 0),

@@ -7,10 +7,13 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..simclient import ClientSpec
 from ..worker import WorkerPlan
+
+if TYPE_CHECKING:
+    from .groupclient import GroupClient
 
 # ----- layout -----
 
@@ -130,3 +133,17 @@ def split_groups(options: Any, specs: list[ClientSpec], workers: int, groups: li
         plans.append(WorkerPlan(len(plans), options, tuple(share),
                                 {"groups": [asdict(g) for g in mine], "phase_senders": totals}))
     return plans
+
+
+def everyday_roles(options: Any, group: Group, devices: list[GroupClient]) -> None:
+    """Issue 20's mix: who mentions whom, how often sends reply, who reacts to what."""
+    members = group.members
+    for c in devices:
+        if c.spec.device.endswith("/1"):
+            continue  # a second device neither sends nor reacts
+        i = members.index(c.spec.handle)
+        c.mention_every = round(1 / options.mention_fraction) if options.mention_fraction else 0
+        c.reply_every = round(1 / options.reply_fraction) if options.reply_fraction else 0
+        c.mention_handle = members[(i + 1) % len(members)]
+        c.react_modulus = len(members) if options.reactions else 0
+        c.react_slot = i

@@ -22,6 +22,7 @@ from . import (
     contacts,
     credentials,
     customers,
+    everyday,
     groups,
     history,
     media,
@@ -34,7 +35,7 @@ from . import (
 )
 
 MODULES = (sign_in, credentials, messaging, history, receipts, groups, contacts, customers,
-           quiet, search, media, robots)
+           quiet, search, media, everyday, robots)
 
-__all__ = ["MODULES", "contacts", "credentials", "customers", "groups", "history", "media",
-           "messaging", "quiet", "receipts", "robots", "search", "sign_in"]
+__all__ = ["MODULES", "contacts", "credentials", "customers", "everyday", "groups", "history",
+           "media", "messaging", "quiet", "receipts", "robots", "search", "sign_in"]

@@ -20,7 +20,7 @@ from ..routes import Routes
 from ..services import Services
 from ..session import Session
 from ..wsframes import event_frame
-from .common import page_limit, shown, unread
+from .common import conv_marks, page_limit, shown, sync_events, unread
 
 routes = Routes()
 
@@ -32,11 +32,12 @@ def sync(s: Services, session: Session, frame: Sync) -> None:
     if not (since.isascii() and since.isdigit()) or int(since) > s.store.head_pos():
         raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN, f"not a valid sync token: {frame.since!r}")
     limit = page_limit(s.config.limits, frame.limit)
-    msgs, token, more = s.store.sync_page(uid=user.uid, since=int(frame.since), limit=limit,
-                                          max_bytes=s.config.page_bytes)
+    msgs, events, token, more = s.store.sync_stream(uid=user.uid, since=int(frame.since),
+                                                    limit=limit, max_bytes=s.config.page_bytes)
     session.push(event_frame(SyncPage(
         re=frame.id, msgs=shown(s.store, user, msgs), sync=str(token), more=more,
-        unread=None if more else unread(s.store, user, s.config.unread_count_cap))))
+        unread=None if more else unread(s.store, user, s.config.unread_count_cap),
+        **sync_events(events))))
 
 
 @routes.handles(History)
@@ -65,5 +66,6 @@ def conversations(s: Services, session: Session, frame: Conversations) -> None:
         summaries.append(ConvSummary(
             conv=conversation.conv, kind=conversation.kind, name=conversation.name or peer
             or "", last_seq=seq, last_pos=pos, read=read, peer=peer,
-            left=None if membership.active else True))
+            left=None if membership.active else True,
+            **conv_marks(s.store, s.hub, user.uid, conversation.conv, conversation.kind)))
     session.push(event_frame(ConversationsReply(re=frame.id, convs=tuple(summaries))))

@@ -38,6 +38,7 @@ from ..services import Services
 from ..session import Session
 from ..wsframes import event_frame
 from .common import announce_conv, bad, conv_kind, enforce
+from .everyday import with_extras
 
 routes = Routes()
 
@@ -123,6 +124,8 @@ def send(s: Messaging, session: Session, frame: Send) -> None:
         def op(w: Any, urgent: bool = False, found: Files = ()) -> Sent | Refusal:
             return ops.send_direct(w, sender, recipient, cmid, text, now, receipt, archive,
                                    urgent, found)
+    if frame.mentions or frame.reply_to is not None:  # 1.5: mentions, the quote
+        op = with_extras(s, sender, frame, op)
     _submit_send(s, session, frame, op, sender, now)
 
 

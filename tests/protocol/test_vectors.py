@@ -170,6 +170,62 @@ REVISION_1_2_NESTED_FIELDS = {
     "request": ["kind", "profile", "time"],
 }
 
+# Revision 1.4 (docs/protocol.md, section 30): media. Its vectors live in the
+# *_v1_4.json files.
+REVISION_1_4_CLIENT_FIELDS = {
+    "send": REVISION_1_2_CLIENT_FIELDS["send"] + ["attachments"],
+    "announce": REVISION_1_2_CLIENT_FIELDS["announce"] + ["attachments"],
+    "broadcast.customers": REVISION_1_2_CLIENT_FIELDS["broadcast.customers"] + ["attachments"],
+    "moment.post": REVISION_1_2_CLIENT_FIELDS["moment.post"] + ["media"],
+    "moment.draft": REVISION_1_2_CLIENT_FIELDS["moment.draft"] + ["media"],
+    "media.url": ["id", "media", "thumb"],
+}
+REVISION_1_4_SERVER_FIELDS = {
+    "msg": REVISION_1_2_SERVER_FIELDS["msg"] + ["attachments"],
+    "media.url": ["re", "media", "url", "expires"],
+}
+REVISION_1_4_NESTED_FIELDS = {
+    "attachment": ["media", "name"],  # inside client requests only
+    "media": ["media", "name", "size", "mime", "sha256", "kind", "width", "height",
+              "duration_ms", "animated"],
+    "moment": REVISION_1_2_NESTED_FIELDS["moment"] + ["media"],
+}
+
+# Revision 1.5 (docs/protocol.md, section 31: everyday messaging): its frames, the
+# fields it appends to earlier frames, and its nested maps; vectors in *_v1_5.json.
+REVISION_1_5_CLIENT_FIELDS = {
+    "send": REVISION_1_4_CLIENT_FIELDS["send"] + ["mentions", "reply_to"],
+    "edit": ["id", "conv", "seq", "text"],
+    "react": ["id", "conv", "seq", "emoji", "on"],
+    "reactions.list": ["id", "conv", "seq", "emoji", "offset", "limit"],
+    "forward": ["id", "client_msg_id", "from_conv", "seqs", "to_conv"],
+    "group.notice": ["id", "conv", "text"],
+    "pin": ["id", "conv", "seq"],
+    "unpin": ["id", "conv", "seq"],
+    "pins": ["id", "conv"],
+    "conv.mute": ["id", "conv", "until"],
+}
+REVISION_1_5_SERVER_FIELDS = {
+    "msg": REVISION_1_4_SERVER_FIELDS["msg"] + [
+        "mentioned", "reply_to", "quote", "edited_at", "version", "reactions", "reacted",
+        "forwarded_from", "notice", "mentions"],
+    "sync.page": REVISION_1_1_SERVER_FIELDS["sync.page"] + ["edited", "reaction", "mute"],
+    "edited": ["conv", "seq", "pos", "text", "edited_at", "version"],
+    "reaction": ["conv", "seq", "pos", "reactions", "changes"],
+    "mute": ["conv", "pos", "muted", "until"],
+    "reactions.list": ["re", "conv", "seq", "emoji", "users", "count", "more"],
+    "forwarded": ["re", "conv", "seqs", "pos", "duplicate"],
+    "pins": ["re", "conv", "pins", "notice"],
+}
+REVISION_1_5_NESTED_FIELDS = {
+    "unread": REVISION_1_1_NESTED_FIELDS["unread"] + ["mentions"],
+    "conv": REVISION_1_1_NESTED_FIELDS["conv"] + ["muted_until", "notice"],
+    "quote": ["seq", "from", "kind", "text", "recalled"],
+    "origin": ["from", "time", "display", "corp", "external"],
+    "change": ["user", "emoji", "on"],
+    "pinned": ["seq", "by", "time"],
+}
+
 # Revision 1.3 (docs/protocol.md §29, sign-in and devices): new frames only; its
 # vectors live in the *_v1_3.json files.
 REVISION_1_3_CLIENT_FIELDS = {
@@ -194,7 +250,7 @@ REVISION_1_7_CLIENT_FIELDS = {
 REVISION_1_7_SERVER_FIELDS = {
     "robot.add": ["re", "conv", "robot", "name", "url"],
     "robot.list": ["re", "conv", "robots"],
-    "msg": REVISION_1_2_SERVER_FIELDS["msg"] + ["attachments", "robot"],  # after 1.4's
+    "msg": REVISION_1_5_SERVER_FIELDS["msg"] + ["robot"],  # after 1.5's
 }
 REVISION_1_7_NESTED_FIELDS = {
     "robot": ["robot", "name", "by", "created"],
@@ -215,27 +271,6 @@ REVISION_1_6_NESTED_FIELDS = {
     "snippet": ["text", "ranges"],
 }
 
-# Revision 1.4 (docs/protocol.md, section 30): media. Its vectors live in the
-# *_v1_4.json files.
-REVISION_1_4_CLIENT_FIELDS = {
-    "send": REVISION_1_2_CLIENT_FIELDS["send"] + ["attachments"],
-    "announce": REVISION_1_2_CLIENT_FIELDS["announce"] + ["attachments"],
-    "broadcast.customers": REVISION_1_2_CLIENT_FIELDS["broadcast.customers"] + ["attachments"],
-    "moment.post": REVISION_1_2_CLIENT_FIELDS["moment.post"] + ["media"],
-    "moment.draft": REVISION_1_2_CLIENT_FIELDS["moment.draft"] + ["media"],
-    "media.url": ["id", "media", "thumb"],
-}
-REVISION_1_4_SERVER_FIELDS = {
-    "msg": REVISION_1_2_SERVER_FIELDS["msg"] + ["attachments"],
-    "media.url": ["re", "media", "url", "expires"],
-}
-REVISION_1_4_NESTED_FIELDS = {
-    "attachment": ["media", "name"],  # inside client requests only
-    "media": ["media", "name", "size", "mime", "sha256", "kind", "width", "height",
-              "duration_ms", "animated"],
-    "moment": REVISION_1_2_NESTED_FIELDS["moment"] + ["media"],
-}
-
 # Every revision's tables, oldest first: a later revision's list of a frame's fields
 # extends the earlier one's.
 REVISIONS = (
@@ -244,6 +279,7 @@ REVISIONS = (
     ("1.2", REVISION_1_2_CLIENT_FIELDS, REVISION_1_2_SERVER_FIELDS, REVISION_1_2_NESTED_FIELDS),
     ("1.3", REVISION_1_3_CLIENT_FIELDS, REVISION_1_3_SERVER_FIELDS, REVISION_1_3_NESTED_FIELDS),
     ("1.4", REVISION_1_4_CLIENT_FIELDS, REVISION_1_4_SERVER_FIELDS, REVISION_1_4_NESTED_FIELDS),
+    ("1.5", REVISION_1_5_CLIENT_FIELDS, REVISION_1_5_SERVER_FIELDS, REVISION_1_5_NESTED_FIELDS),
     ("1.6", REVISION_1_6_CLIENT_FIELDS, REVISION_1_6_SERVER_FIELDS, REVISION_1_6_NESTED_FIELDS),
     ("1.7", REVISION_1_7_CLIENT_FIELDS, REVISION_1_7_SERVER_FIELDS, REVISION_1_7_NESTED_FIELDS),
 )
@@ -593,6 +629,46 @@ def test_revision_1_4_vectors_cover_its_frames_and_fields() -> None:
     for kind, names in REVISION_1_4_NESTED_FIELDS.items():
         new = set(names) - set(REVISION_1_2_NESTED_FIELDS.get(kind, ()))
         assert new <= nested[kind], (kind, new - nested[kind])
+
+
+def test_revision_1_5_vectors_cover_its_frames_and_fields() -> None:
+    """Every 1.5 frame and every field 1.5 adds has a vector in the 1.5 files."""
+    assert set(REVISION_1_5_CLIENT_FIELDS) <= _types("client_frames_v1_5.json")
+    assert set(REVISION_1_5_SERVER_FIELDS) <= _types("server_frames_v1_5.json")
+    seen: dict[str, set[str]] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "type" in value:
+                seen.setdefault(value["type"], set()).update(value)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for name in ("client_frames_v1_5.json", "server_frames_v1_5.json"):
+        for v in _load(name):
+            walk(v["frame"])
+    for fields in (REVISION_1_5_CLIENT_FIELDS, REVISION_1_5_SERVER_FIELDS,
+                   REVISION_1_5_NESTED_FIELDS):
+        for kind, names in fields.items():
+            earlier = latest_before("1.5", kind)
+            new = set(names) - set(earlier)
+            assert new <= seen.get(kind, set()), (kind, new - seen.get(kind, set()))
+
+
+def latest_before(revision: str, kind: str) -> list[str]:
+    """A frame's (or map's) fields in the revisions before `revision`."""
+    out: list[str] = []
+    for name, client, server, nested in REVISIONS:
+        if name == revision:
+            break
+        for table in (client, server, nested):
+            out = table.get(kind, out) if kind in table else out
+    return out
+
+
 def test_revision_1_6_vectors_cover_its_frames_fields_and_nothing_unknown() -> None:
     assert _types("client_frames_v1_6.json") == set(REVISION_1_6_CLIENT_FIELDS)
     assert _types("server_frames_v1_6.json") == set(REVISION_1_6_SERVER_FIELDS) | {"error"}

@@ -303,6 +303,18 @@ TABLE: dict[str, Row] = {
     # §30: a file of the group, sent after rex's removal
     "media.url": row(lambda w, actor: {"media": w.media_after},
                      *[Refused("no_such_media")] * 4),
+    # 1.5 (§31): everything on a conversation is for its current members
+    "edit": row(_g(seq=SEQ, text="mine now"), *[NOT_MEMBER] * 4),
+    "react": row(_g(seq=SEQ, emoji="👍", on=True), *[NOT_MEMBER] * 4),
+    "reactions.list": row(_g(seq=SEQ, emoji="👍"), *[NOT_MEMBER] * 4),
+    "forward": row(lambda w, actor: {"client_msg_id": "probe-f", "from_conv": w.conv,
+                                     "seqs": (w.seq,), "to_conv": w.conv},
+                   *[NOT_MEMBER] * 4),
+    "group.notice": row(_g(text="hear ye"), *[NOT_MEMBER] * 4),
+    "pin": row(_g(seq=SEQ), *[NOT_MEMBER] * 4),
+    "unpin": row(_g(seq=SEQ), *[NOT_MEMBER] * 4),
+    "pins": row(_g(), *[NOT_MEMBER] * 4),
+    "conv.mute": row(_g(), *[NOT_MEMBER] * 4),
     # 1.3 sign-in: before hello only; olga's password is not theirs to guess (§29.2)
     "login": row(_f(handle="olga", password="not her password", device="probe"),
                  ALREADY, ALREADY, ALREADY, ALREADY, unauthenticated=AUTH_FAILED),

@@ -30,7 +30,7 @@ from corpchat.server.client_cli import (
 from ..client import TestClient
 
 TIMEOUT_S = 5.0
-MESSAGE_LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] (\S+) -> (\S+): (.*)$")
+MESSAGE_LINE = re.compile(r"^\[\d\d:\d\d:\d\d #\d+\] (\S+) -> (\S+): (.*)$")
 
 
 class Terminal:
@@ -331,7 +331,58 @@ def test_a_damaged_state_file_is_refused(tmp_path, content):
 def test_message_lines_use_local_time():
     msg = Msg(conv=1, seq=1, pos=1, sender="alice", time=1_800_000_000_123, text="hi", to="bob")
     stamp = time.strftime("%H:%M:%S", time.localtime(1_800_000_000))
-    assert format_msg(msg) == f"[{stamp}] alice -> bob: hi"
+    assert format_msg(msg) == f"[{stamp} #1] alice -> bob: hi"
+
+
+def test_message_lines_show_quotes_edits_mentions_and_reactions():
+    from corpchat.protocol import Quote
+
+    msg = Msg(conv=7, seq=4, pos=9, sender="ann", time=1_800_000_000_000, text="ok @ben",
+              reply_to=2, quote=Quote(seq=2, sender="ben", text="ship it?"), version=1,
+              mentioned=True, reactions={"👍": 2})
+    stamp = time.strftime("%H:%M:%S", time.localtime(1_800_000_000))
+    assert format_msg(msg) == (f"  > ben: ship it?\n[{stamp} #4] ann -> #7: ok @ben (edited) "
+                               "[@you] 👍 2")
+
+
+def test_mentions_complete_to_the_one_known_handle():
+    from corpchat.server.client_cli import complete_mentions
+
+    known = {"ben", "bob", "cat"}
+    assert complete_mentions("hi @ca, look", known) == ("hi @cat, look", ("cat",), None)
+    assert complete_mentions("@all @ben", known) == ("@all @ben", ("all", "ben"), None)
+    line, mentions, problem = complete_mentions("@b there", known)
+    assert (mentions, problem) == ((), "@b: ben, bob")
+    assert complete_mentions("mail me@home", known)[1] == ()
+
+
+async def test_reply_edit_react_and_mention_from_the_terminal(server, nursery):
+    from corpchat.protocol import Edited, ReactionEvent
+
+    ann = await TestClient(nursery, server.url, await server.user("ann")).connect()
+    bob = await Running(nursery, server.url, await server.user("bob")).connected()
+    ann.session.queue(GroupCreate(id=ann.session.next_request_id(), name="team",
+                                  members=("bob",)))
+    await ann.flush()
+    conv = (await ann.expect(Ok)).conv
+    await bob.terminal.wait_for(f"#{conv} * ann create ann bob")
+    await ann.send("ship it?", conv=conv)
+    first = await ann.expect(Ack)
+    await bob.terminal.wait_for(f"#{first.seq}] ann -> #{conv}: ship it?")
+    await bob.terminal.type(f"/to #{conv}", f"/reply {first.seq} yes @an", "typo")
+    reply = await ann.expect(Msg)
+    while reply.kind == "system":
+        reply = await ann.expect(Msg)
+    assert (reply.text, reply.reply_to, reply.mentioned) == ("yes @ann", first.seq, True)
+    typo = await ann.expect(Msg)
+    assert typo.text == "typo"
+    await bob.terminal.type(f"/edit {typo.seq} fixed", f"/react {first.seq} 👍")
+    assert (await ann.expect(Edited)).text == "fixed"
+    assert (await ann.expect(ReactionEvent)).reactions == {"👍": 1}
+    await bob.terminal.wait_for(f"-- #{conv} message {typo.seq} edited: fixed")
+    await bob.terminal.wait_for(f"-- #{conv} message {first.seq}: 👍 1")
+    await bob.terminal.type("/quit")
+    assert await bob.finished() == 0
 
 
 async def test_search_finds_and_marks_the_match(server, nursery):

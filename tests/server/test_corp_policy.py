@@ -25,6 +25,7 @@ async def test_corp_set_changes_and_reports_the_policy(server, nursery):
     assert result == {"corp": "acme", "full_name": "Acme Trading Ltd",
                       "show_consumer_reads": True, "show_employee_reads": False,
                       "push_previews": False, "transfer_history": True,
+                      "forward_to_customers": False,
                       "robots_in_external_groups": False}
     again = await server.admin("corp.set", corp="acme", transfer_history=False)
     assert (again["push_previews"], again["transfer_history"]) == (False, False)

@@ -1,0 +1,193 @@
+"""Fan-out of everyday messaging (1.5), for the hub: per-receiver marks of a
+message (mentioned, quote hidden, muted), the `edited`, `reaction` and `mute`
+events, and the coalescing of reactions (one `reaction` per message per commit).
+
+The hub's fan-out stays one pass over the members building each variant once
+(hub._Variants): `marks` is asked for only when a message mentions someone,
+quotes, or its conversation has a mute; a plain message costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from corpchat.protocol import (
+    Edited,
+    ForwardedFrom,
+    Msg,
+    MuteEvent,
+    Quote,
+    ReactionChange,
+    ReactionEvent,
+)
+from corpchat.protocol.clock import Clock
+from corpchat.protocol.frames_everyday import MENTION_ALL
+from corpchat.store import CONSUMER, ENTERPRISE, Membership, Message, Pending, Store
+from corpchat.store import everyday as tables
+from corpchat.store.everyday import MuteState
+
+from .people import People
+from .session import Session
+from .wsframes import event_frame
+
+Out = dict[Session, list[bytes]]
+
+
+def everyday_fields(event: Msg, msg: Message) -> Msg:
+    """A message event with its 1.5 fields (mentions, the quote with its text,
+    the origin of a forward, the notice flag, the edit version)."""
+    quote = None
+    if msg.quote is not None:
+        q = msg.quote
+        quote = Quote(seq=q.seq, sender=q.sender, kind=None if q.kind == "text" else q.kind,
+                      text=q.text or None)
+    origin = None
+    if msg.forwarded is not None:
+        origin = ForwardedFrom(sender=msg.forwarded.sender, time=msg.forwarded.time_ms)
+    return replace(event, mentions=msg.mentions or None,
+                   reply_to=msg.quote.seq if msg.quote else None, quote=quote,
+                   forwarded_from=origin, notice=msg.notice or None,
+                   version=msg.version or None, edited_at=msg.edited_ms or None)
+
+
+def marked(event: Msg, silent: bool, mentioned: bool, unquoted: bool) -> Msg:
+    """A receiver's variant: silent, mentioning them, without the quote's text."""
+    quote = event.quote
+    if unquoted and quote is not None:
+        quote = replace(quote, text=None)
+    return replace(event, silent=silent or None, mentioned=mentioned or None, quote=quote)
+
+
+def badge_origin(event: Msg, store: Store, consumer: bool) -> Msg:
+    """A forward's origin as a receiver of this realm may see its original sender."""
+    origin = event.forwarded_from
+    if origin is None:
+        return event
+    sender = People(store).user(origin.sender)
+    if sender is None:
+        return event
+    badge = People(store).badge(sender, CONSUMER if consumer else ENTERPRISE)
+    return replace(event, forwarded_from=replace(
+        origin, display=badge.display, corp=badge.corp, external=badge.external or None))
+
+
+@dataclass(slots=True)
+class Marks:
+    """Who a message mentions, whose quote is hidden, who muted its conversation."""
+
+    everyone: bool
+    mentioned: frozenset[int]
+    quote_pos: int  # 0: no quote
+    muted: dict[int, int]  # uid -> until (0: until unmuted)
+    now_ms: int
+    urgent: bool
+    sender: int  # one's own message mentions nobody to oneself (one's other devices)
+
+    def of(self, uid: int, membership: Membership) -> tuple[bool, bool, bool]:
+        """(mentioned, the quote's text hidden, hushed by a mute) for one receiver."""
+        mentioned = (self.everyone or uid in self.mentioned) and uid != self.sender
+        unquoted = bool(self.quote_pos) and not membership.sees(self.quote_pos)
+        hushed = False
+        if self.muted and not mentioned and not self.urgent:
+            until = self.muted.get(uid)
+            hushed = until is not None and (until == 0 or until > self.now_ms)
+        return mentioned, unquoted, hushed
+
+
+@dataclass(slots=True)
+class _Folded:
+    """A message's reaction changes within one commit batch."""
+
+    changes: list[ReactionChange] = field(default_factory=list)
+
+
+class EverydayFanout:
+    def __init__(self, hub: Any) -> None:  # the Hub (which imports this module)
+        self.hub = hub
+        self.muted: dict[int, dict[int, int]] = defaultdict(dict)  # conv -> uid -> until
+        self._last_change: dict[tuple[int, int], Any] = {}  # this batch's, per message
+        self._folded: dict[tuple[int, int], _Folded] = {}
+        self.clock: Clock | None = None  # set by the App (mutes end at a time)
+
+    def load(self) -> None:
+        """Read every mute (at start, before anything is fanned out)."""
+        for (uid, conv), until in self.hub.store.read(tables.all_mutes).items():
+            self.muted[conv][uid] = until
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms() if self.clock is not None else 0
+
+    def marks(self, msg: Message) -> Marks:
+        everyone = MENTION_ALL in msg.mentions
+        uids = set()
+        if msg.mentions and not everyone:
+            for handle in msg.mentions:
+                user = self.hub.store.user_by_handle(handle)
+                if user is not None:
+                    uids.add(user.uid)
+        muted = self.muted.get(msg.conv) or {}
+        sender = self.hub.store.user_by_handle(msg.sender) if msg.mentions else None
+        return Marks(everyone, frozenset(uids), msg.quote.pos if msg.quote else 0, muted,
+                     self.now_ms() if muted else 0, msg.urgent,
+                     sender.uid if sender is not None else 0)
+
+    # ----- events -----
+
+    def _audience(self, conv: int, message_pos: int) -> list[Session]:
+        """Every session of every current member who sees the message at `message_pos`."""
+        state = self.hub.conversation(conv)
+        if state is None:
+            return []
+        out: list[Session] = []
+        for uid, membership in state.members.items():
+            if membership.active and membership.sees(message_pos):
+                out.extend(self.hub.sessions.get(uid, ()))
+        return out
+
+    def edited(self, msg: Message, pos: int, out: Out) -> None:
+        self.hub.head = pos
+        frame = event_frame(Edited(conv=msg.conv, seq=msg.seq, pos=pos, text=msg.text,
+                                   edited_at=msg.edited_ms, version=msg.version))
+        for session in self._audience(msg.conv, msg.pos):
+            out[session].append(frame)
+
+    def begin(self, batch: list[Pending]) -> None:
+        """Note each message's last reaction change in the batch: the coalesced event
+        goes out there, so that on every connection positions keep increasing."""
+        self._last_change.clear()
+        self._folded.clear()
+        for pending in batch:
+            result = pending.result
+            if getattr(result, "state", None) is not None and hasattr(result, "emoji"):
+                self._last_change[(result.conv, result.seq)] = result
+
+    def reacted(self, reacted: Any, out: Out) -> None:
+        """One committed reaction change (ops.everyday.Reacted with a state)."""
+        result: Any = reacted
+        key = (result.conv, result.seq)
+        folded = self._folded.setdefault(key, _Folded())
+        folded.changes.append(ReactionChange(user=result.user, emoji=result.emoji,
+                                             on=result.on))
+        self.hub.head = max(self.hub.head, result.state.pos)
+        if self._last_change.get(key) is not reacted:
+            return  # a later change of this message in the batch carries it
+        state = result.state
+        frame = event_frame(ReactionEvent(conv=state.conv, seq=state.seq, pos=state.pos,
+                                          reactions=state.counts,
+                                          changes=tuple(folded.changes)))
+        for session in self._audience(result.conv, result.message_pos):
+            out[session].append(frame)
+
+    def mute_changed(self, uid: int, state: MuteState, out: Out) -> None:
+        self.hub.head = max(self.hub.head, state.pos)
+        if state.until is None:
+            self.muted.get(state.conv, {}).pop(uid, None)
+        else:
+            self.muted[state.conv][uid] = state.until
+        frame = event_frame(MuteEvent(conv=state.conv, pos=state.pos,
+                                      muted=state.until is not None,
+                                      until=state.until or None))
+        for session in self.hub.sessions.get(uid, ()):
+            out[session].append(frame)
