@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import trio
+from playwright.sync_api import expect
 
 from corpchat.adminclient import call, socket_path
 from corpchat.server import App, ServerConfig
@@ -25,6 +26,10 @@ CHROMIUM = os.environ.get("CORPCHAT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 10_000
+# Playwright's `expect` waits 5 s by default, less than an action's TIMEOUT_MS: on a
+# busy 2-core machine (a second suite beside this one) a mass message's result took
+# longer. These tests check what a person sees, not how fast: give both the same bound.
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @dataclass
