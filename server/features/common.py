@@ -17,14 +17,27 @@ from corpchat.protocol import (
     ReactionEvent,
     Unread,
 )
-from corpchat.store import GROUP, Message, Store, User
+from corpchat.store import GROUP, Message, Store, User, WriteOp
 from corpchat.store import everyday as tables
 from corpchat.store.everyday import EditEvent, MuteState, ReactionState, Seen, StreamEvent
 
 from ..everyday_fanout import badge_origin
-from ..hub import message_event
+from ..hub import NoticeContext, message_event
 from ..people import People
-from ..services import Delivery
+from ..services import Delivery, Services
+from ..session import Session
+
+
+def stored_caller(s: Services, session: Session) -> User:
+    """The caller as stored now (a role or a department may have changed since hello)."""
+    user = s.store.user(session.authed_user.uid)
+    assert user is not None  # users are disabled, never deleted
+    return user
+
+
+def submit_answered(s: Services, session: Session, frame: Any, op: WriteOp) -> None:
+    """Submit `op`, answered after its commit by the notices it returns (`ok` or error)."""
+    s.submit(session, op, NoticeContext(session, frame.id))
 
 
 def bad(message: str) -> ProtocolError:

@@ -9,7 +9,6 @@ the writer as ops/contacts.py operations and are answered after the commit
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from corpchat.bridge import may_use_directory
 from corpchat.protocol import (
@@ -34,37 +33,26 @@ from corpchat.protocol import (
     RequestList,
     RequestListReply,
 )
-from corpchat.store import ENTERPRISE, Contact, User, WriteOp
+from corpchat.store import ENTERPRISE, Contact, User
 from corpchat.store import contacts as tables
 from corpchat.store import customers as cust
 
-from ..hub import NoticeContext
 from ..ops import contacts as ops
 from ..people import People as Looker
 from ..routes import Routes
 from ..services import Services
 from ..session import Session
 from ..wsframes import event_frame
-from .common import active_user, bad, enforce
+from .common import active_user, bad, enforce, stored_caller, submit_answered
 
 routes = Routes()
 MAX_PENDING_LISTED = 1000  # per direction, newest first
 
 
-def _me(s: Services, session: Session) -> User:
-    """The caller as stored now (a role or a department may have changed since hello)."""
-    user = s.store.user(session.authed_user.uid)
-    assert user is not None  # users are disabled, never deleted
-    return user
-
-
-def _submit(s: Services, session: Session, frame: Any, op: WriteOp) -> None:
-    s.submit(session, op, NoticeContext(session, frame.id))
-
 
 @routes.handles(DirectorySearch)
 def search(s: Services, session: Session, frame: DirectorySearch) -> None:
-    user, looker = _me(s, session), Looker(s.store)
+    user, looker = stored_caller(s, session), Looker(s.store)
     enforce(may_use_directory(user))
     limit = min(frame.limit or 50, 200)
     uids = s.store.read(tables.search_names, user.corp_id, frame.prefix, limit)
@@ -75,7 +63,7 @@ def search(s: Services, session: Session, frame: DirectorySearch) -> None:
 
 @routes.handles(DirectoryDepartment)
 def department(s: Services, session: Session, frame: DirectoryDepartment) -> None:
-    user, looker = _me(s, session), Looker(s.store)
+    user, looker = stored_caller(s, session), Looker(s.store)
     enforce(may_use_directory(user))
     dept_id = frame.dept or 0
     depts = s.store.read(tables.departments, user.corp_id)
@@ -93,7 +81,7 @@ def department(s: Services, session: Session, frame: DirectoryDepartment) -> Non
 
 @routes.handles(ContactList)
 def contact_list(s: Services, session: Session, frame: ContactList) -> None:
-    user, looker, store = _me(s, session), Looker(s.store), s.store
+    user, looker, store = stored_caller(s, session), Looker(s.store), s.store
     if user.realm == ENTERPRISE:
         wanted = set(frame.tags or ())
         tagged = {c.consumer: store.read(cust.contact_tags, user.uid, c.consumer)
@@ -119,69 +107,71 @@ def contact_list(s: Services, session: Session, frame: ContactList) -> None:
 
 @routes.handles(ContactRequest)
 def contact_request(s: Services, session: Session, frame: ContactRequest) -> None:
-    user, caps = _me(s, session), s.config.bridge
+    user, caps = stored_caller(s, session), s.config.bridge
     consumer = active_user(s.store, frame.to)
     note, now = frame.note or "", s.clock.now_ms()
     if len(note) > caps.note_chars:
         raise bad(f"a note has at most {caps.note_chars} characters")
     seen = Looker(s.store).profile(user, consumer)
-    _submit(s, session, frame,
+    submit_answered(s, session, frame,
             lambda w: ops.request_contact(w, user, consumer, note, seen, now, caps))
 
 
 @routes.handles(ContactAccept, ContactDecline)
 def contact_answer(s: Services, session: Session, frame: ContactAccept | ContactDecline) -> None:
-    user, caps, looker, now = _me(s, session), s.config.bridge, Looker(s.store), s.clock.now_ms()
+    user, caps, looker = stored_caller(s, session), s.config.bridge, Looker(s.store)
+    now = s.clock.now_ms()
     employee = active_user(s.store, frame.employee)
     mine, theirs = looker.profile(user, employee), looker.profile(employee, user)
     if isinstance(frame, ContactAccept):
-        _submit(s, session, frame,
+        submit_answered(s, session, frame,
                 lambda w: ops.accept_contact(w, user, employee, mine, theirs, now, caps))
     else:
-        _submit(s, session, frame, lambda w: ops.decline_contact(w, user, employee, mine))
+        submit_answered(s, session, frame, lambda w: ops.decline_contact(w, user, employee, mine))
 
 
 @routes.handles(ContactRemove)
 def contact_remove(s: Services, session: Session, frame: ContactRemove) -> None:
-    user = _me(s, session)
+    user = stored_caller(s, session)
     other = active_user(s.store, frame.user)
     employee, consumer = (user, other) if user.realm == ENTERPRISE else (other, user)
     seen = Looker(s.store).profile(user, other)
-    _submit(s, session, frame, lambda w: ops.remove_contact(w, employee, consumer, seen, user))
+    submit_answered(s, session, frame,
+                    lambda w: ops.remove_contact(w, employee, consumer, seen, user))
 
 
 @routes.handles(ContactRemark)
 def contact_remark(s: Services, session: Session, frame: ContactRemark) -> None:
-    user, caps, remark = _me(s, session), s.config.bridge, frame.remark
+    user, caps, remark = stored_caller(s, session), s.config.bridge, frame.remark
     consumer = active_user(s.store, frame.user)
     if len(remark) > caps.note_chars:
         raise bad(f"a remark has at most {caps.note_chars} characters")
-    _submit(s, session, frame, lambda w: ops.set_remark(w, user, consumer, remark))
+    submit_answered(s, session, frame, lambda w: ops.set_remark(w, user, consumer, remark))
 
 
 @routes.handles(FriendRequest, FriendAccept)
 def friend_ask(s: Services, session: Session, frame: FriendRequest | FriendAccept) -> None:
-    user, caps, now = _me(s, session), s.config.bridge, s.clock.now_ms()
+    user, caps, now = stored_caller(s, session), s.config.bridge, s.clock.now_ms()
     other = active_user(s.store, frame.to if isinstance(frame, FriendRequest) else frame.user)
     seen = Looker(s.store).profile(user, other)
     op = ops.request_friend if isinstance(frame, FriendRequest) else ops.accept_friend
-    _submit(s, session, frame, lambda w: op(w, user, other, seen, now, caps))
+    submit_answered(s, session, frame, lambda w: op(w, user, other, seen, now, caps))
 
 
 @routes.handles(FriendDecline, FriendRemove)
 def friend_drop(s: Services, session: Session, frame: FriendDecline | FriendRemove) -> None:
-    user = _me(s, session)
+    user = stored_caller(s, session)
     other = active_user(s.store, frame.user)
     seen = Looker(s.store).profile(user, other)
     change = ops.decline_friend if isinstance(frame, FriendDecline) else ops.remove_friend
-    _submit(s, session, frame, lambda w: change(w, user, other, seen))
+    submit_answered(s, session, frame, lambda w: change(w, user, other, seen))
 
 
 @routes.handles(RequestList)
 def request_list(s: Services, session: Session, frame: RequestList) -> None:
     """Pending requests: contact requests (employee to consumer) and friend requests,
     those waiting for the caller and those the caller sent."""
-    user, looker, store = _me(s, session), Looker(s.store), s.store
+    user, looker, store = stored_caller(s, session), Looker(s.store), s.store
     incoming = [("contact", uid, note, t) for uid, note, t in
                 store.read(tables.requests_to, user.uid)]
     incoming += [("friend", uid, "", t) for uid, t in

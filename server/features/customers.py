@@ -7,7 +7,6 @@ rules (bridge/customers.py) inside the batch's transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import trio
 
@@ -42,11 +41,11 @@ from corpchat.protocol import (
     TagsReply,
     TransferRefuse,
 )
-from corpchat.store import CONSUMER, ENTERPRISE, StorageError, User, WriteOp
+from corpchat.store import CONSUMER, ENTERPRISE, StorageError, User
 from corpchat.store import contacts as tables
 from corpchat.store import customers as cust
 
-from ..hub import NoticeContext, error_frame
+from ..hub import error_frame
 from ..media import check_attachments, requested_attachments
 from ..ops import customers as ops
 from ..ops import transfers as transfer_ops
@@ -56,7 +55,7 @@ from ..routes import Routes
 from ..services import Services, Spawn, Write
 from ..session import Session
 from ..wsframes import event_frame
-from .common import enforce
+from .common import enforce, stored_caller, submit_answered
 
 routes = Routes()
 # Recipients per commit of a mass message. Each chunk is a writer op and a burst of
@@ -76,20 +75,10 @@ class Customers(Services):
     spawn: Spawn  # the task that sends a mass message
 
 
-def _me(s: Services, session: Session) -> User:
-    """The caller as stored now (a role may have changed since hello)."""
-    user = s.store.user(session.authed_user.uid)
-    assert user is not None  # users are disabled, never deleted
-    return user
-
-
-def _submit(s: Services, session: Session, frame: Any, op: WriteOp) -> None:
-    s.submit(session, op, NoticeContext(session, frame.id))
-
 
 @routes.handles(TagList)
 def tag_list(s: Services, session: Session, frame: TagList) -> None:
-    user = _me(s, session)
+    user = stored_caller(s, session)
     _employee_only(user)
     groups = s.store.read(cust.tag_groups, user.corp_id)
     tags = s.store.read(cust.tags, user.corp_id)
@@ -100,49 +89,49 @@ def tag_list(s: Services, session: Session, frame: TagList) -> None:
 
 @routes.handles(TagGroupAdd)
 def tag_group_add(s: Services, session: Session, frame: TagGroupAdd) -> None:
-    user, name = _me(s, session), frame.name
+    user, name = stored_caller(s, session), frame.name
     _corp_admin(user)
-    _submit(s, session, frame, lambda w: ops.add_tag_group(w, frame.id, user.corp_id, name))
+    submit_answered(s, session, frame, lambda w: ops.add_tag_group(w, frame.id, user.corp_id, name))
 
 
 @routes.handles(TagAdd)
 def tag_add(s: Services, session: Session, frame: TagAdd) -> None:
-    user, group, name, caps = _me(s, session), frame.group, frame.name, s.config.customers
+    user, group, name, caps = stored_caller(s, session), frame.group, frame.name, s.config.customers
     _corp_admin(user)
-    _submit(s, session, frame,
+    submit_answered(s, session, frame,
             lambda w: ops.add_tag(w, frame.id, user.corp_id, group, name, caps))
 
 
 @routes.handles(TagRemove)
 def tag_remove(s: Services, session: Session, frame: TagRemove) -> None:
-    user, tag = _me(s, session), frame.tag
+    user, tag = stored_caller(s, session), frame.tag
     _corp_admin(user)
-    _submit(s, session, frame, lambda w: ops.remove_tag(w, user.corp_id, tag))
+    submit_answered(s, session, frame, lambda w: ops.remove_tag(w, user.corp_id, tag))
 
 
 @routes.handles(ContactTag)
 def contact_tag(s: Services, session: Session, frame: ContactTag) -> None:
-    user = _me(s, session)
+    user = stored_caller(s, session)
     consumer = _customers(s, user, [frame.user])[0]
     add, remove = frame.add or (), frame.remove or ()
-    _submit(s, session, frame, lambda w: ops.tag_contact(w, user, consumer, add, remove))
+    submit_answered(s, session, frame, lambda w: ops.tag_contact(w, user, consumer, add, remove))
 
 
 @routes.handles(TransferRefuse)
 def transfer_refuse(s: Services, session: Session, frame: TransferRefuse) -> None:
-    user = _me(s, session)
+    user = stored_caller(s, session)
     employee, looker = _employee(s, frame.employee), People(s.store)
-    _submit(s, session, frame, lambda w: transfer_ops.refuse(w, looker, user, employee))
+    submit_answered(s, session, frame, lambda w: transfer_ops.refuse(w, looker, user, employee))
 
 
 @routes.handles(MomentPost)
 def moment_post(s: Services, session: Session, frame: MomentPost) -> None:
-    user, now, caps = _me(s, session), s.clock.now_ms(), s.config.customers
+    user, now, caps = stored_caller(s, session), s.clock.now_ms(), s.config.customers
     _employee_only(user)
     people, seen = _feed_people(s, user), _author(s, user)
     text, attachments = frame.text, frame.attachments or ()
     files = _moment_media(s, frame.media, len(attachments))
-    _submit(s, session, frame, lambda w: ops.post_with_media(
+    submit_answered(s, session, frame, lambda w: ops.post_with_media(
         w, frame.id, user, seen, text, attachments, now, caps, people, files))
 
 
@@ -158,11 +147,11 @@ def _moment_media(s: Services, wanted: tuple[Attachment, ...] | None,
 
 @routes.handles(MomentConfirm)
 def moment_confirm(s: Services, session: Session, frame: MomentConfirm) -> None:
-    user, now, caps, draft_id = _me(s, session), s.clock.now_ms(), s.config.customers, \
+    user, now, caps, draft_id = stored_caller(s, session), s.clock.now_ms(), s.config.customers, \
         frame.draft
     _employee_only(user)
     people, seen = _feed_people(s, user), _author(s, user)
-    _submit(s, session, frame, lambda w: ops.confirm(w, frame.id, user, seen, draft_id, now,
+    submit_answered(s, session, frame, lambda w: ops.confirm(w, frame.id, user, seen, draft_id, now,
                                                      caps, people))
 
 
@@ -205,7 +194,7 @@ def _feed_people(s: Services, employee: User) -> list[int]:
 
 @routes.handles(BroadcastCustomers)
 def broadcast(s: Customers, session: Session, frame: BroadcastCustomers) -> None:
-    user, now = _me(s, session), s.clock.now_ms()
+    user, now = stored_caller(s, session), s.clock.now_ms()
     _employee_only(user)
     limits = s.config.limits
     if not 0 < len(frame.client_msg_id) <= 32:
@@ -302,7 +291,7 @@ async def _run_broadcast(s: Customers, session: Session, user: User,
 
 @routes.handles(MomentDraft)
 def moment_draft(s: Services, session: Session, frame: MomentDraft) -> None:
-    user, now = _me(s, session), s.clock.now_ms()
+    user, now = stored_caller(s, session), s.clock.now_ms()
     _corp_admin(user)
     employees = [_employee(s, h) for h in frame.employees]
     for employee in employees:
@@ -310,13 +299,13 @@ def moment_draft(s: Services, session: Session, frame: MomentDraft) -> None:
     text, attachments = frame.text, tuple(frame.attachments or ())
     files = _moment_media(s, frame.media, len(attachments))
     author = People(s.store).profile(user, user)
-    _submit(s, session, frame, lambda w: ops.draft(w, frame.id, user, author, text,
+    submit_answered(s, session, frame, lambda w: ops.draft(w, frame.id, user, author, text,
                                                    attachments, employees, now, files))
 
 
 @routes.handles(MomentsFeed)
 def moments_feed(s: Services, session: Session, frame: MomentsFeed) -> None:
-    user = _me(s, session)
+    user = stored_caller(s, session)
     store, limit = s.store, min(frame.limit or 20, 100)
     if frame.employee is not None:
         _corp_admin(user)
