@@ -28,7 +28,9 @@ run() {  # [SERVE_ARGS="--config FILE"] run NAME SCENARIO [loadtest options...]
       --rate "$FLOOD" --duration $((DURATION + 4)) >"$OUT/$name.flood.json" &
     flood=$!
   fi
-  taskset -c 1 "$BIN/corpchat" loadtest "$@" --url "ws://127.0.0.1:$PORT/" \
+  # 200 handshakes in flight (loopback.toml lifts the per-address cap); a scenario's own
+  # --connect-concurrency comes later and wins
+  taskset -c 1 "$BIN/corpchat" loadtest --connect-concurrency 200 "$@" --url "ws://127.0.0.1:$PORT/" \
     --admin-socket "$data/admin.sock" --duration "$DURATION" --warmup 3 --seed 1 \
     --json "$OUT/$name.json" || echo "($name reported a failure)"
   if [ -n "$flood" ]; then wait "$flood" || true; fi

@@ -19,7 +19,7 @@ class Options:
     seed: int = 1
     workers: int = 1
     size: int = 100  # characters of each message's text
-    connect_concurrency: int = 200  # connection attempts in flight at once
+    connect_concurrency: int = 60  # connection attempts in flight at once (see cli.py)
     drain_s: float = 15.0  # how long to wait for the last acks and deliveries
     drop: int = 0  # reconnect: clients that drop together (0: all)
     progress: bool = False  # a rates line per second on stderr
