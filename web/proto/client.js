@@ -127,7 +127,13 @@ export class ProtocolClient {
 
   /** Break the connection as a network loss would (tests, "reconnect now"). */
   drop() {
-    if (this.ws) this.ws.close(4000);  // "resync required": a code we reconnect on
+    const ws = this.ws;
+    if (!ws) return;
+    ws.close(4000);  // "resync required": a code we reconnect on
+    // Gone now: with the network down the close handshake cannot finish, and the
+    // browser's close event may come seconds later. (Its late event is ignored:
+    // `closed` only acts for the current socket.)
+    this.closed(ws, 4000);
   }
 
   hello() {
