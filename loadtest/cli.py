@@ -21,6 +21,9 @@ EXPECTED_FAILURES = (OSError, AdminError, WorkerFailed, trio.TooSlowError)
 # Handshakes in flight from this one address: below the server's default
 # max_unauthenticated_per_address (64), so a run against `make run` is not refused.
 CONNECT_CONCURRENCY = 60
+CONNECT_HELP = (f"connection attempts in flight at once (default {CONNECT_CONCURRENCY}: under a "
+                "default server's cap of 64 unauthenticated connections per address; raise "
+                "both together, as loadtest/bench.sh does with loadtest/loopback.toml)")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -41,10 +44,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="generator processes (default 1)")
     p.add_argument("--size", type=int, default=100, help="message text size, chars (default 100)")
     p.add_argument("--connect-concurrency", type=int, default=CONNECT_CONCURRENCY,
-                   help="connection attempts in flight at once (default "
-                        f"{CONNECT_CONCURRENCY}: under a default server's cap of 64 "
-                        "unauthenticated connections per address; raise both together, "
-                        "as loadtest/bench.sh does with loadtest/loopback.toml)")
+                   help=CONNECT_HELP)
     p.add_argument("--drain", type=float, default=15.0,
                    help="max seconds to wait for the last acks and deliveries (default 15)")
     p.add_argument("--drop", type=int, default=0,
