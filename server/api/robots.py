@@ -3,7 +3,8 @@
 The key (256 random bits, kept as its digest) names the robot; a removed
 robot's key is 404 like one never issued. Each robot may post
 `PlatformCaps.robot_posts_per_min` messages in any 60 s (a sliding window on
-the injected clock); past that, 429 with Retry-After. The message is stored in
+the injected clock); the post over it throttles the robot for
+`PlatformCaps.robot_throttle_s` (10 minutes): 429 with Retry-After until then. The message is stored in
 the group from `robot:<id>` with the robot's name, archived like any message of
 an external group, and fanned out after the commit.
 """
@@ -51,31 +52,45 @@ def digest(key: str) -> bytes:
 
 
 class RobotQuota:
-    """At most `per_min` posts per robot in any 60 s; memory: per_min times per robot."""
+    """At most `per_min` posts per robot in any 60 s; the post over it throttles the
+    robot for `throttle_s` (WeCom's rule: over 20 a minute, throttled for 10 minutes).
 
-    def __init__(self, clock: Clock, per_min: int) -> None:
-        self.clock, self.per_min = clock, per_min
+    Memory: per robot, at most per_min times and one deadline. The throttle's end is
+    fixed when it begins: posts refused meanwhile do not extend it.
+    """
+
+    def __init__(self, clock: Clock, per_min: int, throttle_s: float) -> None:
+        self.clock, self.per_min, self.throttle_s = clock, per_min, throttle_s
         self._posts: dict[int, deque[float]] = {}
+        self._throttled: dict[int, float] = {}  # robot -> the monotonic time it ends
 
     def take(self, robot_id: int) -> float | None:
-        """None if the post may go; else the seconds until it may."""
+        """None if the post may go (and it is counted); else the seconds until one may."""
         now = self.clock.monotonic()
+        until = self._throttled.get(robot_id)
+        if until is not None:
+            if now < until:
+                return until - now
+            del self._throttled[robot_id]
         posts = self._posts.setdefault(robot_id, deque())
         while posts and posts[0] <= now - 60:
             posts.popleft()
         if len(posts) >= self.per_min:
-            return posts[0] + 60 - now
+            posts.clear()  # the window starts afresh when the throttle ends
+            self._throttled[robot_id] = now + self.throttle_s
+            return self.throttle_s
         posts.append(now)
         return None
 
     def forget(self, robot_id: int) -> None:
         self._posts.pop(robot_id, None)
+        self._throttled.pop(robot_id, None)
 
 
 class RobotHooks:
     def __init__(self, store: Store, write: Write, clock: Clock, caps: PlatformCaps) -> None:
         self.store, self.write, self.clock, self.caps = store, write, clock, caps
-        self.quota = RobotQuota(clock, caps.robot_posts_per_min)
+        self.quota = RobotQuota(clock, caps.robot_posts_per_min, caps.robot_throttle_s)
 
     def register(self, router: Router) -> None:
         router.add("POST", HOOK_PATH + "<key>", self.post)
@@ -89,7 +104,8 @@ class RobotHooks:
         if wait is not None:
             seconds = str(max(1, math.ceil(wait))).encode()
             raise ApiError(429, "rate_limited",
-                           f"at most {self.caps.robot_posts_per_min} posts a minute per robot",
+                           f"at most {self.caps.robot_posts_per_min} posts a minute per robot; "
+                           f"over it, throttled for {self.caps.robot_throttle_s} s",
                            headers=((b"retry-after", seconds),))
         now = self.clock.now_ms()
         result = await self.write(lambda w: post_as_robot(w, bot, text, mentions, now))

@@ -20,6 +20,7 @@ class PlatformCaps:
     # the company systems' hosts so that no app makes the server call internal ones.
     callback_hosts: tuple[str, ...] = ()
     robot_posts_per_min: int = 20  # per robot, in any 60 s; more: 429 with Retry-After
+    robot_throttle_s: int = 600  # a robot over robot_posts_per_min is refused this long
     robot_text_bytes: int = 2048  # a robot message's text or markdown (WeCom's)
     robots_per_group: int = 10
     # The server's address as the company's systems reach it, for robots' webhook
