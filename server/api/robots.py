@@ -4,9 +4,9 @@ The key (256 random bits, kept as its digest) names the robot; a removed
 robot's key is 404 like one never issued. Each robot may post
 `PlatformCaps.robot_posts_per_min` messages in any 60 s (a sliding window on
 the injected clock); the post over it throttles the robot for
-`PlatformCaps.robot_throttle_s` (10 minutes): 429 with Retry-After until then. The message is stored in
-the group from `robot:<id>` with the robot's name, archived like any message of
-an external group, and fanned out after the commit.
+`PlatformCaps.robot_throttle_s` (10 minutes): 429 with Retry-After until then.
+The message is stored in the group from `robot:<id>` with the robot's name,
+archived like any message of an external group, and fanned out after the commit.
 """
 
 from __future__ import annotations
