@@ -245,6 +245,7 @@ class App:
                 await self.media.start()
                 nursery.start_soon(self.media.sweep_forever)
                 nursery.start_soon(self.callbacks.run)
+                nursery.start_soon(self.platform.sweep_forever)
                 if self.tls is not None:
                     nursery.start_soon(self.tls.reload_on_sighup)
                 self._background = nursery

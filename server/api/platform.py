@@ -9,9 +9,12 @@ never logged.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import trio
 
 from corpchat.bridge.app_scope import dept_in_app_scope, in_app_scope
 from corpchat.protocol.clock import Clock
@@ -26,7 +29,9 @@ from .quota import RecipientQuota
 from .router import ApiError, ApiRequest, ApiResponse, Router, json_response
 from .settings import PlatformCaps
 
+log = logging.getLogger("corpchat.api")
 Write = Callable[[Any], Awaitable[object]]
+SWEEP_BATCH = 1000  # idempotency keys dropped per write transaction
 _DUMMY_DIGEST = tables.digest("not an app secret")
 CONTENT_KINDS = ("text", "markdown", "card")
 
@@ -52,6 +57,29 @@ class Platform:
         if isinstance(result, BaseException):
             raise result
         return result
+
+    # ----- the idempotency keys' sweep -----
+
+    async def sweep_forever(self) -> None:
+        """Drop idempotency keys older than their window, every
+        `idempotency_sweep_s`: what they take is bounded by the window's traffic."""
+        while True:
+            await trio.sleep(self.caps.idempotency_sweep_s)
+            try:
+                await self.sweep_once()
+            except ApiError as exc:  # the store refused writes (full disk): next time
+                log.warning("idempotency sweep failed: %s", exc.message)
+
+    async def sweep_once(self) -> int:
+        """Drop every idempotency key past its window now; how many went."""
+        before = self.clock.now_ms() - self.caps.idempotency_window_s * 1000
+        dropped = 0
+        while True:
+            batch = await self._committed(lambda w: w.do(
+                tables.sweep_idempotent_answers, before, SWEEP_BATCH))
+            dropped += batch
+            if batch < SWEEP_BATCH:
+                return dropped
 
     # ----- POST /api/v1/token -----
 

@@ -11,6 +11,7 @@ class PlatformCaps:
     token_ttl_s: int = 7200  # an access token's life (WeCom's)
     max_live_tokens: int = 10  # per app; a new one retires the oldest
     idempotency_window_s: int = 1800  # a repeated idempotency_key within it answers again
+    idempotency_sweep_s: float = 60.0  # how often keys past their window are dropped
     per_recipient_per_min: int = 30  # app messages per recipient per app
     per_recipient_per_hour: int = 1000
     max_recipients: int = 10_000  # users after expanding departments, per message

@@ -133,6 +133,34 @@ async def test_idempotency_key(server, clock, nursery):
     assert len(dan.taken(Msg)) == 2  # exactly the two
 
 
+def _idem_entries(server) -> tuple[int, int]:
+    return server.app.store.read(lambda txn, db: (txn.stat(db["app_idem"])["entries"],
+                                                  txn.stat(db["app_idem_ix"])["entries"]))
+
+
+async def test_idempotency_keys_are_swept_after_their_window(server, clock):
+    _, token, _, _ = await _setup(server)
+
+    async def send(key: str) -> dict:
+        body = {"to": {"users": ["dan"]}, "text": key, "idempotency_key": key}
+        return (await _post(server, "/api/v1/messages", body, token)).json()
+
+    first = {key: await send(key) for key in ("a", "b", "c")}
+    clock.advance(29 * 60)
+    late = await send("d")
+    assert await server.app.platform.sweep_once() == 0  # none is 30 minutes old yet
+    assert _idem_entries(server) == (4, 4)
+    clock.advance(2 * 60)
+    again = await send("a")  # past its window: sent anew, under the same key
+    assert again["message_id"] != first["a"]["message_id"]
+    assert await server.app.platform.sweep_once() == 3  # a's, b's and c's first answers
+    assert _idem_entries(server) == (2, 2)  # d, and a's second answer
+    assert await send("a") == again and await send("d") == late
+    clock.advance(31 * 60)
+    assert await server.app.platform.sweep_once() == 2
+    assert _idem_entries(server) == (0, 0)
+
+
 async def test_per_recipient_quota(server, clock):
     _, token, _, _ = await _setup(server)
     body = {"to": {"users": ["dan"]}, "text": "ping"}
