@@ -17,6 +17,10 @@ class PlatformCaps:
     max_recipients: int = 10_000  # users after expanding departments, per message
     max_text_bytes: int = 2048  # an app message's text or markdown (UTF-8)
     body_timeout_s: float = 10.0  # to receive a request's whole body
+    # HTTP/1.1 keep-alive of API connections: requests on one, and how long one may
+    # wait idle for the next request after an answer.
+    keepalive_requests: int = 1000
+    keepalive_idle_s: float = 15.0
     # Hosts callback URLs may name (lowercase); empty: any host. An operator lists
     # the company systems' hosts so that no app makes the server call internal ones.
     callback_hosts: tuple[str, ...] = ()
