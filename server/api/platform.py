@@ -18,7 +18,7 @@ import trio
 
 from corpchat.bridge.app_scope import dept_in_app_scope, in_app_scope
 from corpchat.protocol.clock import Clock
-from corpchat.store import Refused, StorageError, Store, User
+from corpchat.store import Refused, StorageError, Store, User, customers, member_tags
 from corpchat.store import apps as tables
 from corpchat.store import contacts as directory
 from corpchat.store.users import all_users
@@ -137,8 +137,10 @@ class Platform:
         """Why the app may not reach `user`, or None if it may."""
         if user is None:
             return "not_found"
+        user_tags = self.store.read(member_tags.tags_of, uid=user.uid) if app.scope_tags \
+            else ()
         verdict = in_app_scope(user, app.corp_id, app.scope_users, app.scope_depts,
-                               self._ancestry(user.dept))
+                               self._ancestry(user.dept), app.scope_tags, user_tags)
         return None if verdict.allowed else verdict.code
 
     def _dept_members(self, app: tables.AppRecord, dept_id: int) -> list[User] | None:
@@ -208,10 +210,9 @@ class Platform:
         schema.only(to, {"users", "departments", "tags"}, "to.")
         handles = schema.list_of(to, "users", str, where="to.")
         depts = schema.list_of(to, "departments", int, where="to.")
-        if schema.list_of(to, "tags", int, where="to."):
-            raise schema.bad("to.tags", "employee tags are not kept by this server yet")
-        if not handles and not depts:
-            raise schema.bad("to", "name at least one user or department")
+        tags = schema.list_of(to, "tags", int, where="to.")
+        if not handles and not depts and not tags:
+            raise schema.bad("to", "name at least one user, department or tag")
         chosen: dict[int, None] = {}
         skipped: list[dict[str, Any]] = []
         for handle in handles:
@@ -224,6 +225,9 @@ class Platform:
                 chosen[user.uid] = None
         for dept_id in depts:
             self._add_department(app, dept_id, chosen, skipped)
+        library = self.store.read(customers.tags, app.corp_id) if tags else {}
+        for tag in tags:
+            self._add_tag(app, tag, tag in library, chosen, skipped)
         if len(chosen) > self.caps.max_recipients:
             raise schema.bad("to", f"more than {self.caps.max_recipients} recipients")
         return list(chosen), skipped
@@ -238,6 +242,21 @@ class Platform:
                 skipped.append({"department": dept_id, "reason": "out_of_scope"})
         for user in members:
             chosen[user.uid] = None
+
+    def _add_tag(self, app: tables.AppRecord, tag: int, known: bool,
+                 chosen: dict[int, None], skipped: list[dict[str, Any]]) -> None:
+        """The employees carrying `tag` (of the corp's library) whom the app reaches:
+        all of them when the scope names the tag, else those in it otherwise."""
+        if not known:
+            skipped.append({"tag": tag, "reason": "not_found"})
+            return
+        reached = 0
+        for uid in self.store.read(member_tags.members_of, tag=tag):
+            if self._reach(app, self.store.user(uid)) is None:
+                chosen[uid] = None
+                reached += 1
+        if not reached:
+            skipped.append({"tag": tag, "reason": "out_of_scope"})
 
     # ----- the directory within the scope -----
 

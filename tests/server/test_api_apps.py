@@ -118,6 +118,43 @@ async def test_message_reaches_the_scope_only(server, nursery):
     assert (await _get(server, "/api/v1/users/bob", token)).status_code == 404
 
 
+async def test_tags_reach_the_employees_carrying_them(server, nursery):
+    app, token, tokens, depts = await _setup(server)  # the scope: sales (alice) and dan
+    group = (await server.admin("tag.group_add", corp="acme", name="Roles"))["group"]
+    oncall = (await server.admin("tag.add", corp="acme", group=group, name="on call"))["tag"]
+    fire = (await server.admin("tag.add", corp="acme", group=group, name="fire warden"))["tag"]
+    await server.admin("tag.assign", corp="acme", tag=oncall, handles=["alice", "bob"])
+    await server.admin("tag.assign", corp="acme", tag=fire, handles=["bob"])
+    bob = await TestClient(nursery, server.url, tokens["bob"]).connect()
+
+    async def send(tags: list[int]) -> dict:
+        return (await _post(server, "/api/v1/messages", {"to": {"tags": tags},
+                                                         "text": "drill at 3"}, token)).json()
+
+    # on call is not in the scope: only alice (in sales) of its members is reached
+    answer = await send([oncall])
+    assert (answer["delivered"], answer["skipped"]) == (1, [])
+    answer = await send([fire, 999])
+    assert answer["delivered"] == 0 and answer["skipped"] == [
+        {"tag": fire, "reason": "out_of_scope"}, {"tag": 999, "reason": "not_found"}]
+    assert (await _get(server, "/api/v1/users/bob", token)).status_code == 404
+    scoped = await server.admin("app.scope", app=app["app_id"], tags=[fire])
+    assert scoped["scope"]["tags"] == [fire]
+    answer = await send([fire])
+    assert (answer["delivered"], answer["skipped"]) == (1, [])
+    msg = await bob.expect(Msg)
+    assert (msg.text, msg.sender) == ("drill at 3", f"app:{app['app_id']}")
+    assert (await _get(server, "/api/v1/users/bob", token)).status_code == 200  # by his tag
+    both = await _post(server, "/api/v1/messages", {
+        "to": {"users": ["bob"], "tags": [oncall, fire]}, "text": "once each"}, token)
+    assert both.json()["delivered"] == 2  # bob once, alice: recipients are counted once
+    await server.admin("tag.assign", corp="acme", tag=fire, handles=["bob"], on=False)
+    assert (await send([fire]))["skipped"] == [{"tag": fire, "reason": "out_of_scope"}]
+    assert (await _get(server, "/api/v1/users/bob", token)).status_code == 404
+    with pytest.raises(Exception, match="no tag"):
+        await server.admin("app.scope", app=app["app_id"], tags=[12345])
+
+
 async def test_idempotency_key(server, clock, nursery):
     _, token, tokens, _ = await _setup(server)
     dan = await TestClient(nursery, server.url, tokens["dan"]).connect()
