@@ -20,7 +20,7 @@ A kept connection still counts as unauthenticated for the per-address limits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import trio
@@ -35,7 +35,7 @@ from corpchat.protocol.server import (
     Upgrade,
 )
 
-from .router import ApiError, ApiResponse, Router, error_response
+from .router import ApiError, ApiResponse, BodyGone, Router, error_response
 from .settings import PlatformCaps
 
 log = logging.getLogger("corpchat.api")
@@ -47,8 +47,7 @@ def is_api(target: bytes) -> bool:
     return target.startswith(PREFIXES)
 
 
-class _Gone(Exception):
-    """The client closed, stalled or broke the framing mid-body."""
+_Gone = BodyGone  # the client closed, stalled or broke the framing mid-body
 
 
 async def exchange(connection: Any, router: Router, request: HttpRequest, caps: PlatformCaps,
@@ -78,8 +77,14 @@ async def _serve_one(connection: Any, router: Router, request: HttpRequest,
                      caps: PlatformCaps, keep: bool) -> bool:
     """Answer one request; False when the connection is closing (or gone)."""
     session, protocol = connection.session, connection.protocol
+    method, target = request.method.decode("latin-1"), request.target.decode("latin-1")
     try:
-        answer = _precheck(request, caps.max_body_bytes)
+        answer: ApiResponse | None = None
+        if router.streams(method, target):  # an upload: its own limits, read as it comes
+            answer = await router.dispatch(method, target, request.headers, b"",
+                                           _chunks(connection, caps.body_timeout_s))
+        else:
+            answer = _precheck(request, caps.max_body_bytes)
         if answer is None:
             with trio.move_on_after(caps.body_timeout_s) as late:
                 body = await _whole_body(connection, caps.max_body_bytes)
@@ -89,9 +94,7 @@ async def _serve_one(connection: Any, router: Router, request: HttpRequest,
                 answer = error_response(ApiError(
                     413, "too_large", f"the body is over {caps.max_body_bytes} bytes"))
             else:
-                answer = await router.dispatch(request.method.decode("latin-1"),
-                                               request.target.decode("latin-1"),
-                                               request.headers, body)
+                answer = await router.dispatch(method, target, request.headers, body)
         if protocol.state is State.ANSWERING:
             session.push(protocol.send(_http(answer, keep)))
         return True
@@ -168,5 +171,30 @@ async def _whole_body(connection: Any, limit: int) -> bytes | None:
             raise _Gone()
         data = await connection.read()  # decrypted under TLS; b"" at EOF
         if not data:
+            raise _Gone()
+        events.extend(protocol.receive_data(data))
+
+
+async def _chunks(connection: Any, idle_s: float) -> AsyncIterator[bytes]:
+    """A streamed route's body, a chunk at a time: the socket is read only when the
+    handler asks for the next chunk (backpressure), each read within `idle_s`."""
+    events, protocol = connection.http_events, connection.protocol
+    while True:
+        while events:
+            event = events.popleft()
+            if isinstance(event, HttpBody):
+                yield event.data
+            elif isinstance(event, HttpBodyEnd):
+                return
+            else:  # bad framing (Refused): the protocol stopped reading
+                raise _Gone()
+        if protocol.state is not State.ANSWERING:
+            raise _Gone()
+        with trio.move_on_after(idle_s) as idle:
+            try:
+                data = await connection.read()
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+        if idle.cancelled_caught or not data:
             raise _Gone()
         events.extend(protocol.receive_data(data))

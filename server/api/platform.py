@@ -17,6 +17,7 @@ from typing import Any
 import trio
 
 from corpchat.bridge.app_scope import dept_in_app_scope, in_app_scope
+from corpchat.protocol import ErrorCode
 from corpchat.protocol.clock import Clock
 from corpchat.store import Refused, StorageError, Store, User, customers, member_tags
 from corpchat.store import apps as tables
@@ -24,6 +25,7 @@ from corpchat.store import contacts as directory
 from corpchat.store.users import all_users
 
 from . import schema
+from .app_media import wanted
 from .app_messages import AppDelivery, deliver
 from .quota import RecipientQuota
 from .router import ApiError, ApiRequest, ApiResponse, Router, json_response
@@ -37,8 +39,10 @@ CONTENT_KINDS = ("text", "markdown", "card")
 
 
 class Platform:
-    def __init__(self, store: Store, write: Write, clock: Clock, caps: PlatformCaps) -> None:
+    def __init__(self, store: Store, write: Write, clock: Clock, caps: PlatformCaps,
+                 max_files: int = 9) -> None:
         self.store, self.write, self.clock, self.caps = store, write, clock, caps
+        self.max_files = max_files  # attachments per message ([media] max_attachments)
         self.quota = RecipientQuota(clock, caps.per_recipient_per_min,
                                     caps.per_recipient_per_hour)
 
@@ -52,6 +56,9 @@ class Platform:
         result = await self.write(op)
         if isinstance(result, StorageError):
             raise ApiError(503, "storage_unavailable", "the server cannot store this now")
+        if isinstance(result, Refused) and result.code == ErrorCode.NO_SUCH_MEDIA:
+            raise ApiError(400, result.code, f"attachments: {result.reason}",
+                           field="attachments")
         if isinstance(result, Refused):
             raise ApiError(409, result.code, result.reason)
         if isinstance(result, BaseException):
@@ -162,6 +169,9 @@ class Platform:
         body = schema.parse_json(request.body)
         schema.only(body, {"to", "text", "markdown", "card", "attachments", "idempotency_key"})
         text = self._content(body)
+        files = wanted(schema.list_of(body, "attachments", str, max_items=self.max_files))
+        if not text and not files:
+            raise schema.bad("text", "give one of text, markdown and card, or attachments")
         key = schema.string(body, "idempotency_key", required=False, max_bytes=128)
         now, window_ms = self.clock.now_ms(), self.caps.idempotency_window_s * 1000
         if key is not None:
@@ -171,7 +181,7 @@ class Platform:
         uids, skipped = self._recipients(app, body)
         allowed = [uid for uid in uids if self._take_quota(app, uid, skipped)]
         result: AppDelivery = await self._committed(
-            lambda w: deliver(w, app, allowed, text, skipped, key, now, window_ms))
+            lambda w: deliver(w, app, allowed, text, skipped, key, now, window_ms, files))
         return json_response(200, result.answer)
 
     def _take_quota(self, app: tables.AppRecord, uid: int, skipped: list[dict[str, Any]]) -> bool:
@@ -182,11 +192,12 @@ class Platform:
         return False
 
     def _content(self, body: dict[str, Any]) -> str:
+        """The message's text ("" for attachments alone)."""
         given = [kind for kind in CONTENT_KINDS if kind in body]
-        if len(given) != 1:
+        if len(given) > 1 or (not given and "attachments" not in body):
             raise schema.bad("text", "give exactly one of text, markdown and card")
-        if schema.list_of(body, "attachments", str, max_items=9):
-            raise schema.bad("attachments", "this server stores no media for apps yet")
+        if not given:
+            return ""
         limit = self.caps.max_text_bytes
         if given[0] != "card":
             return schema.string(body, given[0], max_bytes=limit)
