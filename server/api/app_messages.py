@@ -18,6 +18,7 @@ from corpchat.store.records import Membership
 
 from ..ops.results import Notices, Sent
 from .app_media import claimed_files
+from .content import Content
 
 APP = "app"  # the conversation kind an app shows as (protocol.md revision 1.7)
 
@@ -54,7 +55,7 @@ def _with_members(conversation: Any, members: int) -> Any:
     return replace(conversation, members=members)
 
 
-def deliver(w: WriteTxn, app: tables.AppRecord, uids: list[int], text: str,
+def deliver(w: WriteTxn, app: tables.AppRecord, uids: list[int], content: Content,
             skipped: list[dict[str, Any]], idempotency_key: str | None, now_ms: int,
             window_ms: int, files: tuple[Attachment, ...] = ()) -> AppDelivery | Refused:
     if idempotency_key:
@@ -68,7 +69,8 @@ def deliver(w: WriteTxn, app: tables.AppRecord, uids: list[int], text: str,
     sender = app_sender(app.app_id)
     cmid = f"app-{message_id}"
     messages = tuple(w.append(conv=app_conversation(w, app, uid, now_ms), sender=sender,
-                              now_ms=now_ms, text=text, client_msg_id=cmid, attachments=found)
+                              now_ms=now_ms, text=content.text, client_msg_id=cmid,
+                              attachments=found, card=content.card, markdown=content.markdown)
                      for uid in uids)
     answer = {"message_id": str(message_id), "delivered": len(messages), "skipped": skipped}
     if idempotency_key:

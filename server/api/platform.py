@@ -27,6 +27,7 @@ from corpchat.store.users import all_users
 from . import schema
 from .app_media import wanted
 from .app_messages import AppDelivery, deliver
+from .content import parse_content
 from .quota import RecipientQuota
 from .router import ApiError, ApiRequest, ApiResponse, Router, json_response
 from .settings import PlatformCaps
@@ -35,7 +36,6 @@ log = logging.getLogger("corpchat.api")
 Write = Callable[[Any], Awaitable[object]]
 SWEEP_BATCH = 1000  # idempotency keys dropped per write transaction
 _DUMMY_DIGEST = tables.digest("not an app secret")
-CONTENT_KINDS = ("text", "markdown", "card")
 
 
 class Platform:
@@ -168,9 +168,9 @@ class Platform:
         app = self.authenticate(request)
         body = schema.parse_json(request.body)
         schema.only(body, {"to", "text", "markdown", "card", "attachments", "idempotency_key"})
-        text = self._content(body)
+        content = parse_content(body, self.caps.max_text_bytes)
         files = wanted(schema.list_of(body, "attachments", str, max_items=self.max_files))
-        if not text and not files:
+        if not content.text and not files:
             raise schema.bad("text", "give one of text, markdown and card, or attachments")
         key = schema.string(body, "idempotency_key", required=False, max_bytes=128)
         now, window_ms = self.clock.now_ms(), self.caps.idempotency_window_s * 1000
@@ -181,7 +181,7 @@ class Platform:
         uids, skipped = self._recipients(app, body)
         allowed = [uid for uid in uids if self._take_quota(app, uid, skipped)]
         result: AppDelivery = await self._committed(
-            lambda w: deliver(w, app, allowed, text, skipped, key, now, window_ms, files))
+            lambda w: deliver(w, app, allowed, content, skipped, key, now, window_ms, files))
         return json_response(200, result.answer)
 
     def _take_quota(self, app: tables.AppRecord, uid: int, skipped: list[dict[str, Any]]) -> bool:
@@ -190,29 +190,6 @@ class Platform:
         user = self.store.user(uid)
         skipped.append({"user": user.handle if user else str(uid), "reason": "rate_limited"})
         return False
-
-    def _content(self, body: dict[str, Any]) -> str:
-        """The message's text ("" for attachments alone)."""
-        given = [kind for kind in CONTENT_KINDS if kind in body]
-        if len(given) > 1 or (not given and "attachments" not in body):
-            raise schema.bad("text", "give exactly one of text, markdown and card")
-        if not given:
-            return ""
-        limit = self.caps.max_text_bytes
-        if given[0] != "card":
-            return schema.string(body, given[0], max_bytes=limit)
-        card = schema.obj_field(body, "card")
-        assert card is not None
-        schema.only(card, {"title", "description", "url", "button"}, "card.")
-        parts = [schema.string(card, "title", where="card.", max_bytes=128),
-                 schema.string(card, "description", where="card.", required=False,
-                               max_bytes=512),
-                 schema.string(card, "url", where="card.", max_bytes=2048)]
-        button = schema.string(card, "button", where="card.", required=False, max_bytes=32)
-        url = parts[2]
-        if not url or not url.startswith(("https://", "http://")):
-            raise schema.bad("card.url", "must be an http(s) URL")
-        return "\n".join(p for p in (*parts[:2], f"{button or 'Details'}: {url}") if p)
 
     def _recipients(self, app: tables.AppRecord,
                     body: dict[str, Any]) -> tuple[list[int], list[dict[str, Any]]]:

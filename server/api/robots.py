@@ -99,7 +99,7 @@ class RobotHooks:
         bot = self.store.read(tables.robot_by_key, digest(request.params["key"]))
         if bot is None:
             raise ApiError(404, "not_found", "no such robot")
-        text, mentions = self._content(request.body)
+        text, mentions, markdown = self._content(request.body)
         wait = self.quota.take(bot.robot_id)
         if wait is not None:
             seconds = str(max(1, math.ceil(wait))).encode()
@@ -108,7 +108,8 @@ class RobotHooks:
                            f"over it, throttled for {self.caps.robot_throttle_s} s",
                            headers=((b"retry-after", seconds),))
         now = self.clock.now_ms()
-        result = await self.write(lambda w: post_as_robot(w, bot, text, mentions, now))
+        result = await self.write(lambda w: post_as_robot(w, bot, text, mentions, now,
+                                                          markdown))
         if isinstance(result, Refused):
             raise ApiError(404 if result.code == "not_found" else 403, result.code,
                            result.reason)
@@ -120,7 +121,7 @@ class RobotHooks:
         msg = result.messages[0]
         return json_response(200, {"conv": msg.conv, "seq": msg.seq, "time": msg.time_ms})
 
-    def _content(self, raw: bytes) -> tuple[str, tuple[str, ...]]:
+    def _content(self, raw: bytes) -> tuple[str, tuple[str, ...], bool]:
         body = schema.parse_json(raw)
         schema.only(body, {"text", "markdown", "mentions"})
         given = [k for k in ("text", "markdown") if k in body]
@@ -130,11 +131,11 @@ class RobotHooks:
         mentions = schema.list_of(body, "mentions", str, max_items=MAX_MENTIONS)
         if "all" in mentions and len(mentions) > 1:
             raise schema.bad("mentions", '"all" stands alone')
-        return text, tuple(mentions)
+        return text, tuple(mentions), given[0] == "markdown"
 
 
 def post_as_robot(w: WriteTxn, bot: tables.Robot, text: str, mentions: tuple[str, ...],
-                  now_ms: int) -> AppDelivery | Refused:
+                  now_ms: int, markdown: bool = False) -> AppDelivery | Refused:
     """The robot's message in its group (writer thread): the robot must still exist,
     the group be a live group the bridge lets robots post into."""
     if w.do(tables.conv_robot, bot.conv, bot.robot_id) is None:
@@ -149,7 +150,7 @@ def post_as_robot(w: WriteTxn, bot: tables.Robot, text: str, mentions: tuple[str
     members = {uid for uid, m in w.memberships(bot.conv) if m.active}
     named = tuple(h for h in mentions if h == "all" or _member(w, h, members))
     msg = w.append(conv=bot.conv, sender=robot_sender(bot.robot_id), now_ms=now_ms, text=text,
-                   name=bot.name, users=named)
+                   name=bot.name, users=named, markdown=markdown)
     if corp := group_archive_corp(group):
         w.archive(ArchiveEntry(corp, now_ms, msg.pos, bot.conv, msg.seq, msg.sender,
                                "robot", text))
