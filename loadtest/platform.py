@@ -4,7 +4,7 @@
     python -m corpchat.loadtest.platform messages --data DIR --url ... --recipients 10000
     python -m corpchat.loadtest.platform robots-setup --data DIR --url ... --keys FILE
     python -m corpchat.loadtest.platform robots   --url ... --keys FILE --rate 1000 \
-        [--connections 32]  (kept-alive connections; 0: one per post)
+        [--connections 100]  (kept-alive connections; 0: one per post)
 
 Set-up (corps, people, apps, scopes) goes through the admin socket of the
 server's data directory, as an operator's would; the load itself is HTTP:
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--keys", required=True)
             p.add_argument("--rate", type=float, default=1000)
             p.add_argument("--seconds", type=float, default=10)
-            p.add_argument("--connections", type=int, default=32,
+            p.add_argument("--connections", type=int, default=100,
                            help="kept-alive connections, one post in flight on each; "
                                 "0: a new connection per post")
     args = parser.parse_args(argv)

@@ -14,7 +14,9 @@ import trio
 
 from corpchat.protocol import Msg
 
+from ..conftest import running_server
 from .test_api_robots import _add
+from .test_descriptors import refused_at_accept, wait_until
 from .test_groups import make_group, people
 
 LIMIT = 5
@@ -170,3 +172,17 @@ async def test_a_robot_posts_over_one_kept_connection(server, nursery):
         if msg.robot:
             texts.append(msg.text)
     assert texts == [f"n{i}" for i in range(LIMIT - 1)]
+
+
+async def test_kept_connections_count_against_the_per_address_cap(nursery, server_config):
+    config = dataclasses.replace(server_config, max_unauthenticated_per_address=2)
+    async with running_server(nursery, config) as server:
+        kept = [await Http.open(server) for _ in range(2)]
+        for http in kept:
+            await http.send(http.request("GET", "/api/v1/users/x"))
+            assert (await http.answer())[0] == 401  # answered, and kept
+        assert server.app.admission.total == 2
+        assert await refused_at_accept(server)  # a third from 127.0.0.1
+        for http in kept:
+            await http.stream.aclose()
+        await wait_until(lambda: server.app.admission.total == 0)
