@@ -15,8 +15,9 @@ import trio
 from corpchat.protocol import Msg
 
 from ..conftest import running_server
+from .test_abuse import wait_until
 from .test_api_robots import _add
-from .test_descriptors import refused_at_accept, wait_until
+from .test_descriptors import refused_at_accept
 from .test_groups import make_group, people
 
 LIMIT = 5
