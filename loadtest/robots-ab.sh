@@ -16,6 +16,12 @@ RATE=${RATE:-400}
 ROBOT_RATE=${ROBOT_RATE:-1000}
 CONNS=${CONNS:-100}
 DURATION=${DURATION:-10}
+# Where the robots' generator runs: by default beside the group's on core 1, where on
+# a shared machine it competes with the generator that measures the latency;
+# ROBOT_CORE=0 ROBOT_NICE=19 puts it on the server's core at the lowest priority
+# instead, so that it takes only the time the server leaves idle.
+ROBOT_CORE=${ROBOT_CORE:-1}
+ROBOT_NICE=${ROBOT_NICE:-0}
 mkdir -p "$OUT"
 
 cpu() {  # the server's CPU time so far, in clock ticks (utime + stime)
@@ -34,7 +40,8 @@ one() {  # one NAME WITH_ROBOTS(0|1)
   local load; load=$(cut -d' ' -f1-3 /proc/loadavg)
   local cpu0; cpu0=$(cpu "$server")
   if [ "$robots" = 1 ]; then  # from before the group's warm-up to after its window
-    taskset -c 1 "$BIN/python" -m corpchat.loadtest.platform robots --url "http://127.0.0.1:$PORT" \
+    taskset -c "$ROBOT_CORE" nice -n "$ROBOT_NICE" "$BIN/python" -m corpchat.loadtest.platform \
+      robots --url "http://127.0.0.1:$PORT" \
       --keys "$data/keys.txt" --rate "$ROBOT_RATE" --seconds $((DURATION + 5)) \
       --connections "$CONNS" >"$OUT/$name.robots.json" &
     bots=$!
