@@ -141,6 +141,19 @@ def put_idempotent_answer(txn: Txn, db: Dbs, app_id: int, key: str, now_ms: int,
     txn.put(keys.u64(now_ms) + _idem_key(app_id, key), b"", db=db["app_idem_ix"])
 
 
+def index_old_answers(txn: Txn, db: Dbs) -> int:
+    """Index answers stored before app_idem_ix existed (round 1's databases), so the
+    sweep finds them too; how many. Idempotent: run once, at the first sweep."""
+    missing = []
+    for key, raw in _items(txn, db["app_idem"], b""):
+        ix = keys.u64(unpack(raw)[0]) + key
+        if txn.get(ix, db=db["app_idem_ix"]) is None:
+            missing.append(ix)
+    for ix in missing:
+        txn.put(ix, b"", db=db["app_idem_ix"])
+    return len(missing)
+
+
 def sweep_idempotent_answers(txn: Txn, db: Dbs, before_ms: int, limit: int) -> int:
     """Drop up to `limit` answers given before `before_ms`, oldest first; how many
     index entries went. A key given again after its window (a newer answer under

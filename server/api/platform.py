@@ -70,6 +70,10 @@ class Platform:
     async def sweep_forever(self) -> None:
         """Drop idempotency keys older than their window, every
         `idempotency_sweep_s`: what they take is bounded by the window's traffic."""
+        try:  # keys of a database from before their index: indexed once, then swept
+            await self._committed(lambda w: w.do(tables.index_old_answers))
+        except ApiError as exc:
+            log.warning("idempotency keys not indexed: %s", exc.message)
         while True:
             await trio.sleep(self.caps.idempotency_sweep_s)
             try:
