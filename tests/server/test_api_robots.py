@@ -73,6 +73,7 @@ async def test_robot_rate_limit_and_text_limit(server, nursery, clock):
     still = await _hook(added.url, {"text": "x"})
     assert still.status_code == 429 and int(still.headers["retry-after"]) == 540
     clock.advance(539)  # refused posts do not extend it
+    assert (await _hook(added.url, None, raw=b"not json")).status_code == 429  # not parsed
     assert int((await _hook(added.url, {"text": "x"})).headers["retry-after"]) == 1
     clock.advance(1)
     assert (await _hook(added.url, {"text": "again"})).status_code == 200
