@@ -184,7 +184,7 @@ class KeptConnection:
         self.opened += 1
 
 
-async def _robot_load(url: str, keys: list[str], rate: float, seconds: float,
+async def robot_load(url: str, keys: list[str], rate: float, seconds: float,
                       connections: int) -> dict[str, int]:
     """`rate` posts/s round the robots' keys for `seconds`: on `connections` kept-alive
     connections (each one post at a time), or with 0 a new connection per post."""
@@ -299,7 +299,7 @@ def robots(args: argparse.Namespace) -> dict[str, Any]:
     with open(args.keys, encoding="utf-8") as f:
         keys = [line.strip() for line in f if line.strip()]
     start = time.perf_counter()
-    counts = trio.run(_robot_load, args.url, keys, args.rate, args.seconds, args.connections)
+    counts = trio.run(robot_load, args.url, keys, args.rate, args.seconds, args.connections)
     elapsed = time.perf_counter() - start
     opened = counts.pop("connections")
     return {"benchmark": "robots", "robots": len(keys), "rate": args.rate,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from corpchat.loadtest.platform import _robot_load
+from corpchat.loadtest.platform import robot_load
 
 from ..server.test_api_robots import _add
 from ..server.test_groups import make_group, people
@@ -18,7 +18,7 @@ async def test_robot_posts_are_all_answered(server, nursery, connections):
     conv = await make_group(c["ann"], "bob")
     keys = [(await _add(c["ann"], conv, f"r{i}")).url.rsplit("/", 1)[1] for i in range(2)]
     url = f"http://127.0.0.1:{server.app.port}"
-    counts = await _robot_load(url, keys, 200.0, 0.2, connections)
+    counts = await robot_load(url, keys, 200.0, 0.2, connections)
     posted = counts["200"] + counts["429"] + counts["other"]
     assert counts["other"] == 0 and counts["429"] == max(0, posted - 40)
     assert counts["connections"] == (connections or posted)
