@@ -28,6 +28,7 @@ from corpchat.store import CONSUMER, ENTERPRISE, Membership, Message, Pending, S
 from corpchat.store import everyday as tables
 from corpchat.store.everyday import MuteState
 
+from .media import media_info
 from .people import People
 from .session import Session
 from .wsframes import event_frame
@@ -149,7 +150,8 @@ class EverydayFanout:
     def edited(self, msg: Message, pos: int, out: Out) -> None:
         self.hub.head = pos
         frame = event_frame(Edited(conv=msg.conv, seq=msg.seq, pos=pos, text=msg.text,
-                                   edited_at=msg.edited_ms, version=msg.version))
+                                   edited_at=msg.edited_ms, version=msg.version,
+                                   attachments=tuple(map(media_info, msg.attachments)) or None))
         for session in self._audience(msg.conv, msg.pos):
             out[session].append(frame)
 
