@@ -2,6 +2,15 @@
 message (mentioned, quote hidden, muted), the `edited`, `reaction` and `mute`
 events, and the coalescing of reactions (one `reaction` per message per commit).
 
+Reaction events wait (1.8): a session that gets nothing but `reaction` frames from
+a commit holds them (Session.hold) until its next write — typically the next
+message of the group, in the same system call — or `[everyday] reaction_hold_ms`,
+whichever comes first; a later change of the same message folds into the held
+frame. A group where every message draws a reaction then costs about one write
+per message per member, as without reactions, not two. A session that gets any
+other frame from the commit gets its reactions in order with it, so on every
+connection positions keep increasing.
+
 The hub's fan-out stays one pass over the members building each variant once
 (hub._Variants): `marks` is asked for only when a message mentions someone,
 quotes, or its conversation has a mute; a plain message costs one dict lookup.
@@ -12,6 +21,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import trio
 
 from corpchat.protocol import (
     Edited,
@@ -30,8 +41,10 @@ from corpchat.store.everyday import MuteState
 
 from .media import media_info
 from .people import People
-from .session import Session
+from .session import Held, Session
 from .wsframes import event_frame
+
+MAX_HELD_CHANGES = 100  # a held `reaction` lists at most this many changes (then none)
 
 Out = dict[Session, list[bytes]]
 
@@ -104,6 +117,14 @@ class _Folded:
     changes: list[ReactionChange] = field(default_factory=list)
 
 
+def _fold(before: Held, after: Held) -> Held:
+    """A held `reaction` and a later one of the same message, as one: the later counts
+    and position, the changes of both (none past MAX_HELD_CHANGES: counts suffice)."""
+    changes = (before.event.changes or ()) + (after.event.changes or ())
+    event = replace(after.event, changes=changes if len(changes) <= MAX_HELD_CHANGES else None)
+    return Held(event_frame(event), event)
+
+
 class EverydayFanout:
     def __init__(self, hub: Any) -> None:  # the Hub (which imports this module)
         self.hub = hub
@@ -111,6 +132,12 @@ class EverydayFanout:
         self._last_change: dict[tuple[int, int], Any] = {}  # this batch's, per message
         self._folded: dict[tuple[int, int], _Folded] = {}
         self.clock: Clock | None = None  # set by the App (mutes end at a time)
+        self.hold_s = 0.0  # [everyday] reaction_hold_ms, set by the App (0: at commit)
+        self._batch_reactions: dict[int, tuple[tuple[int, int], Held]] = {}  # id(frame) ->
+        self._reaction_frames: dict[Session, int] = defaultdict(int)  # this batch's, per session
+        self._folds: dict[int, tuple[Held, Held]] = {}  # id(held before) -> (it, its fold)
+        self._holding: set[Session] = set()
+        self._held_wake = trio.Event()
 
     def load(self) -> None:
         """Read every mute (at start, before anything is fanned out)."""
@@ -160,6 +187,9 @@ class EverydayFanout:
         goes out there, so that on every connection positions keep increasing."""
         self._last_change.clear()
         self._folded.clear()
+        self._batch_reactions.clear()
+        self._reaction_frames.clear()
+        self._folds.clear()
         for pending in batch:
             result = pending.result
             if getattr(result, "state", None) is not None and hasattr(result, "emoji"):
@@ -176,11 +206,49 @@ class EverydayFanout:
         if self._last_change.get(key) is not reacted:
             return  # a later change of this message in the batch carries it
         state = result.state
-        frame = event_frame(ReactionEvent(conv=state.conv, seq=state.seq, pos=state.pos,
-                                          reactions=state.counts,
-                                          changes=tuple(folded.changes)))
+        event = ReactionEvent(conv=state.conv, seq=state.seq, pos=state.pos,
+                              reactions=state.counts, changes=tuple(folded.changes))
+        frame = event_frame(event)
+        self._batch_reactions[id(frame)] = (key, Held(frame, event))
+        counted = self._reaction_frames
         for session in self._audience(result.conv, result.message_pos):
             out[session].append(frame)
+            counted[session] += 1
+
+    # ----- held reaction events (1.8) -----
+
+    def held(self, session: Session, frames: list[bytes]) -> bool:
+        """Hold a session's frames of this batch instead of writing them, if they are
+        all `reaction` events (and holding is on). True if held."""
+        if not self.hold_s or self._reaction_frames.get(session) != len(frames):
+            return False
+        folds = self._folds
+        for frame in frames:
+            key, held = self._batch_reactions[id(frame)]
+            before = session.holding(key)
+            if before is not None:  # folded once per earlier frame, for all its sessions
+                found = folds.get(id(before))
+                if found is None:
+                    found = folds[id(before)] = (before, _fold(before, held))
+                held = found[1]
+            session.hold(key, held)
+        self._holding.add(session)
+        self._held_wake.set()
+        return True
+
+    def release(self) -> None:
+        """Write every held frame now."""
+        holding, self._holding = self._holding, set()
+        for session in holding:
+            session.release()
+
+    async def run(self) -> None:
+        """Write held reaction events at most `hold_s` after they were held."""
+        while True:
+            await self._held_wake.wait()
+            self._held_wake = trio.Event()
+            await trio.sleep(self.hold_s)
+            self.release()
 
     def mute_changed(self, uid: int, state: MuteState, out: Out) -> None:
         self.hub.head = max(self.hub.head, state.pos)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 import trio
 
@@ -21,7 +23,17 @@ from corpchat.protocol import CloseCode
 from corpchat.store import User
 
 _IOV_MAX = 512
+MAX_HELD = 64  # held frames per session before they are written anyway
 _session_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class Held:
+    """A frame held back to ride with a session's next write, and what it says (so a
+    later frame for the same thing can fold it in)."""
+
+    data: bytes
+    event: Any
 
 
 class Session:
@@ -30,7 +42,7 @@ class Session:
     __slots__ = (
         "id", "fd", "peer", "bound", "user", "device", "connected_ms", "inflight",
         "_out", "_out_bytes", "_head_sent", "_blocked", "_wake", "close_code", "close_reason",
-        "dead", "room", "token_id", "_waiting",
+        "dead", "room", "token_id", "_waiting", "_held",
     )
 
     def __init__(self, fd: int, peer: str, bound: int, connected_ms: int) -> None:
@@ -53,6 +65,7 @@ class Session:
         self.dead = False  # the socket failed or is closed: drop everything
         self.room: trio.Event | None = None  # set when inflight sends drop below the cap
         self._waiting: trio.CancelScope | None = None  # the writer's wait for the socket
+        self._held: dict[object, Held] | None = None  # frames that ride with the next write
 
     @property
     def authed_user(self) -> User:
@@ -75,8 +88,12 @@ class Session:
         self.push_many([data])
 
     def push_many(self, frames: list[bytes]) -> None:
-        """Write frames with one system call, keeping what the kernel does not take."""
-        if self.closing:
+        """Write frames with one system call, keeping what the kernel does not take;
+        the held frames go first (they were committed before these)."""
+        if self._held:
+            frames = [held.data for held in self._held.values()] + frames
+            self._held = None
+        if self.closing or not frames:
             return
         if not self._out:
             self._write_direct(frames)
@@ -84,6 +101,31 @@ class Session:
         self._out.extend(frames)
         self._out_bytes += sum(map(len, frames))
         self._after_queue()
+
+    # ----- held frames (1.8: reaction events wait for the next write) -----
+
+    def holding(self, key: object) -> Held | None:
+        """The frame held under `key`, if one is."""
+        return self._held.get(key) if self._held else None
+
+    def hold(self, key: object, held: Held) -> None:
+        """Keep a frame that may wait, to go out in front of this session's next write
+        (or at `release`), after the frames held before it. One held under the same
+        key is replaced (the caller folds it into `held`). At most MAX_HELD are kept:
+        beyond, they are written now."""
+        if self.closing:
+            return
+        if self._held is None:
+            self._held = {}
+        self._held.pop(key, None)
+        self._held[key] = held
+        if len(self._held) >= MAX_HELD:
+            self.release()
+
+    def release(self) -> None:
+        """Write the held frames now."""
+        if self._held:
+            self.push_many([])
 
     def _write_direct(self, frames: list[bytes]) -> None:
         """The common case: nothing is waiting, so the bytes go straight to the socket."""
