@@ -5,11 +5,11 @@ events, and the coalescing of reactions (one `reaction` per message per commit).
 Reaction events wait (1.8): a session that gets nothing but `reaction` frames from
 a commit holds them (Session.hold) until its next write — typically the next
 message of the group, in the same system call — or `[everyday] reaction_hold_ms`,
-whichever comes first; a later change of the same message folds into the held
-frame. A group where every message draws a reaction then costs about one write
-per message per member, as without reactions, not two. A session that gets any
-other frame from the commit gets its reactions in order with it, so on every
-connection positions keep increasing.
+whichever comes first. A group where every message draws a reaction then costs
+about one write per message per member, as without reactions, not two. A session
+that gets any other frame from the commit gets its reactions in order with it, and
+held frames go in front of anything written later, so on every connection
+positions keep increasing.
 
 The hub's fan-out stays one pass over the members building each variant once
 (hub._Variants): `marks` is asked for only when a message mentions someone,
@@ -41,10 +41,8 @@ from corpchat.store.everyday import MuteState
 
 from .media import media_info
 from .people import People
-from .session import Held, Session
+from .session import Session
 from .wsframes import event_frame
-
-MAX_HELD_CHANGES = 100  # a held `reaction` lists at most this many changes (then none)
 
 Out = dict[Session, list[bytes]]
 
@@ -117,14 +115,6 @@ class _Folded:
     changes: list[ReactionChange] = field(default_factory=list)
 
 
-def _fold(before: Held, after: Held) -> Held:
-    """A held `reaction` and a later one of the same message, as one: the later counts
-    and position, the changes of both (none past MAX_HELD_CHANGES: counts suffice)."""
-    changes = (before.event.changes or ()) + (after.event.changes or ())
-    event = replace(after.event, changes=changes if len(changes) <= MAX_HELD_CHANGES else None)
-    return Held(event_frame(event), event)
-
-
 class EverydayFanout:
     def __init__(self, hub: Any) -> None:  # the Hub (which imports this module)
         self.hub = hub
@@ -133,9 +123,6 @@ class EverydayFanout:
         self._folded: dict[tuple[int, int], _Folded] = {}
         self.clock: Clock | None = None  # set by the App (mutes end at a time)
         self.hold_s = 0.0  # [everyday] reaction_hold_ms, set by the App (0: at commit)
-        self._batch_reactions: dict[int, tuple[tuple[int, int], Held]] = {}  # id(frame) ->
-        self._reaction_frames: dict[Session, int] = defaultdict(int)  # this batch's, per session
-        self._folds: dict[int, tuple[Held, Held]] = {}  # id(held before) -> (it, its fold)
         self._holding: set[Session] = set()
         self._held_wake = trio.Event()
 
@@ -187,9 +174,6 @@ class EverydayFanout:
         goes out there, so that on every connection positions keep increasing."""
         self._last_change.clear()
         self._folded.clear()
-        self._batch_reactions.clear()
-        self._reaction_frames.clear()
-        self._folds.clear()
         for pending in batch:
             result = pending.result
             if getattr(result, "state", None) is not None and hasattr(result, "emoji"):
@@ -206,35 +190,37 @@ class EverydayFanout:
         if self._last_change.get(key) is not reacted:
             return  # a later change of this message in the batch carries it
         state = result.state
-        event = ReactionEvent(conv=state.conv, seq=state.seq, pos=state.pos,
-                              reactions=state.counts, changes=tuple(folded.changes))
-        frame = event_frame(event)
-        self._batch_reactions[id(frame)] = (key, Held(frame, event))
-        counted = self._reaction_frames
-        for session in self._audience(result.conv, result.message_pos):
-            out[session].append(frame)
-            counted[session] += 1
+        frame = event_frame(ReactionEvent(conv=state.conv, seq=state.seq, pos=state.pos,
+                                          reactions=state.counts,
+                                          changes=tuple(folded.changes)))
+        conversation = self.hub.conversation(result.conv)
+        if conversation is None:
+            return
+        self._send_reaction(conversation.members, result.message_pos, frame, out)
+
+    def _send_reaction(self, members: dict[int, Membership], message_pos: int, frame: bytes,
+                       out: Out) -> None:
+        """A `reaction` to every session of every current member who sees the message:
+        in the batch's frames of a session that has some already (after them, in
+        order), else held for its next write (1.8) — frames of this batch that come
+        after are written behind it (Session.push_many)."""
+        sessions = self.hub.sessions
+        holding = self._holding if self.hold_s else None
+        was_holding = bool(self._holding)
+        for uid, membership in members.items():
+            if membership.left_pos or message_pos < membership.joined_pos:
+                continue  # not a current member who sees the message
+            for session in sessions.get(uid, ()):
+                frames = out.get(session)
+                if frames is not None or holding is None:
+                    out[session].append(frame)
+                else:
+                    session.hold(frame)
+                    holding.add(session)
+        if holding and not was_holding:
+            self._held_wake.set()
 
     # ----- held reaction events (1.8) -----
-
-    def held(self, session: Session, frames: list[bytes]) -> bool:
-        """Hold a session's frames of this batch instead of writing them, if they are
-        all `reaction` events (and holding is on). True if held."""
-        if not self.hold_s or self._reaction_frames.get(session) != len(frames):
-            return False
-        folds = self._folds
-        for frame in frames:
-            key, held = self._batch_reactions[id(frame)]
-            before = session.holding(key)
-            if before is not None:  # folded once per earlier frame, for all its sessions
-                found = folds.get(id(before))
-                if found is None:
-                    found = folds[id(before)] = (before, _fold(before, held))
-                held = found[1]
-            session.hold(key, held)
-        self._holding.add(session)
-        self._held_wake.set()
-        return True
 
     def release(self) -> None:
         """Write every held frame now."""

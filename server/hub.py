@@ -277,12 +277,9 @@ class Hub:
         self.write_out(out)
 
     def write_out(self, out: Out) -> None:
-        """Write each session's frames of a batch (one system call each), or hold them
-        if they are only reaction events (everyday_fanout: they ride with the next)."""
-        held = self.everyday.held
+        """Write each session's frames of a batch, one system call each (behind the
+        reaction events it holds, everyday_fanout)."""
         for session, frames in out.items():
-            if held(session, frames):
-                continue
             was_open = session.close_code is None
             session.push_many(frames)
             if was_open and session.close_code == CloseCode.RESYNC_REQUIRED:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
 
 import trio
 
@@ -25,15 +23,6 @@ from corpchat.store import User
 _IOV_MAX = 512
 MAX_HELD = 64  # held frames per session before they are written anyway
 _session_ids = itertools.count(1)
-
-
-@dataclass(slots=True)
-class Held:
-    """A frame held back to ride with a session's next write, and what it says (so a
-    later frame for the same thing can fold it in)."""
-
-    data: bytes
-    event: Any
 
 
 class Session:
@@ -65,7 +54,7 @@ class Session:
         self.dead = False  # the socket failed or is closed: drop everything
         self.room: trio.Event | None = None  # set when inflight sends drop below the cap
         self._waiting: trio.CancelScope | None = None  # the writer's wait for the socket
-        self._held: dict[object, Held] | None = None  # frames that ride with the next write
+        self._held: list[bytes] | None = None  # frames that ride with the next write
 
     @property
     def authed_user(self) -> User:
@@ -91,7 +80,7 @@ class Session:
         """Write frames with one system call, keeping what the kernel does not take;
         the held frames go first (they were committed before these)."""
         if self._held:
-            frames = [held.data for held in self._held.values()] + frames
+            frames = self._held + frames
             self._held = None
         if self.closing or not frames:
             return
@@ -104,23 +93,16 @@ class Session:
 
     # ----- held frames (1.8: reaction events wait for the next write) -----
 
-    def holding(self, key: object) -> Held | None:
-        """The frame held under `key`, if one is."""
-        return self._held.get(key) if self._held else None
-
-    def hold(self, key: object, held: Held) -> None:
+    def hold(self, frame: bytes) -> None:
         """Keep a frame that may wait, to go out in front of this session's next write
-        (or at `release`), after the frames held before it. One held under the same
-        key is replaced (the caller folds it into `held`). At most MAX_HELD are kept:
-        beyond, they are written now."""
-        if self.closing:
-            return
+        (or at `release`), after those held before it. Past MAX_HELD they are
+        written now."""
         if self._held is None:
-            self._held = {}
-        self._held.pop(key, None)
-        self._held[key] = held
-        if len(self._held) >= MAX_HELD:
-            self.release()
+            self._held = [frame]
+        else:
+            self._held.append(frame)
+            if len(self._held) >= MAX_HELD:
+                self.release()
 
     def release(self) -> None:
         """Write the held frames now."""
