@@ -18,10 +18,11 @@ tester itself speaks only the protocol.
 `--everyday` (issue 20) times the hub's whole step per message instead —
 fan-out and the batch's writes (`Hub.write_out`, real `Session`s writing to
 /dev/null: a system call each, without loopback's cost) — for plain messages,
-for the issue's mix (20 % mention the next member, 10 % reply to the message
-before, and one reaction per message committed in a batch of its own, as a
-member reacting to what arrived), with the reactions written at their commit
-(`reaction_hold_ms = 0`, as in 1.5) and held for the next write (1.8). Reported:
+for mentions and replies alone, and for the issue's mix (20 % mention the next
+member, 10 % reply to the message before, and one reaction per message
+committed in a batch of its own, as a member reacting to what arrived), with
+the reactions written at their commit (`reaction_hold_ms = 0`, as in 1.5) and
+held for the next write (1.8). Reported:
 CPU ns per *message* delivery (reaction frames are not deliveries) and system
 calls per message delivery, each case against plain.
 """
@@ -175,6 +176,7 @@ def everyday_main(args: argparse.Namespace) -> None:
     text = "x" * args.size
     devnull = os.open(os.devnull, os.O_WRONLY)
     cases = {"plain": (everyday_hub(args.members, 0, devnull), False, False),
+             "mentions and replies": (everyday_hub(args.members, 0, devnull), True, False),
              "mix, reactions at commit": (everyday_hub(args.members, 0, devnull), True, True),
              "mix, reactions held": (everyday_hub(args.members, 0.1, devnull), True, True)}
     for hub, mixed, react in cases.values():
