@@ -41,7 +41,7 @@ from corpchat.store.everyday import MuteState
 
 from .media import media_info
 from .people import People
-from .session import Session
+from .session import MAX_HELD, Session
 from .wsframes import event_frame
 
 Out = dict[Session, list[bytes]]
@@ -211,12 +211,18 @@ class EverydayFanout:
             if membership.left_pos or message_pos < membership.joined_pos:
                 continue  # not a current member who sees the message
             for session in sessions.get(uid, ()):
-                frames = out.get(session)
-                if frames is not None or holding is None:
+                if holding is None or session in out:
                     out[session].append(frame)
-                else:
-                    session.hold(frame)
+                    continue
+                held = session.held  # the hot path: no call per receiver
+                if held is None:
+                    session.held = [frame]
                     holding.add(session)
+                elif len(held) < MAX_HELD:
+                    held.append(frame)
+                else:
+                    session.release()
+                    session.held = [frame]
         if holding and not was_holding:
             self._held_wake.set()
 

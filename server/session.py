@@ -31,7 +31,7 @@ class Session:
     __slots__ = (
         "id", "fd", "peer", "bound", "user", "device", "connected_ms", "inflight",
         "_out", "_out_bytes", "_head_sent", "_blocked", "_wake", "close_code", "close_reason",
-        "dead", "room", "token_id", "_waiting", "_held",
+        "dead", "room", "token_id", "_waiting", "held",
     )
 
     def __init__(self, fd: int, peer: str, bound: int, connected_ms: int) -> None:
@@ -54,7 +54,9 @@ class Session:
         self.dead = False  # the socket failed or is closed: drop everything
         self.room: trio.Event | None = None  # set when inflight sends drop below the cap
         self._waiting: trio.CancelScope | None = None  # the writer's wait for the socket
-        self._held: list[bytes] | None = None  # frames that ride with the next write
+        # frames that ride in front of the next write (1.8: reaction events); fan-out
+        # appends to it directly (everyday_fanout), at most MAX_HELD, then `release`
+        self.held: list[bytes] | None = None
 
     @property
     def authed_user(self) -> User:
@@ -79,9 +81,9 @@ class Session:
     def push_many(self, frames: list[bytes]) -> None:
         """Write frames with one system call, keeping what the kernel does not take;
         the held frames go first (they were committed before these)."""
-        if self._held:
-            frames = self._held + frames
-            self._held = None
+        if self.held:
+            frames = self.held + frames
+            self.held = None
         if self.closing or not frames:
             return
         if not self._out:
@@ -93,20 +95,9 @@ class Session:
 
     # ----- held frames (1.8: reaction events wait for the next write) -----
 
-    def hold(self, frame: bytes) -> None:
-        """Keep a frame that may wait, to go out in front of this session's next write
-        (or at `release`), after those held before it. Past MAX_HELD they are
-        written now."""
-        if self._held is None:
-            self._held = [frame]
-        else:
-            self._held.append(frame)
-            if len(self._held) >= MAX_HELD:
-                self.release()
-
     def release(self) -> None:
         """Write the held frames now."""
-        if self._held:
+        if self.held:
             self.push_many([])
 
     def _write_direct(self, frames: list[bytes]) -> None:
