@@ -3,7 +3,7 @@ message (mentioned, quote hidden, muted), the `edited`, `reaction` and `mute`
 events, and the coalescing of reactions (one `reaction` per message per commit).
 
 Reaction events wait (1.8): a session that gets nothing but `reaction` frames from
-a commit holds them (Session.hold) until its next write — typically the next
+a commit holds them (`Session.held`) until its next write — typically the next
 message of the group, in the same system call — or `[everyday] reaction_hold_ms`,
 whichever comes first. A group where every message draws a reaction then costs
 about one write per message per member, as without reactions, not two. A session
