@@ -2,6 +2,7 @@
 // message (with "remind"), creating a group, starting a chat.
 
 import { avatar, clear, dialog, h, time } from "./dom.js";
+import { forwardDialog, noticeSection, pinsPanel, reactionsPanel } from "./everyday.js";
 
 const ROLE = { owner: "Owner", admin: "Admin", member: "Member" };
 
@@ -67,6 +68,7 @@ export class Panels {
       manage ? h("form", { class: "stack", onsubmit: (e) => { e.preventDefault();
         change({ type: "group.rename", name: nameInput.value.trim() }, "Rename"); } },
       h("label", { class: "field" }, "Name", nameInput), h("button", { class: "btn", type: "submit" }, "Rename")) : null,
+      app.hasEveryday ? noticeSection(this, conv, manage) : null,
       h("h3", { text: `${g.members.length} members` }), list,
       manage ? h("form", { class: "stack", onsubmit: (e) => { e.preventDefault();
         const handles = splitHandles(addInput.value);
@@ -88,6 +90,14 @@ export class Panels {
       h("button", { class: "btn danger", value: "ok", onclick: () => run() }, action)]);
     return dlg;
   }
+
+  // ----- everyday messaging (1.5) -----
+
+  pins(conv) { return pinsPanel(this, conv); }
+
+  reactions(m) { return reactionsPanel(this, m); }
+
+  forward(m) { return forwardDialog(this.app, m); }
 
   // ----- who has read a message -----
 

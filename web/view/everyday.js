@@ -1,0 +1,284 @@
+// The chat's everyday parts (revision 1.5, §31): quotes, mentions highlighted,
+// the "edited" mark, reactions, forwarded-from lines, the group notice card, the
+// message actions, the composer's reply / edit bar and @-completion, and the
+// panels for pins, reactions and forwarding. DOM only; the model is model/everyday.js.
+
+import { QUICK_EMOJI, mentionAt } from "../model/everyday.js";
+import { avatar, clear, dialog, h, icon, time } from "./dom.js";
+
+const MENTION_RE = /(^|[\s(])(@[\p{L}\p{N}._-]+)/gu;
+
+/** Text with the mentions it carries marked (as nodes), links made by `linkify`. */
+export function withMentions(app, m, text, linkify) {
+  const named = new Set((m.mentions || []).map((x) => `@${x}`.toLowerCase()));
+  if (!named.size) return linkify(text);
+  const out = [];
+  let at = 0;
+  for (const match of text.matchAll(MENTION_RE)) {
+    const token = match[2];
+    const all = token.toLowerCase() === "@all" && named.has("@all");
+    if (!named.has(token.toLowerCase()) && !all) continue;
+    const start = match.index + match[1].length;
+    out.push(...linkify(text.slice(at, start)));
+    const handle = token.slice(1).toLowerCase();
+    const me = handle === app.user || all;
+    out.push(h("span", { class: `mention${me ? " me" : ""}`, title: all ? "Everyone" : app.people.display(handle) }, token));
+    at = start + token.length;
+  }
+  out.push(...linkify(text.slice(at)));
+  return out;
+}
+
+/** The replied-to message above a reply: its sender and snapshot; click jumps to it. */
+export function quoteBlock(app, m) {
+  const q = m.quote;
+  if (!q) return null;
+  const who = q.from === app.user ? "You" : app.people.display(q.from);
+  const text = q.recalled ? "The original was recalled" : q.text ?? "A message from before you joined";
+  return h("button", { type: "button", class: `quote${q.text === undefined ? " unseen" : ""}`, "data-quote": q.seq,
+    "aria-label": `Reply to ${who}: ${text}. Show the original`,
+    onclick: () => { if (!q.recalled) app.openAt(m.conv, q.seq); } },
+  h("span", { class: "quote-who", text: who }), h("span", { class: "quote-text", text }));
+}
+
+export function forwardedLine(app, m) {
+  const f = m.forwarded_from;
+  if (!f) return null;
+  const who = f.from === app.user ? "you" : f.display || app.people.display(f.from);
+  return h("div", { class: "forwarded", text: `Forwarded from ${who}${f.time ? ` · ${time(f.time)}` : ""}` });
+}
+
+export function editedMark(m) {
+  if (!m.version || m.recalled) return null;
+  const at = m.edited_at ? new Date(Number(m.edited_at)) : null;
+  return h("span", { class: "edited", title: at ? `Edited ${at.toLocaleString()}` : "Edited",
+    "aria-label": at ? `edited at ${time(m.edited_at)}` : "edited" }, "edited");
+}
+
+/** Counts under a message; each chip toggles one's own reaction. */
+export function reactionsRow(view, m) {
+  const counts = Object.entries(m.reactions || {}).filter(([, n]) => Number(n) > 0);
+  if (!counts.length || m.recalled) return null;
+  const mine = new Set(m.reacted || []);
+  const ed = view.app.everyday;
+  return h("div", { class: "reactions", "aria-label": "Reactions" },
+    counts.map(([emoji, n]) => h("button", { type: "button", class: `reaction${mine.has(emoji) ? " mine" : ""}`,
+      "aria-pressed": mine.has(emoji) ? "true" : "false",
+      "aria-label": `${emoji} ${n}${mine.has(emoji) ? ", yours: take it back" : ": add yours"}`,
+      onclick: () => ed.react(m, emoji) }, h("span", { text: emoji }), h("span", { class: "n", text: String(n) }))),
+    h("button", { type: "button", class: "link who-reacted", onclick: () => view.panels.reactions(m) }, "Who reacted"));
+}
+
+/** A group notice in the log: flagged, with "Confirm" for those who have not. */
+export function noticeCard(view, m) {
+  if (!m.notice || m.recalled) return null;
+  const app = view.app;
+  const row = app.convs.get(m.conv);
+  const mine = m.from === app.user;
+  const confirmed = !mine && row && row.read >= m.seq;
+  return h("div", { class: "notice-flag" }, h("span", { class: "notice-label", text: "Group notice" }),
+    mine ? null : confirmed ? h("span", { class: "state sent", text: "Confirmed" })
+      : h("button", { type: "button", class: "btn primary small", onclick: () => app.everyday.confirm(m) }, "Confirm"));
+}
+
+/** The buttons under a person's message: reply, react, edit, forward, pin. */
+export function everydayActions(view, m) {
+  const app = view.app;
+  const ed = app.everyday;
+  const row = app.convs.get(m.conv);
+  if (!app.hasEveryday || m.recalled || m.kind === "system" || !row || row.left) return [];
+  const board = row.kind === "announce";
+  const out = [];
+  if (!board) {
+    out.push(h("button", { type: "button", class: "link", "aria-label": "Reply to this message", onclick: () => ed.startReply(m) }, "Reply"));
+    out.push(h("button", { type: "button", class: "link", "aria-label": "React to this message", "aria-haspopup": "true",
+      onclick: (e) => picker(e.currentTarget, (emoji) => ed.react(m, emoji)) }, "React"));
+  }
+  if (ed.canEdit(m)) out.push(h("button", { type: "button", class: "link", "aria-label": "Edit this message", onclick: () => ed.startEdit(m) }, "Edit"));
+  if (m.kind === undefined && m.text) {
+    out.push(h("button", { type: "button", class: "link", "aria-label": "Forward this message", onclick: () => view.panels.forward(m) }, "Forward"));
+  }
+  if (ed.canPin(m.conv)) {
+    const pinned = ed.pinned(m.conv, m.seq);
+    out.push(h("button", { type: "button", class: "link", "aria-label": pinned ? "Unpin this message" : "Pin this message",
+      onclick: () => ed.togglePin(m) }, pinned ? "Unpin" : "Pin"));
+  }
+  return out;
+}
+
+/** A small emoji picker next to `anchor` (a popover of buttons; Escape closes). */
+function picker(anchor, choose) {
+  document.querySelector(".emoji-picker")?.remove();
+  const close = () => { pop.remove(); anchor.focus(); };
+  const pop = h("div", { class: "emoji-picker", role: "menu", "aria-label": "Pick a reaction",
+    onkeydown: (e) => { if (e.key === "Escape") close(); } },
+  QUICK_EMOJI.map((emoji) => h("button", { type: "button", role: "menuitem", "aria-label": `React with ${emoji}`,
+    onclick: () => { choose(emoji); close(); } }, emoji)));
+  // In the page's body, placed by the button: a message paints only inside itself
+  // (content-visibility), which would cut a popover off.
+  const at = anchor.getBoundingClientRect();
+  pop.style.cssText = `top:${Math.max(8, at.top - 46)}px;left:${Math.max(8, Math.min(at.left, innerWidth - 300))}px`;
+  document.body.append(pop);
+  pop.querySelector("button").focus();
+  setTimeout(() => document.addEventListener("click", function away(e) {
+    if (!pop.contains(e.target)) { pop.remove(); document.removeEventListener("click", away); }
+  }), 0);
+}
+
+/** The bar above the composer: "Replying to …" or "Editing", with cancel. */
+export function composeBar(app) {
+  const ed = app.everyday;
+  const m = ed.replyTo || ed.editing;
+  if (!m) return [];
+  const who = m.from === app.user ? "yourself" : app.people.display(m.from, m);
+  const label = ed.editing ? "Editing your message" : `Replying to ${who}`;
+  return [h("div", { class: "compose-bar", role: "status" },
+    h("div", { class: "grow" }, h("div", { class: "compose-label", text: label }),
+      h("div", { class: "compose-text", text: (m.text || "").slice(0, 140) })),
+    h("button", { type: "button", class: "icon-btn", "aria-label": ed.editing ? "Cancel editing" : "Cancel reply",
+      onclick: () => ed.cancelCompose() }, "×"))];
+}
+
+/** @-completion in the composer: members whose handle or name starts with what follows "@". */
+export function mentionCompletion(app, input, conv) {
+  const list = h("ul", { class: "mention-list", role: "listbox", "aria-label": "Mention someone", hidden: true });
+  let choices = [];
+  let active = 0;
+  const at = () => mentionAt(input.value, input.selectionStart);
+  const pick = (handle) => {
+    const found = at();
+    if (!found) return;
+    const before = input.value.slice(0, found.start);
+    const after = input.value.slice(input.selectionStart);
+    input.value = `${before}@${handle} ${after}`;
+    const caret = before.length + handle.length + 2;
+    input.setSelectionRange(caret, caret);
+    list.hidden = true;
+    input.focus();
+  };
+  const show = () => {
+    const found = at();
+    const ed = app.everyday;
+    const all = ed.mayMentionAll(conv) ? ["all"] : [];
+    choices = found ? [...all, ...ed.mentionable(conv)].filter((u) => u.startsWith(found.prefix)
+      || (u !== "all" && app.people.display(u).toLowerCase().startsWith(found.prefix))).slice(0, 8) : [];
+    active = Math.min(active, Math.max(0, choices.length - 1));
+    list.hidden = !choices.length;
+    input.setAttribute("aria-expanded", choices.length ? "true" : "false");
+    clear(list, choices.map((u, i) => h("li", { role: "option", class: i === active ? "active" : "", "aria-selected": i === active ? "true" : "false",
+      onmousedown: (e) => { e.preventDefault(); pick(u); } },
+    u === "all" ? h("span", { class: "avatar small all", "aria-hidden": "true" }, "@") : avatar(u, app.people.display(u), "small"),
+    h("span", { text: u === "all" ? "Everyone" : app.people.display(u) }), h("span", { class: "muted", text: `@${u}` }))));
+  };
+  input.setAttribute("aria-autocomplete", "list");
+  input.addEventListener("input", () => { active = 0; show(); });
+  input.addEventListener("keydown", (e) => {
+    if (list.hidden) return;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      active = (active + (e.key === "ArrowDown" ? 1 : choices.length - 1)) % choices.length;
+      show();
+    } else if (e.key === "Enter" || e.key === "Tab") {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      pick(choices[active]);
+    } else if (e.key === "Escape") {
+      list.hidden = true;
+    }
+  });
+  input.addEventListener("blur", () => setTimeout(() => { list.hidden = true; }, 150));
+  return list;
+}
+
+/** The header's buttons: the pinned list and mute. */
+export function headerActions(view, row) {
+  const app = view.app;
+  if (!app.hasEveryday || !row || row.left || row.kind === "announce") return [];
+  const ed = app.everyday;
+  const muted = ed.muted(row);
+  const count = ed.pins.get(row.conv)?.pins.length || 0;
+  return [
+    h("button", { class: "btn ghost", type: "button", "aria-label": `Pinned messages${count ? `: ${count}` : ""}`,
+      onclick: () => view.panels.pins(row.conv) }, icon("pin"), count ? String(count) : "Pins"),
+    h("button", { class: `btn ghost${muted ? " on" : ""}`, type: "button", "aria-pressed": muted ? "true" : "false",
+      "aria-label": muted ? "Unmute this conversation" : "Mute this conversation",
+      onclick: () => ed.setMute(row.conv, muted ? 0 : -1) }, icon("bell-off"), muted ? "Muted" : "Mute"),
+  ];
+}
+
+/** The group's current notice under the header, until the person confirms it. */
+export function noticeBanner(view, row) {
+  if (!row?.notice || row.kind !== "group") return null;
+  const app = view.app;
+  const m = app.chat(row.conv).bySeq.get(row.notice);
+  if (!m || m.recalled) return null;
+  const pending = m.from !== app.user && row.read < m.seq;
+  return h("div", { class: `notice-banner${pending ? " pending" : ""}` },
+    h("span", { class: "notice-label", text: "Group notice" }),
+    h("button", { type: "button", class: "link notice-text", onclick: () => app.openAt(row.conv, m.seq) }, m.text),
+    pending ? h("button", { type: "button", class: "btn primary small", onclick: () => app.everyday.confirm(m) }, "Confirm") : null);
+}
+
+// ----- panels (the drawer) and dialogs -----
+
+export async function pinsPanel(panels, conv) {
+  const app = panels.app;
+  const ed = app.everyday;
+  const pins = (await ed.loadPins(conv))?.pins || [];
+  const msgs = await Promise.all(pins.map((p) => ed.message(conv, p.seq)));
+  const items = pins.map((p, i) => {
+    const m = msgs[i];
+    return h("li", {}, avatar(m?.from || p.by, app.people.display(m?.from || p.by)),
+      h("div", { class: "grow" },
+        h("button", { type: "button", class: "link pin-text", onclick: () => { panels.close(); app.openAt(conv, p.seq); } },
+          m ? (m.recalled ? "A recalled message" : m.text || "(files)") : `Message ${p.seq}`),
+        h("div", { class: "muted", text: `${m ? `${app.people.display(m.from, m)} · ` : ""}pinned by ${app.people.display(p.by)} · ${time(p.time)}` })),
+      ed.canPin(conv) ? h("button", { type: "button", class: "link danger", "aria-label": "Unpin",
+        onclick: async () => { await ed.togglePin({ conv, seq: p.seq }); pinsPanel(panels, conv); } }, "Unpin") : null);
+  });
+  panels.showing = null;
+  panels.open("Pinned messages", items.length ? h("ul", { class: "member-list pins" }, items)
+    : h("p", { class: "muted", text: "Nothing is pinned yet. Pin a message with its Pin button." }));
+}
+
+export async function reactionsPanel(panels, m) {
+  const app = panels.app;
+  const lists = await app.everyday.whoReacted(m);
+  panels.showing = null;
+  panels.open("Reactions", ...lists.flatMap((r) => [h("h3", { text: `${r.emoji} · ${r.count}` }),
+    h("ul", { class: "member-list" }, r.users.map((u) => h("li", {}, avatar(u, app.people.display(u)),
+      h("div", { class: "grow", text: u === app.user ? "You" : app.people.display(u) })))),
+    r.more ? h("p", { class: "muted", text: `and ${r.count - r.users.length} more` }) : null]));
+}
+
+export function forwardDialog(app, m) {
+  const picked = new Set();
+  const rows = app.everyday.targets().map((r) => {
+    const name = r.kind === "direct" && r.peer ? (r.peer === app.user ? "Notes to self" : app.people.display(r.peer)) : r.name;
+    return h("label", { class: "pick-row" }, h("input", { type: "checkbox",
+      onchange: (e) => (e.target.checked ? picked.add(r.conv) : picked.delete(r.conv)) }), name || `Conversation ${r.conv}`);
+  });
+  dialog("Forward to", h("div", { class: "stack" },
+    h("blockquote", { class: "forward-preview", text: (m.text || "").slice(0, 200) }),
+    h("div", { class: "pick-list", role: "group", "aria-label": "Conversations" }, rows)), [
+    h("button", { class: "btn", value: "cancel" }, "Cancel"),
+    h("button", { class: "btn primary", value: "ok", onclick: () => {
+      if (picked.size) app.everyday.forward(m.conv, [m.seq], [...picked]);
+    } }, "Forward")]);
+}
+
+/** The notice section of a group's panel: the notice, who confirmed, a new one (owner and admins). */
+export function noticeSection(panels, conv, manage) {
+  const app = panels.app;
+  const row = app.convs.get(conv);
+  const text = h("textarea", { rows: "3", maxlength: "4000", "aria-label": "New group notice", placeholder: "Everyone in the group gets it and confirms it" });
+  return h("section", { class: "stack", "aria-label": "Group notice" }, h("h3", { text: "Group notice" }),
+    row?.notice ? h("div", { class: "notice-current" },
+      h("button", { type: "button", class: "link", onclick: () => { panels.close(); app.openAt(conv, row.notice); } }, "Show the current notice"),
+      manage ? h("button", { type: "button", class: "link", onclick: () => panels.receipts(conv, row.notice) }, "Who has confirmed") : null)
+      : h("p", { class: "muted", text: "No notice yet." }),
+    manage ? h("form", { class: "stack", onsubmit: async (e) => {
+      e.preventDefault();
+      if (text.value.trim() && await app.everyday.postNotice(conv, text.value.trim())) text.value = "";
+    } }, text, h("button", { class: "btn", type: "submit" }, "Post notice")) : null);
+}
