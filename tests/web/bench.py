@@ -1,7 +1,10 @@
 """The web client's performance figures (a benchmark, not a test): `python -m tests.web.bench`.
 
 1. First paint of the conversation list with 200 conversations: from navigation
-   start to the frame in which all 200 rows are in the DOM, on loopback.
+   start to the frame in which all 200 rows are in the DOM, on loopback; and to
+   the frame in which every row shows its last message (revision 1.9 sends them
+   with the list; before it, the client asked `history` of 1 per conversation).
+   `--list-only` measures this alone (no 10,000 messages), `--rounds N` repeats it.
 2. Memory after scrolling through 10,000 messages of one conversation, from the
    newest to the first: the JS heap (performance.memory), the DOM node count
    (CDP Performance.getMetrics) and the renderer processes' resident memory.
@@ -13,6 +16,7 @@ from __future__ import annotations
 import os
 import queue
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -54,7 +58,7 @@ async def _send_all(url: str, token: str, texts: list[tuple[str, str]]) -> None:
             await done.wait()
 
 
-async def _populate(server: WebServer, tokens: dict[str, str]) -> None:
+async def _populate(server: WebServer, tokens: dict[str, str], messages: int = MESSAGES) -> None:
     url = f"ws://127.0.0.1:{server.port}/"
     async with trio.open_nursery() as nursery:
         for n in range(CONVERSATIONS):  # 200 colleagues, one message each to ann
@@ -62,7 +66,9 @@ async def _populate(server: WebServer, tokens: dict[str, str]) -> None:
             nursery.start_soon(_send_all, url, tokens[f"p{n}"], hello)
             if n % 25 == 24:
                 await trio.sleep(0.2)
-    per = MESSAGES // SENDERS
+    per = messages // SENDERS
+    if not per:
+        return
     async with trio.open_nursery() as nursery:
         for s in range(SENDERS):
             texts = [("ann", f"message {s * per + i}: the quick brown fox jumps over the lazy dog")
@@ -103,8 +109,14 @@ FIRST_PAINT = """async (want) => {
     await new Promise((r) => requestAnimationFrame(r));
   }
   await new Promise((r) => requestAnimationFrame(r));
+  const listMs = performance.now();
+  const bare = () => [...document.querySelectorAll(".conv-preview")]
+    .filter((el) => !el.textContent).length;
+  while (bare() > 1) {  // the notice board has nothing posted
+    await new Promise((r) => requestAnimationFrame(r));
+  }
   const fcp = performance.getEntriesByName("first-contentful-paint")[0] || {};
-  return { listMs: performance.now(), fcp: fcp.startTime };
+  return { listMs, previewsMs: performance.now(), fcp: fcp.startTime };
 }"""
 
 SCROLL_ALL = """async (want) => {
@@ -123,7 +135,40 @@ SCROLL_ALL = """async (want) => {
 }"""
 
 
+def _first_paint(browser, server: WebServer, token: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(f"{server.url}#token={token}")
+    paint = page.evaluate(FIRST_PAINT, CONVERSATIONS + 1)  # and the notice board
+    print(f"first paint of the list ({CONVERSATIONS + 1} rows): {paint['listMs']:.0f} ms "
+          f"after navigation start, every last message shown at {paint['previewsMs']:.0f} ms "
+          f"(first contentful paint {paint['fcp']:.0f} ms)")
+    context.close()
+
+
+def list_only(rounds: int) -> None:
+    """Figure 1 alone, `rounds` times, each in a fresh browser context (a new device)."""
+    server = WebServer(os.path.join(tempfile.mkdtemp(), "data"))
+    started: queue.Queue = queue.Queue()
+    threading.Thread(target=_serve, args=(server, started), daemon=True).start()
+    assert started.get(timeout=30) is None
+    tokens = {"ann": server.employee("ann"), "ben": server.employee("ben")}
+    for n in range(CONVERSATIONS):
+        tokens[f"p{n}"] = server.employee(f"p{n}", name=f"Person {n}")
+    trio.run(_populate, server, tokens, 0)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for _ in range(rounds):
+            _first_paint(browser, server, tokens["ann"])
+        browser.close()
+    trio.from_thread.run_sync(server.app.request_shutdown, trio_token=server.token)
+
+
 def main() -> None:
+    if "--list-only" in sys.argv:
+        rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
+        list_only(rounds)
+        return
     server = WebServer(os.path.join(tempfile.mkdtemp(), "data"))
     started: queue.Queue = queue.Queue()
     threading.Thread(target=_serve, args=(server, started), daemon=True).start()
@@ -141,7 +186,8 @@ def main() -> None:
         page.goto(f"{server.url}#token={tokens['ann']}")
         paint = page.evaluate(FIRST_PAINT, CONVERSATIONS + 1)  # and the notice board
         print(f"first paint of the list ({CONVERSATIONS + 1} rows): {paint['listMs']:.0f} ms "
-              f"after navigation start (first contentful paint {paint['fcp']:.0f} ms)")
+              f"after navigation start, every last message shown at {paint['previewsMs']:.0f} ms "
+              f"(first contentful paint {paint['fcp']:.0f} ms)")
         cdp = page.context.new_cdp_session(page)
         cdp.send("HeapProfiler.collectGarbage")
         print(f"after the list: {_renderer_memory()}")

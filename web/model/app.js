@@ -194,6 +194,7 @@ export class AppModel {
       .map((c) => this.client.request({ type: "history", conv: c.conv, limit: 1 })
         .then((p) => { for (const m of p.msgs) this.convs.touch(m, this.user); }, () => {})));
     this.emit("convs");
+    await afterPaint();  // the peers' names below may follow: the list is painted first
     for (const row of this.convs.byConv.values()) {
       if (row.kind === "direct" && row.peer) this.people.want(row.peer);
     }
@@ -526,4 +527,12 @@ export class AppModel {
     if (ok) this.toast("Quiet hours saved.");
     return ok;
   }
+}
+
+/** Resolves once the next frame is painted (or soon, in a hidden tab, which paints none). */
+function afterPaint() {
+  return new Promise((resolve) => {
+    requestAnimationFrame(() => setTimeout(resolve, 0));
+    setTimeout(resolve, 200);
+  });
 }

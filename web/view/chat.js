@@ -7,6 +7,7 @@ import { restingText } from "../model/quiet.js";
 import { avatar, clear, dayLabel, h, icon, time } from "./dom.js";
 import { composeBar, editedMark, everydayActions, forwardedLine, headerActions, mentionCompletion, noticeBanner,
   noticeCard, quoteBlock, reactionsRow, withMentions } from "./everyday.js";
+import { imageThumb } from "./media.js";
 
 const GROUP_MS = 5 * 60 * 1000;
 const MAX_DOM = 1500;  // messages in the page at once; the rest stay in the model only
@@ -340,24 +341,12 @@ export class ChatView {
 
   /** An image as a thumbnail (click: the full image), any other file as name and size. */
   fileElement(f) {
-    const urls = this.app.mediaUrls;
-    const link = h("a", { target: "_blank", rel: "noopener", class: f.kind === "image" ? "thumb" : "file",
-      "aria-label": f.kind === "image" ? `Image ${f.name || ""}, open full size` : `Download ${f.name}` });
-    urls.get(f.media).then((url) => { link.href = url; }, () => link.classList.add("gone"));
-    if (f.kind === "image") {
-      const img = h("img", { alt: f.name || "image", loading: "lazy" });
-      if (f.width && f.height) {  // its box before it loads: no jump
-        const scale = Math.min(1, 240 / Math.max(Number(f.width), Number(f.height)));
-        img.width = Math.round(Number(f.width) * scale);
-        img.height = Math.round(Number(f.height) * scale);
-      }
-      urls.get(f.media, 320).then((url) => { img.src = url; }, () => {});
-      link.append(img);
-    } else {
-      link.append(h("span", { class: "file-icon", "aria-hidden": "true", text: (f.name.split(".").pop() || "file").slice(0, 4).toUpperCase() }),
-        h("span", { class: "file-meta" }, h("span", { class: "file-name", text: f.name || "file" }),
-          h("span", { class: "muted", text: sizeText(f.size ?? 0) })));
-    }
+    if (f.kind === "image") return imageThumb(this.app.mediaUrls, f);
+    const link = h("a", { target: "_blank", rel: "noopener", class: "file", "aria-label": `Download ${f.name}` });
+    this.app.mediaUrls.get(f.media).then((url) => { link.href = url; }, () => link.classList.add("gone"));
+    link.append(h("span", { class: "file-icon", "aria-hidden": "true", text: (f.name.split(".").pop() || "file").slice(0, 4).toUpperCase() }),
+      h("span", { class: "file-meta" }, h("span", { class: "file-name", text: f.name || "file" }),
+        h("span", { class: "muted", text: sizeText(f.size ?? 0) })));
     return link;
   }
 
