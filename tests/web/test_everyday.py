@@ -206,3 +206,18 @@ def test_the_list_shows_last_messages_without_asking_history(web_server, person,
         assert not any("history" in text for text in sent), sent
     finally:
         context.close()
+
+
+def test_opening_a_long_chat_shows_its_newest_messages(web_server, person):
+    """The first page of history came into an empty view and left it at its top (the
+    oldest of the page), with the newest message out of sight."""
+    import trio
+
+    from .bench import _send_all
+
+    quin = web_server.employee("qui28", name="Quin Rowe")
+    rex = person(web_server.employee("rex28", name="Rex Shaw"))
+    texts = [("rex28", f"status line {n}") for n in range(40)]
+    trio.run(_send_all, f"ws://127.0.0.1:{web_server.port}/", quin, texts)
+    open_chat_with(rex, "Quin Rowe")
+    expect(message(rex, "status line 39")).to_be_in_viewport()

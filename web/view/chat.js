@@ -75,8 +75,18 @@ export class ChatView {
     this.render();
     this.toBottom();
     this.observeTop();
+    // Messages off screen are laid out at an estimated height (content-visibility) and
+    // images load later: while the person is at the newest messages, keep them there
+    // as the log's real height settles. A scroll of theirs away from the bottom ends it
+    // (not one of the browser's, which clamps the position while heights are estimated).
+    new ResizeObserver(() => { if (this.wantBottom) this.pin(); }).observe(this.list);
+    for (const input of ["wheel", "touchmove", "keydown", "pointerdown"]) {
+      this.log.addEventListener(input, () => { this.userScrollAt = Date.now(); }, { passive: true });
+    }
     this.log.addEventListener("scroll", () => {
-      if (this.atBottom()) { this.jump.hidden = true; this.app.markSeen(); }
+      const theirs = Date.now() - (this.userScrollAt || 0) < 1000;
+      if (theirs && this.log.scrollTop < this.pinnedTop - 2) this.wantBottom = false;
+      if (this.atBottom()) { this.wantBottom = true; this.jump.hidden = true; this.app.markSeen(); }
       this.nearTop();
       this.nearBottom();
     });
@@ -113,6 +123,13 @@ export class ChatView {
 
   header() {
     if (!this.headerEl) return;
+    // The header may grow (the notice banner): someone at the newest messages stays there.
+    const stick = this.log && this.atBottom();
+    this.fillHeader();
+    if (stick) this.pin();
+  }
+
+  fillHeader() {
     const app = this.app;
     const row = this.conv !== null ? app.convs.get(this.conv) : null;
     const peer = row?.kind === "direct" ? row.peer : this.draftTo;
@@ -152,6 +169,10 @@ export class ChatView {
     if (d.typing) return this.typingLine();
     if (d.receipts !== undefined) return this.updateReceipt(d.receipts);
     if (d.changed !== undefined) this.header();  // an edit, a reaction, a confirmed notice
+    if (d.older && this.firstSeq === null) {  // the chat's first page: show its newest messages
+      this.render();
+      return this.toBottom();
+    }
     if (d.older) return this.keepingPlace(() => this.prependOlder());
     if (!this.atNewest && d.local === undefined) {  // reading far back: do not pull them down
       if (d.added) this.jump.hidden = false;
@@ -177,6 +198,7 @@ export class ChatView {
     this.render(seq);
     const el = this.els.get(seq);
     if (!el) return;
+    this.wantBottom = false;  // they look at this one now
     el.scrollIntoView({ block: "center" });
     el.classList.add("found");
     setTimeout(() => el.classList.remove("found"), 2500);
@@ -402,13 +424,20 @@ export class ChatView {
     if (this.typingEl.textContent !== text) this.typingEl.textContent = text;
   }
 
+  /** Scroll to the newest message; remember where that was (a scroll above it is theirs). */
+  pin() {
+    this.log.scrollTop = this.log.scrollHeight;
+    this.pinnedTop = this.log.scrollTop;
+  }
+
   atBottom() {
     return this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
   }
 
   toBottom() {
+    this.wantBottom = true;
     if (!this.atNewest) this.render();
-    this.log.scrollTop = this.log.scrollHeight;
+    this.pin();
     this.jump.hidden = true;
   }
 

@@ -199,10 +199,10 @@ export function headerActions(view, row) {
   const count = ed.pins.get(row.conv)?.pins.length || 0;
   return [
     h("button", { class: "btn ghost", type: "button", "aria-label": `Pinned messages${count ? `: ${count}` : ""}`,
-      onclick: () => view.panels.pins(row.conv) }, icon("pin"), count ? String(count) : "Pins"),
+      onclick: () => view.panels.pins(row.conv) }, icon("pin"), h("span", { class: count ? "" : "btn-label", text: count ? String(count) : "Pins" })),
     h("button", { class: `btn ghost${muted ? " on" : ""}`, type: "button", "aria-pressed": muted ? "true" : "false",
       "aria-label": muted ? "Unmute this conversation" : "Mute this conversation",
-      onclick: () => ed.setMute(row.conv, muted ? 0 : -1) }, icon("bell-off"), muted ? "Muted" : "Mute"),
+      onclick: () => ed.setMute(row.conv, muted ? 0 : -1) }, icon("bell-off"), h("span", { class: "btn-label", text: muted ? "Muted" : "Mute" })),
   ];
 }
 
