@@ -180,7 +180,9 @@ export class AppModel {
   }
 
   async loadConversations() {
+    performance.mark("conversations-asked");  // for tests/web/bench.py
     const reply = await this.client.request({ type: "conversations", limit: 500 });
+    performance.mark("conversations-answered");
     for (const c of reply.convs) this.convs.upsert(c);
     this.convs.setUnread(this.pendingUnread);
     this.emit("convs");

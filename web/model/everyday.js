@@ -170,12 +170,16 @@ export class Everyday {
     return ok;
   }
 
-  /** Confirm a notice: it is read (the receipt machinery, §31.7). */
-  confirm(m) {
-    this.app.convs.markRead(m.conv, Math.max(m.seq, this.app.convs.get(m.conv)?.read ?? 0));
+  /** Confirm a notice: it is read (the receipt machinery, §31.7), and so is what the
+   *  open chat shows after it. */
+  async confirm(m) {
+    const row = this.app.convs.get(m.conv);
+    if (!row || row.read >= m.seq) return;
+    this.app.convs.markRead(m.conv, m.seq);
     this.app.emit("convs");
     this.app.emit("chat", { conv: m.conv, changed: m.seq });
-    return this.app.ask({ type: "read", conv: m.conv, seq: m.seq }, "Confirm");
+    await this.app.ask({ type: "read", conv: m.conv, seq: m.seq }, "Confirm");
+    this.app.markSeen();
   }
 
   async loadPins(conv) {

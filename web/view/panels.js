@@ -111,10 +111,13 @@ export class Panels {
     const unread = h("ul", { class: "member-list" }, r.unread.map((u) =>
       h("li", {}, avatar(u, app.people.display(u)), h("div", { class: "grow", text: app.people.display(u) }))));
     this.showing = null;
-    this.open("Read receipts",
-      h("h3", { text: `Not read yet · ${r.unread_count}` }), r.unread.length ? unread : h("p", { class: "muted", text: "Everyone has read it." }),
+    const notice = !!this.app.chat(conv).bySeq.get(seq)?.notice || this.app.convs.get(conv)?.notice === seq;
+    const words = notice ? { title: "Group notice", not: "Not confirmed yet", all: "Everyone has confirmed it.", done: "Confirmed" }
+      : { title: "Read receipts", not: "Not read yet", all: "Everyone has read it.", done: "Read" };
+    this.open(words.title,
+      h("h3", { text: `${words.not} · ${r.unread_count}` }), r.unread.length ? unread : h("p", { class: "muted", text: words.all }),
       r.unread.length ? h("button", { type: "button", class: "btn primary", onclick: () => app.remind(conv, seq) }, "Remind them") : null,
-      h("h3", { text: `Read · ${r.read_count}` }), r.read.length ? readers : h("p", { class: "muted", text: "No one yet." }));
+      h("h3", { text: `${words.done} · ${r.read_count}` }), r.read.length ? readers : h("p", { class: "muted", text: "No one yet." }));
   }
 
   // ----- creating -----
