@@ -14,6 +14,7 @@ from corpchat.protocol import (
     ProtocolError,
     Sync,
     SyncPage,
+    encode,
 )
 from corpchat.store import DIRECT, User
 from corpchat.store.messages import messages_at
@@ -78,5 +79,17 @@ def conversations(s: Services, session: Session, frame: Conversations) -> None:
 def last_messages(s: Services, user: User, at: list[tuple[int, int]]) -> dict[int, Msg]:
     """Each conversation's last message as the user's `history` would show it (1.9): the
     seq is the last the user may see (a member's span, `user_conversations`), recalled
-    ones come as tombstones, the version and quote as this reader may see them."""
-    return {msg.conv: msg for msg in shown(s.store, user, s.store.read(messages_at, at=at))}
+    ones come as tombstones, the version and quote as this reader may see them.
+
+    At most a page's bytes of them (`page_bytes`, as `sync` and `history`), most recent
+    conversations first: 500 conversations of long messages would pass the 1 MiB a
+    client must accept and the outbound buffer. The rest come without, and a client
+    asks `history` for those."""
+    out: dict[int, Msg] = {}
+    budget = s.config.page_bytes
+    for msg in shown(s.store, user, s.store.read(messages_at, at=at)):
+        budget -= len(encode(msg))
+        if budget < 0:
+            break
+        out[msg.conv] = msg
+    return out

@@ -4,6 +4,10 @@ reader may see it — recalls, edits, quotes, and a member's span (§10.6)."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from corpchat.protocol import (
     Conversations,
     ConversationsReply,
@@ -16,6 +20,7 @@ from corpchat.protocol import (
     Msg,
     Ok,
     Recall,
+    encode,
 )
 
 from ..client import TestClient
@@ -82,3 +87,19 @@ async def test_a_member_sees_only_the_messages_of_their_span(server, nursery):
     gone = (await listed(c["cat"]))[conv]
     assert (gone.kind, gone.event) == ("system", "remove")  # their last: their removal
     assert gone == await newest(c["cat"], conv)
+
+
+class TestAPageOfPreviews:
+    """The previews together take at most a page's bytes (`max_page_bytes`): the most
+    recent conversations get theirs, the others none (the client asks `history`)."""
+
+    @pytest.fixture
+    def server_config(self, server_config):
+        return dataclasses.replace(server_config, max_page_bytes=3000)
+
+    async def test_the_most_recent_conversations_get_theirs(self, server, nursery):
+        c = await people(server, nursery, "ann", "ben", "cat", "dan")
+        convs = [(await sent(c[who], "x" * 1000, to="ann")).conv for who in ("ben", "cat", "dan")]
+        last = await listed(c["ann"])
+        assert [last[conv] is not None for conv in convs] == [False, True, True]
+        assert sum(len(encode(msg)) for msg in last.values() if msg) <= 3000

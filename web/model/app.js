@@ -385,7 +385,7 @@ export class AppModel {
     if (ed.replyTo && ed.replyTo.conv === conv) {
       fields.reply_to = ed.replyTo.seq;
       this.quoted ??= new Map();
-      this.quoted.set(ed.replyTo.seq, ed.replyTo);
+      this.quoted.set(`${conv}:${ed.replyTo.seq}`, ed.replyTo);
       ed.cancelCompose();
     }
   }
@@ -403,9 +403,9 @@ export class AppModel {
     if (frame.urgent) m.urgent = true;
     if (frame.mentions) m.mentions = frame.mentions;
     if (frame.reply_to !== undefined) {  // the quote as the others see it: the original's snapshot
-      const original = this.quoted?.get(frame.reply_to) || chat.bySeq.get(frame.reply_to);
+      const original = this.quoted?.get(`${a.conv}:${frame.reply_to}`) || chat.bySeq.get(frame.reply_to);
       m.reply_to = frame.reply_to;
-      if (original) m.quote = { seq: original.seq, from: original.from, text: (original.text || "").slice(0, 100) };
+      if (original) m.quote = { seq: original.seq, from: original.from, text: Array.from(original.text || "").slice(0, 100).join("") };
     }
     if (frame.attachments) {  // as the others will see them: from the uploads' answers
       m.attachments = frame.attachments.map((a) => ({ type: "media", ...this.sentMedia.get(a.media), media: a.media }));
