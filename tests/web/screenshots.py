@@ -155,7 +155,7 @@ def everyday(ann, ben, cara, dev) -> None:
     Dev (who was mentioned) opens it last."""
     open_chat_with(ben, "Launch team")
     open_chat_with(cara, "Launch team")
-    act(ben, "Launch checklist", "Reply to")
+    act(ben, "Launch checklist", "Reply")
     box = ben.get_by_role("textbox", name="Message", exact=True)
     box.press_sequentially("@de")
     box.press("Enter")
@@ -163,9 +163,9 @@ def everyday(ann, ben, cara, dev) -> None:
     box.press("Enter")
     box.press_sequentially("the screenshots look great")
     box.press("Enter")
-    act(cara, "Launch checklist", "React to")
+    act(cara, "Launch checklist", "React")
     cara.get_by_role("menuitem", name="React with 👍").click()
-    act(ben, "Launch checklist", "React to")
+    act(ben, "Launch checklist", "React")
     ben.get_by_role("menuitem", name="React with 👍").click()
     act(ben, "Release notes are drafted", "Edit")
     box.fill("On it. Release notes are drafted, I'll share them at 11:30.")
@@ -205,10 +205,12 @@ def message(page, text: str):
     return page.locator(".message", has=page.locator(".bubble", has_text=text)).last
 
 
-def act(page, text: str, label: str) -> None:
+def act(page, text: str, action: str) -> None:
     msg = message(page, text)
     msg.hover()
-    msg.get_by_role("button", name=f"{label} this message").click()
+    msg.get_by_role("button", name="Actions for this message").click()
+    page.get_by_role("menu", name="Message actions").get_by_role("menuitem", name=action,
+                                                                exact=True).click()
 
 
 def people(ann, dev, zoe) -> None:

@@ -25,11 +25,12 @@ def message(page, text: str):
 
 
 def act(page, text: str, action: str) -> None:
-    """Hover a message and press one of its buttons (Reply, React, Edit, Forward, Pin)."""
+    """Open a message's actions menu and pick one (Reply, React, Edit, Forward, Pin, …)."""
     msg = message(page, text)
     msg.hover()
-    label = {"Reply": "Reply to", "React": "React to"}.get(action, action)
-    msg.get_by_role("button", name=f"{label} this message").click()
+    msg.get_by_role("button", name="Actions for this message").click()
+    page.get_by_role("menu", name="Message actions").get_by_role("menuitem", name=action,
+                                                                exact=True).click()
 
 
 def test_a_mention_completes_highlights_and_badges(web_server, person):

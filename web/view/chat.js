@@ -5,7 +5,7 @@ import { isText } from "../model/chats.js";
 import { sizeText } from "../model/media.js";
 import { restingText } from "../model/quiet.js";
 import { avatar, clear, dayLabel, h, icon, time } from "./dom.js";
-import { composeBar, editedMark, everydayActions, forwardedLine, headerActions, mentionCompletion, noticeBanner,
+import { actionsButton, composeBar, editedMark, everydayItems, forwardedLine, headerActions, mentionCompletion, noticeBanner,
   noticeCard, quoteBlock, reactionsRow, withMentions } from "./everyday.js";
 import { imageThumb } from "./media.js";
 
@@ -77,15 +77,18 @@ export class ChatView {
     this.observeTop();
     // Messages off screen are laid out at an estimated height (content-visibility) and
     // images load later: while the person is at the newest messages, keep them there
-    // as the log's real height settles. A scroll of theirs away from the bottom ends it
-    // (not one of the browser's, which clamps the position while heights are estimated).
+    // as the log's real height settles. Their move away from the bottom ends it (a
+    // wheel, touch, key or pointer just before, or a scroll far up), not the browser
+    // clamping the position to a log that shrank for a moment while heights settle.
     new ResizeObserver(() => { if (this.wantBottom) this.pin(); }).observe(this.list);
     for (const input of ["wheel", "touchmove", "keydown", "pointerdown"]) {
       this.log.addEventListener(input, () => { this.userScrollAt = Date.now(); }, { passive: true });
     }
     this.log.addEventListener("scroll", () => {
+      const up = this.log.scrollTop < this.pinnedTop - 2;
       const theirs = Date.now() - (this.userScrollAt || 0) < 1000;
-      if (theirs && this.log.scrollTop < this.pinnedTop - 2) this.wantBottom = false;
+      const far = this.log.scrollTop < this.log.scrollHeight - 3 * this.log.clientHeight;
+      if (up && (theirs || far)) this.wantBottom = false;
       if (this.atBottom()) { this.wantBottom = true; this.jump.hidden = true; this.app.markSeen(); }
       this.nearTop();
       this.nearBottom();
@@ -377,12 +380,9 @@ export class ChatView {
     const mine = m.from === this.app.user;
     const role = this.app.people.myRole(this.conv);
     const canRecall = (mine && Date.now() - Number(m.time) < RECALL_MS) || role === "owner" || role === "admin";
-    const buttons = everydayActions(this, m);
-    if (canRecall) {
-      buttons.push(h("button", { type: "button", class: "link", "aria-label": "Recall this message",
-        onclick: () => this.app.recall(this.conv, m.seq) }, "Recall"));
-    }
-    return buttons.length ? h("span", { class: "msg-actions" }, buttons) : null;
+    const items = everydayItems(this, m);
+    if (canRecall) items.push({ label: "Recall", run: () => this.app.recall(this.conv, m.seq) });
+    return items.length ? actionsButton(items) : null;
   }
 
   receiptLine(m) {

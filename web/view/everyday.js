@@ -81,48 +81,70 @@ export function noticeCard(view, m) {
       : h("button", { type: "button", class: "btn primary small", onclick: () => app.everyday.confirm(m) }, "Confirm"));
 }
 
-/** The buttons under a person's message: reply, react, edit, forward, pin. */
-export function everydayActions(view, m) {
+/** What one can do with a person's message: reply, react, edit, forward, pin; each
+ *  {label, run(anchor)}. Shown in one menu per message (one button in the page each,
+ *  one tab stop, not six). */
+export function everydayItems(view, m) {
   const app = view.app;
   const ed = app.everyday;
   const row = app.convs.get(m.conv);
   if (!app.hasEveryday || m.recalled || m.kind === "system" || !row || row.left) return [];
-  const board = row.kind === "announce";
   const out = [];
-  if (!board) {
-    out.push(h("button", { type: "button", class: "link", "aria-label": "Reply to this message", onclick: () => ed.startReply(m) }, "Reply"));
-    out.push(h("button", { type: "button", class: "link", "aria-label": "React to this message", "aria-haspopup": "true",
-      onclick: (e) => picker(e.currentTarget, (emoji) => ed.react(m, emoji)) }, "React"));
+  if (row.kind !== "announce") {
+    out.push({ label: "Reply", run: () => ed.startReply(m) });
+    out.push({ label: "React", run: (anchor) => picker(anchor, (emoji) => ed.react(m, emoji)) });
   }
-  if (ed.canEdit(m)) out.push(h("button", { type: "button", class: "link", "aria-label": "Edit this message", onclick: () => ed.startEdit(m) }, "Edit"));
-  if (m.kind === undefined && m.text) {
-    out.push(h("button", { type: "button", class: "link", "aria-label": "Forward this message", onclick: () => view.panels.forward(m) }, "Forward"));
-  }
+  if (ed.canEdit(m)) out.push({ label: "Edit", run: () => ed.startEdit(m) });
+  if (m.kind === undefined && m.text) out.push({ label: "Forward", run: () => view.panels.forward(m) });
   if (ed.canPin(m.conv)) {
     const pinned = ed.pinned(m.conv, m.seq);
-    out.push(h("button", { type: "button", class: "link", "aria-label": pinned ? "Unpin this message" : "Pin this message",
-      onclick: () => ed.togglePin(m) }, pinned ? "Unpin" : "Pin"));
+    out.push({ label: pinned ? "Unpin" : "Pin", run: () => ed.togglePin(m) });
   }
   return out;
 }
 
-/** A small emoji picker next to `anchor` (a popover of buttons; Escape closes). */
-function picker(anchor, choose) {
-  document.querySelector(".emoji-picker")?.remove();
-  const close = () => { pop.remove(); anchor.focus(); };
-  const pop = h("div", { class: "emoji-picker", role: "menu", "aria-label": "Pick a reaction",
-    onkeydown: (e) => { if (e.key === "Escape") close(); } },
-  QUICK_EMOJI.map((emoji) => h("button", { type: "button", role: "menuitem", "aria-label": `React with ${emoji}`,
-    onclick: () => { choose(emoji); close(); } }, emoji)));
-  // In the page's body, placed by the button: a message paints only inside itself
-  // (content-visibility), which would cut a popover off.
+/** The "⋯" button of a message and its menu of `items` (arrow keys move, Escape closes). */
+export function actionsButton(items) {
+  const button = h("button", { type: "button", class: "link more-actions", "aria-label": "Actions for this message",
+    "aria-haspopup": "menu", onclick: (e) => openMenu(e.currentTarget, items) }, "⋯");
+  return h("span", { class: "msg-actions" }, button);
+}
+
+function openMenu(anchor, items) {
+  const close = () => { pop.remove(); };
+  const pop = popover(anchor, "message-menu", "Message actions", items.map((item) => h("button", {
+    type: "button", role: "menuitem", onclick: () => { close(); item.run(anchor); } }, item.label)));
+  pop.addEventListener("keydown", (e) => {
+    const buttons = [...pop.querySelectorAll("button")];
+    const at = buttons.indexOf(document.activeElement);
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      buttons[(at + (e.key === "ArrowDown" ? 1 : buttons.length - 1)) % buttons.length].focus();
+    }
+  });
+}
+
+/** A popover menu by `anchor`, in the page's body (a message paints only inside itself,
+ *  content-visibility, which would cut it off); Escape or a click elsewhere closes it. */
+function popover(anchor, kind, label, children) {
+  document.querySelector(".popover")?.remove();
+  const pop = h("div", { class: `popover ${kind}`, role: "menu", "aria-label": label }, children);
+  const close = () => { pop.remove(); document.removeEventListener("click", away, true); };
+  const away = (e) => { if (!pop.contains(e.target) && e.target !== anchor) close(); };
+  pop.addEventListener("keydown", (e) => { if (e.key === "Escape") { close(); anchor.focus(); } });
   const at = anchor.getBoundingClientRect();
   pop.style.cssText = `top:${Math.max(8, at.top - 46)}px;left:${Math.max(8, Math.min(at.left, innerWidth - 300))}px`;
   document.body.append(pop);
-  pop.querySelector("button").focus();
-  setTimeout(() => document.addEventListener("click", function away(e) {
-    if (!pop.contains(e.target)) { pop.remove(); document.removeEventListener("click", away); }
-  }), 0);
+  setTimeout(() => document.addEventListener("click", away, true), 0);
+  pop.querySelector("button")?.focus();
+  return pop;
+}
+
+/** A small emoji picker by `anchor`. */
+function picker(anchor, choose) {
+  const pop = popover(anchor, "emoji-picker", "Pick a reaction", QUICK_EMOJI.map((emoji) => h("button", {
+    type: "button", role: "menuitem", "aria-label": `React with ${emoji}`,
+    onclick: () => { pop.remove(); choose(emoji); anchor.focus(); } }, emoji)));
 }
 
 /** The bar above the composer: "Replying to …" or "Editing", with cancel. */
