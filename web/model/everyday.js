@@ -89,7 +89,9 @@ export class Everyday {
     const chat = this.app.chats.get(e.conv);
     const m = chat?.bySeq.get(e.seq);
     if (m) {
-      chat.bySeq.set(e.seq, { ...m, text: e.text, edited_at: e.edited_at, version: e.version });
+      const next = { ...m, text: e.text, edited_at: e.edited_at, version: e.version };
+      if (e.attachments) next.attachments = e.attachments;  // 1.8: the version's files
+      chat.bySeq.set(e.seq, next);
       chat.dirty = true;
       this.app.emit("chat", { conv: e.conv, changed: e.seq });
     }
