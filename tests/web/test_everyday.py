@@ -174,6 +174,7 @@ def test_a_muted_chat_shows_its_mark_and_does_not_notify(web_server, person):
     nia.evaluate("window.notified = [];"
                  "window.corpchat.notifier = { notify: (n) => window.notified.push(n.body) }")
     nia.get_by_role("button", name="Mute this conversation").click()
+    nia.get_by_role("menu", name="Mute for").get_by_role("menuitem", name="Until I unmute").click()
     expect(nia.get_by_role("button", name="Unmute this conversation")).to_be_visible()
     expect(nia.locator(".conv", has_text="Max Nash").locator(".muted-mark")).to_be_visible()
     send(max_, "while muted")
@@ -226,3 +227,44 @@ def test_opening_a_long_chat_shows_its_newest_messages(web_server, person):
     trio.run(_send_all, f"ws://127.0.0.1:{web_server.port}/", quin, texts)
     open_chat_with(rex, "Quin Rowe")
     expect(message(rex, "status line 39")).to_be_in_viewport()
+
+
+def test_an_old_group_notice_still_waits_for_its_confirm(web_server, person):
+    """The notice is further back than the chat's first page: it is fetched for the banner,
+    and opening the chat still does not confirm it."""
+    import trio
+    from trio_websocket import open_websocket_url
+
+    from corpchat.protocol import SUBPROTOCOL, Hello, Send, encode
+
+    token = web_server.employee("sol29", name="Sol Tate")
+    ted_token = web_server.employee("ted29", name="Ted Uhl")
+    sol = person(token)
+    new_group(sol, "Archive crew", "ted29")
+    sol.get_by_role("button", name="Group members and settings").click()
+    sol.get_by_label("New group notice").fill("Keep the server room locked")
+    sol.locator("#drawer").get_by_role("button", name="Post notice").click()
+    expect(message(sol, "Keep the server room").locator(".receipt-line")).to_be_visible()
+    conv = sol.evaluate("window.corpchat.openConv.conv")
+
+    async def chatter() -> None:
+        async with open_websocket_url(f"ws://127.0.0.1:{web_server.port}/",
+                                      subprotocols=[SUBPROTOCOL]) as ws:
+            await ws.send_message(encode(Hello(id=1, token=token)))
+            await ws.get_message()
+            for i in range(120):  # more than a page of history after it
+                await ws.send_message(encode(Send(id=i + 2, client_msg_id=f"c{i}",
+                                                  text=f"log line {i}", conv=conv)))
+            acked = 0
+            while acked < 120:
+                acked += b"ack" in await ws.get_message()
+
+    trio.run(chatter)
+    ted = person(ted_token)
+    open_chat_with(ted, "Archive crew")
+    expect(ted.locator(".notice-banner")).to_contain_text("Keep the server room locked")
+    row = ted.locator(".conv", has_text="Archive crew")
+    expect(row.locator(".count")).not_to_have_count(0)  # opening is not confirming
+    ted.locator(".notice-banner").get_by_role("button", name="Confirm").click()
+    expect(ted.locator(".notice-banner").get_by_role("button", name="Confirm")).to_have_count(0)
+    expect(row.locator(".count")).to_have_count(0)

@@ -329,10 +329,11 @@ export class AppModel {
     const chat = this.chat(conv);
     let newest = chat.last()?.seq ?? row?.lastSeq ?? 0;
     let left = 0;
-    const notice = row?.notice ? chat.bySeq.get(row.notice) : null;
+    const notice = row?.notice && row.kind === "group" ? this.everyday.notice(conv) : null;
     if (notice && notice.from !== this.user && notice.seq > row.read && notice.seq <= newest) {
       // A group notice is confirmed by reading it (§31.7): not by opening the chat, by "Confirm".
-      left = chat.list().filter((m) => m.seq >= notice.seq && isText(m) && m.from !== this.user).length;
+      left = chat.list().filter((m) => m.seq >= notice.seq && isText(m) && m.from !== this.user).length
+        + (chat.bySeq.has(notice.seq) ? 0 : 1);
       newest = notice.seq - 1;
     }
     if (!row || newest <= row.read && row.unread === left) return;

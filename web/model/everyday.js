@@ -33,6 +33,7 @@ export class Everyday {
   constructor(app) {
     this.app = app;
     this.pins = new Map();  // conv → {pins: [{seq, by, time}], notice}
+    this.notices = new Map();  // conv → the group notice's message, when not in the chat's pages
     this.replyTo = null;  // the message the composer answers, or null
     this.editing = null;  // the message the composer edits, or null
   }
@@ -182,6 +183,24 @@ export class Everyday {
     this.app.emit("chat", { conv: m.conv, changed: m.seq });
     await this.app.ask({ type: "read", conv: m.conv, seq: m.seq }, "Confirm");
     this.app.markSeen();
+  }
+
+  /** The group's current notice: from the chat's pages, else asked once (it may be old). */
+  notice(conv) {
+    const row = this.app.convs.get(conv);
+    if (!row?.notice) return null;
+    const m = this.app.chats.get(conv)?.bySeq.get(row.notice) || this.notices.get(conv);
+    if (m?.seq === row.notice) return m;
+    if (this.noticeAsked !== `${conv}:${row.notice}`) {
+      this.noticeAsked = `${conv}:${row.notice}`;
+      this.message(conv, row.notice).then((found) => {
+        if (!found) return;
+        this.notices.set(conv, found);
+        this.app.emit("pins", conv);  // the header shows it
+        this.app.markSeen();
+      });
+    }
+    return null;
   }
 
   async loadPins(conv) {

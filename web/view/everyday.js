@@ -223,16 +223,25 @@ export function headerActions(view, row) {
     h("button", { class: "btn ghost", type: "button", "aria-label": `Pinned messages${count ? `: ${count}` : ""}`,
       onclick: () => view.panels.pins(row.conv) }, icon("pin"), h("span", { class: count ? "" : "btn-label", text: count ? String(count) : "Pins" })),
     h("button", { class: `btn ghost${muted ? " on" : ""}`, type: "button", "aria-pressed": muted ? "true" : "false",
+      title: muted && Number(row.mutedUntil) > 0 ? `Muted until ${time(row.mutedUntil)}` : null,
       "aria-label": muted ? "Unmute this conversation" : "Mute this conversation",
-      onclick: () => ed.setMute(row.conv, muted ? 0 : -1) }, icon("bell-off"), h("span", { class: "btn-label", text: muted ? "Muted" : "Mute" })),
+      onclick: (e) => (muted ? ed.setMute(row.conv, 0) : muteMenu(e.currentTarget, ed, row.conv)) }, icon("bell-off"), h("span", { class: "btn-label", text: muted ? "Muted" : "Mute" })),
   ];
+}
+
+/** How long to mute: an hour, eight hours, or until unmuted (`conv.mute`'s `until`). */
+function muteMenu(anchor, ed, conv) {
+  const choices = [["For 1 hour", 60], ["For 8 hours", 480], ["Until I unmute", -1]];
+  const pop = popover(anchor, "message-menu", "Mute for", choices.map(([label, minutes]) => h("button", {
+    type: "button", role: "menuitem", onclick: () => { pop.remove(); ed.setMute(conv, minutes); } }, label)));
+  pop.style.top = `${anchor.getBoundingClientRect().bottom + 4}px`;
 }
 
 /** The group's current notice under the header, until the person confirms it. */
 export function noticeBanner(view, row) {
   if (!row?.notice || row.kind !== "group") return null;
   const app = view.app;
-  const m = app.chat(row.conv).bySeq.get(row.notice);
+  const m = app.everyday.notice(row.conv);
   if (!m || m.recalled) return null;
   const pending = m.from !== app.user && row.read < m.seq;
   return h("div", { class: `notice-banner${pending ? " pending" : ""}` },
