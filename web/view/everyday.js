@@ -163,7 +163,7 @@ export function composeBar(app) {
 
 /** @-completion in the composer: members whose handle or name starts with what follows "@". */
 export function mentionCompletion(app, input, conv) {
-  const list = h("ul", { class: "mention-list", role: "listbox", "aria-label": "Mention someone", hidden: true });
+  const list = h("ul", { class: "mention-list", id: "mention-list", role: "listbox", "aria-label": "Mention someone", hidden: true });
   let choices = [];
   let active = 0;
   const at = () => mentionAt(input.value, input.selectionStart);
@@ -187,12 +187,15 @@ export function mentionCompletion(app, input, conv) {
     active = Math.min(active, Math.max(0, choices.length - 1));
     list.hidden = !choices.length;
     input.setAttribute("aria-expanded", choices.length ? "true" : "false");
-    clear(list, choices.map((u, i) => h("li", { role: "option", class: i === active ? "active" : "", "aria-selected": i === active ? "true" : "false",
+    if (choices.length) input.setAttribute("aria-activedescendant", `mention-${active}`);
+    else input.removeAttribute("aria-activedescendant");
+    clear(list, choices.map((u, i) => h("li", { role: "option", id: `mention-${i}`, class: i === active ? "active" : "", "aria-selected": i === active ? "true" : "false",
       onmousedown: (e) => { e.preventDefault(); pick(u); } },
     u === "all" ? h("span", { class: "avatar small all", "aria-hidden": "true" }, "@") : avatar(u, app.people.display(u), "small"),
     h("span", { text: u === "all" ? "Everyone" : app.people.display(u) }), h("span", { class: "muted", text: `@${u}` }))));
   };
   input.setAttribute("aria-autocomplete", "list");
+  input.setAttribute("aria-controls", "mention-list");
   input.addEventListener("input", () => { active = 0; show(); });
   input.addEventListener("keydown", (e) => {
     if (list.hidden) return;
