@@ -97,7 +97,8 @@ def _user(admin_socket: str) -> str:
         call(admin_socket, "corp.add", {"name": "mediabench"})
     except Exception:  # noqa: BLE001 - it exists from an earlier run
         pass
-    return call(admin_socket, "user.add", {"handle": handle, "corp": "mediabench"})["token"]
+    added = call(admin_socket, "user.add", {"handle": handle, "corp": "mediabench", "token": True})
+    return added["token"]
 
 
 async def run_download(args: argparse.Namespace) -> dict[str, object]:
