@@ -352,8 +352,9 @@ async def _upload_exchange(connection: Any, request: HttpRequest) -> Answer:
         return checked
     user, name = checked
     connection.on_authenticated()  # a valid token: no longer capped as unauthenticated
-    ticket = app.media.budget.admit(_content_length(request.headers))
-    if ticket is None:  # uploads take turns (server/upload_budget.py)
+    ticket = await app.media.budget.turn(_content_length(request.headers),
+                                         app.media.settings.upload_turn_wait_s)
+    if ticket is None:  # uploads take turns (server/upload_budget.py): none came
         return error_answer(503, "server_busy", "too many uploads at once; retry later",
                             [(b"retry-after", str(RETRY_AFTER_S).encode())])
     try:

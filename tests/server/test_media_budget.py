@@ -1,5 +1,6 @@
-"""Uploads take turns: the budget of upload bytes in flight, 503 `server_busy` with
-Retry-After past it, and `Expect: 100-continue` (real server, raw sockets)."""
+"""Uploads take turns: the budget of upload bytes in flight, the wait for a turn,
+503 `server_busy` with Retry-After when none comes, and `Expect: 100-continue`
+(real server, raw sockets)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ LIMIT = 200 * 1024
 @pytest.fixture
 def server_config(server_config):
     media = dataclasses.replace(server_config.media, max_upload_bytes=256 * 1024,
-                                upload_bytes_in_flight=LIMIT)
+                                upload_bytes_in_flight=LIMIT, upload_turn_wait_s=0.2)
     return dataclasses.replace(server_config, media=media)
 
 
@@ -57,7 +58,7 @@ async def _head_expecting(server, token: str, size: int) -> trio.SocketStream:
     return stream
 
 
-async def test_past_the_budget_an_upload_is_503_until_a_turn_frees(server):
+async def test_past_the_budget_an_upload_that_gets_no_turn_is_503(server):
     ann, ben = await server.user("ann"), await server.user("ben")
     first = await _head_expecting(server, ann, LIMIT)
     with trio.fail_after(10):
@@ -83,6 +84,31 @@ async def test_past_the_budget_an_upload_is_503_until_a_turn_frees(server):
     assert again.status_code == 201
     stats = await server.admin("stats")
     assert stats["media_uploads_busy"] == 2 and stats["media_upload_bytes_in_flight"] == 0
+
+
+async def test_a_waiting_upload_goes_when_the_one_before_it_ends(nursery, server_config,
+                                                                 clock):
+    from ..conftest import running_server
+
+    media = dataclasses.replace(server_config.media, upload_turn_wait_s=60.0)
+    async with running_server(nursery, dataclasses.replace(server_config, media=media),
+                              clock) as server:
+        ann, ben = await server.user("ann"), await server.user("ben")
+        first = await _head_expecting(server, ann, LIMIT)
+        with trio.fail_after(10):
+            assert (await _answer_head(first))[0] == 100
+        second = await _head_expecting(server, ben, 1000)
+        with trio.fail_after(10):
+            while not server.app.media.budget.queue:  # its head is in: it waits in line
+                await trio.sleep(0.01)
+        await first.send_all(os.urandom(LIMIT))
+        with trio.fail_after(10):
+            assert (await _final_answer(first))[0] == 201
+            assert (await _answer_head(second))[0] == 100  # its turn came
+        await second.send_all(os.urandom(1000))
+        with trio.fail_after(10):
+            assert (await _final_answer(second))[0] == 201
+        assert server.app.media.budget.pending == 0
 
 
 async def test_a_cut_upload_gives_its_share_back(server):
@@ -111,11 +137,38 @@ async def test_an_upload_without_expect_gets_no_interim_answer(server):
 
 # ----- the budget alone -----
 
+async def test_turns_go_in_arrival_order_and_a_wait_that_ends_leaves_the_line():
+    budget = UploadBudget(limit=100)
+    first = budget.admit(100)
+    assert first is not None
+    called: list[int] = []
+
+    async def wait(n: int, declared: int, wait_s: float) -> None:
+        ticket = await budget.turn(declared, wait_s)
+        if ticket is not None:
+            called.append(n)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait, 1, 80, 60)
+        await trio.sleep(0)
+        nursery.start_soon(wait, 2, 10, 0.01)  # gives up before any turn
+        await trio.sleep(0)
+        nursery.start_soon(wait, 3, 10, 60)
+        await trio.sleep(0.05)
+        assert budget.admit(1) is None  # no overtaking the line
+        first.received(50)  # under the limit: the first in line goes, and fills it
+        await trio.sleep(0.01)
+        assert called == [1] and budget.pending == 50 + 80
+        first.close()
+    assert called == [1, 3] and budget.busy_refusals == 1  # 2 left the line
+    assert budget.pending == 80 + 10 and not budget.queue
+
+
 def test_admits_while_under_the_limit_so_one_large_file_still_gets_a_turn():
     budget = UploadBudget(limit=100)
     big = budget.admit(250)  # larger than the limit, but nothing else is in flight
     assert big is not None and budget.pending == 250
-    assert budget.admit(1) is None and budget.busy_refusals == 1
+    assert budget.admit(1) is None
     big.received(200)
     assert budget.pending == 50
     small = budget.admit(30)
