@@ -268,3 +268,25 @@ def test_an_old_group_notice_still_waits_for_its_confirm(web_server, person):
     ted.locator(".notice-banner").get_by_role("button", name="Confirm").click()
     expect(ted.locator(".notice-banner").get_by_role("button", name="Confirm")).to_have_count(0)
     expect(row.locator(".count")).to_have_count(0)
+
+
+def test_several_messages_are_forwarded_at_once_in_order(web_server, person):
+    uma = person(web_server.employee("uma30", name="Uma Vale"))
+    vic = person(web_server.employee("vic30", name="Vic West"))
+    new_group(uma, "Incident room", "vic30")
+    start_chat(uma, "vic30")
+    for text in ("step one: drain the node", "step two: restart it", "unrelated: lunch?"):
+        send(uma, text)
+    expect(uma.locator(".message.mine .state.sent")).to_have_count(3)
+    act(uma, "step one", "Select to forward")
+    message(uma, "step two").get_by_role("checkbox", name="Choose this message").check()
+    bar = uma.get_by_role("toolbar", name="Forward several messages")
+    expect(bar).to_contain_text("2 selected")
+    bar.get_by_role("button", name="Forward 2").click()
+    uma.locator("dialog .pick-row", has_text="Incident room").locator("input").check()
+    uma.locator("dialog").get_by_role("button", name="Forward").click()
+    expect(bar).to_have_count(0)
+    open_chat_with(vic, "Incident room")
+    copies = vic.locator(".message", has=vic.locator(".forwarded"))
+    expect(copies.locator(".bubble")).to_have_text(["step one: drain the node",
+                                                     "step two: restart it"])

@@ -8,6 +8,7 @@ import { newClientMsgId } from "../proto/client.js";
 export const hasEveryday = Object.hasOwn(CLIENT, "react") && Object.hasOwn(CLIENT, "edit");
 
 export const EDIT_MS = 24 * 3600 * 1000;  // the server's default edit_window_s (§31.9)
+export const MAX_FORWARD = 100;  // the server's default max_forward (§31.9)
 export const QUICK_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "✅"];
 const MENTION_RE = /(^|[\s(])@([a-z0-9][a-z0-9._-]*)/giu;
 
@@ -150,6 +151,10 @@ export class Everyday {
 
   /** Forward messages to each target conversation; resolves with how many copies went. */
   async forward(fromConv, seqs, targets) {
+    if (seqs.length > MAX_FORWARD) {
+      this.app.toast(`At most ${MAX_FORWARD} messages go in one forward.`, "error");
+      return 0;
+    }
     let sent = 0;
     for (const to of targets) {
       const r = await this.app.ask({ type: "forward", client_msg_id: newClientMsgId(), from_conv: fromConv,
@@ -163,6 +168,25 @@ export class Everyday {
   /** Conversations one may forward into: current, not the notice board. */
   targets() {
     return this.app.convs.sorted().filter((r) => !r.left && r.kind !== "announce");
+  }
+
+  /** Choosing several messages of a chat to forward at once (`forward.seqs`, in order). */
+  startSelect(m) {
+    this.selecting = { conv: m.conv, seqs: new Set([m.seq]) };
+    this.app.emit("select");
+  }
+
+  toggleSelect(m, on) {
+    if (!this.selecting) return;
+    if (on) this.selecting.seqs.add(m.seq);
+    else this.selecting.seqs.delete(m.seq);
+    this.app.emit("select");
+  }
+
+  endSelect() {
+    if (!this.selecting) return;
+    this.selecting = null;
+    this.app.emit("select");
   }
 
   // ----- the group notice and pins -----

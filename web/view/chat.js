@@ -5,7 +5,7 @@ import { isText } from "../model/chats.js";
 import { sizeText } from "../model/media.js";
 import { restingText } from "../model/quiet.js";
 import { avatar, clear, dayLabel, h, icon, time } from "./dom.js";
-import { actionsButton, composeBar, editedMark, everydayItems, forwardedLine, headerActions, mentionCompletion, noticeBanner,
+import { actionsButton, composeBar, editedMark, everydayItems, forwardedLine, selectBar, selectBox, headerActions, mentionCompletion, noticeBanner,
   noticeCard, quoteBlock, reactionsRow, withMentions } from "./everyday.js";
 import { imageThumb } from "./media.js";
 
@@ -42,6 +42,7 @@ export class ChatView {
     app.on("focus", ({ conv, seq }) => { if (conv === this.conv) this.focus(seq); });
     app.on("pins", (conv) => { if (conv === this.conv) { this.header(); this.render(); } });
     app.on("compose", () => this.showCompose?.());
+    app.on("select", () => this.selectionChanged());
     setInterval(() => this.typingLine(), 1000);
     this.empty();
   }
@@ -55,6 +56,7 @@ export class ChatView {
   }
 
   show(open) {
+    if (this.app.everyday.selecting?.conv !== open.conv) this.app.everyday.selecting = null;  // another chat
     this.conv = open.conv ?? null;
     this.draftTo = open.draftTo ?? null;
     this.els = new Map();
@@ -354,7 +356,7 @@ export class ChatView {
       this.actions(m));
     const el = h("article", { class: `message${mine ? " mine" : ""}${m.mentioned ? " mentioned" : ""}${m.notice ? " notice" : ""}`, "data-seq": m.seq,
       "aria-label": `${name}, ${time(m.time)}` },
-      avatar(m.from, mine ? app.people.display(m.from) : name),
+      selectBox(app, m), avatar(m.from, mine ? app.people.display(m.from) : name),
       h("div", { class: "content" },
         h("div", { class: "who" }, h("span", { class: "name", text: name }),
           m.title && !mine ? h("span", { class: "title", text: m.title }) : null,
@@ -439,6 +441,23 @@ export class ChatView {
     if (!this.atNewest) this.render();
     this.pin();
     this.jump.hidden = true;
+  }
+
+  /** Choosing messages to forward: their checkboxes, and the bar in the composer's place. */
+  selectionChanged() {
+    if (!this.list) return;
+    const sel = this.app.everyday.selecting;
+    const choosing = sel && sel.conv === this.conv;
+    this.root.classList.toggle("selecting", !!choosing);
+    const bar = choosing ? selectBar(this) : this.composer;
+    this.root.querySelector(".select-bar")?.remove();
+    if (choosing) {
+      this.composer.hidden = true;
+      this.root.append(bar);
+    } else {
+      this.composer.hidden = false;
+    }
+    this.render();
   }
 
   // ----- composer -----
@@ -545,5 +564,6 @@ function everydayKey(app, m) {
   if (!app.hasEveryday || m.kind === "system") return "";
   const row = app.convs.get(m.conv);
   return [m.version ?? 0, JSON.stringify(m.reactions || {}), (m.reacted || []).join(","),
-    app.everyday.pinned(m.conv, m.seq) ? "p" : "", m.notice && row && row.read >= m.seq ? "c" : ""].join("/");
+    app.everyday.pinned(m.conv, m.seq) ? "p" : "", m.notice && row && row.read >= m.seq ? "c" : "",
+    app.everyday.selecting?.conv === m.conv ? (app.everyday.selecting.seqs.has(m.seq) ? "S" : "s") : ""].join("/");
 }

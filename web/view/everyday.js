@@ -95,12 +95,40 @@ export function everydayItems(view, m) {
     out.push({ label: "React", run: (anchor) => picker(anchor, (emoji) => ed.react(m, emoji)) });
   }
   if (ed.canEdit(m)) out.push({ label: "Edit", run: () => ed.startEdit(m) });
-  if (m.kind === undefined && m.text) out.push({ label: "Forward", run: () => view.panels.forward(m) });
+  if (forwardable(m)) {
+    out.push({ label: "Forward", run: () => view.panels.forward([m]) });
+    out.push({ label: "Select to forward", run: () => ed.startSelect(m) });
+  }
   if (ed.canPin(m.conv)) {
     const pinned = ed.pinned(m.conv, m.seq);
     out.push({ label: pinned ? "Unpin" : "Pin", run: () => ed.togglePin(m) });
   }
   return out;
+}
+
+export function forwardable(m) {
+  return m.kind === undefined && !!m.text && !m.recalled;
+}
+
+/** The checkbox of a message while several are chosen to forward. */
+export function selectBox(app, m) {
+  const sel = app.everyday.selecting;
+  if (!sel || sel.conv !== m.conv || !forwardable(m)) return null;
+  return h("input", { type: "checkbox", class: "select-box", checked: sel.seqs.has(m.seq), "aria-label": "Choose this message",
+    onchange: (e) => app.everyday.toggleSelect(m, e.target.checked) });
+}
+
+/** In place of the composer while choosing: how many, Forward, Cancel. */
+export function selectBar(view) {
+  const app = view.app;
+  const sel = app.everyday.selecting;
+  const chat = app.chat(sel.conv);
+  const msgs = [...sel.seqs].sort((a, b) => a - b).map((seq) => chat.bySeq.get(seq)).filter(Boolean);
+  return h("div", { class: "composer select-bar", role: "toolbar", "aria-label": "Forward several messages" },
+    h("span", { class: "grow", text: `${msgs.length} selected` }),
+    h("button", { type: "button", class: "btn", onclick: () => app.everyday.endSelect() }, "Cancel"),
+    h("button", { type: "button", class: "btn primary", disabled: !msgs.length,
+      onclick: () => view.panels.forward(msgs) }, `Forward ${msgs.length}`));
 }
 
 /** The "⋯" button of a message and its menu of `items` (arrow keys move, Escape closes). */
@@ -285,19 +313,22 @@ export async function reactionsPanel(panels, m) {
     r.more ? h("p", { class: "muted", text: `and ${r.count - r.users.length} more` }) : null]));
 }
 
-export function forwardDialog(app, m) {
+export function forwardDialog(app, msgs) {
   const picked = new Set();
+  const first = msgs[0];
   const rows = app.everyday.targets().map((r) => {
     const name = r.kind === "direct" && r.peer ? (r.peer === app.user ? "Notes to self" : app.people.display(r.peer)) : r.name;
     return h("label", { class: "pick-row" }, h("input", { type: "checkbox",
       onchange: (e) => (e.target.checked ? picked.add(r.conv) : picked.delete(r.conv)) }), name || `Conversation ${r.conv}`);
   });
   dialog("Forward to", h("div", { class: "stack" },
-    h("blockquote", { class: "forward-preview", text: (m.text || "").slice(0, 200) }),
+    h("blockquote", { class: "forward-preview", text: msgs.length === 1 ? (first.text || "").slice(0, 200)
+      : `${msgs.length} messages, from “${(first.text || "").slice(0, 60)}”` }),
     h("div", { class: "pick-list", role: "group", "aria-label": "Conversations" }, rows)), [
     h("button", { class: "btn", value: "cancel" }, "Cancel"),
     h("button", { class: "btn primary", value: "ok", onclick: () => {
-      if (picked.size) app.everyday.forward(m.conv, [m.seq], [...picked]);
+      if (picked.size) app.everyday.forward(first.conv, msgs.map((x) => x.seq), [...picked]);
+      app.everyday.endSelect();
     } }, "Forward")]);
 }
 

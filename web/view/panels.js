@@ -97,7 +97,7 @@ export class Panels {
 
   reactions(m) { return reactionsPanel(this, m); }
 
-  forward(m) { return forwardDialog(this.app, m); }
+  forward(msgs) { return forwardDialog(this.app, msgs); }
 
   // ----- who has read a message -----
 
