@@ -2,7 +2,7 @@
 
 A card is a message kind clients render as a card (a title, a description, a
 link and its button); its `text` is the same content as plain lines, so a client
-that does not know cards shows a readable message (docs/protocol.md §35).
+that does not know cards shows a readable message (docs/protocol.md §36).
 """
 
 from __future__ import annotations
