@@ -189,6 +189,19 @@ export class AppModel {
     this.fillPreviews(reply.convs);
   }
 
+  /** A conversation first heard of through a live message that does not name it (an app's,
+   *  §33.3, or a group we were added to while its create event is older than our page):
+   *  the list asks `conversations` once for its kind and name. */
+  async learnConversation(conv) {
+    try {
+      const reply = await this.client.request({ type: "conversations", limit: 500 });
+      const c = reply.convs.find((x) => x.conv === conv);
+      const row = this.convs.get(conv);
+      if (c && row) Object.assign(row, { kind: c.kind, name: c.name, peer: c.peer });
+      this.emit("convs");
+    } catch { /* offline: the next sign-in's list names it */ }
+  }
+
   /** The last message of each listed conversation, for the list's previews: a 1.9 server
    *  sends them with the list (`conv.last`); an older one is asked `history` of 1 each. */
   async fillPreviews(convs) {
@@ -203,7 +216,9 @@ export class AppModel {
   }
 
   msg(m) {
+    const known = this.convs.get(m.conv) !== undefined;
     const row = this.convs.touch(m, this.user);
+    if (!known && row.kind !== "direct" && !row.name) this.learnConversation(m.conv);
     if (row.kind === "direct" && row.peer) this.people.want(row.peer);
     const chat = this.chats.get(m.conv);
     if (chat) {

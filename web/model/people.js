@@ -32,6 +32,8 @@ export class People {
   /** How to show `handle`: a msg's own badge, else what we know, else the handle. */
   display(handle, m = null) {
     if (m?.display) return m.display;
+    // An app's messages (from app:<id>, §33.3) come in its own conversation, named after it.
+    if (m && handle.startsWith("app:")) return this.app.convs.get(m.conv)?.name || "App";
     return this.profiles.get(handle)?.display || handle;
   }
 

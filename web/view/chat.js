@@ -343,9 +343,11 @@ export class ChatView {
     const mine = m.from === app.user;
     const name = mine ? "You" : app.people.display(m.from, m);
     const files = m.recalled ? [] : m.attachments || [];
-    const known = m.kind === undefined || MEDIA_KINDS.has(m.kind);
+    const known = m.kind === undefined || MEDIA_KINDS.has(m.kind) || (m.kind === "card" && m.card);
     const body = m.recalled ? h("div", { class: "bubble recalled", text: "This message was recalled" })
       : !known ? h("div", { class: "bubble recalled", text: "A message this version cannot show" })
+        : m.card ? [files.length ? h("div", { class: "files" }, files.map((f) => this.fileElement(f))) : null,
+          cardElement(m.card)]
         : [files.length ? h("div", { class: "files" }, files.map((f) => this.fileElement(f))) : null,
           m.text ? h("div", { class: "bubble" }, withMentions(app, m, m.text, linkify)) : null];
     const meta = h("div", { class: "meta" },
@@ -547,6 +549,19 @@ function fillReceipt(el, known, notice = el.dataset.notice !== undefined) {
 const URL_RE = /\bhttps?:\/\/[^\s<>"]+/g;
 
 /** Text with its web addresses as links (built as nodes: no HTML is parsed). */
+/** A card (revision 1.10, from an app): its title links to its url, which must be http(s):
+ * anything else (javascript:, data:) is shown as plain text, never a link. */
+export function cardElement(card) {
+  const safe = /^https?:\/\//i.test(card.url);
+  const link = (cls, text) => safe
+    ? h("a", { class: cls, href: card.url, target: "_blank", rel: "noopener noreferrer", text })
+    : h("span", { class: cls, text });
+  return h("div", { class: "bubble card", role: "group", "aria-label": `Card: ${card.title}` },
+    link("card-title", card.title),
+    card.description ? h("p", { class: "card-description", text: card.description }) : null,
+    link("card-button", card.button || "Open"));
+}
+
 export function linkify(text) {
   const out = [];
   let at = 0;
