@@ -32,10 +32,10 @@ test: lint $(CHROMIUM)
 # ruff, and mypy over the packages as `corpchat.*` (see [tool.mypy] in pyproject.toml).
 TYPECHECK := $(VENV)/typecheck/corpchat
 lint: $(STAMP)
-	$(BIN)/ruff check protocol adminclient store bridge search server loadtest tests
+	$(BIN)/ruff check protocol adminclient store bridge search cluster server loadtest tests
 	mkdir -p $(TYPECHECK)
-	for p in protocol adminclient store bridge search server loadtest; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
-	$(BIN)/mypy -p corpchat.protocol -p corpchat.adminclient -p corpchat.bridge -p corpchat.store -p corpchat.search -p corpchat.server -p corpchat.loadtest
+	for p in protocol adminclient store bridge search cluster server loadtest; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
+	$(BIN)/mypy -p corpchat.protocol -p corpchat.adminclient -p corpchat.bridge -p corpchat.store -p corpchat.search -p corpchat.cluster -p corpchat.server -p corpchat.loadtest
 
 # Long runs, not part of `make test`: kill -9 twenty times under load and cut
 # a thousand connections at random bytes; then the benchmark scenarios.
