@@ -438,6 +438,14 @@ async def drain(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     return {"draining": True, "connections": len(app.connections)}
 
 
+@command("cluster.status")
+async def cluster_status(app: Running, args: dict[str, Any]) -> dict[str, Any]:
+    """Nodes, leases, homes per node and the log (docs/cluster.md §7)."""
+    if app.cluster is None:
+        raise AdminError("not_clustered", "this server runs alone (no --cluster)")
+    return await app.cluster.status()
+
+
 @command("log-level")
 async def log_level(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     from .logs import set_level

@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -71,7 +72,20 @@ from .services import Services, extend, record_to, submit_to
 from .tls import Tls
 from .transfers import Transfers
 
+if TYPE_CHECKING:
+    from corpchat.cluster.node import ClusterNode
+
 log = logging.getLogger("corpchat.server")
+
+
+def _cluster_node(config: ServerConfig) -> ClusterNode | None:
+    """This process as a node of a cluster (docs/cluster.md), only with [cluster] urls:
+    the single process never imports the NATS client."""
+    if not config.cluster.enabled:
+        return None
+    from corpchat.cluster.node import ClusterNode
+
+    return ClusterNode(config.cluster)
 
 
 def _indexer(store: Store, config: ServerConfig, clock: Clock) -> Indexer | None:
@@ -125,6 +139,7 @@ class App:
         self.draining = False
         self.rates = Rates(self.clock, self.hub.stats)
         self.admission = Admission()
+        self.cluster = _cluster_node(config)  # None: the single process (no NATS at all)
 
     def _sign_in_limits(self) -> SignInLimits:
         config, window_ms = self.config, self.config.login_window_s * 1000
@@ -231,6 +246,9 @@ class App:
             raise_descriptor_limit(self.config.max_connections)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
             self.port = listeners[0].socket.getsockname()[1]
+            if self.cluster is not None:
+                self.cluster.url = f"ws://{self.config.host}:{self.port}/"
+                self.cluster.start()  # its own thread: leases, the log (cluster/node.py)
             admin = AdminServer(self)
             async with trio.open_nursery() as nursery:
                 await nursery.start(admin.serve)
@@ -261,6 +279,8 @@ class App:
                 nursery.cancel_scope.cancel()
         finally:
             await trio.to_thread.run_sync(self.writer.stop)
+            if self.cluster is not None:  # after the writer: its last batches are published
+                await trio.to_thread.run_sync(self.cluster.stop)
             if self.indexer is not None:
                 await trio.to_thread.run_sync(self.indexer.stop)
             self.store.close()

@@ -1,0 +1,166 @@
+"""One corpchat node of a cluster: the NATS connection, leases and the log.
+
+Built by the composition root (server/app.py) only when `[cluster] urls` is
+set. Everything NATS runs on the AsyncioThread (loop.py); the trio side reads
+`ready` and `reason`, awaits `status()`, and the writer's commit hook
+(`publish_batch`) hands batches over from the writer thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BadRequestError
+
+from .leases import LEASES_BUCKET, NODES_BUCKET, Leases
+from .log import LOG_STREAM, ConversationLog, stream_config
+from .loop import AsyncioThread
+from .settings import ClusterSettings
+from .status import gather
+
+log = logging.getLogger("corpchat.cluster")
+
+
+class ClusterNode:
+    def __init__(self, settings: ClusterSettings, url: str = "") -> None:
+        self.settings = settings
+        self.url = url  # how clients reach this node (its WebSocket listener)
+        self.thread = AsyncioThread()
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self.leases: Leases | None = None
+        self.log: ConversationLog | None = None
+        self._main: concurrent.futures.Future[None] | None = None
+        self.problem = "connecting to NATS"
+
+    # ----- the trio side -----
+
+    def start(self) -> None:
+        self.thread.start()
+        self._main = self.thread.submit(self._run())
+
+    @property
+    def ready(self) -> bool:
+        return self.leases is not None and self.nc is not None and self.nc.is_connected \
+            and self.leases.state.ready
+
+    @property
+    def reason(self) -> str:
+        """Why the node is not ready ("" when it is)."""
+        if self.ready:
+            return ""
+        if self.leases is None:
+            return self.problem
+        if self.nc is None or not self.nc.is_connected:
+            return "not connected to NATS"
+        state = self.leases.state
+        if state.problem:
+            return state.problem
+        missing = len(state.wanted - state.held.keys())
+        return f"waiting for {missing} of {len(state.wanted)} partition leases"
+
+    async def status(self) -> dict[str, Any]:
+        """`admin cluster status` (docs/operations.md)."""
+        return await self.thread.call(gather(self))
+
+    def stop(self) -> None:
+        """Release the leases (homes move at once), close NATS, end the thread.
+        Blocking: the server calls it from a worker thread."""
+        try:
+            self.thread.submit(self._close()).result(timeout=self.settings.lease_ttl_s)
+        except (concurrent.futures.TimeoutError, Exception) as exc:  # NATS gone: leases expire
+            log.warning("cluster stop: %s", exc)
+        self.thread.stop()
+
+    # ----- the NATS thread -----
+
+    async def _run(self) -> None:
+        await self._connect()
+        await self._prepare()
+        assert self.leases is not None
+        await self.leases.run()
+
+    async def _connect(self) -> None:
+        while True:
+            try:
+                self.nc = await nats.connect(
+                    servers=list(self.settings.urls), name=f"corpchat-{self.settings.node}",
+                    max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
+                    allow_reconnect=True, error_cb=self._error, disconnected_cb=self._lost,
+                    reconnected_cb=self._back)
+                self.js = self.nc.jetstream(timeout=self.settings.publish_timeout_s)
+                return
+            except Exception as exc:  # no server answers yet: keep trying, not ready
+                self.problem = f"cannot reach NATS: {exc.__class__.__name__}: {exc}"
+                log.warning("%s", self.problem)
+                await asyncio.sleep(1.0)
+
+    async def _prepare(self) -> None:
+        """The buckets and the stream, created if missing (JetStream's meta leader
+        may still be elected on a fresh cluster: retried until it answers)."""
+        assert self.js is not None
+        replicas = self.settings.replicas
+        while True:
+            try:
+                nodes = await self._bucket(NODES_BUCKET, replicas)
+                leases = await self._bucket(LEASES_BUCKET, replicas)
+                await self._stream(replicas)
+                break
+            except Exception as exc:
+                self.problem = f"JetStream not ready: {exc.__class__.__name__}: {exc}"
+                log.warning("%s", self.problem)
+                await asyncio.sleep(1.0)
+        self.log = ConversationLog(self.js, self.settings)
+        self.leases = Leases(nodes, leases, self.settings, self.url)
+        self.problem = ""
+
+    async def _bucket(self, name: str, replicas: int):  # noqa: ANN202 - a KeyValue
+        assert self.js is not None
+        config = KeyValueConfig(bucket=name, history=1, ttl=self.settings.lease_ttl_s,
+                                storage=StorageType.FILE, replicas=replicas)
+        try:
+            return await self.js.create_key_value(config)
+        except BadRequestError:  # exists with another configuration: use it as it is
+            return await self.js.key_value(name)
+
+    async def _stream(self, replicas: int) -> None:
+        assert self.js is not None
+        config = stream_config(self.settings, replicas)
+        try:
+            await self.js.add_stream(config)
+        except BadRequestError:
+            await self.js.update_stream(config)
+
+    async def _close(self) -> None:
+        if self._main is not None:
+            self._main.cancel()
+        if self.leases is not None and self.nc is not None and self.nc.is_connected:
+            await self.leases.release_all()
+        if self.nc is not None:
+            await self.nc.close()
+
+    async def _error(self, exc: Exception) -> None:
+        if self.leases is None:  # nats-py keeps retrying the first connect: say why
+            self.problem = f"cannot reach NATS: {exc.__class__.__name__}: {exc}"
+        log.warning("NATS: %s", exc)
+
+    async def _lost(self) -> None:
+        log.warning("NATS connection lost; reconnecting")
+
+    async def _back(self) -> None:
+        log.info("NATS connection back (%s)", self.nc.connected_url if self.nc else "?")
+
+    def uptime_ms(self) -> int:
+        assert self.leases is not None
+        return int(time.time() * 1000) - self.leases.started_ms
+
+
+__all__ = ["LOG_STREAM", "ClusterNode"]
