@@ -88,8 +88,9 @@ class ConversationLog:
                 self.last.pop(conv, None)
                 raise Fenced(conv, expected) from None
             raise
-        if not ack.duplicate:
-            self.last[conv] = ack.seq
+        # A repeat (a retry whose first answer was lost) is acked with the original's
+        # sequence: the subject is at least there.
+        self.last[conv] = max(expected, ack.seq)
         self.published += 1
         return ack.seq
 

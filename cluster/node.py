@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import nats
@@ -20,9 +21,13 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BadRequestError
 
+from corpchat.store import Message
+
+from .batches import log_batches
 from .leases import LEASES_BUCKET, NODES_BUCKET, Leases
 from .log import LOG_STREAM, ConversationLog, stream_config
 from .loop import AsyncioThread
+from .publisher import Publisher
 from .settings import ClusterSettings
 from .status import gather
 
@@ -38,6 +43,7 @@ class ClusterNode:
         self.js: JetStreamContext | None = None
         self.leases: Leases | None = None
         self.log: ConversationLog | None = None
+        self.publisher: Publisher | None = None
         self._main: concurrent.futures.Future[None] | None = None
         self.problem = "connecting to NATS"
 
@@ -70,6 +76,19 @@ class ClusterNode:
     async def status(self) -> dict[str, Any]:
         """`admin cluster status` (docs/operations.md)."""
         return await self.thread.call(gather(self))
+
+    def after_commit(self, committed: list[tuple[Message, bool]],
+                     done: Callable[[set[int]], None]) -> None:
+        """The writer's commit hook (writer thread): publish the batch's messages, one
+        log entry per conversation, and call `done` (on the NATS thread) with the
+        conversations the log did not take once every PubAck is in."""
+        batches = log_batches(self.settings.node, committed)
+        if not batches:
+            done(set())
+        elif self.publisher is None:  # not connected yet: nothing can be durable
+            done({b.conv for b in batches})
+        else:
+            self.thread.loop.call_soon_threadsafe(self.publisher.submit, batches, done)
 
     def stop(self) -> None:
         """Release the leases (homes move at once), close NATS, end the thread.
@@ -119,8 +138,10 @@ class ClusterNode:
                 log.warning("%s", self.problem)
                 await asyncio.sleep(1.0)
         self.log = ConversationLog(self.js, self.settings)
+        self.publisher = Publisher(self.log, give_up_s=self.settings.publish_timeout_s * 6)
         self.leases = Leases(nodes, leases, self.settings, self.url)
         self.problem = ""
+        log.info("node %s: connected to NATS, buckets and log stream ready", self.settings.node)
 
     async def _bucket(self, name: str, replicas: int):  # noqa: ANN202 - a KeyValue
         assert self.js is not None

@@ -17,6 +17,7 @@ from nats.js.errors import NoKeysError, NotFoundError
 from .homes import homes
 from .leases import Leases, lease_key
 from .log import LOG_STREAM, ConversationLog
+from .publisher import Publisher
 from .settings import ClusterSettings
 
 
@@ -28,6 +29,7 @@ class ClusterNode(Protocol):
     js: JetStreamContext | None
     leases: Leases | None
     log: ConversationLog | None
+    publisher: Publisher | None
 
     @property
     def ready(self) -> bool: ...
@@ -100,6 +102,8 @@ async def _log(node: ClusterNode) -> dict[str, Any]:
     cluster = info.cluster
     return {"stream": LOG_STREAM, "messages": state.messages, "bytes": state.bytes,
             "last_seq": state.last_seq, "published_here": node.log.published,
+            "publish_retries": node.publisher.retries if node.publisher else 0,
+            "stale_conversations": len(node.publisher.stale) if node.publisher else 0,
             "leader": cluster.leader if cluster else None,
             "replicas": 1 + len(cluster.replicas or []) if cluster else 1,
             # No node materialises other homes' batches yet (docs/cluster.md §4):

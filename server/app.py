@@ -46,6 +46,7 @@ from .api.platform import Platform
 from .api.robots import RobotHooks
 from .api.router import Router
 from .audit import audit
+from .cluster_hook import committed_messages, refuse_unlogged
 from .config import ServerConfig
 from .connection import Connection
 from .features.credentials import Credentials
@@ -194,7 +195,17 @@ class App:
         assert self._token is not None
         if self.indexer is not None:
             self.indexer.wake()  # the batch is committed: the index may follow it now
-        self._token.run_sync_soon(self._fan_out, batch)
+        if self.cluster is None:
+            self._token.run_sync_soon(self._fan_out, batch)
+            return
+        token = self._token
+
+        def logged(failed: set[int]) -> None:  # on the NATS thread, after every PubAck
+            refuse_unlogged(batch, failed)
+            token.run_sync_soon(self._fan_out, batch)
+
+        # A cluster node acks only what the log took (docs/cluster.md §3).
+        self.cluster.after_commit(committed_messages(batch), logged)
 
     def _fan_out(self, batch: list[Pending]) -> None:
         try:

@@ -3,53 +3,12 @@ R3, PubAck after a quorum, the fence, and deduplication by Nats-Msg-Id."""
 
 from __future__ import annotations
 
-import nats
 import pytest
 import trio
 
-from corpchat.cluster import ClusterSettings
-from corpchat.cluster.log import LOG_STREAM, ConversationLog, Fenced, stream_config
-from corpchat.cluster.loop import AsyncioThread
+from corpchat.cluster.log import LOG_STREAM, Fenced
 
-
-class Engine:
-    """A NATS connection on its own asyncio thread, as a node has (loop.py)."""
-
-    def __init__(self, urls: list[str]) -> None:
-        self.urls = urls
-        self.thread = AsyncioThread("test-nats")
-        self.settings = ClusterSettings(urls=tuple(urls), node="t", log_max_bytes=64 * 1024 * 1024)
-
-    async def __aenter__(self) -> Engine:
-        self.thread.start()
-        self.nc = await self.thread.call(nats.connect(servers=self.urls))
-        self.js = self.nc.jetstream(timeout=10)
-        await self.thread.call(self._stream())
-        return self
-
-    async def _stream(self) -> None:
-        problem: Exception | None = None
-        for _ in range(60):  # a fresh cluster elects its meta leader first
-            try:
-                await self.js.add_stream(stream_config(self.settings, 3))
-                return
-            except Exception as exc:
-                problem = exc
-                await trio_free_sleep(0.5)
-        raise RuntimeError(f"JetStream never answered: {problem!r}")
-
-    def log(self) -> ConversationLog:
-        return ConversationLog(self.js, self.settings)
-
-    async def __aexit__(self, *exc) -> None:
-        await self.thread.call(self.nc.close())
-        self.thread.stop()
-
-
-async def trio_free_sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
+from .engine import Engine
 
 
 @pytest.fixture
@@ -80,6 +39,20 @@ async def test_a_repeated_msg_id_is_stored_once(engine):
     again = await engine.thread.call(log.publish(102, b"hello", "alice.cm-1"))
     assert again == first
     assert len(await engine.thread.call(log.read(102))) == 1
+
+
+async def test_a_retry_after_a_lost_answer_is_the_same_append(engine):
+    """The publish went through but its PubAck was lost: the retry, with the same
+    Nats-Msg-Id and the same expected sequence, is recognised, not fenced."""
+    log = engine.log()
+    before = await engine.thread.call(log.publish(105, b"first", "x.1"))
+    seq = await engine.thread.call(log.publish(105, b"second", "x.2"))
+    log.last[105] = before  # as if the answer of "second" had never come
+    assert await engine.thread.call(log.publish(105, b"second", "x.2")) == seq
+    assert log.last[105] == seq
+    await engine.thread.call(log.publish(105, b"third", "x.3"))
+    payloads = [e.payload for e in await engine.thread.call(engine.log().read(105))]
+    assert payloads == [b"first", b"second", b"third"]
 
 
 async def test_a_stale_home_is_fenced(engine):

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from .engine import reset_cluster
 from .natscluster import free_port
 from .nodes import Node, start_nodes, wait_until, write_config
 
@@ -27,6 +28,7 @@ def holders(node: Node) -> dict[str, int]:
 
 @pytest.fixture
 def nodes(nats_cluster, tmp_path):
+    reset_cluster(nats_cluster.urls)
     started = start_nodes(tmp_path, nats_cluster.urls, ttl_s=TTL_S)
     yield started
     for node in started:

@@ -1,0 +1,93 @@
+"""Publishing committed batches to the log, in commit order per conversation.
+
+Runs on the NATS thread's loop. The writer thread hands over each commit
+batch's LogBatches (batches.py) in commit order; each conversation's
+publishes are chained, so batch N+1 of a conversation is published only
+after batch N's PubAck — a publish that fails for a moment (a NATS server
+killed, a leader election) is retried in place, never overtaken, so the log
+has no gap. The batch is reported done (and only then acked to clients) when
+every conversation it touched has its PubAck. A fenced conversation (another
+home wrote it: log.Fenced) fails, and so does every later batch of it here:
+this node's copy of that conversation is stale (docs/cluster.md §3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+
+from .batches import LogBatch
+from .log import ConversationLog, Fenced
+
+log = logging.getLogger("corpchat.cluster")
+
+Done = Callable[[set[int]], None]  # called with the conversations that could not be logged
+
+
+class Publisher:
+    def __init__(self, log_: ConversationLog, retry_s: float = 0.2,
+                 give_up_s: float = 30.0) -> None:
+        self.log = log_
+        self.retry_s, self.give_up_s = retry_s, give_up_s
+        self.tails: dict[int, asyncio.Task[None]] = {}  # conv -> its last publish
+        # Conversations whose local copy the log will not take (fenced, or a publish
+        # given up): every later batch of theirs fails too, so the log never has a gap.
+        self.stale: set[int] = set()
+        self.retries = 0
+
+    def submit(self, batches: list[LogBatch], done: Done) -> None:
+        """On the loop, in commit order (the writer thread uses call_soon_threadsafe)."""
+        tasks = []
+        for batch in batches:
+            task = asyncio.ensure_future(self._chained(self.tails.get(batch.conv), batch))
+            self.tails[batch.conv] = task
+            task.add_done_callback(functools.partial(self._forget, batch.conv))
+            tasks.append((batch.conv, task))
+        asyncio.ensure_future(self._report(tasks, done))
+
+    def _forget(self, conv: int, task: asyncio.Task[None]) -> None:
+        if self.tails.get(conv) is task:
+            del self.tails[conv]
+
+    async def _report(self, tasks: list[tuple[int, asyncio.Task[None]]], done: Done) -> None:
+        failed: set[int] = set()
+        for conv, task in tasks:
+            try:
+                await asyncio.shield(task)
+            except Exception:
+                failed.add(conv)
+        done(failed)
+
+    async def _chained(self, before: asyncio.Task[None] | None, batch: LogBatch) -> None:
+        if before is not None:
+            await asyncio.wait([before])  # its outcome is its own; ours follows it
+        if batch.conv in self.stale:
+            raise Fenced(batch.conv, 0)
+        if batch.payload is None:  # a repeat: acked once what came before is logged
+            return
+        await self._publish(batch)
+
+    async def _publish(self, batch: LogBatch) -> None:
+        assert batch.payload is not None
+        waited = 0.0
+        while True:
+            try:
+                await self.log.publish(batch.conv, batch.payload, batch.msg_id)
+                return
+            except Fenced:
+                self.stale.add(batch.conv)
+                log.error("conversation %d fenced: another home wrote it", batch.conv)
+                raise
+            except Exception as exc:  # a timeout, a server gone: same msg id, same place
+                if waited >= self.give_up_s:
+                    self.stale.add(batch.conv)
+                    log.error("conversation %d: publish given up after %.0f s",
+                              batch.conv, waited)
+                    raise
+                self.retries += 1
+                log.warning("publish of conversation %d failed (%s); retrying",
+                            batch.conv, exc.__class__.__name__)
+                await asyncio.sleep(self.retry_s)
+                waited += self.retry_s
