@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import msgpack
 
 from corpchat.store import Message
+from corpchat.store.messages import get_message
+from corpchat.store.scan import Dbs, Txn
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,12 @@ def log_batches(node: str, committed: list[tuple[Message, bool]]) -> list[LogBat
         if conv not in by_conv:
             out.append(LogBatch(conv, None, "", message.seq, message.seq))
     return out
+
+
+def stored_range(txn: Txn, db: Dbs, *, conv: int, after: int, upto: int) -> list[Message]:
+    """The stored messages of `conv` with after < seq <= upto, in seq order."""
+    found = (get_message(txn, db, conv=conv, seq=seq) for seq in range(after + 1, upto + 1))
+    return [m for m in found if m is not None]
 
 
 def read_batch(conv: int, payload: bytes) -> list[Message]:

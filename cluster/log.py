@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import msgpack
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
@@ -69,6 +70,15 @@ class ConversationLog:
         except NotFoundError:
             return 0
         return msg.seq or 0
+
+    async def last_logged(self, conv: int) -> tuple[int, int]:
+        """(the subject's last stream sequence, the last message seq it holds); (0, 0)."""
+        try:
+            msg = await self.js.get_last_msg(LOG_STREAM, subject(conv), direct=True)
+        except NotFoundError:
+            return 0, 0
+        entries = msgpack.unpackb(msg.data or b"\x90")
+        return msg.seq or 0, entries[-1][0] if entries else 0
 
     async def publish(self, conv: int, payload: bytes, msg_id: str) -> int:
         """Append one batch to the conversation; its stream sequence after PubAck.

@@ -21,9 +21,9 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BadRequestError
 
-from corpchat.store import Message
+from corpchat.store import Message, Store
 
-from .batches import log_batches
+from .batches import log_batches, stored_range
 from .leases import LEASES_BUCKET, NODES_BUCKET, Leases
 from .log import LOG_STREAM, ConversationLog, stream_config
 from .loop import AsyncioThread
@@ -35,8 +35,10 @@ log = logging.getLogger("corpchat.cluster")
 
 
 class ClusterNode:
-    def __init__(self, settings: ClusterSettings, url: str = "") -> None:
+    def __init__(self, settings: ClusterSettings, store: Store | None = None,
+                 url: str = "") -> None:
         self.settings = settings
+        self.store = store  # this node's LMDB (None: a node that never publishes)
         self.url = url  # how clients reach this node (its WebSocket listener)
         self.thread = AsyncioThread()
         self.nc: Client | None = None
@@ -90,6 +92,14 @@ class ClusterNode:
         else:
             self.thread.loop.call_soon_threadsafe(self.publisher.submit, batches, done)
 
+    def _unlogged(self, conv: int, after: int, upto: int) -> list[Message]:
+        """This node's stored messages after..upto (on the NATS thread; like a backup,
+        under the resize lock, so the writer never grows the map during the read)."""
+        if self.store is None:
+            return []
+        with self.store.resize_lock:
+            return self.store.read(stored_range, conv=conv, after=after, upto=upto)
+
     def stop(self) -> None:
         """Release the leases (homes move at once), close NATS, end the thread.
         Blocking: the server calls it from a worker thread."""
@@ -138,7 +148,8 @@ class ClusterNode:
                 log.warning("%s", self.problem)
                 await asyncio.sleep(1.0)
         self.log = ConversationLog(self.js, self.settings)
-        self.publisher = Publisher(self.log, give_up_s=self.settings.publish_timeout_s * 6)
+        self.publisher = Publisher(self.log, self._unlogged, self.settings.node,
+                                   give_up_s=self.settings.publish_timeout_s * 6)
         self.leases = Leases(nodes, leases, self.settings, self.url)
         self.problem = ""
         log.info("node %s: connected to NATS, buckets and log stream ready", self.settings.node)

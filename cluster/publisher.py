@@ -18,18 +18,23 @@ import functools
 import logging
 from collections.abc import Callable
 
-from .batches import LogBatch
+from corpchat.store import Message
+
+from .batches import LogBatch, log_batches
 from .log import ConversationLog, Fenced
 
 log = logging.getLogger("corpchat.cluster")
 
 Done = Callable[[set[int]], None]  # called with the conversations that could not be logged
+# This node's stored messages of a conversation with after < seq <= upto (its LMDB).
+Unlogged = Callable[[int, int, int], list[Message]]
 
 
 class Publisher:
-    def __init__(self, log_: ConversationLog, retry_s: float = 0.2,
-                 give_up_s: float = 30.0) -> None:
+    def __init__(self, log_: ConversationLog, unlogged: Unlogged, node: str,
+                 retry_s: float = 0.2, give_up_s: float = 30.0) -> None:
         self.log = log_
+        self.unlogged, self.node = unlogged, node
         self.retry_s, self.give_up_s = retry_s, give_up_s
         self.tails: dict[int, asyncio.Task[None]] = {}  # conv -> its last publish
         # Conversations whose local copy the log will not take (fenced, or a publish
@@ -65,9 +70,33 @@ class Publisher:
             await asyncio.wait([before])  # its outcome is its own; ours follows it
         if batch.conv in self.stale:
             raise Fenced(batch.conv, 0)
+        if batch.conv not in self.log.last:  # first batch of it in this process
+            await self._catch_up(batch)
         if batch.payload is None:  # a repeat: acked once what came before is logged
             return
         await self._publish(batch)
+
+    async def _catch_up(self, batch: LogBatch) -> None:
+        """Before a conversation's first publish in this process: the log must hold
+        every message before this batch (for a repeat: up to it). A home killed
+        between its LMDB commit and the PubAck left an unacked tail that only
+        its LMDB has: it goes to the log first (the client's retry then finds it).
+        A log already past the batch's first seq was written by another home:
+        this copy is stale."""
+        stream_seq, logged = await self.log.last_logged(batch.conv)
+        self.log.last[batch.conv] = stream_seq
+        if batch.payload is not None and logged >= batch.first_seq:
+            self.stale.add(batch.conv)
+            log.error("conversation %d: the log is at seq %d, this node wrote %d",
+                      batch.conv, logged, batch.first_seq)
+            raise Fenced(batch.conv, stream_seq)
+        upto = batch.first_seq - 1 if batch.payload is not None else batch.last_seq
+        if logged < upto:
+            missing = self.unlogged(batch.conv, logged, upto)
+            log.warning("conversation %d: logging %d committed but unlogged messages",
+                        batch.conv, len(missing))
+            for tail in log_batches(self.node, [(m, False) for m in missing]):
+                await self._publish(tail)
 
     async def _publish(self, batch: LogBatch) -> None:
         assert batch.payload is not None

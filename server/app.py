@@ -79,14 +79,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("corpchat.server")
 
 
-def _cluster_node(config: ServerConfig) -> ClusterNode | None:
+def _cluster_node(config: ServerConfig, store: Store) -> ClusterNode | None:
     """This process as a node of a cluster (docs/cluster.md), only with [cluster] urls:
     the single process never imports the NATS client."""
     if not config.cluster.enabled:
         return None
     from corpchat.cluster.node import ClusterNode
 
-    return ClusterNode(config.cluster)
+    return ClusterNode(config.cluster, store)
 
 
 def _indexer(store: Store, config: ServerConfig, clock: Clock) -> Indexer | None:
@@ -140,7 +140,7 @@ class App:
         self.draining = False
         self.rates = Rates(self.clock, self.hub.stats)
         self.admission = Admission()
-        self.cluster = _cluster_node(config)  # None: the single process (no NATS at all)
+        self.cluster = _cluster_node(config, self.store)  # None: one process, no NATS
 
     def _sign_in_limits(self) -> SignInLimits:
         config, window_ms = self.config, self.config.login_window_s * 1000

@@ -8,7 +8,6 @@ fails instead of skipping.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -134,14 +133,21 @@ def _wait_for_port(server: NatsServer, timeout_s: float = 15.0) -> None:
     raise RuntimeError(f"nats-server {server.name} did not listen in {timeout_s} s")
 
 
-if __name__ == "__main__":  # a cluster to try things by hand: python -m tests.cluster.natscluster
+def main() -> None:
+    """`python -m tests.cluster.natscluster [DIR]`: a cluster until SIGTERM or ^C,
+    its URLs on the first line of standard output (loadtest/cluster_bench.sh)."""
     import tempfile
 
-    root = Path(tempfile.mkdtemp(prefix="corpchat-nats-"))
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else \
+        Path(tempfile.mkdtemp(prefix="corpchat-nats-"))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     nats = start_cluster(root)
     print(",".join(nats.urls), flush=True)
     try:
         signal.pause()
     finally:
         nats.stop()
-        os.sync()
+
+
+if __name__ == "__main__":
+    main()

@@ -103,3 +103,58 @@ async def test_kill_9_of_one_nats_server_loses_no_acked_message(nursery, server_
             assert {a.seq for a in acks} <= set(seqs)  # nothing acked is lost
     finally:
         nats.stop()
+
+
+async def test_a_committed_but_unlogged_tail_is_logged_before_the_next_batch(
+        nursery, server_config, nats_cluster):
+    """A home killed between its LMDB commit and the PubAck: at its next start the
+    messages only its LMDB has go to the log first, so the log has no gap."""
+    async with Engine(nats_cluster.urls) as engine:
+        await engine.reset()
+    async with running_server(nursery, server_config) as alone:  # commits, logs nothing
+        alice, bob = await pair(alone, nursery)
+        await alice.send("unlogged 1", to="bob")
+        await alice.send("unlogged 2", to="bob")
+        first = (await acked(alice, 2))[0]
+        await alice.close()
+        await bob.close()
+    async with running_server(nursery, cluster_config(server_config, nats_cluster.urls)) as node:
+        await ready(node)
+        token = (await node.admin("token.issue", user="alice"))["token"]
+        alice = await TestClient(nursery, node.url, token).connect()
+        await alice.send("logged 3", to="bob")
+        third = await alice.expect(Ack)
+        assert third.seq == 3
+        async with Engine(nats_cluster.urls) as engine:
+            logged = await engine.messages(first.conv)
+    assert [(m.seq, m.text) for m in logged] == [
+        (1, "unlogged 1"), (2, "unlogged 2"), (3, "logged 3")]
+
+
+async def test_a_node_whose_copy_is_behind_the_log_cannot_write(nursery, server_config,
+                                                                nats_cluster, tmp_path):
+    """Two nodes holding conversation 1 (the second's view stale, as a former home's
+    after failover): the log is at seq 3, so the second's seq 1 is refused and its
+    client told storage_unavailable, and the log keeps one history."""
+    from corpchat.protocol import Error
+
+    async with Engine(nats_cluster.urls) as engine:
+        await engine.reset()
+    async with running_server(nursery, cluster_config(server_config, nats_cluster.urls)) as a:
+        await ready(a)
+        alice, bob = await pair(a, nursery)
+        for i in range(3):
+            await alice.send(f"a{i}", to="bob")
+        conv = (await acked(alice, 3))[0].conv
+    other = dataclasses.replace(server_config, data_dir=str(tmp_path / "b"))
+    async with running_server(nursery, cluster_config(other, nats_cluster.urls, "b")) as b:
+        await ready(b)
+        alice, bob = await pair(b, nursery)  # a copy of the same conversation, empty
+        await alice.send("from a stale copy", to="bob")
+        error = await alice.expect(Error)
+        assert error.code == "storage_unavailable"
+        assert not alice.taken(Ack)
+        status = await b.admin("cluster.status")
+        assert status["log"]["stale_conversations"] == 1
+    async with Engine(nats_cluster.urls) as engine:
+        assert [m.text for m in await engine.messages(conv)] == ["a0", "a1", "a2"]
