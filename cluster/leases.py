@@ -141,6 +141,30 @@ class Leases:
         held[partition] = entry.revision
         return True
 
+    async def drain(self, timeout_s: float) -> dict[str, int]:
+        """Say this node is draining, so the hash names the other live nodes, give
+        every lease up, and wait (up to timeout_s) until the others hold them all:
+        homes move before the node exits (`admin drain`)."""
+        self.state.draining = True
+        held = len(self.state.held)
+        await self.step()  # beats "draining" and releases everything (wanted is empty)
+        released = held - len(self.state.held)
+        deadline = time.monotonic() + timeout_s
+        taken = 0
+        while time.monotonic() < deadline:
+            taken = await self._held_by_others()
+            if taken == self.settings.partitions or not await self.live_nodes():
+                break
+            await asyncio.sleep(0.1)
+        return {"leases_released": released, "leases_taken_over": taken}
+
+    async def _held_by_others(self) -> int:
+        entries = await asyncio.gather(
+            *(self.leases.get(lease_key(p)) for p in range(self.settings.partitions)),
+            return_exceptions=True)
+        return sum(1 for e in entries if not isinstance(e, BaseException)
+                   and e.value is not None and json.loads(e.value).get("node") != self.me)
+
     async def release_all(self) -> None:
         """At a clean stop: free every lease and the node key, so homes move at once."""
         held = dict(self.state.held)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,7 @@ class ClusterNode:
         self.leases: Leases | None = None
         self.log: ConversationLog | None = None
         self.publisher: Publisher | None = None
+        self._log_ready = threading.Event()
         self._main: concurrent.futures.Future[None] | None = None
         self.problem = "connecting to NATS"
 
@@ -85,12 +87,21 @@ class ClusterNode:
         log entry per conversation, and call `done` (on the NATS thread) with the
         conversations the log did not take once every PubAck is in."""
         batches = log_batches(self.settings.node, committed)
+        if batches and self.publisher is None:  # just started: writes wait for the log
+            self._log_ready.wait(self.settings.publish_timeout_s)
         if not batches:
             done(set())
-        elif self.publisher is None:  # not connected yet: nothing can be durable
+        elif self.publisher is None:  # still no log: nothing can be durable
             done({b.conv for b in batches})
         else:
             self.thread.loop.call_soon_threadsafe(self.publisher.submit, batches, done)
+
+    async def drain(self) -> dict[str, int]:
+        """Move this node's homes to the others before it exits (docs/cluster.md §7)."""
+        if self.leases is None:
+            return {"leases_released": 0, "leases_taken_over": 0}
+        leases = self.leases
+        return await self.thread.call(leases.drain(self.settings.lease_ttl_s * 2))
 
     def _unlogged(self, conv: int, after: int, upto: int) -> list[Message]:
         """This node's stored messages after..upto (on the NATS thread; like a backup,
@@ -150,6 +161,7 @@ class ClusterNode:
         self.log = ConversationLog(self.js, self.settings)
         self.publisher = Publisher(self.log, self._unlogged, self.settings.node,
                                    give_up_s=self.settings.publish_timeout_s * 6)
+        self._log_ready.set()
         self.leases = Leases(nodes, leases, self.settings, self.url)
         self.problem = ""
         log.info("node %s: connected to NATS, buckets and log stream ready", self.settings.node)

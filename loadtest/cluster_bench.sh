@@ -50,7 +50,8 @@ run() {  # run NAME CLUSTER(yes|no) SCENARIO [loadtest options...]
 for round in $(seq "$ROUNDS"); do
   for mode in no yes; do
     tag=$([ $mode = yes ] && echo r3 || echo alone)
-    run "cluster-direct-$tag-$round" $mode direct --clients 400 --rate "${RATE:-4000}"
+    run "cluster-direct-$tag-$round" $mode direct --clients 400 --rate "${RATE:-2000}"
+    run "cluster-saturate-$tag-$round" $mode direct --clients 400 --rate "${MAX_RATE:-10000}"
     run "cluster-group-$tag-$round" $mode group --groups 1 --members 100 --clients 100 \
       --rate "${GROUP_RATE:-200}"
   done

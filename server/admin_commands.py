@@ -434,8 +434,9 @@ async def drain(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     if timeout is not None and not isinstance(timeout, (int, float)):
 
         raise AdminError("bad_request", "timeout_s must be a number")
+    moved = await app.cluster.drain() if app.cluster is not None else {}
     app.request_shutdown(timeout)
-    return {"draining": True, "connections": len(app.connections)}
+    return {"draining": True, "connections": len(app.connections), **moved}
 
 
 @command("cluster.status")

@@ -119,6 +119,8 @@ class Clustered(Protocol):
 
     async def status(self) -> dict[str, Any]: ...
 
+    async def drain(self) -> dict[str, int]: ...
+
 
 class Running(Protocol):
     """The running server as its connections and the operator's tools see it (the

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import nats
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from corpchat.cluster import ClusterSettings
 from corpchat.cluster.batches import read_batch
@@ -52,6 +52,11 @@ class Engine:
             try:
                 await self.js.add_stream(stream_config(self.settings, 3))
                 return
+            except BadRequestError as exc:
+                if "already in use" in (exc.description or ""):
+                    return  # a node made it with its own limits: as good for reading
+                problem = exc
+                await trio_free_sleep(0.5)
             except Exception as exc:
                 problem = exc
                 await trio_free_sleep(0.5)

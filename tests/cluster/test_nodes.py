@@ -92,3 +92,14 @@ def test_a_node_without_nats_is_not_ready(tmp_path):
         assert node.admin("cluster", "status")["ready"] is False
     finally:
         node.stop()
+
+
+def test_admin_drain_moves_the_homes_before_the_node_exits(nodes):
+    wait_until(lambda: all_ready(nodes), 60, "three nodes ready", nodes)
+    held_before = holders(nodes[0])["b"]
+    answer = nodes[1].admin("drain")
+    assert answer["draining"] is True
+    assert answer["leases_released"] == held_before
+    assert answer["leases_taken_over"] == PARTITIONS  # all held by a and c before b exits
+    assert nodes[1].process is not None and nodes[1].process.wait(timeout=30) == 0
+    assert set(holders(nodes[0])) == {"a", "c"}
