@@ -19,12 +19,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
 
 from .homes import wanted_by
+from .log import WRONG_LAST_SEQUENCE
 from .settings import ClusterSettings
 
 log = logging.getLogger("corpchat.cluster")
@@ -63,7 +63,7 @@ class Leases:
         self.url = url  # how clients reach this node, shown by `admin cluster status`
         self.state = LeaseState()
         self.started_ms = int(time.time() * 1000)
-        self.on_change: list[Any] = []  # callbacks(held partitions) after each step
+        self._stepping = asyncio.Lock()
 
     @property
     def me(self) -> str:
@@ -91,7 +91,12 @@ class Leases:
         return frozenset(live)
 
     async def step(self) -> None:
-        """Beat, read the live nodes, and bring the held leases to what the hash says."""
+        """Beat, read the live nodes, and bring the held leases to what the hash says.
+        One step at a time (the loop's and a drain's), each from the last one's leases."""
+        async with self._stepping:
+            await self._step()
+
+    async def _step(self) -> None:
         await self.beat()
         live = await self.live_nodes()
         wanted = frozenset(wanted_by(self.me, self.settings.partitions, live)) \
@@ -117,11 +122,16 @@ class Leases:
                 del held[partition]
 
     async def _release(self, partition: int, held: dict[int, int]) -> None:
-        try:
-            await self.leases.delete(lease_key(partition), last=held[partition])
-        except KeyWrongLastSequenceError:
-            pass  # already someone else's
-        del held[partition]
+        for _ in range(2):
+            try:
+                await self.leases.delete(lease_key(partition), last=held[partition])
+                break
+            except (KeyWrongLastSequenceError, APIError) as exc:
+                if isinstance(exc, APIError) and exc.err_code not in WRONG_LAST_SEQUENCE:
+                    raise
+                if not await self._adopt(partition, held):
+                    break  # already someone else's (or gone)
+        held.pop(partition, None)
 
     async def _take(self, partition: int, held: dict[int, int]) -> None:
         try:
@@ -167,10 +177,11 @@ class Leases:
 
     async def release_all(self) -> None:
         """At a clean stop: free every lease and the node key, so homes move at once."""
-        held = dict(self.state.held)
-        await asyncio.gather(*(self._release(p, held) for p in list(held)),
-                             return_exceptions=True)
-        self.state.held = held
+        async with self._stepping:
+            held = dict(self.state.held)
+            await asyncio.gather(*(self._release(p, held) for p in list(held)),
+                                 return_exceptions=True)
+            self.state.held = held
         try:
             await self.nodes.delete(self.me)
         except KeyNotFoundError:

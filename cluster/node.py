@@ -186,6 +186,9 @@ class ClusterNode:
     async def _close(self) -> None:
         if self._main is not None:
             self._main.cancel()
+        if self.publisher is not None and self.publisher.tails:  # the last batches' PubAcks
+            await asyncio.wait(list(self.publisher.tails.values()),
+                               timeout=self.settings.publish_timeout_s)
         if self.leases is not None and self.nc is not None and self.nc.is_connected:
             await self.leases.release_all()
         if self.nc is not None:

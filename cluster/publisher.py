@@ -41,6 +41,7 @@ class Publisher:
         # given up): every later batch of theirs fails too, so the log never has a gap.
         self.stale: set[int] = set()
         self.retries = 0
+        self._reported: asyncio.Future[None] | None = None  # the last batch's report
 
     def submit(self, batches: list[LogBatch], done: Done) -> None:
         """On the loop, in commit order (the writer thread uses call_soon_threadsafe)."""
@@ -50,13 +51,18 @@ class Publisher:
             self.tails[batch.conv] = task
             task.add_done_callback(functools.partial(self._forget, batch.conv))
             tasks.append((batch.conv, task))
-        asyncio.ensure_future(self._report(tasks, done))
+        self._reported = asyncio.ensure_future(self._report(self._reported, tasks, done))
 
     def _forget(self, conv: int, task: asyncio.Task[None]) -> None:
         if self.tails.get(conv) is task:
             del self.tails[conv]
 
-    async def _report(self, tasks: list[tuple[int, asyncio.Task[None]]], done: Done) -> None:
+    async def _report(self, before: asyncio.Future[None] | None,
+                      tasks: list[tuple[int, asyncio.Task[None]]], done: Done) -> None:
+        """Batches are reported in commit order, as the single process fans them out:
+        a client sees positions in order (and the hub's head is a watermark)."""
+        if before is not None:
+            await asyncio.wait([before])
         failed: set[int] = set()
         for conv, task in tasks:
             try:
