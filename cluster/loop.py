@@ -37,6 +37,10 @@ class AsyncioThread:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Run `coro` on the loop (from any thread); its future answers."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop)

@@ -114,6 +114,8 @@ class ClusterNode:
     def stop(self) -> None:
         """Release the leases (homes move at once), close NATS, end the thread.
         Blocking: the server calls it from a worker thread."""
+        if not self.thread.running:  # the server failed before start(): nothing to close
+            return
         try:
             self.thread.submit(self._close()).result(timeout=self.settings.lease_ttl_s)
         except (concurrent.futures.TimeoutError, Exception) as exc:  # NATS gone: leases expire

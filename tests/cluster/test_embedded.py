@@ -70,3 +70,25 @@ def test_serve_refuses_cluster_without_node(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "needs a name (--node)" in out.stderr
+
+
+async def test_a_node_that_cannot_listen_stops_without_waiting_for_nats(server_config):
+    """The port is taken: serve fails before the node starts, and its stop does not
+    wait a lease TTL for a NATS thread that never ran."""
+    import dataclasses
+    import socket
+
+    import trio
+
+    from corpchat.server import App
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = dataclasses.replace(
+            server_config, port=taken.getsockname()[1],
+            cluster=ClusterSettings(urls=("nats://127.0.0.1:1",), node="a", lease_ttl_s=600))
+        app = App(config)
+        with trio.fail_after(60), pytest.raises(BaseException) as failed:  # not 600 s
+            await app.serve()
+    assert "Address already in use" in repr(failed.value) or "98" in repr(failed.value)
