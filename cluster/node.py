@@ -117,7 +117,8 @@ class ClusterNode:
         if not self.thread.running:  # the server failed before start(): nothing to close
             return
         try:
-            self.thread.submit(self._close()).result(timeout=self.settings.lease_ttl_s)
+            self.thread.submit(self._close()).result(
+                timeout=self.settings.lease_ttl_s + 2 * self.settings.publish_timeout_s)
         except (concurrent.futures.TimeoutError, Exception) as exc:  # NATS gone: leases expire
             log.warning("cluster stop: %s", exc)
         self.thread.stop()
@@ -192,7 +193,11 @@ class ClusterNode:
             await asyncio.wait(list(self.publisher.tails.values()),
                                timeout=self.settings.publish_timeout_s)
         if self.leases is not None and self.nc is not None and self.nc.is_connected:
-            await self.leases.release_all()
+            try:  # bounded: with NATS gone the leases simply expire
+                await asyncio.wait_for(self.leases.release_all(), self.settings.publish_timeout_s)
+            except TimeoutError:
+                log.warning("leases not released in time: they expire in %.0f s",
+                            self.settings.lease_ttl_s)
         if self.nc is not None:
             await self.nc.close()
 
