@@ -52,7 +52,7 @@ def stream_config(settings: ClusterSettings, replicas: int) -> StreamConfig:
     return StreamConfig(name=LOG_STREAM, subjects=["chat.c.*"], storage=StorageType.FILE,
                         num_replicas=replicas, max_age=float(settings.log_max_age_s),
                         max_bytes=settings.log_max_bytes, discard=DiscardPolicy.OLD,
-                        duplicate_window=settings.duplicate_window_s, allow_direct=True)
+                        duplicate_window=settings.duplicate_window_s)
 
 
 class ConversationLog:
@@ -63,10 +63,14 @@ class ConversationLog:
         self.last: dict[int, int] = {}  # conv -> its subject's last sequence, as known here
         self.published = 0  # batches acked
 
+    # Every read here goes through the stream's leader, never a direct get: any
+    # replica answers those, and one just restarted after a kill -9 lags, so a
+    # head read there would hide the last batches (found by the chaos run).
+
     async def last_sequence(self, conv: int) -> int:
         """The stream sequence of the conversation's last message (0: none)."""
         try:
-            msg = await self.js.get_last_msg(LOG_STREAM, subject(conv), direct=True)
+            msg = await self.js.get_last_msg(LOG_STREAM, subject(conv))
         except NotFoundError:
             return 0
         return msg.seq or 0
@@ -74,7 +78,7 @@ class ConversationLog:
     async def last_logged(self, conv: int) -> tuple[int, int]:
         """(the subject's last stream sequence, the last message seq it holds); (0, 0)."""
         try:
-            msg = await self.js.get_last_msg(LOG_STREAM, subject(conv), direct=True)
+            msg = await self.js.get_last_msg(LOG_STREAM, subject(conv))
         except NotFoundError:
             return 0, 0
         entries = msgpack.unpackb(msg.data or b"\x90")
@@ -111,7 +115,7 @@ class ConversationLog:
         while len(out) < limit:
             try:
                 msg = await self.js.get_msg(LOG_STREAM, seq=at + 1, subject=subject(conv),
-                                            next=True, direct=True)
+                                            next=True)
             except NotFoundError:
                 break
             assert msg.seq is not None
