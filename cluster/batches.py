@@ -45,10 +45,11 @@ def log_batches(node: str, committed: list[tuple[Message, bool]]) -> list[LogBat
     A conversation the batch only repeated to (a retried client_msg_id) gets an
     entry without payload: its ack still waits for what was published before it."""
     by_conv: dict[int, list[Message]] = {}
-    repeated: dict[int, Message] = {}
+    repeated: dict[int, Message] = {}  # conv -> its repeat of the highest seq
     for message, duplicate in committed:
         if duplicate:
-            repeated.setdefault(message.conv, message)
+            if message.conv not in repeated or message.seq > repeated[message.conv].seq:
+                repeated[message.conv] = message
         else:
             by_conv.setdefault(message.conv, []).append(message)
     out = []

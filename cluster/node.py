@@ -88,7 +88,7 @@ class ClusterNode:
         conversations the log did not take once every PubAck is in."""
         batches = log_batches(self.settings.node, committed)
         if batches and self.publisher is None:  # just started: writes wait for the log
-            self._log_ready.wait(self.settings.publish_timeout_s)
+            self._log_ready.wait(self.settings.publish_timeout_s * 6)  # as long as a retry
         if not batches:
             done(set())
         elif self.publisher is None:  # still no log: nothing can be durable

@@ -40,6 +40,7 @@ class Publisher:
         # Conversations whose local copy the log will not take (fenced, or a publish
         # given up): every later batch of theirs fails too, so the log never has a gap.
         self.stale: set[int] = set()
+        self.logged: dict[int, int] = {}  # conv -> the last message seq the log holds
         self.retries = 0
         self._reported: asyncio.Future[None] | None = None  # the last batch's report
 
@@ -76,21 +77,24 @@ class Publisher:
             await asyncio.wait([before])  # its outcome is its own; ours follows it
         if batch.conv in self.stale:
             raise Fenced(batch.conv, 0)
-        if batch.conv not in self.log.last:  # first batch of it in this process
-            await self._catch_up(batch)
-        if batch.payload is None:  # a repeat: acked once what came before is logged
+        await self._catch_up(batch)
+        if batch.payload is None:  # a repeat: acked once it and what came before is logged
             return
         await self._publish(batch)
+        self.logged[batch.conv] = batch.last_seq
 
     async def _catch_up(self, batch: LogBatch) -> None:
-        """Before a conversation's first publish in this process: the log must hold
-        every message before this batch (for a repeat: up to it). A home killed
-        between its LMDB commit and the PubAck left an unacked tail that only
-        its LMDB has: it goes to the log first (the client's retry then finds it).
-        A log already past the batch's first seq was written by another home:
-        this copy is stale."""
-        stream_seq, logged = await self.log.last_logged(batch.conv)
-        self.log.last[batch.conv] = stream_seq
+        """The log must hold every message before this batch (for a repeat: up to
+        its last). A home killed between its LMDB commit and the PubAck left an
+        unacked tail that only its LMDB has: it goes to the log first (the
+        client's retry then finds it). What the log holds is read once per
+        conversation and process, then kept. A log already past the batch's
+        first seq was written by another home: this copy is stale."""
+        logged = self.logged.get(batch.conv)
+        if logged is None:
+            stream_seq, logged = await self._read_head(batch.conv)
+            self.log.last[batch.conv] = stream_seq
+            self.logged[batch.conv] = logged
         if batch.payload is not None and logged >= batch.first_seq:
             self.stale.add(batch.conv)
             log.error("conversation %d: the log is at seq %d, this node wrote %d",
@@ -103,6 +107,23 @@ class Publisher:
                         batch.conv, len(missing))
             for tail in log_batches(self.node, [(m, False) for m in missing]):
                 await self._publish(tail)
+                self.logged[batch.conv] = tail.last_seq
+
+    async def _read_head(self, conv: int) -> tuple[int, int]:
+        """The log's head of a conversation, retried like a publish (a server gone,
+        a leader election) rather than failing the batch."""
+        waited = 0.0
+        while True:
+            try:
+                return await self.log.last_logged(conv)
+            except Exception as exc:
+                if waited >= self.give_up_s:
+                    raise
+                self.retries += 1
+                log.warning("reading the log of conversation %d failed (%s); retrying",
+                            conv, exc.__class__.__name__)
+                await asyncio.sleep(self.retry_s)
+                waited += self.retry_s
 
     async def _publish(self, batch: LogBatch) -> None:
         assert batch.payload is not None
