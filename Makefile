@@ -33,15 +33,17 @@ test: lint $(CHROMIUM)
 # ruff, and mypy over the packages as `corpchat.*` (see [tool.mypy] in pyproject.toml).
 TYPECHECK := $(VENV)/typecheck/corpchat
 lint: $(STAMP)
-	$(BIN)/ruff check protocol adminclient store bridge search server loadtest tests
+	$(BIN)/ruff check protocol adminclient store bridge search cluster server loadtest tests
 	mkdir -p $(TYPECHECK)
-	for p in protocol adminclient store bridge search server loadtest; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
-	$(BIN)/mypy -p corpchat.protocol -p corpchat.adminclient -p corpchat.bridge -p corpchat.store -p corpchat.search -p corpchat.server -p corpchat.loadtest
+	for p in protocol adminclient store bridge search cluster server loadtest; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
+	$(BIN)/mypy -p corpchat.protocol -p corpchat.adminclient -p corpchat.bridge -p corpchat.store -p corpchat.search -p corpchat.cluster -p corpchat.server -p corpchat.loadtest
 
 # Long runs, not part of `make test`: kill -9 twenty times under load and cut
-# a thousand connections at random bytes; then the benchmark scenarios.
+# a thousand connections at random bytes; then twenty kill -9s of a cluster node
+# and of one of its three nats-servers (docs/cluster.md); then the benchmark scenarios.
 chaos: $(STAMP)
 	$(BIN)/python -m tests.reliability.chaos --kills 20 --seconds 60 --cuts 1000
+	$(BIN)/python -m tests.reliability.cluster_chaos --faults 20 --seconds 60
 
 bench: $(STAMP)
 	bash loadtest/bench.sh

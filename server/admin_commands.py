@@ -441,8 +441,17 @@ async def drain(app: Running, args: dict[str, Any]) -> dict[str, Any]:
     if timeout is not None and not isinstance(timeout, (int, float)):
 
         raise AdminError("bad_request", "timeout_s must be a number")
+    moved = await app.cluster.drain() if app.cluster is not None else {}
     app.request_shutdown(timeout)
-    return {"draining": True, "connections": len(app.connections)}
+    return {"draining": True, "connections": len(app.connections), **moved}
+
+
+@command("cluster.status")
+async def cluster_status(app: Running, args: dict[str, Any]) -> dict[str, Any]:
+    """Nodes, leases, homes per node and the log (docs/cluster.md §7)."""
+    if app.cluster is None:
+        raise AdminError("not_clustered", "this server runs alone (no --cluster)")
+    return await app.cluster.status()
 
 
 @command("log-level")

@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -46,6 +47,7 @@ from .api.platform import Platform
 from .api.robots import RobotHooks
 from .api.router import Router
 from .audit import audit
+from .cluster_hook import committed_messages, refuse_unlogged
 from .config import ServerConfig
 from .connection import Connection
 from .features.credentials import Credentials
@@ -72,7 +74,20 @@ from .services import Services, extend, record_to, submit_to
 from .tls import Tls
 from .transfers import Transfers
 
+if TYPE_CHECKING:
+    from corpchat.cluster.node import ClusterNode
+
 log = logging.getLogger("corpchat.server")
+
+
+def _cluster_node(config: ServerConfig, store: Store) -> ClusterNode | None:
+    """This process as a node of a cluster (docs/cluster.md), only with [cluster] urls:
+    the single process never imports the NATS client."""
+    if not config.cluster.enabled:
+        return None
+    from corpchat.cluster.node import ClusterNode
+
+    return ClusterNode(config.cluster, store)
 
 
 def _indexer(store: Store, config: ServerConfig, clock: Clock) -> Indexer | None:
@@ -129,6 +144,7 @@ class App:
         self.draining = False
         self.rates = Rates(self.clock, self.hub.stats)
         self.admission = Admission()
+        self.cluster = _cluster_node(config, self.store)  # None: one process, no NATS
 
     def _sign_in_limits(self) -> SignInLimits:
         config, window_ms = self.config, self.config.login_window_s * 1000
@@ -183,7 +199,17 @@ class App:
         assert self._token is not None
         if self.indexer is not None:
             self.indexer.wake()  # the batch is committed: the index may follow it now
-        self._token.run_sync_soon(self._fan_out, batch)
+        if self.cluster is None:
+            self._token.run_sync_soon(self._fan_out, batch)
+            return
+        token = self._token
+
+        def logged(failed: set[int]) -> None:  # on the NATS thread, after every PubAck
+            refuse_unlogged(batch, failed)
+            token.run_sync_soon(self._fan_out, batch)
+
+        # A cluster node acks only what the log took (docs/cluster.md §3).
+        self.cluster.after_commit(committed_messages(batch), logged)
 
     def _fan_out(self, batch: list[Pending]) -> None:
         try:
@@ -235,6 +261,9 @@ class App:
             raise_descriptor_limit(self.config.max_connections)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
             self.port = listeners[0].socket.getsockname()[1]
+            if self.cluster is not None:
+                self.cluster.url = f"ws://{self.config.host}:{self.port}/"
+                self.cluster.start()  # its own thread: leases, the log (cluster/node.py)
             admin = AdminServer(self)
             async with trio.open_nursery() as nursery:
                 await nursery.start(admin.serve)
@@ -267,6 +296,8 @@ class App:
                 nursery.cancel_scope.cancel()
         finally:
             await trio.to_thread.run_sync(self.writer.stop)
+            if self.cluster is not None:  # after the writer: its last batches are published
+                await trio.to_thread.run_sync(self.cluster.stop)
             if self.indexer is not None:
                 await trio.to_thread.run_sync(self.indexer.stop)
             self.store.close()

@@ -94,6 +94,9 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     p.add_argument("--open-signup", action="store_true",
                    help="let consumers create accounts with 'register' (rate-limited)")
+    p.add_argument("--cluster", metavar="nats://HOST:PORT[,...]",
+                   help="run as a node of a cluster on these NATS servers (docs/cluster.md)")
+    p.add_argument("--node", help="this node's name in the cluster (with --cluster)")
     p.set_defaults(run=_serve)
 
 
@@ -117,7 +120,19 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
     for name in ("public_url", "tls_cert", "tls_key"):
         if getattr(args, name, None):
             flags[name] = getattr(args, name)
+    if getattr(args, "cluster", None) or getattr(args, "node", None):
+        flags["cluster"] = _cluster_flags(config, args)
     return dataclasses.replace(config, **flags)
+
+
+def _cluster_flags(config: ServerConfig, args: argparse.Namespace) -> Any:
+    """[cluster] with --cluster and --node over it (a ClusterSettings)."""
+    changes: dict[str, Any] = {}
+    if args.cluster:
+        changes["urls"] = tuple(u.strip() for u in args.cluster.split(",") if u.strip())
+    if args.node:
+        changes["node"] = args.node
+    return dataclasses.replace(config.cluster, **changes)
 
 
 def _data_dir_problem(path: str, exc: OSError) -> str:

@@ -200,6 +200,10 @@ def _admin_operations(asub: Any) -> None:
     s = asub.add_parser("log-level", help="change the server's log level")
     s.add_argument("level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     s.set_defaults(cmd="log-level", build=lambda a: {"level": a.level})
+    s = asub.add_parser("cluster", help="the cluster this node belongs to (docs/cluster.md)")
+    c = s.add_subparsers(dest="verb", required=True).add_parser(
+        "status", help="nodes, partition leases, homes per node, the log's state")
+    c.set_defaults(cmd="cluster.status", build=lambda a: {})
     s = asub.add_parser("drain", help="stop accepting, close clients with 'going away', exit")
     s.add_argument("--timeout", type=float, help="seconds clients get to take their last bytes")
     s.set_defaults(cmd="drain", build=lambda a: {"timeout_s": a.timeout})

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from corpchat.bridge import BridgeCaps, CustomerCaps
+from corpchat.cluster import ClusterSettings
 from corpchat.protocol import Limits
 from corpchat.search import SearchCaps
 
@@ -78,6 +79,7 @@ class ServerConfig:
     everyday: EverydayCaps = field(default_factory=EverydayCaps)  # the [everyday] table
     search: SearchCaps = field(default_factory=SearchCaps)  # the [search] table
     platform: PlatformCaps = field(default_factory=PlatformCaps)  # the [platform] table (apps)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)  # [cluster]: off
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
     map_initial_bytes: int = 256 * 1024 * 1024
     max_batch_ops: int = 4096
@@ -200,7 +202,7 @@ def _apply(cls: type[D], base: D, table: dict[str, object], prefix: str) -> D:
 
 TABLES = {"limits": Limits, "bridge": BridgeCaps, "customers": CustomerCaps,
           "media": MediaSettings, "everyday": EverydayCaps, "search": SearchCaps,
-          "platform": PlatformCaps}
+          "platform": PlatformCaps, "cluster": ClusterSettings}
 
 
 def config_from_mapping(data: dict[str, object], base: ServerConfig | None = None) -> ServerConfig:

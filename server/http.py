@@ -73,11 +73,22 @@ def answer(app: Running, request: HttpRequest) -> HttpResponse:
     if request.method not in (b"GET", b"HEAD"):
         return HttpResponse(405, b"method not allowed\n")
     if path == b"/healthz":
-        return HttpResponse(*((503, b"draining\n") if app.draining else (200, b"ok\n")))
+        return _health(app)
     static = web.lookup(path)
     if static is not None:
         return _static(request, static)
     return HttpResponse(404, b"corpchat speaks WebSocket (subprotocol corpchat.v1) here\n")
+
+
+def _health(app: Running) -> HttpResponse:
+    """200 when the server takes connections: not draining and, as a cluster node,
+    holding its partitions' leases (docs/cluster.md §2)."""
+    if app.draining:
+        return HttpResponse(503, b"draining\n")
+    cluster = app.cluster
+    if cluster is not None and not cluster.ready:
+        return HttpResponse(503, f"not ready: {cluster.reason}\n".encode())
+    return HttpResponse(200, b"ok\n")
 
 
 def _static(request: HttpRequest, file: web.StaticFile) -> HttpResponse:

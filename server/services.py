@@ -31,8 +31,8 @@ from .rates import Rates
 from .session import Session
 from .transfers import Transfers
 
-__all__ = ["Connected", "Delivery", "Record", "Running", "Services", "Spawn", "Submit", "Write",
-           "extend", "record_to", "submit_to"]
+__all__ = ["Clustered", "Connected", "Delivery", "Record", "Running", "Services", "Spawn",
+           "Submit", "Write", "extend", "record_to", "submit_to"]
 # Submit a write nobody waits for and nothing answers.
 Record = Callable[[WriteOp], None]
 # Run a background task until it ends or the server stops (App.spawn).
@@ -107,6 +107,21 @@ class Connected(Protocol):
     def session(self) -> Session: ...
 
 
+class Clustered(Protocol):
+    """This process as a node of a cluster (corpchat.cluster.node.ClusterNode), as
+    /healthz and the admin socket see it; None on the running server when alone."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    async def status(self) -> dict[str, Any]: ...
+
+    async def drain(self) -> dict[str, Any]: ...
+
+
 class Running(Protocol):
     """The running server as its connections and the operator's tools see it (the
     admin socket's commands, /metrics): every part, since an operator may inspect
@@ -166,6 +181,9 @@ class Running(Protocol):
 
     @property
     def draining(self) -> bool: ...
+
+    @property
+    def cluster(self) -> Clustered | None: ...
 
     async def write(self, op: WriteOp, *, bulk: bool = False) -> Any: ...
 

@@ -206,16 +206,17 @@ def _event_stream(events: Iterator[tuple[int, int, bytes]], membership: Membersh
         yield pos, conv, 0, membership, record
 
 
-def sync_page(txn: Txn, db: Dbs, *, uid: int, since: int, limit: int,
-              max_bytes: int) -> tuple[list[Message], list[StreamEvent], int, bool]:
+def sync_page(txn: Txn, db: Dbs, *, uid: int, since: int, limit: int, max_bytes: int,
+              upto: int | None = None) -> tuple[list[Message], list[StreamEvent], int, bool]:
     """Messages and events (1.5: edits, reactions, mutes) after stream position
-    `since` that `uid` may see.
+    `since` that `uid` may see; with `upto`, none past that position (a cluster
+    node: what the log has taken and the hub has fanned out, docs/cluster.md §3).
 
     Returns (messages, events, each in position order, the token position, more).
     With more=False the token is the stream head, as everything visible up to it
     has been returned; otherwise the last returned item's position.
     """
-    last = head(txn, db)
+    last = head(txn, db) if upto is None else min(upto, head(txn, db))
     streams = []
     for conv, m in user_memberships(txn, db, uid=uid):
         streams.append(_conv_stream(txn, db, conv, m, since))
@@ -227,6 +228,8 @@ def sync_page(txn: Txn, db: Dbs, *, uid: int, since: int, limit: int,
     at = since
     msgs_db = db["msgs"]
     for pos, conv, seq, membership, record in heapq.merge(*streams, key=lambda e: e[0]):
+        if pos > last:
+            break
         if len(out) + len(events) >= limit or size >= max_bytes:
             return out, events, at, True
         if record:

@@ -263,13 +263,13 @@ class Store(TokenReads):
                                                       max_bytes=max_bytes)
         return msgs, token, more
 
-    def sync_stream(self, *, uid: int, since: int, limit: int,
-                    max_bytes: int) -> tuple[list[Message], list[StreamEvent], int, bool]:
+    def sync_stream(self, *, uid: int, since: int, limit: int, max_bytes: int,
+                    upto: int | None = None) -> tuple[list[Message], list[StreamEvent], int, bool]:
         """Messages and events after stream position `since` that `uid` may see
         (see messages.sync_page)."""
         with self._read() as txn:
             return messages.sync_page(txn, self.db, uid=uid, since=since, limit=limit,
-                                      max_bytes=max_bytes)
+                                      max_bytes=max_bytes, upto=upto)
 
     def history_page(self, *, uid: int, conv: int, before: int | None, limit: int,
                      max_bytes: int) -> tuple[list[Message], bool] | None:

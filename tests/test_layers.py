@@ -26,7 +26,8 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("protocol", "adminclient", "store", "bridge", "search", "server", "loadtest")
+PACKAGES = ("protocol", "adminclient", "store", "bridge", "search", "cluster", "server",
+            "loadtest")
 # Which project packages each package may import.
 ALLOWED = {
     "protocol": set(),
@@ -34,7 +35,8 @@ ALLOWED = {
     "store": {"protocol"},
     "bridge": {"store", "protocol"},
     "search": {"store", "protocol"},
-    "server": {"bridge", "search", "store", "protocol", "adminclient", "loadtest"},
+    "cluster": {"store", "protocol"},  # NATS JetStream: leases, the log (docs/cluster.md)
+    "server": {"bridge", "search", "cluster", "store", "protocol", "adminclient", "loadtest"},
     "loadtest": {"protocol", "adminclient"},
 }
 COMPOSITION_ROOTS = {"server.app", "server.cli", "server.__init__"}

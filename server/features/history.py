@@ -35,8 +35,12 @@ def sync(s: Services, session: Session, frame: Sync) -> None:
     if not (since.isascii() and since.isdigit()) or int(since) > s.store.head_pos():
         raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN, f"not a valid sync token: {frame.since!r}")
     limit = page_limit(s.config.limits, frame.limit)
+    # A cluster node pages only up to what it has fanned out: past it, a batch
+    # may wait for the log's PubAck (docs/cluster.md §3).
+    upto = s.hub.head if s.config.cluster.enabled else None
     msgs, events, token, more = s.store.sync_stream(uid=user.uid, since=int(frame.since),
-                                                    limit=limit, max_bytes=s.config.page_bytes)
+                                                    limit=limit, max_bytes=s.config.page_bytes,
+                                                    upto=upto)
     session.push(event_frame(SyncPage(
         re=frame.id, msgs=shown(s.store, user, msgs), sync=str(token), more=more,
         unread=None if more else unread(s.store, user, s.config.unread_count_cap),
