@@ -152,9 +152,12 @@ class ServerConnection:
         self.max_violations = max_violations
         self.max_frame_bytes = limits.max_frame_bytes
         self.discard_bytes = discard_bytes
-        self._http: h11.Connection = h11.Connection(h11.SERVER)
-        self._handshake = WSConnection(ConnectionType.SERVER)
-        self._ws: WebSocket | None = None  # once accepted
+        # Until the upgrade is answered: h11 for a plain request, wsproto's handshake.
+        # Both are dropped at the accept; they are dead weight on an idle connection.
+        self._http: h11.Connection | None = h11.Connection(h11.SERVER)
+        self._handshake: WSConnection | None = WSConnection(ConnectionType.SERVER)
+        # wsproto's frame parser while OPEN, only while a frame needs it (websocket()).
+        self._ws: WebSocket | None = None
         self._head = bytearray()  # the request head, while HANDSHAKE
         self._pending = bytearray()  # bytes at a frame edge not yet taken: a partial frame
         self._need = 0  # how long _pending must grow before it is worth parsing again
@@ -211,6 +214,7 @@ class ServerConnection:
             self._upgrade(end + 4)  # wsproto parses it (h11 inside): parse it once
             return
         http = self._http
+        assert http is not None, "h11 is kept until the upgrade"
         try:
             http.receive_data(data)
             event = http.next_event()
@@ -232,7 +236,7 @@ class ServerConnection:
 
     def _receive_body(self, data: bytes) -> None:
         http = self._http
-        if http.their_state is not h11.SEND_BODY:
+        if http is None or http.their_state is not h11.SEND_BODY:
             return  # the body is over: anything more is not ours to read
         try:
             if data:
@@ -253,6 +257,7 @@ class ServerConnection:
         head, self._pending = bytes(self._head[:end]), self._head[end:]
         self._head = bytearray()
         handshake = self._handshake
+        assert handshake is not None, "the handshake is kept until it is answered"
         try:
             handshake.receive_data(head)
             events = list(handshake.events())
@@ -336,13 +341,30 @@ class ServerConnection:
             and size <= self.max_frame_bytes and size < 65536
 
     def _to_wsproto(self, data: bytes) -> None:
-        ws = self._ws
-        assert ws is not None
+        ws = self._websocket()
         ws.receive_data(data)
         for event in ws.events():
             self._on_ws_event(ws, event)
             if self._stopped:
                 return
+        self._release_websocket()
+
+    def _websocket(self) -> WebSocket:
+        """wsproto's connection, made again if it was released at a frame edge."""
+        ws = self._ws
+        if ws is None:
+            # What the accepted handshake makes: no extensions are ever negotiated.
+            ws = self._ws = WebSocket(ConnectionType.SERVER)
+        return ws
+
+    def _release_websocket(self) -> None:
+        """Drop wsproto's connection while it holds nothing: OPEN, at a frame edge, no
+        fragmented message under way. A fresh one is the same parser, so an idle
+        connection keeps none (≈ 1.7 KiB each) and a control frame costs one rebuild."""
+        ws = self._ws
+        if ws is not None and not self._rest and not self._fragmented \
+                and ws.state is ConnectionState.OPEN:
+            self._ws = None
 
     def _on_ws_event(self, ws: WebSocket, event: WsEvent) -> None:
         match event:
@@ -448,7 +470,7 @@ class ServerConnection:
         match command:
             case Accept(subprotocol=subprotocol):
                 data = self._answer_upgrade(AcceptConnection(subprotocol=subprotocol))
-                self._ws = self._handshake.connection
+                self._handshake = self._http = None  # wsproto is made again when needed
                 self.state = State.AWAITING_HELLO
                 return data
             case Reject(status=status, body=body):
@@ -458,7 +480,7 @@ class ServerConnection:
             case HttpResponseHead():
                 return self._respond_head(command)
             case KeepAlive(payload=payload):
-                return self._ws.send(WsPing(payload)) if self.state in OPEN and self._ws else b""
+                return self._ping(payload)
             case Close(code=code, reason=reason):
                 return self._close(code, reason)
         raise ProtocolError(ErrorCode.INTERNAL_ERROR, f"cannot send {command!r}", remote=False)
@@ -468,11 +490,19 @@ class ServerConnection:
         pending, self._pending = bytes(self._pending), bytearray()
         return self.receive_data(pending) if pending else []
 
+    def _ping(self, payload: bytes) -> bytes:
+        if self.state not in OPEN:
+            return b""
+        data = self._websocket().send(WsPing(payload))
+        self._release_websocket()  # sending leaves the inbound parser as it was
+        return data
+
     def _answer_upgrade(self, event: AcceptConnection | RejectConnection) -> bytes:
-        if self.state is not State.HANDSHAKE or self._ws is not None:
+        handshake = self._handshake
+        if self.state is not State.HANDSHAKE or handshake is None:
             raise ProtocolError(ErrorCode.INTERNAL_ERROR, "no handshake to answer",
                                 remote=False)
-        return self._handshake.send(event)
+        return handshake.send(event)
 
     def _reject(self, status: int, body: bytes) -> bytes:
         if not body:
@@ -480,16 +510,20 @@ class ServerConnection:
         else:
             data = self._answer_upgrade(RejectConnection(
                 status_code=status, headers=[(b"content-type", b"text/plain")], has_body=True))
-            data += self._handshake.send(RejectData(data=body))
+            data += self._answer_data(body)
         self._linger()
         return data
+
+    def _answer_data(self, body: bytes) -> bytes:
+        assert self._handshake is not None, "a rejected handshake is kept"
+        return self._handshake.send(RejectData(data=body))
 
     def _respond(self, response: HttpResponse) -> bytes:
         if self.state in (State.CLOSING, State.CLOSED):
             return b""  # closed before the answer was ready (a drain): nothing to say
         if self.state is not State.ANSWERING:
             raise ProtocolError(ErrorCode.INTERNAL_ERROR, "no request to answer", remote=False)
-        http, body = self._http, response.body
+        http, body = self._h11(), response.body
         headers = [(b"content-type", response.content_type), *response.headers,
                    (b"connection", b"close")]
         if response.status != 304:
@@ -508,19 +542,24 @@ class ServerConnection:
         headers = [*response.headers, (b"content-length", str(response.length).encode()),
                    (b"connection", b"close")]
         self._linger()  # the body bypasses h11: nothing more is sent through it
-        return self._http.send(h11.Response(status_code=response.status, headers=headers))
+        return self._h11().send(h11.Response(status_code=response.status, headers=headers))
+
+    def _h11(self) -> h11.Connection:
+        assert self._http is not None, "h11 is kept for a plain request"
+        return self._http
 
     def _linger(self) -> None:
         """CLOSING with no frames to follow: discard until the bound, EOF or the timeout."""
         self.state, self._lost, self._stopped = State.CLOSING, True, False
 
     def _close(self, code: int, reason: str) -> bytes:
-        ws, self._stopped = self._ws, False
+        self._stopped = False
         if self.state in (State.CLOSING, State.CLOSED):
             return b""
-        if ws is None:
+        if self.state not in OPEN:  # no WebSocket: a plain request or a handshake
             self._linger()
             return b""
+        ws = self._websocket()
         if ws.state is ConnectionState.OPEN:
             self.state = State.CLOSING
             return ws.send(CloseConnection(code, reason))

@@ -5,12 +5,14 @@ the rate limit, closing — lives in the sans-IO `ServerConnection`; this
 module reads the socket, hands it the bytes, acts on the events, and keeps
 the timers (handshake, idle ping, close), as hypercorn's `TCPServer` does.
 
-Task tree per connection: this handler runs the reader in a nursery and
-waits in the session's writer (server/session.py) until the session
-decides to close; then it sends the WebSocket close frame, shuts down
-writing and reads (discarding) until the client's close frame or EOF, all
-within `close_timeout_s`, and closes the socket. Any exception in the
-reader closes this connection with 1011 and nothing else.
+Task tree per connection: this handler's own task reads, in a nursery
+where the session starts a writer task only while the kernel has no room
+(server/session.py; under TLS the writer runs throughout), so an idle
+connection is one task. When the session decides to close it cancels the
+read; then the handler sends the WebSocket close frame, shuts down writing
+and reads (discarding) until the client's close frame or EOF, all within
+`close_timeout_s`, and closes the socket. Any exception in the reader
+closes this connection with 1011 and nothing else.
 """
 
 from __future__ import annotations
@@ -82,9 +84,11 @@ class Connection:
         self._pinged = False
         self._heard = 0.0  # trio time of the last read (the idle timer re-arms from it)
         self.reader_scope = trio.CancelScope()
+        self._closed: trio.Event | None = None  # waited on once reading stopped (a drain)
         self._tasks: trio.Nursery | None = None  # the connection's own, while it runs
-        # A plain request's body events, for the exchange serving it (media_http).
-        self.http_events: deque[Event] = deque()
+        # A plain request's body events, for the exchange serving it (media_http);
+        # made with the first one, so a WebSocket connection carries no deque.
+        self._http_events: deque[Event] | None = None
 
     def _protocol(self) -> ServerConnection:
         config = self.app.config
@@ -98,13 +102,19 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 self._tasks = nursery
-                nursery.start_soon(self._reader)
-                await session.writer()
+                session.attach(nursery, self._interrupted)
+                await self._reader()
+                if not session.closing:  # reading was stopped (a drain, an exchange)
+                    self._closed = trio.Event()
+                    await self._closed.wait()
+                await session.settle()
                 nursery.cancel_scope.cancel()
+            session.detach()
             await self._close()
         except Exception:
             log.exception("connection %s failed", session.id)
         finally:
+            session.detach()
             self.app.hub.unregister(session)
             if self.tls is not None and not session.dead:
                 await _send_close_notify(self.tls)
@@ -117,6 +127,12 @@ class Connection:
     def stop_reading(self) -> None:
         self.reader_scope.cancel()
 
+    def _interrupted(self) -> None:
+        """The session decided to close: stop reading, or stop waiting for it."""
+        self.reader_scope.cancel()
+        if self._closed is not None:
+            self._closed.set()
+
     async def read(self) -> bytes:
         """One read of the peer's bytes (decrypted under TLS; b"" at EOF), for an
         exchange that took over reading (server/media_http.py)."""
@@ -127,6 +143,12 @@ class Connection:
         connection: cancelled when it closes, and done before its socket closes."""
         assert self._tasks is not None, "the connection is not running"
         self._tasks.start_soon(fn, *args)
+
+    @property
+    def http_events(self) -> deque[Event]:
+        if self._http_events is None:
+            self._http_events = deque()
+        return self._http_events
 
     async def _reader(self) -> None:
         session = self.session
@@ -179,7 +201,15 @@ class Connection:
             else config.ping_interval_s
 
     async def _receive(self) -> None:
-        data = await self._read()
+        if self.tls is None:  # one coroutine frame less per idle connection than _read
+            fd = self.session.fd
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                data = os.read(fd, RECEIVE_BYTES)
+            except BlockingIOError:
+                return  # woken for nothing: the caller waits again
+        else:
+            data = await self._read()
         self._pinged = False
         self._heard = trio.current_time()
         if not data:

@@ -521,3 +521,58 @@ def test_garbage_in_a_chunked_body_is_refused_or_taken_never_raised(garbage: byt
     events = conn.receive_data(b"POST /media HTTP/1.1\r\nHost: x\r\n"
                                b"Transfer-Encoding: chunked\r\n\r\n" + garbage)
     assert all(isinstance(e, HttpRequest | HttpBody | HttpBodyEnd | Refused) for e in events)
+
+
+# ----- what an open connection keeps (issue 24: idle memory) -----
+
+
+def _reachable(root: object, depth: int = 4) -> list[object]:
+    """Objects reachable from `root` through attributes and containers, a few levels deep."""
+    import gc
+    seen, frontier, found = {id(root)}, [root], []
+    for _ in range(depth):
+        step = []
+        for obj in frontier:
+            for ref in gc.get_referents(obj):
+                if id(ref) not in seen and not isinstance(ref, type):
+                    seen.add(id(ref))
+                    step.append(ref)
+        found += step
+        frontier = step
+    return found
+
+
+def _parsers(conn: ServerConnection) -> list[str]:
+    import h11
+    kinds = (h11.Connection, WSConnection, WebSocket, FrameProtocol)
+    return [type(o).__name__ for o in _reachable(conn) if isinstance(o, kinds)]
+
+
+def test_an_open_connection_between_messages_keeps_no_parser():
+    """h11's and wsproto's state (≈ 4 KiB) is dead weight on an idle connection:
+    after the accept and after a control frame nothing of it is kept."""
+    conn = opened()
+    assert _parsers(conn) == []
+    conn.receive_data(data(b"\x81\xa1t\xa4ping"))
+    assert _parsers(conn) == []
+    events = conn.receive_data(client().send(Ping(b"hi")))
+    assert [type(e) for e in events] == [Reply]
+    assert _parsers(conn) == []
+    assert conn.send(KeepAlive(b"corpchat"))
+    assert _parsers(conn) == []
+
+
+def test_a_released_parser_keeps_a_fragmented_message_and_the_close():
+    """wsproto's state is kept while a message is under way, and a close made on a
+    released one is still the proper close handshake."""
+    conn = opened()
+    proto = FrameProtocol(client=True, extensions=[])
+    first, last = proto.send_data(b"ab", False), proto.send_data(b"cd", True)
+    assert conn.receive_data(first) == []
+    assert conn.receive_data(client().send(Ping(b"mid")))  # a pong, mid-message
+    assert conn.receive_data(last) == [Message(b"abcd")]
+    assert _parsers(conn) == []
+    closing = conn.send(Close(1000, "bye"))
+    assert closing[0] == 0x88 and conn.state is State.CLOSING
+    assert [type(e) for e in conn.receive_data(client().send(CloseConnection(1000)))] \
+        == [Finished]
