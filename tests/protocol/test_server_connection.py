@@ -576,3 +576,32 @@ def test_a_released_parser_keeps_a_fragmented_message_and_the_close():
     assert closing[0] == 0x88 and conn.state is State.CLOSING
     assert [type(e) for e in conn.receive_data(client().send(CloseConnection(1000)))] \
         == [Finished]
+
+
+@settings(max_examples=50)
+@given(key=st.binary(min_size=16, max_size=16),
+       offered=st.lists(st.sampled_from(["corpchat.v1", "chat", "x.y"]), min_size=1,
+                        max_size=3, unique=True),
+       pick=st.integers(min_value=0, max_value=3))
+def test_the_accept_is_wsproto_s_101_byte_for_byte(key, offered, pick):
+    """The 101 is written without wsproto's h11 round: it must be the same bytes."""
+    import base64
+    head = (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: " + base64.b64encode(key) + b"\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: "
+            + ", ".join(offered).encode() + b"\r\n\r\n")
+    chosen = offered[pick] if pick < len(offered) else None
+    reference = WSConnection(ConnectionType.SERVER)
+    reference.receive_data(head)
+    assert [type(e) for e in reference.events()] == [Request]
+    conn = connection()
+    assert [type(e) for e in conn.receive_data(head)] == [Upgrade]
+    assert conn.send(Accept(chosen)) == reference.send(AcceptConnection(subprotocol=chosen))
+    assert conn.state is State.AWAITING_HELLO
+
+
+def test_accepting_a_subprotocol_not_offered_is_our_error():
+    conn = connection()
+    conn.receive_data(UPGRADE)
+    with pytest.raises(ProtocolError):
+        conn.send(Accept("not-offered"))
