@@ -111,7 +111,18 @@ class Connection:
             async with trio.open_nursery() as nursery:
                 self._tasks = nursery
                 session.attach(nursery, self._interrupted)
-                await self._reader()
+                try:  # the reader is this task (and this frame): one per idle connection
+                    if await self._handshake():
+                        self.on_authenticated()
+                        await self._serve_requests()
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    session.mark_dead()
+                except Exception:
+                    log.exception("reader of %s failed", session.id)
+                    session.begin_close(CloseCode.INTERNAL_ERROR, "internal error")
+                finally:
+                    if not self._stopped:  # a server drain closes later, itself
+                        session.begin_close(CloseCode.NORMAL, "")
                 if not session.closing:  # reading was stopped (a drain, an exchange)
                     self._closed = trio.Event()
                     await self._closed.wait()
@@ -167,21 +178,6 @@ class Connection:
             self._http_events = deque()
         return self._http_events
 
-    async def _reader(self) -> None:
-        session = self.session
-        try:
-            if await self._handshake():
-                self.on_authenticated()
-                await self._serve_requests()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            session.mark_dead()
-        except Exception:
-            log.exception("reader of %s failed", session.id)
-            session.begin_close(CloseCode.INTERNAL_ERROR, "internal error")
-        finally:
-            if not self._stopped:  # a server drain closes later, itself
-                session.begin_close(CloseCode.NORMAL, "")
-
     async def _handshake(self) -> bool:
         """Read until `hello` succeeded, within `handshake_timeout_s`: whether it did."""
         deadline = trio.current_time() + self.app.config.handshake_timeout_s
@@ -209,8 +205,11 @@ class Connection:
                     if session.inflight >= config.max_inflight_per_session:
                         session.room = trio.Event()
                         await session.room.wait()
-                        continue
-                    await self._receive()
+                    elif self.tls is None:  # one coroutine frame less per idle connection
+                        await trio.lowlevel.wait_readable(session.fd)
+                        self._read_now()
+                    else:
+                        await self._receive()
             self._scope = None
             if idle.cancelled_caught and self._reading:
                 if self._heard > since:
@@ -225,15 +224,21 @@ class Connection:
             else config.ping_interval_s
 
     async def _receive(self) -> None:
-        if self.tls is None:  # one coroutine frame less per idle connection than _read
-            fd = self.session.fd
-            await trio.lowlevel.wait_readable(fd)
-            try:
-                data = os.read(fd, RECEIVE_BYTES)
-            except BlockingIOError:
-                return  # woken for nothing: the caller waits again
+        if self.tls is None:
+            await trio.lowlevel.wait_readable(self.session.fd)
+            self._read_now()
         else:
-            data = await self._read()
+            self._take(await self._read())
+
+    def _read_now(self) -> None:
+        """Read a readable plain socket (a wake-up for nothing reads nothing)."""
+        try:
+            data = os.read(self.session.fd, RECEIVE_BYTES)
+        except BlockingIOError:
+            return  # woken for nothing: the caller waits again
+        self._take(data)
+
+    def _take(self, data: bytes) -> None:
         self._pinged = False
         self._heard = trio.current_time()
         if not data:
