@@ -5,10 +5,13 @@ the rate limit, closing — lives in the sans-IO `ServerConnection`; this
 module reads the socket, hands it the bytes, acts on the events, and keeps
 the timers (handshake, idle ping, close), as hypercorn's `TCPServer` does.
 
-Task tree per connection: this handler's own task reads, in a nursery
-where the session starts a writer task only while the kernel has no room
-(server/session.py; under TLS the writer runs throughout), so an idle
-connection is one task. When the session decides to close it cancels the
+Task tree per connection: this handler's own task reads; the session starts
+a writer task only while the kernel has no room (server/session.py; under
+TLS the writer runs throughout), so an idle connection is one task and no
+nursery of its own. The connection's other tasks (that writer, an HTTP
+exchange) run in the accept loop's nursery as `ConnectionTasks`: cancelled
+and waited for before the socket closes, an exception in one logged and
+closing this connection (1011) only. When the session decides to close it cancels the
 read; then the handler sends the WebSocket close frame, shuts down writing
 and reads (discarding) until the client's close frame or EOF, all within
 `close_timeout_s`, and closes the socket. Any exception in the reader
@@ -22,7 +25,7 @@ import logging
 import os
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -69,7 +72,8 @@ class Connection:
 
     def __init__(self, app: Running,
                  stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
-                 on_authenticated: Callable[[], None] = lambda: None) -> None:
+                 on_authenticated: Callable[[], None] = lambda: None,
+                 nursery: trio.Nursery | None = None) -> None:
         self.app = app
         self.stream = stream
         self.on_authenticated = on_authenticated  # past `hello`: no longer capped at accept
@@ -93,7 +97,8 @@ class Connection:
         self._scope: trio.CancelScope | None = None
         self._stopped = False  # stop_reading: a drain or an exchange took over
         self._closed: trio.Event | None = None  # waited on once reading stopped (a drain)
-        self._tasks: trio.Nursery | None = None  # the connection's own, while it runs
+        # Its tasks besides the reader, in `nursery` (the accept loop's) if given.
+        self._tasks = ConnectionTasks(nursery, self._task_failed)
         # A plain request's body events, for the exchange serving it (media_http);
         # made with the first one, so a WebSocket connection carries no deque.
         self._http_events: deque[Event] | None = None
@@ -108,9 +113,8 @@ class Connection:
         """Serve the connection to its end. Cancel-safe; never raises."""
         session = self.session
         try:
-            async with trio.open_nursery() as nursery:
-                self._tasks = nursery
-                session.attach(nursery, self._interrupted)
+            async with self._tasks.running():
+                session.attach(self._tasks.start, self._interrupted)
                 try:  # the reader is this task (and this frame): one per idle connection
                     if await self._handshake():
                         self.on_authenticated()
@@ -127,7 +131,6 @@ class Connection:
                     self._closed = trio.Event()
                     await self._closed.wait()
                 await session.settle()
-                nursery.cancel_scope.cancel()
             session.detach()
             await self._close()
         except Exception:
@@ -169,8 +172,11 @@ class Connection:
     def start_exchange(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run a plain HTTP exchange (a media upload or download) as a task of this
         connection: cancelled when it closes, and done before its socket closes."""
-        assert self._tasks is not None, "the connection is not running"
-        self._tasks.start_soon(fn, *args)
+        self._tasks.start(fn, *args)
+
+    def _task_failed(self) -> None:
+        log.exception("a task of connection %s failed", self.session.id)
+        self.session.begin_close(CloseCode.INTERNAL_ERROR, "internal error")
 
     @property
     def http_events(self) -> deque[Event]:
@@ -378,3 +384,67 @@ def _peer(stream: trio.SocketStream) -> str:
         return f"{host}:{port}"
     except OSError:
         return "?"
+
+
+class ConnectionTasks:
+    """A connection's tasks besides its reader, in a nursery it shares (the accept
+    loop's), so that an idle connection needs no nursery of its own (≈ 1 KB each:
+    the nursery, its cancel scope and status, its children's set). While `running()`
+    they may be started; leaving it cancels them and waits until they are done —
+    shielded, so the socket never closes under one — as a nursery's exit would. With
+    no shared nursery given (tests), a nursery of its own."""
+
+    __slots__ = ("_nursery", "_on_failure", "_scopes", "_left", "_done", "_own")
+
+    def __init__(self, nursery: trio.Nursery | None, on_failure: Callable[[], None]) -> None:
+        self._nursery, self._on_failure = nursery, on_failure
+        self._scopes: set[trio.CancelScope] = set()
+        self._left = 0  # tasks started and not yet ended
+        self._done: trio.Event | None = None
+        self._own = nursery is None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        if self._own:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    yield
+                finally:
+                    self._nursery = None
+                    nursery.cancel_scope.cancel()
+            return
+        try:
+            yield
+        finally:
+            self._nursery = None  # nothing more starts; what was started is cancelled
+            for scope in self._scopes:
+                scope.cancel()
+            if self._left:
+                self._done = trio.Event()
+                with trio.CancelScope(shield=True):
+                    await self._done.wait()
+
+    def start(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Start a task of the connection; nothing once it is ending (a closing
+        session flushes by itself)."""
+        if self._nursery is None:
+            return
+        self._left += 1
+        self._nursery.start_soon(self._run, fn, args)
+
+    async def _run(self, fn: Callable[..., Awaitable[None]], args: tuple[object, ...]) -> None:
+        scope = trio.CancelScope()
+        if self._nursery is None:  # the connection ended before this task began
+            scope.cancel()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                await fn(*args)
+        except Exception:
+            self._on_failure()
+        finally:
+            self._scopes.discard(scope)
+            self._left -= 1
+            if not self._left and self._done is not None:
+                self._done.set()

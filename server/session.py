@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -24,6 +24,7 @@ from corpchat.protocol import CloseCode
 from corpchat.store import User
 
 _IOV_MAX = 512
+Spawn = Callable[[Callable[[], Awaitable[None]]], None]  # start a task of the connection
 _session_ids = itertools.count(1)
 
 
@@ -33,7 +34,7 @@ class Session:
     __slots__ = (
         "id", "fd", "peer", "bound", "user", "device", "connected_ms", "inflight",
         "_out", "_out_bytes", "_head_sent", "_blocked", "close_code", "close_reason",
-        "dead", "room", "token_id", "_waiting", "_tasks", "_on_interrupt", "_writing",
+        "dead", "room", "token_id", "_waiting", "_spawn", "_on_interrupt", "_writing",
     )
 
     def __init__(self, fd: int, peer: str, bound: int, connected_ms: int) -> None:
@@ -57,19 +58,20 @@ class Session:
         self.dead = False  # the socket failed or is closed: drop everything
         self.room: trio.Event | None = None  # set when inflight sends drop below the cap
         self._waiting: trio.CancelScope | None = None  # the writer's wait for the socket
-        self._tasks: trio.Nursery | None = None  # the connection's, while it runs (attach)
+        self._spawn: Spawn | None = None  # starts a task of the connection (attach)
         self._on_interrupt: Callable[[], None] = _nothing  # wakes the connection's reader
         self._writing = False  # a writer task is running
 
-    def attach(self, tasks: trio.Nursery, on_interrupt: Callable[[], None]) -> None:
-        """Run in the connection's nursery: writer tasks are started there when the
-        kernel has no room; `on_interrupt` is called when the session decides to close."""
-        self._tasks = tasks
+    def attach(self, spawn: Spawn, on_interrupt: Callable[[], None]) -> None:
+        """Run as part of a connection: writer tasks are started with `spawn` (one of the
+        connection's tasks) when the kernel has no room; `on_interrupt` is called when
+        the session decides to close."""
+        self._spawn = spawn
         self._on_interrupt = on_interrupt
 
     def detach(self) -> None:
-        """The nursery is done: from here on, closing flushes by itself (flush_all)."""
-        self._tasks = None
+        """The connection's tasks are done: from here on, closing flushes by itself."""
+        self._spawn = None
         self._on_interrupt = _nothing
 
     @property
@@ -235,9 +237,9 @@ class Session:
     def _start_writer(self) -> None:
         """The kernel had no room: a task waits for it, if none does yet. Not while
         closing: the connection's close flushes what is left itself."""
-        if not self._writing and self._tasks is not None and not self.closing:
+        if not self._writing and self._spawn is not None and not self.closing:
             self._writing = True
-            self._tasks.start_soon(self._writer)
+            self._spawn(self._writer)
 
     async def _writer(self) -> None:
         """Flush as the socket drains; end once the kernel took everything or the

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import trio
 
-from .session import Session
+from .session import Session, Spawn
 
 BATCH_FRAMES = 512  # frames joined into one send_all
 
@@ -37,11 +37,11 @@ class TlsSession(Session):
         self._wake = trio.Event()
         self._writer_done = trio.Event()
 
-    def attach(self, tasks: trio.Nursery, on_interrupt: Callable[[], None]) -> None:
+    def attach(self, spawn: Spawn, on_interrupt: Callable[[], None]) -> None:
         """Under TLS the writer task runs for the whole connection (every frame goes
         through the SSLStream's send_all, never a direct write)."""
-        super().attach(tasks, on_interrupt)
-        tasks.start_soon(self.writer)
+        super().attach(spawn, on_interrupt)
+        spawn(self.writer)
 
     @property
     def buffered_bytes(self) -> int:
