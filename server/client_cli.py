@@ -65,7 +65,7 @@ from corpchat.protocol import (
     should_reconnect,
 )
 
-from .client_lines import complete_mentions, format_hit, format_reactions
+from .client_lines import complete_mentions, format_files, format_hit, format_reactions
 
 ABNORMAL_CLOSURE = 1006  # how trio-websocket reports a connection lost without a close frame
 LineSource = Callable[[], Awaitable[str | None]]  # the next line, or None at end of input
@@ -143,7 +143,8 @@ def format_msg(msg: Msg) -> str:
     if msg.forwarded_from is not None:
         origin = msg.forwarded_from
         text = f"[forwarded from {origin.display or origin.sender}] {text}"
-    marks = [mark for mark, on in (("(edited)", msg.version), ("[@you]", msg.mentioned),
+    marks = [mark for mark, on in ((format_files(msg.attachments), msg.attachments),
+                                   ("(edited)", msg.version), ("[@you]", msg.mentioned),
                                    ("[notice]", msg.notice)) if on]
     if msg.reactions:
         marks.append(format_reactions(msg.reactions))
@@ -296,7 +297,9 @@ class TerminalClient:
                 self._known.update(event.users or ())
                 self.out(format_msg(event))
             case Edited():
-                self.out(f"-- #{event.conv} message {event.seq} edited: {event.text}")
+                self.out(" ".join(filter(None, (
+                    f"-- #{event.conv} message {event.seq} edited: {event.text}",
+                    format_files(event.attachments)))))
             case ReactionEvent():
                 shown = format_reactions(event.reactions) or "no reactions"
                 self.out(f"-- #{event.conv} message {event.seq}: {shown}")

@@ -51,11 +51,15 @@ class EverydayCaps:
     max_forward: int = 100  # messages per forward (bad_request)
     max_notice_chars: int = 4000  # a group notice's text (text_too_long)
     max_pins: int = 50  # pinned messages per conversation (limit_reached)
+    # 1.8: a member's `reaction` events wait this long at most for their next write
+    # (0: written at commit, as in 1.5)
+    reaction_hold_ms: int = 100
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            if getattr(self, f.name) <= 0:
-                raise ValueError(f"setting {f.name} must be positive")
+            least = 0 if f.name == "reaction_hold_ms" else 1
+            if getattr(self, f.name) < least:
+                raise ValueError(f"setting {f.name} must be {'positive' if least else '0 or more'}")
 
 
 @dataclass(frozen=True, slots=True)

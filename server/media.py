@@ -34,7 +34,7 @@ from typing import Any
 import trio
 
 from corpchat.bridge.media import may_attach, may_fetch
-from corpchat.protocol import Attachment, ErrorCode, ProtocolError
+from corpchat.protocol import Attachment, ErrorCode, MediaInfo, ProtocolError
 from corpchat.protocol.clock import Clock
 from corpchat.store import StorageError, Store, User, copy_media
 from corpchat.store import media as records
@@ -138,6 +138,13 @@ def attachment_of(record: records.MediaRecord, name: str | None = None) -> Store
                             record.size, record.mime, record.sha256,
                             mediatypes.kind_of(record.mime), record.width, record.height,
                             record.duration_ms, record.animated)
+
+
+def media_info(a: StoredAttachment) -> MediaInfo:
+    """A stored attachment as the `media` map of docs/protocol.md §30.3 (msg, edited)."""
+    return MediaInfo(media=a.media_id, name=a.name, size=a.size, mime=a.mime, sha256=a.sha256,
+                     kind=a.kind, width=a.width or None, height=a.height or None,
+                     duration_ms=a.duration_ms or None, animated=a.animated or None)
 
 
 def next_midnight_ms(now_ms: int) -> int:
