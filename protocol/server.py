@@ -5,7 +5,9 @@ Everything that moves this state machine lives in this file. The rules:
 * HANDSHAKE — the first request head. A WebSocket upgrade becomes `Upgrade`;
   the server answers `send(Accept())` (→ AWAITING_HELLO) or `send(Reject())`
   (→ CLOSED). Any other HTTP request becomes `HttpRequest` (→ ANSWERING),
-  answered by `send(HttpResponse())` or `send(HttpResponseHead())` (→ CLOSING).
+  answered by `send(HttpResponse())` or `send(HttpResponseHead())` (→ CLOSING);
+  `send(HttpContinue())` first tells a client that sent `Expect: 100-continue`
+  to send its body.
   A head that is not HTTP, a bad handshake, or a head over MAX_HEAD_BYTES is
   `Refused` with a close.
 * ANSWERING — the request's body, if it has one (Content-Length or chunked),
@@ -92,6 +94,7 @@ from .server_events import (
     Finished,
     HttpBody,
     HttpBodyEnd,
+    HttpContinue,
     HttpRequest,
     HttpResponse,
     HttpResponseHead,
@@ -118,7 +121,8 @@ _UPGRADE_HEADER = re.compile(rb"\r\nupgrade:[ \t]*websocket", re.IGNORECASE)
 
 __all__ = [
     "CLOSING_FRAMES", "DISCARD_BYTES", "MAX_HEAD_BYTES", "MAX_MESSAGE_FRAMES", "Accept", "Close",
-    "Command", "Event", "Finished", "HttpBody", "HttpBodyEnd", "HttpRequest", "HttpResponse",
+    "Command", "Event", "Finished", "HttpBody", "HttpBodyEnd", "HttpContinue", "HttpRequest",
+    "HttpResponse",
     "HttpResponseHead", "KeepAlive", "Message",
     "PeerClosed", "Refused", "Reject", "Reply", "ServerConnection", "State", "Upgrade",
 ]
@@ -152,8 +156,7 @@ class ServerConnection:
         self.max_violations = max_violations
         self.max_frame_bytes = limits.max_frame_bytes
         self.discard_bytes = discard_bytes
-        # Until the upgrade is answered: h11 for a plain request, wsproto's handshake.
-        # Both are dropped at the accept; they are dead weight on an idle connection.
+        # Until the accept (then dead weight on an idle connection): h11, wsproto's handshake.
         self._http: h11.Connection | None = h11.Connection(h11.SERVER)
         self._handshake: WSConnection | None = WSConnection(ConnectionType.SERVER)
         # wsproto's frame parser while OPEN, only while a frame needs it (websocket()).
@@ -214,8 +217,7 @@ class ServerConnection:
         if end >= 0 and _UPGRADE_HEADER.search(head, 0, end) is not None:
             self._upgrade(end + 4)  # wsproto parses it (h11 inside): parse it once
             return
-        http = self._http
-        assert http is not None, "h11 is kept until the upgrade"
+        http = self._h11()  # kept until the upgrade
         try:
             http.receive_data(data)
             event = http.next_event()
@@ -354,15 +356,13 @@ class ServerConnection:
     def _websocket(self) -> WebSocket:
         """wsproto's connection, made again if it was released at a frame edge."""
         ws = self._ws
-        if ws is None:
-            # What the accepted handshake makes: no extensions are ever negotiated.
+        if ws is None:  # what the accepted handshake makes: no extension is negotiated
             ws = self._ws = WebSocket(ConnectionType.SERVER)
         return ws
 
     def _release_websocket(self) -> None:
-        """Drop wsproto's connection while it holds nothing: OPEN, at a frame edge, no
-        fragmented message under way. A fresh one is the same parser, so an idle
-        connection keeps none (≈ 1.7 KiB each) and a control frame costs one rebuild."""
+        """Drop wsproto's connection while it holds nothing (OPEN, at a frame edge, no
+        fragmented message): a fresh one is the same parser; an idle connection keeps none."""
         ws = self._ws
         if ws is not None and not self._rest and not self._fragmented \
                 and ws.state is ConnectionState.OPEN:
@@ -472,12 +472,13 @@ class ServerConnection:
         match command:
             case Accept(subprotocol=subprotocol):
                 data = self._accept_upgrade(subprotocol)
-                self._handshake = self._http = None  # wsproto is made again when needed
-                self._upgrade_request = None
+                self._handshake = self._http = self._upgrade_request = None
                 self.state = State.AWAITING_HELLO
                 return data
             case Reject(status=status, body=body):
                 return self._reject(status, body)
+            case HttpContinue():
+                return self._continue()
             case HttpResponse():
                 return self._respond(command)
             case HttpResponseHead():
@@ -501,8 +502,7 @@ class ServerConnection:
         return data
 
     def _accept_upgrade(self, subprotocol: str | None) -> bytes:
-        """wsproto's 101 for `AcceptConnection(subprotocol)` without its round through
-        h11 (≈ 7 % of a connect's CPU): the handshake is dropped at the accept anyway."""
+        """wsproto's 101 for `AcceptConnection(subprotocol)` without its round through h11."""
         request = self._upgrade_request
         self._answer_upgrade(None)  # the same refusal when there is nothing to answer
         assert request is not None, "an Upgrade was given before the accept"
@@ -513,7 +513,7 @@ class ServerConnection:
                    if name == b"sec-websocket-key")  # wsproto refused a request without it
         return upgrade_accepted(key, subprotocol)
 
-    def _answer_upgrade(self, event: RejectConnection | None) -> bytes:
+    def _answer_upgrade(self, event: RejectConnection | RejectData | None) -> bytes:
         handshake = self._handshake
         if self.state is not State.HANDSHAKE or handshake is None \
                 or self._upgrade_request is None:
@@ -527,13 +527,14 @@ class ServerConnection:
         else:
             data = self._answer_upgrade(RejectConnection(
                 status_code=status, headers=[(b"content-type", b"text/plain")], has_body=True))
-            data += self._answer_data(body)
+            data += self._answer_upgrade(RejectData(data=body))
         self._linger()
         return data
 
-    def _answer_data(self, body: bytes) -> bytes:
-        assert self._handshake is not None, "a rejected handshake is kept"
-        return self._handshake.send(RejectData(data=body))
+    def _continue(self) -> bytes:
+        if self.state is not State.ANSWERING or not self._h11().they_are_waiting_for_100_continue:
+            return b""
+        return self._h11().send(h11.InformationalResponse(status_code=100, headers=[]))
 
     def _respond(self, response: HttpResponse) -> bytes:
         if self.state in (State.CLOSING, State.CLOSED):

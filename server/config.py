@@ -32,6 +32,10 @@ class MediaSettings:
     max_image_pixels: int = 64_000_000  # larger images are refused (decompression bombs)
     max_attachments: int = 9  # per message or moment
     url_ttl_s: int = 600  # signed URLs (media.url) stay valid this long
+    # body bytes still to arrive of the uploads being received, server-wide; a new
+    # upload waits for its turn while they are this many or more (server/upload_budget.py)
+    upload_bytes_in_flight: int = 64 * 1024 * 1024
+    upload_turn_wait_s: float = 10.0  # ... at most this long, then 503 server_busy
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -45,6 +45,7 @@ from corpchat.store.records import StoredAttachment, pack, unpack
 from . import images, mediatypes
 from .config import MediaSettings
 from .media_threads import THREADS
+from .upload_budget import UploadBudget
 
 log = logging.getLogger("corpchat.media")
 
@@ -168,6 +169,7 @@ class MediaService:
         # snapshot never names a file the sweep removed before it was copied.
         self.removals = trio.Lock()
         self.counts = MediaCounts()
+        self.budget = UploadBudget(settings.upload_bytes_in_flight)
         images.set_pixel_limit(settings.max_image_pixels)
 
     async def start(self) -> None:
@@ -180,7 +182,9 @@ class MediaService:
         c = self.counts
         return {"media_files": files, "media_bytes": size, "media_uploads": c.uploads,
                 "media_upload_bytes": c.upload_bytes, "media_refused": c.refused,
-                "media_downloads": c.downloads, "media_download_bytes": c.download_bytes}
+                "media_downloads": c.downloads, "media_download_bytes": c.download_bytes,
+                "media_upload_bytes_in_flight": self.budget.pending,
+                "media_uploads_busy": self.budget.busy_refusals}
 
     async def backup(self, path: str) -> tuple[int, int, int]:
         """`admin backup`: the database's snapshot, then every file it refers to;

@@ -18,6 +18,7 @@ import pytest
 from corpchat.protocol import (
     CLIENT_FRAMES,
     SERVER_FRAMES,
+    ConvSummary,
     Frame,
     ProtocolError,
     decode_client_frame,
@@ -282,6 +283,14 @@ REVISION_1_6_NESTED_FIELDS = {
     "snippet": ["text", "ranges"],
 }
 
+# Revision 1.9 (docs/protocol.md, section 35): the web client's needs. Its vectors
+# live in the *_v1_9.json files.
+REVISION_1_9_CLIENT_FIELDS: dict[str, list[str]] = {}
+REVISION_1_9_SERVER_FIELDS: dict[str, list[str]] = {}
+REVISION_1_9_NESTED_FIELDS = {
+    "conv": REVISION_1_5_NESTED_FIELDS["conv"] + ["last"],
+}
+
 # Every revision's tables, oldest first: a later revision's list of a frame's fields
 # extends the earlier one's.
 REVISIONS = (
@@ -294,6 +303,7 @@ REVISIONS = (
     ("1.6", REVISION_1_6_CLIENT_FIELDS, REVISION_1_6_SERVER_FIELDS, REVISION_1_6_NESTED_FIELDS),
     ("1.7", REVISION_1_7_CLIENT_FIELDS, REVISION_1_7_SERVER_FIELDS, REVISION_1_7_NESTED_FIELDS),
     ("1.8", REVISION_1_8_CLIENT_FIELDS, REVISION_1_8_SERVER_FIELDS, REVISION_1_8_NESTED_FIELDS),
+    ("1.9", REVISION_1_9_CLIENT_FIELDS, REVISION_1_9_SERVER_FIELDS, REVISION_1_9_NESTED_FIELDS),
 )
 
 
@@ -732,3 +742,11 @@ def test_revision_1_8_fields_keep_their_canonical_order(table: Any,
                                                        fields: dict[str, list[str]]) -> None:
     for kind, names in fields.items():
         assert wire_keys(table[kind])[: len(names)] == names, kind
+
+
+def test_revision_1_9_vectors_cover_its_fields() -> None:
+    assert _types("client_frames_v1_9.json") == set()
+    assert _types("server_frames_v1_9.json") == {"conversations"}
+    _, nested = _seen_fields("server")
+    assert {"last", "type"} <= nested["conv"]
+    assert REVISION_1_9_NESTED_FIELDS["conv"] == wire_keys(ConvSummary)

@@ -127,7 +127,7 @@ export const SERVER = {
 export const NESTED = {
   "attachment": [["media", "str", true], ["name", "str", false]],
   "change": [["user", "str", true], ["emoji", "str", true], ["on", "bool", true]],
-  "conv": [["conv", "uint", true], ["kind", "str", true], ["name", "str", true], ["last_seq", "uint", true], ["last_pos", "uint", true], ["read", "uint", true], ["peer", "str", false], ["left", "bool", false], ["muted_until", "uint", false], ["notice", "uint", false]],
+  "conv": [["conv", "uint", true], ["kind", "str", true], ["name", "str", true], ["last_seq", "uint", true], ["last_pos", "uint", true], ["read", "uint", true], ["peer", "str", false], ["left", "bool", false], ["muted_until", "uint", false], ["notice", "uint", false], ["last", "@msg", false]],
   "department": [["dept", "uint", true], ["name", "str", true]],
   "device": [["token_id", "str", true], ["device", "str", true], ["created", "uint", true], ["current", "bool", true], ["last_seen", "uint", false], ["address", "str", false]],
   "edited": [["conv", "uint", true], ["seq", "uint", true], ["pos", "uint", true], ["text", "str", true], ["edited_at", "uint", true], ["version", "uint", true], ["attachments", "[@media]", false]],
