@@ -18,6 +18,8 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
+from wsproto.utilities import generate_accept_token
+
 _U16 = struct.Struct("!BBH").pack
 _U64 = struct.Struct("!BBQ").pack
 BINARY_FIN = 0x82  # FIN, no RSV bits, opcode 2
@@ -125,3 +127,16 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
         return b""
     key = (mask * (n // 4 + 1))[:n]
     return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+
+
+def upgrade_accepted(key: bytes, subprotocol: str | None) -> bytes:
+    """The 101 answering a WebSocket upgrade with `Sec-WebSocket-Key: key`, exactly as
+    wsproto's `AcceptConnection(subprotocol=...)` writes it (no extensions; tests/protocol
+    compares the two), built here without h11's response writer."""
+    lines = [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+             b"Connection: Upgrade\r\nSec-WebSocket-Accept: ", generate_accept_token(key),
+             b"\r\n"]
+    if subprotocol is not None:
+        lines += [b"Sec-WebSocket-Protocol: ", subprotocol.encode("ascii"), b"\r\n"]
+    lines.append(b"\r\n")
+    return b"".join(lines)

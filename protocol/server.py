@@ -28,20 +28,18 @@ Everything that moves this state machine lives in this file. The rules:
   more than `max_violations` requests in a row were refused (a refused ping or
   pong is dropped, unanswered). A message over `max_frame_bytes` or over
   MAX_MESSAGE_FRAMES frames, a text message, and bad framing are `Refused`
-  with a close (a complete single-frame message, at most 65,535 bytes, is
-  passed on whatever the limit, as before: the codec refuses it with the same
-  frame_too_large and 1009); the peer's close frame is `PeerClosed`. After
-  an event that closes, nothing more is read.
+  with a close (a single-frame message ≤ 65,535 bytes is passed on: the codec
+  refuses it, same code); the peer's close frame is `PeerClosed`. After an
+  event that closes, nothing more is read.
 * `send(Close())`: the close frame if the WebSocket is open (→ CLOSING), an
   echo of the peer's close if it closed first (→ CLOSED), else nothing
   (→ CLOSING; an answered HTTP request or handshake is CLOSING already).
 * CLOSING — inbound bytes are discarded, at most `discard_bytes` of them:
   reaching the bound, or the peer's close frame where the frames can still
   be followed (not after bad framing, not before the WebSocket, not past
-  CLOSING_FRAMES frames), is
-  `Finished` (→ CLOSED). The server reads until then, or EOF, or its timeout:
-  closing a socket with unread bytes sends a reset, which destroys what the
-  peer has not read yet.
+  CLOSING_FRAMES frames), is `Finished` (→ CLOSED). The server reads until
+  then, or EOF, or its timeout: closing a socket with unread bytes sends a
+  reset, which destroys what the peer has not read yet.
 * CLOSED — there is nothing more to read; input is ignored.
 
 Framing: wsproto does the handshake and every frame but one kind, always
@@ -51,7 +49,8 @@ a frame edge with no fragmented message in progress, a complete masked
 single-frame binary message — nearly every client request — is unmasked
 here (`framing.scan_binary_frames`), and everything else (control frames,
 fragments, text, bad framing) goes to wsproto, so every refusal is wsproto's.
-The events, in and out, are protocol/server_events.py's (re-exported here).
+The events, in and out, are protocol/server_events.py's (re-exported here);
+the bytes it writes besides frames (error frames, HTTP answers) are server_bytes.py's.
 """
 
 from __future__ import annotations
@@ -64,7 +63,6 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection as WebSocket
 from wsproto.connection import ConnectionState
 from wsproto.events import (
-    AcceptConnection,
     BytesMessage,
     CloseConnection,
     RejectConnection,
@@ -77,16 +75,15 @@ from wsproto.events import Ping as WsPing
 from wsproto.events import Pong as WsPong
 from wsproto.utilities import RemoteProtocolError
 
-from .codec import decode_map, encode, request_id
+from . import server_bytes as wire
 from .errors import CloseCode, ErrorCode, ProtocolError
-from .frames_core import Error
 from .framing import (
     BINARY_FIN,
     CLOSE_OPCODE,
     FrameHead,
-    binary_frame,
     frame_head,
     scan_binary_frames,
+    upgrade_accepted,
 )
 from .limits import DEFAULT_LIMITS, Limits
 from .ratelimit import TokenBucket
@@ -126,9 +123,8 @@ _UPGRADE_HEADER = re.compile(rb"\r\nupgrade:[ \t]*websocket", re.IGNORECASE)
 __all__ = [
     "CLOSING_FRAMES", "DISCARD_BYTES", "MAX_HEAD_BYTES", "MAX_MESSAGE_FRAMES", "Accept", "Close",
     "Command", "Event", "Finished", "HttpBody", "HttpBodyEnd", "HttpContinue", "HttpRequest",
-    "HttpResponse",
-    "HttpResponseHead", "KeepAlive", "Message",
-    "PeerClosed", "Refused", "Reject", "Reply", "ServerConnection", "State", "Upgrade",
+    "HttpResponse", "HttpResponseHead", "KeepAlive", "Message", "PeerClosed", "Refused",
+    "Reject", "Reply", "ServerConnection", "State", "Upgrade",
 ]
 
 
@@ -144,12 +140,6 @@ class State(Enum):
 OPEN = (State.AWAITING_HELLO, State.AUTHENTICATED)
 
 
-def error_frame(code: str, message: str, re: int | None = None,
-                retry_after_ms: int | None = None) -> bytes:
-    return binary_frame(encode(Error(code=code, message=message, re=re,
-                                     retry_after_ms=retry_after_ms)))
-
-
 class ServerConnection:
     """One connection's protocol state, from the first request head to the close."""
 
@@ -160,9 +150,11 @@ class ServerConnection:
         self.max_violations = max_violations
         self.max_frame_bytes = limits.max_frame_bytes
         self.discard_bytes = discard_bytes
-        self._http: h11.Connection = h11.Connection(h11.SERVER)
-        self._handshake = WSConnection(ConnectionType.SERVER)
-        self._ws: WebSocket | None = None  # once accepted
+        # Until the accept (then dead weight on an idle connection): h11, wsproto's handshake.
+        self._http: h11.Connection | None = h11.Connection(h11.SERVER)
+        self._handshake: WSConnection | None = WSConnection(ConnectionType.SERVER)
+        # wsproto's frame parser while OPEN, only while a frame needs it (websocket()).
+        self._ws: WebSocket | None = None
         self._head = bytearray()  # the request head, while HANDSHAKE
         self._pending = bytearray()  # bytes at a frame edge not yet taken: a partial frame
         self._need = 0  # how long _pending must grow before it is worth parsing again
@@ -177,6 +169,7 @@ class ServerConnection:
         self._frames_left = CLOSING_FRAMES  # looked at while closing
         self._events: list[Event] = []
         self._method = b""  # of a plain HTTP request
+        self._upgrade_request: Request | None = None  # wsproto's, until the accept
 
     # ----- input -----
 
@@ -227,7 +220,7 @@ class ServerConnection:
         if end >= 0 and _UPGRADE_HEADER.search(head, 0, end) is not None:
             self._upgrade(end + 4)  # wsproto parses it (h11 inside): parse it once
             return
-        http = self._http
+        http = self._h11()  # kept until the upgrade
         try:
             if data:  # h11 takes b"" for the peer's EOF
                 http.receive_data(data)
@@ -238,7 +231,7 @@ class ServerConnection:
         if event is h11.NEED_DATA:
             if len(head) > MAX_HEAD_BYTES:
                 self._refuse(b"", CloseCode.PROTOCOL_ERROR, "request head too large")
-        elif isinstance(event, h11.Request) and _is_upgrade(event):
+        elif isinstance(event, h11.Request) and wire.is_upgrade(event):
             self._upgrade(len(head) - len(http.trailing_data[0]))
         elif isinstance(event, h11.Request):
             self.state = State.ANSWERING
@@ -250,8 +243,8 @@ class ServerConnection:
 
     def _receive_body(self, data: bytes) -> None:
         http = self._http
-        if http.their_state is not h11.SEND_BODY:
-            if data and http.their_state is h11.DONE:
+        if http is None or http.their_state is not h11.SEND_BODY:
+            if http is not None and data and http.their_state is h11.DONE:
                 http.receive_data(data)  # a pipelined request: kept for the next cycle
             return
         try:
@@ -273,6 +266,7 @@ class ServerConnection:
         head, self._pending = bytes(self._head[:end]), self._head[end:]
         self._head = bytearray()
         handshake = self._handshake
+        assert handshake is not None, "the handshake is kept until it is answered"
         try:
             handshake.receive_data(head)
             events = list(handshake.events())
@@ -285,6 +279,7 @@ class ServerConnection:
             return
         for event in events:
             if isinstance(event, Request):
+                self._upgrade_request = event
                 self._events.append(Upgrade(tuple(event.subprotocols)))
                 return
         self._refuse(b"", CloseCode.PROTOCOL_ERROR, "no WebSocket request")
@@ -356,13 +351,28 @@ class ServerConnection:
             and size <= self.max_frame_bytes and size < 65536
 
     def _to_wsproto(self, data: bytes) -> None:
-        ws = self._ws
-        assert ws is not None
+        ws = self._websocket()
         ws.receive_data(data)
         for event in ws.events():
             self._on_ws_event(ws, event)
             if self._stopped:
                 return
+        self._release_websocket()
+
+    def _websocket(self) -> WebSocket:
+        """wsproto's connection, made again if it was released at a frame edge."""
+        ws = self._ws
+        if ws is None:  # what the accepted handshake makes: no extension is negotiated
+            ws = self._ws = WebSocket(ConnectionType.SERVER)
+        return ws
+
+    def _release_websocket(self) -> None:
+        """Drop wsproto's connection while it holds nothing (OPEN, at a frame edge, no
+        fragmented message): a fresh one is the same parser; an idle connection keeps none."""
+        ws = self._ws
+        if ws is not None and not self._rest and not self._fragmented \
+                and ws.state is ConnectionState.OPEN:
+            self._ws = None
 
     def _on_ws_event(self, ws: WebSocket, event: WsEvent) -> None:
         match event:
@@ -381,7 +391,7 @@ class ServerConnection:
                 self._refuse(b"", event.code, event.reason or "")
 
     def _on_text(self, event: TextMessage) -> None:
-        self._refuse(error_frame(ErrorCode.BAD_FRAME, "text messages are refused"),
+        self._refuse(wire.error_frame(ErrorCode.BAD_FRAME, "text messages are refused"),
                      CloseCode.UNSUPPORTED_DATA, "binary msgpack frames only")
 
     def _on_bytes(self, event: BytesMessage) -> None:
@@ -392,7 +402,7 @@ class ServerConnection:
         else:
             self._message += event.data
             if len(self._message) > limit or self._frames > MAX_MESSAGE_FRAMES:
-                self._refuse(error_frame(
+                self._refuse(wire.error_frame(
                     ErrorCode.FRAME_TOO_LARGE,
                     f"a frame is at most {limit} bytes, in at most {MAX_MESSAGE_FRAMES} "
                     "WebSocket frames"), CloseCode.MESSAGE_TOO_BIG, "frame too large")
@@ -408,9 +418,9 @@ class ServerConnection:
         if self._admit(frames):
             self._events.append(Message(payload))
             return
-        self._events.append(Refused(
-            error_frame(ErrorCode.RATE_LIMITED, "too many requests", _request_id(payload),
-                        self.bucket.retry_after_ms()), None, "too many requests"))
+        refusal = wire.error_frame(ErrorCode.RATE_LIMITED, "too many requests",
+                                   wire.refused_request_id(payload), self.bucket.retry_after_ms())
+        self._events.append(Refused(refusal, None, "too many requests"))
         self._close_a_flood()
 
     def _admit(self, frames: int) -> bool:
@@ -467,8 +477,8 @@ class ServerConnection:
         """The bytes that carry `command` to the peer."""
         match command:
             case Accept(subprotocol=subprotocol):
-                data = self._answer_upgrade(AcceptConnection(subprotocol=subprotocol))
-                self._ws = self._handshake.connection
+                data = self._accept_upgrade(subprotocol)
+                self._handshake = self._http = self._upgrade_request = None
                 self.state = State.AWAITING_HELLO
                 return data
             case Reject(status=status, body=body):
@@ -480,7 +490,7 @@ class ServerConnection:
             case HttpResponseHead():
                 return self._respond_head(command)
             case KeepAlive(payload=payload):
-                return self._ws.send(WsPing(payload)) if self.state in OPEN and self._ws else b""
+                return self._ping(payload)
             case Close(code=code, reason=reason):
                 return self._close(code, reason)
         raise ProtocolError(ErrorCode.INTERNAL_ERROR, f"cannot send {command!r}", remote=False)
@@ -490,11 +500,32 @@ class ServerConnection:
         pending, self._pending = bytes(self._pending), bytearray()
         return self.receive_data(pending) if pending else []
 
-    def _answer_upgrade(self, event: AcceptConnection | RejectConnection) -> bytes:
-        if self.state is not State.HANDSHAKE or self._ws is not None:
+    def _ping(self, payload: bytes) -> bytes:
+        if self.state not in OPEN:
+            return b""
+        data = self._websocket().send(WsPing(payload))
+        self._release_websocket()  # sending leaves the inbound parser as it was
+        return data
+
+    def _accept_upgrade(self, subprotocol: str | None) -> bytes:
+        """wsproto's 101 for `AcceptConnection(subprotocol)` without its round through h11."""
+        request = self._upgrade_request
+        self._answer_upgrade(None)  # the same refusal when there is nothing to answer
+        assert request is not None, "an Upgrade was given before the accept"
+        if subprotocol is not None and subprotocol not in request.subprotocols:
+            raise ProtocolError(ErrorCode.INTERNAL_ERROR,
+                                f"unexpected subprotocol {subprotocol}", remote=False)
+        key = next(value for name, value in request.extra_headers
+                   if name == b"sec-websocket-key")  # wsproto refused a request without it
+        return upgrade_accepted(key, subprotocol)
+
+    def _answer_upgrade(self, event: RejectConnection | RejectData | None) -> bytes:
+        handshake = self._handshake
+        if self.state is not State.HANDSHAKE or handshake is None \
+                or self._upgrade_request is None:
             raise ProtocolError(ErrorCode.INTERNAL_ERROR, "no handshake to answer",
                                 remote=False)
-        return self._handshake.send(event)
+        return handshake.send(event) if event is not None else b""
 
     def _reject(self, status: int, body: bytes) -> bytes:
         if not body:
@@ -502,33 +533,28 @@ class ServerConnection:
         else:
             data = self._answer_upgrade(RejectConnection(
                 status_code=status, headers=[(b"content-type", b"text/plain")], has_body=True))
-            data += self._handshake.send(RejectData(data=body))
+            data += self._answer_upgrade(RejectData(data=body))
         self._linger()
         return data
 
     def _continue(self) -> bytes:
-        http = self._http
-        if self.state is not State.ANSWERING or not http.they_are_waiting_for_100_continue:
+        if self.state is not State.ANSWERING or not self._h11().they_are_waiting_for_100_continue:
             return b""
-        return http.send(h11.InformationalResponse(status_code=100, headers=[]))
+        return self._h11().send(h11.InformationalResponse(status_code=100, headers=[]))
 
-    def _respond(self, response: HttpResponse) -> bytes:
+    def _answering(self) -> bool:
+        """A request waits for its answer (False: closed before it was ready, a drain)."""
         if self.state in (State.CLOSING, State.CLOSED):
-            return b""  # closed before the answer was ready (a drain): nothing to say
+            return False
         if self.state is not State.ANSWERING:
             raise ProtocolError(ErrorCode.INTERNAL_ERROR, "no request to answer", remote=False)
-        http, body = self._http, response.body
-        keep = response.keep_alive and http.their_state is h11.DONE
-        headers = [(b"content-type", response.content_type), *response.headers]
-        if not keep:
-            headers.append((b"connection", b"close"))
-        if response.status != 304:
-            headers.append((b"content-length", str(len(body)).encode()))
-        if self._method == b"HEAD" or response.status == 304:
-            body = b""  # h11 sends no body for these
-        data = b"".join([http.send(h11.Response(status_code=response.status, headers=headers)),
-                         http.send(h11.Data(data=body)), http.send(h11.EndOfMessage())])
-        if keep and http.our_state is h11.DONE and http.their_state is h11.DONE:
+        return True
+
+    def _respond(self, response: HttpResponse) -> bytes:
+        if not self._answering():
+            return b""
+        data, kept = wire.response_bytes(self._h11(), response, self._method)
+        if kept:
             self._next_cycle()
         else:
             self._linger()
@@ -536,32 +562,33 @@ class ServerConnection:
 
     def _next_cycle(self) -> None:
         """Kept alive: wait for the next request head, with what h11 already holds."""
-        http = self._http
+        http = self._h11()
         http.start_next_cycle()
         self.state, self._method = State.HANDSHAKE, b""
         self._head = bytearray(http.trailing_data[0])
 
     def _respond_head(self, response: HttpResponseHead) -> bytes:
-        if self.state in (State.CLOSING, State.CLOSED):
+        if not self._answering():
             return b""
-        if self.state is not State.ANSWERING:
-            raise ProtocolError(ErrorCode.INTERNAL_ERROR, "no request to answer", remote=False)
-        headers = [*response.headers, (b"content-length", str(response.length).encode()),
-                   (b"connection", b"close")]
         self._linger()  # the body bypasses h11: nothing more is sent through it
-        return self._http.send(h11.Response(status_code=response.status, headers=headers))
+        return wire.response_head_bytes(self._h11(), response)
+
+    def _h11(self) -> h11.Connection:
+        assert self._http is not None, "h11 is kept for a plain request"
+        return self._http
 
     def _linger(self) -> None:
         """CLOSING with no frames to follow: discard until the bound, EOF or the timeout."""
         self.state, self._lost, self._stopped = State.CLOSING, True, False
 
     def _close(self, code: int, reason: str) -> bytes:
-        ws, self._stopped = self._ws, False
+        self._stopped = False
         if self.state in (State.CLOSING, State.CLOSED):
             return b""
-        if ws is None:
+        if self.state not in OPEN:  # no WebSocket: a plain request or a handshake
             self._linger()
             return b""
+        ws = self._websocket()
         if ws.state is ConnectionState.OPEN:
             self.state = State.CLOSING
             return ws.send(CloseConnection(code, reason))
@@ -570,15 +597,3 @@ class ServerConnection:
             return ws.send(CloseConnection(code))
         return b""
 
-
-def _is_upgrade(request: h11.Request) -> bool:
-    return any(name == b"upgrade" and b"websocket" in value.lower()
-               for name, value in request.headers)
-
-
-def _request_id(payload: bytes) -> int | None:
-    """The `id` of a refused request, so the client knows which one it was."""
-    try:
-        return request_id(decode_map(payload))
-    except ProtocolError:
-        return None

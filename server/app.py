@@ -316,12 +316,14 @@ class App:
                     if place is None:
                         await trio.aclose_forcefully(stream)
                         continue
-                    nursery.start_soon(self._serve_connection, stream, place)
+                    nursery.start_soon(self._serve_connection, stream, place, nursery)
 
-    async def _serve_connection(self, stream: trio.SocketStream, place: Unauthenticated) -> None:
+    async def _serve_connection(self, stream: trio.SocketStream, place: Unauthenticated,
+                                nursery: trio.Nursery) -> None:
         try:
             wrapped = stream if self.tls is None else self.tls.wrap(stream)
-            connection = Connection(self, wrapped, on_authenticated=place.release)
+            connection = Connection(self, wrapped, on_authenticated=place.release,
+                                    nursery=nursery)
             self.connections.add(connection)
             audit("connect", logging.DEBUG, session=connection.session.id,
                   peer=connection.session.peer)

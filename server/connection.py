@@ -5,12 +5,17 @@ the rate limit, closing — lives in the sans-IO `ServerConnection`; this
 module reads the socket, hands it the bytes, acts on the events, and keeps
 the timers (handshake, idle ping, close), as hypercorn's `TCPServer` does.
 
-Task tree per connection: this handler runs the reader in a nursery and
-waits in the session's writer (server/session.py) until the session
-decides to close; then it sends the WebSocket close frame, shuts down
-writing and reads (discarding) until the client's close frame or EOF, all
-within `close_timeout_s`, and closes the socket. Any exception in the
-reader closes this connection with 1011 and nothing else.
+Task tree per connection: this handler's own task reads; the session starts
+a writer task only while the kernel has no room (server/session.py; under
+TLS the writer runs throughout), so an idle connection is one task and no
+nursery of its own. The connection's other tasks (that writer, an HTTP
+exchange) run in the accept loop's nursery as `ConnectionTasks`: cancelled
+and waited for before the socket closes, an exception in one logged and
+closing this connection (1011) only. When the session decides to close it cancels the
+read; then the handler sends the WebSocket close frame, shuts down writing
+and reads (discarding) until the client's close frame or EOF, all within
+`close_timeout_s`, and closes the socket. Any exception in the reader
+closes this connection with 1011 and nothing else.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import logging
 import os
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -61,9 +66,14 @@ LINGER_DISCARD_BYTES = 16 * RECEIVE_BYTES
 
 
 class Connection:
+    # Slots: one per connection, thousands at once (a __dict__ would be ≈ 400 bytes more).
+    __slots__ = ("app", "stream", "on_authenticated", "tls", "socket", "session", "protocol",
+                 "_pinged", "_heard", "_scope", "_stopped", "_closed", "_tasks", "_http_events")
+
     def __init__(self, app: Running,
                  stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
-                 on_authenticated: Callable[[], None] = lambda: None) -> None:
+                 on_authenticated: Callable[[], None] = lambda: None,
+                 nursery: trio.Nursery | None = None) -> None:
         self.app = app
         self.stream = stream
         self.on_authenticated = on_authenticated  # past `hello`: no longer capped at accept
@@ -81,10 +91,17 @@ class Connection:
         self.protocol = self._protocol()
         self._pinged = False
         self._heard = 0.0  # trio time of the last read (the idle timer re-arms from it)
-        self.reader_scope = trio.CancelScope()
-        self._tasks: trio.Nursery | None = None  # the connection's own, while it runs
-        # A plain request's body events, for the exchange serving it (media_http).
-        self.http_events: deque[Event] = deque()
+        # The reader's current cancel scope (the handshake's deadline, then one per
+        # silence): stopping or closing cancels it. One scope at a time, not one more
+        # around them all (≈ 550 bytes per idle connection).
+        self._scope: trio.CancelScope | None = None
+        self._stopped = False  # stop_reading: a drain or an exchange took over
+        self._closed: trio.Event | None = None  # waited on once reading stopped (a drain)
+        # Its tasks besides the reader, in `nursery` (the accept loop's) if given.
+        self._tasks = ConnectionTasks(nursery, self._task_failed)
+        # A plain request's body events, for the exchange serving it (media_http);
+        # made with the first one, so a WebSocket connection carries no deque.
+        self._http_events: deque[Event] | None = None
 
     def _protocol(self) -> ServerConnection:
         config = self.app.config
@@ -96,15 +113,30 @@ class Connection:
         """Serve the connection to its end. Cancel-safe; never raises."""
         session = self.session
         try:
-            async with trio.open_nursery() as nursery:
-                self._tasks = nursery
-                nursery.start_soon(self._reader)
-                await session.writer()
-                nursery.cancel_scope.cancel()
+            async with self._tasks.running():
+                session.attach(self._tasks.start, self._interrupted)
+                try:  # the reader is this task (and this frame): one per idle connection
+                    if await self._handshake():
+                        self.on_authenticated()
+                        await self._serve_requests()
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    session.mark_dead()
+                except Exception:
+                    log.exception("reader of %s failed", session.id)
+                    session.begin_close(CloseCode.INTERNAL_ERROR, "internal error")
+                finally:
+                    if not self._stopped:  # a server drain closes later, itself
+                        session.begin_close(CloseCode.NORMAL, "")
+                if not session.closing:  # reading was stopped (a drain, an exchange)
+                    self._closed = trio.Event()
+                    await self._closed.wait()
+                await session.settle()
+            session.detach()
             await self._close()
         except Exception:
             log.exception("connection %s failed", session.id)
         finally:
+            session.detach()
             self.app.hub.unregister(session)
             if self.tls is not None and not session.dead:
                 await _send_close_notify(self.tls)
@@ -115,7 +147,22 @@ class Connection:
             session_closed(session)
 
     def stop_reading(self) -> None:
-        self.reader_scope.cancel()
+        self._stopped = True
+        self._cancel_read()
+
+    def _interrupted(self) -> None:
+        """The session decided to close: stop reading, or stop waiting for it."""
+        self._cancel_read()
+        if self._closed is not None:
+            self._closed.set()
+
+    def _cancel_read(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+
+    @property
+    def _reading(self) -> bool:
+        return not (self._stopped or self.session.closing)
 
     async def read(self, max_bytes: int = RECEIVE_BYTES) -> bytes:
         """One read of the peer's bytes (decrypted under TLS; b"" at EOF), for an
@@ -125,29 +172,28 @@ class Connection:
     def start_exchange(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run a plain HTTP exchange (a media upload or download) as a task of this
         connection: cancelled when it closes, and done before its socket closes."""
-        assert self._tasks is not None, "the connection is not running"
-        self._tasks.start_soon(fn, *args)
+        self._tasks.start(fn, *args)
 
-    async def _reader(self) -> None:
-        session = self.session
-        try:
-            with self.reader_scope:
-                with trio.fail_after(self.app.config.handshake_timeout_s):
-                    while self.protocol.state is not State.AUTHENTICATED \
-                            and not session.closing:
-                        await self._receive()
-                self.on_authenticated()
-                await self._serve_requests()
-        except trio.TooSlowError:
-            session.begin_close(CloseCode.TIMEOUT, "handshake timeout")
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            session.mark_dead()
-        except Exception:
-            log.exception("reader of %s failed", session.id)
-            session.begin_close(CloseCode.INTERNAL_ERROR, "internal error")
-        finally:
-            if not self.reader_scope.cancel_called:  # a server drain closes later, itself
-                session.begin_close(CloseCode.NORMAL, "")
+    def _task_failed(self) -> None:
+        log.exception("a task of connection %s failed", self.session.id)
+        self.session.begin_close(CloseCode.INTERNAL_ERROR, "internal error")
+
+    @property
+    def http_events(self) -> deque[Event]:
+        if self._http_events is None:
+            self._http_events = deque()
+        return self._http_events
+
+    async def _handshake(self) -> bool:
+        """Read until `hello` succeeded, within `handshake_timeout_s`: whether it did."""
+        deadline = trio.current_time() + self.app.config.handshake_timeout_s
+        with trio.CancelScope(deadline=deadline) as self._scope:
+            while self.protocol.state is not State.AUTHENTICATED and self._reading:
+                await self._receive()
+        self._scope = None
+        if self._reading and self.protocol.state is not State.AUTHENTICATED:
+            self.session.begin_close(CloseCode.TIMEOUT, "handshake timeout")
+        return self._reading
 
     async def _serve_requests(self) -> None:
         """Read requests until the session closes; ping a silent client, then drop it.
@@ -158,15 +204,20 @@ class Connection:
         """
         session, config = self.session, self.app.config
         since = trio.current_time()  # when the current silence began
-        while not session.closing:
+        while self._reading:
             with trio.CancelScope(deadline=since + self._idle_budget()) as idle:
-                while not session.closing:
+                self._scope = idle
+                while self._reading:
                     if session.inflight >= config.max_inflight_per_session:
                         session.room = trio.Event()
                         await session.room.wait()
-                        continue
-                    await self._receive()
-            if idle.cancelled_caught:
+                    elif self.tls is None:  # one coroutine frame less per idle connection
+                        await trio.lowlevel.wait_readable(session.fd)
+                        self._read_now()
+                    else:
+                        await self._receive()
+            self._scope = None
+            if idle.cancelled_caught and self._reading:
                 if self._heard > since:
                     since = self._heard
                     continue
@@ -179,7 +230,21 @@ class Connection:
             else config.ping_interval_s
 
     async def _receive(self) -> None:
-        data = await self._read()
+        if self.tls is None:
+            await trio.lowlevel.wait_readable(self.session.fd)
+            self._read_now()
+        else:
+            self._take(await self._read())
+
+    def _read_now(self) -> None:
+        """Read a readable plain socket (a wake-up for nothing reads nothing)."""
+        try:
+            data = os.read(self.session.fd, RECEIVE_BYTES)
+        except BlockingIOError:
+            return  # woken for nothing: the caller waits again
+        self._take(data)
+
+    def _take(self, data: bytes) -> None:
         self._pinged = False
         self._heard = trio.current_time()
         if not data:
@@ -319,3 +384,67 @@ def _peer(stream: trio.SocketStream) -> str:
         return f"{host}:{port}"
     except OSError:
         return "?"
+
+
+class ConnectionTasks:
+    """A connection's tasks besides its reader, in a nursery it shares (the accept
+    loop's), so that an idle connection needs no nursery of its own (≈ 1 KB each:
+    the nursery, its cancel scope and status, its children's set). While `running()`
+    they may be started; leaving it cancels them and waits until they are done —
+    shielded, so the socket never closes under one — as a nursery's exit would. With
+    no shared nursery given (tests), a nursery of its own."""
+
+    __slots__ = ("_nursery", "_on_failure", "_scopes", "_left", "_done", "_own")
+
+    def __init__(self, nursery: trio.Nursery | None, on_failure: Callable[[], None]) -> None:
+        self._nursery, self._on_failure = nursery, on_failure
+        self._scopes: set[trio.CancelScope] = set()
+        self._left = 0  # tasks started and not yet ended
+        self._done: trio.Event | None = None
+        self._own = nursery is None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        if self._own:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    yield
+                finally:
+                    self._nursery = None
+                    nursery.cancel_scope.cancel()
+            return
+        try:
+            yield
+        finally:
+            self._nursery = None  # nothing more starts; what was started is cancelled
+            for scope in self._scopes:
+                scope.cancel()
+            if self._left:
+                self._done = trio.Event()
+                with trio.CancelScope(shield=True):
+                    await self._done.wait()
+
+    def start(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Start a task of the connection; nothing once it is ending (a closing
+        session flushes by itself)."""
+        if self._nursery is None:
+            return
+        self._left += 1
+        self._nursery.start_soon(self._run, fn, args)
+
+    async def _run(self, fn: Callable[..., Awaitable[None]], args: tuple[object, ...]) -> None:
+        scope = trio.CancelScope()
+        if self._nursery is None:  # the connection ended before this task began
+            scope.cancel()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                await fn(*args)
+        except Exception:
+            self._on_failure()
+        finally:
+            self._scopes.discard(scope)
+            self._left -= 1
+            if not self._left and self._done is not None:
+                self._done.set()

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+import msgpack
 import trio
 
 from corpchat.bridge import deciding_corp_id, may_preview, read_state_visible
@@ -57,7 +58,7 @@ from .people import People
 from .push import PushGateway
 from .quiet import QuietHours
 from .session import Session
-from .wsframes import event_frame
+from .wsframes import binary_frame, event_frame
 
 # Frames per session of one commit batch, appended in commit order.
 Out = dict[Session, list[bytes]]
@@ -177,6 +178,31 @@ def message_event(msg: Message) -> Msg:
 ROBOT_SENDER = "robot:"  # a group robot's messages come from robot:<id> (no handle has ':')
 
 
+def is_plain(msg: Message) -> bool:
+    """A message whose event is message_event's first statement alone: no 1.5 fields,
+    no files, not a robot's."""
+    return not (msg.mentions or msg.quote or msg.forwarded or msg.notice or msg.version
+                or msg.attachments or msg.sender.startswith(ROBOT_SENDER))
+
+
+def plain_frame(msg: Message) -> bytes:
+    """`event_frame(message_event(msg))` for a plain message, built without the Msg
+    dataclass (33 frozen fields, then to_wire over all of them): the frame of nearly every
+    delivery (tests/server/test_hub_frames.py compares the bytes). The keys in Msg's
+    field order, a None left out, as Frame.to_wire does."""
+    fields: dict[str, object] = {"type": "msg", "conv": msg.conv, "seq": msg.seq,
+                                 "pos": msg.pos, "from": msg.sender, "time": msg.time_ms,
+                                 "text": msg.text}
+    optional = (("client_msg_id", msg.client_msg_id or None), ("to", msg.to),
+                ("kind", msg.wire_kind), ("event", msg.event), ("users", msg.users or None),
+                ("name", msg.name), ("ref", msg.ref), ("recalled", msg.recalled or None),
+                ("receipt", msg.receipt or None), ("urgent", msg.urgent or None))
+    for key, value in optional:
+        if value is not None:
+            fields[key] = value
+    return binary_frame(msgpack.packb(fields, use_bin_type=True))
+
+
 def error_frame(code: str, message: str, request_id: int | None = None,
                 retry_after_ms: int | None = None) -> bytes:
     return event_frame(Error(code=code, message=message, re=request_id,
@@ -188,19 +214,36 @@ def refusal_frame(refusal: Refusal, request_id: int | None) -> bytes:
     return error_frame(refusal.code, refusal.reason, request_id, refusal.retry_after_ms)
 
 
+PLAIN = (False, False, False, False)  # the variant key of a plain message's one frame
+
+
 class _Variants:
     """The frames of one message event, each built (and encoded) on first use."""
 
-    __slots__ = ("event", "mixed", "store", "_frames")
+    __slots__ = ("msg", "mixed", "store", "_event", "_frames", "_plain")
 
-    def __init__(self, event: Msg, mixed: bool, store: Store) -> None:
-        self.event, self.mixed, self.store = event, mixed, store
+    def __init__(self, msg: Message, mixed: bool, store: Store) -> None:
+        self.msg, self.mixed, self.store = msg, mixed, store
+        self._event: Msg | None = None  # message_event(msg), made when a variant needs it
         self._frames: dict[tuple[bool, bool, bool, bool], bytes] = {}
+        # Within one realm a plain message has one frame to everyone not resting.
+        self._plain = not mixed and is_plain(msg)
+
+    @property
+    def event(self) -> Msg:
+        if self._event is None:
+            self._event = message_event(self.msg)
+        return self._event
 
     def frame(self, consumer: bool, silent: bool, mentioned: bool = False,
               unquoted: bool = False) -> bytes:
         """As seen by the receiver's realm, silent or not (resting, muted), mentioning
         them or not, and with the quote's text or without (they do not see it)."""
+        if self._plain and not (silent or mentioned or unquoted):
+            data = self._frames.get(PLAIN)
+            if data is None:
+                data = self._frames[PLAIN] = plain_frame(self.msg)
+            return data
         realm = consumer and (self.mixed or self.event.forwarded_from is not None)
         key = (realm, silent, mentioned, unquoted)
         data = self._frames.get(key)
@@ -356,7 +399,7 @@ class Hub:
         state = self.conversation(msg.conv, keep=keep)
         if state is None:
             return
-        variants = _Variants(message_event(msg), state.mixed, self.store)
+        variants = _Variants(msg, state.mixed, self.store)
         resting = {} if msg.urgent else self.quiet.resting
         sender_uid = self._sender_uid(msg, skip)
         # 1.5: mentions, a quote some receivers may not see, mutes (None: none apply,

@@ -16,15 +16,17 @@ for a revoked device, 4000 for a resync) would never go out — but only for
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
 
-from .session import Session
+from .session import Session, Spawn
 
 BATCH_FRAMES = 512  # frames joined into one send_all
 
 
 class TlsSession(Session):
-    __slots__ = ("stream", "grace_s", "_sending")
+    __slots__ = ("stream", "grace_s", "_sending", "_wake", "_writer_done")
 
     def __init__(self, stream: trio.abc.Stream, peer: str, bound: int, connected_ms: int,
                  grace_s: float) -> None:
@@ -32,13 +34,21 @@ class TlsSession(Session):
         self.stream = stream
         self.grace_s = grace_s
         self._sending = 0  # bytes handed to the SSLStream and not yet sent
+        self._wake = trio.Event()
+        self._writer_done = trio.Event()
+
+    def attach(self, spawn: Spawn, on_interrupt: Callable[[], None]) -> None:
+        """Under TLS the writer task runs for the whole connection (every frame goes
+        through the SSLStream's send_all, never a direct write)."""
+        super().attach(spawn, on_interrupt)
+        spawn(self.writer)
 
     @property
     def buffered_bytes(self) -> int:
         return self._out_bytes + self._sending
 
     def _write_direct(self, frames: list[bytes]) -> None:
-        self._out.extend(frames)
+        self._queue().extend(frames)
         self._out_bytes += sum(map(len, frames))
         self._after_queue()
 
@@ -51,12 +61,13 @@ class TlsSession(Session):
     def queue_close_frame(self, frame: bytes) -> None:
         if self.dead:
             return
-        self._out.append(frame)
+        self._queue().append(frame)
         self._out_bytes += len(frame)
         self._wake.set()
 
     def _interrupt(self) -> None:
         self._wake.set()
+        self._on_interrupt()
         waiting = self._waiting
         if waiting is None:
             return
@@ -66,7 +77,7 @@ class TlsSession(Session):
             waiting.deadline = min(waiting.deadline, trio.current_time() + self.grace_s)
 
     async def _send_queued(self) -> None:
-        out = self._out
+        out = self._queue()
         batch = [out.popleft() for _ in range(min(len(out), BATCH_FRAMES))]
         data = b"".join(batch)
         self._out_bytes -= len(data)
@@ -85,14 +96,22 @@ class TlsSession(Session):
             self._sending = 0
         if not out:
             self._blocked = False
+            self._out = None
 
     async def writer(self) -> None:
         """Send whatever is queued; return once the session closes."""
-        while not self.closing:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            while self._out and not self.closing:
-                await self._send_queued()
+        try:
+            while not self.closing:
+                await self._wake.wait()
+                self._wake = trio.Event()
+                while self._out and not self.closing:
+                    await self._send_queued()
+        finally:
+            self._writer_done.set()
+
+    async def settle(self) -> None:
+        """The send in progress when the close was decided finishes (within the grace)."""
+        await self._writer_done.wait()
 
     async def flush_all(self) -> None:
         while self._out and not self.dead:

@@ -16,7 +16,7 @@ import msgpack
 from corpchat.protocol import Frame, encode
 from corpchat.protocol.framing import binary_frame, take_binary_frames
 
-__all__ = ["binary_frame", "event_frame", "ok_frame", "take_binary_frames"]
+__all__ = ["ack_frame", "binary_frame", "event_frame", "ok_frame", "take_binary_frames"]
 
 
 def event_frame(frame: Frame) -> bytes:
@@ -29,3 +29,17 @@ def ok_frame(request_id: int, conv: int, seq: int) -> bytes:
     (the answer to every `read`: the hottest reply there is)."""
     return binary_frame(msgpack.packb({"type": "ok", "re": request_id, "conv": conv,
                                        "seq": seq}, use_bin_type=True))
+
+
+def ack_frame(request_id: int, conv: int, seq: int, pos: int, time: int, client_msg_id: str | None,
+              duplicate: bool, recipient_resting_until: int | None) -> bytes:
+    """`event_frame(Ack(...))`, built without the dataclass: one per committed send, the
+    sender's answer (tests/server/test_wsframes.py compares the bytes)."""
+    fields: dict[str, object] = {"type": "ack", "re": request_id, "conv": conv, "seq": seq,
+                                 "pos": pos, "time": time}
+    if client_msg_id is not None:  # as Frame.to_wire: a None is left out
+        fields["client_msg_id"] = client_msg_id
+    fields["duplicate"] = duplicate
+    if recipient_resting_until is not None:
+        fields["recipient_resting_until"] = recipient_resting_until
+    return binary_frame(msgpack.packb(fields, use_bin_type=True))

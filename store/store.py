@@ -243,11 +243,14 @@ class Store(TokenReads):
         with self._read() as txn:
             return conversations.user_groups(txn, self.db, uid=uid)
 
-    def unread_counts(self, uid: int, cap: int) -> list[tuple[int, int, int, int]]:
+    def unread_counts(self, uid: int, cap: int, *,
+                      handle: str | None = None) -> list[tuple[int, int, int, int]]:
         """(conv, read seq, unread, mentions) for the user's conversations with something unread
-        (see messages.unread_counts)."""
+        (see messages.unread_counts). `handle`: the user's, if the caller has it (hello
+        does: no second read and decode of the user record per login)."""
         with self._read() as txn:
-            handle = User.decode(uid, indexed(txn, self.db["users"], keys.u64(uid))).handle
+            if handle is None:
+                handle = User.decode(uid, indexed(txn, self.db["users"], keys.u64(uid))).handle
             return messages.unread_counts(txn, self.db, uid=uid, handle=handle, cap=cap)
 
     def receipt_state(self, *, conv: int, seq: int) -> tuple[Message, dict[int, int],

@@ -58,7 +58,7 @@ def page_limit(limits: Limits, asked: int | None) -> int:
 
 
 def unread(store: Store, user: User, cap: int) -> tuple[Unread, ...]:
-    counts = store.unread_counts(user.uid, cap)
+    counts = store.unread_counts(user.uid, cap, handle=user.handle)
     return tuple(Unread(conv=c, read=r, unread=n, mentions=m or None) for c, r, n, m in counts)
 
 

@@ -36,7 +36,7 @@ from ..people import tied
 from ..routes import Routes
 from ..services import Services
 from ..session import Session
-from ..wsframes import event_frame
+from ..wsframes import ack_frame, event_frame
 from .common import announce_conv, bad, conv_kind, enforce
 from .everyday import with_extras
 
@@ -60,10 +60,9 @@ class SendContext(RequestContext):
             self.refused(result, out)
             return
         msg = result.message
-        out[origin].append(event_frame(Ack(
-            re=self.request_id, conv=msg.conv, seq=msg.seq, pos=msg.pos, time=msg.time_ms,
-            client_msg_id=msg.client_msg_id, duplicate=result.duplicate,
-            recipient_resting_until=hub.resting_peer(msg, origin))))
+        out[origin].append(ack_frame(
+            self.request_id, msg.conv, msg.seq, msg.pos, msg.time_ms, msg.client_msg_id,
+            result.duplicate, hub.resting_peer(msg, origin)))
         if not result.duplicate:
             hub.fan_out(msg, out, skip=origin)
 

@@ -603,3 +603,87 @@ def test_pipelined_requests_come_out_in_order_however_split(bodies: list[bytes],
         seen += more
     assert seen == [(b"/api/%d" % i, body) for i, body in enumerate(bodies)]
     assert conn.state is State.HANDSHAKE
+
+
+# ----- what an open connection keeps (issue 24: idle memory) -----
+
+
+def _reachable(root: object, depth: int = 4) -> list[object]:
+    """Objects reachable from `root` through attributes and containers, a few levels deep."""
+    import gc
+    seen, frontier, found = {id(root)}, [root], []
+    for _ in range(depth):
+        step = []
+        for obj in frontier:
+            for ref in gc.get_referents(obj):
+                if id(ref) not in seen and not isinstance(ref, type):
+                    seen.add(id(ref))
+                    step.append(ref)
+        found += step
+        frontier = step
+    return found
+
+
+def _parsers(conn: ServerConnection) -> list[str]:
+    import h11
+    kinds = (h11.Connection, WSConnection, WebSocket, FrameProtocol)
+    return [type(o).__name__ for o in _reachable(conn) if isinstance(o, kinds)]
+
+
+def test_an_open_connection_between_messages_keeps_no_parser():
+    """h11's and wsproto's state (≈ 4 KiB) is dead weight on an idle connection:
+    after the accept and after a control frame nothing of it is kept."""
+    conn = opened()
+    assert _parsers(conn) == []
+    conn.receive_data(data(b"\x81\xa1t\xa4ping"))
+    assert _parsers(conn) == []
+    events = conn.receive_data(client().send(Ping(b"hi")))
+    assert [type(e) for e in events] == [Reply]
+    assert _parsers(conn) == []
+    assert conn.send(KeepAlive(b"corpchat"))
+    assert _parsers(conn) == []
+
+
+def test_a_released_parser_keeps_a_fragmented_message_and_the_close():
+    """wsproto's state is kept while a message is under way, and a close made on a
+    released one is still the proper close handshake."""
+    conn = opened()
+    proto = FrameProtocol(client=True, extensions=[])
+    first, last = proto.send_data(b"ab", False), proto.send_data(b"cd", True)
+    assert conn.receive_data(first) == []
+    assert conn.receive_data(client().send(Ping(b"mid")))  # a pong, mid-message
+    assert conn.receive_data(last) == [Message(b"abcd")]
+    assert _parsers(conn) == []
+    closing = conn.send(Close(1000, "bye"))
+    assert closing[0] == 0x88 and conn.state is State.CLOSING
+    assert [type(e) for e in conn.receive_data(client().send(CloseConnection(1000)))] \
+        == [Finished]
+
+
+@settings(max_examples=50)
+@given(key=st.binary(min_size=16, max_size=16),
+       offered=st.lists(st.sampled_from(["corpchat.v1", "chat", "x.y"]), min_size=1,
+                        max_size=3, unique=True),
+       pick=st.integers(min_value=0, max_value=3))
+def test_the_accept_is_wsproto_s_101_byte_for_byte(key, offered, pick):
+    """The 101 is written without wsproto's h11 round: it must be the same bytes."""
+    import base64
+    head = (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: " + base64.b64encode(key) + b"\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: "
+            + ", ".join(offered).encode() + b"\r\n\r\n")
+    chosen = offered[pick] if pick < len(offered) else None
+    reference = WSConnection(ConnectionType.SERVER)
+    reference.receive_data(head)
+    assert [type(e) for e in reference.events()] == [Request]
+    conn = connection()
+    assert [type(e) for e in conn.receive_data(head)] == [Upgrade]
+    assert conn.send(Accept(chosen)) == reference.send(AcceptConnection(subprotocol=chosen))
+    assert conn.state is State.AWAITING_HELLO
+
+
+def test_accepting_a_subprotocol_not_offered_is_our_error():
+    conn = connection()
+    conn.receive_data(UPGRADE)
+    with pytest.raises(ProtocolError):
+        conn.send(Accept("not-offered"))

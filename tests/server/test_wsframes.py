@@ -2,10 +2,12 @@
 pre-encoded `ok` is exactly the dataclass's frame."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol
 
-from corpchat.protocol import Ok
-from corpchat.server.wsframes import binary_frame, event_frame, ok_frame
+from corpchat.protocol import Ack, Ok
+from corpchat.server.wsframes import ack_frame, binary_frame, event_frame, ok_frame
 
 WSPROTO = FrameProtocol(client=False, extensions=[])
 
@@ -21,10 +23,18 @@ def test_ok_frame_matches_the_dataclass(re: int, conv: int, seq: int) -> None:
     assert ok_frame(re, conv, seq) == event_frame(Ok(re=re, conv=conv, seq=seq))
 
 
+@given(re=st.integers(0, 2**40), conv=st.integers(0, 2**40), seq=st.integers(0, 2**40),
+       pos=st.integers(0, 2**40), time=st.integers(0, 2**50),
+       cmid=st.text(max_size=40), duplicate=st.booleans(),
+       resting=st.one_of(st.none(), st.integers(0, 2**50)))
+def test_ack_frame_matches_the_dataclass(re, conv, seq, pos, time, cmid, duplicate, resting):
+    assert ack_frame(re, conv, seq, pos, time, cmid, duplicate, resting) == event_frame(Ack(
+        re=re, conv=conv, seq=seq, pos=pos, time=time, client_msg_id=cmid,
+        duplicate=duplicate, recipient_resting_until=resting))
+
+
 # ----- the inbound fast path: the same messages as wsproto, or leaves the bytes to it -----
 
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 from wsproto import ConnectionType  # noqa: E402
 from wsproto.connection import Connection  # noqa: E402
 from wsproto.events import BytesMessage, Message, Ping, TextMessage  # noqa: E402
