@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -13,6 +14,18 @@ from corpchat.protocol.clock import ManualClock
 from corpchat.server import App, ServerConfig
 
 from .client import TestServer
+
+
+@pytest.fixture(autouse=True)
+def root_logging_restored():
+    """A test that runs `corpchat serve` in process (server/logs.configure) replaces the
+    root logger's handlers with one on that test's captured stderr; later tests would log
+    into a closed stream ("I/O operation on closed file") and lose pytest's own capture."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 # No per-example deadline: these tests check what happens, not how fast, and on a
 # busy 2-core machine one example can pass 200 ms (hypothesis then calls the test
