@@ -29,7 +29,7 @@ import trio
 
 from corpchat.protocol.clock import Clock, SystemClock
 from corpchat.protocol.ratelimit import TokenBucket
-from corpchat.search import Indexer
+from corpchat.search import IndexerProcess, IndexerSettings
 from corpchat.store import GroupCommitWriter, Pending, StorageError, Store, outbox
 
 from . import features
@@ -74,14 +74,17 @@ from .transfers import Transfers
 log = logging.getLogger("corpchat.server")
 
 
-def _indexer(store: Store, config: ServerConfig, clock: Clock) -> Indexer | None:
-    """The search indexer of the data directory (`search/`), unless search is off."""
+def _indexer(store: Store, config: ServerConfig, clock: Clock) -> IndexerProcess | None:
+    """The search indexer of the data directory (`search/`), unless search is off: a
+    process of its own, so its work never holds the event loop's GIL (search/process.py)."""
     caps = config.search
     if not caps.enabled:
         return None
-    return Indexer(store, os.path.join(config.data_dir, "search"), now_ms=clock.now_ms,
-                   page=caps.batch_messages, pause_s=caps.pause_s,
-                   heap_bytes=caps.writer_heap_bytes)
+    settings = IndexerSettings(page=caps.batch_messages, pause_s=caps.pause_s,
+                               heap_bytes=caps.writer_heap_bytes, nice=caps.indexer_nice,
+                               log_level=logging.getLogger().getEffectiveLevel())
+    return IndexerProcess(store, os.path.join(config.data_dir, "search"), now_ms=clock.now_ms,
+                          settings=settings)
 
 
 class App:

@@ -27,7 +27,7 @@ from corpchat.protocol import (
     SearchPage,
     SearchSnippet,
 )
-from corpchat.search import KINDS, Hit, Indexer, Page, QueryError, Request, parse, search
+from corpchat.search import KINDS, Hit, IndexerProcess, Page, QueryError, Request, parse, search
 from corpchat.store import StorageError, User
 
 from ..hub import error_frame
@@ -45,7 +45,7 @@ BUSY_RETRY_MS = 200  # retry_after_ms of a search refused while the session's ot
 
 @dataclass(slots=True)
 class Searching(Services):
-    indexer: Indexer | None  # None: search is off ([search] enabled = false)
+    indexer: IndexerProcess | None  # None: search is off ([search] enabled = false)
     spawn: Spawn
     limiter: trio.CapacityLimiter
     running: dict[Session, int] = field(default_factory=dict)  # searches per session

@@ -195,3 +195,23 @@ def test_a_later_stream_entry_naming_a_message_indexes_it_again(store, tmp_path)
     assert found(ix, store, bob.uid, "noon") == [] and found(ix, store, bob.uid, "one") == [
         "see you at one"]
     ix.stop()
+
+
+def test_positions_without_stream_entries_still_count_as_caught_up(store, tmp_path):
+    """A reaction or a mute takes a stream position and names no message: once the
+    indexer has read the whole stream it holds the head exactly, with no lag left over
+    (before: it stopped at the last entry, so `lag_messages` never reached 0)."""
+    alice, bob = people(store, "alice", "bob")
+    send(store, alice, bob, 3, prefix="hi")
+    write(store, lambda w: [w.next_pos() for _ in range(4)])  # four reactions, say
+    ix = indexer(store, tmp_path)
+    drain(ix)
+    assert ix.pos == store.head_pos() and ix.stats().lag_messages == 0
+    write(store, lambda w: w.next_pos())  # only such positions since: no commit needed
+    commits = ix.commits
+    drain(ix)
+    assert ix.pos == store.head_pos() and ix.commits == commits
+    send(store, alice, bob, 1, prefix="later")
+    drain(ix)
+    assert ix.pos == store.head_pos() and found(ix, store, bob.uid, "later0") == ["later0"]
+    ix.stop()
