@@ -96,9 +96,11 @@ def child_main(db_path: str, root: str, settings: IndexerSettings, link: Connect
 
 
 def _follow(indexer: Indexer, link: Connection, wakes: Connection) -> None:
-    sent = None
+    sent, commits, committed_at = None, 0, 0.0
     while True:
         busy = indexer.step_or_recover()
+        if indexer.commits != commits:
+            commits, committed_at = indexer.commits, time.monotonic()
         report = Report(indexer.pos, indexer.commits, indexer.generation, indexer.reindexes,
                         indexer.last_reindex, indexer.reindexing)
         if indexer.is_open and report != sent:  # (not open: it failed, and retries)
@@ -107,8 +109,11 @@ def _follow(indexer: Indexer, link: Connection, wakes: Connection) -> None:
         timeout = RESTART_PAUSE_S if busy is None else 0.0 if busy else 1.0
         if not _wait(link, wakes, timeout, indexer):
             return
-        # Let commits gather into larger batches (and still see the server go at once).
-        if link.poll(indexer.pause_s) and not _wait(link, wakes, 0.0, indexer):
+        # Commits at least pause_s apart, so that messages gather into larger ones (each
+        # fsyncs); a message after a quiet spell is indexed at once, and a backlog (a
+        # full page: a restart, a burst) in full pages back to back.
+        rest = 0.0 if busy else committed_at + indexer.pause_s - time.monotonic()
+        if rest > 0 and link.poll(rest) and not _wait(link, wakes, 0.0, indexer):
             return
 
 
