@@ -12,7 +12,7 @@ from .index import Candidate, Doc, Removal, SearchIndex
 from .indexer import Indexer, IndexerStats, changes_of
 from .process import IndexerProcess, IndexerSettings
 from .query import MAX_QUERY_CHARS, ParsedQuery, QueryError, parse
-from .searcher import KINDS, Hit, Page, Request, search
+from .searcher import KINDS, Hit, Page, Request, read_cursor, search
 from .snippet import Snippet, snippet
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "IndexerSettings", "IndexerStats", "Page",
     "ParsedQuery", "QueryError", "Removal", "Request", "SearchCaps", "SearchIndex", "Snippet",
     "Term",
-    "archive_match", "changes_of", "index_text", "parse", "search", "snippet", "terms",
+    "archive_match", "changes_of", "index_text", "parse", "read_cursor", "search", "snippet",
+    "terms",
 ]

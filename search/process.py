@@ -50,7 +50,6 @@ from .indexer import Indexer, IndexerStats, indexer_stats
 __all__ = ["IndexerProcess", "IndexerSettings", "Report"]
 
 log = logging.getLogger("corpchat.search")
-START_TIMEOUT_S = 60.0  # the child opens the index (and may find it to rebuild) within this
 RESTART_PAUSE_S = 1.0
 
 
@@ -155,6 +154,7 @@ class IndexerProcess:
         self._changed = threading.Condition()
         self._reindex_wanted = False
         self._reindexes_seen = 0
+        self._commit_base = 0
         self._stopping = False
         self._child: Any = None  # multiprocessing's Process of the context
         self._link: Connection | None = None
@@ -162,20 +162,22 @@ class IndexerProcess:
         self._listener: threading.Thread | None = None
 
     @property
-    def index(self) -> SearchIndex:
-        """The live generation, read-only (searches read it)."""
-        assert self._index is not None, "start() the indexer first"
+    def index(self) -> SearchIndex | None:
+        """The live generation, read-only (searches read it); None until the child has
+        opened it, moments after the start (or longer on a loaded machine)."""
         return self._index
 
+    @property
+    def pid(self) -> int | None:
+        """The indexer process's pid (None before start)."""
+        return None if self._child is None else self._child.pid
+
     def start(self) -> None:
-        """Start the child and wait until it has opened the index."""
+        """Start the child; it opens the index by itself (the server does not wait)."""
         self._spawn()
         self._listener = threading.Thread(target=self._listen, name="search-indexer-link",
                                           daemon=True)
         self._listener.start()
-        with self._changed:
-            if not self._changed.wait_for(lambda: self._index is not None, START_TIMEOUT_S):
-                raise RuntimeError("the search indexer process did not start")
 
     def _spawn(self) -> None:
         context = multiprocessing.get_context("forkserver")
@@ -189,7 +191,12 @@ class IndexerProcess:
         self._child.start()
         child_link.close()  # the child's ends: ours closed, so its death is our EOF
         wake_reader.close()
-        self._link, self._wakes = link, wake_writer
+        with self._changed:
+            self._link, self._wakes = link, wake_writer
+            self._reindexes_seen = 0  # the new child counts its rebuilds from 0
+            self._commit_base = self.commits  # and its commits: ours only ever grow
+            if self._reindex_wanted:  # asked of the child that died: ask this one
+                link.send("reindex")
 
     def wake(self) -> None:
         """New messages are committed (called by the writer thread): never blocks."""
@@ -226,11 +233,11 @@ class IndexerProcess:
         index = self._index
         if index is None or report.generation != self.generation:
             index = SearchIndex(os.path.join(self.root, str(report.generation)))
-        elif report.commits != self.commits:
+        else:  # (a report means something changed; a new child counts commits from 0)
             index.reload()
         with self._changed:
             self._index, self.generation = index, report.generation
-            self.pos, self.commits = report.pos, report.commits
+            self.pos, self.commits = report.pos, self._commit_base + report.commits
             self.last_reindex = report.last_reindex
             if report.reindexes > self._reindexes_seen:
                 self._reindexes_seen = report.reindexes

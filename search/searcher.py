@@ -39,7 +39,7 @@ from .indexer import file_names, kind_of
 from .query import ParsedQuery, QueryError
 from .snippet import Snippet, snippet
 
-__all__ = ["Hit", "Page", "Request", "search"]
+__all__ = ["Hit", "Page", "Request", "read_cursor", "search"]
 
 KINDS = ("text", "file", "image", "voice", "video")
 
@@ -79,7 +79,7 @@ def search(index: SearchIndex, store: Store, request: Request, *,
         convs = [conv for conv in convs if conv == request.conv]
     if not convs:
         return Page((), None)
-    offset, below = _read_cursor(request)
+    offset, below = read_cursor(request)
     query = _query(request, convs, below)
     hits: list[Hit] = []
     examined = 0
@@ -172,7 +172,7 @@ def _cursor(request: Request, last: Candidate, offset: int) -> str:
     return f"p{last.pos}" if request.newest else f"o{offset}"
 
 
-def _read_cursor(request: Request) -> tuple[int, int | None]:
+def read_cursor(request: Request) -> tuple[int, int | None]:
     """(offset, below position) where the previous page stopped."""
     cursor = request.cursor
     if cursor is None:

@@ -125,3 +125,22 @@ async def test_archive_search_finds_every_version_of_an_edited_message(server, n
         lambda: list(call_stream(path, "archive.search", {"corp": "acme",
                                                            "query": "guaranteed"})))
     assert [r["text"] for r in rows] == ["discount 30 percent guaranteed"]
+
+
+async def test_a_killed_indexer_process_is_replaced_and_catches_up(server, nursery):
+    """kill -9 of the indexer process alone: the server starts another, which resumes from
+    the index's last commit; searches keep answering meanwhile (from the last commit)."""
+    import os
+    import signal
+
+    c = await people(server, nursery, "ann", "ben")
+    await sent(c["ann"], "before the kill", to="ben")
+    await caught_up(server)
+    first = server.app.indexer.pid
+    os.kill(first, signal.SIGKILL)
+    await sent(c["ann"], "after the kill", to="ben")
+    assert await found(c["ben"], "before") == ["before the kill"]
+    await caught_up(server)
+    assert server.app.indexer.pid != first
+    assert await found(c["ben"], "kill") == ["after the kill", "before the kill"]
+    assert server.app.indexer.index.documents() == 2  # nothing twice
