@@ -146,12 +146,21 @@ class SimClient:
 
     def send_one(self, now_ns: int) -> None:
         """Queue one message to the peer, stamped with `now_ns`; write it if connected."""
+        n, text = self.next_text(now_ns)
+        rid = SEND_ID_BASE + n
+        self.queue(rid, encode(Send(id=rid, client_msg_id=f"{now_ns}.{n}", text=text,
+                                    to=self.spec.peer)), now_ns)
+
+    def next_text(self, now_ns: int) -> tuple[int, str]:
+        """The next message's number and its text: tag, sender, number, send time, padding
+        (the checker reads the first four back from each delivery)."""
         self.n = n = self.n + 1
         text = f"{TEXT_TAG}{self.spec.index}:{n}:{now_ns}:"
-        text += self._pad[:self.size - len(text)]
-        rid = SEND_ID_BASE + n
-        payload = encode(Send(id=rid, client_msg_id=f"{now_ns}.{n}", text=text,
-                              to=self.spec.peer))
+        return n, text + self._pad[:self.size - len(text)]
+
+    def queue(self, rid: int, payload: bytes, now_ns: int) -> None:
+        """Keep a send unacked (re-sent after a reconnect), count it in the measured window
+        when it falls there, and write it if connected."""
         self.unacked[rid] = payload
         rec = self.rec
         rec.sent += 1

@@ -106,9 +106,7 @@ class GroupClient(SimClient):
     # ----- sending -----
 
     def send_one(self, now_ns: int) -> None:
-        self.n = n = self.n + 1
-        text = f"{TEXT_TAG}{self.spec.index}:{n}:{now_ns}:"
-        text += self._pad[:self.size - len(text)]
+        n, text = self.next_text(now_ns)
         rid = SEND_ID_BASE + n
         cmid = f"{now_ns}.{n}"
         if self.announce:
@@ -120,15 +118,7 @@ class GroupClient(SimClient):
                          receipt=True if self.receipt else None,
                          mentions=(self.mention_handle,) if mention else None,
                          reply_to=self.last_seen_seq if reply else None)
-        payload = encode(frame)
-        self.unacked[rid] = payload
-        rec = self.rec
-        rec.sent += 1
-        if rec.win_start_ns <= now_ns < rec.win_end_ns:
-            rec.win_sent += 1
-        if self.live:
-            assert self.conn is not None  # live: welcomed on this connection
-            self.conn.send(payload)
+        self.queue(rid, encode(frame), now_ns)
 
     async def request(self, make: Callable[[int], Frame],
                       timeout_s: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:

@@ -175,7 +175,7 @@ class SignedInContext(RequestContext):
 
 @routes.handles(Devices)
 def devices(s: Credentials, session: Session, frame: Devices) -> None:
-    user = _me(session)
+    user = session.authed_user
     listed = tuple(Device(token_id=t.token_id, device=t.device, created=t.created_ms,
                           current=t.token_id == session.token_id,
                           last_seen=t.last_seen_ms or None, address=t.address or None)
@@ -185,14 +185,14 @@ def devices(s: Credentials, session: Session, frame: Devices) -> None:
 
 @routes.handles(DeviceRevoke)
 def device_revoke(s: Credentials, session: Session, frame: DeviceRevoke) -> None:
-    uid, token_id = _me(session).uid, frame.token_id
+    uid, token_id = session.authed_user.uid, frame.token_id
     s.submit(session, lambda w: ops.revoke_device(w, uid, token_id),
              RevokedContext(session, frame.id, "device_revoked"))
 
 
 @routes.handles(PasswordChange)
 def password_change(s: Credentials, session: Session, frame: PasswordChange) -> None:
-    user = _me(session)
+    user = session.authed_user
     _check_new_password(frame.new, user)
     _begin(s, session, frame.id, user.handle, lambda: _change(s, session, frame, user))
 
@@ -250,11 +250,6 @@ def close_tokens(hub: Hub, uid: int, token_ids: tuple[str, ...], out: Out) -> in
 
 
 # ----- helpers --------------------------------------------------------------
-
-
-def _me(session: Session) -> User:
-    assert session.user is not None  # the dispatcher serves these only after hello
-    return session.user
 
 
 def _failed(s: Credentials, session: Session, handle: str | None) -> None:
