@@ -103,15 +103,20 @@ def _follow(indexer: Indexer, link: Connection, wakes: Connection) -> None:
         report = Report(indexer.pos, indexer.commits, indexer.generation, indexer.reindexes,
                         indexer.last_reindex, indexer.reindexing)
         if indexer.is_open and report != sent:  # (not open: it failed, and retries)
-            link.send(report)
+            try:
+                link.send(report)
+            except OSError:  # the server is gone
+                return
             sent = report
-        timeout = RESTART_PAUSE_S if busy is None else 0.0 if busy else 1.0
-        if not _wait(link, wakes, timeout, indexer):
-            return
-        # Commits at least pause_s apart, so that messages gather into larger ones (each
-        # fsyncs); a message after a quiet spell is indexed at once, and a backlog (a
-        # full page: a restart, a burst) in full pages back to back.
-        rest = 0.0 if busy else committed_at + indexer.pause_s - time.monotonic()
+        if busy is None:  # failed: retry in a while, whatever wakes come meanwhile
+            rest = RESTART_PAUSE_S
+        else:
+            if not _wait(link, wakes, 0.0 if busy else 1.0, indexer):
+                return
+            # Commits at least pause_s apart, so that messages gather into larger ones
+            # (each fsyncs); a message after a quiet spell is indexed at once, and a
+            # backlog (a full page: a restart, a burst) in full pages back to back.
+            rest = 0.0 if busy else committed_at + indexer.pause_s - time.monotonic()
         if rest > 0 and link.poll(rest) and not _wait(link, wakes, 0.0, indexer):
             return
 
