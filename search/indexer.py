@@ -1,11 +1,15 @@
-"""The indexer: one thread that follows the store's message stream into the index.
+"""The indexer: follows the store's message stream into the index, in one thread (the
+server runs it in a process of its own, process.py, so that its Python work never holds
+the server's GIL; `start()` runs it as a thread of this process, for tools and tests).
 
 It reads committed messages after the index's last position, in pages, turns
 each into index changes (`changes_of`: a message is a `Doc`, a recall a
 `Removal` of the message it recalls) and commits them with the new position
 (index.py). It starts where the committed index ends, so after a crash or a
 kill -9 it catches up from LMDB; it never reads what is not committed, so it
-never indexes what a crash could take back.
+never indexes what a crash could take back. Its position is the stream head
+of the snapshot it read once it has read every entry up to it (a reaction or
+a mute takes a position without an entry), so caught up is `pos == head`.
 
 Reindexing builds a new generation of the index beside the live one, in the
 same thread, a page at a time between the live index's own catch-ups (so
