@@ -214,8 +214,11 @@ class Indexer:
         step reopens the last committed state (wait a moment before it)."""
         try:
             return self.step()
-        except Exception:  # a broken index must not take the server down
-            log.exception("search indexer step failed; reopening it in a second")
+        except Exception as exc:  # a broken index must not take the server down
+            if LOCK_BUSY in str(exc):  # the indexer of a server just killed, on its way out
+                log.warning("the search index is still locked by another indexer; retrying")
+            else:
+                log.exception("search indexer step failed; reopening it in a second")
             self._reopen()
             return None
 

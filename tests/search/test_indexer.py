@@ -215,3 +215,20 @@ def test_positions_without_stream_entries_still_count_as_caught_up(store, tmp_pa
     drain(ix)
     assert ix.pos == store.head_pos() and found(ix, store, bob.uid, "later0") == ["later0"]
     ix.stop()
+
+
+def test_an_index_locked_by_another_indexer_is_retried_never_wiped(store, tmp_path):
+    """A server restarted at once after a kill -9 meets its old indexer process still
+    holding tantivy's writer lock for a moment: the new one waits and retries (before,
+    it took the lock error for an unreadable index and removed the directory)."""
+    alice, bob = people(store, "alice", "bob")
+    send(store, alice, bob, 10, prefix="kept")
+    old = indexer(store, tmp_path)
+    drain(old)
+    new = indexer(store, tmp_path)
+    assert new.step_or_recover() is None and not new.is_open
+    assert old.index.documents() == 10 and os.listdir(tmp_path / "search" / "1")
+    old.stop()
+    drain(new)
+    assert new.index.documents() == 10 and found(new, store, bob.uid, "kept3") == ["kept3"]
+    new.stop()
