@@ -263,9 +263,12 @@ class App:
                     accept_scope.cancel()
                 nursery.cancel_scope.cancel()
         finally:
-            await trio.to_thread.run_sync(self.writer.stop)
             if self.indexer is not None:
-                await trio.to_thread.run_sync(self.indexer.stop)
+                # Shielded: a cancelled serve (a test's nursery, say) must not leave its
+                # indexer process running on a data directory about to be removed.
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self.indexer.stop)
+            await trio.to_thread.run_sync(self.writer.stop)
             self.store.close()
             self.passwords.close()
             self._lock_file.close()
