@@ -20,10 +20,11 @@ run: $(STAMP)
 	$(BIN)/corpchat serve --data $(DATA) --listen $(LISTEN)
 
 # The web client's tests (tests/web) drive Debian's chromium through Playwright (no browser
-# download: there may be no internet). CI runs as root; elsewhere install it once yourself.
+# download: there may be no internet), with a colour emoji font so reactions render (the
+# screenshots in docs/web/). CI runs as root; elsewhere install them once yourself.
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-color-emoji
 
 # lint first, so that CI runs ruff and mypy with the tests.
 test: lint $(CHROMIUM)

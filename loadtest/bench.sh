@@ -58,6 +58,7 @@ for fraction in 0 0.5 0 0.5; do
 done
 run schedules-100k schedules --clients 100000 --drain 30 --rate 0
 taskset -c 1 "$BIN/python" -m corpchat.server.fanoutbench  # the fan-out step alone
+taskset -c 1 "$BIN/python" -m corpchat.server.fanoutbench --everyday  # issue 20: the hub step per message
 # issue 7: broadcast.customers to 20,000 customers (10,000 online) while 100 members
 # chat at 100 msgs/s; the caps the set-up needs are raised in broadcast.toml
 SERVE_ARGS="--config loadtest/broadcast.toml" run broadcast-20k broadcast --members 100 \

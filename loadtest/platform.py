@@ -208,7 +208,7 @@ async def _add_robots(ws_url: str, token: str, members: list[str], n: int) -> li
 def robots_setup(args: argparse.Namespace) -> dict[str, Any]:
     _corp(args.data, "benchco")
     stamp = int(time.time())
-    owner = _admin(args.data, "user.add", handle=f"owner{stamp}", corp="benchco")
+    owner = _admin(args.data, "user.add", handle=f"owner{stamp}", corp="benchco", token=True)
     member = f"member{stamp}"
     _admin(args.data, "user.add", handle=member, corp="benchco")
     ws_url = args.url.replace("http://", "ws://").rstrip("/") + "/"

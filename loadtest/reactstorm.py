@@ -84,7 +84,7 @@ async def storm(url: str, admin_socket: str, members: int, rate: float,
     run = f"rs{int(time.time()) % 100000}"
     await _admin(admin_socket, "corp.add", name=run)
     handles = [f"{run}-u{i}" for i in range(members)]
-    tokens = [(await _admin(admin_socket, "user.add", handle=h, corp=run))["token"]
+    tokens = [(await _admin(admin_socket, "user.add", handle=h, corp=run, token=True))["token"]
               for h in handles]
     frames = 0
     async with open_websocket_url(url, subprotocols=[SUBPROTOCOL]) as sender:

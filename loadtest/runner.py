@@ -56,7 +56,7 @@ async def provision(admin: AdminFn, run_id: str, count: int) -> list[tuple[str, 
     async def one(i: int) -> None:
         handle = f"{run_id}-u{i}"
         async with limiter:
-            result = await admin("user.add", {"handle": handle, "corp": run_id})
+            result = await admin("user.add", {"handle": handle, "corp": run_id, "token": True})
         accounts[i] = (handle, result["token"])
 
     async with trio.open_nursery() as nursery:
@@ -74,7 +74,7 @@ async def provision_consumers(admin: AdminFn, handles: Iterable[str]) -> dict[st
 
     async def one(h: str) -> None:
         async with limiter:
-            result = await admin("user.add", {"handle": h, "consumer": True})
+            result = await admin("user.add", {"handle": h, "consumer": True, "token": True})
         tokens[h] = result["token"]
 
     async with trio.open_nursery() as nursery:

@@ -175,22 +175,6 @@ class Unread(Frame):
     mentions: int | None = None  # 1.5: how many of the unread mention the user
 
 
-@nested_frame
-@dataclass(frozen=True, slots=True)
-class ConvSummary(Frame):
-    TYPE: ClassVar[str] = "conv"
-    conv: int
-    kind: str  # direct, group or announce
-    name: str  # the group's name, the corp's for a notice board, the peer for a direct chat
-    last_seq: int
-    last_pos: int
-    read: int  # the caller's read cursor
-    peer: str | None = None  # direct chats: the other user
-    left: bool | None = None  # the caller is no longer a member
-    muted_until: int | None = None  # 1.5: muted (0: until unmuted)
-    notice: int | None = None  # 1.5: the seq of the group's notice
-
-
 @server_frame
 @dataclass(frozen=True, slots=True)
 class Welcome(Frame):
@@ -246,6 +230,23 @@ class Msg(Frame):
     notice: bool | None = None  # 1.5: the group's notice (confirm it by reading it)
     mentions: tuple[str, ...] | None = None  # 1.5: who it mentions, as sent
     robot: bool | None = None  # 1.7: sent by a group robot (`from` is robot:<id>)
+
+
+@nested_frame
+@dataclass(frozen=True, slots=True)
+class ConvSummary(Frame):
+    TYPE: ClassVar[str] = "conv"
+    conv: int
+    kind: str  # direct, group or announce
+    name: str  # the group's name, the corp's for a notice board, the peer for a direct chat
+    last_seq: int
+    last_pos: int
+    read: int  # the caller's read cursor
+    peer: str | None = None  # direct chats: the other user
+    left: bool | None = None  # the caller is no longer a member
+    muted_until: int | None = None  # 1.5: muted (0: until unmuted)
+    notice: int | None = None  # 1.5: the seq of the group's notice
+    last: Msg | None = None  # 1.9: the last message you see in it, as `history` shows it
 
 
 @server_frame

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .frames import Frame, client_frame, nested_frame, server_frame, wire
+from .frames_media import Attachment, MediaInfo
 
 __all__ = [
     "ConvMute",
@@ -40,13 +41,15 @@ MENTION_ALL = "all"  # send.mentions: every member
 @client_frame
 @dataclass(frozen=True, slots=True)
 class Edit(Frame):
-    """Replace the text of one's own message (a new version; every member is told)."""
+    """Replace the text of one's own message (a new version; every member is told),
+    and with `attachments` (1.8) its files too (absent: the files stay as they are)."""
 
     TYPE: ClassVar[str] = "edit"
     id: int
     conv: int
     seq: int
     text: str
+    attachments: tuple[Attachment, ...] | None = None  # 1.8
 
 
 @client_frame
@@ -98,6 +101,7 @@ class GroupNotice(Frame):
     id: int
     conv: int
     text: str
+    attachments: tuple[Attachment, ...] | None = None  # 1.8 (text may then be "")
 
 
 @client_frame
@@ -193,7 +197,8 @@ class PinEntry(Frame):
 @server_frame
 @dataclass(frozen=True, slots=True)
 class Edited(Frame):
-    """A message's text was edited: its new version (live, or in `sync.page.edited`)."""
+    """A message's text was edited: its new version (live, or in `sync.page.edited`),
+    since 1.8 with the files of that version."""
 
     TYPE: ClassVar[str] = "edited"
     conv: int
@@ -202,6 +207,7 @@ class Edited(Frame):
     text: str
     edited_at: int
     version: int
+    attachments: tuple[MediaInfo, ...] | None = None  # 1.8: absent, the version has none
 
 
 @server_frame

@@ -5,7 +5,9 @@ Everything that moves this state machine lives in this file. The rules:
 * HANDSHAKE — the first request head. A WebSocket upgrade becomes `Upgrade`;
   the server answers `send(Accept())` (→ AWAITING_HELLO) or `send(Reject())`
   (→ CLOSED). Any other HTTP request becomes `HttpRequest` (→ ANSWERING),
-  answered by `send(HttpResponse())` or `send(HttpResponseHead())` (→ CLOSING).
+  answered by `send(HttpResponse())` or `send(HttpResponseHead())` (→ CLOSING);
+  `send(HttpContinue())` first tells a client that sent `Expect: 100-continue`
+  to send its body.
   A head that is not HTTP, a bad handshake, or a head over MAX_HEAD_BYTES is
   `Refused` with a close.
 * ANSWERING — the request's body, if it has one (Content-Length or chunked),
@@ -92,6 +94,7 @@ from .server_events import (
     Finished,
     HttpBody,
     HttpBodyEnd,
+    HttpContinue,
     HttpRequest,
     HttpResponse,
     HttpResponseHead,
@@ -118,7 +121,8 @@ _UPGRADE_HEADER = re.compile(rb"\r\nupgrade:[ \t]*websocket", re.IGNORECASE)
 
 __all__ = [
     "CLOSING_FRAMES", "DISCARD_BYTES", "MAX_HEAD_BYTES", "MAX_MESSAGE_FRAMES", "Accept", "Close",
-    "Command", "Event", "Finished", "HttpBody", "HttpBodyEnd", "HttpRequest", "HttpResponse",
+    "Command", "Event", "Finished", "HttpBody", "HttpBodyEnd", "HttpContinue", "HttpRequest",
+    "HttpResponse",
     "HttpResponseHead", "KeepAlive", "Message",
     "PeerClosed", "Refused", "Reject", "Reply", "ServerConnection", "State", "Upgrade",
 ]
@@ -453,6 +457,8 @@ class ServerConnection:
                 return data
             case Reject(status=status, body=body):
                 return self._reject(status, body)
+            case HttpContinue():
+                return self._continue()
             case HttpResponse():
                 return self._respond(command)
             case HttpResponseHead():
@@ -483,6 +489,12 @@ class ServerConnection:
             data += self._handshake.send(RejectData(data=body))
         self._linger()
         return data
+
+    def _continue(self) -> bytes:
+        http = self._http
+        if self.state is not State.ANSWERING or not http.they_are_waiting_for_100_continue:
+            return b""
+        return http.send(h11.InformationalResponse(status_code=100, headers=[]))
 
     def _respond(self, response: HttpResponse) -> bytes:
         if self.state in (State.CLOSING, State.CLOSED):

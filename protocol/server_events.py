@@ -113,6 +113,12 @@ class HttpResponseHead:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpContinue:
+    """`100 Continue` to a request that sent `Expect: 100-continue`: its body is
+    wanted (nothing, if it did not ask or the body already started)."""
+
+
+@dataclass(frozen=True, slots=True)
 class KeepAlive:
     """Our WebSocket ping to a silent peer."""
 
@@ -125,4 +131,4 @@ class Close:
     reason: str = ""
 
 
-Command = Accept | Reject | HttpResponse | HttpResponseHead | KeepAlive | Close
+Command = Accept | Reject | HttpContinue | HttpResponse | HttpResponseHead | KeepAlive | Close

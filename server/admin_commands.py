@@ -92,8 +92,14 @@ async def corp_set(app: Running, args: dict[str, Any]) -> dict[str, Any]:
 
 @command("user.add")
 async def user_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
-    """An enterprise user (args.corp) or a consumer (args.consumer), with a first token."""
+    """An enterprise user (args.corp) or a consumer (args.consumer) and their invite.
+
+    The person signs in with the invite; no token is issued for them. A
+    provisioning program on the socket (the load tester, test fixtures) may ask
+    for a first device token in the same commit with `token: true`; the CLI
+    never does (issue 18: an operator never handles anyone's token)."""
     handle = _arg(args, "handle")
+    first_token = args.get("token") is True
     corp_id = board = None
     if not args.get("consumer"):
         corp = app.store.corp_by_name(_arg(args, "corp"))
@@ -102,17 +108,18 @@ async def user_add(app: Running, args: dict[str, Any]) -> dict[str, Any]:
         corp_id, board = corp.corp_id, corp.announce_conv
     now = app.clock.now_ms()
 
-    enrolled = await _write(app, lambda w: accounts.add_user(w, handle, corp_id, now))
+    enrolled = await _write(app, lambda w: accounts.add_user(
+        w, handle, corp_id, now, first_token=first_token))
     if board is not None:  # the new employee joined the corp's notice board
         app.hub.forget(board)
     user = enrolled.user
     invite = await new_invite(app, user.uid)  # what the person signs in with (the web page)
     if isinstance(invite, Refused):
         raise AdminError(invite.code, invite.reason)
+    issued = {"token": enrolled.token, "token_id": enrolled.token_id} if first_token else {}
     return {"handle": user.handle, "realm": user.realm, "uid": user.uid,
-            "token": enrolled.token, "token_id": enrolled.token_id,
             "invite": invite["invite"], "invite_link": invite["link"],
-            "invite_expires_ms": invite["expires_ms"]}
+            "invite_expires_ms": invite["expires_ms"], **issued}
 
 
 PROFILE_FIELDS = {"name": str, "title": str, "phone": str, "email": str, "dept": int,
@@ -404,8 +411,8 @@ async def user_disable(app: Running, args: dict[str, Any]) -> dict[str, Any]:
 
 @command("user.enable")
 async def user_enable(app: Running, args: dict[str, Any]) -> dict[str, Any]:
-    """Let a disabled (or removed) user log in again. Disabling revoked every token,
-    so the user needs a new one: 'token issue'."""
+    """Let a disabled (or removed) user sign in again. Disabling revoked every token:
+    they sign in with their password, or with a new invite ('user invite')."""
 
     user = _user(app, _arg(args, "handle"))
 

@@ -106,6 +106,7 @@ class App:
         self.quiet = QuietHours(self.store, self.clock, self.online, self.push)
         self.hub = Hub(self.store, self.online, self.quiet, self.push)
         self.hub.everyday.clock = self.clock
+        self.hub.everyday.hold_s = config.everyday.reaction_hold_ms / 1000
         self.transfers = Transfers(self.store, self.clock, config, self.write)
         self.indexer = _indexer(self.store, config, self.clock)
         self.media = MediaService(self.store, self.clock, config.media, self.write)
@@ -242,6 +243,7 @@ class App:
                 self.push.load()
                 self.hub.everyday.load()  # 1.5: mutes, for fan-out
                 nursery.start_soon(self.quiet.run)
+                nursery.start_soon(self.hub.everyday.run)  # 1.8: held reaction events
                 nursery.start_soon(self.push.run)
                 self.transfers.load()
                 nursery.start_soon(self.transfers.run)

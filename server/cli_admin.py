@@ -54,7 +54,7 @@ def _admin_corp(asub: Any) -> None:
 def _admin_user(asub: Any) -> None:
     """`admin user …`: accounts, profiles, invites and passwords."""
     user = asub.add_parser("user", help="users").add_subparsers(dest="verb", required=True)
-    u = user.add_parser("add", help="create a user; print its first token and an invite link")
+    u = user.add_parser("add", help="create a user; print the invite link they sign in with")
     realm = u.add_mutually_exclusive_group(required=True)
     realm.add_argument("--corp", help="an employee of this corp")
     realm.add_argument("--consumer", action="store_true", help="a consumer account")
@@ -79,7 +79,7 @@ def _admin_user(asub: Any) -> None:
     u = user.add_parser("disable", help="revoke every token and close every session")
     u.add_argument("handle")
     u.set_defaults(cmd="user.disable", build=lambda a: {"handle": a.handle})
-    u = user.add_parser("enable", help="let a disabled user log in again (then: token issue)")
+    u = user.add_parser("enable", help="let a disabled user sign in again (password, new invite)")
     u.add_argument("handle")
     u.set_defaults(cmd="user.enable", build=lambda a: {"handle": a.handle})
     u = user.add_parser("invite", help="a new invite link for a user (the old one ends)")

@@ -49,8 +49,6 @@ from corpchat.protocol import (
     ErrorCode,
     Frame,
     HistoryPage,
-    LoggedIn,
-    Login,
     Msg,
     MuteEvent,
     ProtocolError,
@@ -60,12 +58,19 @@ from corpchat.protocol import (
     SearchPage,
     SyncComplete,
     Welcome,
-    decode_server_frame,
-    encode,
     should_reconnect,
 )
 
-from .client_lines import complete_mentions, format_hit, format_reactions
+from .client_lines import complete_mentions, format_files, format_hit, format_reactions
+from .client_signin import (
+    DEFAULT_URL,
+    SignInRefused,
+    new_password,
+    password_for,
+    redeem,
+    sign_in,
+    url_of_invite,
+)
 
 ABNORMAL_CLOSURE = 1006  # how trio-websocket reports a connection lost without a close frame
 LineSource = Callable[[], Awaitable[str | None]]  # the next line, or None at end of input
@@ -143,7 +148,8 @@ def format_msg(msg: Msg) -> str:
     if msg.forwarded_from is not None:
         origin = msg.forwarded_from
         text = f"[forwarded from {origin.display or origin.sender}] {text}"
-    marks = [mark for mark, on in (("(edited)", msg.version), ("[@you]", msg.mentioned),
+    marks = [mark for mark, on in ((format_files(msg.attachments), msg.attachments),
+                                   ("(edited)", msg.version), ("[@you]", msg.mentioned),
                                    ("[notice]", msg.notice)) if on]
     if msg.reactions:
         marks.append(format_reactions(msg.reactions))
@@ -296,7 +302,9 @@ class TerminalClient:
                 self._known.update(event.users or ())
                 self.out(format_msg(event))
             case Edited():
-                self.out(f"-- #{event.conv} message {event.seq} edited: {event.text}")
+                self.out(" ".join(filter(None, (
+                    f"-- #{event.conv} message {event.seq} edited: {event.text}",
+                    format_files(event.attachments)))))
             case ReactionEvent():
                 shown = format_reactions(event.reactions) or "no reactions"
                 self.out(f"-- #{event.conv} message {event.seq}: {shown}")
@@ -481,13 +489,17 @@ def _target(peer: str) -> dict[str, Any]:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("client", help="a line-based terminal client")
-    p.add_argument("--url", type=_ws_url, default="ws://127.0.0.1:8765/",
-                   help="the server's WebSocket URL (ws:// or wss://)")
+    p.add_argument("--url", type=_ws_url,
+                   help="the server's WebSocket URL (ws:// or wss://; default: the server "
+                   f"of --invite's link, else {DEFAULT_URL})")
     who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--token", help="from 'corpchat admin user add'; write --token=T, "
-                     "as T may begin with '-'")
+    who.add_argument("--invite", metavar="LINK",
+                     help="the invite link from 'corpchat admin user add' (or its code): "
+                     "choose a password (asked for twice; piped: the first line), sign in")
     who.add_argument("--login", metavar="HANDLE",
                      help="sign in with HANDLE's password (asked for; piped: the first line)")
+    who.add_argument("--token", help="a device token (e.g. 'corpchat admin token issue', "
+                     "for bots); write --token=T, as T may begin with '-'")
     p.add_argument("--device", help="a name for this device (shown to operators)")
     p.add_argument("--state", help="keep the sync position in this file across runs")
     p.add_argument("--ca-file", help="wss://: trust this PEM certificate (e.g. a self-signed "
@@ -511,36 +523,12 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
-class SignInRefused(Exception):
-    """The server answered `login` with an error (its code and message), or could not
-    be reached."""
-
-
-async def sign_in(url: str, handle: str, password: str, device: str,
-                  ssl_context: ssl.SSLContext | None = None) -> str:
-    """A new device token for `handle` from its password (`login`, docs/protocol.md §29)."""
-    try:
-        async with open_websocket_url(url, subprotocols=[SUBPROTOCOL],
-                                      ssl_context=ssl_context) as ws:
-            await ws.send_message(encode(Login(id=1, handle=handle, password=password,
-                                               device=device)))
-            message = await ws.get_message()
-    except (ConnectionClosed, HandshakeError, OSError) as exc:
-        raise SignInRefused(f"cannot reach {url}: {exc}") from None
-    reply = decode_server_frame(message) if isinstance(message, bytes) else None
-    if isinstance(reply, LoggedIn):
-        return reply.token
-    if isinstance(reply, Error):
-        raise SignInRefused(f"{reply.code}: {reply.message}")
-    raise SignInRefused(f"unexpected answer {reply!r}")
-
-
-def _password(handle: str) -> str:
-    if sys.stdin.isatty():
-        import getpass
-
-        return getpass.getpass(f"password for {handle}: ")
-    return sys.stdin.readline().removesuffix("\n")
+def _signed_in(args: argparse.Namespace, url: str, context: ssl.SSLContext | None) -> str:
+    """A new device token from `--login`'s password or `--invite`'s redemption."""
+    device = args.device or "terminal"
+    if args.invite:
+        return trio.run(redeem, url, args.invite, new_password(), device, context)
+    return trio.run(sign_in, url, args.login, password_for(args.login), device, context)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -549,16 +537,14 @@ def _run(args: argparse.Namespace) -> int:
     except (OSError, ssl.SSLError) as exc:
         print(f"error: cannot use the CA file {args.ca_file}: {exc}", file=sys.stderr)
         return 2
-    token = args.token
-    if args.login:
-        try:
-            token = trio.run(sign_in, args.url, args.login, _password(args.login),
-                             args.device or "terminal", context)
-        except SignInRefused as exc:
-            print(f"error: sign-in refused: {exc}", file=sys.stderr)
-            return 1
+    url = args.url or url_of_invite(args.invite)
     try:
-        client = TerminalClient(args.url, token, _print, device=args.device,
+        token = args.token or _signed_in(args, url, context)
+    except SignInRefused as exc:
+        print(f"error: sign-in refused: {exc}", file=sys.stderr)
+        return 1
+    try:
+        client = TerminalClient(url, token, _print, device=args.device,
                                 state_path=args.state, ssl_context=context)
     except (OSError, ValueError) as exc:
         print(f"error: cannot use the state file: {exc}", file=sys.stderr)

@@ -1,15 +1,21 @@
 """Line helpers of the terminal client (client_cli.py): reaction counts and
-`@han` completion (1.5), search hits (1.6)."""
+`@han` completion (1.5), search hits (1.6), a message's or an edit's files (1.4, 1.8)."""
 
 from __future__ import annotations
 
 import time
 
-from corpchat.protocol import SearchHit
+from corpchat.protocol import MediaInfo, SearchHit
 
 
 def format_reactions(counts: dict[str, int]) -> str:
     return " ".join(f"{emoji} {n}" for emoji, n in sorted(counts.items()))
+
+
+def format_files(files: tuple[MediaInfo, ...] | None) -> str:
+    """`[image plan.png] [file notes.pdf]`: what a message carries (fetch them with a
+    browser or `GET /media/<id>`); "" when it carries nothing."""
+    return " ".join(f"[{f.kind} {f.name or f.media}]" for f in files or ())
 
 
 def complete_mentions(line: str, known: set[str]) -> tuple[str, tuple[str, ...], str | None]:

@@ -32,6 +32,10 @@ class MediaSettings:
     max_image_pixels: int = 64_000_000  # larger images are refused (decompression bombs)
     max_attachments: int = 9  # per message or moment
     url_ttl_s: int = 600  # signed URLs (media.url) stay valid this long
+    # body bytes still to arrive of the uploads being received, server-wide; a new
+    # upload waits for its turn while they are this many or more (server/upload_budget.py)
+    upload_bytes_in_flight: int = 64 * 1024 * 1024
+    upload_turn_wait_s: float = 10.0  # ... at most this long, then 503 server_busy
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -51,11 +55,15 @@ class EverydayCaps:
     max_forward: int = 100  # messages per forward (bad_request)
     max_notice_chars: int = 4000  # a group notice's text (text_too_long)
     max_pins: int = 50  # pinned messages per conversation (limit_reached)
+    # 1.8: a member's `reaction` events wait this long at most for their next write
+    # (0: written at commit, as in 1.5)
+    reaction_hold_ms: int = 100
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            if getattr(self, f.name) <= 0:
-                raise ValueError(f"setting {f.name} must be positive")
+            least = 0 if f.name == "reaction_hold_ms" else 1
+            if getattr(self, f.name) < least:
+                raise ValueError(f"setting {f.name} must be {'positive' if least else '0 or more'}")
 
 
 @dataclass(frozen=True, slots=True)

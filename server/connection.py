@@ -117,10 +117,10 @@ class Connection:
     def stop_reading(self) -> None:
         self.reader_scope.cancel()
 
-    async def read(self) -> bytes:
+    async def read(self, max_bytes: int = RECEIVE_BYTES) -> bytes:
         """One read of the peer's bytes (decrypted under TLS; b"" at EOF), for an
         exchange that took over reading (server/media_http.py)."""
-        return await self._read()
+        return await self._read(max_bytes)
 
     def start_exchange(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run a plain HTTP exchange (a media upload or download) as a task of this
@@ -187,7 +187,7 @@ class Connection:
         else:
             self._on_events(self.protocol.receive_data(data))
 
-    async def _read(self) -> bytes:
+    async def _read(self, max_bytes: int = RECEIVE_BYTES) -> bytes:
         """Wait until the socket is readable, then read what is there.
 
         One scheduling round per read: trio's `receive_some` costs two (a
@@ -195,13 +195,13 @@ class Connection:
         wasted `recv`. Cancel-safe: nothing is read once the wait is cancelled.
         """
         if self.tls is not None:
-            data = await self.tls.receive_some(RECEIVE_BYTES)
+            data = await self.tls.receive_some(max_bytes)
             return data if isinstance(data, bytes) else bytes(data)
         fd = self.session.fd
         while True:
             await trio.lowlevel.wait_readable(fd)
             try:
-                return os.read(fd, RECEIVE_BYTES)
+                return os.read(fd, max_bytes)
             except BlockingIOError:
                 continue
 

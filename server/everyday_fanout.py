@@ -2,6 +2,15 @@
 message (mentioned, quote hidden, muted), the `edited`, `reaction` and `mute`
 events, and the coalescing of reactions (one `reaction` per message per commit).
 
+Reaction events wait (1.8): a session that gets nothing but `reaction` frames from
+a commit holds them (`Session.held`) until its next write — typically the next
+message of the group, in the same system call — or `[everyday] reaction_hold_ms`,
+whichever comes first. A group where every message draws a reaction then costs
+about one write per message per member, as without reactions, not two. A session
+that gets any other frame from the commit gets its reactions in order with it, and
+held frames go in front of anything written later, so on every connection
+positions keep increasing.
+
 The hub's fan-out stays one pass over the members building each variant once
 (hub._Variants): `marks` is asked for only when a message mentions someone,
 quotes, or its conversation has a mute; a plain message costs one dict lookup.
@@ -12,6 +21,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import trio
 
 from corpchat.protocol import (
     Edited,
@@ -28,8 +39,9 @@ from corpchat.store import CONSUMER, ENTERPRISE, Membership, Message, Pending, S
 from corpchat.store import everyday as tables
 from corpchat.store.everyday import MuteState
 
+from .media import media_info
 from .people import People
-from .session import Session
+from .session import MAX_HELD, Session
 from .wsframes import event_frame
 
 Out = dict[Session, list[bytes]]
@@ -110,6 +122,9 @@ class EverydayFanout:
         self._last_change: dict[tuple[int, int], Any] = {}  # this batch's, per message
         self._folded: dict[tuple[int, int], _Folded] = {}
         self.clock: Clock | None = None  # set by the App (mutes end at a time)
+        self.hold_s = 0.0  # [everyday] reaction_hold_ms, set by the App (0: at commit)
+        self._holding: set[Session] = set()
+        self._held_wake = trio.Event()
 
     def load(self) -> None:
         """Read every mute (at start, before anything is fanned out)."""
@@ -149,7 +164,8 @@ class EverydayFanout:
     def edited(self, msg: Message, pos: int, out: Out) -> None:
         self.hub.head = pos
         frame = event_frame(Edited(conv=msg.conv, seq=msg.seq, pos=pos, text=msg.text,
-                                   edited_at=msg.edited_ms, version=msg.version))
+                                   edited_at=msg.edited_ms, version=msg.version,
+                                   attachments=tuple(map(media_info, msg.attachments)) or None))
         for session in self._audience(msg.conv, msg.pos):
             out[session].append(frame)
 
@@ -177,8 +193,54 @@ class EverydayFanout:
         frame = event_frame(ReactionEvent(conv=state.conv, seq=state.seq, pos=state.pos,
                                           reactions=state.counts,
                                           changes=tuple(folded.changes)))
-        for session in self._audience(result.conv, result.message_pos):
-            out[session].append(frame)
+        conversation = self.hub.conversation(result.conv)
+        if conversation is None:
+            return
+        self._send_reaction(conversation.members, result.message_pos, frame, out)
+
+    def _send_reaction(self, members: dict[int, Membership], message_pos: int, frame: bytes,
+                       out: Out) -> None:
+        """A `reaction` to every session of every current member who sees the message:
+        in the batch's frames of a session that has some already (after them, in
+        order), else held for its next write (1.8) — frames of this batch that come
+        after are written behind it (Session.push_many)."""
+        sessions = self.hub.sessions
+        holding = self._holding if self.hold_s else None
+        was_holding = bool(self._holding)
+        for uid, membership in members.items():
+            if membership.left_pos or message_pos < membership.joined_pos:
+                continue  # not a current member who sees the message
+            for session in sessions.get(uid, ()):
+                if holding is None or session in out:
+                    out[session].append(frame)
+                    continue
+                held = session.held  # the hot path: no call per receiver
+                if held is None:
+                    session.held = [frame]
+                    holding.add(session)
+                elif len(held) < MAX_HELD:
+                    held.append(frame)
+                else:
+                    session.release()
+                    session.held = [frame]
+        if holding and not was_holding:
+            self._held_wake.set()
+
+    # ----- held reaction events (1.8) -----
+
+    def release(self) -> None:
+        """Write every held frame now."""
+        holding, self._holding = self._holding, set()
+        for session in holding:
+            session.release()
+
+    async def run(self) -> None:
+        """Write held reaction events at most `hold_s` after they were held."""
+        while True:
+            await self._held_wake.wait()
+            self._held_wake = trio.Event()
+            await trio.sleep(self.hold_s)
+            self.release()
 
     def mute_changed(self, uid: int, state: MuteState, out: Out) -> None:
         self.hub.head = max(self.hub.head, state.pos)

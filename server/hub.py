@@ -28,7 +28,6 @@ from corpchat.protocol import (
     CloseCode,
     Error,
     Frame,
-    MediaInfo,
     Msg,
     Ok,
     Reader,
@@ -47,9 +46,10 @@ from corpchat.store import (
     Store,
     User,
 )
-from corpchat.store.records import TEXT, StoredAttachment
+from corpchat.store.records import TEXT
 
 from .everyday_fanout import EverydayFanout, badge_origin, everyday_fields, marked
+from .media import media_info
 from .online import Online
 from .ops.results import Notices, failure
 from .people import People
@@ -172,13 +172,6 @@ def message_event(msg: Message) -> Msg:
 ROBOT_SENDER = "robot:"  # a group robot's messages come from robot:<id> (no handle has ':')
 
 
-def media_info(a: StoredAttachment) -> MediaInfo:
-    """A stored attachment as the `media` map of docs/protocol.md §30.3."""
-    return MediaInfo(media=a.media_id, name=a.name, size=a.size, mime=a.mime, sha256=a.sha256,
-                     kind=a.kind, width=a.width or None, height=a.height or None,
-                     duration_ms=a.duration_ms or None, animated=a.animated or None)
-
-
 def error_frame(code: str, message: str, request_id: int | None = None,
                 retry_after_ms: int | None = None) -> bytes:
     return event_frame(Error(code=code, message=message, re=request_id,
@@ -281,6 +274,11 @@ class Hub:
         if self.pending_receipts:
             self._emit_receipts(self.pending_receipts, out)
             self.pending_receipts.clear()
+        self.write_out(out)
+
+    def write_out(self, out: Out) -> None:
+        """Write each session's frames of a batch, one system call each (behind the
+        reaction events it holds, everyday_fanout)."""
         for session, frames in out.items():
             was_open = session.close_code is None
             session.push_many(frames)

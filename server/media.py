@@ -34,7 +34,7 @@ from typing import Any
 import trio
 
 from corpchat.bridge.media import may_attach, may_fetch
-from corpchat.protocol import Attachment, ErrorCode, ProtocolError
+from corpchat.protocol import Attachment, ErrorCode, MediaInfo, ProtocolError
 from corpchat.protocol.clock import Clock
 from corpchat.store import StorageError, Store, User, copy_media
 from corpchat.store import media as records
@@ -45,6 +45,7 @@ from corpchat.store.records import StoredAttachment, pack, unpack
 from . import images, mediatypes
 from .config import MediaSettings
 from .media_threads import THREADS
+from .upload_budget import UploadBudget
 
 log = logging.getLogger("corpchat.media")
 
@@ -140,6 +141,13 @@ def attachment_of(record: records.MediaRecord, name: str | None = None) -> Store
                             record.duration_ms, record.animated)
 
 
+def media_info(a: StoredAttachment) -> MediaInfo:
+    """A stored attachment as the `media` map of docs/protocol.md §30.3 (msg, edited)."""
+    return MediaInfo(media=a.media_id, name=a.name, size=a.size, mime=a.mime, sha256=a.sha256,
+                     kind=a.kind, width=a.width or None, height=a.height or None,
+                     duration_ms=a.duration_ms or None, animated=a.animated or None)
+
+
 def next_midnight_ms(now_ms: int) -> int:
     return (now_ms // DAY_MS + 1) * DAY_MS
 
@@ -161,6 +169,7 @@ class MediaService:
         # snapshot never names a file the sweep removed before it was copied.
         self.removals = trio.Lock()
         self.counts = MediaCounts()
+        self.budget = UploadBudget(settings.upload_bytes_in_flight)
         images.set_pixel_limit(settings.max_image_pixels)
 
     async def start(self) -> None:
@@ -173,7 +182,9 @@ class MediaService:
         c = self.counts
         return {"media_files": files, "media_bytes": size, "media_uploads": c.uploads,
                 "media_upload_bytes": c.upload_bytes, "media_refused": c.refused,
-                "media_downloads": c.downloads, "media_download_bytes": c.download_bytes}
+                "media_downloads": c.downloads, "media_download_bytes": c.download_bytes,
+                "media_upload_bytes_in_flight": self.budget.pending,
+                "media_uploads_busy": self.budget.busy_refusals}
 
     async def backup(self, path: str) -> tuple[int, int, int]:
         """`admin backup`: the database's snapshot, then every file it refers to;

@@ -25,6 +25,7 @@ import trio
 from corpchat.protocol.server import (
     HttpBody,
     HttpBodyEnd,
+    HttpContinue,
     HttpRequest,
     HttpResponse,
     HttpResponseHead,
@@ -35,11 +36,16 @@ from corpchat.store import Store, User
 from .images import THUMB_SIZES
 from .media import MediaService, Servable, UploadRefused
 from .media_threads import THREADS
+from .upload_budget import RETRY_AFTER_S, Ticket
 
 log = logging.getLogger("corpchat.media")
 
 Headers = Sequence[tuple[bytes, bytes]]
 SENDFILE_BYTES = 4 * 1024 * 1024  # per sendfile call (a thread hop each)
+# An upload's reads: each costs the event loop a wake-up, a parse and a hand-off to
+# a media thread whatever its size, so larger reads cost it less per byte. Memory:
+# one read per upload being received, and upload_bytes_in_flight bounds how many.
+UPLOAD_READ_BYTES = 256 * 1024
 TLS_CHUNK_BYTES = 256 * 1024  # a download's reads under TLS, each encrypted and sent
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -346,17 +352,30 @@ async def _upload_exchange(connection: Any, request: HttpRequest) -> Answer:
         return checked
     user, name = checked
     connection.on_authenticated()  # a valid token: no longer capped as unauthenticated
-    return await upload(app.media, user, name, _body(connection, app.config.idle_timeout_s))
+    ticket = await app.media.budget.turn(_content_length(request.headers),
+                                         app.media.settings.upload_turn_wait_s)
+    if ticket is None:  # uploads take turns (server/upload_budget.py): none came
+        return error_answer(503, "server_busy", "too many uploads at once; retry later",
+                            [(b"retry-after", str(RETRY_AFTER_S).encode())])
+    try:
+        if go_on := connection.protocol.send(HttpContinue()):  # it asked before its body
+            connection.session.push(go_on)
+        return await upload(app.media, user, name,
+                            _body(connection, app.config.idle_timeout_s, ticket))
+    finally:
+        ticket.close()
 
 
-async def _body(connection: Any, idle_s: float) -> AsyncIterator[bytes]:
+async def _body(connection: Any, idle_s: float, ticket: Ticket) -> AsyncIterator[bytes]:
     """The request body, a chunk at a time: the socket is read only when the upload
-    asks for the next chunk (backpressure), each read within `idle_s`."""
+    asks for the next chunk (backpressure), each read within `idle_s`, and each
+    chunk given back to the budget of bytes in flight."""
     events, protocol = connection.http_events, connection.protocol
     while True:
         while events:
             event = events.popleft()
             if isinstance(event, HttpBody):
+                ticket.received(len(event.data))
                 yield event.data
             elif isinstance(event, HttpBodyEnd):
                 return
@@ -366,7 +385,7 @@ async def _body(connection: Any, idle_s: float) -> AsyncIterator[bytes]:
             raise ClientGone()
         with trio.move_on_after(idle_s) as idle:
             try:
-                data = await connection.read()
+                data = await connection.read(UPLOAD_READ_BYTES)
             except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
         if idle.cancelled_caught or not data:

@@ -7,7 +7,9 @@
 
 `download` uploads one file of --gib GiB (streamed, never whole in memory) and
 fetches it --rounds times over one raw socket each, reporting MiB/s; `upload`
-sends --files uploads of --mib MiB at once, reporting their wall time and the
+sends --files uploads of --mib MiB at once (each with `Expect: 100-continue`,
+again after Retry-After while the server answers 503 `server_busy`), reporting
+how many 503s came, their wall time and the
 server's RSS before, at its highest and after (from `admin stats`, sampled
 every 0.2 s). Both print one JSON object. Raw sockets rather than an HTTP
 client library, so that the client is never what is measured.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import secrets
 import sys
 import time
@@ -35,8 +38,8 @@ async def _open(url: str) -> trio.SocketStream:
     return await trio.open_tcp_stream(parts.hostname or "127.0.0.1", parts.port or 80)
 
 
-async def _read_head(stream: trio.SocketStream) -> tuple[int, dict[str, str], bytes]:
-    data = b""
+async def _read_head(stream: trio.SocketStream,
+                     data: bytes = b"") -> tuple[int, dict[str, str], bytes]:
     while b"\r\n\r\n" not in data:
         more = await stream.receive_some(65536)
         if not more:
@@ -49,25 +52,40 @@ async def _read_head(stream: trio.SocketStream) -> tuple[int, dict[str, str], by
 
 
 async def upload(url: str, token: str, size: int, seed: bytes) -> dict[str, object]:
-    """One streamed upload of `size` bytes (a repeated random block)."""
+    """One streamed upload of `size` bytes (a repeated random block); while the server
+    is busy (503 `server_busy`: the uploads take turns), again after its Retry-After."""
+    while True:
+        status, headers, body = await _upload_once(url, token, size, seed)
+        if status != 503:
+            break
+        await trio.sleep(float(headers.get("retry-after", "1")) + random.uniform(0, 0.25))
+    if status != 201:
+        raise RuntimeError(f"upload answered {status}: {body[:200]!r}")
+    return json.loads(body)
+
+
+async def _upload_once(url: str, token: str, size: int,
+                       seed: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One attempt, with `Expect: 100-continue`: the body goes only once it is wanted."""
     stream = await _open(url)
     async with stream:
         await stream.send_all((f"POST /media?name=bench.bin HTTP/1.1\r\nHost: bench\r\n"
                                f"Authorization: Bearer {token}\r\nContent-Length: {size}\r\n"
-                               "Content-Type: application/octet-stream\r\n\r\n").encode())
-        block = (seed * (CHUNK // len(seed) + 1))[:CHUNK]
-        left = size
-        while left:
-            piece = block[:min(left, CHUNK)]
-            await stream.send_all(piece)
-            left -= len(piece)
+                               "Content-Type: application/octet-stream\r\n"
+                               "Expect: 100-continue\r\n\r\n").encode())
         status, headers, rest = await _read_head(stream)
+        if status == 100:
+            block = (seed * (CHUNK // len(seed) + 1))[:CHUNK]
+            left = size
+            while left:
+                piece = block[:min(left, CHUNK)]
+                await stream.send_all(piece)
+                left -= len(piece)
+            status, headers, rest = await _read_head(stream, rest)
         body = rest
         while len(body) < int(headers.get("content-length", "0")):
             body += await stream.receive_some(65536)
-    if status != 201:
-        raise RuntimeError(f"upload answered {status}: {body[:200]!r}")
-    return json.loads(body)
+    return status, headers, body
 
 
 async def download(url: str, token: str, media: str) -> tuple[int, float]:
@@ -97,7 +115,8 @@ def _user(admin_socket: str) -> str:
         call(admin_socket, "corp.add", {"name": "mediabench"})
     except Exception:  # noqa: BLE001 - it exists from an earlier run
         pass
-    return call(admin_socket, "user.add", {"handle": handle, "corp": "mediabench"})["token"]
+    added = call(admin_socket, "user.add", {"handle": handle, "corp": "mediabench", "token": True})
+    return added["token"]
 
 
 async def run_download(args: argparse.Namespace) -> dict[str, object]:
@@ -143,7 +162,8 @@ async def run_upload(args: argparse.Namespace) -> dict[str, object]:
         seconds = time.perf_counter() - started
         await trio.sleep(0.5)
         stop.set()
-    return {"bench": "upload", "files": args.files, "mib_each": args.mib,
+    busy = call(args.admin_socket, "stats", {}).get("media_uploads_busy")
+    return {"bench": "upload", "files": args.files, "mib_each": args.mib, "busy_503": busy,
             "seconds": round(seconds, 2), "mib_s": round(args.files * args.mib / seconds, 1),
             "rss_before_mib": round(seen[0] / 1024**2, 1),
             "rss_max_mib": round(max(seen) / 1024**2, 1),

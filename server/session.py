@@ -21,6 +21,7 @@ from corpchat.protocol import CloseCode
 from corpchat.store import User
 
 _IOV_MAX = 512
+MAX_HELD = 64  # held frames per session before they are written anyway
 _session_ids = itertools.count(1)
 
 
@@ -30,7 +31,7 @@ class Session:
     __slots__ = (
         "id", "fd", "peer", "bound", "user", "device", "connected_ms", "inflight",
         "_out", "_out_bytes", "_head_sent", "_blocked", "_wake", "close_code", "close_reason",
-        "dead", "room", "token_id", "_waiting",
+        "dead", "room", "token_id", "_waiting", "held",
     )
 
     def __init__(self, fd: int, peer: str, bound: int, connected_ms: int) -> None:
@@ -53,6 +54,9 @@ class Session:
         self.dead = False  # the socket failed or is closed: drop everything
         self.room: trio.Event | None = None  # set when inflight sends drop below the cap
         self._waiting: trio.CancelScope | None = None  # the writer's wait for the socket
+        # frames that ride in front of the next write (1.8: reaction events); fan-out
+        # appends to it directly (everyday_fanout), at most MAX_HELD, then `release`
+        self.held: list[bytes] | None = None
 
     @property
     def authed_user(self) -> User:
@@ -75,8 +79,12 @@ class Session:
         self.push_many([data])
 
     def push_many(self, frames: list[bytes]) -> None:
-        """Write frames with one system call, keeping what the kernel does not take."""
-        if self.closing:
+        """Write frames with one system call, keeping what the kernel does not take;
+        the held frames go first (they were committed before these)."""
+        if self.held:
+            frames = self.held + frames
+            self.held = None
+        if self.closing or not frames:
             return
         if not self._out:
             self._write_direct(frames)
@@ -84,6 +92,13 @@ class Session:
         self._out.extend(frames)
         self._out_bytes += sum(map(len, frames))
         self._after_queue()
+
+    # ----- held frames (1.8: reaction events wait for the next write) -----
+
+    def release(self) -> None:
+        """Write the held frames now."""
+        if self.held:
+            self.push_many([])
 
     def _write_direct(self, frames: list[bytes]) -> None:
         """The common case: nothing is waiting, so the bytes go straight to the socket."""

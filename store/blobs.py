@@ -39,6 +39,8 @@ from dataclasses import dataclass
 
 from .errors import StorageError
 
+WRITEBACK_BYTES = 1024 * 1024  # an upload's bytes are sent to disk this many at a time
+
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # EFBIG: RLIMIT_FSIZE
 TMP_DIR = "tmp"
 THUMBS_DIR = "thumbs"  # server/images.py writes them: <hh>/<sha256>-<size>.<ext>
@@ -69,6 +71,24 @@ def blob_path(root: str, sha256: str) -> str:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError("not a sha256 hex digest")
     return os.path.join(root, sha256[:2], sha256)
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start writing a range of an upload to disk now, without waiting for it.
+
+    Without this, a hundred uploads leave a gigabyte of dirty pages that the
+    final fsyncs flush at once — and ext4's journal makes the writer's commit
+    (LMDB's fdatasync) wait behind them: every ack slows (measured: commit p99
+    84 → 514 ms). Written back as they arrive, the finish fsync has little
+    left to do. Linux's POSIX_FADV_DONTNEED starts the writeback of the dirty
+    pages of the range (and drops them from the page cache once clean: an
+    upload is not read back soon). Elsewhere: nothing."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        try:
+            advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+        except OSError:  # advice only
+            pass
 
 
 def _fsync_dir(path: str) -> None:
@@ -164,6 +184,7 @@ class BlobUpload:
         self.store = store
         self.max_bytes = max_bytes
         self.size = 0
+        self._written_back = 0  # bytes whose writeback was started
         self._hash = hashlib.sha256()
         self._path = os.path.join(store.tmp, secrets.token_hex(16))
         try:
@@ -186,6 +207,9 @@ class BlobUpload:
             self.abort()
             raise _storage_error(exc) from exc
         self.size += len(chunk)
+        if self.size - self._written_back >= WRITEBACK_BYTES:
+            _start_writeback(self._fd, self._written_back, self.size - self._written_back)
+            self._written_back = self.size
 
     def finish(self) -> Blob:
         """Make the file durable under its hash; the caller must `release()` it once

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from . import keys
-from .records import Membership, Message, pack, unpack
+from .records import Membership, Message, StoredAttachment, pack, unpack
 from .scan import Dbs, Txn, prefix_items
 
 EDIT = "edit"
@@ -36,13 +37,14 @@ MUTE = "mute"
 
 @dataclass(frozen=True, slots=True)
 class Version:
-    """One version of a message's text (0: as sent)."""
+    """One version of a message's text and files (0: as sent)."""
 
     version: int
     text: str
     time_ms: int
     pos: int  # where it entered the stream (the message's own pos for version 0)
     editor: str
+    files: tuple[StoredAttachment, ...] | None  # None: a 1.5 record (the message's files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class EditEvent:
     text: str
     edited_ms: int
     version: int
+    files: tuple[StoredAttachment, ...] = ()  # the version's attachments (1.8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,29 +79,58 @@ StreamEvent = EditEvent | ReactionState | MuteState
 # ----- edits -----------------------------------------------------------------
 
 
+def _files(row: list[Any]) -> tuple[StoredAttachment, ...] | None:
+    """A version record's files (None: a 1.5 record, written before edits took files)."""
+    if len(row) < 5:
+        return None
+    return tuple(StoredAttachment.from_row(f) for f in row[4])
+
+
 def versions(txn: Txn, db: Dbs, *, conv: int, seq: int) -> list[Version]:
     """Every stored version of a message's text, oldest first (empty: never edited)."""
     out = []
     for key, value in prefix_items(txn, db["edits"], keys.pair(conv, seq)):
-        text, time_ms, pos, editor = unpack(value)[:4]
-        out.append(Version(keys.read_u64(key, 16), text, time_ms, pos, editor))
+        row = unpack(value)
+        text, time_ms, pos, editor = row[:4]
+        out.append(Version(keys.read_u64(key, 16), text, time_ms, pos, editor, _files(row)))
     return out
 
 
-def put_edit(txn: Txn, db: Dbs, msg: Message, text: str, *, pos: int, now_ms: int,
+def _version_row(text: str, time_ms: int, pos: int, editor: str,
+                 files: tuple[StoredAttachment, ...]) -> bytes:
+    return pack([text, time_ms, pos, editor, [f.row() for f in files]])
+
+
+def put_edit(txn: Txn, db: Dbs, msg: Message, text: str,
+             files: tuple[StoredAttachment, ...] | None, *, pos: int, now_ms: int,
              editor: str) -> Message:
-    """Store a new version of `msg` at stream position `pos`; the message record
-    holds the latest text. Returns the edited message."""
+    """Store a new version of `msg` at stream position `pos` with these files (None:
+    the message's own); the message record holds the latest. Returns the edited
+    message."""
     base = keys.pair(msg.conv, msg.seq)
     if msg.version == 0:  # the original, so the archive and former members keep it
-        txn.put(base + keys.u64(0), pack([msg.text, msg.time_ms, msg.pos, msg.sender]),
-                db=db["edits"])
+        txn.put(base + keys.u64(0), _version_row(msg.text, msg.time_ms, msg.pos, msg.sender,
+                                                 msg.attachments), db=db["edits"])
+    elif files is not None and files != msg.attachments:
+        _record_files(txn, db, msg)
     version = msg.version + 1
-    txn.put(base + keys.u64(version), pack([text, now_ms, pos, editor]), db=db["edits"])
+    kept = msg.attachments if files is None else files
+    txn.put(base + keys.u64(version), _version_row(text, now_ms, pos, editor, kept),
+            db=db["edits"])
     txn.put(keys.pair(msg.conv, pos), pack([EDIT, msg.seq, version]), db=db["conv_events"])
     # the search index follows `stream`: the message is indexed again, edited, from here
     txn.put(keys.u64(pos), base, db=db["stream"])
-    return replace(msg, text=text, version=version, edited_ms=now_ms)
+    return replace(msg, text=text, attachments=kept, version=version, edited_ms=now_ms)
+
+
+def _record_files(txn: Txn, db: Dbs, msg: Message) -> None:
+    """Before the files first change, write them into the versions stored without
+    (1.5's: their files were the message's, which no edit could change then)."""
+    for old in versions(txn, db, conv=msg.conv, seq=msg.seq):
+        if old.files is None:
+            txn.put(keys.triple(msg.conv, msg.seq, old.version),
+                    _version_row(old.text, old.time_ms, old.pos, old.editor, msg.attachments),
+                    db=db["edits"])
 
 
 def as_seen(txn: Txn, db: Dbs, msg: Message, membership: Membership) -> Message:
@@ -112,7 +144,9 @@ def as_seen(txn: Txn, db: Dbs, msg: Message, membership: Membership) -> Message:
         return msg
     last = seen[-1]
     edited = last.time_ms if last.version else 0
-    return replace(msg, text="" if msg.recalled else last.text, version=last.version,
+    files = msg.attachments if last.files is None else last.files
+    return replace(msg, text="" if msg.recalled else last.text,
+                   attachments=() if msg.recalled else files, version=last.version,
                    edited_ms=edited)
 
 
@@ -333,8 +367,13 @@ def read_event(txn: Txn, db: Dbs, conv: int, pos: int, record: bytes,
     found = txn.get(keys.triple(conv, ref, version), db=db["edits"])
     if found is None:
         return None
-    text, time_ms = unpack(found)[:2]
-    return EditEvent(conv, ref, pos, "" if msg.recalled else text, time_ms, version)
+    row = unpack(found)
+    text, time_ms = row[:2]
+    if msg.recalled:
+        return EditEvent(conv, ref, pos, "", time_ms, version)
+    files = _files(row)
+    return EditEvent(conv, ref, pos, text, time_ms, version,
+                     msg.attachments if files is None else files)
 
 
 def visible_message(txn: Txn, db: Dbs, *, uid: int, conv: int, seq: int) -> Message | None:

@@ -53,8 +53,10 @@ scan walks a conversation or a user in order. Sub-databases:
   media_refs    media id | conv u64 | seq u64 -> b"" (a message carries it; conv 0:
                 employee u64 | moment u64, a moment)
   media_hashes  sha256 32 bytes             -> [records, size] (the file goes at 0 records)
-  edits         conv u64 | seq u64 | version u64 -> [text, time ms, pos, editor] (1.5; version
-                0 is the original text, kept when it is first edited)
+  edits         conv u64 | seq u64 | version u64 -> [text, time ms, pos, editor, files] (1.5;
+                version 0 is the original text, kept when it is first edited; files, the
+                version's attachment rows, since 1.8: a 1.5 record without them had the
+                message's files, and gets them written once an edit changes the files)
   conv_events   conv u64 | pos u64          -> [kind, seq, version] (1.5: edits and reaction
                 changes in the stream; a message's reaction entry moves to its last change)
   reaction_counts conv u64 | seq u64        -> [{emoji: count}, pos of the last change]

@@ -100,6 +100,13 @@ def get_message(txn: Txn, db: Dbs, *, conv: int, seq: int) -> Message | None:
     return None if raw is None else Message.decode(conv, seq, raw)
 
 
+def messages_at(txn: Txn, db: Dbs, *, at: list[tuple[int, int]]) -> list[Message]:
+    """The stored messages at these (conv, seq) places, in that order (missing ones left
+    out): the last message of each listed conversation, for `conversations` (1.9)."""
+    found = (get_message(txn, db, conv=conv, seq=seq) for conv, seq in at)
+    return [msg for msg in found if msg is not None]
+
+
 def stream_pos(txn: Txn, db: Dbs, *, conv: int, seq: int) -> int | None:
     """A stored message's stream position, without decoding the message."""
     raw = txn.get(keys.pair(conv, seq), db=db["msgs"])

@@ -44,7 +44,8 @@ class TestServer:
                 await self.admin("corp.add", name=corp)
             except Exception:
                 pass  # exists
-        result = await self.admin("user.add", handle=handle, corp=corp, consumer=corp is None)
+        result = await self.admin("user.add", handle=handle, corp=corp, consumer=corp is None,
+                                   token=True)
         return result["token"]
 
 

@@ -23,6 +23,7 @@ from corpchat.store.everyday import EditEvent, MuteState, ReactionState, Seen, S
 
 from ..everyday_fanout import badge_origin
 from ..hub import NoticeContext, message_event
+from ..media import media_info
 from ..people import People
 from ..services import Delivery, Services
 from ..session import Session
@@ -98,7 +99,8 @@ def _page_fields(store: Store, event: Msg, item: Seen, viewer: User) -> Msg:
 def sync_events(events: list[StreamEvent]) -> dict[str, Any]:
     """A sync page's 1.5 arrays, each in position order (absent when empty)."""
     edited = tuple(Edited(conv=e.conv, seq=e.seq, pos=e.pos, text=e.text,
-                          edited_at=e.edited_ms, version=e.version)
+                          edited_at=e.edited_ms, version=e.version,
+                          attachments=tuple(map(media_info, e.files)) or None)
                    for e in events if isinstance(e, EditEvent))
     reaction = tuple(ReactionEvent(conv=e.conv, seq=e.seq, pos=e.pos, reactions=e.counts)
                      for e in events if isinstance(e, ReactionState))

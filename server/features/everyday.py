@@ -39,7 +39,7 @@ from corpchat.store import ANNOUNCE, GROUP, User, WriteTxn
 from corpchat.store import everyday as tables
 
 from ..hub import Hub, Out, RequestContext
-from ..media import Files
+from ..media import Files, requested_attachments
 from ..ops import everyday as ops
 from ..ops import groups as group_ops
 from ..ops import messages as message_ops
@@ -148,10 +148,13 @@ def with_extras(s: Services, sender: User, frame: Send,
 @routes.handles(Edit)
 def edit(s: Services, session: Session, frame: Edit) -> None:
     user = session.authed_user
-    _check_text(frame.text, s.config.limits.max_text_chars)
+    # 1.8: `attachments` replaces the files (absent: kept); text may be "" if files remain
+    wanted = None if frame.attachments is None else \
+        requested_attachments(s.config.media, frame.attachments)
+    _check_text(frame.text, s.config.limits.max_text_chars, empty_ok=wanted != ())
     now, caps, conv, seq, text = s.clock.now_ms(), s.config.everyday, frame.conv, frame.seq, \
         frame.text
-    s.submit(session, lambda w: ops.edit(w, user, conv, seq, text, now, caps),
+    s.submit(session, lambda w: ops.edit(w, user, conv, seq, text, wanted, now, caps),
              EditContext(session, frame.id))
 
 
@@ -169,9 +172,10 @@ def react(s: Services, session: Session, frame: React) -> None:
 @routes.handles(GroupNotice)
 def group_notice(s: Services, session: Session, frame: GroupNotice) -> None:
     user = session.authed_user
-    _check_text(frame.text, s.config.everyday.max_notice_chars)
+    wanted = requested_attachments(s.config.media, frame.attachments)  # 1.8
+    _check_text(frame.text, s.config.everyday.max_notice_chars, empty_ok=bool(wanted))
     now, conv, text = s.clock.now_ms(), frame.conv, frame.text
-    s.submit(session, lambda w: ops.set_notice(w, user, conv, text, now),
+    s.submit(session, lambda w: ops.set_notice(w, user, conv, text, wanted, now),
              ChangeContext(session, frame.id))
 
 
@@ -192,8 +196,9 @@ def conv_mute(s: Services, session: Session, frame: ConvMute) -> None:
              MuteContext(session, frame.id))
 
 
-def _check_text(text: str, most: int) -> None:
-    if not text:
+def _check_text(text: str, most: int, empty_ok: bool = False) -> None:
+    """`empty_ok`: files come with it (an edit's are checked again by its operation)."""
+    if not text and not empty_ok:
         raise bad("text is empty")
     if len(text) > most:
         raise ProtocolError(ErrorCode.TEXT_TOO_LONG, f"text is longer than {most} characters")
@@ -245,15 +250,37 @@ def forward(s: Services, session: Session, frame: Forward) -> None:
         raise bad(f"forward 1 to {s.config.everyday.max_forward} messages")
     if len(set(frame.seqs)) != len(frame.seqs):
         raise bad("a message is named twice")
-    send = _target_send(s, sender, frame.to_conv)
+    try:
+        send = _target_send(s, sender, frame.to_conv)
+    except ProtocolError:
+        if _answer_repeat(s, session, frame):
+            return  # a retry of a forward stored before the refusal applied (§7.4)
+        raise
     now, cmid, seqs, source, target = s.clock.now_ms(), frame.client_msg_id, frame.seqs, \
         frame.from_conv, frame.to_conv
     s.submit(session, lambda w: ops.forward(w, sender, cmid, source, seqs, target, now, send),
              ForwardContext(session, frame.id))
 
 
-def _target_send(s: Services, sender: User,
-                 conv: int) -> Callable[[WriteTxn, str, str], Any]:
+def _answer_repeat(s: Services, session: Session, frame: Forward) -> bool:
+    """A refused forward that repeats a stored one gets its first answer instead:
+    the copies it stored, `duplicate` (ordinary repeats the writer answers)."""
+    uid = session.authed_user.uid
+    copies = []
+    for i in range(len(frame.seqs)):
+        found = s.store.sent_message(uid=uid, client_msg_id=ops.copy_id(frame.client_msg_id, i))
+        if found is None:
+            break
+        copies.append(found)
+    if not copies:
+        return False
+    session.push(event_frame(Forwarded(re=frame.id, conv=copies[-1].conv,
+                                       seqs=tuple(m.seq for m in copies), pos=copies[-1].pos,
+                                       duplicate=True)))
+    return True
+
+
+def _target_send(s: Services, sender: User, conv: int) -> Callable[..., Any]:
     """The send operation of the forward's target, after the checks of a `send`."""
     state = s.hub.conversation(conv)
     mine = state.members.get(sender.uid) if state is not None else None
@@ -263,13 +290,14 @@ def _target_send(s: Services, sender: User,
     if state.kind == ANNOUNCE:
         raise ProtocolError(ErrorCode.FORBIDDEN, "the notice board is read-only")
     if state.kind == GROUP:
-        return lambda w, cmid, text: group_ops.send(w, sender, conv, cmid, text, now)
+        return lambda w, cmid, text, files: group_ops.send(w, sender, conv, cmid, text, now,
+                                                           attachments=files)
     peer = s.store.direct_peer(uid=sender.uid, conv=conv)
     if peer is None:
         raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of conversation {conv}")
     enforce(may_message_directly(sender, peer, tied=tied(s.store, sender, peer)))
     archive = archive_corp(sender, peer)
-    return lambda w, cmid, text: message_ops.send_direct(w, sender, peer, cmid, text, now,
-                                                         False, archive)
+    return lambda w, cmid, text, files: message_ops.send_direct(
+        w, sender, peer, cmid, text, now, False, archive, attachments=files)
 
 

@@ -10,11 +10,14 @@ from corpchat.protocol import (
     ErrorCode,
     History,
     HistoryPage,
+    Msg,
     ProtocolError,
     Sync,
     SyncPage,
+    encode,
 )
-from corpchat.store import DIRECT
+from corpchat.store import DIRECT, User
+from corpchat.store.messages import messages_at
 
 from ..routes import Routes
 from ..services import Services
@@ -57,6 +60,7 @@ def history(s: Services, session: Session, frame: History) -> None:
 def conversations(s: Services, session: Session, frame: Conversations) -> None:
     user = session.authed_user
     rows = s.store.user_conversations(user.uid)[:page_limit(s.config.limits, frame.limit)]
+    last = last_messages(s, user, [(row[0].conv, row[2]) for row in rows if row[2]])
     summaries = []
     for conversation, membership, seq, pos, read in rows:
         peer = None
@@ -67,5 +71,25 @@ def conversations(s: Services, session: Session, frame: Conversations) -> None:
             conv=conversation.conv, kind=conversation.kind, name=conversation.name or peer
             or "", last_seq=seq, last_pos=pos, read=read, peer=peer,
             left=None if membership.active else True,
-            **conv_marks(s.store, s.hub, user.uid, conversation.conv, conversation.kind)))
+            **conv_marks(s.store, s.hub, user.uid, conversation.conv, conversation.kind),
+            last=last.get(conversation.conv)))
     session.push(event_frame(ConversationsReply(re=frame.id, convs=tuple(summaries))))
+
+
+def last_messages(s: Services, user: User, at: list[tuple[int, int]]) -> dict[int, Msg]:
+    """Each conversation's last message as the user's `history` would show it (1.9): the
+    seq is the last the user may see (a member's span, `user_conversations`), recalled
+    ones come as tombstones, the version and quote as this reader may see them.
+
+    At most a page's bytes of them (`page_bytes`, as `sync` and `history`), most recent
+    conversations first: 500 conversations of long messages would pass the 1 MiB a
+    client must accept and the outbound buffer. The rest come without, and a client
+    asks `history` for those."""
+    out: dict[int, Msg] = {}
+    budget = s.config.page_bytes
+    for msg in shown(s.store, user, s.store.read(messages_at, at=at)):
+        budget -= len(encode(msg))
+        if budget < 0:
+            break
+        out[msg.conv] = msg
+    return out

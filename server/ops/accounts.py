@@ -18,11 +18,12 @@ from corpchat.store.records import Department
 
 @dataclass(frozen=True, slots=True)
 class Enrolled:
-    """A new user and their first device token (shown once, to the operator)."""
+    """A new user, and a first device token only when a provisioning program asked
+    for one (people sign in with their invite instead)."""
 
     user: User
-    token_id: str
-    token: str
+    token_id: str | None = None
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +50,15 @@ def set_corp(w: WriteTxn, corp_id: int, changes: dict[str, Any]) -> Corp | Refus
     return updated
 
 
-def add_user(w: WriteTxn, handle: str, corp_id: int | None, now_ms: int) -> Enrolled | Refusal:
-    """An employee (of `corp_id`) or a consumer (None), with a first token."""
+def add_user(w: WriteTxn, handle: str, corp_id: int | None, now_ms: int, *,
+             first_token: bool = False) -> Enrolled | Refusal:
+    """An employee (of `corp_id`) or a consumer (None); with a first token in the
+    same commit when `first_token` (the load tester provisioning thousands)."""
     user = w.create_user(handle, corp_id, now_ms)
     if isinstance(user, Refusal):
         return user
+    if not first_token:
+        return Enrolled(user)
     issued = w.issue_token(user.uid, now_ms)
     if isinstance(issued, Refusal):
         return issued

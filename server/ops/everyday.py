@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from corpchat.bridge import archive_corp, group_archive_corp, may_forward
-from corpchat.protocol import ErrorCode
+from corpchat.protocol import Attachment, ErrorCode
 from corpchat.protocol.frames_everyday import MENTION_ALL
 from corpchat.store import GROUP, Membership, Message, Refused, User, WriteTxn
 from corpchat.store import everyday as tables
+from corpchat.store import media as media_records
 from corpchat.store.everyday import MuteState, ReactionState
 from corpchat.store.records import (
     ANNOUNCE,
@@ -31,6 +32,7 @@ from corpchat.store.records import (
 )
 
 from ..config import EverydayCaps
+from ..media import check_attachments, commit_attachments
 from .groups import MANAGERS
 from .results import GroupChange, Sent
 
@@ -132,25 +134,45 @@ def _may_mention_all(w: WriteTxn, sender: User, conv: int, mine: Membership) -> 
 # ----- edits ------------------------------------------------------------------
 
 
-def edit(w: WriteTxn, editor: User, conv: int, seq: int, text: str, now_ms: int,
-         caps: EverydayCaps) -> Edit | Refused:
+def edit(w: WriteTxn, editor: User, conv: int, seq: int, text: str,
+         wanted: tuple[Any, ...] | None, now_ms: int, caps: EverydayCaps) -> Edit | Refused:
+    """A new version of one's message: its text, and with `wanted` (the request's
+    `attachments`, 1.8) its files; None keeps the files it has."""
     mine = _member(w, conv, editor.uid)
     if isinstance(mine, Refused):
         return mine
     msg = w.message(conv=conv, seq=seq)
     if msg is None or not mine.sees(msg.pos):
         return Refused(ErrorCode.NOT_FOUND, f"no message {seq} here")
+    if not text and not (msg.attachments if wanted is None else wanted):
+        return Refused(ErrorCode.BAD_REQUEST, "text is empty (a message without files)")
     if msg.kind != TEXT or msg.recalled or msg.sender != editor.handle:
         return Refused(ErrorCode.FORBIDDEN, "only the sender edits a message, not a recalled "
                                             "or system one")
     if now_ms - msg.time_ms > caps.edit_window_s * 1000:
         return Refused(ErrorCode.EDIT_EXPIRED, "the edit window has passed")
+    files = None if wanted is None else check_attachments(w, editor, wanted)
+    if isinstance(files, Refused):
+        return files
     pos = w.next_pos()
-    edited = tables.put_edit(w.txn, w.db, msg, text, pos=pos, now_ms=now_ms,
+    edited = tables.put_edit(w.txn, w.db, msg, text, files, pos=pos, now_ms=now_ms,
                              editor=editor.handle)
+    if files is not None:
+        _reference(w, edited, files)
     w.rewrite_message(edited)
     _archive_edit(w, edited, editor, pos, now_ms)
     return Edit(edited, pos)
+
+
+def _reference(w: WriteTxn, msg: Message, files: tuple[StoredAttachment, ...]) -> None:
+    """An edit's new files are the message's (store/media.py's references): whoever
+    sees the message may fetch them. A file an edit drops keeps its reference: every
+    reader of the message saw (or may sync) the version that carried it; a recall
+    hides them all."""
+    commit_attachments(w, files)
+    for attachment in files:
+        w.do(media_records.add_message_ref, media_id=attachment.media_id, conv=msg.conv,
+             seq=msg.seq)
 
 
 def _archive_edit(w: WriteTxn, msg: Message, editor: User, pos: int, now_ms: int) -> None:
@@ -162,7 +184,7 @@ def _archive_edit(w: WriteTxn, msg: Message, editor: User, pos: int, now_ms: int
     corp = _archive_corp(w, conversation)
     if corp:
         w.archive(ArchiveEntry(corp, now_ms, pos, msg.conv, msg.seq, editor.handle,
-                               editor.realm, msg.text, "edit"))
+                               editor.realm, msg.text, "edit", msg.attachments))
 
 
 def _archive_corp(w: WriteTxn, conversation: Conversation) -> int | None:
@@ -202,9 +224,10 @@ def react(w: WriteTxn, user: User, conv: int, seq: int, emoji: str, on: bool, no
 
 def forward(w: WriteTxn, forwarder: User, client_msg_id: str, from_conv: int,
             seqs: tuple[int, ...], to_conv: int, now_ms: int,
-            send: Callable[[WriteTxn, str, str], Any]) -> Forwards | Refused:
+            send: Callable[..., Any]) -> Forwards | Refused:
     """Copy messages the forwarder sees into `to_conv` through `send` (the target's
-    own send operation, given (w, client_msg_id, text)), each with its origin."""
+    own send operation, given (w, client_msg_id, text, files)), each with its origin
+    and its files (the same media: no bytes are copied)."""
     first = w.find_sent(uid=forwarder.uid, client_msg_id=client_msg_id)
     if first is not None:
         return _repeat(w, forwarder, client_msg_id, len(seqs))
@@ -216,13 +239,16 @@ def forward(w: WriteTxn, forwarder: User, client_msg_id: str, from_conv: int,
         msg = _visible_text(w, from_conv, seq, source)
         if isinstance(msg, Refused):
             return msg
-        originals.append(msg)
+        files = _forwardable_files(w, forwarder, msg)
+        if isinstance(files, Refused):
+            return files
+        originals.append((msg, files))
     refusal = _may_cross(w, forwarder, from_conv, to_conv)
     if refusal is not None:
         return refusal
     out = []
-    for i, original in enumerate(originals):
-        result = send(w, _copy_id(client_msg_id, i), original.text)
+    for i, (original, files) in enumerate(originals):
+        result = send(w, copy_id(client_msg_id, i), original.text, files)
         if isinstance(result, Refused):
             return result  # the first copy is refused before anything is written
         copy = replace(result.message, forwarded=Origin(original.sender, original.time_ms,
@@ -232,12 +258,25 @@ def forward(w: WriteTxn, forwarder: User, client_msg_id: str, from_conv: int,
     return Forwards(tuple(out), False)
 
 
-def _copy_id(client_msg_id: str, index: int) -> str:
+def _forwardable_files(w: WriteTxn, forwarder: User,
+                       original: Message) -> tuple[StoredAttachment, ...] | Refused:
+    """The files of a message being forwarded, each checked by bridge/media.py's rule
+    for the forwarder (who sees the message, so may fetch what it carries); the copy
+    references the same media, and the target's members then see it as theirs."""
+    if not original.attachments:
+        return ()
+    wanted = tuple(Attachment(media=a.media_id, name=a.name or None)
+                   for a in original.attachments)
+    return check_attachments(w, forwarder, wanted)
+
+
+def copy_id(client_msg_id: str, index: int) -> str:
+    """The client_msg_id of a forward's `index`th copy (0: the request's own)."""
     return client_msg_id if index == 0 else f"{client_msg_id}#{index + 1}"
 
 
 def _repeat(w: WriteTxn, forwarder: User, client_msg_id: str, count: int) -> Forwards:
-    found = [w.find_sent(uid=forwarder.uid, client_msg_id=_copy_id(client_msg_id, i))
+    found = [w.find_sent(uid=forwarder.uid, client_msg_id=copy_id(client_msg_id, i))
              for i in range(count)]
     return Forwards(tuple(m for m in found if m is not None), True)
 
@@ -264,22 +303,27 @@ def _ever_consumers(w: WriteTxn, conversation: Conversation) -> bool:
 # ----- the group notice and pins -------------------------------------------------
 
 
-def set_notice(w: WriteTxn, actor: User, conv: int, text: str,
+def set_notice(w: WriteTxn, actor: User, conv: int, text: str, wanted: tuple[Any, ...],
                now_ms: int) -> GroupChange | Refused:
+    """The group's notice, a receipt-requested message with its files (1.8)."""
     mine = _member(w, conv, actor.uid)
     if isinstance(mine, Refused):
         return mine
     conversation = w.conversation(conv)
     if conversation is None or conversation.kind != GROUP or mine.role not in MANAGERS:
         return Refused(ErrorCode.FORBIDDEN, "only a group's owner and admins set its notice")
+    files = check_attachments(w, actor, wanted) if wanted else ()
+    if isinstance(files, Refused):
+        return files
+    commit_attachments(w, files)
     msg = w.append(conv=conv, sender=actor.handle, now_ms=now_ms, sender_uid=actor.uid,
-                   text=text, receipt=True)
+                   text=text, receipt=True, attachments=files)
     msg = replace(msg, notice=True)
     w.rewrite_message(msg)
     tables.set_notice(w.txn, w.db, conv=conv, seq=msg.seq)
     if corp := group_archive_corp(conversation):
         w.archive(ArchiveEntry(corp, now_ms, msg.pos, conv, msg.seq, actor.handle,
-                               actor.realm, text, "notice"))
+                               actor.realm, text, "notice", files))
     return GroupChange(msg)
 
 

@@ -18,6 +18,7 @@ import pytest
 from corpchat.protocol import (
     CLIENT_FRAMES,
     SERVER_FRAMES,
+    ConvSummary,
     Frame,
     ProtocolError,
     decode_client_frame,
@@ -256,6 +257,17 @@ REVISION_1_7_NESTED_FIELDS = {
     "robot": ["robot", "name", "by", "created"],
 }
 
+# Revision 1.8 (docs/protocol.md §34, everyday follow-ups): attachments on `edit` and
+# `group.notice`, and the version's files on `edited`; vectors in *_v1_8.json.
+REVISION_1_8_CLIENT_FIELDS = {
+    "edit": REVISION_1_5_CLIENT_FIELDS["edit"] + ["attachments"],
+    "group.notice": REVISION_1_5_CLIENT_FIELDS["group.notice"] + ["attachments"],
+}
+REVISION_1_8_SERVER_FIELDS = {
+    "edited": REVISION_1_5_SERVER_FIELDS["edited"] + ["attachments"],
+}
+REVISION_1_8_NESTED_FIELDS: dict[str, list[str]] = {}
+
 # Revision 1.6 (docs/protocol.md, section 32): search. Its vectors live in the
 # *_v1_6.json files.
 REVISION_1_6_CLIENT_FIELDS = {
@@ -271,6 +283,14 @@ REVISION_1_6_NESTED_FIELDS = {
     "snippet": ["text", "ranges"],
 }
 
+# Revision 1.9 (docs/protocol.md, section 35): the web client's needs. Its vectors
+# live in the *_v1_9.json files.
+REVISION_1_9_CLIENT_FIELDS: dict[str, list[str]] = {}
+REVISION_1_9_SERVER_FIELDS: dict[str, list[str]] = {}
+REVISION_1_9_NESTED_FIELDS = {
+    "conv": REVISION_1_5_NESTED_FIELDS["conv"] + ["last"],
+}
+
 # Every revision's tables, oldest first: a later revision's list of a frame's fields
 # extends the earlier one's.
 REVISIONS = (
@@ -282,6 +302,8 @@ REVISIONS = (
     ("1.5", REVISION_1_5_CLIENT_FIELDS, REVISION_1_5_SERVER_FIELDS, REVISION_1_5_NESTED_FIELDS),
     ("1.6", REVISION_1_6_CLIENT_FIELDS, REVISION_1_6_SERVER_FIELDS, REVISION_1_6_NESTED_FIELDS),
     ("1.7", REVISION_1_7_CLIENT_FIELDS, REVISION_1_7_SERVER_FIELDS, REVISION_1_7_NESTED_FIELDS),
+    ("1.8", REVISION_1_8_CLIENT_FIELDS, REVISION_1_8_SERVER_FIELDS, REVISION_1_8_NESTED_FIELDS),
+    ("1.9", REVISION_1_9_CLIENT_FIELDS, REVISION_1_9_SERVER_FIELDS, REVISION_1_9_NESTED_FIELDS),
 )
 
 
@@ -701,3 +723,30 @@ def test_revision_1_7_fields_keep_their_canonical_order(table: Any,
                                                        fields: dict[str, list[str]]) -> None:
     for kind, names in fields.items():
         assert wire_keys(table[kind])[: len(names)] == names, kind
+
+
+def test_revision_1_8_vectors_cover_its_fields() -> None:
+    assert _types("client_frames_v1_8.json") == set(REVISION_1_8_CLIENT_FIELDS)
+    assert _types("server_frames_v1_8.json") == set(REVISION_1_8_SERVER_FIELDS)
+    client, _ = _seen_fields("client")
+    server, _ = _seen_fields("server")
+    for seen, fields in ((client, REVISION_1_8_CLIENT_FIELDS),
+                         (server, REVISION_1_8_SERVER_FIELDS)):
+        for kind, names in fields.items():
+            assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
+
+
+@pytest.mark.parametrize(("table", "fields"), [(CLIENT_FRAMES, REVISION_1_8_CLIENT_FIELDS),
+                                               (SERVER_FRAMES, REVISION_1_8_SERVER_FIELDS)])
+def test_revision_1_8_fields_keep_their_canonical_order(table: Any,
+                                                       fields: dict[str, list[str]]) -> None:
+    for kind, names in fields.items():
+        assert wire_keys(table[kind])[: len(names)] == names, kind
+
+
+def test_revision_1_9_vectors_cover_its_fields() -> None:
+    assert _types("client_frames_v1_9.json") == set()
+    assert _types("server_frames_v1_9.json") == {"conversations"}
+    _, nested = _seen_fields("server")
+    assert {"last", "type"} <= nested["conv"]
+    assert REVISION_1_9_NESTED_FIELDS["conv"] == wire_keys(ConvSummary)

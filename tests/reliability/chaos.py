@@ -540,7 +540,8 @@ async def provision(server: ServerProcess, corp: str, handles: list[str]) -> dic
             raise
     tokens = {}
     for handle in handles:
-        tokens[handle] = (await server.admin("user.add", handle=handle, corp=corp))["token"]
+        tokens[handle] = (await server.admin("user.add", handle=handle, corp=corp,
+                                               token=True))["token"]
     return tokens
 
 

@@ -351,7 +351,8 @@ async def build_world(server, nursery) -> World:
         await server.admin("corp.add", name=corp)
     for handle, corp in [*((h, "acme") for h in ACME), ("gus", "globex"), ("cora", None),
                          ("cleo", None), ("cody", None)]:
-        added = await server.admin("user.add", handle=handle, corp=corp, consumer=corp is None)
+        added = await server.admin("user.add", handle=handle, corp=corp, consumer=corp is None,
+                                   token=True)
         tokens[handle], token_ids[handle] = added["token"], added["token_id"]
     olga = await TestClient(nursery, server.url, tokens["olga"]).connect()
     cleo = await TestClient(nursery, server.url, tokens["cleo"]).connect()

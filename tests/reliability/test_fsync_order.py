@@ -204,7 +204,8 @@ async def test_every_ack_follows_the_fsync_of_its_commit(tmp_path, nursery):
     try:
         await server.start(timeout_s=60)
         await server.admin("corp.add", name="acme")
-        alice = (await server.admin("user.add", handle="alice", corp="acme"))["token"]
+        alice = (await server.admin("user.add", handle="alice", corp="acme",
+                                    token=True))["token"]
         await server.admin("user.add", handle="bob", corp="acme")
         client = await TestClient(nursery, server.url, alice).connect()
         cmids = [f"fsync-probe-{i:04d}-{os.urandom(4).hex()}" for i in range(N)]

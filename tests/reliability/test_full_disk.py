@@ -414,7 +414,7 @@ SENDERS = ("alice", "carol", "dave", "erin")  # concurrent, so batches hold seve
 
 async def _scenario(wrapper: Wrapper, nursery) -> None:  # noqa: ANN001
     await wrapper.admin("corp.add", name="acme")
-    tokens = {h: (await wrapper.admin("user.add", handle=h, corp="acme"))["token"]
+    tokens = {h: (await wrapper.admin("user.add", handle=h, corp="acme", token=True))["token"]
               for h in (*SENDERS, "bob")}
     senders = [await connect(nursery, wrapper.port, tokens[h], h, "bob") for h in SENDERS]
     out = Outcomes()

@@ -54,7 +54,13 @@ async def test_the_cli_drives_a_live_server(server, capsys):
     code, out, _ = await cli("--json", "corp", "set", "acme", "--push-previews", "no")
     assert code == 0 and json.loads(out)["push_previews"] is False
     code, out, _ = await cli("--json", "user", "add", "--corp", "acme", "ann")
-    assert code == 0 and json.loads(out)["token"].startswith("cc_")
+    added = json.loads(out)
+    assert code == 0 and added["invite_link"].endswith(f"/#invite={added['invite']}")
+    # issue 18: the operator gets the invite for the person, never a token
+    assert "token" not in added and "token_id" not in added
+    code, out, _ = await cli("user", "add", "--corp", "acme", "amy")
+    assert code == 0 and "invite_link" in out and "cc_" not in out and "token" not in out
+    assert json.loads((await cli("--json", "token", "list", "amy"))[1]) == []
     code, out, _ = await cli("user", "list")
     assert code == 0 and "ann" in out
     code, _, err = await cli("corp", "set", "nope", "--push-previews", "yes")

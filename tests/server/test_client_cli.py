@@ -345,6 +345,20 @@ def test_message_lines_show_quotes_edits_mentions_and_reactions():
                                "[@you] 👍 2")
 
 
+def test_message_lines_show_the_files_a_message_carries():
+    from corpchat.protocol import ForwardedFrom, MediaInfo
+
+    files = (MediaInfo(media="m1", name="plan.png", size=9, mime="image/png", sha256="0" * 64,
+                       kind="image"),
+             MediaInfo(media="m2", name="", size=9, mime="application/pdf", sha256="0" * 64,
+                       kind="file"))
+    msg = Msg(conv=7, seq=5, pos=9, sender="ann", time=1_800_000_000_000, text="see",
+              attachments=files, forwarded_from=ForwardedFrom(sender="ben"), kind="file")
+    stamp = time.strftime("%H:%M:%S", time.localtime(1_800_000_000))
+    assert format_msg(msg) == (f"[{stamp} #5] ann -> #7: [forwarded from ben] see "
+                               "[image plan.png] [file m2]")
+
+
 def test_mentions_complete_to_the_one_known_handle():
     from corpchat.server.client_cli import complete_mentions
 

@@ -304,7 +304,7 @@ async def test_a_login_rehashes_when_the_parameters_changed(nursery, server_conf
 
 
 async def test_the_terminal_client_signs_in_with_a_password(nursery, server):
-    from corpchat.server.client_cli import SignInRefused, sign_in
+    from corpchat.server.client_signin import SignInRefused, sign_in
 
     from .test_client_cli import Running
 
@@ -315,3 +315,64 @@ async def test_the_terminal_client_signs_in_with_a_password(nursery, server):
     alice = await Running(nursery, server.url, token).connected()
     await alice.terminal.type("/quit")
     assert await alice.finished() == 0
+
+
+async def test_user_add_issues_no_token_the_invite_signs_the_person_in(nursery, server):
+    """Issue 18: an operator never handles anyone's token. `user add` answers the
+    invite and its link only; the person's first token comes from redeeming it."""
+    from corpchat.server.client_signin import SignInRefused, redeem, url_of_invite
+
+    from .test_client_cli import Running
+
+    await server.admin("corp.add", name="acme")
+    added = await server.admin("user.add", handle="alice", corp="acme")
+    assert "token" not in added and "token_id" not in added
+    assert await server.admin("token.list", user="alice") == []
+    link = added["invite_link"]
+    assert url_of_invite(link) == server.url  # `client --invite LINK` needs no --url
+    token = await redeem(url_of_invite(link), link, PASSWORD, "terminal")
+    alice = await Running(nursery, server.url, token).connected()
+    await alice.terminal.type("/quit")
+    assert await alice.finished() == 0
+    with pytest.raises(SignInRefused, match="auth_failed"):  # an invite ends when redeemed
+        await redeem(server.url, added["invite"], PASSWORD, "again")
+    (device,) = await server.admin("token.list", user="alice")
+    assert device["device"] == "terminal"
+
+
+async def test_a_provisioning_program_may_ask_for_a_first_token(nursery, server):
+    """The load tester creates thousands of users over the socket and connects them
+    at once: `token: true` issues a first token in the same commit."""
+    await server.admin("corp.add", name="acme")
+    added = await server.admin("user.add", handle="bot1", corp="acme", token=True)
+    assert added["token"].startswith("cc_") and added["invite_link"]
+    ws = await raw(nursery, server)
+    await ws.hello(added["token"])
+
+
+@pytest.mark.slow
+async def test_the_client_command_signs_in_with_an_invite_link(nursery, server):
+    import sys
+
+    import trio
+
+    from corpchat.protocol import Msg
+
+    from ..client import TestClient
+
+    bob = await TestClient(nursery, server.url, await server.user("bob")).connect()
+    link = (await server.admin("user.add", handle="alice", corp="acme"))["invite_link"]
+    argv = [sys.executable, "-m", "corpchat.server.cli", "client", "--invite", link]
+    with trio.fail_after(20):
+        done = await trio.run_process(argv, stdin=f"{PASSWORD}\n/to bob\nvia an invite\n"
+                                      .encode(), capture_stdout=True, capture_stderr=True)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "-- connected as alice" in done.stdout.decode()
+    assert (await bob.expect(Msg)).text == "via an invite"
+    argv = [sys.executable, "-m", "corpchat.server.cli", "client", "--url", server.url,
+            "--login", "alice"]
+    with trio.fail_after(20):
+        done = await trio.run_process(argv, stdin=f"{PASSWORD}\n".encode(),
+                                      capture_stdout=True, capture_stderr=True)
+    assert done.returncode == 0, done.stderr.decode()  # signed in, then end of input
+    assert len(await server.admin("token.list", user="alice")) == 2  # a device each

@@ -31,6 +31,23 @@ def test_upload_is_hashed_renamed_and_deduplicated(tmp_path):
     assert os.listdir(blobs.tmp) == []  # both temporaries renamed or dropped
 
 
+@settings(max_examples=20, deadline=None)
+@given(pieces=st.lists(st.integers(1, 700_000), min_size=1, max_size=8))
+def test_a_file_written_back_as_it_arrives_keeps_every_byte(tmp_path_factory, pieces):
+    """Past each WRITEBACK_BYTES the upload starts its range's writeback (and drops
+    it from the cache): what is read back is still exactly what was written."""
+    blobs = BlobStore(str(tmp_path_factory.mktemp("media")))
+    data = os.urandom(sum(pieces))
+    upload, at = blobs.begin(len(data)), 0
+    for size in pieces:
+        upload.write(data[at:at + size])
+        at += size
+    blob = upload.finish()
+    assert blob.sha256 == hashlib.sha256(data).hexdigest()
+    with open(blobs.path(blob.sha256), "rb") as f:
+        assert f.read() == data
+
+
 def test_over_the_limit_refuses_and_abort_removes_the_partial_file(tmp_path):
     blobs = BlobStore(str(tmp_path / "media"))
     upload = blobs.begin(100)

@@ -54,13 +54,13 @@ class WebServer:
         if corp not in self.corps:
             self.admin("corp.add", name=corp, full_name=profile.pop("corp_full_name", corp.title()))
             self.corps.add(corp)
-        token = self.admin("user.add", handle=handle, corp=corp)["token"]
+        token = self.admin("user.add", handle=handle, corp=corp, token=True)["token"]
         if profile:
             self.admin("user.set", handle=handle, **profile)
         return token
 
     def consumer(self, handle: str, **profile: Any) -> str:
-        token = self.admin("user.add", handle=handle, consumer=True)["token"]
+        token = self.admin("user.add", handle=handle, consumer=True, token=True)["token"]
         if profile:
             self.admin("user.set", handle=handle, **profile)
         return token

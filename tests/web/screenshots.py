@@ -29,6 +29,13 @@ def company(server: WebServer) -> dict[str, str]:
         "zoe": server.consumer("zoe", name="Zoe Martin"),
     }
     server.admin("user.set", handle="ann", corp_admin=True)
+    product = server.admin("dept.add", corp="acme", name="Product")["dept"]
+    engineering = server.admin("dept.add", corp="acme", name="Engineering")["dept"]
+    server.admin("dept.add", corp="acme", name="Platform", parent=engineering)
+    support = server.admin("dept.add", corp="acme", name="Customer support")["dept"]
+    for handle, dept in (("ann", product), ("cara", product), ("ben", engineering),
+                         ("dev", support)):
+        server.admin("user.set", handle=handle, dept=dept)
     group = server.admin("tag.group_add", corp="acme", name="Customer type")["group"]
     for tag in ("VIP", "Wholesale", "New"):
         server.admin("tag.add", corp="acme", group=group, name=tag)
@@ -81,6 +88,8 @@ def main() -> None:
         conversation(ann, ben, cara, dev)
         people(ann, dev, zoe)
         shoot(ann, "chat")
+        everyday(ann, ben, cara, dev)
+        everyday_shots(ann, dev)
         search_until_found(ann, "launch")
         ann.locator(".hit").last.click()
         shoot(ann, "search")
@@ -94,6 +103,10 @@ def main() -> None:
         dev.get_by_role("button", name="Customers and moments").click()
         dev.locator(".chip", has_text="VIP").first.click()
         dev.get_by_label("New moment").fill("Our spring catalogue is out — ask me for a copy!")
+        dev.get_by_label("Images for the moment").set_input_files(
+            [{"name": f"catalogue-{i}.png", "mimeType": "image/png", "buffer": png(300, 300)}
+             for i in range(3)])
+        expect(dev.locator(".chosen-image figcaption")).to_have_text(["ready"] * 3)
         dev.get_by_role("button", name="Post moment").click()
         expect(dev.locator(".moments")).to_contain_text("spring catalogue")
         shoot(dev, "customers")
@@ -135,6 +148,69 @@ def conversation(ann, ben, cara, dev) -> None:
     ann.locator("#drawer").get_by_role("button", name="Close panel").click()
     ann.get_by_role("button", name="Group members and settings").click()
     expect(ann.locator("#drawer .member-list li")).to_have_count(4)
+
+
+def everyday(ann, ben, cara, dev) -> None:
+    """Mentions, a reply, reactions, an edit, the group notice and a pin in the launch group;
+    Dev (who was mentioned) opens it last."""
+    open_chat_with(ben, "Launch team")
+    open_chat_with(cara, "Launch team")
+    act(ben, "Launch checklist", "Reply")
+    box = ben.get_by_role("textbox", name="Message", exact=True)
+    box.press_sequentially("@de")
+    box.press("Enter")
+    box.press_sequentially("can you check the support part of it? @ca")
+    box.press("Enter")
+    box.press_sequentially("the screenshots look great")
+    box.press("Enter")
+    act(cara, "Launch checklist", "React")
+    cara.get_by_role("menuitem", name="React with 👍").click()
+    act(ben, "Launch checklist", "React")
+    ben.get_by_role("menuitem", name="React with 👍").click()
+    act(ben, "Release notes are drafted", "Edit")
+    box.fill("On it. Release notes are drafted, I'll share them at 11:30.")
+    box.press("Enter")
+    expect(message(ben, "at 11:30").locator(".edited")).to_be_visible()
+    notice = "Launch: Thursday 10:00. Code freeze Wednesday 18:00."
+    ann.get_by_label("New group notice").fill(notice)
+    ann.locator("#drawer").get_by_role("button", name="Post notice").click()
+    act(ann, "at 11:30", "Pin")
+    expect(ann.locator(".system").last).to_contain_text("You pinned a message")
+    dev.get_by_role("button", name="Me: status, quiet hours, settings").click()
+    dev.get_by_role("button", name="Resume now").click()
+    dev.get_by_role("button", name="Chats").click()
+    expect(dev.locator(".conv", has_text="Launch team").locator(".mention-badge")).to_be_visible()
+    open_chat_with(dev, "Launch team")
+    expect(dev.locator(".notice-banner")).to_contain_text("Code freeze")
+
+
+def everyday_shots(ann, dev) -> None:
+    shoot(dev, "everyday")
+    dev.get_by_role("button", name="Pinned messages: 1").click()
+    expect(dev.locator("#drawer .pins li")).to_have_count(1)
+    shoot(dev, "pins")
+    dev.locator("#drawer").get_by_role("button", name="Close panel").click()
+    ann.locator("#drawer").get_by_role("button", name="Close panel").click()
+    ann.get_by_role("button", name="Contacts").click()
+    tree = ann.locator("section[aria-label=Departments]")
+    expect(tree.locator(".dept")).to_have_count(3)
+    tree.get_by_role("button", name="Engineering").click()
+    expect(tree.locator(".person-name")).to_have_text(["Ben Ortiz"])
+    tree.evaluate("el => el.scrollIntoView()")
+    shoot(ann, "directory")
+    ann.get_by_role("button", name="Chats").click()
+
+
+def message(page, text: str):
+    return page.locator(".message", has=page.locator(".bubble", has_text=text)).last
+
+
+def act(page, text: str, action: str) -> None:
+    msg = message(page, text)
+    msg.hover()
+    msg.get_by_role("button", name="Actions for this message").click()
+    page.get_by_role("menu", name="Message actions").get_by_role("menuitem", name=action,
+                                                                exact=True).click()
 
 
 def people(ann, dev, zoe) -> None:

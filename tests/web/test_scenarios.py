@@ -155,7 +155,8 @@ def test_a_group_is_created_and_appears_for_its_members(web_server, person):
     expect(lee.locator("#drawer .member-list li")).to_have_count(2)
     lee.get_by_role("textbox", name="Message", exact=True).press_sequentially("On my way")
     expect(kim.locator(".typing")).to_have_text("Lee Fox is typing…")
-    kim.get_by_role("button", name="Recall this message").click()
+    kim.get_by_role("button", name="Actions for this message").click()
+    kim.get_by_role("menuitem", name="Recall").click()
     expect(lee.locator(".message .bubble")).to_have_text(["This message was recalled"])
     expect(lee.locator(".system").last).to_contain_text("Kim Ng recalled a message")
 

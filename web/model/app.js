@@ -10,6 +10,7 @@ import { MediaUrls, hasMedia, upload } from "./media.js";
 import { People } from "./people.js";
 import { describeQuiet, isResting } from "./quiet.js";
 import { ERROR_TEXT, HANDLERS, deviceName } from "./events.js";
+import { Everyday, hasEveryday, mentionsIn } from "./everyday.js";
 
 export { ERROR_TEXT };
 
@@ -20,6 +21,8 @@ export class AppModel {
     this.convs = new ConversationList();
     this.chats = new Map();
     this.people = new People(this);
+    this.everyday = new Everyday(this);
+    this.hasEveryday = hasEveryday;
     this.openConv = null;  // the conversation shown, or {draftTo: handle} before its first message
     this.state = "signed_out";
     this.user = null;
@@ -177,19 +180,23 @@ export class AppModel {
   }
 
   async loadConversations() {
+    performance.mark("conversations-asked");  // for tests/web/bench.py
     const reply = await this.client.request({ type: "conversations", limit: 500 });
+    performance.mark("conversations-answered");
     for (const c of reply.convs) this.convs.upsert(c);
     this.convs.setUnread(this.pendingUnread);
     this.emit("convs");
     this.fillPreviews(reply.convs);
   }
 
-  /** The last message of each listed conversation, for the list's previews. */
+  /** The last message of each listed conversation, for the list's previews: a 1.9 server
+   *  sends them with the list (`conv.last`); an older one is asked `history` of 1 each. */
   async fillPreviews(convs) {
-    await Promise.all(convs.filter((c) => c.last_seq > 0 && !this.convs.get(c.conv).last)
+    await Promise.all(convs.filter((c) => c.last_seq > 0 && !c.last && !this.convs.get(c.conv).last)
       .map((c) => this.client.request({ type: "history", conv: c.conv, limit: 1 })
         .then((p) => { for (const m of p.msgs) this.convs.touch(m, this.user); }, () => {})));
     this.emit("convs");
+    await afterPaint();  // the peers' names below may follow: the list is painted first
     for (const row of this.convs.byConv.values()) {
       if (row.kind === "direct" && row.peer) this.people.want(row.peer);
     }
@@ -204,7 +211,10 @@ export class AppModel {
       if (m.client_msg_id) chat.local.delete(m.client_msg_id);
       chat.typing.delete(m.from);
     }
-    if (m.kind === "system") this.people.systemMessage(m);
+    if (m.kind === "system") {
+      this.people.systemMessage(m);
+      this.everyday.systemMessage(m);
+    }
     if (m.kind === "system" && m.event === "recall" && m.ref !== undefined) this.recalled(m.conv, m.ref);
     this.emit("convs");
     if (chat) this.emit("chat", { conv: m.conv, added: m });
@@ -226,6 +236,7 @@ export class AppModel {
 
   maybeNotify(m, row) {
     if (m.from === this.user || !isText(m) || m.silent) return;
+    if (this.everyday.muted(row) && !m.mentioned && !m.urgent) return;  // the server marks these silent too
     if (isResting(this.quiet, Date.now()) && !m.urgent) return;
     this.notifier?.notify({ title: this.people.display(m.from, m), body: m.text, conv: m.conv,
       tag: `conv-${m.conv}`, convName: row?.name });
@@ -246,6 +257,7 @@ export class AppModel {
     this.markSeen();
     const row = this.convs.get(conv);
     if (row?.kind === "group") this.people.loadGroup(conv);
+    if (this.hasEveryday && row && row.kind !== "announce" && !row.left) this.everyday.loadPins(conv);
   }
 
   /** Full-text search (revision 1.6, §32): one page of hits, newest first. */
@@ -314,9 +326,18 @@ export class AppModel {
     const conv = this.openConv?.conv;
     if (conv === undefined || document.hidden) return;
     const row = this.convs.get(conv);
-    const newest = this.chat(conv).last()?.seq ?? row?.lastSeq ?? 0;
-    if (!row || newest <= row.read && row.unread === 0) return;
-    this.convs.markRead(conv, newest);
+    const chat = this.chat(conv);
+    let newest = chat.last()?.seq ?? row?.lastSeq ?? 0;
+    let left = 0;
+    const notice = row?.notice && row.kind === "group" ? this.everyday.notice(conv) : null;
+    if (notice && notice.from !== this.user && notice.seq > row.read && notice.seq <= newest) {
+      // A group notice is confirmed by reading it (§31.7): not by opening the chat, by "Confirm".
+      left = chat.list().filter((m) => m.seq >= notice.seq && isText(m) && m.from !== this.user).length
+        + (chat.bySeq.has(notice.seq) ? 0 : 1);
+      newest = notice.seq - 1;
+    }
+    if (!row || newest <= row.read && row.unread === left) return;
+    this.convs.markRead(conv, newest, left);
     this.emit("convs");
     this.client.request({ type: "read", conv, seq: newest }).catch(() => {});
   }
@@ -325,6 +346,7 @@ export class AppModel {
 
   send(text, { receipt = false, urgent = false } = {}) {
     const open = this.openConv;
+    if (this.everyday.editing) return this.everyday.edit(this.everyday.editing, text);
     const files = this.uploads.filter((u) => u.media).map((u) => ({ media: u.media.media }));
     if (!open || (!text.trim() && !files.length)) return;
     if (this.uploads.some((u) => !u.media && !u.error)) {
@@ -338,6 +360,7 @@ export class AppModel {
     else if (!announce) fields.conv = open.conv;
     if (receipt) fields.receipt = true;
     if (urgent) fields.urgent = true;
+    if (this.hasEveryday && open.conv !== undefined && !announce) this.addEveryday(fields, open.conv, text);
     if (files.length) {
       for (const u of this.uploads) if (u.media) this.sentMedia.set(u.media.media, u.media);
       fields.attachments = files;
@@ -355,6 +378,19 @@ export class AppModel {
     }
   }
 
+  /** A send's 1.5 fields: whom it mentions, what it answers. */
+  addEveryday(fields, conv, text) {
+    const ed = this.everyday;
+    const mentions = text.includes("@") ? mentionsIn(text, ed.mentionable(conv), ed.mayMentionAll(conv)) : [];
+    if (mentions.length) fields.mentions = mentions;
+    if (ed.replyTo && ed.replyTo.conv === conv) {
+      fields.reply_to = ed.replyTo.seq;
+      this.quoted ??= new Map();
+      this.quoted.set(`${conv}:${ed.replyTo.seq}`, ed.replyTo);
+      ed.cancelCompose();
+    }
+  }
+
   ack(a) {
     const chat = this.chat(a.conv);
     const local = chat.local.get(a.client_msg_id)
@@ -366,6 +402,12 @@ export class AppModel {
     if (frame.to) m.to = frame.to;
     if (frame.receipt) m.receipt = true;
     if (frame.urgent) m.urgent = true;
+    if (frame.mentions) m.mentions = frame.mentions;
+    if (frame.reply_to !== undefined) {  // the quote as the others see it: the original's snapshot
+      const original = this.quoted?.get(`${a.conv}:${frame.reply_to}`) || chat.bySeq.get(frame.reply_to);
+      m.reply_to = frame.reply_to;
+      if (original) m.quote = { seq: original.seq, from: original.from, text: Array.from(original.text || "").slice(0, 100).join("") };
+    }
     if (frame.attachments) {  // as the others will see them: from the uploads' answers
       m.attachments = frame.attachments.map((a) => ({ type: "media", ...this.sentMedia.get(a.media), media: a.media }));
       m.kind = m.attachments.every((x) => x.kind === "image") ? "image" : "file";
@@ -488,4 +530,12 @@ export class AppModel {
     if (ok) this.toast("Quiet hours saved.");
     return ok;
   }
+}
+
+/** Resolves once the next frame is painted (or soon, in a hidden tab, which paints none). */
+function afterPaint() {
+  return new Promise((resolve) => {
+    requestAnimationFrame(() => setTimeout(resolve, 0));
+    setTimeout(resolve, 200);
+  });
 }

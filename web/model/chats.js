@@ -52,9 +52,11 @@ export class ConversationList {
 
   /** From a `conv` map of the `conversations` reply. */
   upsert(c) {
-    const old = this.byConv.get(c.conv) || { unread: 0, last: null, typing: new Map() };
+    const old = this.byConv.get(c.conv) || { unread: 0, mentions: 0, last: null, typing: new Map() };
     const row = { ...old, conv: c.conv, kind: c.kind, name: c.name, peer: c.peer,
-      lastSeq: c.last_seq, lastPos: c.last_pos, read: c.read, left: !!c.left };
+      lastSeq: c.last_seq, lastPos: c.last_pos, read: c.read, left: !!c.left,
+      mutedUntil: c.muted_until ?? null, notice: c.notice ?? null };
+    if (c.last && c.last.seq >= (row.last?.seq ?? 0)) row.last = c.last;  // 1.9: the preview comes with the list
     this.byConv.set(c.conv, row);
     return row;
   }
@@ -67,7 +69,8 @@ export class ConversationList {
     if (!row) {
       row = { conv: m.conv, kind: m.to !== undefined ? "direct" : "group", name: "",
         peer: m.to !== undefined ? (m.from === self ? m.to : m.from) : undefined,
-        lastSeq: 0, lastPos: 0, read: 0, unread: 0, last: null, left: false, typing: new Map() };
+        lastSeq: 0, lastPos: 0, read: 0, unread: 0, mentions: 0, last: null, left: false, typing: new Map(),
+        mutedUntil: null, notice: null };
       if (row.kind === "direct") row.name = row.peer;
       this.byConv.set(m.conv, row);
     }
@@ -75,8 +78,12 @@ export class ConversationList {
     if (m.seq > row.lastSeq) {
       row.lastSeq = m.seq;
       row.lastPos = Number(m.pos);
-      if (isText(m) && m.from !== self && m.seq > row.read) row.unread += 1;
+      if (isText(m) && m.from !== self && m.seq > row.read) {
+        row.unread += 1;
+        if (m.mentioned) row.mentions = (row.mentions || 0) + 1;
+      }
     }
+    if (m.notice && m.seq >= (row.notice ?? 0)) row.notice = m.seq;
     if (m.kind === "system" && m.event === "rename" && m.name) row.name = m.name;
     if (m.kind === "system" && m.event === "create" && m.name) row.name = m.name;
     return row;
@@ -88,18 +95,21 @@ export class ConversationList {
       const row = this.byConv.get(u.conv);
       if (row) {
         row.unread = Number(u.unread);
+        row.mentions = Number(u.mentions ?? 0);
         row.read = u.read;
       }
       seen.add(u.conv);
     }
-    for (const [conv, row] of this.byConv) if (!seen.has(conv)) row.unread = 0;
+    for (const [conv, row] of this.byConv) if (!seen.has(conv)) row.unread = row.mentions = 0;
   }
 
-  markRead(conv, seq) {
+  /** The read cursor moved to `seq` (`left`: how many unread messages remain after it). */
+  markRead(conv, seq, left = 0) {
     const row = this.byConv.get(conv);
     if (!row || seq < row.read) return false;
     row.read = seq;
-    row.unread = 0;
+    row.unread = left;
+    row.mentions = 0;
     return true;
   }
 

@@ -28,6 +28,9 @@ export const ERROR_TEXT = {
   auth_failed: "wrong handle or password",
   rate_limited: "too many attempts; wait a little and try again",
   contact_limit: "the contact limit is reached",
+  edit_expired: "messages can be edited within 24 hours",
+  limit_reached: "the limit is reached",
+  no_such_media: "a file is no longer available",
 };
 
 export const HANDLERS = {
@@ -47,6 +50,9 @@ export const HANDLERS = {
     this.emit("chat", { conv: t.conv, typing: t.user });
   },
   receipt(e) { this.receiptEvent(e); },
+  edited(e) { this.everyday.edited(e); },
+  reaction(e) { this.everyday.reaction(e); },
+  mute(e) { this.everyday.mute(e); },
   reminder(r) {
     const row = this.convs.get(r.conv);
     this.toast(`${this.people.display(r.from)} reminds you to read a message in ${row?.name || "a chat"}.`);

@@ -185,6 +185,33 @@ export class People {
     return this.tags;
   }
 
+  /** Whether the user is a corp admin (who manages the tag library, §24.1). The protocol
+   *  has no flag for it; `moments.feed` with `employee` is for corp admins only (§27), a
+   *  read without effects: its `forbidden` says no. */
+  async checkCorpAdmin() {
+    if (this.corpAdmin !== undefined) return this.corpAdmin;
+    try {
+      await this.client.request({ type: "moments.feed", employee: this.app.user, limit: 1 });
+      this.corpAdmin = true;
+    } catch (e) {
+      this.corpAdmin = e.code === "forbidden" ? false : undefined;
+    }
+    this.app.emit("people");
+    return this.corpAdmin;
+  }
+
+  async addTagGroup(name) {
+    if (await this.app.ask({ type: "tag.group.add", name }, "Tag group")) await this.loadTags();
+  }
+
+  async addTag(group, name) {
+    if (await this.app.ask({ type: "tag.add", group, name }, "Tag")) await this.loadTags();
+  }
+
+  async removeTag(tag) {
+    if (await this.app.ask({ type: "tag.remove", tag }, "Tag")) await this.loadTags();
+  }
+
   async tagCustomer(user, add, remove) {
     const frame = { type: "contact.tag", user };
     if (add.length) frame.add = add;
@@ -214,11 +241,16 @@ export class People {
     this.app.emit("people");
   }
 
-  async postMoment(text) {
-    if (await this.app.ask({ type: "moment.post", text }, "Moment")) {
+  /** Post today's moment; `media`: uploaded images (up to 9, revision 1.4). */
+  async postMoment(text, media = []) {
+    const frame = { type: "moment.post", text };
+    if (media.length) frame.media = media.map((m) => ({ media: m.media }));
+    const ok = await this.app.ask(frame, "Moment");
+    if (ok) {
       this.app.toast("Moment posted.");
       this.loadMoments();
     }
+    return ok;
   }
 
   async confirmDraft(draft) {

@@ -16,6 +16,18 @@ export function shouldReconnect(code) {
   return code == null || RECONNECT.has(code);
 }
 
+// Frames that take a position in the user's stream: each moves the sync token (§8.3, §31.1).
+const STREAMED = new Set(["msg", "edited", "reaction", "mute"]);
+
+/** A sync page's messages and events (1.5: `edited`, `reaction`, `mute`), merged by `pos`. */
+function streamItems(p) {
+  const items = [...p.msgs];
+  for (const type of ["edited", "reaction", "mute"]) {
+    for (const e of p[type] || []) items.push({ ...e, type });
+  }
+  return items.sort((a, b) => (BigInt(a.pos) < BigInt(b.pos) ? -1 : BigInt(a.pos) > BigInt(b.pos) ? 1 : 0));
+}
+
 function posOf(token) {
   return token == null ? -1n : BigInt(token);
 }
@@ -206,7 +218,7 @@ export class ProtocolClient {
   }
 
   page(p) {
-    for (const m of p.msgs) this.processMsg(m);
+    for (const item of streamItems(p)) this.processMsg(item);
     if (posOf(p.sync) > posOf(this.syncToken)) this.syncToken = p.sync;
     this.save();
     if (p.more) {
@@ -217,13 +229,14 @@ export class ProtocolClient {
     const held = this.held;
     this.held = [];
     for (const f of held) {
-      if (f.type === "msg") this.processMsg(f);
-      else this.processAck(f);
+      if (f.type === "ack") this.processAck(f);
+      else this.processMsg(f);
     }
     this.setState("online");
     this.onEvent({ type: "caught_up", unread: p.unread || [] });
   }
 
+  /** A msg, or a 1.5 event that took a stream position (edited, reaction, mute: §31.1). */
   processMsg(m) {
     if (BigInt(m.pos) <= posOf(this.syncToken)) return;  // already seen
     this.syncToken = String(m.pos);
@@ -354,8 +367,8 @@ export class ProtocolClient {
     }
     if (f.type === "error") this.error(f);
     else if (f.re !== undefined && this.pending.has(f.re)) this.reply(f);
-    else if (this.syncing && f.type === "msg") this.held.push(f);
-    else if (f.type === "msg") this.processMsg(f);
+    else if (this.syncing && STREAMED.has(f.type)) this.held.push(f);
+    else if (STREAMED.has(f.type)) this.processMsg(f);
     else this.onEvent(f);
   }
 

@@ -5,6 +5,9 @@ import { isText } from "../model/chats.js";
 import { sizeText } from "../model/media.js";
 import { restingText } from "../model/quiet.js";
 import { avatar, clear, dayLabel, h, icon, time } from "./dom.js";
+import { actionsButton, composeBar, editedMark, everydayItems, forwardedLine, selectBar, selectBox, headerActions, mentionCompletion, noticeBanner,
+  noticeCard, quoteBlock, reactionsRow, withMentions } from "./everyday.js";
+import { imageThumb } from "./media.js";
 
 const GROUP_MS = 5 * 60 * 1000;
 const MAX_DOM = 1500;  // messages in the page at once; the rest stay in the model only
@@ -21,6 +24,8 @@ const SYSTEM_TEXT = {
   transfer: (m, who, names) => `${who} handed the group over to ${names}`,
   dissolve: (m, who) => `${who} dissolved the group`,
   recall: (m, who) => `${who} recalled a message`,
+  pin: (m, who) => `${who} pinned a message`,
+  unpin: (m, who) => `${who} unpinned a message`,
 };
 
 export class ChatView {
@@ -35,6 +40,9 @@ export class ChatView {
     app.on("group", (conv) => { if (conv === this.conv) this.header(); });
     app.on("uploads", () => this.showUploads?.());
     app.on("focus", ({ conv, seq }) => { if (conv === this.conv) this.focus(seq); });
+    app.on("pins", (conv) => { if (conv === this.conv) { this.header(); this.render(); } });
+    app.on("compose", () => this.showCompose?.());
+    app.on("select", () => this.selectionChanged());
     setInterval(() => this.typingLine(), 1000);
     this.empty();
   }
@@ -48,6 +56,7 @@ export class ChatView {
   }
 
   show(open) {
+    if (this.app.everyday.selecting?.conv !== open.conv) this.app.everyday.selecting = null;  // another chat
     this.conv = open.conv ?? null;
     this.draftTo = open.draftTo ?? null;
     this.els = new Map();
@@ -68,8 +77,21 @@ export class ChatView {
     this.render();
     this.toBottom();
     this.observeTop();
+    // Messages off screen are laid out at an estimated height (content-visibility) and
+    // images load later: while the person is at the newest messages, keep them there
+    // as the log's real height settles. Their move away from the bottom ends it (a
+    // wheel, touch, key or pointer just before, or a scroll far up), not the browser
+    // clamping the position to a log that shrank for a moment while heights settle.
+    new ResizeObserver(() => { if (this.wantBottom) this.pin(); }).observe(this.list);
+    for (const input of ["wheel", "touchmove", "keydown", "pointerdown"]) {
+      this.log.addEventListener(input, () => { this.userScrollAt = Date.now(); }, { passive: true });
+    }
     this.log.addEventListener("scroll", () => {
-      if (this.atBottom()) { this.jump.hidden = true; this.app.markSeen(); }
+      const up = this.log.scrollTop < this.pinnedTop - 2;
+      const theirs = Date.now() - (this.userScrollAt || 0) < 1000;
+      const far = this.log.scrollTop < this.log.scrollHeight - 3 * this.log.clientHeight;
+      if (up && (theirs || far)) this.wantBottom = false;
+      if (this.atBottom()) { this.wantBottom = true; this.jump.hidden = true; this.app.markSeen(); }
       this.nearTop();
       this.nearBottom();
     });
@@ -106,6 +128,13 @@ export class ChatView {
 
   header() {
     if (!this.headerEl) return;
+    // The header may grow (the notice banner): someone at the newest messages stays there.
+    const stick = this.log && this.atBottom();
+    this.fillHeader();
+    if (stick) this.pin();
+  }
+
+  fillHeader() {
     const app = this.app;
     const row = this.conv !== null ? app.convs.get(this.conv) : null;
     const peer = row?.kind === "direct" ? row.peer : this.draftTo;
@@ -122,7 +151,7 @@ export class ChatView {
     } else if (row?.kind === "announce") {
       sub.push(h("span", { text: "Company notice board" }));
     }
-    const actions = [];
+    const actions = headerActions(this, row);
     if (row?.kind === "group" && !row.left) {
       actions.push(h("button", { class: "btn ghost", type: "button", "aria-label": "Group members and settings",
         onclick: () => this.panels.group(this.conv) }, "Members"));
@@ -134,6 +163,8 @@ export class ChatView {
         : avatar(peer || String(this.conv), name),
       h("div", { class: "chat-title" }, h("h1", { text: name }), h("div", { class: "chat-sub" }, sub)),
       h("div", { class: "chat-actions" }, actions));
+    const banner = noticeBanner(this, row);
+    if (banner) this.headerEl.append(banner);
   }
 
   // ----- the log -----
@@ -142,6 +173,11 @@ export class ChatView {
     if (d.conv !== this.conv || !this.list) return;
     if (d.typing) return this.typingLine();
     if (d.receipts !== undefined) return this.updateReceipt(d.receipts);
+    if (d.changed !== undefined) this.header();  // an edit, a reaction, a confirmed notice
+    if (d.older && this.firstSeq === null) {  // the chat's first page: show its newest messages
+      this.render();
+      return this.toBottom();
+    }
     if (d.older) return this.keepingPlace(() => this.prependOlder());
     if (!this.atNewest && d.local === undefined) {  // reading far back: do not pull them down
       if (d.added) this.jump.hidden = false;
@@ -167,6 +203,7 @@ export class ChatView {
     this.render(seq);
     const el = this.els.get(seq);
     if (!el) return;
+    this.wantBottom = false;  // they look at this one now
     el.scrollIntoView({ block: "center" });
     el.classList.add("found");
     setTimeout(() => el.classList.remove("found"), 2500);
@@ -284,7 +321,7 @@ export class ChatView {
 
   element(m) {
     if (m.kind !== "system" && !m.display) this.app.people.want(m.from);  // their name, once
-    const key = `${m.seq}:${m.recalled ? "r" : ""}:${this.app.people.display(m.from, m)}`;
+    const key = `${m.seq}:${m.recalled ? "r" : ""}:${this.app.people.display(m.from, m)}:${everydayKey(this.app, m)}`;
     const cached = this.els.get(m.seq);
     if (cached && cached.dataset.key === key) return cached;
     const el = m.kind === "system" ? this.systemElement(m) : this.messageElement(m);
@@ -310,43 +347,33 @@ export class ChatView {
     const body = m.recalled ? h("div", { class: "bubble recalled", text: "This message was recalled" })
       : !known ? h("div", { class: "bubble recalled", text: "A message this version cannot show" })
         : [files.length ? h("div", { class: "files" }, files.map((f) => this.fileElement(f))) : null,
-          m.text ? h("div", { class: "bubble" }, linkify(m.text)) : null];
+          m.text ? h("div", { class: "bubble" }, withMentions(app, m, m.text, linkify)) : null];
     const meta = h("div", { class: "meta" },
       h("time", { datetime: new Date(Number(m.time)).toISOString(), text: time(m.time) }),
       m.urgent ? h("span", { class: "urgent-tag", text: "Urgent" }) : null,
+      editedMark(m),
       mine && !m.recalled ? h("span", { class: "state sent", text: "Sent" }) : null,
       this.actions(m));
-    const el = h("article", { class: `message${mine ? " mine" : ""}`, "data-seq": m.seq,
+    const el = h("article", { class: `message${mine ? " mine" : ""}${m.mentioned ? " mentioned" : ""}${m.notice ? " notice" : ""}`, "data-seq": m.seq,
       "aria-label": `${name}, ${time(m.time)}` },
-      avatar(m.from, mine ? app.people.display(m.from) : name),
+      selectBox(app, m), avatar(m.from, mine ? app.people.display(m.from) : name),
       h("div", { class: "content" },
         h("div", { class: "who" }, h("span", { class: "name", text: name }),
           m.title && !mine ? h("span", { class: "title", text: m.title }) : null,
           m.external && !mine ? h("span", { class: "badge ext", text: "External" }) : null),
-        body, meta, this.receiptLine(m)));
+        noticeCard(this, m), forwardedLine(app, m), m.recalled ? null : quoteBlock(app, m),
+        body, reactionsRow(this, m), meta, this.receiptLine(m)));
     return el;
   }
 
   /** An image as a thumbnail (click: the full image), any other file as name and size. */
   fileElement(f) {
-    const urls = this.app.mediaUrls;
-    const link = h("a", { target: "_blank", rel: "noopener", class: f.kind === "image" ? "thumb" : "file",
-      "aria-label": f.kind === "image" ? `Image ${f.name || ""}, open full size` : `Download ${f.name}` });
-    urls.get(f.media).then((url) => { link.href = url; }, () => link.classList.add("gone"));
-    if (f.kind === "image") {
-      const img = h("img", { alt: f.name || "image", loading: "lazy" });
-      if (f.width && f.height) {  // its box before it loads: no jump
-        const scale = Math.min(1, 240 / Math.max(Number(f.width), Number(f.height)));
-        img.width = Math.round(Number(f.width) * scale);
-        img.height = Math.round(Number(f.height) * scale);
-      }
-      urls.get(f.media, 320).then((url) => { img.src = url; }, () => {});
-      link.append(img);
-    } else {
-      link.append(h("span", { class: "file-icon", "aria-hidden": "true", text: (f.name.split(".").pop() || "file").slice(0, 4).toUpperCase() }),
-        h("span", { class: "file-meta" }, h("span", { class: "file-name", text: f.name || "file" }),
-          h("span", { class: "muted", text: sizeText(f.size ?? 0) })));
-    }
+    if (f.kind === "image") return imageThumb(this.app.mediaUrls, f);
+    const link = h("a", { target: "_blank", rel: "noopener", class: "file", "aria-label": `Download ${f.name}` });
+    this.app.mediaUrls.get(f.media).then((url) => { link.href = url; }, () => link.classList.add("gone"));
+    link.append(h("span", { class: "file-icon", "aria-hidden": "true", text: (f.name.split(".").pop() || "file").slice(0, 4).toUpperCase() }),
+      h("span", { class: "file-meta" }, h("span", { class: "file-name", text: f.name || "file" }),
+        h("span", { class: "muted", text: sizeText(f.size ?? 0) })));
     return link;
   }
 
@@ -355,10 +382,9 @@ export class ChatView {
     const mine = m.from === this.app.user;
     const role = this.app.people.myRole(this.conv);
     const canRecall = (mine && Date.now() - Number(m.time) < RECALL_MS) || role === "owner" || role === "admin";
-    if (!canRecall) return null;
-    return h("span", { class: "msg-actions" },
-      h("button", { type: "button", class: "link", "aria-label": "Recall this message",
-        onclick: () => this.app.recall(this.conv, m.seq) }, "Recall"));
+    const items = everydayItems(this, m);
+    if (canRecall) items.push({ label: "Recall", run: () => this.app.recall(this.conv, m.seq) });
+    return items.length ? actionsButton(items) : null;
   }
 
   receiptLine(m) {
@@ -366,7 +392,7 @@ export class ChatView {
     const chat = this.app.chat(this.conv);
     const known = chat.receipts.get(m.seq);
     if (!known) this.app.receipts(this.conv, m.seq);
-    const el = h("button", { type: "button", class: "receipt-line", "data-receipt": m.seq,
+    const el = h("button", { type: "button", class: "receipt-line", "data-receipt": m.seq, "data-notice": m.notice ? "" : null,
       onclick: () => this.panels.receipts(this.conv, m.seq) });
     fillReceipt(el, known);
     return el;
@@ -400,14 +426,38 @@ export class ChatView {
     if (this.typingEl.textContent !== text) this.typingEl.textContent = text;
   }
 
+  /** Scroll to the newest message; remember where that was (a scroll above it is theirs). */
+  pin() {
+    this.log.scrollTop = this.log.scrollHeight;
+    this.pinnedTop = this.log.scrollTop;
+  }
+
   atBottom() {
     return this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
   }
 
   toBottom() {
+    this.wantBottom = true;
     if (!this.atNewest) this.render();
-    this.log.scrollTop = this.log.scrollHeight;
+    this.pin();
     this.jump.hidden = true;
+  }
+
+  /** Choosing messages to forward: their checkboxes, and the bar in the composer's place. */
+  selectionChanged() {
+    if (!this.list) return;
+    const sel = this.app.everyday.selecting;
+    const choosing = sel && sel.conv === this.conv;
+    this.root.classList.toggle("selecting", !!choosing);
+    const bar = choosing ? selectBar(this) : this.composer;
+    this.root.querySelector(".select-bar")?.remove();
+    if (choosing) {
+      this.composer.hidden = true;
+      this.root.append(bar);
+    } else {
+      this.composer.hidden = false;
+    }
+    this.render();
   }
 
   // ----- composer -----
@@ -432,7 +482,24 @@ export class ChatView {
       input.focus();
     };
     const grow = () => { input.style.height = "auto"; input.style.height = `${Math.min(input.scrollHeight, 160)}px`; };
+    // Before the Enter-sends listener: Enter picks a completion while the list is open.
+    const mentions = app.hasEveryday && this.conv !== null && !board ? mentionCompletion(app, input, this.conv) : null;
+    const bar = h("div", { class: "compose-slot" });
+    this.showCompose = () => {
+      const ed = app.everyday;
+      clear(bar, composeBar(app));
+      if (ed.editing && input.dataset.editing !== String(ed.editing.seq)) {
+        input.value = ed.editing.text;
+        input.dataset.editing = String(ed.editing.seq);
+      } else if (!ed.editing && input.dataset.editing) {
+        input.value = "";
+        delete input.dataset.editing;
+      }
+      grow();
+      if (ed.editing || ed.replyTo) input.focus();
+    };
     input.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && (app.everyday.editing || app.everyday.replyTo)) { app.everyday.cancelCompose(); return; }
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
     });
     input.addEventListener("input", () => { grow(); app.typingNow(); });
@@ -451,8 +518,9 @@ export class ChatView {
       this.root.ondrop = (e) => { e.preventDefault(); this.root.classList.remove("dropping"); app.attach(e.dataTransfer.files); };
       showUploads();
     }
+    app.everyday.replyTo = app.everyday.editing = null;  // a new chat starts with a plain composer
     return h("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); send(); } },
-      app.hasMedia ? strip : null, input,
+      bar, mentions, app.hasMedia ? strip : null, input,
       h("div", { class: "composer-bar" },
         app.hasMedia ? h("button", { type: "button", class: "btn ghost", "aria-label": "Attach files", onclick: () => picker.click() }, "Attach") : null,
         app.hasMedia ? picker : null,
@@ -468,10 +536,10 @@ function continues(prev, m) {
   return prev && prev.from === m.from && !prev.kind && !m.kind && m.time - prev.time < GROUP_MS;
 }
 
-function fillReceipt(el, known) {
+function fillReceipt(el, known, notice = el.dataset.notice !== undefined) {
   if (!known) { el.textContent = "…"; return; }
   const n = Number(known.unreadCount);
-  el.textContent = n === 0 ? "All read" : `${n} unread`;
+  el.textContent = n === 0 ? (notice ? "All confirmed" : "All read") : `${n} ${notice ? "not confirmed" : "unread"}`;
   el.classList.toggle("all", n === 0);
   el.setAttribute("aria-label", n === 0 ? "Everyone has read it" : `${n} have not read it yet: show who`);
 }
@@ -489,4 +557,13 @@ export function linkify(text) {
   }
   out.push(text.slice(at));
   return out;
+}
+
+/** What of a message's 1.5 state its element shows: a change re-renders it. */
+function everydayKey(app, m) {
+  if (!app.hasEveryday || m.kind === "system") return "";
+  const row = app.convs.get(m.conv);
+  return [m.version ?? 0, JSON.stringify(m.reactions || {}), (m.reacted || []).join(","),
+    app.everyday.pinned(m.conv, m.seq) ? "p" : "", m.notice && row && row.read >= m.seq ? "c" : "",
+    app.everyday.selecting?.conv === m.conv ? (app.everyday.selecting.seqs.has(m.seq) ? "S" : "s") : ""].join("/");
 }

@@ -9,6 +9,8 @@ export class ContactsView {
     this.app = app;
     this.root = root;
     this.results = null;
+    this.deptPath = [{ dept: 0, name: "" }];  // the department browser's path from the top
+    this.dept = null;  // the directory.department reply shown
     app.on("people", () => {
       // Not while the person is typing into one of the page's fields: that would wipe it.
       const typing = this.root.contains(document.activeElement) && document.activeElement.value;
@@ -37,6 +39,7 @@ export class ContactsView {
         incoming.length ? h("section", { "aria-label": "Requests" }, h("h2", { text: `Requests · ${incoming.length}` }),
           h("ul", { class: "people" }, incoming)) : null,
         app.employee ? this.directory() : null,
+        app.employee ? this.departments() : null,
         this.connectForm(),
         h("section", { "aria-label": app.employee ? "Customers" : "Contacts" },
           h("h2", { text: app.employee ? `External contacts · ${contacts.length}` : `Contacts · ${contacts.length}` }),
@@ -72,6 +75,42 @@ export class ContactsView {
     return h("section", { "aria-label": "Directory" }, h("h2", { text: "Directory" }),
       h("form", { class: "inline", onsubmit: (e) => { e.preventDefault(); run(); } }, input,
         h("button", { class: "btn", type: "submit" }, "Search")), out);
+  }
+
+  /** The company's departments as a tree: a path back to the top, sub-departments, members. */
+  departments() {
+    const app = this.app;
+    const here = this.deptPath[this.deptPath.length - 1];
+    if (!this.dept || this.dept.dept !== here.dept) {
+      this.openDept(this.deptPath);
+      return h("section", { "aria-label": "Departments" }, h("h2", { text: "Departments" }), h("p", { class: "muted", text: "Loading…" }));
+    }
+    const d = this.dept;
+    const crumbs = this.deptPath.map((step, i) => {
+      const board = [...app.convs.byConv.values()].find((r) => r.kind === "announce");
+      const name = i === 0 ? (board?.name || "Company") : step.name;
+      return i === this.deptPath.length - 1 ? h("span", { "aria-current": "location", text: name })
+        : h("button", { type: "button", class: "link", onclick: () => this.openDept(this.deptPath.slice(0, i + 1)) }, name);
+    });
+    return h("section", { "aria-label": "Departments" }, h("h2", { text: "Departments" }),
+      h("nav", { class: "crumbs", "aria-label": "Department path" }, crumbs.flatMap((c, i) => (i ? [h("span", { class: "muted", "aria-hidden": "true", text: " › " }), c] : [c]))),
+      d.departments.length ? h("ul", { class: "dept-list" }, d.departments.map((sub) => h("li", {},
+        h("button", { type: "button", class: "dept", onclick: () => this.openDept([...this.deptPath, { dept: sub.dept, name: sub.name }]) },
+          h("span", { class: "dept-icon", "aria-hidden": "true" }), sub.name, h("span", { class: "muted", "aria-hidden": "true", text: "›" }))))) : null,
+      d.members.length ? h("ul", { class: "people" }, d.members.map((c) => this.person(c)))
+        : h("p", { class: "muted", text: d.departments.length ? "No one directly in this department." : "No one in this department." }));
+  }
+
+  async openDept(path) {
+    const target = path[path.length - 1];
+    if (this.deptLoading === target.dept) return;
+    this.deptLoading = target.dept;
+    const r = await this.app.people.department(target.dept || undefined);
+    this.deptLoading = null;
+    if (!r) return;
+    this.deptPath = path;
+    this.dept = r;
+    if (document.body.dataset.section === "contacts") this.render();
   }
 
   connectForm() {

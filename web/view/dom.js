@@ -83,6 +83,8 @@ const ICONS = {
   moon: "M20 14.5A8 8 0 0 1 9.5 4a8 8 0 1 0 10.5 10.5z",
   plus: "M12 5v14M5 12h14",
   pencil: "M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4",
+  "bell-off": "M6 17V11a6 6 0 0 1 9.5-4.9M18 11v6h2M4 17h12M10 20h4M3 3l18 18",
+  pin: "M9 3h6l-1 6 4 4H6l4-4zM12 13v8",
 };
 
 export function icon(name, label = null) {

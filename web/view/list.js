@@ -107,6 +107,10 @@ export class ConversationListView {
       frag.append(h("li", { class: "conv-empty", text: this.filter ? "No match." : "No conversations yet. Start a chat or a group above." }));
     }
     this.ul.replaceChildren(frag);
+    if (shown > 1 && !this.painted) {
+      this.painted = true;
+      performance.mark("list-rendered");  // for tests/web/bench.py
+    }
     const total = app.convs.totalUnread();
     document.title = total ? `(${total}) corpchat` : "corpchat";
   }
@@ -123,14 +127,15 @@ export class ConversationListView {
     const resting = row.kind === "direct" && row.peer ? app.people.resting(row.peer) : null;
     const last = row.last;
     if (last && row.kind === "group" && last.kind === undefined) app.people.want(last.from);
-    const preview = !last ? "" : last.recalled || last.event === "recall" ? "Message recalled"
-      : last.kind === "system" ? "Group updated"
-      : `${last.from === app.user ? "You: " : row.kind !== "direct" ? `${app.people.display(last.from, last)}: ` : ""}${last.text}`;
-    const key = [name, active, row.unread, last?.seq, last?.recalled, resting, row.left, preview].join("|");
+    const preview = previewText(app, row, last);
+    const muted = app.everyday.muted(row);
+    const key = [name, active, row.unread, row.mentions, muted, last?.seq, last?.recalled, resting, row.left, preview].join("|");
     const cached = this.rows.get(row.conv);
     if (cached && cached.key === key) return cached.el;
-    const unread = row.unread > 0 ? h("span", { class: "count", "aria-label": `${row.unread} unread` },
+    const unread = row.unread > 0 ? h("span", { class: `count${muted ? " muted-count" : ""}`, "aria-label": `${row.unread} unread` },
       row.unread > 99 ? "99+" : String(row.unread)) : null;
+    const mention = row.mentions > 0 ? h("span", { class: "mention-badge", title: "You were mentioned",
+      "aria-label": `${row.mentions} mention${row.mentions === 1 ? "" : "s"}` }, "@") : null;
     const el = h("li", {},
       h("button", { type: "button", class: `conv${active ? " active" : ""}${row.unread ? " has-unread" : ""}`,
         "aria-current": active ? "true" : null, "data-conv": row.conv, onclick: () => app.open(row.conv) },
@@ -139,11 +144,24 @@ export class ConversationListView {
           resting !== null ? h("span", { class: "rest-dot", title: "Resting" }) : null),
       h("span", { class: "conv-main" },
         h("span", { class: "conv-top" }, h("span", { class: "conv-name", text: name }),
+          muted ? h("span", { class: "muted-mark", title: "Muted", "aria-label": "Muted" }, icon("bell-off")) : null,
           last ? h("span", { class: "conv-time", text: time(last.time) }) : null),
         h("span", { class: "conv-bottom" },
           h("span", { class: "conv-preview", text: row.left ? "You left this conversation" : preview }),
-          resting !== null ? h("span", { class: "resting-mark small", text: "Resting" }) : null, unread))));
+          resting !== null ? h("span", { class: "resting-mark small", text: "Resting" }) : null, mention, unread))));
     this.rows.set(row.conv, { el, key });
     return el;
   }
+}
+
+/** A row's last message in a line: who, and the text (or what kind of message it is). */
+function previewText(app, row, last) {
+  if (!last) return "";
+  if (last.recalled || last.event === "recall") return "Message recalled";
+  if (last.kind === "system") return last.event === "pin" ? "Pinned a message" : last.event === "unpin" ? "Unpinned a message" : "Group updated";
+  const who = last.from === app.user ? "You: " : row.kind !== "direct" ? `${app.people.display(last.from, last)}: ` : "";
+  const files = last.attachments?.length ? (last.kind === "image" ? "[Image] " : "[File] ") : "";
+  const notice = last.notice ? "[Group notice] " : "";
+  const mention = last.mentioned && last.seq > row.read ? "[@you] " : "";
+  return `${mention}${notice}${who}${files}${last.text}`;
 }

@@ -2,6 +2,7 @@
 // message (with "remind"), creating a group, starting a chat.
 
 import { avatar, clear, dialog, h, time } from "./dom.js";
+import { forwardDialog, noticeSection, pinsPanel, reactionsPanel } from "./everyday.js";
 
 const ROLE = { owner: "Owner", admin: "Admin", member: "Member" };
 
@@ -67,6 +68,7 @@ export class Panels {
       manage ? h("form", { class: "stack", onsubmit: (e) => { e.preventDefault();
         change({ type: "group.rename", name: nameInput.value.trim() }, "Rename"); } },
       h("label", { class: "field" }, "Name", nameInput), h("button", { class: "btn", type: "submit" }, "Rename")) : null,
+      app.hasEveryday ? noticeSection(this, conv, manage) : null,
       h("h3", { text: `${g.members.length} members` }), list,
       manage ? h("form", { class: "stack", onsubmit: (e) => { e.preventDefault();
         const handles = splitHandles(addInput.value);
@@ -89,6 +91,14 @@ export class Panels {
     return dlg;
   }
 
+  // ----- everyday messaging (1.5) -----
+
+  pins(conv) { return pinsPanel(this, conv); }
+
+  reactions(m) { return reactionsPanel(this, m); }
+
+  forward(msgs) { return forwardDialog(this.app, msgs); }
+
   // ----- who has read a message -----
 
   async receipts(conv, seq) {
@@ -101,10 +111,13 @@ export class Panels {
     const unread = h("ul", { class: "member-list" }, r.unread.map((u) =>
       h("li", {}, avatar(u, app.people.display(u)), h("div", { class: "grow", text: app.people.display(u) }))));
     this.showing = null;
-    this.open("Read receipts",
-      h("h3", { text: `Not read yet · ${r.unread_count}` }), r.unread.length ? unread : h("p", { class: "muted", text: "Everyone has read it." }),
+    const notice = !!this.app.chat(conv).bySeq.get(seq)?.notice || this.app.convs.get(conv)?.notice === seq;
+    const words = notice ? { title: "Group notice", not: "Not confirmed yet", all: "Everyone has confirmed it.", done: "Confirmed" }
+      : { title: "Read receipts", not: "Not read yet", all: "Everyone has read it.", done: "Read" };
+    this.open(words.title,
+      h("h3", { text: `${words.not} · ${r.unread_count}` }), r.unread.length ? unread : h("p", { class: "muted", text: words.all }),
       r.unread.length ? h("button", { type: "button", class: "btn primary", onclick: () => app.remind(conv, seq) }, "Remind them") : null,
-      h("h3", { text: `Read · ${r.read_count}` }), r.read.length ? readers : h("p", { class: "muted", text: "No one yet." }));
+      h("h3", { text: `${words.done} · ${r.read_count}` }), r.read.length ? readers : h("p", { class: "muted", text: "No one yet." }));
   }
 
   // ----- creating -----

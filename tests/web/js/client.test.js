@@ -56,6 +56,22 @@ const TESTS = {
     assert(JSON.stringify(texts) === '["a","live"]', texts.join(","));
   },
 
+  async "a page's 1.5 events are processed with its messages in stream order (§31.1)"() {
+    const { ws, events, client } = await connected();
+    const sync = ws.ofType("sync")[0];
+    ws.deliver({ type: "edited", conv: 1, seq: 2, pos: 14, text: "a, edited", edited_at: 5, version: 1 });  // live, held
+    ws.deliver({ type: "sync.page", re: sync.id, msgs: [msg(1, 2, 11, "a"), msg(1, 3, 13, "b")], sync: "14", more: false,
+      edited: [{ type: "edited", conv: 1, seq: 2, pos: 14, text: "a, edited", edited_at: 5, version: 1 }],
+      reaction: [{ type: "reaction", conv: 1, seq: 2, pos: 12, reactions: { "👍": 1 } }],
+      mute: [{ type: "mute", conv: 1, pos: 10, muted: true }] });  // at the token: seen already
+    await tick();
+    const order = events.filter((f) => f.pos !== undefined).map((f) => `${f.type}@${f.pos}`);
+    assert(JSON.stringify(order) === '["msg@11","reaction@12","msg@13","edited@14"]', order.join(","));
+    ws.deliver({ type: "mute", conv: 1, pos: 15, muted: false });  // live, online: moves the token
+    await tick();
+    assert(client.syncToken === "15", `token ${client.syncToken}`);
+  },
+
   async "the token survives a reconnect, from the store"() {
     const store = new MemoryStore();
     const { ws, client } = await connected(store);
