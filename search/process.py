@@ -231,7 +231,10 @@ class IndexerProcess:
                     return
                 self._spawn()
                 continue
-            self._believe(report)
+            try:
+                self._believe(report)
+            except Exception:  # (EMFILE, say) not believed: the next report tries again
+                log.exception("the search index could not be reloaded")
 
     def _believe(self, report: Report) -> None:
         """Make the reported state searchable here, then take it as the state."""
