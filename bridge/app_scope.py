@@ -2,9 +2,10 @@
 
 Rule (docs/api.md, "Scope", after WeCom's app visibility range): "an app reaches
 only employees of the corp that installed it, and of those only the users its
-scope names and the members of the departments its scope names, sub-departments
-included; a disabled employee is reached by no app". Consumers are never in an
-app's scope: an app speaks for the corp to its own people.
+scope names, the members of the departments its scope names, sub-departments
+included, and the employees carrying a tag its scope names; a disabled employee
+is reached by no app". Consumers are never in an app's scope: an app speaks for
+the corp to its own people.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from .verdict import ALLOW, Verdict, refuse
 
 
 def in_app_scope(user: User, app_corp: int, scope_users: Iterable[int],
-                 scope_depts: Iterable[int], user_depts: Iterable[int]) -> Verdict:
-    """`user_depts`: the user's department and every department above it."""
+                 scope_depts: Iterable[int], user_depts: Iterable[int],
+                 scope_tags: Iterable[int] = (), user_tags: Iterable[int] = ()) -> Verdict:
+    """`user_depts`: the user's department and every department above it;
+    `user_tags`: the tags the user carries."""
     if user.realm != "enterprise" or user.corp_id != app_corp:
         return refuse("not_found", "no such user in the app's corp")
     if user.disabled:
         return refuse("disabled", "the user is disabled")
-    if user.uid in set(scope_users) or set(user_depts) & set(scope_depts):
+    if user.uid in set(scope_users) or set(user_depts) & set(scope_depts) \
+            or set(user_tags) & set(scope_tags):
         return ALLOW
     return refuse("out_of_scope", "outside the app's scope")
 

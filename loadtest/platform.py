@@ -3,7 +3,8 @@
     python -m corpchat.loadtest.platform outbox   --data DIR --url http://127.0.0.1:PORT
     python -m corpchat.loadtest.platform messages --data DIR --url ... --recipients 10000
     python -m corpchat.loadtest.platform robots-setup --data DIR --url ... --keys FILE
-    python -m corpchat.loadtest.platform robots   --url ... --keys FILE --rate 1000
+    python -m corpchat.loadtest.platform robots   --url ... --keys FILE --rate 1000 \
+        [--connections 100]  (kept-alive connections; 0: one per post)
 
 Set-up (corps, people, apps, scopes) goes through the admin socket of the
 server's data directory, as an operator's would; the load itself is HTTP:
@@ -23,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+import h11
 import httpx
 import trio
 
@@ -124,12 +126,12 @@ def messages(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _raw_post(host: str, port: int, path: str, body: bytes) -> int:
-    """One request on its own connection (the server closes after each answer), written
-    by hand: httpx's per-request cost capped the generator near 200 requests/s."""
+    """One request on its own connection (--connections 0), written by hand: httpx's
+    per-request cost capped the generator near 200 requests/s."""
     stream = await trio.open_tcp_stream(host, port)
     async with stream:
         await stream.send_all(b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json"
-                              b"\r\ncontent-length: %d\r\n\r\n%s"
+                              b"\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
                               % (path.encode(), host.encode(), len(body), body))
         head = b""
         while b"\r\n" not in head:
@@ -140,28 +142,102 @@ async def _raw_post(host: str, port: int, path: str, body: bytes) -> int:
         return int(head.split(b" ", 2)[1])
 
 
-async def _robot_load(url: str, keys: list[str], rate: float, seconds: float) -> dict[str, int]:
-    counts = {"200": 0, "429": 0, "other": 0}
+class KeptConnection:
+    """One HTTP/1.1 connection kept alive, a request at a time, through h11's client
+    side; reopened when the server closes it (its bound on requests, or idle)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.stream: trio.SocketStream | None = None
+        self.http = h11.Connection(h11.CLIENT)
+        self.opened = 0
+
+    async def post(self, path: str, body: bytes) -> int:
+        if self.stream is None or self.http.our_state is not h11.IDLE:
+            await self._reopen()
+        assert self.stream is not None
+        http = self.http
+        head = [("host", self.host), ("content-type", "application/json"),
+                ("content-length", str(len(body)))]
+        await self.stream.send_all(http.send(h11.Request(method="POST", target=path,
+                                                         headers=head))
+                                   + http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage()))
+        status = 0
+        while True:
+            event = http.next_event()
+            if event is h11.NEED_DATA:
+                http.receive_data(await self.stream.receive_some(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.EndOfMessage):
+                if http.our_state is h11.DONE and http.their_state is h11.DONE:
+                    http.start_next_cycle()
+                return status
+            elif isinstance(event, h11.ConnectionClosed):
+                return 0
+
+    async def _reopen(self) -> None:
+        if self.stream is not None:
+            await self.stream.aclose()
+        self.stream = await trio.open_tcp_stream(self.host, self.port)
+        self.http = h11.Connection(h11.CLIENT)
+        self.opened += 1
+
+
+async def robot_load(url: str, keys: list[str], rate: float, seconds: float,
+                      connections: int) -> dict[str, int]:
+    """`rate` posts/s round the robots' keys for `seconds`: on `connections` kept-alive
+    connections (each one post at a time), or with 0 a new connection per post."""
+    counts = {"200": 0, "429": 0, "other": 0, "connections": 0}
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     body = b'{"text": "load"}'
-    inflight = trio.CapacityLimiter(256)
 
-    async def post(key: str) -> None:
-        async with inflight:
-            try:
-                status = await _raw_post(host, port, f"/hooks/robot/{key}", body)
-            except (OSError, trio.BrokenResourceError):  # refused or reset: counted
-                status = 0
+    def count(status: int) -> None:
         counts[str(status) if status in (200, 429) else "other"] += 1
 
+    async def fresh(key: str) -> None:
+        try:
+            count(await _raw_post(host, port, f"/hooks/robot/{key}", body))
+        except (OSError, trio.BrokenResourceError):  # refused or reset: counted
+            count(0)
+        counts["connections"] += 1
+
+    async def kept(jobs: trio.MemoryReceiveChannel[str]) -> None:
+        conn = KeptConnection(host, port)
+        async for key in jobs:
+            try:
+                count(await conn.post(f"/hooks/robot/{key}", body))
+            except (OSError, trio.BrokenResourceError, h11.ProtocolError):
+                conn.stream = None  # reopened by the next post
+                count(0)
+        counts["connections"] += conn.opened
+
+    inflight = trio.Semaphore(256)  # new connections in flight (--connections 0)
+    send, receive = trio.open_memory_channel[str](connections)
     async with trio.open_nursery() as nursery:
+        for _ in range(connections):
+            nursery.start_soon(kept, receive.clone())
+        receive.close()
         start, n = trio.current_time(), 0
-        while trio.current_time() - start < seconds:
-            nursery.start_soon(post, keys[n % len(keys)])
-            n += 1
-            await trio.sleep_until(start + n / rate)
+        async with send:
+            while trio.current_time() - start < seconds:
+                key = keys[n % len(keys)]
+                if connections:
+                    await send.send(key)  # waits while every connection is busy
+                else:
+                    await inflight.acquire()
+                    nursery.start_soon(_released, inflight, fresh, key)
+                n += 1
+                await trio.sleep_until(start + n / rate)
     return counts
+
+
+async def _released(limiter: trio.Semaphore, fn: Any, key: str) -> None:
+    try:
+        await fn(key)
+    finally:
+        limiter.release()
 
 
 async def _add_robots(ws_url: str, token: str, members: list[str], n: int) -> list[str]:
@@ -223,10 +299,11 @@ def robots(args: argparse.Namespace) -> dict[str, Any]:
     with open(args.keys, encoding="utf-8") as f:
         keys = [line.strip() for line in f if line.strip()]
     start = time.perf_counter()
-    counts = trio.run(_robot_load, args.url, keys, args.rate, args.seconds)
+    counts = trio.run(robot_load, args.url, keys, args.rate, args.seconds, args.connections)
     elapsed = time.perf_counter() - start
+    opened = counts.pop("connections")
     return {"benchmark": "robots", "robots": len(keys), "rate": args.rate,
-            "seconds": round(elapsed, 2), "answers": counts,
+            "seconds": round(elapsed, 2), "answers": counts, "connections": opened,
             "achieved_per_s": round(sum(counts.values()) / elapsed)}
 
 
@@ -252,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--keys", required=True)
             p.add_argument("--rate", type=float, default=1000)
             p.add_argument("--seconds", type=float, default=10)
+            p.add_argument("--connections", type=int, default=100,
+                           help="kept-alive connections, one post in flight on each; "
+                                "0: a new connection per post")
     args = parser.parse_args(argv)
     print(json.dumps(args.run(args)))
     return 0

@@ -16,6 +16,7 @@ from . import (
     frames_media,
     frames_moments,
     frames_people,
+    frames_platform,
     frames_quiet,
     frames_receipts,
     frames_robots,
@@ -35,6 +36,7 @@ from .frames_groups import *  # noqa: F403
 from .frames_media import *  # noqa: F403
 from .frames_moments import *  # noqa: F403
 from .frames_people import *  # noqa: F403
+from .frames_platform import *  # noqa: F403
 from .frames_quiet import *  # noqa: F403
 from .frames_receipts import *  # noqa: F403
 from .frames_robots import *  # noqa: F403
@@ -60,3 +62,4 @@ __all__ += frames_receipts.__all__
 __all__ += frames_signin.__all__
 __all__ += frames_search.__all__
 __all__ += frames_robots.__all__
+__all__ += frames_platform.__all__

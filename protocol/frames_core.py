@@ -9,6 +9,7 @@ from typing import ClassVar
 from .frames import Frame, client_frame, nested_frame, server_frame, wire
 from .frames_everyday import Edited, ForwardedFrom, MuteEvent, Quote, ReactionEvent
 from .frames_media import Attachment, MediaInfo
+from .frames_platform import Card
 from .frames_quiet import QuietState
 
 __all__ = [
@@ -230,6 +231,8 @@ class Msg(Frame):
     notice: bool | None = None  # 1.5: the group's notice (confirm it by reading it)
     mentions: tuple[str, ...] | None = None  # 1.5: who it mentions, as sent
     robot: bool | None = None  # 1.7: sent by a group robot (`from` is robot:<id>)
+    card: Card | None = None  # 1.10: kind "card": render it; `text` is its fallback
+    markdown: bool | None = None  # 1.10: `text` is markdown (render it, or show it as is)
 
 
 @nested_frame

@@ -15,7 +15,11 @@ Everything that moves this state machine lives in this file. The rules:
   the `HttpRequest` when there is no body). Bad body framing is `Refused`
   with a close. The server may answer before the body is complete (a 413):
   the rest is then discarded as in CLOSING. It reads on only as fast as it
-  consumes the body: that is the upload's backpressure.
+  consumes the body: that is the upload's backpressure. Bytes after the body
+  (a pipelined request) are kept by h11, unparsed. An `HttpResponse` with
+  `keep_alive`, when h11 says both sides may go on (the body was read whole,
+  HTTP/1.1, no `Connection: close`), starts the next cycle: back to HANDSHAKE,
+  and `pipelined()` gives the events of the bytes already kept.
 * AWAITING_HELLO, then AUTHENTICATED once the server calls `authenticated()`
   (its `hello` succeeded): WebSocket messages. Each complete binary message is
   charged to the rate limit one request per WebSocket frame it arrived in, a
@@ -206,8 +210,17 @@ class ServerConnection:
 
     # ----- the request head -----
 
+    def pipelined(self) -> list[Event]:
+        """After a kept-alive answer: the events of the bytes that came after the
+        last request (kept by h11), as if they had just been received."""
+        if self.state is not State.HANDSHAKE or not self._head:
+            return []
+        self._receive_head(b"")
+        events, self._events = self._events, []
+        return events
+
     def _receive_head(self, data: bytes) -> None:
-        """Until the first request is parsed: a WebSocket upgrade, or plain HTTP."""
+        """Until a request is parsed: a WebSocket upgrade, or plain HTTP."""
         head = self._head
         head += data
         end = head.find(b"\r\n\r\n")
@@ -216,7 +229,8 @@ class ServerConnection:
             return
         http = self._http
         try:
-            http.receive_data(data)
+            if data:  # h11 takes b"" for the peer's EOF
+                http.receive_data(data)
             event = http.next_event()
         except h11.RemoteProtocolError as exc:
             self._refuse(b"", CloseCode.PROTOCOL_ERROR, f"bad HTTP: {exc}")
@@ -237,7 +251,9 @@ class ServerConnection:
     def _receive_body(self, data: bytes) -> None:
         http = self._http
         if http.their_state is not h11.SEND_BODY:
-            return  # the body is over: anything more is not ours to read
+            if data and http.their_state is h11.DONE:
+                http.receive_data(data)  # a pipelined request: kept for the next cycle
+            return
         try:
             if data:
                 http.receive_data(data)
@@ -502,15 +518,28 @@ class ServerConnection:
         if self.state is not State.ANSWERING:
             raise ProtocolError(ErrorCode.INTERNAL_ERROR, "no request to answer", remote=False)
         http, body = self._http, response.body
-        headers = [(b"content-type", response.content_type), *response.headers,
-                   (b"connection", b"close")]
+        keep = response.keep_alive and http.their_state is h11.DONE
+        headers = [(b"content-type", response.content_type), *response.headers]
+        if not keep:
+            headers.append((b"connection", b"close"))
         if response.status != 304:
             headers.append((b"content-length", str(len(body)).encode()))
         if self._method == b"HEAD" or response.status == 304:
             body = b""  # h11 sends no body for these
-        self._linger()
-        return b"".join([http.send(h11.Response(status_code=response.status, headers=headers)),
+        data = b"".join([http.send(h11.Response(status_code=response.status, headers=headers)),
                          http.send(h11.Data(data=body)), http.send(h11.EndOfMessage())])
+        if keep and http.our_state is h11.DONE and http.their_state is h11.DONE:
+            self._next_cycle()
+        else:
+            self._linger()
+        return data
+
+    def _next_cycle(self) -> None:
+        """Kept alive: wait for the next request head, with what h11 already holds."""
+        http = self._http
+        http.start_next_cycle()
+        self.state, self._method = State.HANDSHAKE, b""
+        self._head = bytearray(http.trailing_data[0])
 
     def _respond_head(self, response: HttpResponseHead) -> bytes:
         if self.state in (State.CLOSING, State.CLOSED):

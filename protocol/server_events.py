@@ -99,6 +99,9 @@ class HttpResponse:
     body: bytes
     content_type: bytes = b"text/plain; charset=utf-8"
     headers: tuple[tuple[bytes, bytes], ...] = ()  # more headers (ETag, Retry-After, ...)
+    # Keep the connection for another request if HTTP/1.1 allows it (the request's
+    # body was read whole, the peer did not ask to close): then back to HANDSHAKE.
+    keep_alive: bool = False
 
 
 @dataclass(frozen=True, slots=True)

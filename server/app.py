@@ -40,6 +40,7 @@ from .admission import (
     accept_retrying,
     raise_descriptor_limit,
 )
+from .api.app_media import AppMedia
 from .api.callbacks import CallbackSender
 from .api.platform import Platform
 from .api.robots import RobotHooks
@@ -114,8 +115,10 @@ class App:
         self.passwords = Passwords(config.password_params)  # argon2id, off the event loop
         self.tls = Tls(config.tls_cert, config.tls_key) if config.tls else None
         self.api = Router()  # the JSON routes of docs/api.md (server/api/)
-        self.platform = Platform(self.store, self.write, self.clock, config.platform)
+        self.platform = Platform(self.store, self.write, self.clock, config.platform,
+                                 config.media.max_attachments)
         self.platform.register(self.api)
+        AppMedia(self.media, self.platform.authenticate).register(self.api)
         self.robots = RobotHooks(self.store, self.write, self.clock, config.platform)
         self.robots.register(self.api)
         self.callbacks = CallbackSender(self.store, self.write, self.clock, config.platform)
@@ -250,6 +253,7 @@ class App:
                 await self.media.start()
                 nursery.start_soon(self.media.sweep_forever)
                 nursery.start_soon(self.callbacks.run)
+                nursery.start_soon(self.platform.sweep_forever)
                 if self.tls is not None:
                     nursery.start_soon(self.tls.reload_on_sighup)
                 self._background = nursery

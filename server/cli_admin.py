@@ -9,6 +9,8 @@ import os
 import sys
 from typing import Any
 
+from .api.cli_apps import add_member_tag_verbs
+
 
 def add_commands(asub: Any) -> None:
     """Every command family, in the order `corpchat admin --help` lists them."""
@@ -119,6 +121,7 @@ def _admin_directory(asub: Any) -> None:
     t = t_sub.add_parser("list", help="the tag library")
     t.add_argument("--corp", required=True)
     t.set_defaults(cmd="tag.list", build=lambda a: {"corp": a.corp})
+    add_member_tag_verbs(t_sub)  # employees' tags (server/api/cli_apps.py)
 
 
 def _admin_customers(asub: Any) -> None:

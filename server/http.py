@@ -2,7 +2,8 @@
 
 The first request on a connection is parsed by protocol/server.py (h11,
 or wsproto for a WebSocket upgrade); a plain request gets one answer here
-and the connection closes.
+and the connection closes. API requests (server/api/exchange.py) may keep
+it alive for more API requests; another kind that follows comes back here.
 """
 
 from __future__ import annotations
@@ -53,11 +54,10 @@ def respond(connection: Asked, request: HttpRequest) -> None:
         connection.stop_reading()
         connection.start_exchange(media_http.exchange, connection, request)
         return
-    if is_api(request.target):  # the JSON routes read their body in a task of their own
-        connection.stop_reading()
-        caps = app.config.platform
+    if is_api(request.target):  # the JSON routes read their body (and the next request
+        connection.stop_reading()  # on a kept-alive connection) in a task of their own
         connection.start_exchange(api_exchange, connection, app.api, request,
-                                  caps.max_body_bytes, caps.body_timeout_s)
+                                  app.config.platform, respond)
         return
     if _path(request) == b"/metrics" and request.method in (b"GET", b"HEAD"):
         connection.stop_reading()

@@ -25,6 +25,7 @@ import trio
 
 from corpchat.bridge import deciding_corp_id, may_preview, read_state_visible
 from corpchat.protocol import (
+    Card,
     CloseCode,
     Error,
     Frame,
@@ -164,6 +165,10 @@ def message_event(msg: Message) -> Msg:
                 attachments=tuple(media_info(a) for a in msg.attachments) or None)
     if msg.mentions or msg.quote or msg.forwarded or msg.notice or msg.version:
         event = everyday_fields(event, msg)  # 1.5
+    if msg.card is not None or msg.markdown:  # 1.10
+        event = replace(event, markdown=msg.markdown or None, card=msg.card and Card(
+            title=msg.card[0], url=msg.card[1], description=msg.card[2] or None,
+            button=msg.card[3] or None))
     if msg.sender.startswith(ROBOT_SENDER):  # 1.7: shown by the robot's name
         return replace(event, robot=True, display=msg.name, name=None)
     return event

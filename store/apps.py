@@ -138,6 +138,37 @@ def idempotent_answer(txn: Txn, db: Dbs, app_id: int, key: str,
 def put_idempotent_answer(txn: Txn, db: Dbs, app_id: int, key: str, now_ms: int,
                           answer: dict[str, Any]) -> None:
     txn.put(_idem_key(app_id, key), pack([now_ms, answer]), db=db["app_idem"])
+    txn.put(keys.u64(now_ms) + _idem_key(app_id, key), b"", db=db["app_idem_ix"])
+
+
+def index_old_answers(txn: Txn, db: Dbs) -> int:
+    """Index answers stored before app_idem_ix existed (round 1's databases), so the
+    sweep finds them too; how many. Idempotent: run once, at the first sweep."""
+    missing = []
+    for key, raw in _items(txn, db["app_idem"], b""):
+        ix = keys.u64(unpack(raw)[0]) + key
+        if txn.get(ix, db=db["app_idem_ix"]) is None:
+            missing.append(ix)
+    for ix in missing:
+        txn.put(ix, b"", db=db["app_idem_ix"])
+    return len(missing)
+
+
+def sweep_idempotent_answers(txn: Txn, db: Dbs, before_ms: int, limit: int) -> int:
+    """Drop up to `limit` answers given before `before_ms`, oldest first; how many
+    index entries went. A key given again after its window (a newer answer under
+    the same key) keeps that answer: only the index entry of the old one goes."""
+    old: list[bytes] = []
+    for ix, _ in _items(txn, db["app_idem_ix"], b""):
+        if keys.read_u64(ix) >= before_ms or len(old) >= limit:
+            break
+        old.append(ix)
+    for ix in old:
+        txn.delete(ix, db=db["app_idem_ix"])
+        raw = txn.get(ix[8:], db=db["app_idem"])
+        if raw is not None and unpack(raw)[0] < before_ms:
+            txn.delete(ix[8:], db=db["app_idem"])
+    return len(old)
 
 
 # ----- the employees' app conversations -----

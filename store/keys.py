@@ -74,6 +74,9 @@ scan walks a conversation or a user in order. Sub-databases:
   app_tokens    sha256(access token) 32 bytes -> [app u64, expires ms]
   app_token_ix  app u64 | expires ms u64 | serial u64 | sha256 -> b"" (live tokens, oldest first)
   app_idem      app u64 | idempotency key   -> [time ms, answer] (POST /api/v1/messages)
+  app_idem_ix   time ms u64 | app u64 | idempotency key -> b"" (app_idem by age, for the sweep)
+  member_tags   uid u64 | tag u64           -> b"" (an employee's tags; store/member_tags.py)
+  tag_members   tag u64 | uid u64           -> b"" (the same, by tag)
   app_convs     app u64 | uid u64           -> conv u64 (the employee's `app` conversation)
   robots        conv u64 | robot u64        -> Robot record (store/robots.py)
   robot_keys    sha256(webhook key) 32 bytes -> conv u64 | robot u64
@@ -103,6 +106,7 @@ DATABASES = (
     "user_events",
     "apps", "app_tokens", "app_token_ix", "app_idem", "app_convs", "robots", "robot_keys",
     "app_conv_apps", "outbox", "outbox_state",
+    "app_idem_ix", "member_tags", "tag_members",
 )
 
 MAX_KEY_BYTES = 511  # LMDB's default key size limit

@@ -172,6 +172,7 @@ class Membership:
 TEXT = "text"
 SYSTEM = "system"
 FILE_KIND = "file"  # a message whose attachments are of several kinds
+CARD_KIND = "card"  # 1.10: an app message's card (msg.card)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,12 +234,19 @@ class Message:
     notice: bool = False  # a group's notice (also receipt-requested)
     version: int = 0  # edits so far; the text is the latest version's
     edited_ms: int = 0  # when the latest version was stored
+    # 1.10 (open platform): appended likewise. A card's message is a text message
+    # (counted unread, pushed, searched by its text, the card's fallback).
+    card: tuple[str, str, str, str] | None = None  # (title, url, description, button)
+    markdown: bool = False  # the text is markdown
 
     @property
     def wire_kind(self) -> str | None:
-        """`msg.kind`: absent for text, the files' kind for a message with files."""
+        """`msg.kind`: absent for text, the files' kind for a message with files,
+        "card" for a card (1.10)."""
         if self.kind != TEXT:
             return self.kind
+        if self.card is not None:
+            return CARD_KIND
         if not self.attachments:
             return None
         kinds = {a.kind for a in self.attachments}
@@ -248,8 +256,9 @@ class Message:
         fields = [self.pos, self.sender, self.time_ms, self.text, self.client_msg_id, self.to,
                   self.kind, self.event, list(self.users), self.name, self.ref,
                   self.recalled, self.receipt, self.urgent]
+        platform = self.card is not None or self.markdown
         everyday = (self.mentions or self.quote or self.forwarded or self.notice
-                    or self.version)
+                    or self.version or platform)
         if self.attachments or everyday:  # older records, and plain messages, stay as they were
             fields.append([a.row() for a in self.attachments])
         if everyday:
@@ -257,6 +266,8 @@ class Message:
             fields += [list(self.mentions), self.quote and self.quote.encode(),
                        self.forwarded and self.forwarded.encode(), self.notice, self.version,
                        self.edited_ms]
+        if platform:
+            fields += [self.card and list(self.card), self.markdown]
         return pack(fields)
 
     @classmethod
@@ -270,7 +281,9 @@ class Message:
             rest[9] = tuple(rest[9])
             rest[10] = rest[10] and Quote(*rest[10])
             rest[11] = rest[11] and Origin(*rest[11])
-        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:15])
+        if len(rest) > 15:  # 1.10's, after 1.5's
+            rest[15] = rest[15] and tuple(rest[15])
+        return cls(conv, seq, pos, sender, time_ms, text, cmid, to, *rest[:17])
 
     def mentions_user(self, handle: str) -> bool:
         return bool(self.mentions) and (handle in self.mentions or "all" in self.mentions)

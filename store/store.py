@@ -498,7 +498,9 @@ class WriteTxn(TokenWrites):
                kind: str = TEXT, event: str | None = None, users: tuple[str, ...] = (),
                name: str | None = None, ref: int | None = None,
                receipt: bool = False, urgent: bool = False,
-               attachments: tuple[StoredAttachment, ...] = ()) -> Message:
+               attachments: tuple[StoredAttachment, ...] = (),
+               card: tuple[str, str, str, str] | None = None,
+               markdown: bool = False) -> Message:
         """Store a message at the next seq of `conv` and the next stream position.
 
         A user's message (with sender_uid and client_msg_id) is also indexed
@@ -508,7 +510,8 @@ class WriteTxn(TokenWrites):
         seq = self._last_seq(conv) + 1
         pos = self._head + 1
         msg = Message(conv, seq, pos, sender, now_ms, text, client_msg_id, to, kind, event,
-                      users, name, ref, receipt=receipt, urgent=urgent, attachments=attachments)
+                      users, name, ref, receipt=receipt, urgent=urgent, attachments=attachments,
+                      card=card, markdown=markdown)
         # Written here rather than by a messages.* helper: this is the writer's hot path.
         key = keys.pair(conv, seq)
         self.txn.put(key, msg.encode(), db=self.db["msgs"])

@@ -12,7 +12,7 @@ from typing import Any
 
 from corpchat.protocol import ErrorCode
 from corpchat.protocol.admin import AdminError
-from corpchat.store import Refused, StorageError, outbox
+from corpchat.store import Refused, StorageError, customers, member_tags, outbox
 from corpchat.store import apps as tables
 from corpchat.store import contacts as directory
 
@@ -70,7 +70,8 @@ def check_callback_url(url: str, allowed_hosts: tuple[str, ...]) -> str:
 def _row(record: tables.AppRecord, app: App) -> dict[str, Any]:
     users = [u.handle for uid in record.scope_users if (u := app.store.user(uid)) is not None]
     return {"app_id": record.app_id, "name": record.name, "callback_url": record.callback_url,
-            "scope": {"users": users, "departments": list(record.scope_depts)},
+            "scope": {"users": users, "departments": list(record.scope_depts),
+                      "tags": list(record.scope_tags)},
             "failing": record.failing}
 
 
@@ -132,13 +133,16 @@ async def app_rotate_secret(app: App, args: dict[str, Any]) -> dict[str, Any]:
 
 @command("app.scope")
 async def app_scope(app: App, args: dict[str, Any]) -> dict[str, Any]:
-    """Set the users and departments the app reaches (each list given replaces the old)."""
+    """Set the users, departments and tags the app reaches (each list given replaces
+    the old)."""
     record = _app(app, args)
     changes: dict[str, Any] = {}
     if args.get("users") is not None:
         changes["scope_users"] = tuple(_employee(app, record, h) for h in args["users"])
     if args.get("departments") is not None:
         changes["scope_depts"] = tuple(_department(app, record, d) for d in args["departments"])
+    if args.get("tags") is not None:
+        changes["scope_tags"] = tuple(_tag(app, record.corp_id, t) for t in args["tags"])
     if args.get("callback_url") is not None:
         url = str(args["callback_url"])
         changes["callback_url"] = url and check_callback_url(
@@ -169,6 +173,45 @@ def _department(app: App, record: tables.AppRecord, dept_id: object) -> int:
     if dept is None or dept.corp_id != record.corp_id:
         raise _fail("not_found", f"no department {dept_id} in the app's corp")
     return dept.dept_id
+
+
+def _tag(app: App, corp_id: int, tag: object) -> int:
+    if not isinstance(tag, int | str) or not str(tag).isdigit():
+        raise _fail("bad_request", f"a tag is a number, not {tag!r}")
+    if int(tag) not in app.store.read(customers.tags, corp_id):
+        raise _fail("not_found", f"no tag {tag} in the corp's tag library")
+    return int(tag)
+
+
+# ----- employees' tags (to.tags, app scopes) -----
+
+@command("tag.assign")
+async def tag_assign(app: App, args: dict[str, Any]) -> dict[str, Any]:
+    """Put a tag of the corp's library on employees (`on`), or take it off."""
+    corp = app.store.corp_by_name(str(args.get("corp", "")))
+    if corp is None:
+        raise _fail("not_found", f"no corp {args.get('corp')!r}")
+    tag = _tag(app, corp.corp_id, args.get("tag"))
+    handles = args.get("handles") or []
+    if not isinstance(handles, list) or not handles:
+        raise _fail("bad_request", "name at least one employee")
+    uids = []
+    for handle in handles:
+        user = app.store.user_by_handle(str(handle))
+        if user is None or user.corp_id != corp.corp_id:
+            raise _fail("not_found", f"no employee {handle!r} in {corp.name}")
+        uids.append(user.uid)
+    on = bool(args.get("on", True))
+
+    def op(w):  # noqa: ANN001, ANN202 - runs on the writer thread
+        if tag not in w.do(customers.tags, corp.corp_id):
+            return Refused(ErrorCode.NOT_FOUND, f"no tag {tag}")
+        return sum(w.do(member_tags.set_member_tag, uid=uid, tag=tag, on=on) for uid in uids)
+
+    changed = await _commit(app, op)
+    members = app.store.read(member_tags.members_of, tag=tag)
+    return {"tag": tag, "changed": changed, "members": [
+        u.handle for uid in members if (u := app.store.user(uid)) is not None]}
 
 
 @command("app.status")

@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from corpchat.protocol import ErrorCode
+from corpchat.protocol import Attachment, ErrorCode
 from corpchat.store import Refused, User, WriteTxn, outbox
 from corpchat.store import apps as tables
 from corpchat.store.records import Membership
 
 from ..ops.results import Notices, Sent
+from .app_media import claimed_files
+from .content import Content
 
 APP = "app"  # the conversation kind an app shows as (protocol.md revision 1.7)
 
@@ -53,18 +55,23 @@ def _with_members(conversation: Any, members: int) -> Any:
     return replace(conversation, members=members)
 
 
-def deliver(w: WriteTxn, app: tables.AppRecord, uids: list[int], text: str,
+def deliver(w: WriteTxn, app: tables.AppRecord, uids: list[int], content: Content,
             skipped: list[dict[str, Any]], idempotency_key: str | None, now_ms: int,
-            window_ms: int) -> AppDelivery:
+            window_ms: int, files: tuple[Attachment, ...] = ()) -> AppDelivery | Refused:
     if idempotency_key:
         first = w.do(tables.idempotent_answer, app.app_id, idempotency_key, now_ms - window_ms)
         if first is not None:
             return AppDelivery(answer=first, repeat=True)
+    found = claimed_files(w, app, files)
+    if isinstance(found, Refused):
+        return found
     message_id = w.new_id("app_message")
     sender = app_sender(app.app_id)
     cmid = f"app-{message_id}"
     messages = tuple(w.append(conv=app_conversation(w, app, uid, now_ms), sender=sender,
-                              now_ms=now_ms, text=text, client_msg_id=cmid) for uid in uids)
+                              now_ms=now_ms, text=content.text, client_msg_id=cmid,
+                              attachments=found, card=content.card, markdown=content.markdown)
+                     for uid in uids)
     answer = {"message_id": str(message_id), "delivered": len(messages), "skipped": skipped}
     if idempotency_key:
         w.do(tables.put_idempotent_answer, app.app_id, idempotency_key, now_ms, answer)

@@ -54,9 +54,22 @@ def add_app_admin(asub: Any) -> None:
     a.add_argument("app", type=int)
     a.add_argument("--users", help="comma-separated handles")
     a.add_argument("--departments", help="comma-separated department ids")
+    a.add_argument("--tags", help="comma-separated tag ids (employees carrying one)")
     a.add_argument("--callback-url", help="change the callback URL ('' removes it)")
     a.set_defaults(cmd="app.scope", build=lambda a: {
         "app": a.app, "users": _csv(a.users), "departments": _csv(a.departments, int),
-        "callback_url": a.callback_url})
+        "tags": _csv(a.tags, int), "callback_url": a.callback_url})
+
+
+def add_member_tag_verbs(t_sub: Any) -> None:
+    """`admin tag assign|unassign`: the corp's tags on employees (to.tags, app scopes)."""
+    for verb, on, what in (("assign", True, "put a tag on employees"),
+                           ("unassign", False, "take a tag off employees")):
+        t = t_sub.add_parser(verb, help=what)
+        t.add_argument("--corp", required=True)
+        t.add_argument("--tag", type=int, required=True)
+        t.add_argument("handles", nargs="+")
+        t.set_defaults(cmd="tag.assign", build=lambda a, on=on: {
+            "corp": a.corp, "tag": a.tag, "handles": a.handles, "on": on})
 
 

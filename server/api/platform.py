@@ -9,31 +9,40 @@ never logged.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import trio
+
 from corpchat.bridge.app_scope import dept_in_app_scope, in_app_scope
+from corpchat.protocol import ErrorCode
 from corpchat.protocol.clock import Clock
-from corpchat.store import Refused, StorageError, Store, User
+from corpchat.store import Refused, StorageError, Store, User, customers, member_tags
 from corpchat.store import apps as tables
 from corpchat.store import contacts as directory
 from corpchat.store.users import all_users
 
 from . import schema
+from .app_media import wanted
 from .app_messages import AppDelivery, deliver
+from .content import parse_content
 from .quota import RecipientQuota
 from .router import ApiError, ApiRequest, ApiResponse, Router, json_response
 from .settings import PlatformCaps
 
+log = logging.getLogger("corpchat.api")
 Write = Callable[[Any], Awaitable[object]]
+SWEEP_BATCH = 1000  # idempotency keys dropped per write transaction
 _DUMMY_DIGEST = tables.digest("not an app secret")
-CONTENT_KINDS = ("text", "markdown", "card")
 
 
 class Platform:
-    def __init__(self, store: Store, write: Write, clock: Clock, caps: PlatformCaps) -> None:
+    def __init__(self, store: Store, write: Write, clock: Clock, caps: PlatformCaps,
+                 max_files: int = 9) -> None:
         self.store, self.write, self.clock, self.caps = store, write, clock, caps
+        self.max_files = max_files  # attachments per message ([media] max_attachments)
         self.quota = RecipientQuota(clock, caps.per_recipient_per_min,
                                     caps.per_recipient_per_hour)
 
@@ -47,11 +56,41 @@ class Platform:
         result = await self.write(op)
         if isinstance(result, StorageError):
             raise ApiError(503, "storage_unavailable", "the server cannot store this now")
+        if isinstance(result, Refused) and result.code == ErrorCode.NO_SUCH_MEDIA:
+            raise ApiError(400, result.code, f"attachments: {result.reason}",
+                           field="attachments")
         if isinstance(result, Refused):
             raise ApiError(409, result.code, result.reason)
         if isinstance(result, BaseException):
             raise result
         return result
+
+    # ----- the idempotency keys' sweep -----
+
+    async def sweep_forever(self) -> None:
+        """Drop idempotency keys older than their window, every
+        `idempotency_sweep_s`: what they take is bounded by the window's traffic."""
+        try:  # keys of a database from before their index: indexed once, then swept
+            await self._committed(lambda w: w.do(tables.index_old_answers))
+        except ApiError as exc:
+            log.warning("idempotency keys not indexed: %s", exc.message)
+        while True:
+            await trio.sleep(self.caps.idempotency_sweep_s)
+            try:
+                await self.sweep_once()
+            except ApiError as exc:  # the store refused writes (full disk): next time
+                log.warning("idempotency sweep failed: %s", exc.message)
+
+    async def sweep_once(self) -> int:
+        """Drop every idempotency key past its window now; how many went."""
+        before = self.clock.now_ms() - self.caps.idempotency_window_s * 1000
+        dropped = 0
+        while True:
+            batch = await self._committed(lambda w: w.do(
+                tables.sweep_idempotent_answers, before, SWEEP_BATCH))
+            dropped += batch
+            if batch < SWEEP_BATCH:
+                return dropped
 
     # ----- POST /api/v1/token -----
 
@@ -109,8 +148,10 @@ class Platform:
         """Why the app may not reach `user`, or None if it may."""
         if user is None:
             return "not_found"
+        user_tags = self.store.read(member_tags.tags_of, uid=user.uid) if app.scope_tags \
+            else ()
         verdict = in_app_scope(user, app.corp_id, app.scope_users, app.scope_depts,
-                               self._ancestry(user.dept))
+                               self._ancestry(user.dept), app.scope_tags, user_tags)
         return None if verdict.allowed else verdict.code
 
     def _dept_members(self, app: tables.AppRecord, dept_id: int) -> list[User] | None:
@@ -131,7 +172,10 @@ class Platform:
         app = self.authenticate(request)
         body = schema.parse_json(request.body)
         schema.only(body, {"to", "text", "markdown", "card", "attachments", "idempotency_key"})
-        text = self._content(body)
+        content = parse_content(body, self.caps.max_text_bytes)
+        files = wanted(schema.list_of(body, "attachments", str, max_items=self.max_files))
+        if not content.text and not files:
+            raise schema.bad("text", "give one of text, markdown and card, or attachments")
         key = schema.string(body, "idempotency_key", required=False, max_bytes=128)
         now, window_ms = self.clock.now_ms(), self.caps.idempotency_window_s * 1000
         if key is not None:
@@ -141,7 +185,7 @@ class Platform:
         uids, skipped = self._recipients(app, body)
         allowed = [uid for uid in uids if self._take_quota(app, uid, skipped)]
         result: AppDelivery = await self._committed(
-            lambda w: deliver(w, app, allowed, text, skipped, key, now, window_ms))
+            lambda w: deliver(w, app, allowed, content, skipped, key, now, window_ms, files))
         return json_response(200, result.answer)
 
     def _take_quota(self, app: tables.AppRecord, uid: int, skipped: list[dict[str, Any]]) -> bool:
@@ -151,28 +195,6 @@ class Platform:
         skipped.append({"user": user.handle if user else str(uid), "reason": "rate_limited"})
         return False
 
-    def _content(self, body: dict[str, Any]) -> str:
-        given = [kind for kind in CONTENT_KINDS if kind in body]
-        if len(given) != 1:
-            raise schema.bad("text", "give exactly one of text, markdown and card")
-        if schema.list_of(body, "attachments", str, max_items=9):
-            raise schema.bad("attachments", "this server stores no media for apps yet")
-        limit = self.caps.max_text_bytes
-        if given[0] != "card":
-            return schema.string(body, given[0], max_bytes=limit)
-        card = schema.obj_field(body, "card")
-        assert card is not None
-        schema.only(card, {"title", "description", "url", "button"}, "card.")
-        parts = [schema.string(card, "title", where="card.", max_bytes=128),
-                 schema.string(card, "description", where="card.", required=False,
-                               max_bytes=512),
-                 schema.string(card, "url", where="card.", max_bytes=2048)]
-        button = schema.string(card, "button", where="card.", required=False, max_bytes=32)
-        url = parts[2]
-        if not url or not url.startswith(("https://", "http://")):
-            raise schema.bad("card.url", "must be an http(s) URL")
-        return "\n".join(p for p in (*parts[:2], f"{button or 'Details'}: {url}") if p)
-
     def _recipients(self, app: tables.AppRecord,
                     body: dict[str, Any]) -> tuple[list[int], list[dict[str, Any]]]:
         to = schema.obj_field(body, "to")
@@ -180,10 +202,9 @@ class Platform:
         schema.only(to, {"users", "departments", "tags"}, "to.")
         handles = schema.list_of(to, "users", str, where="to.")
         depts = schema.list_of(to, "departments", int, where="to.")
-        if schema.list_of(to, "tags", int, where="to."):
-            raise schema.bad("to.tags", "employee tags are not kept by this server yet")
-        if not handles and not depts:
-            raise schema.bad("to", "name at least one user or department")
+        tags = schema.list_of(to, "tags", int, where="to.")
+        if not handles and not depts and not tags:
+            raise schema.bad("to", "name at least one user, department or tag")
         chosen: dict[int, None] = {}
         skipped: list[dict[str, Any]] = []
         for handle in handles:
@@ -196,6 +217,9 @@ class Platform:
                 chosen[user.uid] = None
         for dept_id in depts:
             self._add_department(app, dept_id, chosen, skipped)
+        library = self.store.read(customers.tags, app.corp_id) if tags else {}
+        for tag in tags:
+            self._add_tag(app, tag, tag in library, chosen, skipped)
         if len(chosen) > self.caps.max_recipients:
             raise schema.bad("to", f"more than {self.caps.max_recipients} recipients")
         return list(chosen), skipped
@@ -210,6 +234,21 @@ class Platform:
                 skipped.append({"department": dept_id, "reason": "out_of_scope"})
         for user in members:
             chosen[user.uid] = None
+
+    def _add_tag(self, app: tables.AppRecord, tag: int, known: bool,
+                 chosen: dict[int, None], skipped: list[dict[str, Any]]) -> None:
+        """The employees carrying `tag` (of the corp's library) whom the app reaches:
+        all of them when the scope names the tag, else those in it otherwise."""
+        if not known:
+            skipped.append({"tag": tag, "reason": "not_found"})
+            return
+        reached = 0
+        for uid in self.store.read(member_tags.members_of, tag=tag):
+            if self._reach(app, self.store.user(uid)) is None:
+                chosen[uid] = None
+                reached += 1
+        if not reached:
+            skipped.append({"tag": tag, "reason": "out_of_scope"})
 
     # ----- the directory within the scope -----
 

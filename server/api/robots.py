@@ -3,9 +3,10 @@
 The key (256 random bits, kept as its digest) names the robot; a removed
 robot's key is 404 like one never issued. Each robot may post
 `PlatformCaps.robot_posts_per_min` messages in any 60 s (a sliding window on
-the injected clock); past that, 429 with Retry-After. The message is stored in
-the group from `robot:<id>` with the robot's name, archived like any message of
-an external group, and fanned out after the commit.
+the injected clock); the post over it throttles the robot for
+`PlatformCaps.robot_throttle_s` (10 minutes): 429 with Retry-After until then.
+The message is stored in the group from `robot:<id>` with the robot's name,
+archived like any message of an external group, and fanned out after the commit.
 """
 
 from __future__ import annotations
@@ -51,31 +52,54 @@ def digest(key: str) -> bytes:
 
 
 class RobotQuota:
-    """At most `per_min` posts per robot in any 60 s; memory: per_min times per robot."""
+    """At most `per_min` posts per robot in any 60 s; the post over it throttles the
+    robot for `throttle_s` (WeCom's rule: over 20 a minute, throttled for 10 minutes).
 
-    def __init__(self, clock: Clock, per_min: int) -> None:
-        self.clock, self.per_min = clock, per_min
+    Memory: per robot, at most per_min times and one deadline. The throttle's end is
+    fixed when it begins: posts refused meanwhile do not extend it.
+    """
+
+    def __init__(self, clock: Clock, per_min: int, throttle_s: float) -> None:
+        self.clock, self.per_min, self.throttle_s = clock, per_min, throttle_s
         self._posts: dict[int, deque[float]] = {}
+        self._throttled: dict[int, float] = {}  # robot -> the monotonic time it ends
+
+    def throttled(self, robot_id: int) -> float | None:
+        """The seconds the robot's throttle has left, or None (nothing is counted)."""
+        until = self._throttled.get(robot_id)
+        if until is None:
+            return None
+        left = until - self.clock.monotonic()
+        if left > 0:
+            return left
+        del self._throttled[robot_id]
+        return None
 
     def take(self, robot_id: int) -> float | None:
-        """None if the post may go; else the seconds until it may."""
+        """None if the post may go (and it is counted); else the seconds until one may."""
+        left = self.throttled(robot_id)
+        if left is not None:
+            return left
         now = self.clock.monotonic()
         posts = self._posts.setdefault(robot_id, deque())
         while posts and posts[0] <= now - 60:
             posts.popleft()
         if len(posts) >= self.per_min:
-            return posts[0] + 60 - now
+            posts.clear()  # the window starts afresh when the throttle ends
+            self._throttled[robot_id] = now + self.throttle_s
+            return self.throttle_s
         posts.append(now)
         return None
 
     def forget(self, robot_id: int) -> None:
         self._posts.pop(robot_id, None)
+        self._throttled.pop(robot_id, None)
 
 
 class RobotHooks:
     def __init__(self, store: Store, write: Write, clock: Clock, caps: PlatformCaps) -> None:
         self.store, self.write, self.clock, self.caps = store, write, clock, caps
-        self.quota = RobotQuota(clock, caps.robot_posts_per_min)
+        self.quota = RobotQuota(clock, caps.robot_posts_per_min, caps.robot_throttle_s)
 
     def register(self, router: Router) -> None:
         router.add("POST", HOOK_PATH + "<key>", self.post)
@@ -84,15 +108,20 @@ class RobotHooks:
         bot = self.store.read(tables.robot_by_key, digest(request.params["key"]))
         if bot is None:
             raise ApiError(404, "not_found", "no such robot")
-        text, mentions = self._content(request.body)
-        wait = self.quota.take(bot.robot_id)
+        # A throttled robot is answered before its body is even parsed: the cheap 429
+        # is most of what a robot over its rate sends.
+        if (wait := self.quota.throttled(bot.robot_id)) is None:
+            text, mentions, markdown = self._content(request.body)
+            wait = self.quota.take(bot.robot_id)
         if wait is not None:
             seconds = str(max(1, math.ceil(wait))).encode()
             raise ApiError(429, "rate_limited",
-                           f"at most {self.caps.robot_posts_per_min} posts a minute per robot",
+                           f"at most {self.caps.robot_posts_per_min} posts a minute per robot; "
+                           f"over it, throttled for {self.caps.robot_throttle_s} s",
                            headers=((b"retry-after", seconds),))
         now = self.clock.now_ms()
-        result = await self.write(lambda w: post_as_robot(w, bot, text, mentions, now))
+        result = await self.write(lambda w: post_as_robot(w, bot, text, mentions, now,
+                                                          markdown))
         if isinstance(result, Refused):
             raise ApiError(404 if result.code == "not_found" else 403, result.code,
                            result.reason)
@@ -104,7 +133,7 @@ class RobotHooks:
         msg = result.messages[0]
         return json_response(200, {"conv": msg.conv, "seq": msg.seq, "time": msg.time_ms})
 
-    def _content(self, raw: bytes) -> tuple[str, tuple[str, ...]]:
+    def _content(self, raw: bytes) -> tuple[str, tuple[str, ...], bool]:
         body = schema.parse_json(raw)
         schema.only(body, {"text", "markdown", "mentions"})
         given = [k for k in ("text", "markdown") if k in body]
@@ -114,11 +143,11 @@ class RobotHooks:
         mentions = schema.list_of(body, "mentions", str, max_items=MAX_MENTIONS)
         if "all" in mentions and len(mentions) > 1:
             raise schema.bad("mentions", '"all" stands alone')
-        return text, tuple(mentions)
+        return text, tuple(mentions), given[0] == "markdown"
 
 
 def post_as_robot(w: WriteTxn, bot: tables.Robot, text: str, mentions: tuple[str, ...],
-                  now_ms: int) -> AppDelivery | Refused:
+                  now_ms: int, markdown: bool = False) -> AppDelivery | Refused:
     """The robot's message in its group (writer thread): the robot must still exist,
     the group be a live group the bridge lets robots post into."""
     if w.do(tables.conv_robot, bot.conv, bot.robot_id) is None:
@@ -133,7 +162,7 @@ def post_as_robot(w: WriteTxn, bot: tables.Robot, text: str, mentions: tuple[str
     members = {uid for uid, m in w.memberships(bot.conv) if m.active}
     named = tuple(h for h in mentions if h == "all" or _member(w, h, members))
     msg = w.append(conv=bot.conv, sender=robot_sender(bot.robot_id), now_ms=now_ms, text=text,
-                   name=bot.name, users=named)
+                   name=bot.name, users=named, markdown=markdown)
     if corp := group_archive_corp(group):
         w.archive(ArchiveEntry(corp, now_ms, msg.pos, bot.conv, msg.seq, msg.sender,
                                "robot", text))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -20,6 +20,11 @@ from urllib.parse import unquote
 log = logging.getLogger("corpchat.api")
 
 Headers = tuple[tuple[bytes, bytes], ...]
+
+
+class BodyGone(Exception):
+    """The client closed, stalled or broke the framing mid-body: no answer is possible
+    (raised by a streamed body, passed through the router untouched)."""
 
 
 class ApiError(Exception):
@@ -38,6 +43,7 @@ class ApiRequest:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # the pattern's <name> segments
     query: str = ""
+    stream: AsyncIterator[bytes] | None = None  # a streamed route's body (then `body` is b"")
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.headers:
@@ -71,6 +77,7 @@ Handler = Callable[[ApiRequest], Awaitable[ApiResponse]]
 class Router:
     def __init__(self) -> None:
         self._routes: list[tuple[tuple[str, ...], dict[str, Handler]]] = []
+        self._streamed: set[Handler] = set()  # bound methods compare (and hash) equal
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         parts = tuple(pattern.strip("/").split("/"))
@@ -90,6 +97,16 @@ class Router:
     def knows(self, path: str) -> bool:
         return self._match(path) is not None
 
+    def add_streamed(self, method: str, pattern: str, handler: Handler) -> None:
+        """A route whose body the handler reads as it comes (`request.stream`), with
+        limits of its own: an upload, not a JSON body."""
+        self.add(method, pattern, handler)
+        self._streamed.add(handler)
+
+    def streams(self, method: str, target: str) -> bool:
+        found = self._match(target.partition("?")[0])
+        return found is not None and found[0].get(method) in self._streamed
+
     def _match(self, path: str) -> tuple[dict[str, Handler], dict[str, str]] | None:
         segments = path.strip("/").split("/")
         for parts, methods in self._routes:
@@ -99,7 +116,7 @@ class Router:
         return None
 
     async def dispatch(self, method: str, target: str, headers: Headers,
-                       body: bytes) -> ApiResponse:
+                       body: bytes, stream: AsyncIterator[bytes] | None = None) -> ApiResponse:
         path, _, query = target.partition("?")
         found = self._match(path)
         if found is None:
@@ -112,9 +129,11 @@ class Router:
                                            f"{method} is not allowed here",
                                            headers=((b"allow", allow),)))
         try:
-            return await handler(ApiRequest(method, path, headers, body, params, query))
+            return await handler(ApiRequest(method, path, headers, body, params, query, stream))
         except ApiError as error:
             return error_response(error)
+        except BodyGone:
+            raise
         except Exception:  # the pattern, not the path: a path may hold a robot's key
             log.exception("API route %s %s failed", method, _pattern(handler, methods))
             return error_response(ApiError(500, "internal_error", "internal error"))

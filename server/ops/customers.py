@@ -24,7 +24,7 @@ from corpchat.protocol import (
     Profile,
     Refusal,
 )
-from corpchat.store import User, WriteTxn
+from corpchat.store import User, WriteTxn, member_tags
 from corpchat.store import contacts as tables
 from corpchat.store import customers as cust
 from corpchat.store import media as media_records
@@ -56,6 +56,7 @@ def add_tag(w: WriteTxn, request_id: int, corp_id: int, group: int, name: str,
 def remove_tag(w: WriteTxn, corp_id: int, tag: int) -> Notices | Refusal:
     if not w.do(cust.delete_tag, corp_id, tag):
         return Refusal(ErrorCode.NOT_FOUND, f"no tag {tag}")
+    w.do(member_tags.drop_tag, tag=tag)  # employees' tags too (app scopes, docs/api.md)
     return NOTHING
 
 

@@ -23,6 +23,19 @@ def test_in_app_scope(user, users, depts, ancestry, expected):
     assert outcome(in_app_scope(user, ACME.corp_id, users, depts, ancestry)) == expected
 
 
+@pytest.mark.parametrize(("user", "scope_tags", "user_tags", "expected"), [
+    (ann, (7,), (7, 8), "ok"),  # she carries a tag the scope names
+    (ann, (7,), (8,), "out_of_scope"),
+    (ann, (), (7,), "out_of_scope"),  # no tag in the scope
+    (gone, (7,), (7,), "disabled"),
+    (eve, (7,), (7,), "not_found"),  # another corp's employee, whatever she carries
+    (carol, (7,), (7,), "not_found"),
+])
+def test_in_app_scope_by_tags(user, scope_tags, user_tags, expected):
+    assert outcome(in_app_scope(user, ACME.corp_id, (), (), (), scope_tags, user_tags)) \
+        == expected
+
+
 @pytest.mark.parametrize(("ancestry", "depts", "expected"), [
     ((5, 3), (3,), "ok"), ((3,), (3,), "ok"),
     ((3,), (5,), "out_of_scope"), ((), (3,), "out_of_scope"),

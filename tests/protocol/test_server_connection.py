@@ -521,3 +521,85 @@ def test_garbage_in_a_chunked_body_is_refused_or_taken_never_raised(garbage: byt
     events = conn.receive_data(b"POST /media HTTP/1.1\r\nHost: x\r\n"
                                b"Transfer-Encoding: chunked\r\n\r\n" + garbage)
     assert all(isinstance(e, HttpRequest | HttpBody | HttpBodyEnd | Refused) for e in events)
+
+
+# ----- keep-alive (API requests, server/api/exchange.py) -----
+
+def _post(path: bytes, body: bytes, extra: bytes = b"") -> bytes:
+    return (b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n%s"
+            % (path, len(body), extra, body))
+
+
+def _serve(conn: ServerConnection, events: list,
+           partial: list | None = None) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Answer every complete request among `events` (and what it pipelined) with
+    keep-alive: the (target, body) pairs seen, and the bytes sent. `partial` holds
+    a request begun in an earlier call: [target, body so far]."""
+    seen: list[tuple[bytes, bytes]] = []
+    sent = b""
+    partial = [None, b""] if partial is None else partial
+    while events:
+        event = events.pop(0)
+        if isinstance(event, HttpRequest):
+            partial[:] = [event.target, b""]
+        elif isinstance(event, HttpBody):
+            partial[1] += event.data
+        elif isinstance(event, HttpBodyEnd):
+            assert partial[0] is not None
+            seen.append((partial[0], partial[1]))
+            sent += conn.send(HttpResponse(200, partial[1], keep_alive=True))
+            events = conn.pipelined() + events
+        else:
+            raise AssertionError(event)
+    return seen, sent
+
+
+def test_a_kept_alive_answer_waits_for_the_next_request() -> None:
+    conn = connection()
+    events = conn.receive_data(_post(b"/api/a", b"one"))
+    seen, sent = _serve(conn, events)
+    assert seen == [(b"/api/a", b"one")] and b"connection: close" not in sent.lower()
+    assert conn.state is State.HANDSHAKE
+    seen, sent = _serve(conn, conn.receive_data(_post(b"/api/b", b"two")))
+    assert seen == [(b"/api/b", b"two")] and conn.state is State.HANDSHAKE
+    assert sent.startswith(b"HTTP/1.1 200 ") and sent.endswith(b"two")
+
+
+def test_a_client_that_asks_to_close_is_closed() -> None:
+    for extra, version in ((b"Connection: close\r\n", b"1.1"), (b"", b"1.0")):
+        conn = connection()
+        wire = _post(b"/api/a", b"x", extra).replace(b"HTTP/1.1", b"HTTP/" + version, 1)
+        conn.receive_data(wire)
+        sent = conn.send(HttpResponse(200, b"x", keep_alive=True))
+        assert b"connection: close" in sent.lower() and conn.state is State.CLOSING
+
+
+def test_an_answer_before_the_body_ends_is_never_kept_alive() -> None:
+    conn = connection()
+    conn.receive_data(b"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 9999\r\n\r\nab")
+    sent = conn.send(HttpResponse(413, b"{}", keep_alive=True))
+    assert b"connection: close" in sent.lower() and conn.state is State.CLOSING
+
+
+def test_without_keep_alive_the_answer_still_closes() -> None:
+    conn = connection()
+    conn.receive_data(_post(b"/api/a", b"x"))
+    assert b"connection: close" in conn.send(HttpResponse(200, b"")).lower()
+    assert conn.state is State.CLOSING
+
+
+@settings(max_examples=150, deadline=None)
+@given(bodies=st.lists(st.binary(max_size=300), min_size=1, max_size=5),
+       cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=6))
+def test_pipelined_requests_come_out_in_order_however_split(bodies: list[bytes],
+                                                            cuts: list[int]) -> None:
+    wire = b"".join(_post(b"/api/%d" % i, body) for i, body in enumerate(bodies))
+    points = sorted({min(c, len(wire)) for c in cuts} | {0, len(wire)})
+    conn = connection()
+    seen: list[tuple[bytes, bytes]] = []
+    partial: list = [None, b""]
+    for start, stop in zip(points, points[1:], strict=False):
+        more, _ = _serve(conn, conn.receive_data(wire[start:stop]), partial)
+        seen += more
+    assert seen == [(b"/api/%d" % i, body) for i, body in enumerate(bodies)]
+    assert conn.state is State.HANDSHAKE

@@ -268,6 +268,16 @@ REVISION_1_8_SERVER_FIELDS = {
 }
 REVISION_1_8_NESTED_FIELDS: dict[str, list[str]] = {}
 
+# Revision 1.10 (docs/protocol.md, section 36): open platform follow-ups, an app
+# message's card and the markdown mark. Its vectors live in the *_v1_10.json files.
+REVISION_1_10_CLIENT_FIELDS: dict[str, list[str]] = {}
+REVISION_1_10_SERVER_FIELDS = {
+    "msg": REVISION_1_7_SERVER_FIELDS["msg"] + ["card", "markdown"],  # after 1.7's
+}
+REVISION_1_10_NESTED_FIELDS = {
+    "card": ["title", "url", "description", "button"],
+}
+
 # Revision 1.6 (docs/protocol.md, section 32): search. Its vectors live in the
 # *_v1_6.json files.
 REVISION_1_6_CLIENT_FIELDS = {
@@ -304,6 +314,8 @@ REVISIONS = (
     ("1.7", REVISION_1_7_CLIENT_FIELDS, REVISION_1_7_SERVER_FIELDS, REVISION_1_7_NESTED_FIELDS),
     ("1.8", REVISION_1_8_CLIENT_FIELDS, REVISION_1_8_SERVER_FIELDS, REVISION_1_8_NESTED_FIELDS),
     ("1.9", REVISION_1_9_CLIENT_FIELDS, REVISION_1_9_SERVER_FIELDS, REVISION_1_9_NESTED_FIELDS),
+    ("1.10", REVISION_1_10_CLIENT_FIELDS, REVISION_1_10_SERVER_FIELDS,
+     REVISION_1_10_NESTED_FIELDS),
 )
 
 
@@ -736,6 +748,16 @@ def test_revision_1_8_vectors_cover_its_fields() -> None:
             assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
 
 
+def test_revision_1_10_vectors_cover_its_frames_and_fields() -> None:
+    assert _types("client_frames_v1_10.json") == set()  # no client frames or fields
+    assert _types("server_frames_v1_10.json") == set(REVISION_1_10_SERVER_FIELDS)
+    server, nested = _seen_fields("server")
+    for seen, fields in ((server, REVISION_1_10_SERVER_FIELDS),
+                         (nested, REVISION_1_10_NESTED_FIELDS)):
+        for kind, names in fields.items():
+            assert set(names) | {"type"} <= seen[kind], (kind, set(names) - seen[kind])
+
+
 @pytest.mark.parametrize(("table", "fields"), [(CLIENT_FRAMES, REVISION_1_8_CLIENT_FIELDS),
                                                (SERVER_FRAMES, REVISION_1_8_SERVER_FIELDS)])
 def test_revision_1_8_fields_keep_their_canonical_order(table: Any,
@@ -750,3 +772,10 @@ def test_revision_1_9_vectors_cover_its_fields() -> None:
     _, nested = _seen_fields("server")
     assert {"last", "type"} <= nested["conv"]
     assert REVISION_1_9_NESTED_FIELDS["conv"] == wire_keys(ConvSummary)
+
+
+def test_revision_1_10_fields_keep_their_canonical_order() -> None:
+    for kind, names in REVISION_1_10_SERVER_FIELDS.items():
+        assert wire_keys(SERVER_FRAMES[kind])[: len(names)] == names, kind
+    for kind, names in REVISION_1_10_NESTED_FIELDS.items():
+        assert wire_keys(nested_frames()[kind]) == names, kind

@@ -31,11 +31,13 @@ CALLERS = ("none", "garbage", "user_token", "other_corp", "removed_app", "rotate
 ROUTES = {
     "token": ("POST", "/api/v1/token", None),  # the caller's credentials go in the body
     "messages": ("POST", "/api/v1/messages", {"to": {"users": ["dan"]}, "text": "hi"}),
+    "media": ("POST", "/api/v1/media?name=r.pdf", b"%PDF-1.4 report"),  # the file's bytes
     "user": ("GET", "/api/v1/users/dan", None),
     "department": ("GET", "/api/v1/departments/{dept}/users", None),
     "robot": ("POST", "/hooks/robot/{key}", {"text": "hi"}),
 }
 PATTERNS = {"token": ("POST", "/api/v1/token"), "messages": ("POST", "/api/v1/messages"),
+            "media": ("POST", "/api/v1/media"),
             "user": ("GET", "/api/v1/users/<handle>"),
             "department": ("GET", "/api/v1/departments/<dept>/users"),
             "robot": ("POST", "/hooks/robot/<key>")}
@@ -45,6 +47,7 @@ EXPECT: dict[str, dict[str, int]] = {
     # token: the body carries (app_id, secret) of the caller's kind; only the right pair
     "token": {**DENIED, "none": 400, "other_corp": 200, "app": 200, "expired": 200},
     "messages": {**DENIED, "other_corp": 200, "app": 200},  # other_corp: dan skipped
+    "media": {**DENIED, "other_corp": 200, "app": 200},  # each app's own upload
     "user": {**DENIED, "other_corp": 404, "app": 200},
     "department": {**DENIED, "other_corp": 404, "app": 200},
     # a robot's key is its only credential: bearer tokens neither help nor hurt
@@ -104,6 +107,8 @@ async def _call(http: httpx.AsyncClient, world: dict, route: str, caller: str,
         body = {k: creds[k] for k in ("app_id", "secret") if k in creds} or {"x": 1}
     if caller == "expired":  # this caller's own server: the clock only moves on
         clock.advance(7200)
+    if isinstance(body, bytes):
+        return await http.request(method, path, content=body, headers=headers)
     return await http.request(method, path, json=body, headers=headers)
 
 

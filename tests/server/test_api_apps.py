@@ -118,6 +118,43 @@ async def test_message_reaches_the_scope_only(server, nursery):
     assert (await _get(server, "/api/v1/users/bob", token)).status_code == 404
 
 
+async def test_tags_reach_the_employees_carrying_them(server, nursery):
+    app, token, tokens, depts = await _setup(server)  # the scope: sales (alice) and dan
+    group = (await server.admin("tag.group_add", corp="acme", name="Roles"))["group"]
+    oncall = (await server.admin("tag.add", corp="acme", group=group, name="on call"))["tag"]
+    fire = (await server.admin("tag.add", corp="acme", group=group, name="fire warden"))["tag"]
+    await server.admin("tag.assign", corp="acme", tag=oncall, handles=["alice", "bob"])
+    await server.admin("tag.assign", corp="acme", tag=fire, handles=["bob"])
+    bob = await TestClient(nursery, server.url, tokens["bob"]).connect()
+
+    async def send(tags: list[int]) -> dict:
+        return (await _post(server, "/api/v1/messages", {"to": {"tags": tags},
+                                                         "text": "drill at 3"}, token)).json()
+
+    # on call is not in the scope: only alice (in sales) of its members is reached
+    answer = await send([oncall])
+    assert (answer["delivered"], answer["skipped"]) == (1, [])
+    answer = await send([fire, 999])
+    assert answer["delivered"] == 0 and answer["skipped"] == [
+        {"tag": fire, "reason": "out_of_scope"}, {"tag": 999, "reason": "not_found"}]
+    assert (await _get(server, "/api/v1/users/bob", token)).status_code == 404
+    scoped = await server.admin("app.scope", app=app["app_id"], tags=[fire])
+    assert scoped["scope"]["tags"] == [fire]
+    answer = await send([fire])
+    assert (answer["delivered"], answer["skipped"]) == (1, [])
+    msg = await bob.expect(Msg)
+    assert (msg.text, msg.sender) == ("drill at 3", f"app:{app['app_id']}")
+    assert (await _get(server, "/api/v1/users/bob", token)).status_code == 200  # by his tag
+    both = await _post(server, "/api/v1/messages", {
+        "to": {"users": ["bob"], "tags": [oncall, fire]}, "text": "once each"}, token)
+    assert both.json()["delivered"] == 2  # bob once, alice: recipients are counted once
+    await server.admin("tag.assign", corp="acme", tag=fire, handles=["bob"], on=False)
+    assert (await send([fire]))["skipped"] == [{"tag": fire, "reason": "out_of_scope"}]
+    assert (await _get(server, "/api/v1/users/bob", token)).status_code == 404
+    with pytest.raises(Exception, match="no tag"):
+        await server.admin("app.scope", app=app["app_id"], tags=[12345])
+
+
 async def test_idempotency_key(server, clock, nursery):
     _, token, tokens, _ = await _setup(server)
     dan = await TestClient(nursery, server.url, tokens["dan"]).connect()
@@ -131,6 +168,34 @@ async def test_idempotency_key(server, clock, nursery):
     assert later["message_id"] != first["message_id"]
     assert (await dan.expect(Msg)).text == "once"
     assert len(dan.taken(Msg)) == 2  # exactly the two
+
+
+def _idem_entries(server) -> tuple[int, int]:
+    return server.app.store.read(lambda txn, db: (txn.stat(db["app_idem"])["entries"],
+                                                  txn.stat(db["app_idem_ix"])["entries"]))
+
+
+async def test_idempotency_keys_are_swept_after_their_window(server, clock):
+    _, token, _, _ = await _setup(server)
+
+    async def send(key: str) -> dict:
+        body = {"to": {"users": ["dan"]}, "text": key, "idempotency_key": key}
+        return (await _post(server, "/api/v1/messages", body, token)).json()
+
+    first = {key: await send(key) for key in ("a", "b", "c")}
+    clock.advance(29 * 60)
+    late = await send("d")
+    assert await server.app.platform.sweep_once() == 0  # none is 30 minutes old yet
+    assert _idem_entries(server) == (4, 4)
+    clock.advance(2 * 60)
+    again = await send("a")  # past its window: sent anew, under the same key
+    assert again["message_id"] != first["a"]["message_id"]
+    assert await server.app.platform.sweep_once() == 3  # a's, b's and c's first answers
+    assert _idem_entries(server) == (2, 2)  # d, and a's second answer
+    assert await send("a") == again and await send("d") == late
+    clock.advance(31 * 60)
+    assert await server.app.platform.sweep_once() == 2
+    assert _idem_entries(server) == (0, 0)
 
 
 async def test_per_recipient_quota(server, clock):

@@ -68,10 +68,14 @@ async def test_robot_rate_limit_and_text_limit(server, nursery, clock):
     for i in range(20):
         assert (await _hook(added.url, {"text": f"n{i}"})).status_code == 200
     over = await _hook(added.url, {"text": "one too many"})
-    assert over.status_code == 429 and int(over.headers["retry-after"]) == 60
-    clock.advance(30)
-    assert int((await _hook(added.url, {"text": "x"})).headers["retry-after"]) == 30
-    clock.advance(30)
+    assert over.status_code == 429 and int(over.headers["retry-after"]) == 600
+    clock.advance(60)  # the minute is over, the throttle is not
+    still = await _hook(added.url, {"text": "x"})
+    assert still.status_code == 429 and int(still.headers["retry-after"]) == 540
+    clock.advance(539)  # refused posts do not extend it
+    assert (await _hook(added.url, None, raw=b"not json")).status_code == 429  # not parsed
+    assert int((await _hook(added.url, {"text": "x"})).headers["retry-after"]) == 1
+    clock.advance(1)
     assert (await _hook(added.url, {"text": "again"})).status_code == 200
     long = await _hook(added.url, {"text": "x" * 2049})
     assert long.status_code == 400 and long.json()["field"] == "text"

@@ -41,3 +41,23 @@ def test_attachments_and_everyday_fields_round_trip_together(
                   forwarded=Origin("gus", 1_600_000_000_000, 9, 2) if forwarded else None,
                   version=version, edited_ms=1_700_000_000_500 if version else 0)
     assert Message.decode(7, 3, msg.encode()) == msg
+
+
+@given(card=st.none() | st.tuples(st.text(min_size=1, max_size=5), st.just("https://x.example"),
+                                  st.text(max_size=5), st.text(max_size=5)),
+       markdown=st.booleans(), files=st.booleans(), mentions=st.booleans())
+def test_1_10_card_and_markdown_round_trip_after_the_older_fields(
+        card: tuple[str, str, str, str] | None, markdown: bool, files: bool,
+        mentions: bool) -> None:
+    msg = replace(_plain(), card=card, markdown=markdown,
+                  attachments=(PICTURE,) if files else (),
+                  mentions=("mia",) if mentions else ())
+    back = Message.decode(7, 3, msg.encode())
+    assert back == msg
+    assert back.wire_kind == ("card" if card else "image" if files else None)
+
+
+def test_a_1_5_record_reads_without_a_card() -> None:
+    msg = replace(_plain(), mentions=("mia",))
+    raw = msg.encode()
+    assert Message.decode(7, 3, raw).card is None and not Message.decode(7, 3, raw).markdown
