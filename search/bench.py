@@ -40,7 +40,7 @@ QUERIES = {
 }
 
 
-def _populate(store: Store, count: int, convs: int, member_of: int,
+def populate(store: Store, count: int, convs: int, member_of: int,
               seed: int) -> tuple[int, int]:
     """The corpus in `store`; returns the reader's uid and the text bytes."""
     rng = random.Random(seed)
@@ -106,7 +106,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(os.path.join(tmp, "db"), map_bytes=8 << 30, durable=False)
         started = time.perf_counter()
-        uid, text_bytes = _populate(store, args.messages, args.convs, args.member_of, args.seed)
+        uid, text_bytes = populate(store, args.messages, args.convs, args.member_of, args.seed)
         print(f"store: {args.messages} messages, {text_bytes} text bytes, written in "
               f"{time.perf_counter() - started:.1f} s")
         indexer = Indexer(store, os.path.join(tmp, "search"), now_ms=lambda: NOW)

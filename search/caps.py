@@ -19,6 +19,7 @@ class SearchCaps:
     batch_messages: int = 5000  # messages indexed per tantivy commit at most
     pause_s: float = 1.0  # between commits: fewer, larger index commits (each fsyncs)
     writer_heap_bytes: int = 64 * 1024 * 1024  # tantivy's indexing memory
+    indexer_nice: int = 10  # the indexer process's niceness: the server runs first
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -14,8 +14,9 @@ after it — nothing missed, nothing twice (and a replayed `Doc` would replace
 its own copy anyway).
 
 tantivy allows one IndexWriter per index, guarded by a lock file: only the
-indexer thread opens one (`writable=True`); searches use the reader, which
-`reload()`s after each commit.
+indexer (in its own process, process.py) opens one (`writable=True`); the
+server's searches use a read-only `SearchIndex`, which `reload()`s when the
+indexer reports a commit.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class SearchIndex:
         self.index.config_reader(reload_policy="Manual")
         self.writer = self.index.writer(heap_bytes, threads) if writable else None
 
-    # ----- writing (the indexer thread) -----
+    # ----- writing (the indexer) -----
 
     def apply(self, changes: Iterable[Change], *, pos: int) -> int:
         """Stage changes and record that the index holds everything up to `pos`;

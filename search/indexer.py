@@ -1,11 +1,15 @@
-"""The indexer: one thread that follows the store's message stream into the index.
+"""The indexer: follows the store's message stream into the index, in one thread (the
+server runs it in a process of its own, process.py, so that its Python work never holds
+the server's GIL; `start()` runs it as a thread of this process, for tools and tests).
 
 It reads committed messages after the index's last position, in pages, turns
 each into index changes (`changes_of`: a message is a `Doc`, a recall a
 `Removal` of the message it recalls) and commits them with the new position
 (index.py). It starts where the committed index ends, so after a crash or a
 kill -9 it catches up from LMDB; it never reads what is not committed, so it
-never indexes what a crash could take back.
+never indexes what a crash could take back. Its position is the stream head
+of the snapshot it read once it has read every entry up to it (a reaction or
+a mute takes a position without an entry), so caught up is `pos == head`.
 
 Reindexing builds a new generation of the index beside the live one, in the
 same thread, a page at a time between the live index's own catch-ups (so
@@ -25,17 +29,28 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
-from corpchat.store import Message, Store
-from corpchat.store.messages import head, messages_after
+from corpchat.store import Message
+from corpchat.store.messages import head, messages_after, stream_page
 from corpchat.store.records import SYSTEM
 
 from .index import Change, Doc, Removal, SearchIndex, index_bytes
 
-__all__ = ["Indexer", "IndexerStats", "changes_of", "file_names", "kind_of"]
+__all__ = ["CURRENT", "Indexer", "IndexerStats", "Reads", "changes_of", "current_generation",
+           "file_names", "indexer_stats", "kind_of"]
 
 log = logging.getLogger("corpchat.search")
 CURRENT = "CURRENT"
+LOCK_BUSY = "LockBusy"  # tantivy's error when another IndexWriter holds the directory
+T = TypeVar("T")
+
+
+class Reads(Protocol):
+    """What the indexer reads the database through: the server's `Store`, or the
+    indexer process's `StoreReader` (store/reader.py)."""
+
+    def read(self, op: Callable[..., T], *args: Any, **ids: Any) -> T: ...
 
 
 def changes_of(msg: Message) -> list[Change]:
@@ -92,7 +107,7 @@ class _Rebuild:
 class Indexer:
     """Owns the index directory `root` (data/search): its generations and its writer."""
 
-    def __init__(self, store: Store, root: str, *, now_ms: Callable[[], int],
+    def __init__(self, store: Reads, root: str, *, now_ms: Callable[[], int],
                  page: int = 5000, pause_s: float = 0.05, heap_bytes: int = 64 << 20) -> None:
         self.store = store
         self.root = root
@@ -105,6 +120,7 @@ class Indexer:
         self.pos = 0
         self.commits = 0
         self.last_reindex: tuple[int, float] | None = None  # messages, seconds
+        self.reindexes = 0  # rebuilds finished
         self._rebuild: _Rebuild | None = None
         self._rebuild_wanted = False
         self._rebuilt = threading.Condition()
@@ -117,6 +133,15 @@ class Indexer:
                            heap_bytes=self.heap_bytes)
 
     @property
+    def is_open(self) -> bool:
+        return self._index is not None
+
+    @property
+    def reindexing(self) -> bool:
+        """A rebuild is asked for or under way."""
+        return self._rebuild_wanted
+
+    @property
     def index(self) -> SearchIndex:
         """The live index (searches read it; a rebuild swaps it)."""
         assert self._index is not None, "open() the indexer first"
@@ -127,14 +152,18 @@ class Indexer:
         if self._index is not None:
             return
         os.makedirs(self.root, mode=0o700, exist_ok=True)
-        self.generation = _current(self.root)
-        _remove_others(self.root, self.generation)
+        self.generation = current_generation(self.root)
         try:
             self._index = self._open(self.generation)
         except (OSError, ValueError) as exc:  # unreadable (a power loss mid-commit, say)
+            if LOCK_BUSY in str(exc):
+                # Another writer still has it (the indexer of a server just killed, on
+                # its way out): never a reason to throw the index away; retry later.
+                raise
             log.error("search index %s unreadable (%s): rebuilding it from the database",
                       self.generation, exc)
             self._index = self._fresh()
+        _remove_others(self.root, self.generation)  # with its lock held: no rebuild runs
         self.pos = self._index.last_pos()
         if self.pos > self.store.read(head):  # another database's index (a restored backup)
             log.warning("search index holds position %d, past the database's head: "
@@ -171,17 +200,27 @@ class Indexer:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                busy = self.step()
-            except Exception:  # a broken index must not take the server down
-                log.exception("search indexer step failed; reopening it in a second")
-                self._reopen()
+            busy = self.step_or_recover()
+            if busy is None:
                 self._stop.wait(1.0)
                 continue
             if not busy:
                 self._wake.wait(1.0)
                 self._wake.clear()
             self._stop.wait(self.pause_s)  # let commits gather into larger batches
+
+    def step_or_recover(self) -> bool | None:
+        """`step`, or None if it failed: the writers are then dropped, and the next
+        step reopens the last committed state (wait a moment before it)."""
+        try:
+            return self.step()
+        except Exception as exc:  # a broken index must not take the server down
+            if LOCK_BUSY in str(exc):  # the indexer of a server just killed, on its way out
+                log.warning("the search index is still locked by another indexer; retrying")
+            else:
+                log.exception("search indexer step failed; reopening it in a second")
+            self._reopen()
+            return None
 
     def step(self) -> bool:
         """Index one page of new messages (and one page of a rebuild); True if
@@ -206,19 +245,28 @@ class Indexer:
         self._index = self._rebuild = None
 
     def _follow(self, index: SearchIndex, pos: int,
-                committed: Callable[[int], None]) -> bool:
-        entries = self.store.read(messages_after, pos=pos, limit=self.page)
+                committed: Callable[[int, bool], None]) -> bool:
+        """Index the next page of the stream after `pos`; True if it was a full page.
+
+        Positions without a `stream` entry (reactions, mutes) hold nothing to
+        index: a page that reaches the end of the stream covers everything up
+        to the head read with it, so the index then holds exactly the head, and
+        "caught up" is `pos == head` (stats, reindex, tests)."""
+        stream_head, entries = self.store.read(stream_page, pos=pos, limit=self.page)
+        full = len(entries) == self.page
+        last = entries[-1][0] if full else max(pos, stream_head)
         if not entries:
+            if last > pos:  # only positions that index nothing: no commit needed
+                committed(last, False)
             return False
-        last = entries[-1][0]
         index.apply([change for _, msg in entries for change in changes_of(msg)], pos=last)
         index.commit()
-        committed(last)
-        return len(entries) == self.page
+        committed(last, True)
+        return full
 
-    def _commit_live(self, pos: int) -> None:
+    def _commit_live(self, pos: int, commit: bool) -> None:
         self.pos = pos
-        self.commits += 1
+        self.commits += commit
 
     # ----- rebuilding -----
 
@@ -238,7 +286,7 @@ class Indexer:
         self._rebuild = _Rebuild(generation, self._open(generation), started=time.monotonic())
 
     def _rebuild_step(self, rebuild: _Rebuild) -> bool:
-        def advanced(pos: int) -> None:
+        def advanced(pos: int, _commit: bool) -> None:
             rebuild.pos = pos
 
         more = self._follow(rebuild.index, rebuild.pos, advanced)
@@ -258,6 +306,7 @@ class Indexer:
         old.close()
         shutil.rmtree(os.path.join(self.root, str(old_generation)), ignore_errors=True)
         self.last_reindex = (self.index.documents(), time.monotonic() - rebuild.started)
+        self.reindexes += 1
         log.info("search index rebuilt: %d documents in %.1f s", *self.last_reindex)
         with self._rebuilt:
             self._rebuild_wanted = False
@@ -266,16 +315,22 @@ class Indexer:
     # ----- figures -----
 
     def stats(self) -> IndexerStats:
-        index, pos = self._index, self.pos  # None until the thread has opened it
-        last = self.store.read(head)
-        oldest = self.store.read(messages_after, pos=pos, limit=1) if last > pos else []
-        seconds = max(0.0, (self.now_ms() - oldest[0][1].time_ms) / 1000) if oldest else 0.0
-        documents, size = (index.documents(), index_bytes(index.path)) if index else (0, 0)
-        return IndexerStats(pos, max(0, last - pos), seconds, documents, size, self.commits,
-                            self._rebuild_wanted)
+        return indexer_stats(self.store, self.now_ms(), self.pos, self._index, self.commits,
+                             self._rebuild_wanted)
 
 
-def _current(root: str) -> int:
+def indexer_stats(store: Reads, now_ms: int, pos: int, index: SearchIndex | None,
+                  commits: int, reindexing: bool) -> IndexerStats:
+    """The figures of an index holding the stream up to `pos` (index None: not open yet)."""
+    last = store.read(head)
+    oldest = store.read(messages_after, pos=pos, limit=1) if last > pos else []
+    seconds = max(0.0, (now_ms - oldest[0][1].time_ms) / 1000) if oldest else 0.0
+    documents, size = (index.documents(), index_bytes(index.path)) if index else (0, 0)
+    return IndexerStats(pos, max(0, last - pos), seconds, documents, size, commits, reindexing)
+
+
+def current_generation(root: str) -> int:
+    """The generation `CURRENT` names (1 when there is none yet)."""
     try:
         with open(os.path.join(root, CURRENT)) as f:
             return int(f.read().strip())

@@ -7,6 +7,14 @@ see that message now (`store.messages.shown_messages`: membership spans,
 recalls). The index is never trusted for visibility: a candidate the store
 refuses is skipped, whatever the index says.
 
+Edits. The index holds a message's latest text, but a former member sees the
+version current when they left (`store.everyday.as_seen`, as their history
+shows it): such a hit is shown with that version, and only if the query
+matches that version (`archive_match`, the index's own clauses) — so a
+later edit is neither shown to them nor found through its words. (The older
+text they saw is not in the index, so a query for words only it held finds
+nothing: a miss, never a leak.)
+
 Over-fetching is bounded: at most `max_candidates` candidates are examined
 per request, so a user with many hits they may not see (a re-added member
 whose earlier span is gone, say) still gets an answer quickly — a page that
@@ -20,16 +28,18 @@ from dataclasses import dataclass
 import tantivy
 
 from corpchat.store import Message, Store
-from corpchat.store.conversations import user_memberships
+from corpchat.store.conversations import membership, user_memberships
+from corpchat.store.everyday import as_seen
 from corpchat.store.messages import shown_messages
 from corpchat.store.scan import Dbs, Txn
 
+from .archive import archive_match
 from .index import SCHEMA, Candidate, SearchIndex
 from .indexer import file_names, kind_of
 from .query import ParsedQuery, QueryError
 from .snippet import Snippet, snippet
 
-__all__ = ["Hit", "Page", "Request", "search"]
+__all__ = ["Hit", "Page", "Request", "read_cursor", "search"]
 
 KINDS = ("text", "file", "image", "voice", "video")
 
@@ -69,7 +79,7 @@ def search(index: SearchIndex, store: Store, request: Request, *,
         convs = [conv for conv in convs if conv == request.conv]
     if not convs:
         return Page((), None)
-    offset, below = _read_cursor(request)
+    offset, below = read_cursor(request)
     query = _query(request, convs, below)
     hits: list[Hit] = []
     examined = 0
@@ -77,7 +87,7 @@ def search(index: SearchIndex, store: Store, request: Request, *,
         want = min(max(2 * request.limit, 20), max_candidates - examined)
         found = index.search(query, newest=request.newest, offset=offset, limit=want)
         examined += len(found)
-        shown = store.read(shown_messages, uid=request.uid,
+        shown = store.read(_shown, uid=request.uid, query=request.query,
                            wanted=[(c.conv, c.seq) for c in found])
         for i, (candidate, msg) in enumerate(zip(found, shown, strict=True)):
             if msg is not None and _passes(request, msg):
@@ -104,6 +114,22 @@ def hit_snippet(msg: Message, query: ParsedQuery) -> Snippet:
             if named.ranges:
                 return named
     return found
+
+
+def _shown(txn: Txn, db: Dbs, *, uid: int, query: ParsedQuery,
+           wanted: list[tuple[int, int]]) -> list[Message | None]:
+    """Each candidate as the reader sees it, or None: not theirs to see, or an edited
+    message whose version they see (a former member's) does not match the query."""
+    out: list[Message | None] = []
+    for msg in shown_messages(txn, db, uid=uid, wanted=wanted):
+        span = membership(txn, db, uid=uid, conv=msg.conv) if msg and msg.version else None
+        if msg is not None and span is not None and span.left_pos:
+            seen = as_seen(txn, db, msg, span)
+            matched = seen.version == msg.version or archive_match(seen.text, query) is not None
+            out.append(seen if matched else None)
+        else:
+            out.append(msg)
+    return out
 
 
 def _member_convs(txn: Txn, db: Dbs, *, uid: int) -> list[int]:
@@ -146,7 +172,7 @@ def _cursor(request: Request, last: Candidate, offset: int) -> str:
     return f"p{last.pos}" if request.newest else f"o{offset}"
 
 
-def _read_cursor(request: Request) -> tuple[int, int | None]:
+def read_cursor(request: Request) -> tuple[int, int | None]:
     """(offset, below position) where the previous page stopped."""
     cursor = request.cursor
     if cursor is None:

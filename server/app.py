@@ -30,7 +30,7 @@ import trio
 
 from corpchat.protocol.clock import Clock, SystemClock
 from corpchat.protocol.ratelimit import TokenBucket
-from corpchat.search import Indexer
+from corpchat.search import IndexerProcess, IndexerSettings
 from corpchat.store import GroupCommitWriter, Pending, StorageError, Store, outbox
 
 from . import features
@@ -90,14 +90,17 @@ def _cluster_node(config: ServerConfig, store: Store) -> ClusterNode | None:
     return ClusterNode(config.cluster, store)
 
 
-def _indexer(store: Store, config: ServerConfig, clock: Clock) -> Indexer | None:
-    """The search indexer of the data directory (`search/`), unless search is off."""
+def _indexer(store: Store, config: ServerConfig, clock: Clock) -> IndexerProcess | None:
+    """The search indexer of the data directory (`search/`), unless search is off: a
+    process of its own, so its work never holds the event loop's GIL (search/process.py)."""
     caps = config.search
     if not caps.enabled:
         return None
-    return Indexer(store, os.path.join(config.data_dir, "search"), now_ms=clock.now_ms,
-                   page=caps.batch_messages, pause_s=caps.pause_s,
-                   heap_bytes=caps.writer_heap_bytes)
+    settings = IndexerSettings(page=caps.batch_messages, pause_s=caps.pause_s,
+                               heap_bytes=caps.writer_heap_bytes, nice=caps.indexer_nice,
+                               log_level=logging.getLogger().getEffectiveLevel())
+    return IndexerProcess(store, os.path.join(config.data_dir, "search"), now_ms=clock.now_ms,
+                          settings=settings)
 
 
 class App:
@@ -295,11 +298,14 @@ class App:
                     accept_scope.cancel()
                 nursery.cancel_scope.cancel()
         finally:
+            if self.indexer is not None:
+                # Shielded: a cancelled serve (a test's nursery, say) must not leave its
+                # indexer process running on a data directory about to be removed.
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self.indexer.stop)
             await trio.to_thread.run_sync(self.writer.stop)
             if self.cluster is not None:  # after the writer: its last batches are published
                 await trio.to_thread.run_sync(self.cluster.stop)
-            if self.indexer is not None:
-                await trio.to_thread.run_sync(self.indexer.stop)
             self.store.close()
             self.passwords.close()
             self._lock_file.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from corpchat.protocol.clock import Clock
-from corpchat.search import Indexer
+from corpchat.search import IndexerProcess
 from corpchat.store import GroupCommitWriter, StorageError, Store, User, WriteOp
 
 from .api.router import Router
@@ -153,7 +153,7 @@ class Running(Protocol):
     def transfers(self) -> Transfers: ...
 
     @property
-    def indexer(self) -> Indexer | None: ...
+    def indexer(self) -> IndexerProcess | None: ...
 
     @property
     def media(self) -> MediaService: ...

@@ -59,6 +59,17 @@ def messages_after(txn: Txn, db: Dbs, *, pos: int,
     return out
 
 
+def stream_page(txn: Txn, db: Dbs, *, pos: int,
+                limit: int) -> tuple[int, list[tuple[int, Message]]]:
+    """The stream head and `messages_after(pos, limit)`, read in one transaction.
+
+    Not every position has a `stream` entry (a reaction or a mute takes one
+    and names no message), so a follower that has read every entry up to the
+    head of the same snapshot holds everything up to that head, and can say
+    so exactly rather than stopping at its last entry."""
+    return head(txn, db), messages_after(txn, db, pos=pos, limit=limit)
+
+
 def shown_messages(txn: Txn, db: Dbs, *, uid: int,
                    wanted: Iterable[tuple[int, int]]) -> list[Message | None]:
     """Each (conv, seq) of `wanted` as the message `uid` may see now, or None.

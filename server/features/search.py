@@ -27,7 +27,17 @@ from corpchat.protocol import (
     SearchPage,
     SearchSnippet,
 )
-from corpchat.search import KINDS, Hit, Indexer, Page, QueryError, Request, parse, search
+from corpchat.search import (
+    KINDS,
+    Hit,
+    IndexerProcess,
+    Page,
+    QueryError,
+    Request,
+    parse,
+    read_cursor,
+    search,
+)
 from corpchat.store import StorageError, User
 
 from ..hub import error_frame
@@ -45,7 +55,7 @@ BUSY_RETRY_MS = 200  # retry_after_ms of a search refused while the session's ot
 
 @dataclass(slots=True)
 class Searching(Services):
-    indexer: Indexer | None  # None: search is off ([search] enabled = false)
+    indexer: IndexerProcess | None  # None: search is off ([search] enabled = false)
     spawn: Spawn
     limiter: trio.CapacityLimiter
     running: dict[Session, int] = field(default_factory=dict)  # searches per session
@@ -101,10 +111,15 @@ async def _run(s: Searching, session: Session, user: User, request_id: int,
     """Search in a worker thread and answer; a background task, so nothing escapes."""
     indexer = s.indexer
     assert indexer is not None
-    run = functools.partial(search, indexer.index, s.store, request,
-                            max_candidates=s.config.search.max_candidates)
+    index = indexer.index
     try:
-        page = await trio.to_thread.run_sync(run, limiter=s.limiter)
+        if index is None:  # just after a start, before the indexer has opened it: it holds
+            read_cursor(request)  # nothing yet, as for any message not indexed yet
+            page = Page((), None)
+        else:
+            run = functools.partial(search, index, s.store, request,
+                                    max_candidates=s.config.search.max_candidates)
+            page = await trio.to_thread.run_sync(run, limiter=s.limiter)
         frame = event_frame(_page(s, user, request_id, page))
     except QueryError as exc:  # a cursor that is not one
         frame = error_frame(ErrorCode.BAD_REQUEST, str(exc), request_id)

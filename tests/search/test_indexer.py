@@ -195,3 +195,40 @@ def test_a_later_stream_entry_naming_a_message_indexes_it_again(store, tmp_path)
     assert found(ix, store, bob.uid, "noon") == [] and found(ix, store, bob.uid, "one") == [
         "see you at one"]
     ix.stop()
+
+
+def test_positions_without_stream_entries_still_count_as_caught_up(store, tmp_path):
+    """A reaction or a mute takes a stream position and names no message: once the
+    indexer has read the whole stream it holds the head exactly, with no lag left over
+    (before: it stopped at the last entry, so `lag_messages` never reached 0)."""
+    alice, bob = people(store, "alice", "bob")
+    send(store, alice, bob, 3, prefix="hi")
+    write(store, lambda w: [w.next_pos() for _ in range(4)])  # four reactions, say
+    ix = indexer(store, tmp_path)
+    drain(ix)
+    assert ix.pos == store.head_pos() and ix.stats().lag_messages == 0
+    write(store, lambda w: w.next_pos())  # only such positions since: no commit needed
+    commits = ix.commits
+    drain(ix)
+    assert ix.pos == store.head_pos() and ix.commits == commits
+    send(store, alice, bob, 1, prefix="later")
+    drain(ix)
+    assert ix.pos == store.head_pos() and found(ix, store, bob.uid, "later0") == ["later0"]
+    ix.stop()
+
+
+def test_an_index_locked_by_another_indexer_is_retried_never_wiped(store, tmp_path):
+    """A server restarted at once after a kill -9 meets its old indexer process still
+    holding tantivy's writer lock for a moment: the new one waits and retries (before,
+    it took the lock error for an unreadable index and removed the directory)."""
+    alice, bob = people(store, "alice", "bob")
+    send(store, alice, bob, 10, prefix="kept")
+    old = indexer(store, tmp_path)
+    drain(old)
+    new = indexer(store, tmp_path)
+    assert new.step_or_recover() is None and not new.is_open
+    assert old.index.documents() == 10 and os.listdir(tmp_path / "search" / "1")
+    old.stop()
+    drain(new)
+    assert new.index.documents() == 10 and found(new, store, bob.uid, "kept3") == ["kept3"]
+    new.stop()

@@ -19,7 +19,7 @@ from .test_groups import people
 
 # Figures that move by themselves between a scrape and a `stats` call.
 MOVING = {"uptime_s", "cpu_seconds", "rss_bytes", "rss_anon_bytes", "connections",
-          # the search indexer's thread moves these by itself
+          # the search indexer (its own process) moves these by itself
           "search_indexed_pos", "search_lag_messages", "search_lag_s", "search_documents",
           "search_index_bytes", "search_commits"}
 

@@ -40,10 +40,10 @@ def server_config(server_config):
 
 
 async def caught_up(server) -> None:
-    """Wait (bounded) until the index holds everything committed so far."""
+    """Wait (bounded) until the index is open and holds everything committed so far."""
     indexer = server.app.indexer
     with trio.fail_after(10):
-        while indexer.pos < server.app.store.head_pos():
+        while indexer.index is None or indexer.pos < server.app.store.head_pos():
             indexer.wake()
             await trio.sleep(0.01)
 
@@ -336,6 +336,7 @@ async def test_a_flood_of_searches_from_one_session_is_rate_limited(server, nurs
     and retry_after_ms, and the reference client sends them again after it (§28), so
     every one is answered with a page in the end."""
     c = await people(server, nursery, "ann")
+    await caught_up(server)  # searches run in threads once the index is open
     ids = []
     for _ in range(6):  # back to back: more than [search] per_session are running
         rid = c["ann"].session.next_request_id()
