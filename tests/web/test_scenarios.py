@@ -220,3 +220,27 @@ def test_a_mass_message_reaches_customers_once_a_day(web_server, person):
     expect(card.get_by_test_id("broadcast-result")).to_have_text(
         "Last mass message: sent to 0; 1 skipped (had one today).")
     expect(yan.locator(".conv", has_text="Xia Li @umbrella")).to_contain_text("Spring sale")
+
+
+def test_what_is_typed_while_a_new_chats_first_message_is_acked_stays(web_server, person):
+    """A new direct chat becomes its conversation at the first send's ack, and the chat is
+    shown again then: the text typed meanwhile must survive (it used to be lost). Sending
+    and typing happen in one JavaScript task, so the ack always comes after the typing."""
+    kim = person(web_server.employee("kim51", name="Kim Lee"))
+    web_server.employee("lou51", name="Lou Park")
+    start_chat(kim, "lou51")
+    kim.evaluate("""() => {
+      const box = () => document.querySelector('textarea[aria-label="Message"]');
+      box().value = "first";
+      box().dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+      box().value = "still typing";
+      box().dispatchEvent(new Event("input", { bubbles: true }));
+    }""")
+    expect(kim.locator(".message.mine .state.sent")).to_have_count(1)
+    expect(kim.locator(".chat-title h1")).to_have_text("Lou Park")
+    box = kim.get_by_role("textbox", name="Message", exact=True)
+    expect(box).to_have_value("still typing")
+    box.press("Enter")
+    expect(kim.locator(".message.mine .state.sent")).to_have_count(2)
+    assert bubbles(kim) == ["first", "still typing"]
+    expect(box).to_have_value("")

@@ -55,8 +55,27 @@ export class ChatView {
       h("p", { text: "Pick a conversation on the left, or start a new one." })));
   }
 
+  /** The same chat shown again: a new direct chat becoming its conversation at the first
+   *  send's ack, or that send itself. What the person is typing meanwhile must survive. */
+  continues(open) {
+    if (open.conv !== undefined && open.conv === this.conv) return true;
+    if (!this.draftTo) return false;
+    return open.draftTo === this.draftTo || this.app.convs.get(open.conv)?.peer === this.draftTo;
+  }
+
+  keepTyping(old) {
+    const input = this.composer.querySelector("textarea");
+    if (!input || !old.value) return;
+    input.value = old.value;
+    if (old === document.activeElement || document.activeElement === document.body) {
+      input.focus();
+      input.setSelectionRange(old.selectionStart, old.selectionEnd);
+    }
+  }
+
   show(open) {
     if (this.app.everyday.selecting?.conv !== open.conv) this.app.everyday.selecting = null;  // another chat
+    const kept = this.continues(open) ? this.composer?.querySelector("textarea") : null;
     this.conv = open.conv ?? null;
     this.draftTo = open.draftTo ?? null;
     this.els = new Map();
@@ -77,6 +96,7 @@ export class ChatView {
     this.render();
     this.toBottom();
     this.observeTop();
+    if (kept) this.keepTyping(kept);
     // Messages off screen are laid out at an estimated height (content-visibility) and
     // images load later: while the person is at the newest messages, keep them there
     // as the log's real height settles. Their move away from the bottom ends it (a
@@ -477,8 +497,9 @@ export class ChatView {
     const receipt = h("input", { type: "checkbox", id: "opt-receipt" });
     const urgent = h("input", { type: "checkbox", id: "opt-urgent" });
     const send = () => {
-      app.send(input.value, { receipt: receipt.checked, urgent: urgent.checked });
-      input.value = "";
+      const text = input.value;
+      input.value = "";  // first: sending a new chat's first message shows the chat again
+      app.send(text, { receipt: receipt.checked, urgent: urgent.checked });
       receipt.checked = urgent.checked = false;
       grow();
       input.focus();
