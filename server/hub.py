@@ -182,7 +182,8 @@ def is_plain(msg: Message) -> bool:
     """A message whose event is message_event's first statement alone: no 1.5 fields,
     no files, not a robot's."""
     return not (msg.mentions or msg.quote or msg.forwarded or msg.notice or msg.version
-                or msg.attachments or msg.sender.startswith(ROBOT_SENDER))
+                or msg.attachments or msg.card is not None or msg.markdown
+                or msg.sender.startswith(ROBOT_SENDER))
 
 
 def plain_frame(msg: Message) -> bytes:

@@ -38,3 +38,13 @@ def test_what_is_not_plain_takes_the_dataclass_path() -> None:
     assert not is_plain(replace(msg, mentions=("ben",)))
     assert not is_plain(replace(msg, notice=True))
     assert not is_plain(replace(msg, sender="robot:7"))
+    assert not is_plain(replace(msg, markdown=True))  # 1.10's fields are not a plain frame's
+    assert not is_plain(replace(msg, card=("Leave approved", "https://hr.example/l/1", "", "")))
+
+
+@given(plain_messages, st.booleans())
+def test_whatever_is_plain_has_the_dataclass_s_frame(msg: Message, markdown: bool) -> None:
+    card = replace(msg, card=("t", "https://x.example", "", ""), markdown=markdown)
+    for variant in (card, replace(msg, markdown=markdown)):
+        if is_plain(variant):
+            assert plain_frame(variant) == event_frame(message_event(variant))
