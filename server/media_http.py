@@ -23,8 +23,6 @@ from urllib.parse import parse_qs, quote, unquote
 import trio
 
 from corpchat.protocol.server import (
-    HttpBody,
-    HttpBodyEnd,
     HttpContinue,
     HttpRequest,
     HttpResponse,
@@ -36,7 +34,8 @@ from corpchat.store import Store, User
 from .images import THUMB_SIZES
 from .media import MediaService, Servable, UploadRefused
 from .media_threads import THREADS
-from .upload_budget import RETRY_AFTER_S, Ticket
+from .request_body import body_chunks
+from .upload_budget import RETRY_AFTER_S
 
 log = logging.getLogger("corpchat.media")
 
@@ -361,36 +360,10 @@ async def _upload_exchange(connection: Any, request: HttpRequest) -> Answer:
         if go_on := connection.protocol.send(HttpContinue()):  # it asked before its body
             connection.session.push(go_on)
         return await upload(app.media, user, name,
-                            _body(connection, app.config.idle_timeout_s, ticket))
+                            body_chunks(connection, app.config.idle_timeout_s, ClientGone,
+                                        UPLOAD_READ_BYTES, ticket.received))
     finally:
         ticket.close()
-
-
-async def _body(connection: Any, idle_s: float, ticket: Ticket) -> AsyncIterator[bytes]:
-    """The request body, a chunk at a time: the socket is read only when the upload
-    asks for the next chunk (backpressure), each read within `idle_s`, and each
-    chunk given back to the budget of bytes in flight."""
-    events, protocol = connection.http_events, connection.protocol
-    while True:
-        while events:
-            event = events.popleft()
-            if isinstance(event, HttpBody):
-                ticket.received(len(event.data))
-                yield event.data
-            elif isinstance(event, HttpBodyEnd):
-                return
-            else:  # bad framing (Refused): the protocol stopped reading
-                raise ClientGone()
-        if protocol.state is not State.ANSWERING:
-            raise ClientGone()
-        with trio.move_on_after(idle_s) as idle:
-            try:
-                data = await connection.read(UPLOAD_READ_BYTES)
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
-        if idle.cancelled_caught or not data:
-            raise ClientGone()
-        events.extend(protocol.receive_data(data))
 
 
 async def _send_file_answer(connection: Any, answer: FileAnswer) -> None:

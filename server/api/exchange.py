@@ -20,7 +20,7 @@ A kept connection still counts as unauthenticated for the per-address limits.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -35,6 +35,7 @@ from corpchat.protocol.server import (
     Upgrade,
 )
 
+from ..request_body import body_chunks
 from .router import ApiError, ApiResponse, BodyGone, Router, error_response
 from .settings import PlatformCaps
 
@@ -82,7 +83,7 @@ async def _serve_one(connection: Any, router: Router, request: HttpRequest,
         answer: ApiResponse | None = None
         if router.streams(method, target):  # an upload: its own limits, read as it comes
             answer = await router.dispatch(method, target, request.headers, b"",
-                                           _chunks(connection, caps.body_timeout_s))
+                                           body_chunks(connection, caps.body_timeout_s, _Gone))
         else:
             answer = _precheck(request, caps.max_body_bytes)
         if answer is None:
@@ -171,30 +172,5 @@ async def _whole_body(connection: Any, limit: int) -> bytes | None:
             raise _Gone()
         data = await connection.read()  # decrypted under TLS; b"" at EOF
         if not data:
-            raise _Gone()
-        events.extend(protocol.receive_data(data))
-
-
-async def _chunks(connection: Any, idle_s: float) -> AsyncIterator[bytes]:
-    """A streamed route's body, a chunk at a time: the socket is read only when the
-    handler asks for the next chunk (backpressure), each read within `idle_s`."""
-    events, protocol = connection.http_events, connection.protocol
-    while True:
-        while events:
-            event = events.popleft()
-            if isinstance(event, HttpBody):
-                yield event.data
-            elif isinstance(event, HttpBodyEnd):
-                return
-            else:  # bad framing (Refused): the protocol stopped reading
-                raise _Gone()
-        if protocol.state is not State.ANSWERING:
-            raise _Gone()
-        with trio.move_on_after(idle_s) as idle:
-            try:
-                data = await connection.read()
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
-        if idle.cancelled_caught or not data:
             raise _Gone()
         events.extend(protocol.receive_data(data))
