@@ -89,8 +89,19 @@ def doc_key(conv: int, seq: int) -> str:
 
 
 def index_bytes(path: str) -> int:
-    """The size on disk of an index directory."""
-    return sum(entry.stat().st_size for entry in os.scandir(path) if entry.is_file())
+    """The size on disk of an index directory.
+
+    tantivy creates and removes temporary files while it commits and merges: a file
+    listed by scandir may be gone by its stat, and then it no longer counts.
+    """
+    total = 0
+    for entry in os.scandir(path):
+        try:
+            if entry.is_file():
+                total += entry.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 class SearchIndex:
