@@ -59,7 +59,9 @@ class IndexerSettings:
     pause_s: float
     heap_bytes: int
     nice: int
-    log_level: int = logging.WARNING
+    # How the child logs: the server passes a picklable call that sets up logging as its
+    # own (level and format: `--log-format json` lines from the indexer too); None: plain.
+    log_setup: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +82,16 @@ class Report:
 def child_main(db_path: str, root: str, settings: IndexerSettings, link: Connection,
                wakes: Connection) -> None:
     """The indexer process: follow the stream until the server says stop or goes away."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is for the server to handle
+    # A terminal's ^C and a SIGTERM to the whole group (systemd's default KillMode, `timeout`)
+    # are for the server to handle: it tells the child to stop, and if the server dies the
+    # link's end closes and the child leaves on its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.nice(settings.nice)
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s (indexer): %(message)s")
+    if settings.log_setup is not None:
+        settings.log_setup()
+    else:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s (indexer): %(message)s")
     store = StoreReader(db_path)
     indexer = Indexer(store, root, now_ms=lambda: 0, page=settings.page,
                       pause_s=settings.pause_s, heap_bytes=settings.heap_bytes)

@@ -33,7 +33,7 @@ from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.search import IndexerProcess, IndexerSettings
 from corpchat.store import GroupCommitWriter, Pending, StorageError, Store, outbox
 
-from . import features
+from . import features, logs
 from .admission import (
     Admission,
     CapacityLog,
@@ -98,7 +98,7 @@ def _indexer(store: Store, config: ServerConfig, clock: Clock) -> IndexerProcess
         return None
     settings = IndexerSettings(page=caps.batch_messages, pause_s=caps.pause_s,
                                heap_bytes=caps.writer_heap_bytes, nice=caps.indexer_nice,
-                               log_level=logging.getLogger().getEffectiveLevel())
+                               log_setup=logs.child_setup())
     return IndexerProcess(store, os.path.join(config.data_dir, "search"), now_ms=clock.now_ms,
                           settings=settings)
 

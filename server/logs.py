@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -42,3 +44,12 @@ def set_level(level: str) -> str:
         raise ValueError(f"unknown log level {level!r}")
     logging.getLogger().setLevel(name)
     return name
+
+
+def child_setup() -> Callable[[], None]:
+    """A picklable call that makes a child process (the search indexer) log as this one
+    does now: the same level, the same format."""
+    root = logging.getLogger()
+    json_lines = any(isinstance(h.formatter, JsonFormatter) for h in root.handlers)
+    return functools.partial(configure, logging.getLevelName(root.getEffectiveLevel()),
+                             "json" if json_lines else "plain")
