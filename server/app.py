@@ -298,18 +298,22 @@ class App:
                     accept_scope.cancel()
                 nursery.cancel_scope.cancel()
         finally:
-            if self.indexer is not None:
-                # Shielded: a cancelled serve (a test's nursery, say) must not leave its
-                # indexer process running on a data directory about to be removed.
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(self.indexer.stop)
-            await trio.to_thread.run_sync(self.writer.stop)
-            if self.cluster is not None:  # after the writer: its last batches are published
-                await trio.to_thread.run_sync(self.cluster.stop)
+            # Shielded: a cancelled serve (a test's nursery, ^C) must still stop the
+            # writer thread (committing what it holds) and the indexer process before
+            # the store closes, not leave them running on a data directory being removed.
+            with trio.CancelScope(shield=True):
+                await self._stop_threads()
             self.store.close()
             self.passwords.close()
             self._lock_file.close()
             log.info("stopped")
+
+    async def _stop_threads(self) -> None:
+        if self.indexer is not None:
+            await trio.to_thread.run_sync(self.indexer.stop)
+        await trio.to_thread.run_sync(self.writer.stop)
+        if self.cluster is not None:  # after the writer: its last batches are published
+            await trio.to_thread.run_sync(self.cluster.stop)
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery,
                            scope: trio.CancelScope) -> None:

@@ -7,6 +7,7 @@ same data directory (the `running_server` helper of tests/conftest.py).
 from __future__ import annotations
 
 import pytest
+import trio
 
 from corpchat.protocol import Ack, CloseCode, Msg, Send, Welcome
 
@@ -109,3 +110,36 @@ async def test_unacked_sends_are_resent_after_a_restart(nursery, server_config, 
         assert (ack.client_msg_id, ack.duplicate, ack.seq) == (pending, False, 2)
         bob = await TestClient(nursery, server.url, b_token, sync_token="0").connect()
         assert [m.text for m in bob.taken(Msg)] == ["acked", "written offline"]
+
+
+async def test_a_cancelled_serve_stops_its_writer_and_closes_the_store(
+        nursery, server_config, clock):
+    """Cancelling serve (a test's nursery, ^C) is not a shutdown request, yet nothing
+    of the server may keep running on the data directory: the writer's thread stops and
+    the store closes, so the same directory opens again and holds what was acked."""
+    import threading
+
+    from corpchat.adminclient import call, socket_path
+    from corpchat.server.app import App
+
+    from ..client import TestServer
+
+    def writers() -> int:
+        return sum(t.name == "corpchat-writer" for t in threading.enumerate())
+
+    before = writers()
+    app = App(server_config, clock=clock)
+    async with trio.open_nursery() as inner:
+        port = await inner.start(app.serve)
+        admin = socket_path(server_config.data_dir)
+        server = TestServer(app, f"ws://127.0.0.1:{port}/",
+                            lambda cmd, **args: trio.to_thread.run_sync(call, admin, cmd, args))
+        await server.user("bob")
+        ann = await TestClient(nursery, server.url, await server.user("ann")).connect()
+        await ann.send("before the cancel", to="bob")
+        await ann.expect(Ack)
+        assert writers() == before + 1
+        inner.cancel_scope.cancel()
+    assert writers() == before
+    async with running_server(nursery, server_config, clock) as server:
+        assert server.app.store.stats()["messages_stored"] == 1
