@@ -11,14 +11,19 @@ import subprocess
 import sys
 import time
 
-from corpchat.adminclient import call, socket_path
+from corpchat.adminclient import AdminUnreachable, call, socket_path
 
 
-def _wait_for_socket(data: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while not os.path.exists(socket_path(data)):
-        assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
+def _reindex_once_up(data: str, server: subprocess.Popen) -> dict:
+    """search.reindex as soon as the admin socket answers (its file exists a moment
+    before the server listens on it)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return call(socket_path(data), "search.reindex", {})
+        except AdminUnreachable:
+            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
 
 
 def test_json_logs_from_the_indexer_and_a_group_sigterm_stops_cleanly(tmp_path):
@@ -28,9 +33,8 @@ def test_json_logs_from_the_indexer_and_a_group_sigterm_stops_cleanly(tmp_path):
          "127.0.0.1:0", "--log-format", "json", "--log-level", "INFO"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        _wait_for_socket(data, server)
         # a rebuild: the indexer process logs it at INFO
-        assert call(socket_path(data), "search.reindex", {})["documents"] == 0
+        assert _reindex_once_up(data, server)["documents"] == 0
         os.killpg(server.pid, signal.SIGTERM)  # the server, the fork server, the indexer
         _, err = server.communicate(timeout=60)
     finally:
