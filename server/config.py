@@ -36,12 +36,17 @@ class MediaSettings:
     # body bytes still to arrive of the uploads being received, server-wide; a new
     # upload waits for its turn while they are this many or more (server/upload_budget.py)
     upload_bytes_in_flight: int = 64 * 1024 * 1024
-    upload_turn_wait_s: float = 10.0  # ... at most this long, then 503 server_busy
+    upload_turn_wait_s: float = 30.0  # ... at most this long, then 503 server_busy
+    # upload bytes per second over all uploads, after a burst (server/upload_pace.py);
+    # 0: as fast as they come
+    upload_bytes_per_s: int = 64 * 1024 * 1024
+    upload_burst_bytes: int = 32 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value < 0 or (value == 0 and f.name != "corp_media_bytes"):
+            if value < 0 or (value == 0 and f.name not in ("corp_media_bytes",
+                                                           "upload_bytes_per_s")):
                 raise ValueError(f"setting {f.name} must be positive")
 
 

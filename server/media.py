@@ -46,6 +46,7 @@ from . import images, mediatypes
 from .config import MediaSettings
 from .media_threads import THREADS
 from .upload_budget import UploadBudget
+from .upload_pace import UploadPace
 
 log = logging.getLogger("corpchat.media")
 
@@ -170,6 +171,7 @@ class MediaService:
         self.removals = trio.Lock()
         self.counts = MediaCounts()
         self.budget = UploadBudget(settings.upload_bytes_in_flight)
+        self.pace = UploadPace(settings.upload_bytes_per_s, settings.upload_burst_bytes, clock)
         images.set_pixel_limit(settings.max_image_pixels)
 
     async def start(self) -> None:
@@ -256,6 +258,7 @@ class MediaService:
             async for chunk in body:
                 if len(head) < mediatypes.SNIFF_BYTES:
                     head += chunk[:mediatypes.SNIFF_BYTES - len(head)]
+                await self.pace.take(len(chunk))
                 await THREADS.run(upload.write, chunk)
             if upload.size == 0:
                 return head, UploadRefused(400, "bad_request", "the body is empty")
