@@ -39,7 +39,8 @@ class KeptConnection:
         self.http = h11.Connection(h11.CLIENT)
         self.opened = 0
 
-    async def post(self, path: str, body: bytes) -> Answer:
+    async def post(self, path: str, body: bytes,
+                   headers: tuple[tuple[str, str], ...] = ()) -> Answer:
         """POST a JSON body; h11.ProtocolError, OSError and trio.BrokenResourceError
         propagate (the caller counts them and the next post reopens)."""
         if self.stream is None or self.http.our_state is not h11.IDLE:
@@ -47,7 +48,7 @@ class KeptConnection:
         assert self.stream is not None
         http = self.http
         head = [("host", self.host), ("content-type", "application/json"),
-                ("content-length", str(len(body)))]
+                ("content-length", str(len(body))), *headers]
         await self.stream.send_all(http.send(h11.Request(method="POST", target=path,
                                                          headers=head))
                                    + http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage()))

@@ -41,7 +41,8 @@ milliseconds (`*_ms`), rates per second (`*_per_s`), sizes in bytes.
     figures              scenario-specific (idle: connections, connect_seconds,
                           connect_hello_per_s, rss_delta_bytes,
                           rss_per_connection_bytes, server_connections;
-                          robots: loadtest/scenarios/robots.py)
+                          robots: loadtest/scenarios/robots.py; appmessage:
+                          loadtest/scenarios/appmessage.py)
     warnings             human-readable lines
 """
 
@@ -59,6 +60,7 @@ from .recorder import percentiles
 
 SCHEMA_VERSION = 1
 SATURATED_FRACTION = 0.9
+UNPACED = ("idle", "appmessage")  # scenarios that ignore --rate
 
 
 def machine() -> dict[str, Any]:
@@ -93,7 +95,7 @@ def build(options: Options, started: float, merged: dict[str, Any], outcome: dic
             "sent", "acked", "delivered", "unacked_at_end", "unexpected_acks",
             "stale_dropped", "connect_failures", "bad_frames", "refused", "disconnects")},
         "rates": {
-            "offered_per_s": options.rate if options.scenario != "idle" else 0,
+            "offered_per_s": options.rate if options.scenario not in UNPACED else 0,
             "sent_per_s": round(merged["win_sent"] / window, 1),
             "acked_per_s": round(merged["win_acked"] / window, 1),
             "delivered_per_s": round(merged["win_delivered"] / window, 1),
@@ -209,6 +211,8 @@ _ROWS: list[tuple[str, tuple[str, ...], str]] = [
     ("robot 429 p99 ms", ("figures", "robots", "answer_ms", "429", "p99"), "{:.2f}"),
     ("robots throttled", ("figures", "robots", "rule", "robots_throttled"), "{:,}"),
     ("robot rule broken", ("figures", "robots", "rule", "violations"), "{}"),
+    ("app msg to all ms (max)", ("figures", "appmessage", "time_to_all_ms_max"), "{:,.1f}"),
+    ("app msg answer ms (max)", ("figures", "appmessage", "answer_ms_max"), "{:,.1f}"),
     ("generator CPU (max)", ("generator", "cpu_fraction_max"), "{:.0%}"),
     ("lost", ("check", "lost"), "{}"),
     ("duplicated", ("check", "duplicated"), "{}"),

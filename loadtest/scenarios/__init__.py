@@ -29,7 +29,8 @@ import importlib
 from types import ModuleType
 
 SCENARIOS = ("direct", "idle", "reconnect", "group", "slow", "receipts", "announce", "external",
-             "resting", "schedules", "broadcast", "robots")
+             "resting", "schedules", "broadcast", "robots",
+             "appmessage")
 
 
 def get_scenario(name: str) -> ModuleType:

@@ -1,6 +1,7 @@
-"""The `robots` scenario against a real server with a real clock: robots added over
-the WebSocket, posts over HTTP on kept-alive connections, every 200 seen by every
-member, every 429 checked against the 20-a-minute / 10-minute rule."""
+"""The open platform's scenarios against a real server: `robots` (with a real clock:
+robots added over the WebSocket, posts over HTTP on kept-alive connections, every
+200 seen by every member, every 429 checked against the 20-a-minute / 10-minute
+rule) and `appmessage` (one app message to a department, every device has it once)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ async def real_clock_server(nursery, server_config):
         yield srv
 
 
-async def run_robots(server, timeout_s: float = 40, **kw) -> dict:
+async def run_robots(server, timeout_s: float = 40, scenario: str = "robots", **kw) -> dict:
     base = dict(clients=6, robots=3, rate=150.0, duration_s=1.2, warmup_s=0.3,
                 drain_s=10.0, seed=3)
     base.update(kw)
-    opts = Options(scenario="robots", url=server.url,
+    opts = Options(scenario=scenario, url=server.url,
                    admin_socket=socket_path(server.app.config.data_dir), **base)
 
     async def admin(cmd, args):
@@ -65,3 +66,17 @@ async def test_a_throttle_that_never_counts_down_is_a_violation(server):
     assert check["violations"] > 0
     assert any("moves the throttle's end" in e for e in check["examples"]), check
     assert check["lost"] == check["duplicated"] == 0
+
+
+async def test_an_app_message_reaches_every_employee_once(server):
+    doc = await run_robots(server, scenario="appmessage", clients=8, rounds=2,
+                           duration_s=0.4, warmup_s=0.1, drain_s=10.0)
+    check, figures = doc["check"], doc["figures"]["appmessage"]
+    assert check["ok"], check
+    assert figures["recipients"] == 8
+    assert [r["status"] for r in figures["rounds"]] == [200, 200]
+    assert [r["delivered"] for r in figures["rounds"]] == [8, 8]
+    assert [r["devices"] for r in figures["rounds"]] == [8, 8]
+    assert [r["missing"] for r in figures["rounds"]] == [0, 0]
+    assert figures["time_to_all_ms_max"] is not None
+    assert doc["warnings"] == []
