@@ -93,6 +93,7 @@ async def drive(worker: Worker) -> None:
     await worker.barrier("set-up")  # the department and the app exist now
     await worker.connect_all(clients)
     await worker.barrier("ready")
+    worker.recorder.window_opened()  # the generator's CPU from here to the last round
     for k in range(options.rounds):
         text = round_text(options.run_id, k)
         await worker.barrier(f"round{k}:go")
@@ -103,6 +104,7 @@ async def drive(worker: Worker) -> None:
                              {"arrivals": [c.arrivals[text] for c in clients
                                            if text in c.arrivals],
                               "missing": sum(text not in c.arrivals for c in clients)})
+    worker.recorder.window_closed()
     worker.recorder.extra["repeats"] = sum(c.repeats for c in clients)
     for c in clients:  # checked above (nobody acks an app message)
         c.delivered = {}
