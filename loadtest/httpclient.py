@@ -38,14 +38,34 @@ class KeptConnection:
         self.stream: trio.SocketStream | None = None
         self.http = h11.Connection(h11.CLIENT)
         self.opened = 0
+        self.retried = 0  # requests sent again after an idle connection was closed
+        self.responded = False  # the current request's answer has begun
 
     async def post(self, path: str, body: bytes,
                    headers: tuple[tuple[str, str], ...] = ()) -> Answer:
         """POST a JSON body; h11.ProtocolError, OSError and trio.BrokenResourceError
-        propagate (the caller counts them and the next post reopens)."""
+        propagate (the caller counts them; the next post reopens). A kept connection the
+        server closed while it was idle (`keepalive_idle_s`) fails before any answer:
+        then the request goes once more, on a new connection (the server never read it)."""
+        reused = self.stream is not None and self.http.our_state is h11.IDLE
+        try:
+            answer = await self._exchange(path, body, headers)
+        except (OSError, trio.BrokenResourceError, h11.ProtocolError):
+            if not reused or self.responded:
+                raise
+            answer = NO_ANSWER
+        if answer is NO_ANSWER and reused and not self.responded:
+            await self.aclose()
+            self.retried += 1
+            return await self._exchange(path, body, headers)
+        return answer
+
+    async def _exchange(self, path: str, body: bytes,
+                        headers: tuple[tuple[str, str], ...]) -> Answer:
         if self.stream is None or self.http.our_state is not h11.IDLE:
             await self._reopen()
         assert self.stream is not None
+        self.responded = False
         http = self.http
         head = [("host", self.host), ("content-type", "application/json"),
                 ("content-length", str(len(body))), *headers]
@@ -63,6 +83,7 @@ class KeptConnection:
             if event is h11.NEED_DATA:
                 http.receive_data(await self.stream.receive_some(65536))
             elif isinstance(event, h11.Response):
+                self.responded = True
                 status = event.status_code
                 retry_after = next((v.decode("latin-1") for k, v in event.headers
                                     if k == b"retry-after"), None)

@@ -165,8 +165,8 @@ async def coordinate(coordinator: Any) -> dict[str, Any]:
         await coordinator.release(None)
         sent = now_ns()
         status, answer = await _post(conn, "/api/v1/messages", {
-            "to": {"departments": [app["dept"]]},
-            "text": round_text(options.run_id, k)}, token.get("access_token"))
+            "to": {"departments": [app["dept"]]}, "text": round_text(options.run_id, k),
+            "idempotency_key": round_text(options.run_id, k)}, token.get("access_token"))
         answered = now_ns()
         done = await coordinator.gather(f"round{k}:done")
         await coordinator.release(None)
