@@ -11,6 +11,12 @@ server's data directory, as an operator's would; the load itself is HTTP:
 `POST /api/v1/messages`, `POST /hooks/robot/<key>`, and the server's callbacks
 into a local receiver (a stdlib HTTP server in this process that counts the
 events it acknowledges). Figures are printed as one JSON object.
+
+`corpchat loadtest robots` and `corpchat loadtest appmessage` (loadtest/scenarios/)
+are the checked versions of `robots` and `messages`: the robots' 200s on every
+member's device and their 429s against the rule, the app's message on every online
+device; loadtest/robots-ab.sh and loadtest/appmessage-ab.sh use them. `robots` here
+counts statuses only (robots-ab.sh's POSTS_ONLY mode).
 """
 
 from __future__ import annotations
