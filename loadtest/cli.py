@@ -78,7 +78,8 @@ def _add_scenario_arguments(p: argparse.ArgumentParser) -> None:
                    help="group: fraction of each group's members on a break (silent "
                         "deliveries); resting: the same, default 0.5")
     p.add_argument("--rounds", type=int, default=3,
-                   help="resting: awake/resting phase pairs (default 3)")
+                   help="resting: awake/resting phase pairs; appmessage: messages sent "
+                        "(default 3)")
     p.add_argument("--read-every", type=float, default=0.0, metavar="MS",
                    help="receipts: each member sends its read cursor at most once per MS "
                         "ms, covering every message up to it (default 0: one read per "

@@ -72,6 +72,9 @@ class Options:
                 and self.reactions in (0, 1)):
             raise ValueError("--mention-fraction, --reply-fraction must be 0 to 1; "
                              "--reactions 0 or 1")
+        if self.scenario in ("robots", "appmessage") and not self.url.startswith("ws://"):
+            raise ValueError(f"{self.scenario} posts plain HTTP to the server's port: "
+                             "--url must be ws://HOST:PORT/")
         if self.robots < 1 or self.robot_posts_per_min < 1 or self.robot_throttle_s < 1:
             raise ValueError("--robots, --robot-posts-per-min, --robot-throttle must be >= 1")
         if self.employees < 1 or self.consumers < 0:
