@@ -2,7 +2,7 @@
 # Issue 23's robot benchmark: group100's e2e p99 alone (A) and beside 1,000 robot
 # posts/s across 100 robots (B), interleaved A B A B ... on fresh servers (core 0),
 # the generators on core 1. The robots are `corpchat loadtest robots` (10 groups of
-# 10 members online, 10 robots each, one kept-alive connection per robot): it checks
+# 10 members online, 10 robots each, as many kept-alive connections as robots): it checks
 # every 200 on the members' devices and every 429's Retry-After against the
 # 20-a-minute / 10-minute rule, and fails the run otherwise. In B the group's run
 # starts once the robots have posted their 2,000 answered 200 (each robot's first

@@ -6,10 +6,10 @@ groups), every member online. Set-up is a client's: each group's owner
 creates it (`group.create`) and adds its robots (`robot.add`, over the
 WebSocket), and keeps the webhook keys. Then, from an agreed t0 for the
 warm-up and the window, the workers post `--rate` times a second in all,
-round the robots, to `POST /hooks/robot/<key>` on the server's port, each
-robot's post on a kept-alive HTTP/1.1 connection of its own (loadtest/
-httpclient.py; the pool's free connection takes the next post, so posts keep
-their schedule while one waits).
+round the robots, to `POST /hooks/robot/<key>` on the server's port, over
+a pool of kept-alive HTTP/1.1 connections, as many as robots (loadtest/
+httpclient.py): the next free one takes the next post, so posts keep their
+schedule while one waits for its answer.
 
 Each post is counted by its answer: 200 (the message is stored; its conv and
 seq are in the answer), 429 (with `Retry-After`) or anything else (a failure,
