@@ -19,7 +19,9 @@ seen is **lost**; a seq seen twice is **duplicated**; a seq below one seen
 before it is **reordered**; a seq seen that no ack names is
 **unacked_delivered** (a message shown that a crash could take back, or a
 phantom); a delivery to a device that is not a receiver of the conversation
-is **misrouted**. A clean run reports zeros. Pure code: no I/O.
+is **misrouted**. A scenario may add rules of its own (robots: the 429 rule,
+loadtest/robotrule.py): each break is a **violation**. A clean run reports
+zeros. Pure code: no I/O.
 """
 
 from __future__ import annotations
@@ -39,22 +41,30 @@ class Verdict:
     misrouted: int = 0
     checked_deliveries: int = 0
     own_echoes: int = 0
+    violations: int = 0  # of a scenario's own rules
     examples: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not (self.lost or self.duplicated or self.reordered
-                    or self.unacked_delivered or self.misrouted)
+                    or self.unacked_delivered or self.misrouted or self.violations)
 
     def note(self, text: str) -> None:
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(text)
 
+    def violated(self, count: int, examples: list[str]) -> None:
+        """A scenario's own rule was broken `count` times."""
+        self.violations += count
+        for text in examples:
+            self.note(text)
+
     def to_json(self) -> dict:
         return {"ok": self.ok, "lost": self.lost, "duplicated": self.duplicated,
                 "reordered": self.reordered, "unacked_delivered": self.unacked_delivered,
                 "misrouted": self.misrouted, "checked_deliveries": self.checked_deliveries,
-                "own_echoes": self.own_echoes, "examples": list(self.examples)}
+                "own_echoes": self.own_echoes, "violations": self.violations,
+                "examples": list(self.examples)}
 
 
 def check(acked: Mapping[int, Iterable[tuple[int, str]]],

@@ -47,6 +47,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help=CONNECT_HELP)
     p.add_argument("--drain", type=float, default=15.0,
                    help="max seconds to wait for the last acks and deliveries (default 15)")
+    _add_scenario_arguments(p)
+    p.add_argument("--run-id", default="", help="namespace for corp and users (default random)")
+    p.add_argument("--json", dest="json_path", metavar="FILE", help="write the JSON report here")
+    p.add_argument("--compare", metavar="OLD.json", help="print deltas against an earlier report")
+    p.add_argument("--progress", action="store_true",
+                   help="show rates and p99 every second on stderr (default: if a terminal)")
+    p.set_defaults(run=main)
+    return p
+
+
+def _add_scenario_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags that only some scenarios read."""
     p.add_argument("--drop", type=int, default=0,
                    help="reconnect: devices that drop together (default 0: all)")
     p.add_argument("--groups", type=int, default=1,
@@ -66,7 +78,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="group: fraction of each group's members on a break (silent "
                         "deliveries); resting: the same, default 0.5")
     p.add_argument("--rounds", type=int, default=3,
-                   help="resting: awake/resting phase pairs (default 3)")
+                   help="resting: awake/resting phase pairs; appmessage: messages sent "
+                        "(default 3)")
     p.add_argument("--read-every", type=float, default=0.0, metavar="MS",
                    help="receipts: each member sends its read cursor at most once per MS "
                         "ms, covering every message up to it (default 0: one read per "
@@ -78,13 +91,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "(default 0)")
     p.add_argument("--reactions", type=int, default=0,
                    help="group: reactions per message (0 or 1; one member reacts to each)")
-    p.add_argument("--run-id", default="", help="namespace for corp and users (default random)")
-    p.add_argument("--json", dest="json_path", metavar="FILE", help="write the JSON report here")
-    p.add_argument("--compare", metavar="OLD.json", help="print deltas against an earlier report")
-    p.add_argument("--progress", action="store_true",
-                   help="show rates and p99 every second on stderr (default: if a terminal)")
-    p.set_defaults(run=main)
-    return p
+    p.add_argument("--robots", type=int, default=100,
+                   help="robots: group robots, 10 a group (default 100); --rate is their "
+                        "posts/s in all, --clients the groups' members online")
+    p.add_argument("--robot-posts-per-min", type=int, default=20,
+                   help="robots: the server's platform.robot_posts_per_min (default 20)")
+    p.add_argument("--robot-throttle", type=int, default=600, metavar="S",
+                   help="robots: the server's platform.robot_throttle_s (default 600)")
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -105,7 +118,9 @@ def options_from(args: argparse.Namespace) -> Options:
                    employees=args.employees, consumers=args.consumers,
                    resting_fraction=args.resting_fraction, rounds=args.rounds,
                    read_every_ms=args.read_every, mention_fraction=args.mention_fraction,
-                   reply_fraction=args.reply_fraction, reactions=args.reactions)
+                   reply_fraction=args.reply_fraction, reactions=args.reactions,
+                   robots=args.robots, robot_posts_per_min=args.robot_posts_per_min,
+                   robot_throttle_s=args.robot_throttle)
 
 
 def admin_over(path: str):  # noqa: ANN201 - an AdminFn

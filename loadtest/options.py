@@ -42,6 +42,12 @@ class Options:
     mention_fraction: float = 0.0
     reply_fraction: float = 0.0
     reactions: int = 0
+    # robots (issue 23): this many group robots (10 to a group) post --rate times a second
+    # over HTTP; the rule their answers are checked against is the server's settings
+    # (platform.robot_posts_per_min, platform.robot_throttle_s)
+    robots: int = 100
+    robot_posts_per_min: int = 20
+    robot_throttle_s: int = 600
 
     def __post_init__(self) -> None:
         if self.clients < 1:
@@ -66,6 +72,11 @@ class Options:
                 and self.reactions in (0, 1)):
             raise ValueError("--mention-fraction, --reply-fraction must be 0 to 1; "
                              "--reactions 0 or 1")
+        if self.scenario in ("robots", "appmessage") and not self.url.startswith("ws://"):
+            raise ValueError(f"{self.scenario} posts plain HTTP to the server's port: "
+                             "--url must be ws://HOST:PORT/")
+        if self.robots < 1 or self.robot_posts_per_min < 1 or self.robot_throttle_s < 1:
+            raise ValueError("--robots, --robot-posts-per-min, --robot-throttle must be >= 1")
         if self.employees < 1 or self.consumers < 0:
             raise ValueError("--employees must be at least 1; --consumers >= 0")
 

@@ -11,6 +11,12 @@ server's data directory, as an operator's would; the load itself is HTTP:
 `POST /api/v1/messages`, `POST /hooks/robot/<key>`, and the server's callbacks
 into a local receiver (a stdlib HTTP server in this process that counts the
 events it acknowledges). Figures are printed as one JSON object.
+
+`corpchat loadtest robots` and `corpchat loadtest appmessage` (loadtest/scenarios/)
+are the checked versions of `robots` and `messages`: the robots' 200s on every
+member's device and their 429s against the rule, the app's message on every online
+device; loadtest/robots-ab.sh and loadtest/appmessage-ab.sh use them. `robots` here
+counts statuses only (robots-ab.sh's POSTS_ONLY mode).
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import httpx
 import trio
 
 from corpchat.adminclient import call, socket_path
+
+from .httpclient import KeptConnection, post_once
 
 
 class CountingReceiver:
@@ -125,65 +133,6 @@ def messages(args: argparse.Namespace) -> dict[str, Any]:
             "seconds": timings}
 
 
-async def _raw_post(host: str, port: int, path: str, body: bytes) -> int:
-    """One request on its own connection (--connections 0), written by hand: httpx's
-    per-request cost capped the generator near 200 requests/s."""
-    stream = await trio.open_tcp_stream(host, port)
-    async with stream:
-        await stream.send_all(b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json"
-                              b"\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
-                              % (path.encode(), host.encode(), len(body), body))
-        head = b""
-        while b"\r\n" not in head:
-            data = await stream.receive_some(4096)
-            if not data:
-                return 0
-            head += data
-        return int(head.split(b" ", 2)[1])
-
-
-class KeptConnection:
-    """One HTTP/1.1 connection kept alive, a request at a time, through h11's client
-    side; reopened when the server closes it (its bound on requests, or idle)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.stream: trio.SocketStream | None = None
-        self.http = h11.Connection(h11.CLIENT)
-        self.opened = 0
-
-    async def post(self, path: str, body: bytes) -> int:
-        if self.stream is None or self.http.our_state is not h11.IDLE:
-            await self._reopen()
-        assert self.stream is not None
-        http = self.http
-        head = [("host", self.host), ("content-type", "application/json"),
-                ("content-length", str(len(body)))]
-        await self.stream.send_all(http.send(h11.Request(method="POST", target=path,
-                                                         headers=head))
-                                   + http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage()))
-        status = 0
-        while True:
-            event = http.next_event()
-            if event is h11.NEED_DATA:
-                http.receive_data(await self.stream.receive_some(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.EndOfMessage):
-                if http.our_state is h11.DONE and http.their_state is h11.DONE:
-                    http.start_next_cycle()
-                return status
-            elif isinstance(event, h11.ConnectionClosed):
-                return 0
-
-    async def _reopen(self) -> None:
-        if self.stream is not None:
-            await self.stream.aclose()
-        self.stream = await trio.open_tcp_stream(self.host, self.port)
-        self.http = h11.Connection(h11.CLIENT)
-        self.opened += 1
-
-
 async def robot_load(url: str, keys: list[str], rate: float, seconds: float,
                       connections: int) -> dict[str, int]:
     """`rate` posts/s round the robots' keys for `seconds`: on `connections` kept-alive
@@ -198,7 +147,7 @@ async def robot_load(url: str, keys: list[str], rate: float, seconds: float,
 
     async def fresh(key: str) -> None:
         try:
-            count(await _raw_post(host, port, f"/hooks/robot/{key}", body))
+            count(await post_once(host, port, f"/hooks/robot/{key}", body))
         except (OSError, trio.BrokenResourceError):  # refused or reset: counted
             count(0)
         counts["connections"] += 1
@@ -207,9 +156,9 @@ async def robot_load(url: str, keys: list[str], rate: float, seconds: float,
         conn = KeptConnection(host, port)
         async for key in jobs:
             try:
-                count(await conn.post(f"/hooks/robot/{key}", body))
+                count((await conn.post(f"/hooks/robot/{key}", body)).status)
             except (OSError, trio.BrokenResourceError, h11.ProtocolError):
-                conn.stream = None  # reopened by the next post
+                await conn.aclose()  # reopened by the next post
                 count(0)
         counts["connections"] += conn.opened
 

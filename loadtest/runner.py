@@ -143,6 +143,8 @@ async def run(options: Options, admin: AdminFn) -> dict[str, Any]:
     receivers = {conv: [d for h in members for d in devices_of.get(h, ())]
                  for conv, members in merged["members"].items()}
     verdict = check(merged["acked_seqs"], receivers, merged["delivered_seqs"])
+    if rule := outcome.get("rule"):  # a scenario's own rule (robots: the 429s)
+        verdict.violated(rule["violations"], rule["examples"])
     return report.build(options, started, merged, outcome, verdict)
 
 

@@ -71,6 +71,9 @@ class Worker:
         # conv -> handles that must receive it, beyond its senders and their peers
         # (set by scenarios whose conversations are groups)
         self.members: dict[int, set[str]] = {}
+        # conv -> (seq, sender) of messages stored on this worker's behalf but not sent by
+        # a device (robots: the posts answered 200, each with its robot as the sender)
+        self.acked_elsewhere: dict[int, list[tuple[int, str]]] = {}
 
     async def barrier(self, name: str, payload: Any = None) -> Any:
         with trio.fail_after(BARRIER_TIMEOUT_S):
@@ -203,6 +206,8 @@ class Worker:
                 delivered[spec.device] = client.delivered
         for conv, handles in self.members.items():
             members.setdefault(conv, set()).update(handles)
+        for conv, pairs in self.acked_elsewhere.items():
+            acked.setdefault(conv, []).extend(pairs)
         return {"index": self.plan.index, "recorder": self.recorder.summary(),
                 "acked": acked, "members": {c: sorted(m) for c, m in members.items()},
                 "delivered": delivered,

@@ -19,7 +19,8 @@ connect, agree on a start instant, warm up, a steady window, drain. The
 group scenarios (group, slow, receipts, announce, external, resting,
 broadcast) share
 loadtest/scenarios/groupkit.py: the same shape, once per named phase, with
-groups created by their owners and every member's devices checked.
+groups created by their owners and every member's devices checked. `robots`
+uses the kit's layout and devices, and posts over HTTP as the groups' robots.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import importlib
 from types import ModuleType
 
 SCENARIOS = ("direct", "idle", "reconnect", "group", "slow", "receipts", "announce", "external",
-             "resting", "schedules", "broadcast")
+             "resting", "schedules", "broadcast", "robots",
+             "appmessage")
 
 
 def get_scenario(name: str) -> ModuleType:
