@@ -60,7 +60,7 @@ async def test_a_throttle_that_never_counts_down_is_a_violation(server):
     """The test server's ManualClock stands still, so its Retry-After says 600 s for as
     long as the run lasts: the throttle's end moves with the wall clock, and the
     scenario says so."""
-    doc = await run_robots(server, robots=1, rate=60.0, duration_s=1.5, warmup_s=0.2)
+    doc = await run_robots(server, robots=1, rate=60.0, duration_s=3.0, warmup_s=0.2)
     check = doc["check"]
     assert not check["ok"]
     assert check["violations"] > 0
