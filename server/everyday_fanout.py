@@ -85,6 +85,9 @@ def badge_origin(event: Msg, store: Store, consumer: bool) -> Msg:
         origin, display=badge.display, corp=badge.corp, external=badge.external or None))
 
 
+MAX_POS = 1 << 63  # past every stream position
+
+
 @dataclass(slots=True)
 class Marks:
     """Who a message mentions, whose quote is hidden, who muted its conversation."""
@@ -96,6 +99,15 @@ class Marks:
     now_ms: int
     urgent: bool
     sender: int  # one's own message mentions nobody to oneself (one's other devices)
+    # For the hub's loop, so that it asks `of` only about receivers it may mark: those
+    # in `special` (mentioned, or muting), and those who joined after `quote_bound`
+    # (they do not see the quote; with @all, everyone passes).
+    special: frozenset[int] = frozenset()
+    quote_bound: int = MAX_POS
+
+    def __post_init__(self) -> None:
+        self.special = self.mentioned | frozenset(self.muted)
+        self.quote_bound = -1 if self.everyone else self.quote_pos or MAX_POS
 
     def of(self, uid: int, membership: Membership) -> tuple[bool, bool, bool]:
         """(mentioned, the quote's text hidden, hushed by a mute) for one receiver."""
