@@ -19,7 +19,7 @@ quotes, or its conversation has a mute; a plain message costs one dict lookup.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import trio
@@ -30,8 +30,6 @@ from corpchat.protocol import (
     Msg,
     MuteEvent,
     Quote,
-    ReactionChange,
-    ReactionEvent,
 )
 from corpchat.protocol.clock import Clock
 from corpchat.protocol.frames_everyday import MENTION_ALL
@@ -41,8 +39,8 @@ from corpchat.store.everyday import MuteState
 
 from .media import media_info
 from .people import People
-from .session import MAX_HELD, Session
-from .wsframes import event_frame
+from .session import MAX_HELD_BYTES, Session
+from .wsframes import event_frame, reaction_frame
 
 Out = dict[Session, list[bytes]]
 
@@ -120,22 +118,15 @@ class Marks:
         return mentioned, unquoted, hushed
 
 
-@dataclass(slots=True)
-class _Folded:
-    """A message's reaction changes within one commit batch."""
-
-    changes: list[ReactionChange] = field(default_factory=list)
-
-
 class EverydayFanout:
     def __init__(self, hub: Any) -> None:  # the Hub (which imports this module)
         self.hub = hub
         self.muted: dict[int, dict[int, int]] = defaultdict(dict)  # conv -> uid -> until
         self._last_change: dict[tuple[int, int], Any] = {}  # this batch's, per message
-        self._folded: dict[tuple[int, int], _Folded] = {}
+        self._folded: dict[tuple[int, int], list[tuple[str, str, bool]]] = {}  # changes
         self.clock: Clock | None = None  # set by the App (mutes end at a time)
         self.hold_s = 0.0  # [everyday] reaction_hold_ms, set by the App (0: at commit)
-        self._holding: set[Session] = set()
+        self._holding: dict[int, list[Session]] = {}  # id(audience) -> audience
         self._held_wake = trio.Event()
 
     def load(self) -> None:
@@ -163,14 +154,27 @@ class EverydayFanout:
     # ----- events -----
 
     def _audience(self, conv: int, message_pos: int) -> list[Session]:
-        """Every session of every current member who sees the message at `message_pos`."""
+        """Every session of every current member who sees the message at `message_pos`:
+        the conversation's kept audience when every current member joined by then."""
         state = self.hub.conversation(conv)
         if state is None:
             return []
+        epoch = self.hub.online.epoch
+        if message_pos >= state.latest_join:
+            if state.audience is None or state.audience_epoch != epoch:
+                state.audience = self._sessions(state.members, 0)
+                state.audience_epoch = epoch
+            return state.audience
+        return self._sessions(state.members, message_pos)
+
+    def _sessions(self, members: dict[int, Membership], message_pos: int) -> list[Session]:
+        """The sessions of current members who joined by `message_pos` (0: all of them)."""
+        sessions = self.hub.sessions
         out: list[Session] = []
-        for uid, membership in state.members.items():
-            if membership.active and membership.sees(message_pos):
-                out.extend(self.hub.sessions.get(uid, ()))
+        for uid, membership in members.items():
+            if not membership.left_pos and (not message_pos
+                                            or membership.joined_pos <= message_pos):
+                out.extend(sessions.get(uid, ()))
         return out
 
     def edited(self, msg: Message, pos: int, out: Out) -> None:
@@ -195,56 +199,52 @@ class EverydayFanout:
         """One committed reaction change (ops.everyday.Reacted with a state)."""
         result: Any = reacted
         key = (result.conv, result.seq)
-        folded = self._folded.setdefault(key, _Folded())
-        folded.changes.append(ReactionChange(user=result.user, emoji=result.emoji,
-                                             on=result.on))
+        changes = self._folded.get(key)
+        if changes is None:
+            changes = self._folded[key] = []
+        changes.append((result.user, result.emoji, result.on))
         self.hub.head = max(self.hub.head, result.state.pos)
         if self._last_change.get(key) is not reacted:
             return  # a later change of this message in the batch carries it
         state = result.state
-        frame = event_frame(ReactionEvent(conv=state.conv, seq=state.seq, pos=state.pos,
-                                          reactions=state.counts,
-                                          changes=tuple(folded.changes)))
-        conversation = self.hub.conversation(result.conv)
-        if conversation is None:
-            return
-        self._send_reaction(conversation.members, result.message_pos, frame, out)
+        frame = reaction_frame(state.conv, state.seq, state.pos, state.counts, changes)
+        self._send_reaction(self._audience(result.conv, result.message_pos), frame, out)
 
-    def _send_reaction(self, members: dict[int, Membership], message_pos: int, frame: bytes,
-                       out: Out) -> None:
+    def _send_reaction(self, audience: list[Session], frame: bytes, out: Out) -> None:
         """A `reaction` to every session of every current member who sees the message:
         in the batch's frames of a session that has some already (after them, in
         order), else held for its next write (1.8) — frames of this batch that come
         after are written behind it (Session.push_many)."""
-        sessions = self.hub.sessions
-        holding = self._holding if self.hold_s else None
-        was_holding = bool(self._holding)
-        for uid, membership in members.items():
-            if membership.left_pos or message_pos < membership.joined_pos:
-                continue  # not a current member who sees the message
-            for session in sessions.get(uid, ()):
-                if holding is None or session in out:
-                    out[session].append(frame)
-                    continue
-                held = session.held  # the hot path: no call per receiver
-                if held is None:
-                    session.held = [frame]
-                    holding.add(session)
-                elif len(held) < MAX_HELD:
-                    held.append(frame)
-                else:
-                    session.release()
-                    session.held = [frame]
-        if holding and not was_holding:
+        if not self.hold_s:
+            for session in audience:
+                out[session].append(frame)
+            return
+        for session in audience:
+            if session in out:
+                out[session].append(frame)
+                continue
+            held = session.held  # the hot path: no call per receiver
+            if held is None:
+                session.held = frame
+            elif len(held) < MAX_HELD_BYTES:
+                session.held = held + frame
+            else:
+                session.release()
+                session.held = frame
+        if not self._holding:
             self._held_wake.set()
+        # by the list (an audience is replaced, never changed): one entry per
+        # conversation however many reactions; a session written since holds nothing
+        self._holding[id(audience)] = audience
 
     # ----- held reaction events (1.8) -----
 
     def release(self) -> None:
         """Write every held frame now."""
-        holding, self._holding = self._holding, set()
-        for session in holding:
-            session.release()
+        holding, self._holding = self._holding, {}
+        for audience in holding.values():
+            for session in audience:
+                session.release()
 
     async def run(self) -> None:
         """Write held reaction events at most `hold_s` after they were held."""

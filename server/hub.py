@@ -117,6 +117,12 @@ class ConvState:
     kind: str
     members: dict[int, Membership]
     mixed: bool = False  # has had members of both realms: messages get badges
+    # Every session of every current member, for events on a message (reactions, edits),
+    # kept while `Online.epoch` stays `audience_epoch` and the membership does not change
+    # (everyday_fanout); `latest_join`: the last current member's joined_pos.
+    audience: list[Session] | None = None
+    audience_epoch: int = -1
+    latest_join: int = 0
 
     def __post_init__(self) -> None:
         self.apply({})
@@ -124,6 +130,9 @@ class ConvState:
     def apply(self, changes: dict[int, Membership]) -> None:
         self.members.update(changes)
         self.mixed = len({m.consumer for m in self.members.values()}) > 1
+        self.audience = None
+        self.latest_join = max((m.joined_pos for m in self.members.values() if m.active),
+                               default=0)
 
 
 class Waiter:
