@@ -220,7 +220,7 @@ class EverydayFanout:
                 out[session].append(frame)
             return
         for session in audience:
-            if session in out:
+            if out and session in out:  # (a reaction's own batch has nothing before it)
                 out[session].append(frame)
                 continue
             held = session.held  # the hot path: no call per receiver

@@ -374,8 +374,18 @@ class Hub:
 
     def write_out(self, out: Out) -> None:
         """Write each session's frames of a batch, one system call each (behind the
-        reaction events it holds, everyday_fanout)."""
+        reaction events it holds, everyday_fanout). The receivers of one message that
+        hold one conversation's reactions hold the same bytes: joined with the message's
+        frame once, not once per receiver (what push_many would do)."""
+        last_held = last_frame = joined = b""
         for session, frames in out.items():
+            held = session.held
+            if held is not None:  # in front of the batch's first frame
+                frame = frames[0]
+                if frame is not last_frame or held is not last_held:
+                    last_held, last_frame, joined = held, frame, held + frame
+                session.held = None
+                frames[0] = joined
             was_open = session.close_code is None
             session.push_many(frames)
             if was_open and session.close_code == CloseCode.RESYNC_REQUIRED:
