@@ -171,18 +171,17 @@ class EverydayFanout:
         epoch = self.hub.online.epoch
         if message_pos >= state.latest_join:
             if state.audience is None or state.audience_epoch != epoch:
-                state.audience = self._sessions(state.members, 0)
+                state.audience = self._sessions(state.members, None)
                 state.audience_epoch = epoch
             return state.audience
         return self._sessions(state.members, message_pos)
 
-    def _sessions(self, members: dict[int, Membership], message_pos: int) -> list[Session]:
-        """The sessions of current members who joined by `message_pos` (0: all of them)."""
+    def _sessions(self, members: dict[int, Membership], upto: int | None) -> list[Session]:
+        """The sessions of current members who joined by `upto` (None: all of them)."""
         sessions = self.hub.sessions
         out: list[Session] = []
         for uid, membership in members.items():
-            if not membership.left_pos and (not message_pos
-                                            or membership.joined_pos <= message_pos):
+            if not membership.left_pos and (upto is None or membership.joined_pos <= upto):
                 out.extend(sessions.get(uid, ()))
         return out
 
@@ -266,7 +265,10 @@ class EverydayFanout:
     def mute_changed(self, uid: int, state: MuteState, out: Out) -> None:
         self.hub.head = max(self.hub.head, state.pos)
         if state.until is None:
-            self.muted.get(state.conv, {}).pop(uid, None)
+            muting = self.muted.get(state.conv, {})
+            muting.pop(uid, None)
+            if not muting:  # no mute left: the conversation's messages take the plain path
+                self.muted.pop(state.conv, None)
         else:
             self.muted[state.conv][uid] = state.until
         frame = event_frame(MuteEvent(conv=state.conv, pos=state.pos,
