@@ -14,6 +14,8 @@
 # tree's virtualenv; the generator is always this tree's, so both builds get the same
 # client. ROUNDS (3), RATE (msgs/s, 400), DURATION (10), PORT (18890), OUT
 # (bench-results/everyday-ab). One line per run, then the ratios.
+# HUB=1: instead, the hub's step alone (`fanoutbench --everyday`, on core 1, both builds
+# with the server's GC threshold), A B A B ..., ROUNDS times; its median lines per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/.venv/bin
@@ -69,6 +71,19 @@ print(f"{sys.argv[2]}: load {sys.argv[3]}; CPU {s['cpu_us_per_delivery']} µs/de
 PY
 }
 
+if [ -n "${HUB:-}" ]; then
+  for round in $(seq "$ROUNDS"); do
+    for build in a b; do
+      path=$A_PATH; [ "$build" = b ] && path=$B_PATH
+      echo "== $build round $round (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      PYTHONPATH=$path taskset -c 1 "$BIN/python" -c "import gc, runpy, sys
+gc.set_threshold(50_000, 50, 1000)  # as corpchat serve (server/cli.py)
+sys.argv = ['fanoutbench', '--everyday', '--messages', '3000', '--rounds', '5']
+runpy.run_module('corpchat.server.fanoutbench', run_name='__main__')" | grep median
+    done
+  done
+  exit 0
+fi
 for round in $(seq "$ROUNDS"); do
   for build in a b; do
     path=$A_PATH; [ "$build" = b ] && path=$B_PATH
