@@ -80,7 +80,8 @@ taskset -c 1 "$BIN/python" -m corpchat.server.mediabench download \
 kill "$server"; wait "$server" 2>/dev/null || true
 rm -rf "$data"
 # issue 20: group100 with 20 % mentions, 10 % replies and one reaction per message,
-# interleaved with plain; then 1,000 reactions/s on one message
+# interleaved with plain; then 1,000 reactions/s on one message (the same pair A/B
+# between two builds: loadtest/everyday-ab.sh A_REV [B_REV])
 for mix in plain mixed plain mixed; do
   if [ "$mix" = plain ]; then extra=(); else
     extra=(--mention-fraction 0.2 --reply-fraction 0.1 --reactions 1); fi

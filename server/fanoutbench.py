@@ -30,6 +30,7 @@ calls per message delivery, each case against plain.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import time
@@ -49,6 +50,7 @@ from .quiet import QuietHours
 from .session import Session
 
 CONV = 7
+SERVER_GC = (50_000, 50, 1000)  # `corpchat serve`'s gc.set_threshold (server/cli.py)
 
 
 class _Store:
@@ -173,6 +175,7 @@ def everyday_ns(hub: Hub, members: int, messages: int, text: str, mixed: bool,
 
 
 def everyday_main(args: argparse.Namespace) -> None:
+    gc.set_threshold(*SERVER_GC)  # collections as often as in the server, not 20x as often
     text = "x" * args.size
     devnull = os.open(os.devnull, os.O_WRONLY)
     cases = {"plain": (everyday_hub(args.members, 0, devnull), False, False),

@@ -50,7 +50,7 @@ from corpchat.store import (
 )
 from corpchat.store.records import TEXT
 
-from .everyday_fanout import EverydayFanout, badge_origin, everyday_fields, marked
+from .everyday_fanout import MAX_POS, EverydayFanout, badge_origin, everyday_fields, marked
 from .media import media_info
 from .online import Online
 from .ops.results import Notices, failure
@@ -117,6 +117,12 @@ class ConvState:
     kind: str
     members: dict[int, Membership]
     mixed: bool = False  # has had members of both realms: messages get badges
+    # Every session of every current member, for events on a message (reactions, edits),
+    # kept while `Online.epoch` stays `audience_epoch` and the membership does not change
+    # (everyday_fanout); `latest_join`: the last current member's joined_pos.
+    audience: list[Session] | None = None
+    audience_epoch: int = -1
+    latest_join: int = 0
 
     def __post_init__(self) -> None:
         self.apply({})
@@ -124,6 +130,9 @@ class ConvState:
     def apply(self, changes: dict[int, Membership]) -> None:
         self.members.update(changes)
         self.mixed = len({m.consumer for m in self.members.values()}) > 1
+        self.audience = None
+        self.latest_join = max((m.joined_pos for m in self.members.values() if m.active),
+                               default=0)
 
 
 class Waiter:
@@ -181,16 +190,25 @@ ROBOT_SENDER = "robot:"  # a group robot's messages come from robot:<id> (no han
 def is_plain(msg: Message) -> bool:
     """A message whose event is message_event's first statement alone: no 1.5 fields,
     no files, not a robot's."""
-    return not (msg.mentions or msg.quote or msg.forwarded or msg.notice or msg.version
-                or msg.attachments or msg.card is not None or msg.markdown
-                or msg.sender.startswith(ROBOT_SENDER))
+    return not (msg.mentions or msg.quote) and is_simple(msg)
+
+
+def is_simple(msg: Message) -> bool:
+    """A message whose frames `simple_frame` builds: a plain one, or one that only
+    mentions someone or replies (issue 20's everyday mix)."""
+    return not (msg.forwarded or msg.notice or msg.version or msg.attachments
+                or msg.card is not None or msg.markdown or msg.sender.startswith(ROBOT_SENDER))
 
 
 def plain_frame(msg: Message) -> bytes:
     """`event_frame(message_event(msg))` for a plain message, built without the Msg
     dataclass (33 frozen fields, then to_wire over all of them): the frame of nearly every
-    delivery (tests/server/test_hub_frames.py compares the bytes). The keys in Msg's
-    field order, a None left out, as Frame.to_wire does."""
+    delivery (tests/server/test_hub_frames.py compares the bytes)."""
+    return binary_frame(msgpack.packb(_plain_fields(msg), use_bin_type=True))
+
+
+def _plain_fields(msg: Message) -> dict[str, object]:
+    """The keys in Msg's field order, a None left out, as Frame.to_wire does."""
     fields: dict[str, object] = {"type": "msg", "conv": msg.conv, "seq": msg.seq,
                                  "pos": msg.pos, "from": msg.sender, "time": msg.time_ms,
                                  "text": msg.text}
@@ -201,6 +219,31 @@ def plain_frame(msg: Message) -> bytes:
     for key, value in optional:
         if value is not None:
             fields[key] = value
+    return fields
+
+
+def simple_frame(msg: Message, silent: bool = False, mentioned: bool = False,
+                 unquoted: bool = False) -> bytes:
+    """`event_frame(marked(message_event(msg), ...))` for a simple message (`is_simple`),
+    built without the Msg dataclass: the variants of a mention or a reply cost what a
+    plain message's frame costs (tests/server/test_hub_frames.py compares the bytes).
+    1.5's keys all follow the plain ones in Msg's field order."""
+    fields = _plain_fields(msg)
+    if silent:
+        fields["silent"] = True
+    if mentioned:
+        fields["mentioned"] = True
+    q = msg.quote
+    if q is not None:
+        fields["reply_to"] = q.seq
+        quote: dict[str, object] = {"type": "quote", "seq": q.seq, "from": q.sender}
+        if q.kind != TEXT:
+            quote["kind"] = q.kind
+        if q.text and not unquoted:
+            quote["text"] = q.text
+        fields["quote"] = quote
+    if msg.mentions:
+        fields["mentions"] = msg.mentions
     return binary_frame(msgpack.packb(fields, use_bin_type=True))
 
 
@@ -216,19 +259,21 @@ def refusal_frame(refusal: Refusal, request_id: int | None) -> bytes:
 
 
 PLAIN = (False, False, False, False)  # the variant key of a plain message's one frame
+EMPTY: frozenset[int] = frozenset()
 
 
 class _Variants:
     """The frames of one message event, each built (and encoded) on first use."""
 
-    __slots__ = ("msg", "mixed", "store", "_event", "_frames", "_plain")
+    __slots__ = ("msg", "mixed", "store", "_event", "_frames", "_simple")
 
     def __init__(self, msg: Message, mixed: bool, store: Store) -> None:
         self.msg, self.mixed, self.store = msg, mixed, store
         self._event: Msg | None = None  # message_event(msg), made when a variant needs it
         self._frames: dict[tuple[bool, bool, bool, bool], bytes] = {}
-        # Within one realm a plain message has one frame to everyone not resting.
-        self._plain = not mixed and is_plain(msg)
+        # Within one realm a plain message (or one that mentions or replies) has its
+        # frames built without the Msg dataclass (simple_frame).
+        self._simple = not mixed and is_simple(msg)
 
     @property
     def event(self) -> Msg:
@@ -240,10 +285,12 @@ class _Variants:
               unquoted: bool = False) -> bytes:
         """As seen by the receiver's realm, silent or not (resting, muted), mentioning
         them or not, and with the quote's text or without (they do not see it)."""
-        if self._plain and not (silent or mentioned or unquoted):
-            data = self._frames.get(PLAIN)
+        if self._simple:
+            key = PLAIN if not (silent or mentioned or unquoted) else \
+                (False, silent, mentioned, unquoted)
+            data = self._frames.get(key)
             if data is None:
-                data = self._frames[PLAIN] = plain_frame(self.msg)
+                data = self._frames[key] = simple_frame(self.msg, silent, mentioned, unquoted)
             return data
         realm = consumer and (self.mixed or self.event.forwarded_from is not None)
         key = (realm, silent, mentioned, unquoted)
@@ -327,8 +374,18 @@ class Hub:
 
     def write_out(self, out: Out) -> None:
         """Write each session's frames of a batch, one system call each (behind the
-        reaction events it holds, everyday_fanout)."""
+        reaction events it holds, everyday_fanout). The receivers of one message that
+        hold one conversation's reactions hold the same bytes: joined with the message's
+        frame once, not once per receiver (what push_many would do)."""
+        last_held = last_frame = joined = b""
         for session, frames in out.items():
+            held = session.held
+            if held is not None:  # in front of the batch's first frame
+                frame = frames[0]
+                if frame is not last_frame or held is not last_held:
+                    last_held, last_frame, joined = held, frame, held + frame
+                session.held = None
+                frames[0] = joined
             was_open = session.close_code is None
             session.push_many(frames)
             if was_open and session.close_code == CloseCode.RESYNC_REQUIRED:
@@ -407,6 +464,8 @@ class Hub:
         # the plain message's path)
         marks = self.everyday.marks(msg) if msg.mentions or msg.quote \
             or msg.conv in self.everyday.muted else None
+        # who `marks` may mark: `special`, and whoever joined after the quoted message
+        special, quote_bound = (marks.special, marks.quote_bound) if marks else (EMPTY, MAX_POS)
         pos = msg.pos
         delivered = 0
         for uid, membership in state.members.items():
@@ -416,7 +475,7 @@ class Hub:
             if silent and uid != sender_uid and msg.kind == TEXT:
                 self.quiet.held(uid, msg.conv)
             mentioned = unquoted = hushed = False
-            if marks is not None:
+            if marks is not None and (uid in special or membership.joined_pos > quote_bound):
                 mentioned, unquoted, hushed = marks.of(uid, membership)
             sessions = self.sessions.get(uid)
             if not sessions:

@@ -22,6 +22,9 @@ class Online:
         # users with a session, per realm: kept here because counting them from
         # `sessions` on demand stalled the event loop (~15 ms at 10,000 connections)
         self.online_by_realm: Counter[str] = Counter()
+        # bumped whenever a session comes or goes: what was computed from `sessions`
+        # (a conversation's audience of reaction events, everyday_fanout) is stale
+        self.epoch = 0
 
     def register(self, session: Session) -> None:
         user = session.authed_user
@@ -29,6 +32,7 @@ class Online:
         if not peers:
             self.online_by_realm[user.realm] += 1
         peers.append(session)
+        self.epoch += 1
 
     def unregister(self, session: Session) -> None:
         if session.user is None:
@@ -36,6 +40,7 @@ class Online:
         peers = self.sessions.get(session.user.uid)
         if peers and session in peers:
             peers.remove(session)
+            self.epoch += 1
             if not peers:
                 del self.sessions[session.user.uid]
                 self.online_by_realm[session.user.realm] -= 1

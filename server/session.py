@@ -25,7 +25,7 @@ from corpchat.store import User
 
 _IOV_MAX = 512
 Spawn = Callable[[Callable[[], Awaitable[None]]], None]  # start a task of the connection
-MAX_HELD = 64  # held frames per session before they are written anyway
+MAX_HELD_BYTES = 16384  # held frames per session (some 64 reactions) before they are written
 _session_ids = itertools.count(1)
 
 
@@ -59,9 +59,10 @@ class Session:
         self.dead = False  # the socket failed or is closed: drop everything
         self.room: trio.Event | None = None  # set when inflight sends drop below the cap
         self._waiting: trio.CancelScope | None = None  # the writer's wait for the socket
-        # frames that ride in front of the next write (1.8: reaction events); fan-out
-        # appends to it directly (everyday_fanout), at most MAX_HELD, then `release`
-        self.held: list[bytes] | None = None
+        # frames that ride in front of the next write (1.8: reaction events), joined;
+        # fan-out appends to it directly (everyday_fanout), at most MAX_HELD_BYTES,
+        # then `release`
+        self.held: bytes | None = None
         self._spawn: Spawn | None = None  # starts a task of the connection (attach)
         self._on_interrupt: Callable[[], None] = _nothing  # wakes the connection's reader
         self._writing = False  # a writer task is running
@@ -101,9 +102,10 @@ class Session:
     def push_many(self, frames: list[bytes]) -> None:
         """Write frames with one system call, keeping what the kernel does not take;
         the held frames go first (they were committed before these)."""
-        if self.held:
-            frames = self.held + frames
+        held = self.held
+        if held is not None:
             self.held = None
+            frames = [held + frames[0]] if len(frames) == 1 else [held, *frames]
         if self.closing or not frames:
             return
         if not self._out:

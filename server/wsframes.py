@@ -16,7 +16,8 @@ import msgpack
 from corpchat.protocol import Frame, encode
 from corpchat.protocol.framing import binary_frame, take_binary_frames
 
-__all__ = ["ack_frame", "binary_frame", "event_frame", "ok_frame", "take_binary_frames"]
+__all__ = ["ack_frame", "binary_frame", "event_frame", "ok_frame", "reaction_frame",
+           "take_binary_frames"]
 
 
 def event_frame(frame: Frame) -> bytes:
@@ -24,11 +25,26 @@ def event_frame(frame: Frame) -> bytes:
     return binary_frame(encode(frame))
 
 
-def ok_frame(request_id: int, conv: int, seq: int) -> bytes:
-    """`event_frame(Ok(re=request_id, conv=conv, seq=seq))`, built without the dataclass
-    (the answer to every `read`: the hottest reply there is)."""
-    return binary_frame(msgpack.packb({"type": "ok", "re": request_id, "conv": conv,
-                                       "seq": seq}, use_bin_type=True))
+def ok_frame(request_id: int, conv: int, seq: int, pos: int | None = None) -> bytes:
+    """`event_frame(Ok(re=request_id, conv=conv, seq=seq, pos=pos))`, built without the
+    dataclass (the answer to every `read`: the hottest reply there is; and to a `react`)."""
+    fields = {"type": "ok", "re": request_id, "conv": conv, "seq": seq}
+    if pos is not None:
+        fields["pos"] = pos
+    return binary_frame(msgpack.packb(fields, use_bin_type=True))
+
+
+def reaction_frame(conv: int, seq: int, pos: int, reactions: dict[str, int],
+                   changes: list[tuple[str, str, bool]]) -> bytes:
+    """`event_frame(ReactionEvent(...))` with `changes` as (user, emoji, on), built without
+    the dataclasses (one per message per commit in a group where everyone reacts: the
+    dataclass path cost 16 µs, a tenth of a plain message's whole fan-out to 100)."""
+    fields: dict[str, object] = {"type": "reaction", "conv": conv, "seq": seq, "pos": pos,
+                                 "reactions": reactions}
+    if changes:
+        fields["changes"] = [{"type": "change", "user": user, "emoji": emoji, "on": on}
+                             for user, emoji, on in changes]
+    return binary_frame(msgpack.packb(fields, use_bin_type=True))
 
 
 def ack_frame(request_id: int, conv: int, seq: int, pos: int, time: int, client_msg_id: str | None,

@@ -47,7 +47,7 @@ from ..people import tied
 from ..routes import Routes
 from ..services import Services
 from ..session import Session
-from ..wsframes import event_frame
+from ..wsframes import event_frame, ok_frame
 from .common import bad, enforce, page_limit
 from .groups import ChangeContext
 
@@ -83,8 +83,7 @@ class ReactContext(RequestContext):
         if result.state is not None:
             hub.everyday.reacted(result, out)
             pos = result.state.pos
-        out[self.session].append(event_frame(Ok(re=self.request_id, conv=result.conv,
-                                                seq=result.seq, pos=pos)))
+        out[self.session].append(ok_frame(self.request_id, result.conv, result.seq, pos))
 
 
 class ForwardContext(RequestContext):

@@ -8,10 +8,10 @@ from dataclasses import replace
 import pytest
 import trio
 
-from corpchat.protocol import Msg, Ok, Ping, Pong, React, ReactionEvent
+from corpchat.protocol import GroupAdd, GroupRemove, Msg, Ok, Ping, Pong, React, ReactionEvent
 from corpchat.server.config import EverydayCaps
 
-from ..client import WireClient
+from ..client import TestClient, WireClient
 from ..conftest import running_server
 from .test_everyday import sent
 from .test_groups import make_group, people, request
@@ -78,3 +78,43 @@ async def test_a_held_reaction_goes_out_on_its_own_after_the_hold(nursery, serve
         ok = await request(c["ben"], React, conv=conv, seq=first.seq, emoji="✅", on=True)
         event = await c["ann"].expect(ReactionEvent)  # no other write comes to ann
         assert (event.pos, event.reactions) == (ok.pos, {"✅": 1})
+
+
+async def _reaction_at(client, ok: Ok) -> ReactionEvent:
+    """The `reaction` event a react request answered with `ok` caused."""
+    with trio.fail_after(10):
+        while True:
+            frame = await client.expect(ReactionEvent)
+            if frame.pos == ok.pos:
+                return frame
+
+
+async def test_the_kept_audience_follows_devices_and_members(nursery, server_config, clock):
+    """Round 3 keeps a conversation's audience of reaction events while nobody comes or
+    goes (everyday_fanout._audience): a device that connects later, a member added later
+    get the next reaction; a device that left and a removed member do not."""
+    async with running_server(nursery, _holding(server_config, 0), clock) as server:
+        c = await people(server, nursery, "ann", "ben", "cat")
+        conv = await make_group(c["ann"], "ben")
+
+        async def react(seq: int, emoji: str) -> Ok:
+            return await request(c["ben"], React, conv=conv, seq=seq, emoji=emoji, on=True)
+
+        first = await sent(c["ann"], "lunch?", conv=conv)
+        assert (await _reaction_at(c["ann"], await react(first.seq, "👍"))).reactions == {
+            "👍": 1}  # the audience is kept from here
+        phone = await TestClient(nursery, server.url, c["ann"].session.token).connect()
+        ok = await react(first.seq, "🎉")
+        for device in (c["ann"], phone):
+            assert (await _reaction_at(device, ok)).reactions == {"👍": 1, "🎉": 1}
+        assert isinstance(await request(c["ann"], GroupAdd, conv=conv, members=("cat",)), Ok)
+        second = await sent(c["ann"], "cat is here", conv=conv)
+        assert (await _reaction_at(c["cat"], await react(second.seq, "👋"))).reactions == {
+            "👋": 1}
+        assert (await _reaction_at(phone, await react(first.seq, "👀"))).changes[0].emoji == "👀"
+        assert isinstance(await request(c["ann"], GroupRemove, conv=conv, members=("cat",)), Ok)
+        await phone.close()
+        ok = await react(second.seq, "🎉")
+        assert (await _reaction_at(c["ann"], ok)).reactions == {"👋": 1, "🎉": 1}
+        await request(c["cat"], Ping, reply=(Pong,))  # anything for cat would have come by now
+        assert [f.reactions for f in c["cat"].taken(ReactionEvent)] == [{"👋": 1}]

@@ -1,13 +1,19 @@
 """The fan-out serializer writes exactly the bytes wsproto would, and the
-pre-encoded `ok` is exactly the dataclass's frame."""
+pre-encoded `ok`, `ack` and `reaction` are exactly the dataclasses' frames."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol
 
-from corpchat.protocol import Ack, Ok
-from corpchat.server.wsframes import ack_frame, binary_frame, event_frame, ok_frame
+from corpchat.protocol import Ack, Ok, ReactionChange, ReactionEvent
+from corpchat.server.wsframes import (
+    ack_frame,
+    binary_frame,
+    event_frame,
+    ok_frame,
+    reaction_frame,
+)
 
 WSPROTO = FrameProtocol(client=False, extensions=[])
 
@@ -21,6 +27,20 @@ def test_binary_frame_matches_wsproto(size: int) -> None:
 @pytest.mark.parametrize("re, conv, seq", [(0, 1, 1), (7, 2**20, 2**33), (2**31, 5, 0)])
 def test_ok_frame_matches_the_dataclass(re: int, conv: int, seq: int) -> None:
     assert ok_frame(re, conv, seq) == event_frame(Ok(re=re, conv=conv, seq=seq))
+    assert ok_frame(re, conv, seq, conv + 1) == event_frame(Ok(re=re, conv=conv, seq=seq,
+                                                               pos=conv + 1))
+
+
+emoji = st.sampled_from(["👍", "❤️", "😂", "👍🏽", "🇨🇳", "x"])
+
+
+@given(conv=st.integers(0, 2**40), seq=st.integers(0, 2**40), pos=st.integers(0, 2**40),
+       reactions=st.dictionaries(emoji, st.integers(0, 2**20), max_size=6),
+       changes=st.lists(st.tuples(st.text(max_size=20), emoji, st.booleans()), max_size=5))
+def test_reaction_frame_matches_the_dataclass(conv, seq, pos, reactions, changes):
+    assert reaction_frame(conv, seq, pos, reactions, changes) == event_frame(ReactionEvent(
+        conv=conv, seq=seq, pos=pos, reactions=reactions,
+        changes=tuple(ReactionChange(user=u, emoji=e, on=on) for u, e, on in changes) or None))
 
 
 @given(re=st.integers(0, 2**40), conv=st.integers(0, 2**40), seq=st.integers(0, 2**40),
