@@ -322,23 +322,22 @@ class App:
                     if place is None:
                         await trio.aclose_forcefully(stream)
                         continue
-                    nursery.start_soon(self._serve_connection, stream, place, nursery)
+                    self._start_connection(stream, place, nursery)
 
-    async def _serve_connection(self, stream: trio.SocketStream, place: Unauthenticated,
-                                nursery: trio.Nursery) -> None:
+    def _start_connection(self, stream: trio.SocketStream, place: Unauthenticated,
+                          nursery: trio.Nursery) -> None:
+        """The connection's task is its own `run`: no frame of ours above it while it
+        is idle (≈ 240 bytes each). It leaves `self.connections` and its place itself."""
         try:
             wrapped = stream if self.tls is None else self.tls.wrap(stream)
-            connection = Connection(self, wrapped, on_authenticated=place.release,
-                                    nursery=nursery)
-            self.connections.add(connection)
-            audit("connect", logging.DEBUG, session=connection.session.id,
-                  peer=connection.session.peer)
-            try:
-                await connection.run()
-            finally:
-                self.connections.discard(connection)
-        finally:
+            connection = Connection(self, wrapped, nursery, place, self.connections)
+        except BaseException:
             place.release()
+            raise
+        self.connections.add(connection)
+        audit("connect", logging.DEBUG, session=connection.session.id,
+              peer=connection.session.peer)
+        nursery.start_soon(connection.run)
 
     async def _drain(self, connections: trio.Nursery) -> None:
         self.draining = True
