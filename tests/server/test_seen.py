@@ -32,10 +32,11 @@ def _issue(store: Store, uid: int, n: int) -> list[str]:
 
 def test_notes_are_shown_at_once_and_written_by_one_flush(store):
     (ann,) = people(store, "ann")
-    first, second = _issue(store, ann.uid, 2)
+    _issue(store, ann.uid, 2)
     submitted: list = []
     seen = recorder(store, submitted)
     listed = store.read(tokens.user_tokens, ann.uid)
+    first, second = (t.token_id for t in listed)
     seen.note(listed[0], "phone", NOW + 5, "10.0.0.1:4")
     assert submitted == []  # nothing written per hello
     shown = seen.overlay(store.read(tokens.user_tokens, ann.uid))
