@@ -42,12 +42,14 @@ Everything that moves this state machine lives in this file. The rules:
   reset, which destroys what the peer has not read yet.
 * CLOSED — there is nothing more to read; input is ignored.
 
-Framing: wsproto does the handshake and every frame but one kind, always
-through its public API, and is only ever fed whole frames or the rest of a
-frame it has begun: `framing.frame_head` finds where each frame ends. So at
-a frame edge with no fragmented message in progress, a complete masked
-single-frame binary message — nearly every client request — is unmasked
-here (`framing.scan_binary_frames`), and everything else (control frames,
+Handshake: the common upgrade head is read by handshake.py (≈ 45 µs of h11
+less per connection); wsproto reads any other head, and answers a refusal.
+Framing: wsproto does every frame but one kind, always through its public
+API, and is only ever fed whole frames or the rest of a frame it has begun:
+`framing.frame_head` finds where each frame ends. So at a frame edge with no
+fragmented message in progress, a complete masked single-frame binary
+message — nearly every client request — is unmasked here
+(`framing.scan_binary_frames`), and everything else (control frames,
 fragments, text, bad framing) goes to wsproto, so every refusal is wsproto's.
 The events, in and out, are protocol/server_events.py's (re-exported here);
 the bytes it writes besides frames (error frames, HTTP answers) are server_bytes.py's.
