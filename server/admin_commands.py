@@ -265,7 +265,7 @@ async def token_list(app: Running, args: dict[str, Any]) -> list[dict[str, Any]]
     user = _user(app, _arg(args, "user"))
     return [{"token_id": t.token_id, "device": t.device, "created_ms": t.created_ms,
              "last_seen_ms": t.last_seen_ms or None}
-            for t in app.store.read(tokens.user_tokens, user.uid)]
+            for t in app.seen.overlay(app.store.read(tokens.user_tokens, user.uid))]
 
 
 @command("token.revoke")

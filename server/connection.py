@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -50,6 +50,7 @@ from corpchat.protocol.server import (
     Upgrade,
 )
 
+from .admission import Unauthenticated
 from .audit import session_closed
 from .http import respond
 from .session import Session
@@ -67,16 +68,18 @@ LINGER_DISCARD_BYTES = 16 * RECEIVE_BYTES
 
 class Connection:
     # Slots: one per connection, thousands at once (a __dict__ would be ≈ 400 bytes more).
-    __slots__ = ("app", "stream", "on_authenticated", "tls", "socket", "session", "protocol",
+    __slots__ = ("app", "stream", "_place", "_registry", "tls", "socket", "session",
+                 "protocol",
                  "_pinged", "_heard", "_scope", "_stopped", "_closed", "_tasks", "_http_events")
 
     def __init__(self, app: Running,
                  stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
-                 on_authenticated: Callable[[], None] = lambda: None,
-                 nursery: trio.Nursery | None = None) -> None:
+                 nursery: trio.Nursery, place: Unauthenticated,
+                 registry: set[Connection]) -> None:
         self.app = app
         self.stream = stream
-        self.on_authenticated = on_authenticated  # past `hello`: no longer capped at accept
+        self._place = place  # among the unauthenticated until `hello` (server/admission.py)
+        self._registry = registry  # the server's connections: `run` leaves it at its end
         config = app.config
         # TLS: every byte through the SSLStream (server/tls.py); plain: the descriptor.
         self.tls = stream if isinstance(stream, trio.SSLStream) else None
@@ -97,7 +100,7 @@ class Connection:
         self._scope: trio.CancelScope | None = None
         self._stopped = False  # stop_reading: a drain or an exchange took over
         self._closed: trio.Event | None = None  # waited on once reading stopped (a drain)
-        # Its tasks besides the reader, in `nursery` (the accept loop's) if given.
+        # Its tasks besides the reader, in `nursery` (the accept loop's).
         self._tasks = ConnectionTasks(nursery, self._task_failed)
         # A plain request's body events, for the exchange serving it (media_http);
         # made with the first one, so a WebSocket connection carries no deque.
@@ -110,10 +113,12 @@ class Connection:
                                 limits=config.limits, discard_bytes=LINGER_DISCARD_BYTES)
 
     async def run(self) -> None:
-        """Serve the connection to its end. Cancel-safe; never raises."""
+        """Serve the connection to its end, then leave the registry. Cancel-safe; never
+        raises. The task's one coroutine frame while idle (≈ 250 bytes each: no
+        context manager's generator, no caller's frame above it)."""
         session = self.session
         try:
-            async with self._tasks.running():
+            try:
                 session.attach(self._tasks.start, self._interrupted)
                 try:  # the reader is this task (and this frame): one per idle connection
                     if await self._handshake():
@@ -131,20 +136,35 @@ class Connection:
                     self._closed = trio.Event()
                     await self._closed.wait()
                 await session.settle()
+            finally:
+                await self._tasks.end()
             session.detach()
             await self._close()
         except Exception:
             log.exception("connection %s failed", session.id)
         finally:
-            session.detach()
-            self.app.hub.unregister(session)
-            if self.tls is not None and not session.dead:
-                await _send_close_notify(self.tls)
-            session.mark_dead()
-            await trio.aclose_forcefully(self.stream)
-            if session.close_code == CloseCode.RESYNC_REQUIRED:
-                log.warning("slow consumer %s closed: resync", session.id)
-            session_closed(session)
+            try:
+                await self._end()
+            finally:
+                self._registry.discard(self)
+                self._place.release()
+
+    def on_authenticated(self) -> None:
+        """Past `hello` (or a valid token on plain HTTP): no longer capped as an
+        unauthenticated connection."""
+        self._place.release()
+
+    async def _end(self) -> None:
+        session = self.session
+        session.detach()
+        self.app.hub.unregister(session)
+        if self.tls is not None and not session.dead:
+            await _send_close_notify(self.tls)
+        session.mark_dead()
+        await trio.aclose_forcefully(self.stream)
+        if session.close_code == CloseCode.RESYNC_REQUIRED:
+            log.warning("slow consumer %s closed: resync", session.id)
+        session_closed(session)
 
     def stop_reading(self) -> None:
         self._stopped = True
@@ -389,41 +409,29 @@ def _peer(stream: trio.SocketStream) -> str:
 class ConnectionTasks:
     """A connection's tasks besides its reader, in a nursery it shares (the accept
     loop's), so that an idle connection needs no nursery of its own (≈ 1 KB each:
-    the nursery, its cancel scope and status, its children's set). While `running()`
-    they may be started; leaving it cancels them and waits until they are done —
-    shielded, so the socket never closes under one — as a nursery's exit would. With
-    no shared nursery given (tests), a nursery of its own."""
+    the nursery, its cancel scope and status, its children's set). Until `end()`
+    they may be started; `end()` cancels them and waits until they are done —
+    shielded, so the socket never closes under one — as a nursery's exit would.
+    Nothing is allocated until a task starts (most connections never start one)."""
 
-    __slots__ = ("_nursery", "_on_failure", "_scopes", "_left", "_done", "_own")
+    __slots__ = ("_nursery", "_on_failure", "_scopes", "_left", "_done")
 
-    def __init__(self, nursery: trio.Nursery | None, on_failure: Callable[[], None]) -> None:
-        self._nursery, self._on_failure = nursery, on_failure
-        self._scopes: set[trio.CancelScope] = set()
+    def __init__(self, nursery: trio.Nursery, on_failure: Callable[[], None]) -> None:
+        self._nursery: trio.Nursery | None = nursery
+        self._on_failure = on_failure
+        self._scopes: set[trio.CancelScope] | None = None  # made with the first task
         self._left = 0  # tasks started and not yet ended
         self._done: trio.Event | None = None
-        self._own = nursery is None
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        if self._own:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                try:
-                    yield
-                finally:
-                    self._nursery = None
-                    nursery.cancel_scope.cancel()
-            return
-        try:
-            yield
-        finally:
-            self._nursery = None  # nothing more starts; what was started is cancelled
-            for scope in self._scopes:
-                scope.cancel()
-            if self._left:
-                self._done = trio.Event()
-                with trio.CancelScope(shield=True):
-                    await self._done.wait()
+    async def end(self) -> None:
+        """Nothing more starts; what was started is cancelled and waited for."""
+        self._nursery = None
+        for scope in self._scopes or ():
+            scope.cancel()
+        if self._left:
+            self._done = trio.Event()
+            with trio.CancelScope(shield=True):
+                await self._done.wait()
 
     def start(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Start a task of the connection; nothing once it is ending (a closing
@@ -431,20 +439,24 @@ class ConnectionTasks:
         if self._nursery is None:
             return
         self._left += 1
+        if self._scopes is None:
+            self._scopes = set()
         self._nursery.start_soon(self._run, fn, args)
 
     async def _run(self, fn: Callable[..., Awaitable[None]], args: tuple[object, ...]) -> None:
         scope = trio.CancelScope()
         if self._nursery is None:  # the connection ended before this task began
             scope.cancel()
-        self._scopes.add(scope)
+        scopes = self._scopes
+        assert scopes is not None, "made by start"
+        scopes.add(scope)
         try:
             with scope:
                 await fn(*args)
         except Exception:
             self._on_failure()
         finally:
-            self._scopes.discard(scope)
+            scopes.discard(scope)
             self._left -= 1
             if not self._left and self._done is not None:
                 self._done.set()

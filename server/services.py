@@ -28,6 +28,7 @@ from .passwords import Passwords
 from .push import PushGateway
 from .quiet import QuietHours
 from .rates import Rates
+from .seen import SeenTokens
 from .session import Session
 from .transfers import Transfers
 
@@ -163,6 +164,9 @@ class Running(Protocol):
 
     @property
     def rates(self) -> Rates: ...
+
+    @property
+    def seen(self) -> SeenTokens: ...
 
     @property
     def passwords(self) -> Passwords: ...

@@ -43,6 +43,7 @@ from ..ops import credentials as ops
 from ..ops.results import Revoked, SignedIn
 from ..passwords import MAX_CHARS, MIN_CHARS, Busy, Passwords, password_problem
 from ..routes import Routes
+from ..seen import SeenTokens
 from ..services import Services, Spawn
 from ..session import Session
 from ..wsframes import event_frame
@@ -59,6 +60,7 @@ class Credentials(Services):
     passwords: Passwords
     limits: SignInLimits
     spawn: Spawn  # the password checks, off the event loop
+    seen: SeenTokens  # the last-seen notes not yet written, for `devices`
     busy: set[str] = field(default_factory=set)  # sessions with a sign-in in flight
 
 
@@ -179,7 +181,7 @@ def devices(s: Credentials, session: Session, frame: Devices) -> None:
     listed = tuple(Device(token_id=t.token_id, device=t.device, created=t.created_ms,
                           current=t.token_id == session.token_id,
                           last_seen=t.last_seen_ms or None, address=t.address or None)
-                   for t in s.store.read(tokens.user_tokens, user.uid))
+                   for t in s.seen.overlay(s.store.read(tokens.user_tokens, user.uid)))
     session.push(event_frame(DevicesReply(re=frame.id, devices=listed)))
 
 

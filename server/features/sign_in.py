@@ -16,8 +16,6 @@ from corpchat.protocol import (
     Welcome,
 )
 from corpchat.protocol.ratelimit import TokenBucket
-from corpchat.store import StorageError, tokens
-from corpchat.store.records import Token
 
 from ..audit import audit
 from ..hub import NoticeContext
@@ -26,7 +24,8 @@ from ..ops import contacts as ops
 from ..push import PushGateway
 from ..quiet import QuietHours
 from ..routes import Routes
-from ..services import Record, Services
+from ..seen import SeenTokens
+from ..services import Services
 from ..session import Session
 from ..wsframes import event_frame
 from .common import announce_conv, peer_address, unread
@@ -39,7 +38,7 @@ class SignIn(Services):
     quiet: QuietHours  # the welcome says whether the user rests
     push: PushGateway  # a user online again gets no pushes
     signups: TokenBucket  # open sign-ups, server-wide
-    record: Record  # a token's last-seen time, which nothing waits for
+    seen: SeenTokens  # tokens' last use, written every few seconds (server/seen.py)
 
 
 @routes.handles(Hello, before_login=True)
@@ -60,7 +59,7 @@ def hello(s: SignIn, session: Session, frame: Hello) -> None:
     session.user = user
     session.token_id = token_id
     session.device = frame.device
-    _note_token_seen(s, token, frame.device, peer_address(session.peer))
+    s.seen.note(token, frame.device, s.clock.now_ms(), peer_address(session.peer))
     s.hub.register(session)
     session.push(event_frame(Welcome(
         re=frame.id, user=user.handle, session=session.id,
@@ -72,19 +71,6 @@ def hello(s: SignIn, session: Session, frame: Hello) -> None:
     s.push.online(user.uid)
     audit("login", uid=user.uid, user=user.handle, device=session.device,
           token_id=token_id, session=session.id, peer=session.peer)
-
-
-def _note_token_seen(s: SignIn, token: Token, device: str | None, address: str) -> None:
-    """Record the token's last use for `admin token list` and `devices`: at most once
-    a minute per token, submitted without waiting (nothing is answered from it)."""
-    now = s.clock.now_ms()
-    if not tokens.seen_is_due(token, now):
-        return
-    name = (device or "")[:tokens.DEVICE_CHARS]
-    try:
-        s.record(lambda w: w.do(tokens.mark_seen, token.token_id, name, now, address))
-    except StorageError:  # the writer is stopping: a last-seen time is not worth more
-        pass
 
 
 @routes.handles(Register, before_login=True)

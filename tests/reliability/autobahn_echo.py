@@ -49,6 +49,7 @@ from corpchat.protocol import SUBPROTOCOL, CloseCode
 from corpchat.protocol.clock import SystemClock
 from corpchat.protocol.ratelimit import TokenBucket
 from corpchat.protocol.server import Accept, Message, Reply, ServerConnection, Upgrade
+from corpchat.server.admission import Unauthenticated
 from corpchat.server.config import ServerConfig
 from corpchat.server.connection import LINGER_DISCARD_BYTES, Connection
 from corpchat.server.wsframes import binary_frame
@@ -104,8 +105,10 @@ class EchoProtocol(ServerConnection):
 class EchoConnection(Connection):
     """The server's connection, echoing messages instead of handling requests."""
 
-    def __init__(self, app: EchoApp, stream: trio.SocketStream) -> None:
-        super().__init__(app, stream)  # type: ignore[arg-type]
+    def __init__(self, app: EchoApp, stream: trio.SocketStream, nursery: trio.Nursery) -> None:
+        # No admission caps here: a place that releases nothing; no registry to leave.
+        super().__init__(app, stream, nursery,  # type: ignore[arg-type]
+                         Unauthenticated(None, "echo"), set())  # type: ignore[arg-type]
 
     def _protocol(self) -> ServerConnection:
         config = self.app.config
@@ -131,13 +134,14 @@ async def serve_echo(host: str = "127.0.0.1", port: int = 0, *,
     """Serve the echo endpoint until cancelled; reports the bound port."""
     app = EchoApp(config)
 
-    async def handle(stream: trio.SocketStream) -> None:
-        app.connections += 1
-        await EchoConnection(app, stream).run()  # never raises
-
     listeners = await trio.open_tcp_listeners(port, host=host)
     bound = listeners[0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:
+
+        async def handle(stream: trio.SocketStream) -> None:
+            app.connections += 1
+            await EchoConnection(app, stream, nursery).run()  # never raises
+
         nursery.start_soon(trio.serve_listeners, handle, listeners)
         task_status.started(bound)
 

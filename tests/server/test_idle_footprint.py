@@ -19,11 +19,11 @@ def _tasks_under(task: trio.lowlevel.Task) -> list[trio.lowlevel.Task]:
 
 
 def connection_tasks() -> list[list[trio.lowlevel.Task]]:
-    """The task tree of each served connection (App._serve_connection's task and below)."""
+    """The task tree of each served connection (its `Connection.run` task and below)."""
     root = trio.lowlevel.current_root_task()
     assert root is not None
     return [_tasks_under(task) for task in _tasks_under(root)
-            if task.name.endswith("_serve_connection")]
+            if task.name.endswith("Connection.run")]
 
 
 async def test_an_idle_authenticated_connection_is_one_task(nursery, server):
