@@ -117,6 +117,7 @@ class App:
                                         max_batch=config.max_batch_ops,
                                         commit_gap_s=config.commit_gap_s,
                                         commit_share_s=config.commit_share_s,
+                                        bulk_gap_s=config.bulk_commit_gap_s,
                                         run_exclusive=self._run_exclusive)
         self.online = Online()
         self.push = PushGateway(self.store, config, self.online, self.write)

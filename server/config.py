@@ -89,6 +89,12 @@ class ServerConfig:
     # each, but never past commit_gap_s after the last commit began.
     commit_gap_s: float = 0.005
     commit_share_s: float = 0.000004
+    # a mass message's chunk (the bulk lane) commits alone, at least this long after the
+    # last commit began: room for chat writes between chunks (BROADCAST_CHUNK's figures)
+    bulk_commit_gap_s: float = 0.002
+    # how long the writer thread may wait for the GIL the event loop holds before it
+    # asks for it (sys.setswitchinterval; CPython's default is 0.005)
+    switch_interval_s: float = 0.005
     outbound_buffer_bytes: int = 1024 * 1024  # a session past this is closed: resync
     max_page_bytes: int = 256 * 1024
     handshake_timeout_s: float = 10.0

@@ -98,13 +98,16 @@ class GroupCommitWriter:
 
     def __init__(self, store: Store, on_commit: Callable[[list[Pending]], None], *,
                  max_batch: int = 4096, commit_gap_s: float = 0.0,
-                 commit_share_s: float = 0.0, bulk_max_wait_s: float = 0.05,
+                 commit_share_s: float = 0.0, bulk_gap_s: float | None = None,
+                 bulk_max_wait_s: float = 0.05,
                  run_exclusive: Callable[[Callable[[], None]], None] = _inline) -> None:
         self.store = store
         self.on_commit = on_commit
         self.max_batch = max_batch
         self.commit_gap_s = commit_gap_s
         self.commit_share_s = commit_share_s
+        # a bulk operation alone commits at least this long after the last commit began
+        self.bulk_gap_s = commit_gap_s if bulk_gap_s is None else bulk_gap_s
         self._company = False  # the last batch held more than one operation
         self._gathering = False  # waiting for company: submit() wakes it at `wanted`
         self.bulk_max_wait_s = bulk_max_wait_s
@@ -175,7 +178,7 @@ class GroupCommitWriter:
         it — but never past `commit_gap_s` after the last commit began. A lone
         operation after a lone one (a client waiting for each ack) commits at once.
         Without a share (`commit_share_s` 0) every commit waits out the gap, company
-        or not: the fixed gap of before.
+        or not: the fixed gap of before. A bulk operation alone waits `bulk_gap_s`.
         Waiting for company, the writer is woken by the operation that makes the
         batch big enough or by its deadline, not by every submit.
         """
@@ -190,6 +193,8 @@ class GroupCommitWriter:
                 self._wake.wait()
                 self._asleep = False
                 continue
+            if not pending:  # a bulk operation alone: it never shares its commit
+                wait = self._last_commit + self.bulk_gap_s - now
             if wait <= 0 or (pending == 1 and alone and not self._bulk):
                 return
             self._gathering = True
