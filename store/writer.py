@@ -184,19 +184,24 @@ class GroupCommitWriter:
         """
         while not self._stopping:
             pending, now = len(self._pending), time.monotonic()
-            wait = self._last_commit + self.commit_gap_s - now
             if pending >= self.stats.wanted or pending >= self.max_batch:
                 return
             alone = not self._company and self.commit_share_s > 0  # nobody is coming
-            if not pending and not self._bulk and (wait <= 0 or alone):
-                self._asleep = True
-                self._wake.wait()
-                self._asleep = False
-                continue
-            if not pending:  # a bulk operation alone: it never shares its commit
+            if pending:
+                wait = self._last_commit + self.commit_gap_s - now
+                if wait <= 0 or (pending == 1 and alone and not self._bulk):
+                    return
+            elif self._bulk:  # a bulk operation alone: it never shares its commit
                 wait = self._last_commit + self.bulk_gap_s - now
-            if wait <= 0 or (pending == 1 and alone and not self._bulk):
-                return
+                if wait <= 0:
+                    return
+            else:  # nothing yet: wait for company until the gap ends, else sleep
+                wait = self._last_commit + self.commit_gap_s - now
+                if wait <= 0 or alone:
+                    self._asleep = True
+                    self._wake.wait()
+                    self._asleep = False
+                    continue
             self._gathering = True
             self._wake.wait(wait)
             self._gathering = False

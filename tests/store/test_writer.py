@@ -359,3 +359,17 @@ def test_a_commit_in_company_goes_once_enough_writes_share_its_measured_cost(sto
     batch, _ = recorder.next()
     writer.stop()
     assert contexts([batch]) == [["c"]]
+
+
+def test_the_writer_waits_for_company_that_does_not_come_and_goes_on(store):
+    """After a batch in company nothing comes for a while (a bulk gap shorter than the
+    company gap must not end the wait as if there were work): the next write commits."""
+    recorder = Recorder(store)
+    writer = GroupCommitWriter(store, recorder, commit_gap_s=0.2, commit_share_s=1e-9,
+                               bulk_gap_s=0.0)
+    alice, bob = company(store, writer, recorder)
+    time.sleep(0.3)  # the company gap ends with nothing submitted
+    writer.submit(sender(alice, bob, "c"), context="c")
+    batch, _ = recorder.next()
+    writer.stop()
+    assert contexts([batch]) == [["c"]]
