@@ -305,6 +305,8 @@ async def stats(app: Running, args: dict[str, Any]) -> dict[str, Any]:
         "writer_batch_mean": round(writer.stats.ops / writer.stats.batches, 2)
         if writer.stats.batches else 0,
         "writer_batch_max": writer.stats.max_batch,
+        "writer_commit_cpu_us": round(writer.stats.commit_cpu_s * 1e6, 1),
+        "writer_batch_wanted": writer.stats.wanted,
         "writer_queued": writer.queued,
         "commit_p50_ms": _percentile_ms(commits, 0.50),
         "commit_p99_ms": _percentile_ms(commits, 0.99),

@@ -117,6 +117,8 @@ class App:
         self.writer = GroupCommitWriter(self.store, self._on_commit,
                                         max_batch=config.max_batch_ops,
                                         commit_gap_s=config.commit_gap_s,
+                                        commit_share_s=config.commit_share_s,
+                                        bulk_gap_s=config.bulk_commit_gap_s,
                                         run_exclusive=self._run_exclusive)
         self.online = Online()
         self.push = PushGateway(self.store, config, self.online, self.write)

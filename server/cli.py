@@ -175,6 +175,11 @@ def _serve(args: argparse.Namespace) -> int:
     # collections. Measured: ack p99 at 5k msgs/s went from 92 ms to 39 ms.
     gc.set_threshold(50_000, 50, 1000)  # fanoutbench.SERVER_GC mirrors this
     gc.freeze()
+    # The event loop and the writer thread share one core: the loop takes the GIL back
+    # after each system call before the woken writer can run, so the writer gets it only
+    # by asking for it and waiting out the switch interval (docs/benchmarks.md, "Direct
+    # path, round 3").
+    sys.setswitchinterval(config.switch_interval_s)
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 _ZERO_ALLOWED = frozenset({"port", "max_unauthenticated_per_address",  # 0 means "any"/"off"
-                           "password_max_waiting", "login_failures_per_address"})
+                           "password_max_waiting", "login_failures_per_address",
+                           "commit_share_s"})  # 0: every commit waits out commit_gap_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,17 @@ class ServerConfig:
     durable: bool = True  # fsync every commit; off only for throwaway benchmarks
     map_initial_bytes: int = 256 * 1024 * 1024
     max_batch_ops: int = 4096
-    commit_gap_s: float = 0.002  # commits start at least this far apart: bigger batches
+    # Group commit (store/writer.py): while writes come in company a commit waits for
+    # enough of them to share its own measured CPU (the fdatasyncs) at commit_share_s
+    # each, but never past commit_gap_s after the last commit began.
+    commit_gap_s: float = 0.005
+    commit_share_s: float = 0.000004
+    # a mass message's chunk (the bulk lane) commits alone, at least this long after the
+    # last commit began: room for chat writes between chunks (BROADCAST_CHUNK's figures)
+    bulk_commit_gap_s: float = 0.002
+    # how long the writer thread may wait for the GIL the event loop holds before it
+    # asks for it (sys.setswitchinterval; CPython's default is 0.005)
+    switch_interval_s: float = 0.005
     outbound_buffer_bytes: int = 1024 * 1024  # a session past this is closed: resync
     max_page_bytes: int = 256 * 1024
     handshake_timeout_s: float = 10.0

@@ -80,6 +80,11 @@ FIGURES: dict[str, Figure] = {
                                 "Write operations per commit, on average since start"),
     "writer_batch_max": _gauge("corpchat_writer_batch_max_ops",
                                "Write operations in the largest commit since start"),
+    "writer_commit_cpu_us": _gauge("corpchat_writer_commit_cpu_seconds",
+                                   "CPU a commit itself costs the writer (its fdatasyncs), "
+                                   "recent average", scale=0.000001),
+    "writer_batch_wanted": _gauge("corpchat_writer_batch_wanted_ops",
+                                  "Operations a commit waits for while writes come in company"),
     "writer_queued": _gauge("corpchat_writer_queued_ops",
                             "Write operations waiting for the next commit"),
     "commit_p50_ms": _gauge("corpchat_commit_recent_seconds", _COMMIT,

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -55,6 +56,7 @@ from .store import Store, WriteTxn
 log = logging.getLogger("corpchat.store.writer")
 
 WriteOp = Callable[[WriteTxn], Any]
+FEW = 4  # a commit of at most this many operations measures a commit's own cost
 
 
 @dataclass(slots=True)
@@ -80,6 +82,11 @@ class WriterStats:
                                           0.25, 1.0)
     commit_buckets: list[int] = field(default_factory=lambda: [0] * 11)
     commit_total_s: float = 0.0
+    # The CPU a commit itself costs the writer thread whatever the batch holds (LMDB's
+    # meta page and its two fdatasyncs): an average over the last commits of at most
+    # FEW operations (a bigger one adds its own pages' writes, ~3 µs per operation).
+    commit_cpu_s: float = 0.0
+    wanted: int = 1  # the batch that shares that cost at commit_share_s per operation
 
 
 def _inline(fn: Callable[[], None]) -> None:
@@ -91,17 +98,25 @@ class GroupCommitWriter:
 
     def __init__(self, store: Store, on_commit: Callable[[list[Pending]], None], *,
                  max_batch: int = 4096, commit_gap_s: float = 0.0,
+                 commit_share_s: float = 0.0, bulk_gap_s: float | None = None,
                  bulk_max_wait_s: float = 0.05,
                  run_exclusive: Callable[[Callable[[], None]], None] = _inline) -> None:
         self.store = store
         self.on_commit = on_commit
         self.max_batch = max_batch
         self.commit_gap_s = commit_gap_s
+        self.commit_share_s = commit_share_s
+        # a bulk operation alone commits at least this long after the last commit began
+        self.bulk_gap_s = commit_gap_s if bulk_gap_s is None else bulk_gap_s
+        self._company = False  # the last batch held more than one operation
+        self._gathering = False  # waiting for company: submit() wakes it at `wanted`
         self.bulk_max_wait_s = bulk_max_wait_s
         self._last_commit = 0.0
         self._last_bulk = 0.0  # when a bulk operation was last taken
         self.run_exclusive = run_exclusive
         self.stats = WriterStats()
+        if commit_share_s <= 0:  # no share given: every commit waits out the gap
+            self.stats.wanted = max_batch
         self._pending: deque[Pending] = deque()
         self._bulk: deque[tuple[float, Pending]] = deque()  # (submitted at, operation)
         self._wake = threading.Condition()
@@ -125,8 +140,8 @@ class GroupCommitWriter:
                 self._bulk.append((time.monotonic(), Pending(op, context)))
             else:
                 self._pending.append(Pending(op, context))
-            if self._asleep:  # a busy writer takes it with the next batch anyway
-                self._wake.notify()
+            if self._asleep or (self._gathering and len(self._pending) >= self.stats.wanted):
+                self._wake.notify()  # a busy writer takes it with the next batch anyway
 
     @property
     def queued(self) -> int:
@@ -143,22 +158,53 @@ class GroupCommitWriter:
     def _take(self) -> tuple[list[Pending], bool] | None:
         """The next batch and whether it is a bulk one; None once stopped and empty."""
         with self._wake:
-            while not self._pending and not self._bulk and not self._stopping:
-                self._asleep = True
-                self._wake.wait()
-                self._asleep = False
+            self._gather()
             if not self._pending and not self._bulk:
                 return None
-            # Commits closer together than commit_gap_s wait for company: an fsync
-            # costs the same for one write as for fifty, in time and in CPU.
-            wait = self._last_commit + self.commit_gap_s - time.monotonic()
-            if wait > 0 and len(self._pending) < self.max_batch and not self._stopping:
-                self._wake.wait(wait)
             if self._bulk and (not self._pending or self._bulk_overdue()):
                 self._last_bulk = time.monotonic()
                 return [self._bulk.popleft()[1]], True
             n = min(len(self._pending), self.max_batch)
+            self._company = n > 1
             return [self._pending.popleft() for _ in range(n)], False
+
+    def _gather(self) -> None:
+        """Wait for work, then for company (the lock held).
+
+        A commit's own cost (the page writes and fdatasyncs, `commit_cpu_s`) is the
+        same for one operation as for fifty, so while operations come in company
+        (the last batch held more than one) the next commit waits for
+        `stats.wanted` of them — enough that each pays at most `commit_share_s` of
+        it — but never past `commit_gap_s` after the last commit began. A lone
+        operation after a lone one (a client waiting for each ack) commits at once.
+        Without a share (`commit_share_s` 0) every commit waits out the gap, company
+        or not: the fixed gap of before. A bulk operation alone waits `bulk_gap_s`.
+        Waiting for company, the writer is woken by the operation that makes the
+        batch big enough or by its deadline, not by every submit.
+        """
+        while not self._stopping:
+            pending, now = len(self._pending), time.monotonic()
+            if pending >= self.stats.wanted or pending >= self.max_batch:
+                return
+            alone = not self._company and self.commit_share_s > 0  # nobody is coming
+            if pending:
+                wait = self._last_commit + self.commit_gap_s - now
+                if wait <= 0 or (pending == 1 and alone and not self._bulk):
+                    return
+            elif self._bulk:  # a bulk operation alone: it never shares its commit
+                wait = self._last_commit + self.bulk_gap_s - now
+                if wait <= 0:
+                    return
+            else:  # nothing yet: wait for company until the gap ends, else sleep
+                wait = self._last_commit + self.commit_gap_s - now
+                if wait <= 0 or alone:
+                    self._asleep = True
+                    self._wake.wait()
+                    self._asleep = False
+                    continue
+            self._gathering = True
+            self._wake.wait(wait)
+            self._gathering = False
 
     def _bulk_overdue(self) -> bool:
         if self._stopping:  # everything commits now anyway: interactive first
@@ -209,13 +255,25 @@ class GroupCommitWriter:
             for i, p in enumerate(batch):
                 if i not in failed:
                     p.result = _run_op(p.op, wtxn, i)
+            started = time.thread_time()
             wtxn.commit()
+            if len(batch) <= FEW:
+                self._measure_commit(time.thread_time() - started)
         except lmdb.MapFullError:
             wtxn.abort()
             raise MapFull() from None
         except BaseException:
             wtxn.abort()
             raise
+
+    def _measure_commit(self, cpu_s: float) -> None:
+        """Fold one commit's CPU into the average and size the next batch by it."""
+        s = self.stats
+        s.commit_cpu_s = cpu_s if not s.commit_cpu_s else 0.8 * s.commit_cpu_s + 0.2 * cpu_s
+        if self.commit_share_s > 0:
+            s.wanted = max(1, min(self.max_batch, math.ceil(s.commit_cpu_s / self.commit_share_s)))
+        else:  # no share given: every commit waits out the gap, as a fixed gap did
+            s.wanted = self.max_batch
 
     def _grow(self) -> None:
         size = self.store.grow_map()

@@ -60,7 +60,7 @@ from .common import enforce, stored_caller, submit_answered
 routes = Routes()
 # Recipients per commit of a mass message. Each chunk is a writer op and a burst of
 # fan-out that everyone else's messages wait behind, so it is small; each costs a
-# commit (>= commit_gap_s apart), so not too small. Measured with 20,000 customers
+# commit (>= bulk_commit_gap_s apart), so not too small. Measured with 20,000 customers
 # while a group chats at 100 msgs/s (docs/benchmarks.md): 500 -> done in 1.4 s, the
 # group's p99 11.6x; 25 -> 3.0-3.2 s, 2.1-2.2x; 16 -> 3.6 s, 1.5x; 10 -> 4.9 s, 1.5x.
 # (Measured before chunks went to the writer's bulk lane: now a chunk commits alone,

@@ -281,7 +281,8 @@ async def test_many_reactions_fold_into_one_event_per_message_per_commit(nursery
 
     from ..conftest import running_server
 
-    config = replace(server_config, commit_gap_s=0.2)  # commits far apart: big batches
+    # commits far apart, each waiting out the whole gap: big batches
+    config = replace(server_config, commit_gap_s=0.2, commit_share_s=0)
     async with running_server(nursery, config, clock) as server:
         handles = [f"u{i}" for i in range(12)]
         c = await people(server, nursery, "ann", *handles)

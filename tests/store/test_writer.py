@@ -309,3 +309,67 @@ def test_stop_commits_both_lanes_interactive_first(store):
     assert writer.queued == 0
     with pytest.raises(StorageError):
         writer.submit(sender(alice, carol, "late"), bulk=True)
+
+
+def test_a_lone_write_after_a_lone_write_commits_at_once_whatever_the_gap(store):
+    """A client that waits for each ack never waits for company that cannot come."""
+    alice, bob = people(store, "alice", "bob")
+    recorder = Recorder(store)
+    writer = GroupCommitWriter(store, recorder, commit_gap_s=600, commit_share_s=1e-9)
+    writer.start()
+    for i in range(3):  # each within recorder.next's 10 s, far inside the 600 s gap
+        writer.submit(sender(alice, bob, f"c{i}"), context=i)
+        assert contexts([recorder.next()[0]]) == [[i]]
+    writer.stop()
+
+
+def company(store, writer, recorder):
+    """Make the writer's last batch one of two operations (writes came in company)."""
+    alice, bob = people(store, "alice", "bob")
+    hold, running, release = holder()
+    writer.start()
+    writer.submit(hold, context="hold")
+    assert running.wait(TIMEOUT_S)
+    writer.submit(sender(alice, bob, "a"), context="a")
+    writer.submit(sender(alice, bob, "b"), context="b")
+    release.set()
+    assert contexts([recorder.next()[0], recorder.next()[0]]) == [["hold"], ["a", "b"]]
+    return alice, bob
+
+
+def test_writes_in_company_wait_out_the_gap_for_more(store):
+    recorder = Recorder(store)
+    writer = GroupCommitWriter(store, recorder, commit_gap_s=0.5)  # no share: the gap
+    alice, carol = company(store, writer, recorder)
+    writer.submit(sender(alice, carol, "c"), context="c")
+    writer.submit(sender(alice, carol, "d"), context="d")
+    batch, _ = recorder.next()
+    writer.stop()
+    assert contexts([batch]) == [["c", "d"]]
+
+
+def test_a_commit_in_company_goes_once_enough_writes_share_its_measured_cost(store):
+    """With a share as big as the whole commit's CPU, one write is company enough: it is
+    committed as it arrives (the writer woken for it), not when the 600 s gap ends."""
+    recorder = Recorder(store)
+    writer = GroupCommitWriter(store, recorder, commit_gap_s=600, commit_share_s=1.0)
+    alice, carol = company(store, writer, recorder)
+    assert writer.stats.wanted == 1 and writer.stats.commit_cpu_s > 0
+    writer.submit(sender(alice, carol, "c"), context="c")
+    batch, _ = recorder.next()
+    writer.stop()
+    assert contexts([batch]) == [["c"]]
+
+
+def test_the_writer_waits_for_company_that_does_not_come_and_goes_on(store):
+    """After a batch in company nothing comes for a while (a bulk gap shorter than the
+    company gap must not end the wait as if there were work): the next write commits."""
+    recorder = Recorder(store)
+    writer = GroupCommitWriter(store, recorder, commit_gap_s=0.2, commit_share_s=1e-9,
+                               bulk_gap_s=0.0)
+    alice, bob = company(store, writer, recorder)
+    time.sleep(0.3)  # the company gap ends with nothing submitted
+    writer.submit(sender(alice, bob, "c"), context="c")
+    batch, _ = recorder.next()
+    writer.stop()
+    assert contexts([batch]) == [["c"]]
