@@ -115,6 +115,11 @@ class App:
         self._lock_file = lock_data_dir(config.data_dir)
         self.store = Store(config.data_dir, map_bytes=config.map_initial_bytes,
                            durable=config.durable)
+        if config.cluster.enabled:  # a node's own range of positions (docs/cluster.md §6)
+            from corpchat.cluster.homes import position_base
+            from corpchat.store.replica import start_positions
+
+            start_positions(self.store, position_base(config.cluster.node))
         self.writer = GroupCommitWriter(self.store, self._on_commit,
                                         max_batch=config.max_batch_ops,
                                         commit_gap_s=config.commit_gap_s,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import conversations, keys, users
+from . import conversations, keys, messages, users
 from .records import CONSUMER, DIRECT, Conversation, Membership, Message, User, pack, unpack
 from .scan import Dbs, Txn
-from .store import WriteTxn
+from .store import Store, WriteTxn
 
 
 def applied_seq(txn: Txn, db: Dbs) -> int:
@@ -88,3 +88,22 @@ def apply_logged(w: WriteTxn, conv: int, batch: list[Message],
             stored.append(local)
     w.do(_set_meta, keys.LOG_APPLIED, stream_seq)
     return stored, gap
+
+
+def start_positions(store: Store, base: int) -> int:
+    """A cluster node's stream positions start at `base`, its own range, so that a sync
+    token another node issued is recognised as foreign (docs/cluster.md §6). Set once,
+    on an empty database (one with messages keeps counting from its head: 0 is
+    returned, and its range starts at 1); before the writer and the hub start."""
+    with store.env.begin(write=True) as txn:
+        raw = txn.get(keys.POS_BASE, db=store.db["meta"])
+        if raw is not None:
+            store.pos_base = unpack(raw)
+            return store.pos_base
+        first = base if messages.head(txn, store.db) == 0 else 0
+        txn.put(keys.POS_BASE, pack(first), db=store.db["meta"])
+        if first:
+            messages.put_head(txn, store.db, first)
+    store.head = None  # read again by the first write
+    store.pos_base = first
+    return first

@@ -91,6 +91,7 @@ class Store(TokenReads):
         self._user_generation = 0
         # A cluster node: the ids it may give a new direct conversation (docs/cluster.md §5)
         self.direct_ids: Callable[[int], bool] | None = None
+        self.pos_base = 0  # a cluster node's first position: a token below it is foreign
 
     def _check_schema(self, txn: Txn) -> None:
         raw = txn.get(b"schema", db=self.db["meta"])

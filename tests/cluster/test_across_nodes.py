@@ -10,9 +10,9 @@ import dataclasses
 import pytest
 import trio
 
-from corpchat.protocol import Ack, Msg, Send
+from corpchat.protocol import Ack, Error, History, HistoryPage, Msg, Send, Sync, SyncPage
 
-from ..client import TestClient, WireClient, send_frame
+from ..client import RawWs, TestClient, WireClient, send_frame
 from ..conftest import running_server
 from .engine import Engine
 from .test_home_log import acked, cluster_config
@@ -104,3 +104,39 @@ async def test_a_retry_from_another_node_is_not_a_duplicate(two_nodes, nursery):
     mine = [m.text for m in alice_b.taken(Msg)]
     assert "second" in mine or not mine  # her other device hears her, never a duplicate
     assert mine.count("first") <= 1
+
+
+async def test_a_token_of_another_node_is_refused_and_history_has_everything_once(
+        two_nodes, nursery):
+    """A device moving to another node: its token is of the first node's positions, so
+    the second refuses it (bad_sync_token, protocol.md §8.1) rather than answer from
+    the wrong place; the device then adopts the new node's token and refetches the
+    conversation through history, where every message is once, in seq order."""
+    a, b = two_nodes
+    assert a.app.store.pos_base != b.app.store.pos_base  # each node its own range
+    tokens = await provision([a, b], ("alice", "bob"))
+    alice = await TestClient(nursery, a.url, tokens[0]["alice"]).connect()
+    bob = await TestClient(nursery, b.url, tokens[1]["bob"]).connect()
+    for i in range(5):
+        await bob.send(f"seen {i}", to="alice")
+    conv = (await acked(bob, 5))[0].conv
+    await received(alice, 5)
+    token = alice.session.sync_token
+    assert int(token) >= a.app.store.pos_base
+    await alice.close()
+    for i in range(5):  # while she is away
+        await bob.send(f"missed {i}", to="alice")
+    await acked(bob, 5)
+    raw = await RawWs.open(nursery, b.url)  # she comes back through the other node
+    welcome = await raw.hello(tokens[1]["alice"])
+    await raw.request(Sync(id=1, since=token))
+    refused = await raw.expect(Error)
+    assert refused.code == "bad_sync_token" and refused.re == 1
+    assert int(welcome.sync) >= b.app.store.pos_base  # the token she adopts instead
+    await raw.request(History(id=2, conv=conv, limit=100))
+    page = await raw.expect(HistoryPage)
+    assert sorted(m.seq for m in page.msgs) == list(range(1, 11))  # once each, no gap
+    assert sorted(m.text for m in page.msgs) == sorted(
+        [f"seen {i}" for i in range(5)] + [f"missed {i}" for i in range(5)])
+    await raw.request(Sync(id=3, since=welcome.sync))  # and her new token is good here
+    assert isinstance(await raw.expect(SyncPage), SyncPage)
