@@ -191,10 +191,16 @@ class ClusterNode:
         return msg.data
 
     async def _head(self, conv: int) -> int:
-        assert self.log is not None and self.publisher is not None
+        waited = 0.0
+        while self.publisher is None or self.log is None:  # just started: as writes wait
+            if waited > self.settings.publish_timeout_s * 6:
+                raise RuntimeError("the log is not ready")
+            await asyncio.sleep(0.1)
+            waited += 0.1
         self.publisher.logged.pop(conv, None)
         self.log.last.pop(conv, None)
-        return await self.log.last_sequence(conv)
+        stream_seq, _ = await self.publisher.read_head(conv)  # retried as a publish is
+        return stream_seq
 
     async def _serve_requests(self) -> None:
         assert self.nc is not None

@@ -259,7 +259,8 @@ class ClusterRouting:
                     waiter.request_id, msg.conv, msg.seq, msg.pos, msg.time_ms,
                     msg.client_msg_id, False, self.hub.resting_peer(msg, waiter.session)))
                 waiter.session.sent_one()
-            self.hub.fan_out(msg, out, skip=waiter.session if waiter is not None else None)
+            self.hub.fan_out(msg, out, skip=waiter.session if waiter is not None else None,
+                             push=False)  # its home pushed (one push per message)
         self.applied = max(self.applied, stream_seq)
 
 

@@ -140,3 +140,44 @@ async def test_a_token_of_another_node_is_refused_and_history_has_everything_onc
         [f"seen {i}" for i in range(5)] + [f"missed {i}" for i in range(5)])
     await raw.request(Sync(id=3, since=welcome.sync))  # and her new token is good here
     assert isinstance(await raw.expect(SyncPage), SyncPage)
+
+
+async def test_when_the_home_stops_the_other_node_goes_on_from_the_log(
+        nursery, server_config, nats_cluster, tmp_path):
+    """The conversation's home stops (its leases released at once): the other node is
+    named home, applies the log up to the conversation's head, and its next seq
+    follows the last one the former home logged."""
+    async with Engine(nats_cluster.urls) as engine:
+        await engine.reset()
+    b_config = dataclasses.replace(server_config, data_dir=str(tmp_path / "b"))
+    running = {name: running_server(nursery, cluster_config(config, nats_cluster.urls, name))
+               for name, config in (("a", server_config), ("b", b_config))}
+    servers = {name: await r.__aenter__() for name, r in running.items()}
+    try:
+        await both_ready(list(servers.values()))
+        tokens = dict(zip(servers, await provision(list(servers.values()), ("alice", "bob")),
+                          strict=True))
+        alice = await TestClient(nursery, servers["a"].url, tokens["a"]["alice"]).connect()
+        bob = await TestClient(nursery, servers["b"].url, tokens["b"]["bob"]).connect()
+        for i in range(5):
+            await alice.send(f"before {i}", to="bob")
+        conv = (await acked(alice, 5))[0].conv
+        await received(bob, 5)
+        home = servers["a"].app.cluster.home_of(conv)
+        survivor = "b" if home == "a" else "a"
+        client, peer = (bob, "alice") if survivor == "b" else (alice, "bob")
+        await running.pop(home).__aexit__(None, None, None)
+        node = servers[survivor].app.cluster
+        with trio.fail_after(60):
+            while node.home_of(conv) != survivor or not node.ready:
+                await trio.sleep(0.1)
+        for i in range(5):
+            await client.send(f"after {i}", to=peer)
+        after = await acked(client, 5, timeout=90)
+        assert [x.seq for x in after] == list(range(6, 11))
+        async with Engine(nats_cluster.urls) as engine:
+            logged = await engine.messages(conv)
+        assert [m.seq for m in logged] == list(range(1, 11))
+    finally:
+        for r in running.values():
+            await r.__aexit__(None, None, None)
