@@ -80,6 +80,8 @@ async def test_clients_on_two_nodes_chat_both_ways_in_order(two_nodes, nursery, 
     home, other = (a, b) if homes == {"a"} else (b, a)
     assert other.app.routing.forwarded == 10 and home.app.routing.served == 10
     assert other.app.routing.replicated == 20 and home.app.routing.replicated == 0
+    for server in (a, b):  # each node's follower has had every batch
+        assert (await server.admin("cluster.status"))["log"]["lag"] == 0
 
 
 async def test_a_retry_from_another_node_is_not_a_duplicate(two_nodes, nursery):
