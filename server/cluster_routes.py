@@ -88,7 +88,9 @@ class ClusterRouting:
     def __init__(self, node: Routing, store: Store, writer: GroupCommitWriter, hub: Hub,
                  spawn: Spawn) -> None:
         self.node, self.store, self.writer, self.hub, self.spawn = node, store, writer, hub, spawn
-        self.waiting: dict[tuple[int, str], Waiter] = {}  # (uid, client_msg_id)
+        # (uid, client_msg_id) -> the forwarded sends waiting for it (a retry sent
+        # before the first one's answer came waits beside it)
+        self.waiting: dict[tuple[int, str], list[Waiter]] = {}
         self.checked: dict[int, int] = {}  # conv -> the home epoch its log was applied in
         self.catching: dict[int, list[tuple[Any, Session, Send]]] = {}  # conv -> held sends
         self.applied = 0  # the last log stream sequence applied here and fanned out
@@ -171,7 +173,8 @@ class ClusterRouting:
         uid = session.authed_user.uid
         self.forwarded += 1
         key = (uid, frame.client_msg_id)
-        waiter = self.waiting[key] = Waiter(session, frame.id)
+        waiter = Waiter(session, frame.id)
+        self.waiting.setdefault(key, []).append(waiter)
         session.inflight += 1  # answered by _settle
         future = self.node.forward(home, msgpack.packb([uid, hops + 1, encode(frame)]),
                                    FORWARD_TIMEOUT_S)
@@ -211,8 +214,11 @@ class ClusterRouting:
     def _settle(self, key: tuple[int, str], waiter: Waiter, frame: bytes) -> None:
         if waiter.done.is_set():
             return
-        if self.waiting.get(key) is waiter:
-            del self.waiting[key]
+        waiters = self.waiting.get(key, [])
+        if waiter in waiters:
+            waiters.remove(waiter)
+            if not waiters:
+                del self.waiting[key]
         waiter.done.set()
         waiter.session.push(frame)
         waiter.session.sent_one()
@@ -251,15 +257,16 @@ class ClusterRouting:
         self.replicated += len(stored)
         for msg in stored:
             sender = self.store.user_by_handle(msg.sender)
-            waiter = self.waiting.pop((sender.uid, msg.client_msg_id), None) \
-                if sender is not None and msg.client_msg_id else None
-            if waiter is not None and not waiter.done.is_set():
-                waiter.done.set()
-                out[waiter.session].append(ack_frame(
-                    waiter.request_id, msg.conv, msg.seq, msg.pos, msg.time_ms,
-                    msg.client_msg_id, False, self.hub.resting_peer(msg, waiter.session)))
-                waiter.session.sent_one()
-            self.hub.fan_out(msg, out, skip=waiter.session if waiter is not None else None,
+            waiters = self.waiting.pop((sender.uid, msg.client_msg_id), []) \
+                if sender is not None and msg.client_msg_id else []
+            for waiter in waiters:
+                if not waiter.done.is_set():
+                    waiter.done.set()
+                    out[waiter.session].append(ack_frame(
+                        waiter.request_id, msg.conv, msg.seq, msg.pos, msg.time_ms,
+                        msg.client_msg_id, False, self.hub.resting_peer(msg, waiter.session)))
+                    waiter.session.sent_one()
+            self.hub.fan_out(msg, out, skip=waiters[0].session if waiters else None,
                              push=False)  # its home pushed (one push per message)
         self.applied = max(self.applied, stream_seq)
 
