@@ -49,3 +49,15 @@ def homes(partitions: int, nodes: Iterable[str]) -> dict[int, str]:
 def wanted_by(node: str, partitions: int, nodes: Iterable[str]) -> set[int]:
     """The partitions `node` should hold the leases of."""
     return {p for p, home in homes(partitions, nodes).items() if home == node}
+
+
+POSITION_BITS = 36  # a node's range of stream positions: 2^36 messages
+
+
+def position_base(node: str) -> int:
+    """Where a cluster node's stream positions start: one of 65,535 ranges of 2^36 by
+    its name (all below 2^53, a JavaScript number), so that a sync token of another
+    node is below this node's range or above its head (docs/cluster.md §6). Two
+    names may share a range (1 in 65,535 per pair): their tokens are not told apart."""
+    digest = hashlib.blake2b(node.encode(), digest_size=2).digest()
+    return (1 + int.from_bytes(digest, "big") % 65_535) << POSITION_BITS

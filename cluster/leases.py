@@ -64,6 +64,7 @@ class Leases:
         self.state = LeaseState()
         self.started_ms = int(time.time() * 1000)
         self._stepping = asyncio.Lock()
+        self.epoch = 0  # bumped whenever the partitions this node is named for change
 
     @property
     def me(self) -> str:
@@ -105,6 +106,8 @@ class Leases:
         await asyncio.gather(*(self._renew(p, held) for p in list(held) if p in wanted),
                              *(self._release(p, held) for p in list(held) if p not in wanted),
                              *(self._take(p, held) for p in wanted if p not in held))
+        if wanted != self.state.wanted:
+            self.epoch += 1
         self.state.live, self.state.wanted, self.state.held = live, wanted, held
         self.state.last_step_ms = int(time.time() * 1000)
         self.state.problem = ""

@@ -54,26 +54,31 @@ class AsyncioThread:
     async def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await `coro`, run on the asyncio loop, from trio. Cancelling the trio task
         cancels the coroutine."""
-        future = self.submit(coro)
-        token = trio.lowlevel.current_trio_token()
-        done = trio.Event()
-
-        def wake(_: object) -> None:
-            try:
-                token.run_sync_soon(done.set)
-            except trio.RunFinishedError:  # the trio side is gone: nobody waits
-                pass
-
-        future.add_done_callback(wake)
-        try:
-            await done.wait()
-        except BaseException:
-            future.cancel()
-            raise
-        return future.result()
+        return await wait(self.submit(coro))
 
     def stop(self) -> None:
         """End the loop and its thread (after the caller closed what runs on it)."""
         if self._thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
+
+
+async def wait(future: concurrent.futures.Future[T]) -> T:
+    """Await, from trio, a future the asyncio loop answers (AsyncioThread.submit's):
+    one `run_sync_soon` wakes the task. Cancelling the trio task cancels the future."""
+    token = trio.lowlevel.current_trio_token()
+    done = trio.Event()
+
+    def wake(_: object) -> None:
+        try:
+            token.run_sync_soon(done.set)
+        except trio.RunFinishedError:  # the trio side is gone: nobody waits
+            pass
+
+    future.add_done_callback(wake)
+    try:
+        await done.wait()
+    except BaseException:
+        future.cancel()
+        raise
+    return future.result()

@@ -23,8 +23,11 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BadRequestError
 
 from corpchat.store import Message, Store
+from corpchat.store.replica import applied_seq
 
 from .batches import log_batches, stored_range
+from .follower import Apply, Follower
+from .homes import home_of, partition_of
 from .leases import LEASES_BUCKET, NODES_BUCKET, Leases
 from .log import LOG_STREAM, ConversationLog, stream_config
 from .loop import AsyncioThread
@@ -33,6 +36,15 @@ from .settings import ClusterSettings
 from .status import gather
 
 log = logging.getLogger("corpchat.cluster")
+
+DIRECTORY_PARTITION = 0  # its home opens new direct conversations (docs/cluster.md §5)
+# A forwarded request (payload, respond): called on the NATS thread; `respond` may be
+# called from any thread, once.
+Serve = Callable[[bytes, Callable[[bytes], None]], None]
+
+
+def rpc_subject(node: str) -> str:
+    return f"corpchat.rpc.{node}"
 
 
 class ClusterNode:
@@ -50,6 +62,11 @@ class ClusterNode:
         self._log_ready = threading.Event()
         self._main: concurrent.futures.Future[None] | None = None
         self.problem = "connecting to NATS"
+        # Set by the server before start(): how a logged batch is applied (§4) and a
+        # forwarded request served (§5); None: this node does neither.
+        self.apply: Apply | None = None
+        self.serve: Serve | None = None
+        self.follower: Follower | None = None
 
     # ----- the trio side -----
 
@@ -129,11 +146,89 @@ class ClusterNode:
             log.warning("cluster stop: %s", exc)
         self.thread.stop()
 
+    @property
+    def name(self) -> str:
+        return self.settings.node
+
+    def home_of(self, conv: int) -> str | None:
+        """The node the hash names home of `conv` over the live nodes (None: none known)."""
+        return self._home(partition_of(conv, self.settings.partitions))
+
+    def directory(self) -> str | None:
+        """The node that opens new direct conversations: the home of partition 0."""
+        return self._home(DIRECTORY_PARTITION)
+
+    def _home(self, partition: int) -> str | None:
+        live = self.leases.state.live if self.leases is not None else frozenset()
+        return home_of(partition, live) if live else None
+
+    def homes_here(self, conv: int) -> bool:
+        """May this node give `conv` to a new direct conversation (it is its home)?"""
+        return self.home_of(conv) in (self.name, None)
+
+    @property
+    def home_epoch(self) -> int:
+        """Changes whenever the partitions this node is named home of change."""
+        return self.leases.epoch if self.leases is not None else 0
+
+    def forward(self, node: str, payload: bytes,
+                timeout_s: float) -> concurrent.futures.Future[bytes]:
+        """A request to another node's `serve` (NATS request/reply), sent in the order
+        of the calls (from the trio thread); its answer (loop.wait awaits it)."""
+        return self.thread.submit(self._request(node, payload, timeout_s))
+
+    async def log_head(self, conv: int) -> int:
+        """The log's last stream sequence of `conv` (through the stream's leader), once
+        this node is about to write it as its home: what it knew of the log before
+        (a former stint as home) is forgotten, the view it applied is the truth."""
+        return await self.thread.call(self._head(conv))
+
     # ----- the NATS thread -----
+
+    async def _request(self, node: str, payload: bytes, timeout_s: float) -> bytes:
+        assert self.nc is not None
+        msg = await self.nc.request(rpc_subject(node), payload, timeout=timeout_s)
+        return msg.data
+
+    async def _head(self, conv: int) -> int:
+        waited = 0.0
+        while self.publisher is None or self.log is None:  # just started: as writes wait
+            if waited > self.settings.publish_timeout_s * 6:
+                raise RuntimeError("the log is not ready")
+            await asyncio.sleep(0.1)
+            waited += 0.1
+        self.publisher.logged.pop(conv, None)
+        self.log.last.pop(conv, None)
+        stream_seq, _ = await self.publisher.read_head(conv)  # retried as a publish is
+        return stream_seq
+
+    async def _serve_requests(self) -> None:
+        assert self.nc is not None
+        serve, loop = self.serve, asyncio.get_running_loop()
+        if serve is None:
+            return
+
+        async def on_request(msg) -> None:  # noqa: ANN001 - a nats Msg
+            def respond(data: bytes) -> None:
+                loop.call_soon_threadsafe(asyncio.ensure_future, msg.respond(data))
+            serve(msg.data, respond)
+
+        await self.nc.subscribe(rpc_subject(self.name), cb=on_request)
+
+    async def _follow(self) -> None:
+        if self.apply is None or self.store is None:
+            return
+        assert self.js is not None
+        self.follower = Follower(self.js, self.apply)
+        with self.store.resize_lock:  # read from this thread: as _unlogged does
+            after = self.store.read(applied_seq)
+        await self.follower.start(after)
 
     async def _run(self) -> None:
         await self._connect()
         await self._prepare()
+        await self._serve_requests()
+        await self._follow()
         assert self.leases is not None
         await self.leases.run()
 

@@ -92,7 +92,7 @@ class Publisher:
         first seq was written by another home: this copy is stale."""
         logged = self.logged.get(batch.conv)
         if logged is None:
-            stream_seq, logged = await self._read_head(batch.conv)
+            stream_seq, logged = await self.read_head(batch.conv)
             self.log.last[batch.conv] = stream_seq
             self.logged[batch.conv] = logged
         if batch.payload is not None and logged >= batch.first_seq:
@@ -109,7 +109,7 @@ class Publisher:
                 await self._publish(tail)
                 self.logged[batch.conv] = tail.last_seq
 
-    async def _read_head(self, conv: int) -> tuple[int, int]:
+    async def read_head(self, conv: int) -> tuple[int, int]:
         """The log's head of a conversation, retried like a publish (a server gone,
         a leader election) rather than failing the batch."""
         waited = 0.0

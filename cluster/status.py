@@ -14,6 +14,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NoKeysError, NotFoundError
 
+from .follower import Follower
 from .homes import homes
 from .leases import Leases, lease_key
 from .log import LOG_STREAM, ConversationLog
@@ -30,6 +31,7 @@ class ClusterNode(Protocol):
     leases: Leases | None
     log: ConversationLog | None
     publisher: Publisher | None
+    follower: Follower | None
 
     @property
     def ready(self) -> bool: ...
@@ -106,6 +108,6 @@ async def _log(node: ClusterNode) -> dict[str, Any]:
             "stale_conversations": len(node.publisher.stale) if node.publisher else 0,
             "leader": cluster.leader if cluster else None,
             "replicas": 1 + len(cluster.replicas or []) if cluster else 1,
-            # No node materialises other homes' batches yet (docs/cluster.md §4):
-            # every batch this node did not publish is unapplied here.
-            "lag": None}
+            # The stream's last sequence minus the last one this node's follower
+            # received (docs/cluster.md §4): batches not yet handed to its writer.
+            "lag": state.last_seq - node.follower.delivered if node.follower else None}

@@ -78,6 +78,8 @@ from .transfers import Transfers
 if TYPE_CHECKING:
     from corpchat.cluster.node import ClusterNode
 
+    from .cluster_routes import ClusterRouting
+
 log = logging.getLogger("corpchat.server")
 
 
@@ -114,6 +116,11 @@ class App:
         self._lock_file = lock_data_dir(config.data_dir)
         self.store = Store(config.data_dir, map_bytes=config.map_initial_bytes,
                            durable=config.durable)
+        if config.cluster.enabled:  # a node's own range of positions (docs/cluster.md §6)
+            from corpchat.cluster.homes import position_base
+            from corpchat.store.replica import start_positions
+
+            start_positions(self.store, position_base(config.cluster.node))
         self.writer = GroupCommitWriter(self.store, self._on_commit,
                                         max_batch=config.max_batch_ops,
                                         commit_gap_s=config.commit_gap_s,
@@ -152,6 +159,19 @@ class App:
         self.rates = Rates(self.clock, self.hub.stats)
         self.admission = Admission()
         self.cluster = _cluster_node(config, self.store)  # None: one process, no NATS
+        self.routing = self._cluster_routing()
+
+    def _cluster_routing(self) -> ClusterRouting | None:
+        """A cluster node's sends go to their conversation's home (docs/cluster.md §5)."""
+        if self.cluster is None:
+            return None
+        from corpchat.protocol import Send
+
+        from .cluster_routes import ClusterRouting
+
+        routing = ClusterRouting(self.cluster, self.store, self.writer, self.hub, self.spawn)
+        self.handlers.routes[Send] = routing.wrap(self.handlers.routes[Send])
+        return routing
 
     def _sign_in_limits(self) -> SignInLimits:
         config, window_ms = self.config, self.config.login_window_s * 1000
@@ -271,6 +291,8 @@ class App:
             self.port = listeners[0].socket.getsockname()[1]
             if self.cluster is not None:
                 self.cluster.url = f"ws://{self.config.host}:{self.port}/"
+                assert self.routing is not None
+                self.routing.attach(self._token, self.handlers.handle)
                 self.cluster.start()  # its own thread: leases, the log (cluster/node.py)
             admin = AdminServer(self)
             async with trio.open_nursery() as nursery:

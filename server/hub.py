@@ -440,7 +440,8 @@ class Hub:
         corp = self.store.corp(deciding) if deciding else None
         return read_state_visible(reader, viewer, corp).allowed
 
-    def fan_out(self, msg: Message, out: Out, skip: Session | None, keep: bool = True) -> None:
+    def fan_out(self, msg: Message, out: Out, skip: Session | None, keep: bool = True,
+                push: bool = True) -> None:
         """Hand one committed message to every session that may see it, building each
         variant once.
 
@@ -449,7 +450,9 @@ class Hub:
         a resting receiver's message is counted for its digest, an offline one may be
         pushed. A receiver gets one of at most four frames: as seen by its realm
         (badges, only in conversations that span both) and silent or not (resting).
-        `keep=False` does not keep a conversation loaded only for this message.
+        `keep=False` does not keep a conversation loaded only for this message;
+        `push=False` pushes to nobody offline (a cluster node applying another home's
+        message: its home pushes, docs/cluster.md §4).
         Public so that `server.fanoutbench` can time exactly this step.
         """
         self.stats.messages += 1
@@ -479,8 +482,8 @@ class Hub:
                 mentioned, unquoted, hushed = marks.of(uid, membership)
             sessions = self.sessions.get(uid)
             if not sessions:
-                if not silent and not hushed and uid != sender_uid and self.push.wanted(uid) \
-                        and msg.kind == TEXT:
+                if push and not silent and not hushed and uid != sender_uid \
+                        and self.push.wanted(uid) and msg.kind == TEXT:
                     self.push.offline(uid, msg.conv, msg.sender, self._preview(uid, msg))
                 continue
             data = variants.frame(membership.consumer, silent or hushed, mentioned, unquoted)

@@ -9,6 +9,7 @@ each one.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ from .seen import SeenTokens
 from .session import Session
 from .transfers import Transfers
 
-__all__ = ["Clustered", "Connected", "Delivery", "Record", "Running", "Services", "Spawn",
+__all__ = ["Clustered", "Connected", "Delivery", "Record", "Routing", "Running", "Services",
+           "Spawn",
            "Submit", "Write", "extend", "record_to", "submit_to"]
 # Submit a write nobody waits for and nothing answers.
 Record = Callable[[WriteOp], None]
@@ -121,6 +123,31 @@ class Clustered(Protocol):
     async def status(self) -> dict[str, Any]: ...
 
     async def drain(self) -> dict[str, Any]: ...
+
+
+class Routing(Protocol):
+    """A cluster node as its sends see it (server/cluster_routes.py, docs/cluster.md §5):
+    homes, forwarding, the log's head; and its doors, set before it starts."""
+
+    apply: Callable[[int, int, bytes], None] | None
+    serve: Callable[[bytes, Callable[[bytes], None]], None] | None
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def home_epoch(self) -> int: ...
+
+    def home_of(self, conv: int) -> str | None: ...
+
+    def directory(self) -> str | None: ...
+
+    def homes_here(self, conv: int) -> bool: ...
+
+    def forward(self, node: str, payload: bytes,
+                timeout_s: float) -> concurrent.futures.Future[bytes]: ...
+
+    async def log_head(self, conv: int) -> int: ...
 
 
 class Running(Protocol):

@@ -163,3 +163,9 @@ def counter_key(name: str, ident: int) -> bytes:
 
 def quota_key(name: str, ident: int, day: int) -> bytes:
     return name.encode() + pair(ident, day)
+
+
+# meta names of a cluster node's materialised view (docs/cluster.md §4)
+NEXT_CONV = b"next_conv"  # the last conversation id handed out (WriteTxn.new_id's "conv")
+LOG_APPLIED = b"log_applied"  # the last log stream sequence applied to this LMDB
+POS_BASE = b"pos_base"  # a cluster node's first stream position (its tokens' range)

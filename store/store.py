@@ -89,6 +89,9 @@ class Store(TokenReads):
         self._by_uid: dict[int, User] = {}
         self._corps: dict[int, Corp] = {}  # read per receipt and push; cleared likewise
         self._user_generation = 0
+        # A cluster node: the ids it may give a new direct conversation (docs/cluster.md §5)
+        self.direct_ids: Callable[[int], bool] | None = None
+        self.pos_base = 0  # a cluster node's first position: a token below it is foreign
 
     def _check_schema(self, txn: Txn) -> None:
         raw = txn.get(b"schema", db=self.db["meta"])
@@ -440,8 +443,11 @@ class WriteTxn(TokenWrites):
 
     def create_conversation(self, kind: str, name: str, now_ms: int,
                             corp_id: int = 0) -> Conversation:
-        conversation = Conversation(self._next_id(b"next_conv"), kind, now_ms, name,
-                                    corp_id=corp_id)
+        conv, ok = self._next_id(keys.NEXT_CONV), self.store.direct_ids
+        tries = 4096 if kind == DIRECT else 0  # a cluster node: in a partition it is home of
+        while ok is not None and tries and not ok(conv):
+            conv, tries = self._next_id(keys.NEXT_CONV), tries - 1
+        conversation = Conversation(conv, kind, now_ms, name, corp_id=corp_id)
         self.put_conversation(conversation)
         return conversation
 

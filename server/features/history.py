@@ -32,7 +32,9 @@ routes = Routes()
 def sync(s: Services, session: Session, frame: Sync) -> None:
     user = session.authed_user
     since = frame.since
-    if not (since.isascii() and since.isdigit()) or int(since) > s.store.head_pos():
+    # A token below a cluster node's range was issued by another node (cluster.md §6).
+    if not (since.isascii() and since.isdigit()) or int(since) > s.store.head_pos() \
+            or 0 < int(since) < s.store.pos_base:
         raise ProtocolError(ErrorCode.BAD_SYNC_TOKEN, f"not a valid sync token: {frame.since!r}")
     limit = page_limit(s.config.limits, frame.limit)
     # A cluster node pages only up to what it has fanned out: past it, a batch
