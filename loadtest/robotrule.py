@@ -123,8 +123,7 @@ def _count(verdict: RuleVerdict, posts: list[Post], throttle_s: int) -> None:
             continue
         verdict.limited_429 += 1
         r = retry_after_s(post)
-        # (whole seconds rounded up: a throttle begun within the second says throttle_s + 1)
-        if r is None or not 1 <= r <= throttle_s + 1:
+        if r is None or not 1 <= r <= throttle_s:
             verdict.violate(f"robot {post.robot}: a 429 with Retry-After {post.retry_after!r}")
             continue
         verdict.retry_after_min = min(r, verdict.retry_after_min or r)
