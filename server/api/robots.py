@@ -114,7 +114,7 @@ class RobotHooks:
             text, mentions, markdown = self._content(request.body)
             wait = self.quota.take(bot.robot_id)
         if wait is not None:
-            seconds = str(max(1, math.ceil(wait))).encode()
+            seconds = str(max(1, math.ceil(round(wait, 6)))).encode()
             raise ApiError(429, "rate_limited",
                            f"at most {self.caps.robot_posts_per_min} posts a minute per robot; "
                            f"over it, throttled for {self.caps.robot_throttle_s} s",

@@ -31,7 +31,7 @@ def answered_by_the_server(schedule: list[tuple[int, float, float, float]],
         clock.advance(decided - clock.monotonic())
         wait = quota.take(robot)
         posts.append(Post(robot, sent, answered, 200 if wait is None else 429,
-                          None if wait is None else str(max(1, math.ceil(wait)))))
+                          None if wait is None else str(max(1, math.ceil(round(wait, 6))))))
     return posts
 
 
