@@ -34,6 +34,7 @@ class UploadPace:
     clock: Clock
     level: float = 0.0  # bytes in the bucket; below zero: owed
     at: float | None = None  # when `level` was last brought up to date
+    waits: int = 0  # chunks held back so far
 
     def delay(self, n: int) -> float:
         """Take `n` bytes; how long (s) their upload must wait before going on."""
@@ -52,4 +53,5 @@ class UploadPace:
     async def take(self, n: int) -> None:
         wait_s = self.delay(n)
         if wait_s > 0:
+            self.waits += 1
             await trio.sleep(wait_s)

@@ -31,8 +31,13 @@ import trio
 from ..httpclient import KeptConnection
 from ..recorder import Recorder, percentiles
 from ..simclient import ClientSpec, SimClient
-from ..worker import Worker, WorkerPlan, now_ns, sleep_until_ns
+from ..worker import Worker, now_ns, sleep_until_ns
 from ..wsclient import ReadHub
+
+# one device per employee: the accounts are planned and split as idle's are
+from .idle import plan as plan
+from .idle import split as split
+from .idle import users as users
 from .robots import http_address
 
 NAME = "appmessage"
@@ -42,18 +47,6 @@ SETUP_CONCURRENCY = 32
 TEXT_PREFIX = "appmessage:"
 
 
-def users(options: Any) -> int:
-    return options.clients
-
-
-def plan(options: Any, accounts: list[tuple[str, str]]) -> list[ClientSpec]:
-    return [ClientSpec(index=i, handle=h, token=t, device=f"{h}/0")
-            for i, (h, t) in enumerate(accounts)]
-
-
-def split(options: Any, specs: list[ClientSpec], workers: int) -> list[WorkerPlan]:
-    shares = [specs[i::workers] for i in range(workers)]
-    return [WorkerPlan(i, options, tuple(share)) for i, share in enumerate(shares) if share]
 
 
 class Employee(SimClient):

@@ -6,12 +6,9 @@ rule) and `appmessage` (one app message to a department, every device has it onc
 from __future__ import annotations
 
 import pytest
-import trio
-
-from corpchat.adminclient import call, socket_path
-from corpchat.loadtest import Options, run
 
 from ..conftest import running_server
+from .test_scenarios_more import run_scenario
 
 pytestmark = pytest.mark.slow
 
@@ -26,15 +23,7 @@ async def real_clock_server(nursery, server_config):
 async def run_robots(server, timeout_s: float = 40, scenario: str = "robots", **kw) -> dict:
     base = dict(clients=6, robots=3, rate=150.0, duration_s=1.2, warmup_s=0.3,
                 drain_s=10.0, seed=3)
-    base.update(kw)
-    opts = Options(scenario=scenario, url=server.url,
-                   admin_socket=socket_path(server.app.config.data_dir), **base)
-
-    async def admin(cmd, args):
-        return await trio.to_thread.run_sync(call, opts.admin_socket, cmd, args)
-
-    with trio.fail_after(timeout_s):
-        return await run(opts, admin)
+    return await run_scenario(server, scenario, timeout_s, **{**base, **kw})
 
 
 async def test_robots_get_20_posts_then_429s_with_a_countdown(real_clock_server):
